@@ -1,0 +1,13 @@
+//! File formats: one reader/writer pair per format, each with its own error type that names the file,
+//! the line and the field that failed.
+
+pub mod a3m;
+pub mod atomic;
+pub mod confidence;
+pub mod fasta;
+pub mod features_h5;
+pub mod mmcif;
+pub mod msa;
+pub mod npz;
+pub mod pdb;
+pub mod stockholm;

@@ -1,0 +1,250 @@
+//! The `features` stage: FASTA (+ precomputed alignments, or none in single-sequence mode) →
+//! `<out>/<target>/features.h5` and `<out>/<target>/msas/`.
+//!
+//! Each FASTA record is one target. Work is skipped when `features.h5` exists, reads back, and records the
+//! same input hash (sequence, header, alignment contents and roles, row limits, format version); every file
+//! is written atomically, so a killed run leaves no file a rerun would trust.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use thiserror::Error;
+use tracing::{info, warn};
+
+use super::hash::{sha256_file, InputHash};
+use crate::features::builder::{classify, BuildError, FeatureBuilder, MsaFileKind, MsaInput, MsaLimits};
+use crate::io::fasta::FastaError;
+use crate::io::features_h5::{self, FeaturesFileError, Provenance, FORMAT_VERSION};
+use crate::query::Query;
+
+/// File name of the features file inside a target directory.
+pub const FEATURES_FILE: &str = "features.h5";
+/// Folder for the alignments inside a target directory.
+pub const MSAS_DIR: &str = "msas";
+
+/// Where the alignments come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MsaSource {
+    /// The query alone.
+    SingleSequence,
+    /// These files (one target only).
+    Files(Vec<PathBuf>),
+    /// An AlphaFold2 / OpenFold alignments directory: `DIR/<target id>/` when it exists, else `DIR` itself.
+    Dir(PathBuf),
+}
+
+/// Options of the `features` stage.
+#[derive(Debug, Clone)]
+pub struct FeaturesOptions {
+    pub fasta: PathBuf,
+    pub msas: MsaSource,
+    pub output_dir: PathBuf,
+    pub limits: MsaLimits,
+    /// Redo work even when the outputs are up to date.
+    pub overwrite: bool,
+    /// The command line, recorded in the file's provenance.
+    pub command_line: String,
+}
+
+/// What happened to one target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Written,
+    UpToDate,
+}
+
+/// Report for one target.
+#[derive(Debug, Clone)]
+pub struct TargetReport {
+    pub target: String,
+    pub features_path: PathBuf,
+    pub outcome: Outcome,
+    pub num_res: usize,
+    pub num_alignments: usize,
+    pub seconds: f64,
+}
+
+/// Errors of the stage; each names the file or target that failed.
+#[derive(Debug, Error)]
+pub enum FeaturesStageError {
+    #[error(transparent)]
+    Fasta(#[from] FastaError),
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error(transparent)]
+    FeaturesFile(#[from] FeaturesFileError),
+    #[error("{path}: {message}")]
+    Io { path: PathBuf, message: String },
+    #[error("{0}")]
+    Usage(String),
+}
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> FeaturesStageError + '_ {
+    move |e| FeaturesStageError::Io { path: path.into(), message: e.to_string() }
+}
+
+#[derive(Serialize)]
+struct DatabaseRecord {
+    name: String,
+    path: String,
+    file: String,
+    sha256: String,
+    rows: usize,
+    rows_used: usize,
+}
+
+/// The alignment inputs of one target.
+fn msa_inputs(source: &MsaSource, query: &Query) -> Result<Vec<MsaInput>, FeaturesStageError> {
+    match source {
+        MsaSource::SingleSequence => Ok(Vec::new()),
+        MsaSource::Files(files) => {
+            for f in files {
+                if !f.is_file() {
+                    return Err(FeaturesStageError::Io { path: f.clone(), message: "no such alignment file".into() });
+                }
+            }
+            Ok(files.iter().map(MsaInput::from_path).collect())
+        }
+        MsaSource::Dir(dir) => {
+            let per_target = dir.join(&query.id);
+            let dir = if per_target.is_dir() { per_target } else { dir.clone() };
+            let mut entries: Vec<PathBuf> = fs::read_dir(&dir)
+                .map_err(io_err(&dir))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file())
+                .collect();
+            entries.sort();
+            let mut inputs = Vec::new();
+            for p in entries {
+                let ext = p.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
+                match classify(&p) {
+                    MsaFileKind::Msa(_) if ext == "a3m" || ext == "sto" => inputs.push(MsaInput::from_path(p)),
+                    MsaFileKind::Unused(why) => info!("{}: not used: {why}", p.display()),
+                    _ => {}
+                }
+            }
+            if inputs.is_empty() {
+                return Err(FeaturesStageError::Io {
+                    path: dir,
+                    message: format!("no alignments (.a3m / .sto) for target '{}'", query.id),
+                });
+            }
+            Ok(inputs)
+        }
+    }
+}
+
+fn input_hash(query: &Query, inputs: &[(MsaInput, String)], limits: &MsaLimits) -> String {
+    let mut h = InputHash::new("ferrofold features");
+    h.add(&FORMAT_VERSION.to_string()).add(&query.description).add(&query.sequence);
+    h.add(&format!("{}/{}", limits.uniref_max_hits, limits.mgnify_max_hits));
+    for (m, sha) in inputs {
+        let name = m.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        h.add(m.role.name()).add(&name).add(sha);
+    }
+    h.finish()
+}
+
+/// Runs the stage for every record of the FASTA file.
+pub fn run(opts: &FeaturesOptions) -> Result<Vec<TargetReport>, FeaturesStageError> {
+    let queries = Query::read_all(&opts.fasta)?;
+    if matches!(opts.msas, MsaSource::Files(_)) && queries.len() > 1 {
+        return Err(FeaturesStageError::Usage(format!(
+            "{}: {} records but --msa files belong to one target; use --msa-dir with one folder per record id",
+            opts.fasta.display(),
+            queries.len()
+        )));
+    }
+    fs::create_dir_all(&opts.output_dir).map_err(io_err(&opts.output_dir))?;
+    let mut reports = Vec::new();
+    for q in &queries {
+        reports.push(run_target(q, opts)?);
+    }
+    Ok(reports)
+}
+
+/// Runs the stage for one query.
+pub fn run_target(query: &Query, opts: &FeaturesOptions) -> Result<TargetReport, FeaturesStageError> {
+    let start = Instant::now();
+    for (pos, c) in query.mapped_to_unknown() {
+        warn!("{}: residue {pos} '{c}' is read as X (unknown), as AlphaFold2 does", query.id);
+    }
+    let target_dir = opts.output_dir.join(&query.id);
+    let features_path = target_dir.join(FEATURES_FILE);
+    let inputs = msa_inputs(&opts.msas, query)?;
+    let mut hashed: Vec<(MsaInput, String)> = inputs
+        .into_iter()
+        .map(|m| sha256_file(&m.path).map(|s| (m.clone(), s)).map_err(io_err(&m.path)))
+        .collect::<Result<_, _>>()?;
+    // Merge order (uniref90, BFD, MGnify, others; stable), the order the builder reads them in.
+    hashed.sort_by_key(|(m, _)| m.role.clone());
+    let hash = input_hash(query, &hashed, &opts.limits);
+
+    if !opts.overwrite {
+        if let Ok(prov) = features_h5::read_provenance(&features_path) {
+            if prov.input_hash == hash {
+                if let Ok((f, _)) = features_h5::read(&features_path) {
+                    info!("{}: {} is up to date, skipped", query.id, features_path.display());
+                    return Ok(TargetReport {
+                        target: query.id.clone(),
+                        features_path,
+                        outcome: Outcome::UpToDate,
+                        num_res: f.num_res(),
+                        num_alignments: f.num_alignments(),
+                        seconds: start.elapsed().as_secs_f64(),
+                    });
+                }
+            }
+        }
+    }
+
+    let builder = FeatureBuilder::from_msas(hashed.iter().map(|(m, _)| m.clone()).collect()).with_limits(opts.limits);
+    let built = builder.build(query, &opts.fasta.display().to_string())?;
+
+    let msas_dir = target_dir.join(MSAS_DIR);
+    fs::create_dir_all(&msas_dir).map_err(io_err(&msas_dir))?;
+    let mut databases = Vec::new();
+    for (usage, (input, sha)) in built.msas.iter().zip(&hashed) {
+        let file = input.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let dest = msas_dir.join(&file);
+        if fs::canonicalize(&input.path).ok() != fs::canonicalize(&dest).ok() {
+            crate::io::atomic::copy(&input.path, &dest).map_err(io_err(&dest))?;
+        }
+        databases.push(DatabaseRecord {
+            name: usage.role.name().into(),
+            path: input.path.display().to_string(),
+            file,
+            sha256: sha.clone(),
+            rows: usage.rows,
+            rows_used: usage.rows_used,
+        });
+    }
+    let prov = Provenance {
+        tool: crate::TOOL.into(),
+        query_sequence: query.sequence.clone(),
+        databases: serde_json::to_string(&databases).expect("plain data serialises"),
+        command: opts.command_line.clone(),
+        input_hash: hash,
+        created: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0).to_string(),
+    };
+    features_h5::write(&features_path, &built.features, &prov)?;
+    let report = TargetReport {
+        target: query.id.clone(),
+        features_path,
+        outcome: Outcome::Written,
+        num_res: built.features.num_res(),
+        num_alignments: built.features.num_alignments(),
+        seconds: start.elapsed().as_secs_f64(),
+    };
+    info!(
+        "{}: {} residues, {} alignment rows → {} ({:.2} s)",
+        report.target,
+        report.num_res,
+        report.num_alignments,
+        report.features_path.display(),
+        report.seconds
+    );
+    Ok(report)
+}

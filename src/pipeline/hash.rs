@@ -1,0 +1,61 @@
+//! Content hashes recorded beside outputs, so that a rerun skips work whose inputs are unchanged.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+/// Hex SHA-256 of a file's contents.
+pub fn sha256_file(path: &Path) -> io::Result<String> {
+    let mut f = File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex(&h.finalize()))
+}
+
+/// Incremental hash of named parts (each part length-prefixed, so boundaries cannot shift).
+#[derive(Default)]
+pub struct InputHash(Sha256);
+
+impl InputHash {
+    pub fn new(domain: &str) -> Self {
+        let mut h = Self::default();
+        h.add(domain);
+        h
+    }
+
+    pub fn add(&mut self, part: &str) -> &mut Self {
+        self.0.update((part.len() as u64).to_le_bytes());
+        self.0.update(part.as_bytes());
+        self
+    }
+
+    pub fn finish(self) -> String {
+        hex(&self.0.finalize())
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_are_delimited() {
+        let a = { let mut h = InputHash::new("d"); h.add("ab").add("c"); h.finish() };
+        let b = { let mut h = InputHash::new("d"); h.add("a").add("bc"); h.finish() };
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 64);
+    }
+}

@@ -1,0 +1,4 @@
+//! The stages as library functions over validated options. The CLI only parses arguments into these.
+
+pub mod features;
+pub mod hash;
