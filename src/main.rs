@@ -100,6 +100,7 @@ fn init_logging(verbose: u8, quiet: bool) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .without_time()
         .init();
@@ -124,7 +125,10 @@ fn features(args: FeaturesArgs) -> anyhow::Result<()> {
         fasta: args.fasta,
         msas,
         output_dir: args.output,
-        limits: MsaLimits { uniref_max_hits: args.uniref_max_hits, mgnify_max_hits: args.mgnify_max_hits },
+        limits: MsaLimits {
+            uniref_max_hits: args.uniref_max_hits,
+            mgnify_max_hits: args.mgnify_max_hits,
+        },
         overwrite: args.overwrite,
         command_line: std::env::args().collect::<Vec<_>>().join(" "),
     };
@@ -134,7 +138,13 @@ fn features(args: FeaturesArgs) -> anyhow::Result<()> {
             Outcome::Written => "written",
             Outcome::UpToDate => "up to date",
         };
-        println!("{}\t{}\t{} residues\t{} alignment rows\t{what}", r.target, r.features_path.display(), r.num_res, r.num_alignments);
+        println!(
+            "{}\t{}\t{} residues\t{} alignment rows\t{what}",
+            r.target,
+            r.features_path.display(),
+            r.num_res,
+            r.num_alignments
+        );
     }
     Ok(())
 }
@@ -166,7 +176,10 @@ impl std::fmt::Display for UsageError {
 impl std::error::Error for UsageError {}
 
 fn not_built(stage: &str, issue: &str) -> anyhow::Result<()> {
-    Err(UsageError(format!("'ferrofold {stage}' is not built yet ({issue}); see the README's status table")).into())
+    Err(UsageError(format!(
+        "'ferrofold {stage}' is not built yet ({issue}); see the README's status table"
+    ))
+    .into())
 }
 
 fn main() -> ExitCode {
@@ -183,7 +196,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let usage = e.downcast_ref::<UsageError>().is_some()
-                || matches!(e.downcast_ref::<features_stage::FeaturesStageError>(), Some(features_stage::FeaturesStageError::Usage(_)));
+                || matches!(
+                    e.downcast_ref::<features_stage::FeaturesStageError>(),
+                    Some(features_stage::FeaturesStageError::Usage(_))
+                );
             // One line: the error and its causes.
             let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
             eprintln!("error: {}", chain.join(": "));

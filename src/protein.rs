@@ -32,11 +32,19 @@ pub enum StructureError {
     #[error("{path}: cannot read: {message}")]
     Read { path: String, message: String },
     #[error("{path}: cannot write: {source}")]
-    Write { path: String, source: std::io::Error },
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("structure is inconsistent: {0}")]
     Inconsistent(String),
     #[error("{path}: residue {residue} of chain {chain} has insertion code {code:?} (not supported, as in AlphaFold2)")]
-    InsertionCode { path: String, chain: String, residue: isize, code: String },
+    InsertionCode {
+        path: String,
+        chain: String,
+        residue: isize,
+        code: String,
+    },
 }
 
 impl Protein {
@@ -68,11 +76,20 @@ impl Protein {
             return bad("no residues".into());
         }
         if self.atom_positions.dim() != (n, rc::ATOM_TYPE_NUM, 3) {
-            return bad(format!("atom_positions has shape {:?}, expected [{n}, 37, 3]", self.atom_positions.dim()));
+            return bad(format!(
+                "atom_positions has shape {:?}, expected [{n}, 37, 3]",
+                self.atom_positions.dim()
+            ));
         }
-        for (name, a) in [("atom_mask", &self.atom_mask), ("b_factors", &self.b_factors)] {
+        for (name, a) in [
+            ("atom_mask", &self.atom_mask),
+            ("b_factors", &self.b_factors),
+        ] {
             if a.dim() != (n, rc::ATOM_TYPE_NUM) {
-                return bad(format!("{name} has shape {:?}, expected [{n}, 37]", a.dim()));
+                return bad(format!(
+                    "{name} has shape {:?}, expected [{n}, 37]",
+                    a.dim()
+                ));
             }
         }
         if self.residue_index.len() != n || self.chain_index.len() != n {
@@ -86,7 +103,10 @@ impl Protein {
             return bad(format!("residue type {t} is out of range 0..=20"));
         }
         if let Some(&c) = self.chain_index.iter().find(|&&c| c >= PDB_CHAIN_IDS.len()) {
-            return bad(format!("chain index {c}: the PDB format allows at most {} chains", PDB_CHAIN_IDS.len()));
+            return bad(format!(
+                "chain index {c}: the PDB format allows at most {} chains",
+                PDB_CHAIN_IDS.len()
+            ));
         }
         Ok(())
     }

@@ -22,7 +22,10 @@ impl Query {
         let path = path.as_ref();
         let mut all = Self::read_all(path)?;
         if all.len() != 1 {
-            return Err(FastaError::NotSingle { path: path.into(), count: all.len() });
+            return Err(FastaError::NotSingle {
+                path: path.into(),
+                count: all.len(),
+            });
         }
         Ok(all.remove(0))
     }
@@ -37,7 +40,11 @@ impl Query {
 
     /// Builds a query from a record that passed [`fasta::validate_protein`].
     pub fn from_record(r: &FastaRecord) -> Self {
-        Self { id: r.id.clone(), description: r.header(), sequence: r.sequence.clone() }
+        Self {
+            id: r.id.clone(),
+            description: r.header(),
+            sequence: r.sequence.clone(),
+        }
     }
 
     /// Number of residues.

@@ -7,13 +7,14 @@
 
 /// The 20 standard amino acids in AlphaFold2's order (`restypes`); index = `aatype`.
 pub const RESTYPES: [char; 20] = [
-    'A', 'R', 'N', 'D', 'C', 'Q', 'E', 'G', 'H', 'I', 'L', 'K', 'M', 'F', 'P', 'S', 'T', 'W', 'Y', 'V',
+    'A', 'R', 'N', 'D', 'C', 'Q', 'E', 'G', 'H', 'I', 'L', 'K', 'M', 'F', 'P', 'S', 'T', 'W', 'Y',
+    'V',
 ];
 
 /// Three-letter names in the order of [`RESTYPES`], then `UNK` for index 20 (`X`).
 pub const RESTYPE_3: [&str; 21] = [
-    "ALA", "ARG", "ASN", "ASP", "CYS", "GLN", "GLU", "GLY", "HIS", "ILE", "LEU", "LYS", "MET", "PHE", "PRO",
-    "SER", "THR", "TRP", "TYR", "VAL", "UNK",
+    "ALA", "ARG", "ASN", "ASP", "CYS", "GLN", "GLU", "GLY", "HIS", "ILE", "LEU", "LYS", "MET",
+    "PHE", "PRO", "SER", "THR", "TRP", "TYR", "VAL", "UNK",
 ];
 
 /// Number of standard residue types (`restype_num`).
@@ -27,35 +28,73 @@ pub const RESTYPE_WITH_X_AND_GAP: usize = 22;
 
 /// The 37 atom names of the atom37 layout (`atom_types`).
 pub const ATOM_TYPES: [&str; 37] = [
-    "N", "CA", "C", "CB", "O", "CG", "CG1", "CG2", "OG", "OG1", "SG", "CD", "CD1", "CD2", "ND1", "ND2", "OD1",
-    "OD2", "SD", "CE", "CE1", "CE2", "CE3", "NE", "NE1", "NE2", "OE1", "OE2", "CH2", "NH1", "NH2", "OH", "CZ",
-    "CZ2", "CZ3", "NZ", "OXT",
+    "N", "CA", "C", "CB", "O", "CG", "CG1", "CG2", "OG", "OG1", "SG", "CD", "CD1", "CD2", "ND1",
+    "ND2", "OD1", "OD2", "SD", "CE", "CE1", "CE2", "CE3", "NE", "NE1", "NE2", "OE1", "OE2", "CH2",
+    "NH1", "NH2", "OH", "CZ", "CZ2", "CZ3", "NZ", "OXT",
 ];
 /// `atom_type_num`.
 pub const ATOM_TYPE_NUM: usize = 37;
 
 /// atom14 names per residue type in [`RESTYPE_3`] order (`restype_name_to_atom14_names`); "" = no atom.
 pub const ATOM14_NAMES: [[&str; 14]; 21] = [
-    ["N", "CA", "C", "O", "CB", "", "", "", "", "", "", "", "", ""],
-    ["N", "CA", "C", "O", "CB", "CG", "CD", "NE", "CZ", "NH1", "NH2", "", "", ""],
-    ["N", "CA", "C", "O", "CB", "CG", "OD1", "ND2", "", "", "", "", "", ""],
-    ["N", "CA", "C", "O", "CB", "CG", "OD1", "OD2", "", "", "", "", "", ""],
-    ["N", "CA", "C", "O", "CB", "SG", "", "", "", "", "", "", "", ""],
-    ["N", "CA", "C", "O", "CB", "CG", "CD", "OE1", "NE2", "", "", "", "", ""],
-    ["N", "CA", "C", "O", "CB", "CG", "CD", "OE1", "OE2", "", "", "", "", ""],
+    [
+        "N", "CA", "C", "O", "CB", "", "", "", "", "", "", "", "", "",
+    ],
+    [
+        "N", "CA", "C", "O", "CB", "CG", "CD", "NE", "CZ", "NH1", "NH2", "", "", "",
+    ],
+    [
+        "N", "CA", "C", "O", "CB", "CG", "OD1", "ND2", "", "", "", "", "", "",
+    ],
+    [
+        "N", "CA", "C", "O", "CB", "CG", "OD1", "OD2", "", "", "", "", "", "",
+    ],
+    [
+        "N", "CA", "C", "O", "CB", "SG", "", "", "", "", "", "", "", "",
+    ],
+    [
+        "N", "CA", "C", "O", "CB", "CG", "CD", "OE1", "NE2", "", "", "", "", "",
+    ],
+    [
+        "N", "CA", "C", "O", "CB", "CG", "CD", "OE1", "OE2", "", "", "", "", "",
+    ],
     ["N", "CA", "C", "O", "", "", "", "", "", "", "", "", "", ""],
-    ["N", "CA", "C", "O", "CB", "CG", "ND1", "CD2", "CE1", "NE2", "", "", "", ""],
-    ["N", "CA", "C", "O", "CB", "CG1", "CG2", "CD1", "", "", "", "", "", ""],
-    ["N", "CA", "C", "O", "CB", "CG", "CD1", "CD2", "", "", "", "", "", ""],
-    ["N", "CA", "C", "O", "CB", "CG", "CD", "CE", "NZ", "", "", "", "", ""],
-    ["N", "CA", "C", "O", "CB", "CG", "SD", "CE", "", "", "", "", "", ""],
-    ["N", "CA", "C", "O", "CB", "CG", "CD1", "CD2", "CE1", "CE2", "CZ", "", "", ""],
-    ["N", "CA", "C", "O", "CB", "CG", "CD", "", "", "", "", "", "", ""],
-    ["N", "CA", "C", "O", "CB", "OG", "", "", "", "", "", "", "", ""],
-    ["N", "CA", "C", "O", "CB", "OG1", "CG2", "", "", "", "", "", "", ""],
-    ["N", "CA", "C", "O", "CB", "CG", "CD1", "CD2", "NE1", "CE2", "CE3", "CZ2", "CZ3", "CH2"],
-    ["N", "CA", "C", "O", "CB", "CG", "CD1", "CD2", "CE1", "CE2", "CZ", "OH", "", ""],
-    ["N", "CA", "C", "O", "CB", "CG1", "CG2", "", "", "", "", "", "", ""],
+    [
+        "N", "CA", "C", "O", "CB", "CG", "ND1", "CD2", "CE1", "NE2", "", "", "", "",
+    ],
+    [
+        "N", "CA", "C", "O", "CB", "CG1", "CG2", "CD1", "", "", "", "", "", "",
+    ],
+    [
+        "N", "CA", "C", "O", "CB", "CG", "CD1", "CD2", "", "", "", "", "", "",
+    ],
+    [
+        "N", "CA", "C", "O", "CB", "CG", "CD", "CE", "NZ", "", "", "", "", "",
+    ],
+    [
+        "N", "CA", "C", "O", "CB", "CG", "SD", "CE", "", "", "", "", "", "",
+    ],
+    [
+        "N", "CA", "C", "O", "CB", "CG", "CD1", "CD2", "CE1", "CE2", "CZ", "", "", "",
+    ],
+    [
+        "N", "CA", "C", "O", "CB", "CG", "CD", "", "", "", "", "", "", "",
+    ],
+    [
+        "N", "CA", "C", "O", "CB", "OG", "", "", "", "", "", "", "", "",
+    ],
+    [
+        "N", "CA", "C", "O", "CB", "OG1", "CG2", "", "", "", "", "", "", "",
+    ],
+    [
+        "N", "CA", "C", "O", "CB", "CG", "CD1", "CD2", "NE1", "CE2", "CE3", "CZ2", "CZ3", "CH2",
+    ],
+    [
+        "N", "CA", "C", "O", "CB", "CG", "CD1", "CD2", "CE1", "CE2", "CZ", "OH", "", "",
+    ],
+    [
+        "N", "CA", "C", "O", "CB", "CG1", "CG2", "", "", "", "", "", "", "",
+    ],
     ["", "", "", "", "", "", "", "", "", "", "", "", "", ""],
 ];
 
@@ -96,8 +135,9 @@ pub fn hhblits_id(c: char) -> Option<i32> {
 }
 
 /// AlphaFold2's `MAP_HHBLITS_AATYPE_TO_OUR_AATYPE`: HHblits code → `restype_order_with_x` index (+ gap 21).
-pub const MAP_HHBLITS_AATYPE_TO_OUR_AATYPE: [usize; 22] =
-    [0, 4, 3, 6, 13, 7, 8, 9, 11, 10, 12, 2, 14, 5, 1, 15, 16, 19, 17, 18, 20, 21];
+pub const MAP_HHBLITS_AATYPE_TO_OUR_AATYPE: [usize; 22] = [
+    0, 4, 3, 6, 13, 7, 8, 9, 11, 10, 12, 2, 14, 5, 1, 15, 16, 19, 17, 18, 20, 21,
+];
 
 /// Index in `restype_order_with_x` of a residue letter, as `sequence_to_onehot(..., map_unknown_to_x=True)`
 /// does: the 20 standard letters map to themselves, any other upper-case ASCII letter to `X` (20), and
@@ -106,7 +146,12 @@ pub fn restype_index_with_x(c: char) -> Option<usize> {
     if !c.is_ascii_uppercase() {
         return None;
     }
-    Some(RESTYPES.iter().position(|&r| r == c).unwrap_or(UNKNOWN_RESTYPE))
+    Some(
+        RESTYPES
+            .iter()
+            .position(|&r| r == c)
+            .unwrap_or(UNKNOWN_RESTYPE),
+    )
 }
 
 /// Whether `c` is one of the 20 standard residues or `X` (no mapping needed).
@@ -116,7 +161,10 @@ pub fn is_standard_or_x(c: char) -> bool {
 
 /// Index of a three-letter residue name in [`RESTYPE_3`] (`UNK` and unknown names → 20).
 pub fn restype_3_index(name: &str) -> usize {
-    RESTYPE_3[..RESTYPE_NUM].iter().position(|&r| r == name).unwrap_or(UNKNOWN_RESTYPE)
+    RESTYPE_3[..RESTYPE_NUM]
+        .iter()
+        .position(|&r| r == name)
+        .unwrap_or(UNKNOWN_RESTYPE)
 }
 
 /// Index of an atom name in the atom37 layout.
@@ -128,7 +176,9 @@ pub fn atom37_index(name: &str) -> Option<usize> {
 /// `restype_atom37_mask`, derived from the atom14 names; `OXT` is never included).
 pub fn restype_has_atom37(restype: usize, atom37: usize) -> bool {
     let name = ATOM_TYPES[atom37];
-    ATOM14_NAMES.get(restype).is_some_and(|names| names.iter().any(|&n| !n.is_empty() && n == name))
+    ATOM14_NAMES
+        .get(restype)
+        .is_some_and(|names| names.iter().any(|&n| !n.is_empty() && n == name))
 }
 
 #[cfg(test)]
@@ -142,7 +192,10 @@ mod tests {
             let h = hhblits_id(r).unwrap() as usize;
             assert_eq!(MAP_HHBLITS_AATYPE_TO_OUR_AATYPE[h], i, "letter {r}");
         }
-        assert_eq!(MAP_HHBLITS_AATYPE_TO_OUR_AATYPE[hhblits_id('X').unwrap() as usize], 20);
+        assert_eq!(
+            MAP_HHBLITS_AATYPE_TO_OUR_AATYPE[hhblits_id('X').unwrap() as usize],
+            20
+        );
         assert_eq!(hhblits_id('-'), Some(21));
         assert_eq!(hhblits_id('a'), None);
         assert_eq!(hhblits_id('.'), None);
@@ -171,6 +224,9 @@ mod tests {
         // 167 heavy atoms over the 20 standard residues (AlphaFold2's atom14 table).
         assert_eq!(heavy, 167);
         assert!(restype_has_atom37(7, atom37_index("CA").unwrap()));
-        assert!(!restype_has_atom37(7, atom37_index("CB").unwrap()), "glycine has no CB");
+        assert!(
+            !restype_has_atom37(7, atom37_index("CB").unwrap()),
+            "glycine has no CB"
+        );
     }
 }

@@ -7,8 +7,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{make_msa_features, make_sequence_features, single_sequence_msa, FeatureError, RawFeatures,
-            TemplateFeatures};
+use super::{
+    make_msa_features, make_sequence_features, single_sequence_msa, FeatureError, RawFeatures,
+    TemplateFeatures,
+};
 use crate::io::a3m::A3m;
 use crate::io::msa::{Msa, MsaError};
 use crate::io::stockholm::Stockholm;
@@ -49,15 +51,24 @@ pub enum MsaFileKind {
 /// `bfd_uniclust_hits.a3m`, `small_bfd_hits.sto`, `mgnify_hits.sto`; `uniprot_hits.sto` (multimer pairing)
 /// and `pdb_hits.sto` / `pdb70_hits.hhr` (templates) are not used; any other `.a3m`/`.sto` is `Other`.
 pub fn classify(path: &Path) -> MsaFileKind {
-    let name = path.file_name().map(|n| n.to_string_lossy().to_lowercase()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
     let stem = name.rsplit_once('.').map_or(name.as_str(), |(s, _)| s);
     match stem {
         "uniref90_hits" => MsaFileKind::Msa(MsaRole::Uniref90),
-        "bfd_uniref_hits" | "bfd_uniclust_hits" | "small_bfd_hits" => MsaFileKind::Msa(MsaRole::Bfd),
+        "bfd_uniref_hits" | "bfd_uniclust_hits" | "small_bfd_hits" => {
+            MsaFileKind::Msa(MsaRole::Bfd)
+        }
         "mgnify_hits" => MsaFileKind::Msa(MsaRole::Mgnify),
         "uniprot_hits" => MsaFileKind::Unused("multimer pairing alignment (monomer pipeline)"),
-        "pdb_hits" | "pdb70_hits" => MsaFileKind::Unused("template hits (templates are not used yet)"),
-        _ if name.ends_with(".hhr") => MsaFileKind::Unused("template hits (templates are not used yet)"),
+        "pdb_hits" | "pdb70_hits" => {
+            MsaFileKind::Unused("template hits (templates are not used yet)")
+        }
+        _ if name.ends_with(".hhr") => {
+            MsaFileKind::Unused("template hits (templates are not used yet)")
+        }
         _ => MsaFileKind::Msa(MsaRole::Other),
     }
 }
@@ -73,7 +84,10 @@ pub struct MsaLimits {
 
 impl Default for MsaLimits {
     fn default() -> Self {
-        Self { uniref_max_hits: 10_000, mgnify_max_hits: 501 }
+        Self {
+            uniref_max_hits: 10_000,
+            mgnify_max_hits: 501,
+        }
     }
 }
 
@@ -132,7 +146,10 @@ pub enum BuildError {
 
 /// Reads an alignment file (`.a3m` or `.sto`, by extension) into query columns, applying `limit` rows.
 pub fn read_msa(path: &Path, limit: Option<usize>) -> Result<(Msa, usize), BuildError> {
-    let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
     let mut msa = match ext.as_str() {
         "sto" | "stockholm" => {
             let mut sto = Stockholm::read_path(path)?;
@@ -154,12 +171,21 @@ pub fn read_msa(path: &Path, limit: Option<usize>) -> Result<(Msa, usize), Build
 }
 
 /// Checks that an alignment's first row is the query.
-pub fn check_query(msa: &Msa, query: &Query, path: &Path, query_source: &str) -> Result<(), MsaError> {
+pub fn check_query(
+    msa: &Msa,
+    query: &Query,
+    path: &Path,
+    query_source: &str,
+) -> Result<(), MsaError> {
     let first = msa.sequences.first().map(String::as_str).unwrap_or("");
     if first == query.sequence {
         return Ok(());
     }
-    let detail = match first.chars().zip(query.sequence.chars()).position(|(a, b)| a != b) {
+    let detail = match first
+        .chars()
+        .zip(query.sequence.chars())
+        .position(|(a, b)| a != b)
+    {
         Some(i) => format!(
             "first row (line {}) has {:?} at residue {}, the query has {:?}",
             msa.lines.first().copied().unwrap_or(0),
@@ -174,7 +200,11 @@ pub fn check_query(msa: &Msa, query: &Query, path: &Path, query_source: &str) ->
             query.len()
         ),
     };
-    Err(MsaError::QueryMismatch { path: path.into(), query_source: query_source.into(), detail })
+    Err(MsaError::QueryMismatch {
+        path: path.into(),
+        query_source: query_source.into(),
+        detail,
+    })
 }
 
 /// Builds raw features for queries from precomputed alignments, or from the query alone.
@@ -199,7 +229,10 @@ impl FeatureBuilder {
 
     /// From precomputed alignments (merged in role order, then in the order given).
     pub fn from_msas(msas: Vec<MsaInput>) -> Self {
-        Self { msas, limits: MsaLimits::default() }
+        Self {
+            msas,
+            limits: MsaLimits::default(),
+        }
     }
 
     /// Overrides AlphaFold2's row limits.
@@ -217,27 +250,54 @@ impl FeatureBuilder {
 
     /// Builds the features of `query`. `query_source` names where the query came from (for mismatch errors).
     pub fn build(&self, query: &Query, query_source: &str) -> Result<BuiltFeatures, BuildError> {
-        let sequence = make_sequence_features(&query.sequence, &query.description)
-            .map_err(|source| BuildError::Query { id: query.id.clone(), source })?;
+        let sequence =
+            make_sequence_features(&query.sequence, &query.description).map_err(|source| {
+                BuildError::Query {
+                    id: query.id.clone(),
+                    source,
+                }
+            })?;
         let mut loaded = Vec::new();
         let mut usage = Vec::new();
         for input in self.ordered_msas() {
             let (msa, rows) = read_msa(&input.path, self.limits.for_role(&input.role))?;
             check_query(&msa, query, &input.path, query_source)?;
-            usage.push(MsaUsage { path: input.path.clone(), role: input.role.clone(), rows, rows_used: msa.depth() });
+            usage.push(MsaUsage {
+                path: input.path.clone(),
+                role: input.role.clone(),
+                rows,
+                rows_used: msa.depth(),
+            });
             loaded.push((input.path.clone(), msa));
         }
         if loaded.is_empty() {
-            loaded.push((PathBuf::from(query_source), single_sequence_msa(&query.sequence, &query.description)));
+            loaded.push((
+                PathBuf::from(query_source),
+                single_sequence_msa(&query.sequence, &query.description),
+            ));
         }
-        let names: Vec<String> = loaded.iter().map(|(p, _)| p.display().to_string()).collect();
-        let refs: Vec<(&str, &Msa)> = names.iter().map(String::as_str).zip(loaded.iter().map(|(_, m)| m)).collect();
+        let names: Vec<String> = loaded
+            .iter()
+            .map(|(p, _)| p.display().to_string())
+            .collect();
+        let refs: Vec<(&str, &Msa)> = names
+            .iter()
+            .map(String::as_str)
+            .zip(loaded.iter().map(|(_, m)| m))
+            .collect();
         let msa = make_msa_features(&refs).map_err(|source| BuildError::Feature {
             path: loaded.first().map(|(p, _)| p.clone()).unwrap_or_default(),
             source,
         })?;
         let templates = TemplateFeatures::empty(query.len());
-        Ok(BuiltFeatures { features: RawFeatures { sequence, msa, templates }, msas: usage })
+        Ok(BuiltFeatures {
+            features: RawFeatures {
+                sequence,
+                msa,
+                templates,
+            },
+            msas: usage,
+        })
     }
 }
 
@@ -247,13 +307,34 @@ mod tests {
 
     #[test]
     fn classifies_alphafold_names() {
-        assert_eq!(classify(Path::new("x/uniref90_hits.sto")), MsaFileKind::Msa(MsaRole::Uniref90));
-        assert_eq!(classify(Path::new("bfd_uniclust_hits.a3m")), MsaFileKind::Msa(MsaRole::Bfd));
-        assert_eq!(classify(Path::new("bfd_uniref_hits.a3m")), MsaFileKind::Msa(MsaRole::Bfd));
-        assert_eq!(classify(Path::new("mgnify_hits.sto")), MsaFileKind::Msa(MsaRole::Mgnify));
-        assert_eq!(classify(Path::new("T1050.a3m")), MsaFileKind::Msa(MsaRole::Other));
-        assert!(matches!(classify(Path::new("pdb70_hits.hhr")), MsaFileKind::Unused(_)));
-        assert!(matches!(classify(Path::new("uniprot_hits.sto")), MsaFileKind::Unused(_)));
+        assert_eq!(
+            classify(Path::new("x/uniref90_hits.sto")),
+            MsaFileKind::Msa(MsaRole::Uniref90)
+        );
+        assert_eq!(
+            classify(Path::new("bfd_uniclust_hits.a3m")),
+            MsaFileKind::Msa(MsaRole::Bfd)
+        );
+        assert_eq!(
+            classify(Path::new("bfd_uniref_hits.a3m")),
+            MsaFileKind::Msa(MsaRole::Bfd)
+        );
+        assert_eq!(
+            classify(Path::new("mgnify_hits.sto")),
+            MsaFileKind::Msa(MsaRole::Mgnify)
+        );
+        assert_eq!(
+            classify(Path::new("T1050.a3m")),
+            MsaFileKind::Msa(MsaRole::Other)
+        );
+        assert!(matches!(
+            classify(Path::new("pdb70_hits.hhr")),
+            MsaFileKind::Unused(_)
+        ));
+        assert!(matches!(
+            classify(Path::new("uniprot_hits.sto")),
+            MsaFileKind::Unused(_)
+        ));
     }
 
     #[test]
@@ -270,8 +351,15 @@ mod tests {
 
     #[test]
     fn single_sequence_mode() {
-        let q = Query { id: "q".into(), description: "q".into(), sequence: "MKV".into() };
-        let f = FeatureBuilder::single_sequence().build(&q, "q.fasta").unwrap().features;
+        let q = Query {
+            id: "q".into(),
+            description: "q".into(),
+            sequence: "MKV".into(),
+        };
+        let f = FeatureBuilder::single_sequence()
+            .build(&q, "q.fasta")
+            .unwrap()
+            .features;
         assert_eq!(f.msa.msa.dim(), (1, 3));
         assert_eq!(f.msa.msa.row(0).to_vec(), vec![10, 8, 17]);
         assert_eq!(f.templates.count(), 0);

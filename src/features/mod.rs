@@ -132,21 +132,41 @@ pub enum FeatureError {
     NoMsa,
     #[error("{source_name}: the alignment has no rows")]
     EmptyMsa { source_name: String },
-    #[error("{source_name}: row {row} ('{name}') is {found} columns wide but the query has {expected}")]
-    Width { source_name: String, row: usize, name: String, expected: usize, found: usize },
+    #[error(
+        "{source_name}: row {row} ('{name}') is {found} columns wide but the query has {expected}"
+    )]
+    Width {
+        source_name: String,
+        row: usize,
+        name: String,
+        expected: usize,
+        found: usize,
+    },
     #[error("{source_name}: row {row} ('{name}'), column {column}: {found:?} is not in the HHblits alphabet")]
-    BadMsaResidue { source_name: String, row: usize, name: String, column: usize, found: char },
+    BadMsaResidue {
+        source_name: String,
+        row: usize,
+        name: String,
+        column: usize,
+        found: char,
+    },
 }
 
 /// AlphaFold2's `make_sequence_features(sequence, description, num_res)`.
-pub fn make_sequence_features(sequence: &str, description: &str) -> Result<SequenceFeatures, FeatureError> {
+pub fn make_sequence_features(
+    sequence: &str,
+    description: &str,
+) -> Result<SequenceFeatures, FeatureError> {
     let n = sequence.chars().count();
     if n == 0 {
         return Err(FeatureError::EmptySequence);
     }
     let mut aatype = Array2::zeros((n, rc::RESTYPE_WITH_X));
     for (i, c) in sequence.chars().enumerate() {
-        let k = rc::restype_index_with_x(c).ok_or(FeatureError::BadResidue { position: i + 1, found: c })?;
+        let k = rc::restype_index_with_x(c).ok_or(FeatureError::BadResidue {
+            position: i + 1,
+            found: c,
+        })?;
         aatype[[i, k]] = 1;
     }
     Ok(SequenceFeatures {
@@ -171,10 +191,18 @@ pub fn make_msa_features(msas: &[(&str, &Msa)]) -> Result<MsaFeatures, FeatureEr
     let mut species = Vec::new();
     for &(source_name, msa) in msas {
         if msa.is_empty() {
-            return Err(FeatureError::EmptyMsa { source_name: source_name.into() });
+            return Err(FeatureError::EmptyMsa {
+                source_name: source_name.into(),
+            });
         }
         for (row, seq) in msa.sequences.iter().enumerate() {
-            let name = || msa.descriptions[row].split_whitespace().next().unwrap_or("").to_string();
+            let name = || {
+                msa.descriptions[row]
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .to_string()
+            };
             if seq.len() != n || msa.deletion_matrix[row].len() != n {
                 return Err(FeatureError::Width {
                     source_name: source_name.into(),
@@ -234,7 +262,10 @@ mod tests {
         assert_eq!(f.residue_index.to_vec(), vec![0, 1, 2]);
         assert_eq!(f.seq_length.to_vec(), vec![3, 3, 3]);
         assert_eq!(f.domain_name, "q d");
-        assert!(matches!(make_sequence_features("Aa", ""), Err(FeatureError::BadResidue { position: 2, .. })));
+        assert!(matches!(
+            make_sequence_features("Aa", ""),
+            Err(FeatureError::BadResidue { position: 2, .. })
+        ));
     }
 
     #[test]
@@ -255,7 +286,11 @@ mod tests {
         assert_eq!(f.msa.dim(), (3, 2));
         assert_eq!(f.msa.row(1).to_vec(), vec![0, 21]);
         assert_eq!(f.msa.row(2).to_vec(), vec![2, 1], "B is read as D (2)");
-        assert_eq!(f.deletion_matrix_int.row(1).to_vec(), vec![0, 3], "first copy wins");
+        assert_eq!(
+            f.deletion_matrix_int.row(1).to_vec(),
+            vec![0, 3],
+            "first copy wins"
+        );
         assert_eq!(f.msa_species_identifiers, vec!["", "FUNHE", ""]);
         assert_eq!(f.num_alignments.to_vec(), vec![3, 3]);
     }
@@ -269,6 +304,12 @@ mod tests {
             lines: vec![1, 3],
         };
         let e = make_msa_features(&[("bfd", &bad)]).unwrap_err().to_string();
-        assert!(e.contains("bfd") && e.contains("row 2") && e.contains("'h1'") && e.contains("column 2"), "{e}");
+        assert!(
+            e.contains("bfd")
+                && e.contains("row 2")
+                && e.contains("'h1'")
+                && e.contains("column 2"),
+            "{e}"
+        );
     }
 }

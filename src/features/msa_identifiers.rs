@@ -7,7 +7,9 @@
 
 /// The species mnemonic of a row description, or `""`.
 pub fn species_id(description: &str) -> &str {
-    let Some(word) = description.split_whitespace().next() else { return "" };
+    let Some(word) = description.split_whitespace().next() else {
+        return "";
+    };
     let id = word.split('/').next().unwrap_or("");
     parse_uniprot(id).unwrap_or("")
 }
@@ -24,7 +26,12 @@ fn parse_uniprot(id: &str) -> Option<&str> {
     }
     // Accession, optionally followed by an isoform suffix `_<one digit>`.
     let acc_ok = match acc.split_once('_') {
-        Some((a, iso)) => (6..=10).contains(&a.len()) && alnum(a) && iso.len() == 1 && iso.as_bytes()[0].is_ascii_digit(),
+        Some((a, iso)) => {
+            (6..=10).contains(&a.len())
+                && alnum(a)
+                && iso.len() == 1
+                && iso.as_bytes()[0].is_ascii_digit()
+        }
         None => (6..=10).contains(&acc.len()) && alnum(acc),
     };
     if !acc_ok {
@@ -34,7 +41,9 @@ fn parse_uniprot(id: &str) -> Option<&str> {
     let fields: Vec<&str> = entry.split('_').collect();
     let species = match fields.as_slice() {
         [name, sp] if alnum(name) => *sp,
-        [name, sp, n] if alnum(name) && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => *sp,
+        [name, sp, n] if alnum(name) && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
+            *sp
+        }
         _ => return None,
     };
     ((1..=5).contains(&species.len()) && alnum(species)).then_some(species)
@@ -48,7 +57,10 @@ mod tests {
     fn reads_uniprot_species() {
         assert_eq!(species_id("tr|A0A146SKV9|A0A146SKV9_FUNHE"), "FUNHE");
         assert_eq!(species_id("sp|P0C2L1|A3X1_LOXLA some description"), "LOXLA");
-        assert_eq!(species_id("tr|A0A2A6NXF8|A0A2A6NXF8_9BRAD Uncharacterized protein OS=..."), "9BRAD");
+        assert_eq!(
+            species_id("tr|A0A2A6NXF8|A0A2A6NXF8_9BRAD Uncharacterized protein OS=..."),
+            "9BRAD"
+        );
         assert_eq!(species_id("tr|Q9XYZ1_1|Q9XYZ1_DROME/3-70"), "DROME");
         assert_eq!(species_id("tr|A0A1B2C3D4|A0A1B2C3D4_HUMAN_12"), "HUMAN");
     }
@@ -58,7 +70,11 @@ mod tests {
         assert_eq!(species_id("UniRef90_D7BIZ4/1-73"), "");
         assert_eq!(species_id("query"), "");
         assert_eq!(species_id(""), "");
-        assert_eq!(species_id("tr|SHORT|X_HUMAN"), "", "accession under 6 characters");
+        assert_eq!(
+            species_id("tr|SHORT|X_HUMAN"),
+            "",
+            "accession under 6 characters"
+        );
         assert_eq!(species_id("tr|A0A146SKV9|A0A146SKV9_TOOLONG"), "");
         assert_eq!(species_id("xx|A0A146SKV9|A0A146SKV9_FUNHE"), "");
         assert_eq!(species_id("MGYP000123456789"), "");

@@ -41,18 +41,27 @@ impl A3m {
         for (i, raw) in text.lines().enumerate() {
             let line = raw.trim();
             if let Some(desc) = line.strip_prefix('>') {
-                records.push(A3mRecord { description: desc.to_string(), text: String::new(), line: i + 1 });
+                records.push(A3mRecord {
+                    description: desc.to_string(),
+                    text: String::new(),
+                    line: i + 1,
+                });
             } else if line.is_empty() || line.starts_with('#') {
                 // Blank lines are skipped by AlphaFold2; `#` lines are HH-suite's A3M comment/metadata lines.
                 continue;
             } else if let Some(r) = records.last_mut() {
-                if let Some((col, c)) =
-                    line.chars().enumerate().find(|&(_, c)| !(c.is_ascii_alphabetic() || c == '-' || c == '.'))
+                if let Some((col, c)) = line
+                    .chars()
+                    .enumerate()
+                    .find(|&(_, c)| !(c.is_ascii_alphabetic() || c == '-' || c == '.'))
                 {
                     return Err(MsaError::Syntax {
                         path: path.into(),
                         line: i + 1,
-                        message: format!("character {c:?} at column {} is not a residue, '-' or '.'", col + 1),
+                        message: format!(
+                            "character {c:?} at column {} is not a residue, '-' or '.'",
+                            col + 1
+                        ),
                     });
                 }
                 r.text.push_str(line);
@@ -75,9 +84,18 @@ impl A3m {
     pub fn to_msa(&self, path: &Path) -> Result<Msa, MsaError> {
         let mut msa = Msa::default();
         for r in &self.records {
-            let name = r.description.split_whitespace().next().unwrap_or("").to_string();
+            let name = r
+                .description
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_string();
             if r.text.is_empty() {
-                return Err(MsaError::EmptyRow { path: path.into(), line: r.line, name });
+                return Err(MsaError::EmptyRow {
+                    path: path.into(),
+                    line: r.line,
+                    name,
+                });
             }
             let mut aligned = String::with_capacity(r.text.len());
             let mut deletions = Vec::with_capacity(r.text.len());
@@ -91,7 +109,10 @@ impl A3m {
                     run = 0;
                 }
             }
-            let expected = msa.sequences.first().map_or(aligned.len(), |q: &String| q.len());
+            let expected = msa
+                .sequences
+                .first()
+                .map_or(aligned.len(), |q: &String| q.len());
             if aligned.len() != expected {
                 return Err(MsaError::UnequalRows {
                     path: path.into(),
@@ -130,20 +151,49 @@ mod tests {
         let a = A3m::parse(">q\nACDE\n>h1 desc\nAabC-E\n\n>h2\nA.C-Ex\n", Path::new(P)).unwrap();
         let m = a.to_msa(Path::new(P)).unwrap();
         assert_eq!(m.sequences, vec!["ACDE", "AC-E", "AC-E"]);
-        assert_eq!(m.deletion_matrix, vec![vec![0, 0, 0, 0], vec![0, 2, 0, 0], vec![0, 0, 0, 0]]);
+        assert_eq!(
+            m.deletion_matrix,
+            vec![vec![0, 0, 0, 0], vec![0, 2, 0, 0], vec![0, 0, 0, 0]]
+        );
         assert_eq!(m.descriptions[1], "h1 desc");
         assert_eq!(m.lines, vec![1, 3, 6]);
     }
 
     #[test]
     fn unequal_rows_and_truncation_are_errors() {
-        let e = A3m::parse(">q\nACDE\n>h1\nACD\n", Path::new(P)).unwrap().to_msa(Path::new(P)).unwrap_err();
-        assert!(matches!(e, MsaError::UnequalRows { line: 3, expected: 4, found: 3, .. }), "{e}");
-        let e = A3m::parse(">q\nACDE\n>h1\n", Path::new(P)).unwrap().to_msa(Path::new(P)).unwrap_err();
+        let e = A3m::parse(">q\nACDE\n>h1\nACD\n", Path::new(P))
+            .unwrap()
+            .to_msa(Path::new(P))
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                MsaError::UnequalRows {
+                    line: 3,
+                    expected: 4,
+                    found: 3,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let e = A3m::parse(">q\nACDE\n>h1\n", Path::new(P))
+            .unwrap()
+            .to_msa(Path::new(P))
+            .unwrap_err();
         assert!(matches!(e, MsaError::EmptyRow { line: 3, .. }), "{e}");
-        assert!(matches!(A3m::parse("\n", Path::new(P)), Err(MsaError::Empty { .. })));
-        assert!(matches!(A3m::parse("ACD\n", Path::new(P)), Err(MsaError::Syntax { line: 1, .. })));
-        assert!(matches!(A3m::parse(">q\nAC*D\n", Path::new(P)), Err(MsaError::Syntax { line: 2, .. })));
+        assert!(matches!(
+            A3m::parse("\n", Path::new(P)),
+            Err(MsaError::Empty { .. })
+        ));
+        assert!(matches!(
+            A3m::parse("ACD\n", Path::new(P)),
+            Err(MsaError::Syntax { line: 1, .. })
+        ));
+        assert!(matches!(
+            A3m::parse(">q\nAC*D\n", Path::new(P)),
+            Err(MsaError::Syntax { line: 2, .. })
+        ));
     }
 
     #[test]

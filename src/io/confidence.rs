@@ -62,8 +62,14 @@ pub fn pae_json(pae: &[f32], n: usize, max_pae: f32) -> Result<String, String> {
     if pae.len() != n * n {
         return Err(format!("PAE has {} values, expected {n}x{n}", pae.len()));
     }
-    let rows = pae.chunks(n.max(1)).map(|r| r.iter().map(|&v| round_to(v as f64, 2)).collect()).collect();
-    let v = vec![PaeJson { predicted_aligned_error: rows, max_predicted_aligned_error: max_pae as f64 }];
+    let rows = pae
+        .chunks(n.max(1))
+        .map(|r| r.iter().map(|&v| round_to(v as f64, 2)).collect())
+        .collect();
+    let v = vec![PaeJson {
+        predicted_aligned_error: rows,
+        max_predicted_aligned_error: max_pae as f64,
+    }];
     Ok(serde_json::to_string(&v).expect("plain data serialises"))
 }
 
@@ -126,7 +132,10 @@ mod tests {
     #[test]
     fn pae_json_is_a_one_element_list() {
         let t = pae_json(&[0.0, 1.234, 2.5, 31.75], 2, 31.75).unwrap();
-        assert_eq!(t, r#"[{"predicted_aligned_error":[[0.0,1.23],[2.5,31.75]],"max_predicted_aligned_error":31.75}]"#);
+        assert_eq!(
+            t,
+            r#"[{"predicted_aligned_error":[[0.0,1.23],[2.5,31.75]],"max_predicted_aligned_error":31.75}]"#
+        );
         assert!(pae_json(&[0.0; 3], 2, 1.0).is_err());
     }
 
@@ -135,7 +144,10 @@ mod tests {
         let r = RankingDebug::monomer(&[("model_1".into(), 80.0), ("model_2".into(), 90.0)]);
         assert_eq!(r.order, vec!["model_2", "model_1"]);
         let t = to_json_indent4(&r);
-        assert!(t.contains("\n    \"plddts\": {\n        \"model_1\": 80.0"), "{t}");
+        assert!(
+            t.contains("\n    \"plddts\": {\n        \"model_1\": 80.0"),
+            "{t}"
+        );
         assert!(!t.contains("iptm"));
     }
 

@@ -31,10 +31,20 @@ pub struct FastaRecord {
 
 impl FastaRecord {
     /// Builds a record (line numbers unknown, reported as 0).
-    pub fn new(id: impl Into<String>, description: Option<String>, sequence: impl Into<String>) -> Self {
+    pub fn new(
+        id: impl Into<String>,
+        description: Option<String>,
+        sequence: impl Into<String>,
+    ) -> Self {
         let sequence = sequence.into();
         let n = sequence.chars().count();
-        Self { id: id.into(), description, sequence, line: 0, sequence_lines: vec![(0, n)] }
+        Self {
+            id: id.into(),
+            description,
+            sequence,
+            line: 0,
+            sequence_lines: vec![(0, n)],
+        }
     }
 
     /// The whole header line after `>` (what AlphaFold2 calls the description).
@@ -68,20 +78,46 @@ pub enum FastaError {
     #[error("{path}: no FASTA records (the file is empty)")]
     Empty { path: PathBuf },
     #[error("{path}:{line}: expected a '>' header line, found {found:?}")]
-    NoHeader { path: PathBuf, line: usize, found: String },
+    NoHeader {
+        path: PathBuf,
+        line: usize,
+        found: String,
+    },
     #[error("{path}:{line}: record has an empty header (no id after '>')")]
     EmptyId { path: PathBuf, line: usize },
     #[error("{path}:{line}: record '{id}' has no sequence")]
-    EmptyRecord { path: PathBuf, id: String, line: usize },
+    EmptyRecord {
+        path: PathBuf,
+        id: String,
+        line: usize,
+    },
     #[error(
         "{path}:{line}: record '{id}', residue {position}: {found:?} is not accepted by AlphaFold2 \
          (upper-case letters only: the 20 standard amino acids, X, and B/J/O/U/Z which are read as X)"
     )]
-    InvalidResidue { path: PathBuf, id: String, line: usize, position: usize, found: char },
+    InvalidResidue {
+        path: PathBuf,
+        id: String,
+        line: usize,
+        position: usize,
+        found: char,
+    },
     #[error("{path}:{line}: duplicate record id '{id}' (first seen at line {first_line})")]
-    DuplicateId { path: PathBuf, id: String, line: usize, first_line: usize },
-    #[error("{path}:{line}: record id {id:?} cannot be used as an output directory name: {reason}")]
-    UnsafeId { path: PathBuf, id: String, line: usize, reason: &'static str },
+    DuplicateId {
+        path: PathBuf,
+        id: String,
+        line: usize,
+        first_line: usize,
+    },
+    #[error(
+        "{path}:{line}: record id {id:?} cannot be used as an output directory name: {reason}"
+    )]
+    UnsafeId {
+        path: PathBuf,
+        id: String,
+        line: usize,
+        reason: &'static str,
+    },
     #[error("{path}: expected exactly one record, found {count}")]
     NotSingle { path: PathBuf, count: usize },
 }
@@ -89,7 +125,10 @@ pub enum FastaError {
 /// Reads every record of a FASTA file, without validation beyond FASTA syntax.
 pub fn read_path(path: impl AsRef<Path>) -> Result<Vec<FastaRecord>, FastaError> {
     let path = path.as_ref();
-    let bytes = fs::read(path).map_err(|source| FastaError::Io { path: path.into(), source })?;
+    let bytes = fs::read(path).map_err(|source| FastaError::Io {
+        path: path.into(),
+        source,
+    })?;
     parse_bytes(&bytes, path)
 }
 
@@ -97,7 +136,10 @@ pub fn read_path(path: impl AsRef<Path>) -> Result<Vec<FastaRecord>, FastaError>
 pub fn parse_bytes(bytes: &[u8], path: &Path) -> Result<Vec<FastaRecord>, FastaError> {
     let text = std::str::from_utf8(bytes).map_err(|e| FastaError::NotText {
         path: path.into(),
-        line: 1 + bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count(),
+        line: 1 + bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count(),
     })?;
     // Pre-scan for line numbers (bio does not keep them) and for leading junk.
     let mut headers = Vec::new();
@@ -113,7 +155,11 @@ pub fn parse_bytes(bytes: &[u8], path: &Path) -> Result<Vec<FastaRecord>, FastaE
             }
             if !line.starts_with('>') {
                 let found: String = line.chars().take(40).collect();
-                return Err(FastaError::NoHeader { path: path.into(), line: i + 1, found });
+                return Err(FastaError::NoHeader {
+                    path: path.into(),
+                    line: i + 1,
+                    found,
+                });
             }
             start = Some(offset);
         }
@@ -127,13 +173,18 @@ pub fn parse_bytes(bytes: &[u8], path: &Path) -> Result<Vec<FastaRecord>, FastaE
     let Some(start) = start else {
         return Err(FastaError::Empty { path: path.into() });
     };
-    let reader = bio::io::fasta::Reader::new(text[start..].as_bytes());
+    let reader = bio::io::fasta::Reader::new(&text.as_bytes()[start..]);
     let mut records = Vec::with_capacity(headers.len());
     for (k, rec) in reader.records().enumerate() {
-        let rec = rec.map_err(|source| FastaError::Io { path: path.into(), source })?;
+        let rec = rec.map_err(|source| FastaError::Io {
+            path: path.into(),
+            source,
+        })?;
         let line = headers.get(k).copied().unwrap_or(0);
-        let sequence = String::from_utf8(rec.seq().to_vec())
-            .map_err(|_| FastaError::NotText { path: path.into(), line })?;
+        let sequence = String::from_utf8(rec.seq().to_vec()).map_err(|_| FastaError::NotText {
+            path: path.into(),
+            line,
+        })?;
         records.push(FastaRecord {
             id: rec.id().to_string(),
             description: rec.desc().map(str::to_string),
@@ -175,10 +226,18 @@ pub fn validate_protein(records: &[FastaRecord], path: &Path) -> Result<(), Fast
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for r in records {
         if r.id.is_empty() {
-            return Err(FastaError::EmptyId { path: path.into(), line: r.line });
+            return Err(FastaError::EmptyId {
+                path: path.into(),
+                line: r.line,
+            });
         }
         if let Some(reason) = unsafe_id_reason(&r.id) {
-            return Err(FastaError::UnsafeId { path: path.into(), id: r.id.clone(), line: r.line, reason });
+            return Err(FastaError::UnsafeId {
+                path: path.into(),
+                id: r.id.clone(),
+                line: r.line,
+                reason,
+            });
         }
         if let Some(&first_line) = seen.get(r.id.as_str()) {
             return Err(FastaError::DuplicateId {
@@ -190,10 +249,17 @@ pub fn validate_protein(records: &[FastaRecord], path: &Path) -> Result<(), Fast
         }
         seen.insert(&r.id, r.line);
         if r.sequence.is_empty() {
-            return Err(FastaError::EmptyRecord { path: path.into(), id: r.id.clone(), line: r.line });
+            return Err(FastaError::EmptyRecord {
+                path: path.into(),
+                id: r.id.clone(),
+                line: r.line,
+            });
         }
-        if let Some((pos, c)) =
-            r.sequence.chars().enumerate().find(|&(_, c)| residue_constants::restype_index_with_x(c).is_none())
+        if let Some((pos, c)) = r
+            .sequence
+            .chars()
+            .enumerate()
+            .find(|&(_, c)| residue_constants::restype_index_with_x(c).is_none())
         {
             return Err(FastaError::InvalidResidue {
                 path: path.into(),
@@ -222,7 +288,8 @@ impl<W: Write> Writer<W> {
 
     /// Writes one record.
     pub fn write(&mut self, r: &FastaRecord) -> io::Result<()> {
-        self.inner.write(&r.id, r.description.as_deref(), r.sequence.as_bytes())
+        self.inner
+            .write(&r.id, r.description.as_deref(), r.sequence.as_bytes())
     }
 
     /// Flushes the underlying writer.
@@ -246,7 +313,10 @@ mod tests {
     fn reads_records_with_lines() {
         let r = parse("\n>a desc here\nMKV\nLLA\n>b\nGG\n").unwrap();
         assert_eq!(r.len(), 2);
-        assert_eq!((r[0].id.as_str(), r[0].description.as_deref()), ("a", Some("desc here")));
+        assert_eq!(
+            (r[0].id.as_str(), r[0].description.as_deref()),
+            ("a", Some("desc here"))
+        );
         assert_eq!(r[0].sequence, "MKVLLA");
         assert_eq!(r[0].line, 2);
         assert_eq!(r[0].line_of_residue(4), 4);
@@ -257,18 +327,43 @@ mod tests {
     #[test]
     fn errors_name_line_record_and_position() {
         let e = parse(">a\nMKV\nLLa\n").unwrap_err().to_string();
-        assert!(e.contains("t.fasta:3") && e.contains("'a'") && e.contains("residue 6"), "{e}");
+        assert!(
+            e.contains("t.fasta:3") && e.contains("'a'") && e.contains("residue 6"),
+            "{e}"
+        );
         let e = parse(">a\nMKV*\n").unwrap_err().to_string();
         assert!(e.contains("residue 4") && e.contains("'*'"), "{e}");
         assert!(matches!(parse(""), Err(FastaError::Empty { .. })));
         assert!(matches!(parse("\n\n"), Err(FastaError::Empty { .. })));
-        assert!(matches!(parse("MKV\n"), Err(FastaError::NoHeader { line: 1, .. })));
-        assert!(matches!(parse(">a\n>b\nMK\n"), Err(FastaError::EmptyRecord { line: 1, .. })));
-        assert!(matches!(parse(">a\nMK\n>a\nMK\n"), Err(FastaError::DuplicateId { line: 3, first_line: 1, .. })));
-        assert!(matches!(parse(">../../etc/x\nMK\n"), Err(FastaError::UnsafeId { .. })));
-        assert!(matches!(parse(">..\nMK\n"), Err(FastaError::UnsafeId { .. })));
+        assert!(matches!(
+            parse("MKV\n"),
+            Err(FastaError::NoHeader { line: 1, .. })
+        ));
+        assert!(matches!(
+            parse(">a\n>b\nMK\n"),
+            Err(FastaError::EmptyRecord { line: 1, .. })
+        ));
+        assert!(matches!(
+            parse(">a\nMK\n>a\nMK\n"),
+            Err(FastaError::DuplicateId {
+                line: 3,
+                first_line: 1,
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse(">../../etc/x\nMK\n"),
+            Err(FastaError::UnsafeId { .. })
+        ));
+        assert!(matches!(
+            parse(">..\nMK\n"),
+            Err(FastaError::UnsafeId { .. })
+        ));
         assert!(matches!(parse(">\nMK\n"), Err(FastaError::EmptyId { .. })));
-        assert!(matches!(parse_bytes(b">a\n\xff\xfe\n", Path::new("x")), Err(FastaError::NotText { line: 2, .. })));
+        assert!(matches!(
+            parse_bytes(b">a\n\xff\xfe\n", Path::new("x")),
+            Err(FastaError::NotText { line: 2, .. })
+        ));
     }
 
     #[test]
@@ -278,7 +373,7 @@ mod tests {
 
     #[test]
     fn writer_round_trips() {
-        let recs = vec![FastaRecord::new("x", Some("y z".into()), "A".repeat(70))];
+        let recs = [FastaRecord::new("x", Some("y z".into()), "A".repeat(70))];
         let mut out = Vec::new();
         {
             let mut w = Writer::new(&mut out);
@@ -286,7 +381,10 @@ mod tests {
             w.flush().unwrap();
         }
         let text = String::from_utf8(out.clone()).unwrap();
-        assert_eq!(text, format!(">x y z\n{}\n{}\n", "A".repeat(60), "A".repeat(10)));
+        assert_eq!(
+            text,
+            format!(">x y z\n{}\n{}\n", "A".repeat(60), "A".repeat(10))
+        );
         let back = parse_bytes(&out, Path::new("o")).unwrap();
         assert_eq!(back[0].sequence, recs[0].sequence);
     }

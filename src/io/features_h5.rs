@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use hdf5::types::{FloatSize, IntSize, TypeDescriptor, VarLenAscii, VarLenUnicode};
-use ndarray::{Array, Array1, ArrayD, Dimension, IxDyn};
+use ndarray::{Array, Array1, ArrayD, Dimension};
 use thiserror::Error;
 
 use super::atomic::AtomicFile;
@@ -58,17 +58,37 @@ pub enum FeaturesFileError {
     #[error("{path}: unknown features format version {found} (this ferrofold reads version {FORMAT_VERSION})")]
     Version { path: PathBuf, found: String },
     #[error("{path}: dataset '{dataset}' is missing")]
-    Missing { path: PathBuf, dataset: &'static str },
+    Missing {
+        path: PathBuf,
+        dataset: &'static str,
+    },
     #[error("{path}: dataset '{dataset}' has type {found}, expected {expected}")]
-    Type { path: PathBuf, dataset: &'static str, found: String, expected: &'static str },
+    Type {
+        path: PathBuf,
+        dataset: &'static str,
+        found: String,
+        expected: &'static str,
+    },
     #[error("{path}: dataset '{dataset}' has shape {found:?}, expected {expected}")]
-    Shape { path: PathBuf, dataset: &'static str, found: Vec<usize>, expected: String },
+    Shape {
+        path: PathBuf,
+        dataset: &'static str,
+        found: Vec<usize>,
+        expected: String,
+    },
     #[error("{path}: dataset '{dataset}': {message}")]
-    Invalid { path: PathBuf, dataset: &'static str, message: String },
+    Invalid {
+        path: PathBuf,
+        dataset: &'static str,
+        message: String,
+    },
 }
 
 fn w_err(path: &Path) -> impl Fn(hdf5::Error) -> FeaturesFileError + '_ {
-    move |e| FeaturesFileError::Write { path: path.into(), message: e.to_string() }
+    move |e| FeaturesFileError::Write {
+        path: path.into(),
+        message: e.to_string(),
+    }
 }
 
 fn to_vlu(s: &str) -> VarLenUnicode {
@@ -77,9 +97,16 @@ fn to_vlu(s: &str) -> VarLenUnicode {
 }
 
 /// Writes `features` to `path` atomically (temporary file in the same directory, fsync, rename).
-pub fn write(path: impl AsRef<Path>, features: &RawFeatures, prov: &Provenance) -> Result<(), FeaturesFileError> {
+pub fn write(
+    path: impl AsRef<Path>,
+    features: &RawFeatures,
+    prov: &Provenance,
+) -> Result<(), FeaturesFileError> {
     let path = path.as_ref();
-    let io_err = |e: std::io::Error| FeaturesFileError::Write { path: path.into(), message: e.to_string() };
+    let io_err = |e: std::io::Error| FeaturesFileError::Write {
+        path: path.into(),
+        message: e.to_string(),
+    };
     let tmp = AtomicFile::create(path).map_err(io_err)?;
     {
         let f = hdf5::File::create(tmp.temp_path()).map_err(w_err(path))?;
@@ -92,26 +119,60 @@ pub fn write(path: impl AsRef<Path>, features: &RawFeatures, prov: &Provenance) 
 fn write_into(f: &hdf5::File, x: &RawFeatures, prov: &Provenance) -> hdf5::Result<()> {
     let strings = |v: &[String]| Array1::from_iter(v.iter().map(|s| to_vlu(s)));
     let s = &x.sequence;
-    f.new_dataset_builder().with_data(&s.aatype).create(names::AATYPE)?;
-    f.new_dataset_builder().with_data(&s.between_segment_residues).create(names::BETWEEN_SEGMENT_RESIDUES)?;
-    f.new_dataset_builder().with_data(&strings(std::slice::from_ref(&s.domain_name))).create(names::DOMAIN_NAME)?;
-    f.new_dataset_builder().with_data(&s.residue_index).create(names::RESIDUE_INDEX)?;
-    f.new_dataset_builder().with_data(&s.seq_length).create(names::SEQ_LENGTH)?;
-    f.new_dataset_builder().with_data(&strings(std::slice::from_ref(&s.sequence))).create(names::SEQUENCE)?;
+    f.new_dataset_builder()
+        .with_data(&s.aatype)
+        .create(names::AATYPE)?;
+    f.new_dataset_builder()
+        .with_data(&s.between_segment_residues)
+        .create(names::BETWEEN_SEGMENT_RESIDUES)?;
+    f.new_dataset_builder()
+        .with_data(&strings(std::slice::from_ref(&s.domain_name)))
+        .create(names::DOMAIN_NAME)?;
+    f.new_dataset_builder()
+        .with_data(&s.residue_index)
+        .create(names::RESIDUE_INDEX)?;
+    f.new_dataset_builder()
+        .with_data(&s.seq_length)
+        .create(names::SEQ_LENGTH)?;
+    f.new_dataset_builder()
+        .with_data(&strings(std::slice::from_ref(&s.sequence)))
+        .create(names::SEQUENCE)?;
     let m = &x.msa;
-    f.new_dataset_builder().with_data(&m.msa).create(names::MSA)?;
-    f.new_dataset_builder().with_data(&m.deletion_matrix_int).create(names::DELETION_MATRIX_INT)?;
-    f.new_dataset_builder().with_data(&m.num_alignments).create(names::NUM_ALIGNMENTS)?;
-    f.new_dataset_builder().with_data(&strings(&m.msa_species_identifiers)).create(names::MSA_SPECIES_IDENTIFIERS)?;
+    f.new_dataset_builder()
+        .with_data(&m.msa)
+        .create(names::MSA)?;
+    f.new_dataset_builder()
+        .with_data(&m.deletion_matrix_int)
+        .create(names::DELETION_MATRIX_INT)?;
+    f.new_dataset_builder()
+        .with_data(&m.num_alignments)
+        .create(names::NUM_ALIGNMENTS)?;
+    f.new_dataset_builder()
+        .with_data(&strings(&m.msa_species_identifiers))
+        .create(names::MSA_SPECIES_IDENTIFIERS)?;
     let t = &x.templates;
-    f.new_dataset_builder().with_data(&t.aatype).create(names::TEMPLATE_AATYPE)?;
-    f.new_dataset_builder().with_data(&t.all_atom_masks).create(names::TEMPLATE_ALL_ATOM_MASKS)?;
-    f.new_dataset_builder().with_data(&t.all_atom_positions).create(names::TEMPLATE_ALL_ATOM_POSITIONS)?;
-    f.new_dataset_builder().with_data(&strings(&t.domain_names)).create(names::TEMPLATE_DOMAIN_NAMES)?;
-    f.new_dataset_builder().with_data(&strings(&t.sequence)).create(names::TEMPLATE_SEQUENCE)?;
-    f.new_dataset_builder().with_data(&t.sum_probs).create(names::TEMPLATE_SUM_PROBS)?;
+    f.new_dataset_builder()
+        .with_data(&t.aatype)
+        .create(names::TEMPLATE_AATYPE)?;
+    f.new_dataset_builder()
+        .with_data(&t.all_atom_masks)
+        .create(names::TEMPLATE_ALL_ATOM_MASKS)?;
+    f.new_dataset_builder()
+        .with_data(&t.all_atom_positions)
+        .create(names::TEMPLATE_ALL_ATOM_POSITIONS)?;
+    f.new_dataset_builder()
+        .with_data(&strings(&t.domain_names))
+        .create(names::TEMPLATE_DOMAIN_NAMES)?;
+    f.new_dataset_builder()
+        .with_data(&strings(&t.sequence))
+        .create(names::TEMPLATE_SEQUENCE)?;
+    f.new_dataset_builder()
+        .with_data(&t.sum_probs)
+        .create(names::TEMPLATE_SUM_PROBS)?;
 
-    f.new_attr::<u32>().create(attrs::FORMAT_VERSION)?.write_scalar(&FORMAT_VERSION)?;
+    f.new_attr::<u32>()
+        .create(attrs::FORMAT_VERSION)?
+        .write_scalar(&FORMAT_VERSION)?;
     for (name, value) in [
         (attrs::TOOL, &prov.tool),
         (attrs::QUERY_SEQUENCE, &prov.query_sequence),
@@ -120,7 +181,9 @@ fn write_into(f: &hdf5::File, x: &RawFeatures, prov: &Provenance) -> hdf5::Resul
         (attrs::INPUT_HASH, &prov.input_hash),
         (attrs::CREATED, &prov.created),
     ] {
-        f.new_attr::<VarLenUnicode>().create(name)?.write_scalar(&to_vlu(value))?;
+        f.new_attr::<VarLenUnicode>()
+            .create(name)?
+            .write_scalar(&to_vlu(value))?;
     }
     Ok(())
 }
@@ -134,17 +197,33 @@ pub fn read_provenance(path: impl AsRef<Path>) -> Result<Provenance, FeaturesFil
 
 fn open(path: &Path) -> Result<hdf5::File, FeaturesFileError> {
     if !path.is_file() {
-        let message = if path.exists() { "not a regular file".to_string() } else { "no such file".to_string() };
-        return Err(FeaturesFileError::Open { path: path.into(), message });
+        let message = if path.exists() {
+            "not a regular file".to_string()
+        } else {
+            "no such file".to_string()
+        };
+        return Err(FeaturesFileError::Open {
+            path: path.into(),
+            message,
+        });
     }
-    hdf5::File::open(path).map_err(|e| FeaturesFileError::Open { path: path.into(), message: e.to_string() })
+    hdf5::File::open(path).map_err(|e| FeaturesFileError::Open {
+        path: path.into(),
+        message: e.to_string(),
+    })
 }
 
 fn string_attr(f: &hdf5::File, name: &str) -> Option<String> {
     let a = f.attr(name).ok()?;
     match a.dtype().ok()?.to_descriptor().ok()? {
-        TypeDescriptor::VarLenUnicode => a.read_scalar::<VarLenUnicode>().ok().map(|s| s.as_str().to_string()),
-        TypeDescriptor::VarLenAscii => a.read_scalar::<VarLenAscii>().ok().map(|s| s.as_str().to_string()),
+        TypeDescriptor::VarLenUnicode => a
+            .read_scalar::<VarLenUnicode>()
+            .ok()
+            .map(|s| s.as_str().to_string()),
+        TypeDescriptor::VarLenAscii => a
+            .read_scalar::<VarLenAscii>()
+            .ok()
+            .map(|s| s.as_str().to_string()),
         _ => None,
     }
 }
@@ -152,13 +231,24 @@ fn string_attr(f: &hdf5::File, name: &str) -> Option<String> {
 fn provenance(f: &hdf5::File, path: &Path) -> Result<Provenance, FeaturesFileError> {
     let version = f
         .attr(attrs::FORMAT_VERSION)
-        .map_err(|_| FeaturesFileError::NotFeatures { path: path.into(), attr: attrs::FORMAT_VERSION })?;
-    let found = version.read_scalar::<u32>().map_err(|_| FeaturesFileError::Version {
-        path: path.into(),
-        found: format!("of type {:?}", version.dtype().and_then(|d| d.to_descriptor()).ok()),
-    })?;
+        .map_err(|_| FeaturesFileError::NotFeatures {
+            path: path.into(),
+            attr: attrs::FORMAT_VERSION,
+        })?;
+    let found = version
+        .read_scalar::<u32>()
+        .map_err(|_| FeaturesFileError::Version {
+            path: path.into(),
+            found: format!(
+                "of type {:?}",
+                version.dtype().and_then(|d| d.to_descriptor()).ok()
+            ),
+        })?;
     if found != FORMAT_VERSION {
-        return Err(FeaturesFileError::Version { path: path.into(), found: found.to_string() });
+        return Err(FeaturesFileError::Version {
+            path: path.into(),
+            found: found.to_string(),
+        });
     }
     let get = |name| string_attr(f, name).unwrap_or_default();
     Ok(Provenance {
@@ -180,19 +270,30 @@ pub fn read(path: impl AsRef<Path>) -> Result<(RawFeatures, Provenance), Feature
 
     let aatype = r.int::<ndarray::Ix2>(names::AATYPE, &[None, Some(rc::RESTYPE_WITH_X)])?;
     let n = aatype.dim().0;
-    if let Some(i) = aatype.rows().into_iter().position(|row| row.iter().sum::<i32>() != 1 || row.iter().any(|&v| v != 0 && v != 1)) {
+    if let Some(i) = aatype
+        .rows()
+        .into_iter()
+        .position(|row| row.iter().sum::<i32>() != 1 || row.iter().any(|&v| v != 0 && v != 1))
+    {
         return Err(r.invalid(names::AATYPE, format!("row {i} is not one-hot")));
     }
-    let between_segment_residues = r.int::<ndarray::Ix1>(names::BETWEEN_SEGMENT_RESIDUES, &[Some(n)])?;
+    let between_segment_residues =
+        r.int::<ndarray::Ix1>(names::BETWEEN_SEGMENT_RESIDUES, &[Some(n)])?;
     let domain_name = r.strings(names::DOMAIN_NAME, Some(1))?.remove(0);
     let residue_index = r.int::<ndarray::Ix1>(names::RESIDUE_INDEX, &[Some(n)])?;
     let seq_length = r.int::<ndarray::Ix1>(names::SEQ_LENGTH, &[Some(n)])?;
     if seq_length.iter().any(|&v| v as usize != n) {
-        return Err(r.invalid(names::SEQ_LENGTH, format!("entries differ from the {n} residues of 'aatype'")));
+        return Err(r.invalid(
+            names::SEQ_LENGTH,
+            format!("entries differ from the {n} residues of 'aatype'"),
+        ));
     }
     let sequence = r.strings(names::SEQUENCE, Some(1))?.remove(0);
     if sequence.chars().count() != n {
-        return Err(r.invalid(names::SEQUENCE, format!("{} residues, 'aatype' has {n}", sequence.chars().count())));
+        return Err(r.invalid(
+            names::SEQUENCE,
+            format!("{} residues, 'aatype' has {n}", sequence.chars().count()),
+        ));
     }
     let msa = r.int::<ndarray::Ix2>(names::MSA, &[None, Some(n)])?;
     let s = msa.dim().0;
@@ -200,20 +301,30 @@ pub fn read(path: impl AsRef<Path>) -> Result<(RawFeatures, Provenance), Feature
         return Err(r.invalid(names::MSA, "no rows (the query row is required)".into()));
     }
     if let Some(v) = msa.iter().find(|&&v| !(0..=rc::HHBLITS_GAP).contains(&v)) {
-        return Err(r.invalid(names::MSA, format!("value {v} outside the HHblits alphabet 0..=21")));
+        return Err(r.invalid(
+            names::MSA,
+            format!("value {v} outside the HHblits alphabet 0..=21"),
+        ));
     }
-    let deletion_matrix_int = r.int::<ndarray::Ix2>(names::DELETION_MATRIX_INT, &[Some(s), Some(n)])?;
+    let deletion_matrix_int =
+        r.int::<ndarray::Ix2>(names::DELETION_MATRIX_INT, &[Some(s), Some(n)])?;
     if let Some(v) = deletion_matrix_int.iter().find(|&&v| v < 0) {
         return Err(r.invalid(names::DELETION_MATRIX_INT, format!("negative value {v}")));
     }
     let num_alignments = r.int::<ndarray::Ix1>(names::NUM_ALIGNMENTS, &[Some(n)])?;
     let msa_species_identifiers = r.strings(names::MSA_SPECIES_IDENTIFIERS, Some(s))?;
 
-    let t_aatype = r.float::<ndarray::Ix3>(names::TEMPLATE_AATYPE, &[None, Some(n), Some(rc::RESTYPE_WITH_X_AND_GAP)])?;
+    let t_aatype = r.float::<ndarray::Ix3>(
+        names::TEMPLATE_AATYPE,
+        &[None, Some(n), Some(rc::RESTYPE_WITH_X_AND_GAP)],
+    )?;
     let t = t_aatype.dim().0;
     let templates = TemplateFeatures {
         aatype: t_aatype,
-        all_atom_masks: r.float(names::TEMPLATE_ALL_ATOM_MASKS, &[Some(t), Some(n), Some(rc::ATOM_TYPE_NUM)])?,
+        all_atom_masks: r.float(
+            names::TEMPLATE_ALL_ATOM_MASKS,
+            &[Some(t), Some(n), Some(rc::ATOM_TYPE_NUM)],
+        )?,
         all_atom_positions: r.float(
             names::TEMPLATE_ALL_ATOM_POSITIONS,
             &[Some(t), Some(n), Some(rc::ATOM_TYPE_NUM), Some(3)],
@@ -223,8 +334,20 @@ pub fn read(path: impl AsRef<Path>) -> Result<(RawFeatures, Provenance), Feature
         sum_probs: r.float(names::TEMPLATE_SUM_PROBS, &[Some(t), Some(1)])?,
     };
     let features = RawFeatures {
-        sequence: SequenceFeatures { aatype, between_segment_residues, domain_name, residue_index, seq_length, sequence },
-        msa: MsaFeatures { msa, deletion_matrix_int, num_alignments, msa_species_identifiers },
+        sequence: SequenceFeatures {
+            aatype,
+            between_segment_residues,
+            domain_name,
+            residue_index,
+            seq_length,
+            sequence,
+        },
+        msa: MsaFeatures {
+            msa,
+            deletion_matrix_int,
+            num_alignments,
+            msa_species_identifiers,
+        },
         templates,
     };
     Ok((features, prov))
@@ -237,29 +360,63 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn invalid(&self, dataset: &'static str, message: String) -> FeaturesFileError {
-        FeaturesFileError::Invalid { path: self.path.into(), dataset, message }
+        FeaturesFileError::Invalid {
+            path: self.path.into(),
+            dataset,
+            message,
+        }
     }
 
-    fn dataset(&self, name: &'static str) -> Result<(hdf5::Dataset, TypeDescriptor), FeaturesFileError> {
+    fn dataset(
+        &self,
+        name: &'static str,
+    ) -> Result<(hdf5::Dataset, TypeDescriptor), FeaturesFileError> {
         if !self.f.link_exists(name) {
-            return Err(FeaturesFileError::Missing { path: self.path.into(), dataset: name });
+            return Err(FeaturesFileError::Missing {
+                path: self.path.into(),
+                dataset: name,
+            });
         }
-        let ds = self.f.dataset(name).map_err(|e| self.invalid(name, e.to_string()))?;
-        let td = ds.dtype().and_then(|d| d.to_descriptor()).map_err(|e| self.invalid(name, e.to_string()))?;
+        let ds = self
+            .f
+            .dataset(name)
+            .map_err(|e| self.invalid(name, e.to_string()))?;
+        let td = ds
+            .dtype()
+            .and_then(|d| d.to_descriptor())
+            .map_err(|e| self.invalid(name, e.to_string()))?;
         Ok((ds, td))
     }
 
-    fn check_shape(&self, name: &'static str, ds: &hdf5::Dataset, expected: &[Option<usize>]) -> Result<(), FeaturesFileError> {
+    fn check_shape(
+        &self,
+        name: &'static str,
+        ds: &hdf5::Dataset,
+        expected: &[Option<usize>],
+    ) -> Result<(), FeaturesFileError> {
         let shape = ds.shape();
-        let ok = shape.len() == expected.len() && shape.iter().zip(expected).all(|(&d, e)| e.is_none_or(|e| e == d));
+        let ok = shape.len() == expected.len()
+            && shape
+                .iter()
+                .zip(expected)
+                .all(|(&d, e)| e.is_none_or(|e| e == d));
         if ok {
             return Ok(());
         }
         let expected = format!(
             "[{}]",
-            expected.iter().map(|e| e.map_or("*".to_string(), |v| v.to_string())).collect::<Vec<_>>().join(", ")
+            expected
+                .iter()
+                .map(|e| e.map_or("*".to_string(), |v| v.to_string()))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
-        Err(FeaturesFileError::Shape { path: self.path.into(), dataset: name, found: shape, expected })
+        Err(FeaturesFileError::Shape {
+            path: self.path.into(),
+            dataset: name,
+            found: shape,
+            expected,
+        })
     }
 
     fn typed<T: hdf5::H5Type, D: Dimension>(
@@ -271,28 +428,68 @@ impl Reader<'_> {
     ) -> Result<Array<T, D>, FeaturesFileError> {
         let (ds, td) = self.dataset(name)?;
         if td != want {
-            return Err(FeaturesFileError::Type { path: self.path.into(), dataset: name, found: format!("{td}"), expected: want_name });
+            return Err(FeaturesFileError::Type {
+                path: self.path.into(),
+                dataset: name,
+                found: format!("{td}"),
+                expected: want_name,
+            });
         }
         self.check_shape(name, &ds, expected)?;
-        let a: ArrayD<T> = ds.read_dyn::<T>().map_err(|e| self.invalid(name, e.to_string()))?;
-        a.into_dimensionality::<D>().map_err(|e| self.invalid(name, e.to_string()))
+        let a: ArrayD<T> = ds
+            .read_dyn::<T>()
+            .map_err(|e| self.invalid(name, e.to_string()))?;
+        a.into_dimensionality::<D>()
+            .map_err(|e| self.invalid(name, e.to_string()))
     }
 
-    fn int<D: Dimension>(&self, name: &'static str, expected: &[Option<usize>]) -> Result<Array<i32, D>, FeaturesFileError> {
-        self.typed::<i32, D>(name, expected, TypeDescriptor::Integer(IntSize::U4), "int32")
+    fn int<D: Dimension>(
+        &self,
+        name: &'static str,
+        expected: &[Option<usize>],
+    ) -> Result<Array<i32, D>, FeaturesFileError> {
+        self.typed::<i32, D>(
+            name,
+            expected,
+            TypeDescriptor::Integer(IntSize::U4),
+            "int32",
+        )
     }
 
-    fn float<D: Dimension>(&self, name: &'static str, expected: &[Option<usize>]) -> Result<Array<f32, D>, FeaturesFileError> {
-        self.typed::<f32, D>(name, expected, TypeDescriptor::Float(FloatSize::U4), "float32")
+    fn float<D: Dimension>(
+        &self,
+        name: &'static str,
+        expected: &[Option<usize>],
+    ) -> Result<Array<f32, D>, FeaturesFileError> {
+        self.typed::<f32, D>(
+            name,
+            expected,
+            TypeDescriptor::Float(FloatSize::U4),
+            "float32",
+        )
     }
 
-    fn strings(&self, name: &'static str, len: Option<usize>) -> Result<Vec<String>, FeaturesFileError> {
+    fn strings(
+        &self,
+        name: &'static str,
+        len: Option<usize>,
+    ) -> Result<Vec<String>, FeaturesFileError> {
         let (ds, td) = self.dataset(name)?;
         self.check_shape(name, &ds, &[len])?;
         let err = |e: hdf5::Error| self.invalid(name, e.to_string());
         let v: Vec<String> = match td {
-            TypeDescriptor::VarLenUnicode => ds.read_raw::<VarLenUnicode>().map_err(err)?.iter().map(|s| s.as_str().to_string()).collect(),
-            TypeDescriptor::VarLenAscii => ds.read_raw::<VarLenAscii>().map_err(err)?.iter().map(|s| s.as_str().to_string()).collect(),
+            TypeDescriptor::VarLenUnicode => ds
+                .read_raw::<VarLenUnicode>()
+                .map_err(err)?
+                .iter()
+                .map(|s| s.as_str().to_string())
+                .collect(),
+            TypeDescriptor::VarLenAscii => ds
+                .read_raw::<VarLenAscii>()
+                .map_err(err)?
+                .iter()
+                .map(|s| s.as_str().to_string())
+                .collect(),
             other => {
                 return Err(FeaturesFileError::Type {
                     path: self.path.into(),
@@ -307,18 +504,26 @@ impl Reader<'_> {
 }
 
 /// Shape of a dataset, for summaries (`ferrofold inspect`).
-pub fn dataset_shapes(path: impl AsRef<Path>) -> Result<Vec<(String, Vec<usize>, String)>, FeaturesFileError> {
+pub fn dataset_shapes(
+    path: impl AsRef<Path>,
+) -> Result<Vec<(String, Vec<usize>, String)>, FeaturesFileError> {
     let path = path.as_ref();
     let f = open(path)?;
-    let names = f.member_names().map_err(|e| FeaturesFileError::Open { path: path.into(), message: e.to_string() })?;
+    let names = f.member_names().map_err(|e| FeaturesFileError::Open {
+        path: path.into(),
+        message: e.to_string(),
+    })?;
     let mut out = Vec::new();
     for n in names {
         if let Ok(ds) = f.dataset(&n) {
-            let td = ds.dtype().and_then(|d| d.to_descriptor()).map(|t| format!("{t}")).unwrap_or_else(|_| "?".into());
+            let td = ds
+                .dtype()
+                .and_then(|d| d.to_descriptor())
+                .map(|t| format!("{t}"))
+                .unwrap_or_else(|_| "?".into());
             out.push((n, ds.shape(), td));
         }
     }
-    let _ = IxDyn(&[0]);
     Ok(out)
 }
 
@@ -329,8 +534,15 @@ mod tests {
     use crate::query::Query;
 
     fn sample() -> RawFeatures {
-        let q = Query { id: "q".into(), description: "q test".into(), sequence: "MKVLA".into() };
-        FeatureBuilder::single_sequence().build(&q, "q.fasta").unwrap().features
+        let q = Query {
+            id: "q".into(),
+            description: "q test".into(),
+            sequence: "MKVLA".into(),
+        };
+        FeatureBuilder::single_sequence()
+            .build(&q, "q.fasta")
+            .unwrap()
+            .features
     }
 
     #[test]
@@ -338,12 +550,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("features.h5");
         let f = sample();
-        let prov = Provenance { tool: "t".into(), input_hash: "abc".into(), ..Default::default() };
+        let prov = Provenance {
+            tool: "t".into(),
+            input_hash: "abc".into(),
+            ..Default::default()
+        };
         write(&p, &f, &prov).unwrap();
         let (back, bp) = read(&p).unwrap();
         assert_eq!(back, f);
         assert_eq!(bp.input_hash, "abc");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary left");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary left"
+        );
     }
 
     #[test]
@@ -356,12 +576,27 @@ mod tests {
             f.unlink(names::DELETION_MATRIX_INT).unwrap();
         }
         let e = read(&p).unwrap_err();
-        assert!(matches!(e, FeaturesFileError::Missing { dataset: "deletion_matrix_int", .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                FeaturesFileError::Missing {
+                    dataset: "deletion_matrix_int",
+                    ..
+                }
+            ),
+            "{e}"
+        );
         {
             let f = hdf5::File::open_rw(&p).unwrap();
-            f.attr(attrs::FORMAT_VERSION).unwrap().write_scalar(&7u32).unwrap();
+            f.attr(attrs::FORMAT_VERSION)
+                .unwrap()
+                .write_scalar(&7u32)
+                .unwrap();
         }
-        assert!(matches!(read(&p).unwrap_err(), FeaturesFileError::Version { .. }));
+        assert!(matches!(
+            read(&p).unwrap_err(),
+            FeaturesFileError::Version { .. }
+        ));
     }
 
     #[test]
@@ -372,16 +607,28 @@ mod tests {
         {
             let f = hdf5::File::open_rw(&p).unwrap();
             f.unlink(names::RESIDUE_INDEX).unwrap();
-            f.new_dataset_builder().with_data(&Array1::<i32>::zeros(4)).create(names::RESIDUE_INDEX).unwrap();
+            f.new_dataset_builder()
+                .with_data(&Array1::<i32>::zeros(4))
+                .create(names::RESIDUE_INDEX)
+                .unwrap();
             f.unlink(names::MSA).unwrap();
-            f.new_dataset_builder().with_data(&ndarray::Array2::<f32>::zeros((1, 5))).create(names::MSA).unwrap();
+            f.new_dataset_builder()
+                .with_data(&ndarray::Array2::<f32>::zeros((1, 5)))
+                .create(names::MSA)
+                .unwrap();
         }
         let e = read(&p).unwrap_err().to_string();
-        assert!(e.contains("'residue_index'") && e.contains("[4]") && e.contains("[5]"), "{e}");
+        assert!(
+            e.contains("'residue_index'") && e.contains("[4]") && e.contains("[5]"),
+            "{e}"
+        );
         {
             let f = hdf5::File::open_rw(&p).unwrap();
             f.unlink(names::RESIDUE_INDEX).unwrap();
-            f.new_dataset_builder().with_data(&Array1::<i32>::zeros(5)).create(names::RESIDUE_INDEX).unwrap();
+            f.new_dataset_builder()
+                .with_data(&Array1::<i32>::zeros(5))
+                .create(names::RESIDUE_INDEX)
+                .unwrap();
         }
         let e = read(&p).unwrap_err().to_string();
         assert!(e.contains("'msa'") && e.contains("int32"), "{e}");

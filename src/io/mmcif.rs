@@ -14,7 +14,8 @@ fn cif_value(s: &str) -> String {
     if s.is_empty() {
         return "?".into();
     }
-    let needs = s.contains(char::is_whitespace) || s.starts_with(['_', '#', '$', '\'', '"', '[', ']', ';']);
+    let needs =
+        s.contains(char::is_whitespace) || s.starts_with(['_', '#', '$', '\'', '"', '[', ']', ';']);
     if !needs {
         s.to_string()
     } else if !s.contains('\'') {
@@ -53,9 +54,26 @@ fn write_lines(p: &Protein, name: &str, w: &mut dyn Write) -> std::io::Result<()
     }
     writeln!(w, "#\nloop_")?;
     for field in [
-        "group_PDB", "id", "type_symbol", "label_atom_id", "label_alt_id", "label_comp_id", "label_asym_id",
-        "label_entity_id", "label_seq_id", "pdbx_PDB_ins_code", "Cartn_x", "Cartn_y", "Cartn_z", "occupancy",
-        "B_iso_or_equiv", "pdbx_formal_charge", "auth_seq_id", "auth_comp_id", "auth_asym_id", "auth_atom_id",
+        "group_PDB",
+        "id",
+        "type_symbol",
+        "label_atom_id",
+        "label_alt_id",
+        "label_comp_id",
+        "label_asym_id",
+        "label_entity_id",
+        "label_seq_id",
+        "pdbx_PDB_ins_code",
+        "Cartn_x",
+        "Cartn_y",
+        "Cartn_z",
+        "occupancy",
+        "B_iso_or_equiv",
+        "pdbx_formal_charge",
+        "auth_seq_id",
+        "auth_comp_id",
+        "auth_asym_id",
+        "auth_atom_id",
         "pdbx_PDB_model_num",
     ] {
         writeln!(w, "_atom_site.{field}")?;
@@ -95,7 +113,14 @@ fn write_lines(p: &Protein, name: &str, w: &mut dyn Write) -> std::io::Result<()
         for (k, i) in (start..end).enumerate() {
             let first = (0..37).find(|&a| p.atom_mask[[i, a]] >= 0.5);
             if let Some(a) = first {
-                writeln!(w, "{} {} {} 1 {:.2}", Protein::chain_id(c), rc::RESTYPE_3[p.aatype[i]], k + 1, p.b_factors[[i, a]] as f64)?;
+                writeln!(
+                    w,
+                    "{} {} {} 1 {:.2}",
+                    Protein::chain_id(c),
+                    rc::RESTYPE_3[p.aatype[i]],
+                    k + 1,
+                    p.b_factors[[i, a]] as f64
+                )?;
             }
         }
     }
@@ -106,13 +131,23 @@ fn write_lines(p: &Protein, name: &str, w: &mut dyn Write) -> std::io::Result<()
 /// Writes `protein` as mmCIF text with data block `name`.
 pub fn write<W: Write>(protein: &Protein, name: &str, mut w: W) -> Result<(), StructureError> {
     protein.validate()?;
-    write_lines(protein, name, &mut w).map_err(|source| StructureError::Write { path: "<stream>".into(), source })
+    write_lines(protein, name, &mut w).map_err(|source| StructureError::Write {
+        path: "<stream>".into(),
+        source,
+    })
 }
 
 /// Writes `protein` to `path` atomically.
-pub fn write_path(protein: &Protein, name: &str, path: impl AsRef<Path>) -> Result<(), StructureError> {
+pub fn write_path(
+    protein: &Protein,
+    name: &str,
+    path: impl AsRef<Path>,
+) -> Result<(), StructureError> {
     let path = path.as_ref();
     protein.validate()?;
-    let wrap = |source| StructureError::Write { path: path.display().to_string(), source };
+    let wrap = |source| StructureError::Write {
+        path: path.display().to_string(),
+        source,
+    };
     super::atomic::write_with(path, |w| write_lines(protein, name, w)).map_err(wrap)
 }

@@ -53,23 +53,50 @@ pub enum MsaError {
     #[error("{path}: the alignment is empty (no sequences)")]
     Empty { path: PathBuf },
     #[error("{path}:{line}: {message}")]
-    Syntax { path: PathBuf, line: usize, message: String },
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
     #[error(
         "{path}:{line}: row '{name}' has {found} aligned columns but the query has {expected} \
          (unequal row lengths; truncated file?)"
     )]
-    UnequalRows { path: PathBuf, line: usize, name: String, expected: usize, found: usize },
+    UnequalRows {
+        path: PathBuf,
+        line: usize,
+        name: String,
+        expected: usize,
+        found: usize,
+    },
     #[error("{path}:{line}: row '{name}' has no sequence (truncated file?)")]
-    EmptyRow { path: PathBuf, line: usize, name: String },
+    EmptyRow {
+        path: PathBuf,
+        line: usize,
+        name: String,
+    },
     #[error("{path}:{line}: row '{name}', column {column}: {found:?} is not in the HHblits alphabet (A-Z, '-')")]
-    BadResidue { path: PathBuf, line: usize, name: String, column: usize, found: char },
+    BadResidue {
+        path: PathBuf,
+        line: usize,
+        name: String,
+        column: usize,
+        found: char,
+    },
     #[error("{path}: the alignment's query does not match {query_source}: {detail}")]
-    QueryMismatch { path: PathBuf, query_source: String, detail: String },
+    QueryMismatch {
+        path: PathBuf,
+        query_source: String,
+        detail: String,
+    },
 }
 
 impl MsaError {
     pub(crate) fn io(path: &std::path::Path, source: io::Error) -> Self {
-        Self::Io { path: path.into(), source }
+        Self::Io {
+            path: path.into(),
+            source,
+        }
     }
 }
 
@@ -79,6 +106,9 @@ pub(crate) fn read_text(path: &std::path::Path) -> Result<String, MsaError> {
     String::from_utf8(bytes).map_err(|e| {
         let upto = e.utf8_error().valid_up_to();
         let line = 1 + e.as_bytes()[..upto].iter().filter(|&&b| b == b'\n').count();
-        MsaError::NotText { path: path.into(), line }
+        MsaError::NotText {
+            path: path.into(),
+            line,
+        }
     })
 }

@@ -20,7 +20,11 @@ pub enum NpzError {
     #[error("{path}: not a valid .npz (zip) archive: {message}")]
     Zip { path: PathBuf, message: String },
     #[error("{path}: array '{name}': {message}")]
-    Array { path: PathBuf, name: String, message: String },
+    Array {
+        path: PathBuf,
+        name: String,
+        message: String,
+    },
     #[error("{path}: no array named '{name}'")]
     Missing { path: PathBuf, name: String },
 }
@@ -62,7 +66,10 @@ impl NpyArray {
     pub fn to_i32(&self) -> Option<ArrayD<i32>> {
         let v: Vec<i32> = match &self.data {
             NpyData::I32(v) => v.clone(),
-            NpyData::I64(v) => v.iter().map(|&x| i32::try_from(x).ok()).collect::<Option<_>>()?,
+            NpyData::I64(v) => v
+                .iter()
+                .map(|&x| i32::try_from(x).ok())
+                .collect::<Option<_>>()?,
             NpyData::U8(v) => v.iter().map(|&x| x as i32).collect(),
             NpyData::Bool(v) => v.iter().map(|&x| x as i32).collect(),
             _ => return None,
@@ -83,7 +90,11 @@ impl NpyArray {
     /// The array as strings (byte-string arrays only; invalid UTF-8 replaced).
     pub fn to_strings(&self) -> Option<Vec<String>> {
         match &self.data {
-            NpyData::Bytes(v) => Some(v.iter().map(|b| String::from_utf8_lossy(b).into_owned()).collect()),
+            NpyData::Bytes(v) => Some(
+                v.iter()
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .collect(),
+            ),
             _ => None,
         }
     }
@@ -100,26 +111,51 @@ impl Npz {
     /// Reads every array of an archive (stored or deflated).
     pub fn read_path(path: impl AsRef<Path>) -> Result<Self, NpzError> {
         let path = path.as_ref();
-        let file = File::open(path).map_err(|source| NpzError::Io { path: path.into(), source })?;
-        let mut zip = zip::ZipArchive::new(file)
-            .map_err(|e| NpzError::Zip { path: path.into(), message: e.to_string() })?;
+        let file = File::open(path).map_err(|source| NpzError::Io {
+            path: path.into(),
+            source,
+        })?;
+        let mut zip = zip::ZipArchive::new(file).map_err(|e| NpzError::Zip {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
         let mut arrays = BTreeMap::new();
         for i in 0..zip.len() {
-            let mut entry =
-                zip.by_index(i).map_err(|e| NpzError::Zip { path: path.into(), message: e.to_string() })?;
-            let name = entry.name().strip_suffix(".npy").unwrap_or(entry.name()).to_string();
+            let mut entry = zip.by_index(i).map_err(|e| NpzError::Zip {
+                path: path.into(),
+                message: e.to_string(),
+            })?;
+            let name = entry
+                .name()
+                .strip_suffix(".npy")
+                .unwrap_or(entry.name())
+                .to_string();
             let mut bytes = Vec::with_capacity(entry.size().min(1 << 30) as usize);
-            entry.read_to_end(&mut bytes).map_err(|source| NpzError::Io { path: path.into(), source })?;
-            let arr = parse_npy(&bytes)
-                .map_err(|message| NpzError::Array { path: path.into(), name: name.clone(), message })?;
+            entry
+                .read_to_end(&mut bytes)
+                .map_err(|source| NpzError::Io {
+                    path: path.into(),
+                    source,
+                })?;
+            let arr = parse_npy(&bytes).map_err(|message| NpzError::Array {
+                path: path.into(),
+                name: name.clone(),
+                message,
+            })?;
             arrays.insert(name, arr);
         }
-        Ok(Self { path: path.into(), arrays })
+        Ok(Self {
+            path: path.into(),
+            arrays,
+        })
     }
 
     /// The array named `name`, or an error naming it.
     pub fn get(&self, name: &str) -> Result<&NpyArray, NpzError> {
-        self.arrays.get(name).ok_or_else(|| NpzError::Missing { path: self.path.clone(), name: name.into() })
+        self.arrays.get(name).ok_or_else(|| NpzError::Missing {
+            path: self.path.clone(),
+            name: name.into(),
+        })
     }
 }
 
@@ -131,13 +167,20 @@ pub fn parse_npy(bytes: &[u8]) -> Result<NpyArray, String> {
     let major = bytes[6];
     let (hlen, start) = match major {
         1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
+        2 | 3 if bytes.len() >= 12 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
         _ => return Err(format!("unsupported .npy version {major}")),
     };
     let header = bytes.get(start..start + hlen).ok_or("truncated header")?;
     let header = std::str::from_utf8(header).map_err(|_| "header is not text")?;
     let descr = dict_value(header, "descr").ok_or("header has no 'descr'")?;
-    let quote = descr.chars().next().filter(|&c| c == '\'' || c == '"').ok_or("'descr' is not a string")?;
+    let quote = descr
+        .chars()
+        .next()
+        .filter(|&c| c == '\'' || c == '"')
+        .ok_or("'descr' is not a string")?;
     let descr = descr[1..].split(quote).next().unwrap_or("").to_string();
     if dict_value(header, "fortran_order").is_some_and(|v| v.starts_with("True")) {
         return Err("Fortran-ordered arrays are not supported".into());
@@ -149,15 +192,26 @@ pub fn parse_npy(bytes: &[u8]) -> Result<NpyArray, String> {
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<usize>().map_err(|_| format!("bad shape entry {s:?}")))
+        .map(|s| {
+            s.parse::<usize>()
+                .map_err(|_| format!("bad shape entry {s:?}"))
+        })
         .collect::<Result<_, _>>()?;
-    let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or("shape overflows")?;
+    let n = shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or("shape overflows")?;
     let body = &bytes[start + hlen..];
     let (endian, kind) = descr.split_at(1);
     let big = endian == ">";
     let width = |w: usize| -> Result<&[u8], String> {
         let need = n.checked_mul(w).ok_or("size overflows")?;
-        body.get(..need).ok_or_else(|| format!("truncated data: {} bytes for {n} elements of {w}", body.len()))
+        body.get(..need).ok_or_else(|| {
+            format!(
+                "truncated data: {} bytes for {n} elements of {w}",
+                body.len()
+            )
+        })
     };
     macro_rules! nums {
         ($t:ty, $w:expr) => {{
@@ -165,7 +219,11 @@ pub fn parse_npy(bytes: &[u8]) -> Result<NpyArray, String> {
             raw.chunks_exact($w)
                 .map(|c| {
                     let a: [u8; $w] = c.try_into().expect("chunk width");
-                    if big { <$t>::from_be_bytes(a) } else { <$t>::from_le_bytes(a) }
+                    if big {
+                        <$t>::from_be_bytes(a)
+                    } else {
+                        <$t>::from_le_bytes(a)
+                    }
                 })
                 .collect::<Vec<$t>>()
         }};
@@ -193,7 +251,9 @@ pub fn parse_npy(bytes: &[u8]) -> Result<NpyArray, String> {
                 )
             }
         }
-        "O" => return Err("pickled object array (not readable; save it as bytes 'S' instead)".into()),
+        "O" => {
+            return Err("pickled object array (not readable; save it as bytes 'S' instead)".into())
+        }
         _ => return Err(format!("unsupported dtype {descr}")),
     };
     Ok(NpyArray { shape, data, descr })
@@ -226,19 +286,34 @@ mod tests {
 
     #[test]
     fn parses_numbers_and_strings() {
-        let a = parse_npy(&npy("<i4", "(2, 2)", &[1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0])).unwrap();
+        let a = parse_npy(&npy(
+            "<i4",
+            "(2, 2)",
+            &[1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0],
+        ))
+        .unwrap();
         assert_eq!(a.shape, vec![2, 2]);
-        assert_eq!(a.to_i32().unwrap().into_raw_vec_and_offset().0, vec![1, 2, 3, 4]);
+        assert_eq!(
+            a.to_i32().unwrap().into_raw_vec_and_offset().0,
+            vec![1, 2, 3, 4]
+        );
         let s = parse_npy(&npy("|S3", "(2,)", b"ab\0xyz")).unwrap();
         assert_eq!(s.to_strings().unwrap(), vec!["ab", "xyz"]);
         let f = parse_npy(&npy("<f4", "()", &1.5f32.to_le_bytes())).unwrap();
-        assert_eq!(f.to_f32().unwrap().iter().copied().collect::<Vec<_>>(), vec![1.5]);
+        assert_eq!(
+            f.to_f32().unwrap().iter().copied().collect::<Vec<_>>(),
+            vec![1.5]
+        );
     }
 
     #[test]
     fn refuses_truncated_and_pickled() {
-        assert!(parse_npy(&npy("<i4", "(4,)", &[0; 8])).unwrap_err().contains("truncated"));
-        assert!(parse_npy(&npy("|O", "(1,)", &[])).unwrap_err().contains("pickled"));
+        assert!(parse_npy(&npy("<i4", "(4,)", &[0; 8]))
+            .unwrap_err()
+            .contains("truncated"));
+        assert!(parse_npy(&npy("|O", "(1,)", &[]))
+            .unwrap_err()
+            .contains("pickled"));
         assert!(parse_npy(b"garbage....").is_err());
     }
 }

@@ -51,8 +51,13 @@ impl Stockholm {
             if let Some(rest) = line.strip_prefix("#=GS") {
                 let mut cols = rest.split_whitespace();
                 if let (Some(name), Some("DE")) = (cols.next(), cols.next()) {
-                    let value = rest.trim_start().splitn(3, char::is_whitespace).nth(2).unwrap_or("");
-                    sto.descriptions.insert(name.to_string(), value.trim().to_string());
+                    let value = rest
+                        .trim_start()
+                        .splitn(3, char::is_whitespace)
+                        .nth(2)
+                        .unwrap_or("");
+                    sto.descriptions
+                        .insert(name.to_string(), value.trim().to_string());
                 }
                 continue;
             }
@@ -60,19 +65,26 @@ impl Stockholm {
                 continue;
             }
             let mut fields = line.split_whitespace();
-            let (Some(name), Some(seq), None) = (fields.next(), fields.next(), fields.next()) else {
+            let (Some(name), Some(seq), None) = (fields.next(), fields.next(), fields.next())
+            else {
                 return Err(MsaError::Syntax {
                     path: path.into(),
                     line: i + 1,
                     message: "expected '<name> <aligned sequence>'".into(),
                 });
             };
-            if let Some((col, c)) = seq.chars().enumerate().find(|&(_, c)| !(c.is_ascii_alphabetic() || is_gap(c)))
+            if let Some((col, c)) = seq
+                .chars()
+                .enumerate()
+                .find(|&(_, c)| !(c.is_ascii_alphabetic() || is_gap(c)))
             {
                 return Err(MsaError::Syntax {
                     path: path.into(),
                     line: i + 1,
-                    message: format!("character {c:?} at column {} of '{name}' is not a residue or gap", col + 1),
+                    message: format!(
+                        "character {c:?} at column {} of '{name}' is not a residue or gap",
+                        col + 1
+                    ),
                 });
             }
             match index.get(name) {
@@ -168,7 +180,11 @@ impl Stockholm {
                 Some(d) if !d.is_empty() => format!("{name} {d}"),
                 _ => name.clone(),
             };
-            records.push(A3mRecord { description, text, line: self.lines[k] });
+            records.push(A3mRecord {
+                description,
+                text,
+                line: self.lines[k],
+            });
         }
         Ok(A3m { records })
     }
@@ -242,10 +258,30 @@ mod tests {
 
     #[test]
     fn errors() {
-        let e = Stockholm::parse("# STOCKHOLM 1.0\nq ACD\nh AC\n//\n", p()).unwrap().to_msa(p()).unwrap_err();
-        assert!(matches!(e, MsaError::UnequalRows { line: 3, expected: 3, found: 2, .. }), "{e}");
-        assert!(matches!(Stockholm::parse("# STOCKHOLM 1.0\n//\n", p()), Err(MsaError::Empty { .. })));
-        assert!(matches!(Stockholm::parse("q AC D\n", p()), Err(MsaError::Syntax { line: 1, .. })));
+        let e = Stockholm::parse("# STOCKHOLM 1.0\nq ACD\nh AC\n//\n", p())
+            .unwrap()
+            .to_msa(p())
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                MsaError::UnequalRows {
+                    line: 3,
+                    expected: 3,
+                    found: 2,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(matches!(
+            Stockholm::parse("# STOCKHOLM 1.0\n//\n", p()),
+            Err(MsaError::Empty { .. })
+        ));
+        assert!(matches!(
+            Stockholm::parse("q AC D\n", p()),
+            Err(MsaError::Syntax { line: 1, .. })
+        ));
     }
 
     #[test]

@@ -14,7 +14,9 @@ use thiserror::Error;
 use tracing::{info, warn};
 
 use super::hash::{sha256_file, InputHash};
-use crate::features::builder::{classify, BuildError, FeatureBuilder, MsaFileKind, MsaInput, MsaLimits};
+use crate::features::builder::{
+    classify, BuildError, FeatureBuilder, MsaFileKind, MsaInput, MsaLimits,
+};
 use crate::io::fasta::FastaError;
 use crate::io::features_h5::{self, FeaturesFileError, Provenance, FORMAT_VERSION};
 use crate::query::Query;
@@ -82,7 +84,10 @@ pub enum FeaturesStageError {
 }
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> FeaturesStageError + '_ {
-    move |e| FeaturesStageError::Io { path: path.into(), message: e.to_string() }
+    move |e| FeaturesStageError::Io {
+        path: path.into(),
+        message: e.to_string(),
+    }
 }
 
 #[derive(Serialize)]
@@ -102,14 +107,21 @@ fn msa_inputs(source: &MsaSource, query: &Query) -> Result<Vec<MsaInput>, Featur
         MsaSource::Files(files) => {
             for f in files {
                 if !f.is_file() {
-                    return Err(FeaturesStageError::Io { path: f.clone(), message: "no such alignment file".into() });
+                    return Err(FeaturesStageError::Io {
+                        path: f.clone(),
+                        message: "no such alignment file".into(),
+                    });
                 }
             }
             Ok(files.iter().map(MsaInput::from_path).collect())
         }
         MsaSource::Dir(dir) => {
             let per_target = dir.join(&query.id);
-            let dir = if per_target.is_dir() { per_target } else { dir.clone() };
+            let dir = if per_target.is_dir() {
+                per_target
+            } else {
+                dir.clone()
+            };
             let mut entries: Vec<PathBuf> = fs::read_dir(&dir)
                 .map_err(io_err(&dir))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
@@ -118,9 +130,14 @@ fn msa_inputs(source: &MsaSource, query: &Query) -> Result<Vec<MsaInput>, Featur
             entries.sort();
             let mut inputs = Vec::new();
             for p in entries {
-                let ext = p.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
+                let ext = p
+                    .extension()
+                    .map(|e| e.to_string_lossy().to_lowercase())
+                    .unwrap_or_default();
                 match classify(&p) {
-                    MsaFileKind::Msa(_) if ext == "a3m" || ext == "sto" => inputs.push(MsaInput::from_path(p)),
+                    MsaFileKind::Msa(_) if ext == "a3m" || ext == "sto" => {
+                        inputs.push(MsaInput::from_path(p))
+                    }
                     MsaFileKind::Unused(why) => info!("{}: not used: {why}", p.display()),
                     _ => {}
                 }
@@ -138,10 +155,19 @@ fn msa_inputs(source: &MsaSource, query: &Query) -> Result<Vec<MsaInput>, Featur
 
 fn input_hash(query: &Query, inputs: &[(MsaInput, String)], limits: &MsaLimits) -> String {
     let mut h = InputHash::new("ferrofold features");
-    h.add(&FORMAT_VERSION.to_string()).add(&query.description).add(&query.sequence);
-    h.add(&format!("{}/{}", limits.uniref_max_hits, limits.mgnify_max_hits));
+    h.add(&FORMAT_VERSION.to_string())
+        .add(&query.description)
+        .add(&query.sequence);
+    h.add(&format!(
+        "{}/{}",
+        limits.uniref_max_hits, limits.mgnify_max_hits
+    ));
     for (m, sha) in inputs {
-        let name = m.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = m
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         h.add(m.role.name()).add(&name).add(sha);
     }
     h.finish()
@@ -166,17 +192,27 @@ pub fn run(opts: &FeaturesOptions) -> Result<Vec<TargetReport>, FeaturesStageErr
 }
 
 /// Runs the stage for one query.
-pub fn run_target(query: &Query, opts: &FeaturesOptions) -> Result<TargetReport, FeaturesStageError> {
+pub fn run_target(
+    query: &Query,
+    opts: &FeaturesOptions,
+) -> Result<TargetReport, FeaturesStageError> {
     let start = Instant::now();
     for (pos, c) in query.mapped_to_unknown() {
-        warn!("{}: residue {pos} '{c}' is read as X (unknown), as AlphaFold2 does", query.id);
+        warn!(
+            "{}: residue {pos} '{c}' is read as X (unknown), as AlphaFold2 does",
+            query.id
+        );
     }
     let target_dir = opts.output_dir.join(&query.id);
     let features_path = target_dir.join(FEATURES_FILE);
     let inputs = msa_inputs(&opts.msas, query)?;
     let mut hashed: Vec<(MsaInput, String)> = inputs
         .into_iter()
-        .map(|m| sha256_file(&m.path).map(|s| (m.clone(), s)).map_err(io_err(&m.path)))
+        .map(|m| {
+            sha256_file(&m.path)
+                .map(|s| (m.clone(), s))
+                .map_err(io_err(&m.path))
+        })
         .collect::<Result<_, _>>()?;
     // Merge order (uniref90, BFD, MGnify, others; stable), the order the builder reads them in.
     hashed.sort_by_key(|(m, _)| m.role.clone());
@@ -186,7 +222,11 @@ pub fn run_target(query: &Query, opts: &FeaturesOptions) -> Result<TargetReport,
         if let Ok(prov) = features_h5::read_provenance(&features_path) {
             if prov.input_hash == hash {
                 if let Ok((f, _)) = features_h5::read(&features_path) {
-                    info!("{}: {} is up to date, skipped", query.id, features_path.display());
+                    info!(
+                        "{}: {} is up to date, skipped",
+                        query.id,
+                        features_path.display()
+                    );
                     return Ok(TargetReport {
                         target: query.id.clone(),
                         features_path,
@@ -200,14 +240,19 @@ pub fn run_target(query: &Query, opts: &FeaturesOptions) -> Result<TargetReport,
         }
     }
 
-    let builder = FeatureBuilder::from_msas(hashed.iter().map(|(m, _)| m.clone()).collect()).with_limits(opts.limits);
+    let builder = FeatureBuilder::from_msas(hashed.iter().map(|(m, _)| m.clone()).collect())
+        .with_limits(opts.limits);
     let built = builder.build(query, &opts.fasta.display().to_string())?;
 
     let msas_dir = target_dir.join(MSAS_DIR);
     fs::create_dir_all(&msas_dir).map_err(io_err(&msas_dir))?;
     let mut databases = Vec::new();
     for (usage, (input, sha)) in built.msas.iter().zip(&hashed) {
-        let file = input.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let file = input
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let dest = msas_dir.join(&file);
         if fs::canonicalize(&input.path).ok() != fs::canonicalize(&dest).ok() {
             crate::io::atomic::copy(&input.path, &dest).map_err(io_err(&dest))?;
@@ -227,7 +272,11 @@ pub fn run_target(query: &Query, opts: &FeaturesOptions) -> Result<TargetReport,
         databases: serde_json::to_string(&databases).expect("plain data serialises"),
         command: opts.command_line.clone(),
         input_hash: hash,
-        created: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0).to_string(),
+        created: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+            .to_string(),
     };
     features_h5::write(&features_path, &built.features, &prov)?;
     let report = TargetReport {

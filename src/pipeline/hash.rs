@@ -53,8 +53,16 @@ mod tests {
 
     #[test]
     fn parts_are_delimited() {
-        let a = { let mut h = InputHash::new("d"); h.add("ab").add("c"); h.finish() };
-        let b = { let mut h = InputHash::new("d"); h.add("a").add("bc"); h.finish() };
+        let a = {
+            let mut h = InputHash::new("d");
+            h.add("ab").add("c");
+            h.finish()
+        };
+        let b = {
+            let mut h = InputHash::new("d");
+            h.add("a").add("bc");
+            h.finish()
+        };
         assert_ne!(a, b);
         assert_eq!(a.len(), 64);
     }

@@ -6,7 +6,9 @@ use std::process::{Command, Output};
 
 /// `tests/data/...`
 pub fn data(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(rel)
 }
 
 /// Runs the `ferrofold` binary with `args`.
