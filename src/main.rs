@@ -1,6 +1,7 @@
 //! The `ferrofold` command: a thin layer that parses arguments into stage options, calls the library,
 //! prints the error chain on failure. Exit codes: 0 success, 1 runtime error, 2 usage error.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -133,34 +134,37 @@ fn features(args: FeaturesArgs) -> anyhow::Result<()> {
         command_line: std::env::args().collect::<Vec<_>>().join(" "),
     };
     let reports = features_stage::run(&opts)?;
+    let mut out = std::io::stdout().lock();
     for r in reports {
         let what = match r.outcome {
             Outcome::Written => "written",
             Outcome::UpToDate => "up to date",
         };
-        println!(
+        writeln!(
+            out,
             "{}\t{}\t{} residues\t{} alignment rows\t{what}",
             r.target,
             r.features_path.display(),
             r.num_res,
             r.num_alignments
-        );
+        )?;
     }
     Ok(())
 }
 
 fn inspect(args: InspectArgs) -> anyhow::Result<()> {
     let (f, prov) = ferrofold::io::features_h5::read(&args.file)?;
-    println!("file\t{}", args.file.display());
-    println!("tool\t{}", prov.tool);
-    println!("residues\t{}", f.num_res());
-    println!("alignment rows\t{}", f.num_alignments());
-    println!("templates\t{}", f.templates.count());
-    println!("sequence\t{}", f.sequence.sequence);
-    println!("command\t{}", prov.command);
-    println!("databases\t{}", prov.databases);
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "file\t{}", args.file.display())?;
+    writeln!(out, "tool\t{}", prov.tool)?;
+    writeln!(out, "residues\t{}", f.num_res())?;
+    writeln!(out, "alignment rows\t{}", f.num_alignments())?;
+    writeln!(out, "templates\t{}", f.templates.count())?;
+    writeln!(out, "sequence\t{}", f.sequence.sequence)?;
+    writeln!(out, "command\t{}", prov.command)?;
+    writeln!(out, "databases\t{}", prov.databases)?;
     for (name, shape, dtype) in ferrofold::io::features_h5::dataset_shapes(&args.file)? {
-        println!("dataset\t{name}\t{shape:?}\t{dtype}");
+        writeln!(out, "dataset\t{name}\t{shape:?}\t{dtype}")?;
     }
     Ok(())
 }
@@ -194,6 +198,12 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS // output piped into `head` & co.: not an error
+        }
         Err(e) => {
             let usage = e.downcast_ref::<UsageError>().is_some()
                 || matches!(
