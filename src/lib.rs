@@ -14,6 +14,7 @@
 //! ```
 
 pub mod features;
+pub mod model;
 pub mod io;
 pub mod pipeline;
 pub mod protein;

@@ -1,0 +1,12 @@
+//! The AlphaFold2 network, native Rust (ndarray + rayon), f32.
+//!
+//! One module per algorithm family of the supplement (Jumper et al. 2021), each citing its algorithm
+//! numbers. Weights are looked up by AlphaFold2's own parameter paths through [`weights::Scope`].
+
+pub mod config;
+pub mod embedders;
+pub mod evoformer;
+pub mod inputs;
+pub mod primitives;
+pub mod trunk;
+pub mod weights;
