@@ -14,8 +14,8 @@
 //! ```
 
 pub mod features;
-pub mod model;
 pub mod io;
+pub mod model;
 pub mod pipeline;
 pub mod protein;
 pub mod query;

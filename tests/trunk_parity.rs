@@ -25,7 +25,7 @@ fn rel_err<D: Dimension>(ours: &ndarray::Array<f32, D>, reference: &ArrayD<f32>)
 }
 
 fn check_fixture(dir: &str) {
-    let base = std::env::var("FERROFOLD_FIXTURE_DIR").map(std::path::PathBuf::from).unwrap_or_else(|_| data(&format!("model/{dir}")));
+    let base = data(&format!("model/{dir}"));
     let w = Weights::from_npz(base.join("params_model_1_ptm.npz")).unwrap();
     let cfg = ModelConfig::infer(&w).unwrap();
     let feats = Npz::read_path(base.join("processed_features.npz")).unwrap();
@@ -37,28 +37,53 @@ fn check_fixture(dir: &str) {
     let mut prev = Recycled::zeros(n, cfg.msa_channel, cfg.pair_channel);
     let mut last = None;
     for r in 0..iterations {
-        let x = TrunkInputs::from_processed(&feats, r).unwrap().without_padding_rows();
+        let x = TrunkInputs::from_processed(&feats, r)
+            .unwrap()
+            .without_padding_rows();
         let out = run_trunk(&x, &prev, &cfg, &w).unwrap();
-        let e_row = rel_err(&out.msa_first_row(), &f32_of(&recycles, &format!("{r}/prev_msa_first_row")));
+        let e_row = rel_err(
+            &out.msa_first_row(),
+            &f32_of(&recycles, &format!("{r}/prev_msa_first_row")),
+        );
         let e_pair = rel_err(&out.pair, &f32_of(&recycles, &format!("{r}/prev_pair")));
         eprintln!("{dir} iteration {r}: msa_first_row {e_row:.2e}, pair {e_pair:.2e}");
-        assert!(e_row < 1e-4, "{dir} iteration {r}: msa_first_row relative error {e_row:.3e}");
-        assert!(e_pair < 1e-4, "{dir} iteration {r}: pair relative error {e_pair:.3e}");
+        assert!(
+            e_row < 1e-4,
+            "{dir} iteration {r}: msa_first_row relative error {e_row:.3e}"
+        );
+        assert!(
+            e_pair < 1e-4,
+            "{dir} iteration {r}: pair relative error {e_pair:.3e}"
+        );
         // AlphaFold2's own recycled state for the next iteration (its positions come from the structure module).
         prev = Recycled {
-            msa_first_row: f32_of(&recycles, &format!("{r}/prev_msa_first_row")).into_dimensionality::<Ix2>().unwrap(),
-            pair: f32_of(&recycles, &format!("{r}/prev_pair")).into_dimensionality::<Ix3>().unwrap(),
-            pos: f32_of(&recycles, &format!("{r}/prev_pos")).into_dimensionality::<Ix3>().unwrap(),
+            msa_first_row: f32_of(&recycles, &format!("{r}/prev_msa_first_row"))
+                .into_dimensionality::<Ix2>()
+                .unwrap(),
+            pair: f32_of(&recycles, &format!("{r}/prev_pair"))
+                .into_dimensionality::<Ix3>()
+                .unwrap(),
+            pos: f32_of(&recycles, &format!("{r}/prev_pos"))
+                .into_dimensionality::<Ix3>()
+                .unwrap(),
         };
         last = Some(out);
     }
     let out = last.unwrap();
     let e_single = rel_err(&out.single, &f32_of(&outputs, "repr_single"));
     eprintln!("{dir}: single {e_single:.2e}");
-    assert!(e_single < 1e-4, "{dir}: single relative error {e_single:.3e}");
+    assert!(
+        e_single < 1e-4,
+        "{dir}: single relative error {e_single:.3e}"
+    );
 }
 
 #[test]
 fn tiny_model_tiny40_matches_alphafold2() {
     check_fixture("tiny");
+}
+
+#[test]
+fn small_model_openfold_query_matches_alphafold2() {
+    check_fixture("small");
 }

@@ -54,9 +54,14 @@ impl ModelConfig {
     /// counts from the stacks' leading axes.
     pub fn infer(w: &Weights) -> Result<Self, WeightError> {
         let evo = w.root().sub("evoformer");
-        let cols = |name: &str| -> Result<usize, WeightError> { Ok(evo.sub(name).shape("weights")?[1]) };
+        let cols =
+            |name: &str| -> Result<usize, WeightError> { Ok(evo.sub(name).shape("weights")?[1]) };
         let blocks = |stack: &str| -> Result<usize, WeightError> {
-            Ok(evo.sub(stack).sub("msa_transition").sub("transition1").shape("weights")?[0])
+            Ok(evo
+                .sub(stack)
+                .sub("msa_transition")
+                .sub("transition1")
+                .shape("weights")?[0])
         };
         let mut c = Self::model_1_ptm();
         c.msa_channel = cols("preprocess_1d")?;

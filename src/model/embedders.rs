@@ -11,12 +11,20 @@ use crate::residue_constants as rc;
 
 /// Alg. 3 lines 1-5: the initial MSA `[S, N, c_m]` and pair `[N, N, c_z]` representations, with Alg. 4's
 /// relative-position encoding added to the pair.
-pub fn input_embedder(x: &TrunkInputs, cfg: &ModelConfig, evo: &Scope) -> Result<(Array3<f32>, Array3<f32>), WeightError> {
+pub fn input_embedder(
+    x: &TrunkInputs,
+    cfg: &ModelConfig,
+    evo: &Scope,
+) -> Result<(Array3<f32>, Array3<f32>), WeightError> {
     let n = x.num_res();
     let (s, _, _) = x.msa_feat.dim();
     let tf = x.target_feat.view();
     let a1 = linear_scoped(tf, &evo.sub("preprocess_1d"), Some(cfg.msa_channel))?;
-    let m = linear_scoped(flat2(&x.msa_feat), &evo.sub("preprocess_msa"), Some(cfg.msa_channel))?;
+    let m = linear_scoped(
+        flat2(&x.msa_feat),
+        &evo.sub("preprocess_msa"),
+        Some(cfg.msa_channel),
+    )?;
     let mut msa = unflat3(m, s, n);
     msa += &a1.view().insert_axis(Axis(0));
     let left = linear_scoped(tf, &evo.sub("left_single"), Some(cfg.pair_channel))?;
@@ -29,7 +37,12 @@ pub fn input_embedder(x: &TrunkInputs, cfg: &ModelConfig, evo: &Scope) -> Result
 
 /// Alg. 4 "relpos": `pair += Linear(one_hot(clip(i - j, -32, 32)))`. A one-hot times a matrix is a row
 /// lookup, so no GEMM is needed.
-pub fn add_relpos(pair: &mut Array3<f32>, residue_index: &[i32], cfg: &ModelConfig, evo: &Scope) -> Result<(), WeightError> {
+pub fn add_relpos(
+    pair: &mut Array3<f32>,
+    residue_index: &[i32],
+    cfg: &ModelConfig,
+    evo: &Scope,
+) -> Result<(), WeightError> {
     let classes = 2 * cfg.max_relative_feature + 1;
     let sc = evo.sub("pair_activiations"); // sic: AlphaFold2's parameter name
     let w = sc.matrix("weights", 1, Some(classes), Some(cfg.pair_channel))?;
@@ -48,7 +61,10 @@ pub fn add_relpos(pair: &mut Array3<f32>, residue_index: &[i32], cfg: &ModelConf
 
 /// Pseudo-β positions `[N, 3]`: Cα for glycine, Cβ otherwise (AlphaFold2's `pseudo_beta_fn`).
 pub fn pseudo_beta(aatype: &[i32], pos: ArrayView3<f32>) -> Array2<f32> {
-    let gly = rc::RESTYPES.iter().position(|&r| r == 'G').expect("G is a restype") as i32;
+    let gly = rc::RESTYPES
+        .iter()
+        .position(|&r| r == 'G')
+        .expect("G is a restype") as i32;
     let ca = rc::atom37_index("CA").expect("CA");
     let cb = rc::atom37_index("CB").expect("CB");
     let mut out = Array2::zeros((aatype.len(), 3));
@@ -62,18 +78,30 @@ pub fn pseudo_beta(aatype: &[i32], pos: ArrayView3<f32>) -> Array2<f32> {
 /// Alg. 32 "RecyclingEmbedder": adds the layer-normed previous first MSA row and pair, and the one-hot
 /// distogram of the previous pseudo-β positions (15 bins, lower edges 3.25 … 20.75 Å), to the new
 /// representations.
-pub fn recycle(msa: &mut Array3<f32>, pair: &mut Array3<f32>, prev: &Recycled, aatype: &[i32], cfg: &ModelConfig, evo: &Scope) -> Result<(), WeightError> {
+pub fn recycle(
+    msa: &mut Array3<f32>,
+    pair: &mut Array3<f32>,
+    prev: &Recycled,
+    aatype: &[i32],
+    cfg: &ModelConfig,
+    evo: &Scope,
+) -> Result<(), WeightError> {
     let n = pair.dim().0;
     // Distogram of the previous pseudo-β positions, squared bin edges as AlphaFold2 compares squared distances.
     let x = pseudo_beta(aatype, prev.pos.view());
     let nb = cfg.prev_pos_num_bins;
     let lower: Vec<f32> = (0..nb)
         .map(|k| {
-            let e = cfg.prev_pos_min_bin + (cfg.prev_pos_max_bin - cfg.prev_pos_min_bin) * k as f32 / (nb - 1) as f32;
+            let e = cfg.prev_pos_min_bin
+                + (cfg.prev_pos_max_bin - cfg.prev_pos_min_bin) * k as f32 / (nb - 1) as f32;
             e * e
         })
         .collect();
-    let upper: Vec<f32> = lower[1..].iter().copied().chain(std::iter::once(1e8)).collect();
+    let upper: Vec<f32> = lower[1..]
+        .iter()
+        .copied()
+        .chain(std::iter::once(1e8))
+        .collect();
     let sc = evo.sub("prev_pos_linear");
     let w = sc.matrix("weights", 1, Some(nb), Some(cfg.pair_channel))?;
     let b = sc.vec("bias", Some(cfg.pair_channel))?;
@@ -87,7 +115,10 @@ pub fn recycle(msa: &mut Array3<f32>, pair: &mut Array3<f32>, prev: &Recycled, a
             }
         }
     }
-    let first = layer_norm_scoped(prev.msa_first_row.view(), &evo.sub("prev_msa_first_row_norm"))?;
+    let first = layer_norm_scoped(
+        prev.msa_first_row.view(),
+        &evo.sub("prev_msa_first_row_norm"),
+    )?;
     let mut row0 = msa.index_axis_mut(Axis(0), 0);
     row0 += &first;
     let p = layer_norm_scoped(flat2(&prev.pair), &evo.sub("prev_pair_norm"))?;
@@ -97,7 +128,11 @@ pub fn recycle(msa: &mut Array3<f32>, pair: &mut Array3<f32>, prev: &Recycled, a
 
 /// Extra-MSA embedding (Alg. 2 line 11): `Linear(one_hot(extra_msa, 23) ‖ has_deletion ‖ deletion_value)`,
 /// computed as a row lookup plus two rank-one terms.
-pub fn extra_msa_embedding(x: &TrunkInputs, cfg: &ModelConfig, evo: &Scope) -> Result<Array3<f32>, WeightError> {
+pub fn extra_msa_embedding(
+    x: &TrunkInputs,
+    cfg: &ModelConfig,
+    evo: &Scope,
+) -> Result<Array3<f32>, WeightError> {
     let (se, n) = x.extra_msa.dim();
     let sc = evo.sub("extra_msa_activations");
     let w = sc.matrix("weights", 1, Some(25), Some(cfg.extra_msa_channel))?;

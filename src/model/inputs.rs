@@ -52,31 +52,64 @@ pub struct Recycled {
 impl Recycled {
     /// The zero state of the first iteration.
     pub fn zeros(n: usize, c_m: usize, c_z: usize) -> Self {
-        Self { msa_first_row: Array2::zeros((n, c_m)), pair: Array3::zeros((n, n, c_z)), pos: Array3::zeros((n, 37, 3)) }
+        Self {
+            msa_first_row: Array2::zeros((n, c_m)),
+            pair: Array3::zeros((n, n, c_z)),
+            pos: Array3::zeros((n, 37, 3)),
+        }
     }
 }
 
-fn slice_f32<D: ndarray::Dimension>(npz: &Npz, name: &str, r: usize) -> Result<ndarray::Array<f32, D>, InputError> {
-    let err = |message: String| InputError::Feature { name: name.into(), message };
+fn slice_f32<D: ndarray::Dimension>(
+    npz: &Npz,
+    name: &str,
+    r: usize,
+) -> Result<ndarray::Array<f32, D>, InputError> {
+    let err = |message: String| InputError::Feature {
+        name: name.into(),
+        message,
+    };
     let a = npz.get(name)?;
     let full: ArrayD<f32> = match a.to_f32() {
         Some(f) => f,
-        None => a.to_i32().ok_or_else(|| err(format!("unsupported dtype {}", a.descr)))?.mapv(|v| v as f32),
+        None => a
+            .to_i32()
+            .ok_or_else(|| err(format!("unsupported dtype {}", a.descr)))?
+            .mapv(|v| v as f32),
     };
     if full.ndim() == 0 || full.shape()[0] <= r {
-        return Err(err(format!("no recycling slice {r} in shape {:?}", full.shape())));
+        return Err(err(format!(
+            "no recycling slice {r} in shape {:?}",
+            full.shape()
+        )));
     }
-    full.index_axis_move(ndarray::Axis(0), r).into_dimensionality::<D>().map_err(|e| err(e.to_string()))
+    full.index_axis_move(ndarray::Axis(0), r)
+        .into_dimensionality::<D>()
+        .map_err(|e| err(e.to_string()))
 }
 
-fn slice_i32<D: ndarray::Dimension>(npz: &Npz, name: &str, r: usize) -> Result<ndarray::Array<i32, D>, InputError> {
-    let err = |message: String| InputError::Feature { name: name.into(), message };
+fn slice_i32<D: ndarray::Dimension>(
+    npz: &Npz,
+    name: &str,
+    r: usize,
+) -> Result<ndarray::Array<i32, D>, InputError> {
+    let err = |message: String| InputError::Feature {
+        name: name.into(),
+        message,
+    };
     let a = npz.get(name)?;
-    let full = a.to_i32().ok_or_else(|| err(format!("expected integers, found {}", a.descr)))?;
+    let full = a
+        .to_i32()
+        .ok_or_else(|| err(format!("expected integers, found {}", a.descr)))?;
     if full.ndim() == 0 || full.shape()[0] <= r {
-        return Err(err(format!("no recycling slice {r} in shape {:?}", full.shape())));
+        return Err(err(format!(
+            "no recycling slice {r} in shape {:?}",
+            full.shape()
+        )));
     }
-    full.index_axis_move(ndarray::Axis(0), r).into_dimensionality::<D>().map_err(|e| err(e.to_string()))
+    full.index_axis_move(ndarray::Axis(0), r)
+        .into_dimensionality::<D>()
+        .map_err(|e| err(e.to_string()))
 }
 
 impl TrunkInputs {
@@ -106,7 +139,9 @@ impl TrunkInputs {
     /// multiplies them by their zero mask, so the outputs for the remaining rows are unchanged.
     pub fn without_padding_rows(mut self) -> Self {
         let keep = |mask: &Array2<f32>| -> Vec<usize> {
-            (0..mask.nrows()).filter(|&i| mask.row(i).iter().any(|&m| m != 0.0)).collect()
+            (0..mask.nrows())
+                .filter(|&i| mask.row(i).iter().any(|&m| m != 0.0))
+                .collect()
         };
         let k = keep(&self.msa_mask);
         if !k.is_empty() {

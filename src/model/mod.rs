@@ -7,6 +7,7 @@ pub mod config;
 pub mod embedders;
 pub mod evoformer;
 pub mod inputs;
+pub mod model_file;
 pub mod primitives;
 pub mod trunk;
 pub mod weights;

@@ -9,7 +9,11 @@ use super::weights::{Scope, WeightError};
 pub const LN_EPS: f32 = 1e-5;
 
 /// Layer norm over the last axis of `[rows, c]`, with a learned scale and offset.
-pub fn layer_norm(x: ArrayView2<f32>, scale: ArrayView1<f32>, offset: ArrayView1<f32>) -> Array2<f32> {
+pub fn layer_norm(
+    x: ArrayView2<f32>,
+    scale: ArrayView1<f32>,
+    offset: ArrayView1<f32>,
+) -> Array2<f32> {
     let c = x.ncols();
     let mut out = Array2::<f32>::zeros(x.raw_dim());
     for (row, mut o) in x.rows().into_iter().zip(out.rows_mut()) {
@@ -26,7 +30,11 @@ pub fn layer_norm(x: ArrayView2<f32>, scale: ArrayView1<f32>, offset: ArrayView1
 /// Layer norm with the parameters of `scope` (`scale`, `offset`).
 pub fn layer_norm_scoped(x: ArrayView2<f32>, scope: &Scope) -> Result<Array2<f32>, WeightError> {
     let c = x.ncols();
-    Ok(layer_norm(x, scope.vec("scale", Some(c))?, scope.vec("offset", Some(c))?))
+    Ok(layer_norm(
+        x,
+        scope.vec("scale", Some(c))?,
+        scope.vec("offset", Some(c))?,
+    ))
 }
 
 /// `x @ w + b`.
@@ -39,7 +47,11 @@ pub fn linear(x: ArrayView2<f32>, w: ArrayView2<f32>, b: Option<ArrayView1<f32>>
 }
 
 /// AlphaFold2's `Linear` module at `scope` (`weights` [c_in, c_out], `bias` [c_out]).
-pub fn linear_scoped(x: ArrayView2<f32>, scope: &Scope, c_out: Option<usize>) -> Result<Array2<f32>, WeightError> {
+pub fn linear_scoped(
+    x: ArrayView2<f32>,
+    scope: &Scope,
+    c_out: Option<usize>,
+) -> Result<Array2<f32>, WeightError> {
     let w = scope.matrix("weights", 1, Some(x.ncols()), c_out)?;
     let b = scope.vec("bias", Some(w.ncols()))?;
     Ok(linear(x, w, Some(b)))
@@ -68,13 +80,16 @@ pub fn softmax_rows(mut a: ArrayViewMut2<f32>) {
 /// Views a C-contiguous 3-D array as `[a*b, c]`.
 pub fn flat2(x: &Array3<f32>) -> ArrayView2<'_, f32> {
     let (a, b, c) = x.dim();
-    x.view().into_shape_with_order((a * b, c)).expect("standard layout")
+    x.view()
+        .into_shape_with_order((a * b, c))
+        .expect("standard layout")
 }
 
 /// Reshapes `[a*b, c]` back to `[a, b, c]`.
 pub fn unflat3(x: Array2<f32>, a: usize, b: usize) -> Array3<f32> {
     let c = x.ncols();
-    x.into_shape_with_order((a, b, c)).expect("row count is a*b")
+    x.into_shape_with_order((a, b, c))
+        .expect("row count is a*b")
 }
 
 /// Weights of one gated multi-head attention (`Attention` in AlphaFold2's modules).
@@ -107,7 +122,17 @@ impl<'a> AttentionWeights<'a> {
         }
         let (heads, key_dim, value_dim) = (qs[1], qs[2], vs[2]);
         let gating = if scope.get("gating_w").is_ok() {
-            Some((scope.matrix("gating_w", 1, Some(c_in), Some(heads * value_dim))?, scope.get("gating_b")?.into_shape_with_order(heads * value_dim).map_err(|_| WeightError::Shape { name: format!("{}//gating_b", scope.path()), found: vec![], expected: format!("[{heads}, {value_dim}]") })?))
+            Some((
+                scope.matrix("gating_w", 1, Some(c_in), Some(heads * value_dim))?,
+                scope
+                    .get("gating_b")?
+                    .into_shape_with_order(heads * value_dim)
+                    .map_err(|_| WeightError::Shape {
+                        name: format!("{}//gating_b", scope.path()),
+                        found: vec![],
+                        expected: format!("[{heads}, {value_dim}]"),
+                    })?,
+            ))
         } else {
             None
         };
@@ -127,7 +152,12 @@ impl<'a> AttentionWeights<'a> {
 
     /// Self-attention of `x [N, c]` over itself with a per-key additive bias `key_bias [N]` and an optional
     /// shared bias `pair_bias [H, N, N]`; returns `[N, c_out]`.
-    pub fn apply(&self, x: ArrayView2<f32>, key_bias: ArrayView1<f32>, pair_bias: Option<ArrayView3<f32>>) -> Array2<f32> {
+    pub fn apply(
+        &self,
+        x: ArrayView2<f32>,
+        key_bias: ArrayView1<f32>,
+        pair_bias: Option<ArrayView3<f32>>,
+    ) -> Array2<f32> {
         let n = x.nrows();
         let (h, d, dv) = (self.heads, self.key_dim, self.value_dim);
         // [N, H*d]
@@ -173,7 +203,11 @@ mod tests {
     #[test]
     fn layer_norm_normalises() {
         let x = array![[1.0f32, 2.0, 3.0, 4.0]];
-        let y = layer_norm(x.view(), array![1.0f32, 1.0, 1.0, 1.0].view(), array![0.0f32, 0.0, 0.0, 0.0].view());
+        let y = layer_norm(
+            x.view(),
+            array![1.0f32, 1.0, 1.0, 1.0].view(),
+            array![0.0f32, 0.0, 0.0, 0.0].view(),
+        );
         assert!((y.sum()).abs() < 1e-6);
         let var: f32 = y.iter().map(|v| v * v).sum::<f32>() / 4.0;
         assert!((var - 1.0).abs() < 1e-4);

@@ -34,7 +34,12 @@ impl TrunkOutput {
 }
 
 /// Runs embeddings, recycling, the extra-MSA stack and the Evoformer for one iteration.
-pub fn run_trunk(x: &TrunkInputs, prev: &Recycled, cfg: &ModelConfig, w: &Weights) -> Result<TrunkOutput, WeightError> {
+pub fn run_trunk(
+    x: &TrunkInputs,
+    prev: &Recycled,
+    cfg: &ModelConfig,
+    w: &Weights,
+) -> Result<TrunkOutput, WeightError> {
     let evo = w.root().sub("evoformer");
     let n = x.num_res();
     let (mut msa, mut pair) = input_embedder(x, cfg, &evo)?;
@@ -47,11 +52,36 @@ pub fn run_trunk(x: &TrunkInputs, prev: &Recycled, cfg: &ModelConfig, w: &Weight
 
     let extra = extra_msa_embedding(x, cfg, &evo)?;
     let mut act = Activations { msa: extra, pair };
-    stack(&mut act, &x.extra_msa_mask, &pair_mask, &evo.sub("extra_msa_stack"), StackKind::ExtraMsa, cfg.extra_msa_stack_num_block)?;
+    stack(
+        &mut act,
+        &x.extra_msa_mask,
+        &pair_mask,
+        &evo.sub("extra_msa_stack"),
+        StackKind::ExtraMsa,
+        cfg.extra_msa_stack_num_block,
+    )?;
 
-    let mut act = Activations { msa, pair: act.pair };
-    stack(&mut act, &x.msa_mask, &pair_mask, &evo.sub("evoformer_iteration"), StackKind::Evoformer, cfg.evoformer_num_block)?;
+    let mut act = Activations {
+        msa,
+        pair: act.pair,
+    };
+    stack(
+        &mut act,
+        &x.msa_mask,
+        &pair_mask,
+        &evo.sub("evoformer_iteration"),
+        StackKind::Evoformer,
+        cfg.evoformer_num_block,
+    )?;
 
-    let single = linear_scoped(act.msa.index_axis(Axis(0), 0), &evo.sub("single_activations"), Some(cfg.seq_channel))?;
-    Ok(TrunkOutput { msa: act.msa, pair: act.pair, single })
+    let single = linear_scoped(
+        act.msa.index_axis(Axis(0), 0),
+        &evo.sub("single_activations"),
+        Some(cfg.seq_channel),
+    )?;
+    Ok(TrunkOutput {
+        msa: act.msa,
+        pair: act.pair,
+        single,
+    })
 }

@@ -16,7 +16,11 @@ pub enum WeightError {
     #[error("missing tensor '{0}'")]
     Missing(String),
     #[error("tensor '{name}' has shape {found:?}, expected {expected}")]
-    Shape { name: String, found: Vec<usize>, expected: String },
+    Shape {
+        name: String,
+        found: Vec<usize>,
+        expected: String,
+    },
     #[error("tensor '{name}' is not float32 ({descr})")]
     Dtype { name: String, descr: String },
     #[error(transparent)]
@@ -35,7 +39,10 @@ impl Weights {
         let npz = Npz::read_path(path)?;
         let mut tensors = BTreeMap::new();
         for (name, arr) in &npz.arrays {
-            let t = arr.to_f32().ok_or_else(|| WeightError::Dtype { name: name.clone(), descr: arr.descr.clone() })?;
+            let t = arr.to_f32().ok_or_else(|| WeightError::Dtype {
+                name: name.clone(),
+                descr: arr.descr.clone(),
+            })?;
             tensors.insert(name.clone(), t);
         }
         Ok(Self { tensors })
@@ -43,12 +50,19 @@ impl Weights {
 
     /// The root scope `alphafold/alphafold_iteration`.
     pub fn root(&self) -> Scope<'_> {
-        Scope { weights: self, path: "alphafold/alphafold_iteration".into(), layer: None }
+        Scope {
+            weights: self,
+            path: "alphafold/alphafold_iteration".into(),
+            layer: None,
+        }
     }
 
     /// Whether any tensor lives under `prefix`.
     pub fn has_prefix(&self, prefix: &str) -> bool {
-        self.tensors.range(prefix.to_string()..).next().is_some_and(|(k, _)| k.starts_with(prefix))
+        self.tensors
+            .range(prefix.to_string()..)
+            .next()
+            .is_some_and(|(k, _)| k.starts_with(prefix))
     }
 }
 
@@ -63,12 +77,20 @@ pub struct Scope<'a> {
 impl<'a> Scope<'a> {
     /// A child module.
     pub fn sub(&self, name: &str) -> Scope<'a> {
-        Scope { weights: self.weights, path: format!("{}/{}", self.path, name), layer: self.layer }
+        Scope {
+            weights: self.weights,
+            path: format!("{}/{}", self.path, name),
+            layer: self.layer,
+        }
     }
 
     /// Block `i` of a layer stack (parameters below carry a leading block axis).
     pub fn layer(&self, i: usize) -> Scope<'a> {
-        Scope { weights: self.weights, path: self.path.clone(), layer: Some(i) }
+        Scope {
+            weights: self.weights,
+            path: self.path.clone(),
+            layer: Some(i),
+        }
     }
 
     /// The module path.
@@ -78,7 +100,8 @@ impl<'a> Scope<'a> {
 
     /// Whether this module has any parameters.
     pub fn exists(&self) -> bool {
-        self.weights.has_prefix(&format!("{}/", self.path)) || self.weights.has_prefix(&format!("{}//", self.path))
+        self.weights.has_prefix(&format!("{}/", self.path))
+            || self.weights.has_prefix(&format!("{}//", self.path))
     }
 
     fn key(&self, name: &str) -> String {
@@ -88,7 +111,11 @@ impl<'a> Scope<'a> {
     /// Parameter `name` of this module (block-selected inside a layer stack).
     pub fn get(&self, name: &str) -> Result<ArrayViewD<'a, f32>, WeightError> {
         let key = self.key(name);
-        let t = self.weights.tensors.get(&key).ok_or_else(|| WeightError::Missing(key.clone()))?;
+        let t = self
+            .weights
+            .tensors
+            .get(&key)
+            .ok_or_else(|| WeightError::Missing(key.clone()))?;
         match self.layer {
             None => Ok(t.view()),
             Some(i) => {
@@ -108,7 +135,9 @@ impl<'a> Scope<'a> {
     pub fn vec(&self, name: &str, n: Option<usize>) -> Result<ArrayView1<'a, f32>, WeightError> {
         let t = self.get(name)?;
         let found = t.shape().to_vec();
-        let v = t.into_dimensionality::<Ix1>().map_err(|_| self.shape_err(name, &found, n.map_or("[*]".into(), |n| format!("[{n}]"))))?;
+        let v = t.into_dimensionality::<Ix1>().map_err(|_| {
+            self.shape_err(name, &found, n.map_or("[*]".into(), |n| format!("[{n}]")))
+        })?;
         if n.is_some_and(|n| v.len() != n) {
             return Err(self.shape_err(name, &found, format!("[{}]", n.unwrap_or(0))));
         }
@@ -117,10 +146,20 @@ impl<'a> Scope<'a> {
 
     /// A parameter flattened to a matrix: the first `in_dims` axes become rows, the rest columns
     /// (AlphaFold2's `Linear` with `num_input_dims`, and attention's `[c, H, d]` weights).
-    pub fn matrix(&self, name: &str, in_dims: usize, rows: Option<usize>, cols: Option<usize>) -> Result<ArrayView2<'a, f32>, WeightError> {
+    pub fn matrix(
+        &self,
+        name: &str,
+        in_dims: usize,
+        rows: Option<usize>,
+        cols: Option<usize>,
+    ) -> Result<ArrayView2<'a, f32>, WeightError> {
         let t = self.get(name)?;
         let shape = t.shape().to_vec();
-        let expected = format!("[{}] x [{}] (rows x columns)", rows.map_or("*".into(), |r| r.to_string()), cols.map_or("*".into(), |c| c.to_string()));
+        let expected = format!(
+            "[{}] x [{}] (rows x columns)",
+            rows.map_or("*".into(), |r| r.to_string()),
+            cols.map_or("*".into(), |c| c.to_string())
+        );
         if shape.len() < in_dims || !t.is_standard_layout() {
             return Err(self.shape_err(name, &shape, expected));
         }
@@ -129,12 +168,18 @@ impl<'a> Scope<'a> {
         if rows.is_some_and(|x| x != r) || cols.is_some_and(|x| x != c) {
             return Err(self.shape_err(name, &shape, expected));
         }
-        let m = t.into_shape_with_order((r, c)).map_err(|_| self.shape_err(name, &shape, "a contiguous tensor".into()))?;
+        let m = t
+            .into_shape_with_order((r, c))
+            .map_err(|_| self.shape_err(name, &shape, "a contiguous tensor".into()))?;
         Ok(m.into_dimensionality::<Ix2>().expect("2-D"))
     }
 
     fn shape_err(&self, name: &str, found: &[usize], expected: String) -> WeightError {
-        WeightError::Shape { name: self.key(name), found: found.to_vec(), expected }
+        WeightError::Shape {
+            name: self.key(name),
+            found: found.to_vec(),
+            expected,
+        }
     }
 
     /// The full shape of a parameter (block-selected).

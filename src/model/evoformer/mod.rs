@@ -32,25 +32,76 @@ pub enum StackKind {
 }
 
 /// One block (AlphaFold2's `EvoformerIteration`, outer product mean after the MSA updates), in place.
-pub fn block(act: &mut Activations, msa_mask: &Array2<f32>, pair_mask: &Array2<f32>, scope: &Scope, kind: StackKind) -> Result<(), WeightError> {
+pub fn block(
+    act: &mut Activations,
+    msa_mask: &Array2<f32>,
+    pair_mask: &Array2<f32>,
+    scope: &Scope,
+    kind: StackKind,
+) -> Result<(), WeightError> {
     let c_z = act.pair.dim().2;
-    act.msa += &row_attention_with_pair_bias(&act.msa, msa_mask.view(), &act.pair, &scope.sub("msa_row_attention_with_pair_bias"))?;
+    act.msa += &row_attention_with_pair_bias(
+        &act.msa,
+        msa_mask.view(),
+        &act.pair,
+        &scope.sub("msa_row_attention_with_pair_bias"),
+    )?;
     act.msa += &match kind {
-        StackKind::Evoformer => column_attention(&act.msa, msa_mask.view(), &scope.sub("msa_column_attention"))?,
-        StackKind::ExtraMsa => column_global_attention(&act.msa, msa_mask.view(), &scope.sub("msa_column_global_attention"))?,
+        StackKind::Evoformer => column_attention(
+            &act.msa,
+            msa_mask.view(),
+            &scope.sub("msa_column_attention"),
+        )?,
+        StackKind::ExtraMsa => column_global_attention(
+            &act.msa,
+            msa_mask.view(),
+            &scope.sub("msa_column_global_attention"),
+        )?,
     };
     act.msa += &transition(&act.msa, &scope.sub("msa_transition"))?;
-    act.pair += &outer_product_mean(&act.msa, msa_mask.view(), &scope.sub("outer_product_mean"), c_z)?;
-    act.pair += &triangle_multiplication(&act.pair, pair_mask.view(), &scope.sub("triangle_multiplication_outgoing"), Direction::Outgoing)?;
-    act.pair += &triangle_multiplication(&act.pair, pair_mask.view(), &scope.sub("triangle_multiplication_incoming"), Direction::Incoming)?;
-    act.pair += &triangle_attention(&act.pair, pair_mask.view(), &scope.sub("triangle_attention_starting_node"), Node::Starting)?;
-    act.pair += &triangle_attention(&act.pair, pair_mask.view(), &scope.sub("triangle_attention_ending_node"), Node::Ending)?;
+    act.pair += &outer_product_mean(
+        &act.msa,
+        msa_mask.view(),
+        &scope.sub("outer_product_mean"),
+        c_z,
+    )?;
+    act.pair += &triangle_multiplication(
+        &act.pair,
+        pair_mask.view(),
+        &scope.sub("triangle_multiplication_outgoing"),
+        Direction::Outgoing,
+    )?;
+    act.pair += &triangle_multiplication(
+        &act.pair,
+        pair_mask.view(),
+        &scope.sub("triangle_multiplication_incoming"),
+        Direction::Incoming,
+    )?;
+    act.pair += &triangle_attention(
+        &act.pair,
+        pair_mask.view(),
+        &scope.sub("triangle_attention_starting_node"),
+        Node::Starting,
+    )?;
+    act.pair += &triangle_attention(
+        &act.pair,
+        pair_mask.view(),
+        &scope.sub("triangle_attention_ending_node"),
+        Node::Ending,
+    )?;
     act.pair += &transition(&act.pair, &scope.sub("pair_transition"))?;
     Ok(())
 }
 
 /// A stack of `num_blocks` blocks whose parameters carry a leading block axis.
-pub fn stack(act: &mut Activations, msa_mask: &Array2<f32>, pair_mask: &Array2<f32>, scope: &Scope, kind: StackKind, num_blocks: usize) -> Result<(), WeightError> {
+pub fn stack(
+    act: &mut Activations,
+    msa_mask: &Array2<f32>,
+    pair_mask: &Array2<f32>,
+    scope: &Scope,
+    kind: StackKind,
+    num_blocks: usize,
+) -> Result<(), WeightError> {
     for i in 0..num_blocks {
         block(act, msa_mask, pair_mask, &scope.layer(i), kind)?;
     }

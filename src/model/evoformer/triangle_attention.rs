@@ -17,27 +17,45 @@ pub enum Node {
 }
 
 /// Residual update of `pair [N, N, c_z]`.
-pub fn triangle_attention(pair: &Array3<f32>, mask: ArrayView2<f32>, scope: &Scope, node: Node) -> Result<Array3<f32>, WeightError> {
+pub fn triangle_attention(
+    pair: &Array3<f32>,
+    mask: ArrayView2<f32>,
+    scope: &Scope,
+    node: Node,
+) -> Result<Array3<f32>, WeightError> {
     let (n, _, c_z) = pair.dim();
     // Ending node: attend along columns, i.e. rows of the transposed pair.
     let (x, mask) = match node {
         Node::Starting => (pair.clone(), mask.to_owned()),
         Node::Ending => (
-            pair.view().permuted_axes([1, 0, 2]).as_standard_layout().into_owned(),
+            pair.view()
+                .permuted_axes([1, 0, 2])
+                .as_standard_layout()
+                .into_owned(),
             mask.t().as_standard_layout().into_owned(),
         ),
     };
-    let act = unflat3(layer_norm_scoped(flat2(&x), &scope.sub("query_norm"))?, n, n);
+    let act = unflat3(
+        layer_norm_scoped(flat2(&x), &scope.sub("query_norm"))?,
+        n,
+        n,
+    );
     let w2d = scope.matrix("feat_2d_weights", 1, Some(c_z), None)?;
     let bias = pair_bias(act.view(), w2d);
     let attn = AttentionWeights::load(&scope.sub("attention"), c_z)?;
     let mut out = Array3::<f32>::zeros((n, n, c_z));
-    out.axis_iter_mut(Axis(0)).into_par_iter().enumerate().for_each(|(i, mut o)| {
-        let kb = mask_bias(mask.row(i));
-        o.assign(&attn.apply(act.index_axis(Axis(0), i), kb.view(), Some(bias.view())));
-    });
+    out.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(i, mut o)| {
+            let kb = mask_bias(mask.row(i));
+            o.assign(&attn.apply(act.index_axis(Axis(0), i), kb.view(), Some(bias.view())));
+        });
     Ok(match node {
         Node::Starting => out,
-        Node::Ending => out.permuted_axes([1, 0, 2]).as_standard_layout().into_owned(),
+        Node::Ending => out
+            .permuted_axes([1, 0, 2])
+            .as_standard_layout()
+            .into_owned(),
     })
 }
