@@ -9,5 +9,6 @@ pub mod evoformer;
 pub mod inputs;
 pub mod model_file;
 pub mod primitives;
+pub mod testgen;
 pub mod trunk;
 pub mod weights;

@@ -50,9 +50,14 @@ impl Weights {
 
     /// The root scope `alphafold/alphafold_iteration`.
     pub fn root(&self) -> Scope<'_> {
+        self.scope("alphafold/alphafold_iteration")
+    }
+
+    /// The scope at any module path.
+    pub fn scope(&self, path: &str) -> Scope<'_> {
         Scope {
             weights: self,
-            path: "alphafold/alphafold_iteration".into(),
+            path: path.into(),
             layer: None,
         }
     }
