@@ -37,8 +37,9 @@ enum Command {
     Predict(NotBuilt),
     /// Run features + predict for many targets, job-array aware [not built yet]
     Run(NotBuilt),
-    /// Convert or fetch AlphaFold2 parameters into ferrofold model files [not built yet]
-    Params(NotBuilt),
+    /// Convert AlphaFold2 parameters (.npz) to ferrofold model files (.onnx), and back
+    #[command(subcommand)]
+    Params(ParamsCommand),
     /// Check a features.h5 file and print what it holds
     Inspect(InspectArgs),
 }
@@ -81,6 +82,45 @@ struct FeaturesArgs {
     /// Recompute even if features.h5 is up to date
     #[arg(long)]
     overwrite: bool,
+}
+
+#[derive(Subcommand)]
+enum ParamsCommand {
+    /// DeepMind's params_model_*.npz -> ferrofold model file (ONNX)
+    #[command(
+        after_help = "Example:\n  ferrofold params convert params/params_model_1_ptm.npz -o models/model_1_ptm.onnx"
+    )]
+    Convert {
+        /// params_model_<n>[_ptm].npz as published by DeepMind
+        npz: PathBuf,
+        /// Output model file (.onnx)
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// Model name (default: from the file name, e.g. model_1_ptm); AlphaFold2's names select its preset
+        #[arg(long)]
+        name: Option<String>,
+        /// Structure-module layers, for non-preset (test) models (AlphaFold2: 8)
+        #[arg(long, value_name = "N")]
+        structure_layers: Option<usize>,
+        /// Recycling iterations after the first, for non-preset models (AlphaFold2: 3)
+        #[arg(long, value_name = "N")]
+        num_recycle: Option<usize>,
+    },
+    /// ferrofold model file -> DeepMind's .npz layout (lossless)
+    Export {
+        /// Model file (.onnx)
+        model: PathBuf,
+        /// Output .npz
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+    },
+    /// Check a model file against its configuration and print a summary
+    Info {
+        /// Model file (.onnx)
+        model: PathBuf,
+    },
+    /// Download DeepMind's parameter archive and convert every model [not built yet]
+    Fetch(NotBuilt),
 }
 
 #[derive(Args)]
@@ -152,6 +192,61 @@ fn features(args: FeaturesArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn params(cmd: ParamsCommand) -> anyhow::Result<()> {
+    use ferrofold::pipeline::params;
+    let mut out = std::io::stdout().lock();
+    match cmd {
+        ParamsCommand::Convert {
+            npz,
+            output,
+            name,
+            structure_layers,
+            num_recycle,
+        } => {
+            let r = params::convert(&npz, &output, name.as_deref(), |c| {
+                if let Some(n) = structure_layers {
+                    c.structure_layers = n;
+                }
+                if let Some(n) = num_recycle {
+                    c.num_recycle = n;
+                }
+            })?;
+            writeln!(
+                out,
+                "{}\t{}\t{} tensors\t{} parameters\tsha256 {}",
+                r.name,
+                output.display(),
+                r.tensors,
+                r.parameters,
+                r.source_sha256
+            )?;
+        }
+        ParamsCommand::Export { model, output } => {
+            let r = params::export(&model, &output)?;
+            writeln!(
+                out,
+                "{}\t{}\t{} tensors\t{} parameters",
+                r.name,
+                output.display(),
+                r.tensors,
+                r.parameters
+            )?;
+        }
+        ParamsCommand::Info { model } => {
+            let m = params::load(&model)?;
+            let n: usize = m.weights.tensors.values().map(|t| t.len()).sum();
+            writeln!(out, "name\t{}", m.name)?;
+            writeln!(out, "tensors\t{}", m.weights.tensors.len())?;
+            writeln!(out, "parameters\t{n}")?;
+            writeln!(out, "source_sha256\t{}", m.source_sha256)?;
+            writeln!(out, "license\t{}", m.license)?;
+            writeln!(out, "config\t{}", serde_json::to_string(&m.config)?)?;
+        }
+        ParamsCommand::Fetch(_) => return not_built("params fetch", "parameter download"),
+    }
+    Ok(())
+}
+
 fn inspect(args: InspectArgs) -> anyhow::Result<()> {
     let (f, prov) = ferrofold::io::features_h5::read(&args.file)?;
     let mut out = std::io::stdout().lock();
@@ -193,7 +288,7 @@ fn main() -> ExitCode {
         Command::Features(a) => features(a),
         Command::Predict(_) => not_built("predict", "model engine"),
         Command::Run(_) => not_built("run", "batch pipeline"),
-        Command::Params(_) => not_built("params", "ONNX model files"),
+        Command::Params(c) => params(c),
         Command::Inspect(a) => inspect(a),
     };
     match result {
@@ -211,8 +306,15 @@ fn main() -> ExitCode {
                     Some(features_stage::FeaturesStageError::Usage(_))
                 );
             // One line: the error and its causes.
-            let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
-            eprintln!("error: {}", chain.join(": "));
+            // One line: the error, then any cause whose text it does not already include.
+            let mut line = e.to_string();
+            for cause in e.chain().skip(1) {
+                let c = cause.to_string();
+                if !line.contains(&c) {
+                    line = format!("{line}: {c}");
+                }
+            }
+            eprintln!("error: {}", line.replace('\n', " "));
             ExitCode::from(if usage { 2 } else { 1 })
         }
     }

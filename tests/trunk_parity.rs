@@ -26,8 +26,23 @@ fn rel_err<D: Dimension>(ours: &ndarray::Array<f32, D>, reference: &ArrayD<f32>)
 
 fn check_fixture(dir: &str) {
     let base = data(&format!("model/{dir}"));
-    let w = Weights::from_npz(base.join("params_model_1_ptm.npz")).unwrap();
-    let cfg = ModelConfig::infer(&w).unwrap();
+    // Through the model file: DeepMind-layout npz → ONNX → load (every tensor checked against the config).
+    let tmp = tempfile::tempdir().unwrap();
+    let onnx = tmp.path().join(format!("{dir}.onnx"));
+    ferrofold::pipeline::params::convert(
+        &base.join("params_model_1_ptm.npz"),
+        &onnx,
+        Some(dir),
+        |_| {},
+    )
+    .unwrap();
+    let model = ferrofold::pipeline::params::load(&onnx).unwrap();
+    let (w, cfg) = (model.weights, model.config);
+    assert_eq!(
+        cfg,
+        ModelConfig::infer(&Weights::from_npz(base.join("params_model_1_ptm.npz")).unwrap())
+            .unwrap()
+    );
     let feats = Npz::read_path(base.join("processed_features.npz")).unwrap();
     let recycles = Npz::read_path(base.join("recycles.npz")).unwrap();
     let outputs = Npz::read_path(base.join("outputs.npz")).unwrap();

@@ -28,9 +28,11 @@ impl AtomicFile {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        // 0o666 before the umask, like any newly created file (tempfile's default, 0o600, is for secrets).
         let tmp = Builder::new()
             .prefix(&format!(".{name}."))
             .suffix(".tmp")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
             .tempfile_in(&dir)?;
         Ok(Self { tmp, dest })
     }

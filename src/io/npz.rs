@@ -267,6 +267,66 @@ fn dict_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
     Some(rest)
 }
 
+/// `.npy` (format 1.0) bytes of a little-endian float32 array in C order.
+pub fn npy_f32_bytes(shape: &[usize], data: impl Iterator<Item = f32>) -> Vec<u8> {
+    let dims = match shape.len() {
+        1 => format!("({},)", shape[0]),
+        _ => format!(
+            "({})",
+            shape
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {dims}, }}");
+    // Pad so that magic (6) + version (2) + length (2) + header + '\n' is a multiple of 64, as numpy does.
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend((header.len() as u16).to_le_bytes());
+    out.extend(header.as_bytes());
+    for v in data {
+        out.extend(v.to_le_bytes());
+    }
+    out
+}
+
+/// Writes float32 arrays as an uncompressed `.npz` (what `numpy.savez` writes), atomically.
+pub fn write_f32(
+    path: impl AsRef<Path>,
+    arrays: &BTreeMap<String, ArrayD<f32>>,
+) -> Result<(), NpzError> {
+    use std::io::Write;
+    let path = path.as_ref();
+    let io_err = |source: io::Error| NpzError::Io {
+        path: path.into(),
+        source,
+    };
+    let zip_err = |e: zip::result::ZipError| NpzError::Zip {
+        path: path.into(),
+        message: e.to_string(),
+    };
+    let mut tmp = super::atomic::AtomicFile::create(path).map_err(io_err)?;
+    {
+        let mut zip = zip::ZipWriter::new(tmp.file());
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored)
+            .large_file(true);
+        for (name, a) in arrays {
+            zip.start_file(format!("{name}.npy"), opts)
+                .map_err(zip_err)?;
+            zip.write_all(&npy_f32_bytes(a.shape(), a.iter().copied()))
+                .map_err(io_err)?;
+        }
+        zip.finish().map_err(zip_err)?;
+    }
+    tmp.commit().map_err(io_err)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,6 +28,33 @@ pub struct ModelConfig {
     pub templates: bool,
     /// Recycling iterations after the first (AlphaFold2 default 3).
     pub num_recycle: usize,
+    /// Evoformer sub-module sizes (AlphaFold2 config: 8 MSA heads, 4 pair heads, ×4 transitions,
+    /// 32 outer-product channels, 128 triangle-multiplication channels).
+    pub msa_heads: usize,
+    pub pair_heads: usize,
+    pub transition_factor: usize,
+    pub outer_product_channels: usize,
+    pub triangle_multiplication_channels: usize,
+    /// Template module: pair channels, pair-stack blocks, heads (AlphaFold2: 64, 2, 4).
+    pub template_pair_channel: usize,
+    pub template_pair_blocks: usize,
+    pub template_heads: usize,
+    /// Structure module (Alg. 20-24): channels, layers (shared weights), IPA heads and point counts, the
+    /// transition's depth, the side-chain (angle) network's channels.
+    pub structure_channel: usize,
+    pub structure_layers: usize,
+    pub ipa_heads: usize,
+    pub ipa_scalar_qk: usize,
+    pub ipa_scalar_v: usize,
+    pub ipa_point_qk: usize,
+    pub ipa_point_v: usize,
+    pub structure_transition_layers: usize,
+    pub sidechain_channel: usize,
+    /// Heads: pLDDT hidden channels and bins, distogram bins, PAE bins (`None`: no PAE head, non-ptm models).
+    pub plddt_channels: usize,
+    pub plddt_bins: usize,
+    pub distogram_bins: usize,
+    pub pae_bins: Option<usize>,
 }
 
 impl ModelConfig {
@@ -47,7 +74,46 @@ impl ModelConfig {
             prev_pos_num_bins: 15,
             templates: true,
             num_recycle: 3,
+            msa_heads: 8,
+            pair_heads: 4,
+            transition_factor: 4,
+            outer_product_channels: 32,
+            triangle_multiplication_channels: 128,
+            template_pair_channel: 64,
+            template_pair_blocks: 2,
+            template_heads: 4,
+            structure_channel: 384,
+            structure_layers: 8,
+            ipa_heads: 12,
+            ipa_scalar_qk: 16,
+            ipa_scalar_v: 16,
+            ipa_point_qk: 4,
+            ipa_point_v: 8,
+            structure_transition_layers: 3,
+            sidechain_channel: 128,
+            plddt_channels: 128,
+            plddt_bins: 50,
+            distogram_bins: 64,
+            pae_bins: Some(64),
         }
+    }
+
+    /// A preset by AlphaFold2's model name: `model_1` … `model_5`, each optionally `_ptm` (the ptm models
+    /// add the predicted-aligned-error head). model_1/2 use templates, model_3/4/5 do not (AlphaFold2's
+    /// `CONFIG_DIFFS`); all share the trunk and structure-module sizes.
+    pub fn preset(name: &str) -> Option<Self> {
+        let (base, ptm) = match name.strip_suffix("_ptm") {
+            Some(b) => (b, true),
+            None => (name, false),
+        };
+        let mut c = Self::model_1_ptm();
+        c.templates = match base {
+            "model_1" | "model_2" => true,
+            "model_3" | "model_4" | "model_5" => false,
+            _ => return None,
+        };
+        c.pae_bins = ptm.then_some(64);
+        Some(c)
     }
 
     /// Sizes read off a parameter set (for test models of any size): channels from the embedders, block
@@ -71,6 +137,27 @@ impl ModelConfig {
         c.evoformer_num_block = blocks("evoformer_iteration")?;
         c.extra_msa_stack_num_block = blocks("extra_msa_stack")?;
         c.templates = evo.sub("template_embedding").exists();
+        let sm = w.root().sub("structure_module");
+        c.structure_channel = sm.sub("initial_projection").shape("weights")?[1];
+        c.sidechain_channel = sm
+            .sub("fold_iteration")
+            .sub("rigid_sidechain")
+            .sub("input_projection")
+            .shape("weights")?[1];
+        c.plddt_channels = w
+            .root()
+            .sub("predicted_lddt_head")
+            .sub("act_0")
+            .shape("weights")?[1];
+        c.pae_bins = match w
+            .root()
+            .sub("predicted_aligned_error_head")
+            .sub("logits")
+            .shape("weights")
+        {
+            Ok(s) => Some(s[1]),
+            Err(_) => None,
+        };
         Ok(c)
     }
 }

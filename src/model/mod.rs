@@ -9,6 +9,7 @@ pub mod evoformer;
 pub mod inputs;
 pub mod model_file;
 pub mod primitives;
+pub mod schema;
 pub mod testgen;
 pub mod trunk;
 pub mod weights;
