@@ -1,7 +1,7 @@
 //! What one iteration of the network consumes: AlphaFold2's processed features (the output of
 //! `process_features`, one recycling slice), and the recycled state.
 
-use ndarray::{s, Array1, Array2, Array3, ArrayD, Ix1, Ix2, Ix3};
+use ndarray::{Array1, Array2, Array3, ArrayD, Ix1, Ix2, Ix3};
 use thiserror::Error;
 
 use crate::io::npz::Npz;
@@ -153,7 +153,6 @@ impl TrunkInputs {
         self.extra_msa_mask = self.extra_msa_mask.select(ndarray::Axis(0), &k);
         self.extra_has_deletion = self.extra_has_deletion.select(ndarray::Axis(0), &k);
         self.extra_deletion_value = self.extra_deletion_value.select(ndarray::Axis(0), &k);
-        let _ = s![..];
         self
     }
 }

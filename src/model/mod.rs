@@ -6,6 +6,7 @@
 pub mod config;
 pub mod embedders;
 pub mod evoformer;
+pub mod input_pipeline;
 pub mod inputs;
 pub mod model_file;
 pub mod primitives;

@@ -66,6 +66,5 @@ pub fn outer_product_mean(
     for ((i, j, _), v) in out.indexed_iter_mut() {
         *v /= 1e-3 + norm[[i, j]];
     }
-    let _ = unflat3;
     Ok(out)
 }

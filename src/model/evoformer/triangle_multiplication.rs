@@ -2,7 +2,7 @@
 //! "TriangleMultiplicationIncoming", as DeepMind's monomer code computes them (separate left/right
 //! projections and gates; the mask is applied before the gate). The edge sums run as one GEMM per channel.
 
-use ndarray::{s, Array2, Array3, ArrayView2, Axis};
+use ndarray::{Array2, Array3, ArrayView2, Axis};
 use rayon::prelude::*;
 
 use crate::model::primitives::{flat2, layer_norm_scoped, linear_scoped, sigmoid, unflat3};
@@ -76,6 +76,5 @@ pub fn triangle_multiplication(
     let mut out = linear_scoped(x.view(), &scope.sub("output_projection"), Some(c_z))?;
     let gate = linear_scoped(act.view(), &scope.sub("gating_linear"), Some(c_z))?;
     out.zip_mut_with(&gate, |o, &g| *o *= sigmoid(g));
-    let _ = s![..];
     Ok(unflat3(out, n, n))
 }
