@@ -17,6 +17,7 @@ pub mod features;
 pub mod io;
 pub mod model;
 pub mod pipeline;
+pub mod progress;
 pub mod protein;
 pub mod query;
 pub mod residue_constants;

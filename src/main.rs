@@ -119,8 +119,24 @@ enum ParamsCommand {
         /// Model file (.onnx)
         model: PathBuf,
     },
-    /// Download DeepMind's parameter archive and convert every model [not built yet]
-    Fetch(NotBuilt),
+    /// Download DeepMind's parameter archive (resumable) and convert every monomer model
+    #[command(
+        after_help = "Writes <DATA_DIR>/params/ (the archive and its .npz files) and <DATA_DIR>/models/<name>.onnx.\nThe parameters are DeepMind's, under CC BY 4.0."
+    )]
+    Fetch {
+        /// Directory for params/ and models/
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+        /// Archive URL
+        #[arg(long, default_value = ferrofold::pipeline::params::ALPHAFOLD_PARAMS_URL)]
+        url: String,
+        /// Expected SHA-256 of the archive (checked after download)
+        #[arg(long, value_name = "HEX")]
+        sha256: Option<String>,
+        /// Expected size of the archive in bytes
+        #[arg(long, value_name = "BYTES")]
+        size: Option<u64>,
+    },
 }
 
 #[derive(Args)]
@@ -242,7 +258,18 @@ fn params(cmd: ParamsCommand) -> anyhow::Result<()> {
             writeln!(out, "license\t{}", m.license)?;
             writeln!(out, "config\t{}", serde_json::to_string(&m.config)?)?;
         }
-        ParamsCommand::Fetch(_) => return not_built("params fetch", "parameter download"),
+        ParamsCommand::Fetch {
+            data_dir,
+            url,
+            sha256,
+            size,
+        } => {
+            let expect = ferrofold::io::download::Expect { size, sha256 };
+            for m in params::fetch(&data_dir, &url, &expect)? {
+                let what = if m.converted { "converted" } else { "present" };
+                writeln!(out, "{}\t{}\t{what}", m.name, m.model_path.display())?;
+            }
+        }
     }
     Ok(())
 }

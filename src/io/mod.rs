@@ -4,6 +4,7 @@
 pub mod a3m;
 pub mod atomic;
 pub mod confidence;
+pub mod download;
 pub mod fasta;
 pub mod features_h5;
 pub mod mmcif;

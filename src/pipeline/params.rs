@@ -116,3 +116,120 @@ pub fn export(model_path: &Path, out: &Path) -> Result<ConvertReport, ParamsErro
         source_sha256: m.source_sha256,
     })
 }
+
+/// Where DeepMind publishes AlphaFold2's parameters (all five monomer models, their _ptm variants and the
+/// multimer models, CC BY 4.0).
+pub const ALPHAFOLD_PARAMS_URL: &str =
+    "https://storage.googleapis.com/alphafold/alphafold_params_2022-12-06.tar";
+
+/// What `fetch` did per model.
+#[derive(Debug, Clone)]
+pub struct FetchedModel {
+    pub name: String,
+    pub model_path: PathBuf,
+    /// `false` when the model file was already there.
+    pub converted: bool,
+}
+
+/// Downloads the parameter archive into `<data_dir>/params/` (resuming a partial download), extracts every
+/// `params_*.npz` and converts each monomer model into `<data_dir>/models/<name>.onnx`; a rerun skips what
+/// is complete. Multimer parameters are kept but not converted (the multimer network is not implemented).
+pub fn fetch(
+    data_dir: &Path,
+    url: &str,
+    expect: &crate::io::download::Expect,
+) -> Result<Vec<FetchedModel>, ParamsError> {
+    use crate::io::download::download;
+    let params_dir = data_dir.join("params");
+    let models_dir = data_dir.join("models");
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |e: std::io::Error| ParamsError::Io {
+            path: path.clone(),
+            message: e.to_string(),
+        }
+    };
+    std::fs::create_dir_all(&models_dir).map_err(io(&models_dir))?;
+    let archive_name = url
+        .rsplit('/')
+        .next()
+        .filter(|n| !n.is_empty())
+        .unwrap_or("alphafold_params.tar");
+    let archive = params_dir.join(archive_name);
+    download(url, &archive, expect).map_err(|e| ParamsError::Io {
+        path: archive.clone(),
+        message: e.to_string(),
+    })?;
+
+    let file = std::fs::File::open(&archive).map_err(io(&archive))?;
+    let mut tar = tar::Archive::new(std::io::BufReader::new(file));
+    let mut out = Vec::new();
+    let bad_tar = |e: std::io::Error| ParamsError::Io {
+        path: archive.clone(),
+        message: format!("corrupt archive: {e}"),
+    };
+    for entry in tar.entries().map_err(bad_tar)? {
+        let mut entry = entry.map_err(bad_tar)?;
+        let name = entry
+            .path()
+            .map_err(bad_tar)?
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        // Only plain file names: an archive cannot write outside params/.
+        if name.is_empty()
+            || name.starts_with('.')
+            || !(name.ends_with(".npz") || name == "LICENSE")
+        {
+            continue;
+        }
+        let dest = params_dir.join(&name);
+        let size = entry.header().size().map_err(bad_tar)?;
+        if fs_len(&dest) != Some(size) {
+            let mut f = crate::io::atomic::AtomicFile::create(&dest).map_err(io(&dest))?;
+            std::io::copy(&mut entry, f.file()).map_err(bad_tar)?;
+            f.commit().map_err(io(&dest))?;
+        }
+        if !name.ends_with(".npz") {
+            continue;
+        }
+        let model = model_name_from_path(&dest);
+        if model.contains("multimer") {
+            tracing::info!("{name}: multimer parameters kept, not converted (multimer models are not supported)");
+            continue;
+        }
+        let model_path = models_dir.join(format!("{model}.onnx"));
+        let converted = if model_path.is_file() {
+            false
+        } else {
+            let r = convert(&dest, &model_path, Some(&model), |_| {})?;
+            tracing::info!(
+                "{}: {} tensors, {} parameters → {}",
+                r.name,
+                r.tensors,
+                r.parameters,
+                model_path.display()
+            );
+            true
+        };
+        out.push(FetchedModel {
+            name: model,
+            model_path,
+            converted,
+        });
+    }
+    if out.is_empty() {
+        return Err(ParamsError::Io {
+            path: archive,
+            message: "no params_*.npz monomer parameters in the archive".into(),
+        });
+    }
+    Ok(out)
+}
+
+fn fs_len(p: &Path) -> Option<u64> {
+    std::fs::metadata(p)
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+}
