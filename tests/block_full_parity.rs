@@ -55,6 +55,7 @@ fn full_size_evoformer_block_matches_alphafold2() {
         &pair_mask,
         &w.scope("evoformer_iteration"),
         StackKind::Evoformer,
+        &Default::default(),
     )
     .unwrap();
 

@@ -55,7 +55,7 @@ fn check_fixture(dir: &str) {
         let x = TrunkInputs::from_processed(&feats, r)
             .unwrap()
             .without_padding_rows();
-        let out = run_trunk(&x, &prev, &cfg, &w).unwrap();
+        let out = run_trunk(&x, &prev, &cfg, &w, &Default::default()).unwrap();
         let e_row = rel_err(
             &out.msa_first_row(),
             &f32_of(&recycles, &format!("{r}/prev_msa_first_row")),
@@ -101,4 +101,29 @@ fn tiny_model_tiny40_matches_alphafold2() {
 #[test]
 fn small_model_openfold_query_matches_alphafold2() {
     check_fixture("small");
+}
+
+/// Chunk sizes and thread counts change how the work is cut, never the numbers: the trunk's outputs are
+/// bitwise identical with a tiny chunk budget (many chunks, one channel per block) and with 1 or 2 threads.
+#[test]
+fn outputs_do_not_depend_on_chunking_or_threads() {
+    use ferrofold::model::config::RuntimeOptions;
+    let base = data("model/small");
+    let w = Weights::from_npz(base.join("params_model_1_ptm.npz")).unwrap();
+    let cfg = ModelConfig::infer(&w).unwrap();
+    let feats = Npz::read_path(base.join("processed_features.npz")).unwrap();
+    let x = TrunkInputs::from_processed(&feats, 0).unwrap().without_padding_rows();
+    let prev = Recycled::zeros(x.num_res(), cfg.msa_channel, cfg.pair_channel);
+    let run = |threads: usize, budget: usize| {
+        let rt = RuntimeOptions { threads, chunk_budget: budget };
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| run_trunk(&x, &prev, &cfg, &w, &rt).unwrap())
+    };
+    let reference = run(2, 1 << 30);
+    for (threads, budget) in [(1, 1 << 30), (2, 4096), (1, 4096)] {
+        let out = run(threads, budget);
+        assert_eq!(out.pair, reference.pair, "pair with {threads} thread(s), budget {budget}");
+        assert_eq!(out.msa, reference.msa, "msa with {threads} thread(s), budget {budget}");
+        assert_eq!(out.single, reference.single);
+    }
 }

@@ -163,8 +163,28 @@ impl ModelConfig {
 }
 
 /// Runtime settings, separate from what the weights fix.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuntimeOptions {
-    /// Worker threads (0: rayon's default).
+    /// Worker threads (0: rayon's default, one per core).
     pub threads: usize,
+    /// Bytes the largest temporary of one operation may take (summed over the chunks that run at once);
+    /// row-wise operations (transitions, triangle-multiplication projections) are cut into chunks to fit.
+    pub chunk_budget: usize,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        Self { threads: 0, chunk_budget: 1 << 30 }
+    }
+}
+
+impl RuntimeOptions {
+    /// Rows per chunk when each row needs `bytes_per_row` of temporaries: as many as the budget allows,
+    /// split so that every worker thread gets work, at least one.
+    pub fn rows_per_chunk(&self, rows: usize, bytes_per_row: usize) -> usize {
+        let workers = rayon::current_num_threads().max(1);
+        let by_budget = (self.chunk_budget / workers.max(1) / bytes_per_row.max(1)).max(1);
+        let for_parallelism = rows.div_ceil(workers * 4).max(1);
+        by_budget.min(for_parallelism).max(1)
+    }
 }

@@ -8,7 +8,7 @@
 
 use ndarray::{Array2, Array3, Axis};
 
-use super::config::ModelConfig;
+use super::config::{ModelConfig, RuntimeOptions};
 use super::embedders::{add_relpos, extra_msa_embedding, input_embedder, recycle};
 use super::evoformer::{stack, Activations, StackKind};
 use super::inputs::{Recycled, TrunkInputs};
@@ -39,6 +39,7 @@ pub fn run_trunk(
     prev: &Recycled,
     cfg: &ModelConfig,
     w: &Weights,
+    rt: &RuntimeOptions,
 ) -> Result<TrunkOutput, WeightError> {
     let evo = w.root().sub("evoformer");
     let n = x.num_res();
@@ -59,6 +60,7 @@ pub fn run_trunk(
         &evo.sub("extra_msa_stack"),
         StackKind::ExtraMsa,
         cfg.extra_msa_stack_num_block,
+        rt,
     )?;
 
     let mut act = Activations {
@@ -72,6 +74,7 @@ pub fn run_trunk(
         &evo.sub("evoformer_iteration"),
         StackKind::Evoformer,
         cfg.evoformer_num_block,
+        rt,
     )?;
 
     let single = linear_scoped(

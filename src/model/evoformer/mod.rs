@@ -9,6 +9,7 @@ pub mod triangle_multiplication;
 
 use ndarray::{Array2, Array3};
 
+use super::config::RuntimeOptions;
 use super::weights::{Scope, WeightError};
 use msa_attention::{column_attention, column_global_attention, row_attention_with_pair_bias};
 use outer_product_mean::outer_product_mean;
@@ -38,6 +39,7 @@ pub fn block(
     pair_mask: &Array2<f32>,
     scope: &Scope,
     kind: StackKind,
+    rt: &RuntimeOptions,
 ) -> Result<(), WeightError> {
     let c_z = act.pair.dim().2;
     act.msa += &row_attention_with_pair_bias(
@@ -58,7 +60,7 @@ pub fn block(
             &scope.sub("msa_column_global_attention"),
         )?,
     };
-    act.msa += &transition(&act.msa, &scope.sub("msa_transition"))?;
+    act.msa += &transition(&act.msa, &scope.sub("msa_transition"), rt)?;
     act.pair += &outer_product_mean(
         &act.msa,
         msa_mask.view(),
@@ -70,12 +72,14 @@ pub fn block(
         pair_mask.view(),
         &scope.sub("triangle_multiplication_outgoing"),
         Direction::Outgoing,
+        rt,
     )?;
     act.pair += &triangle_multiplication(
         &act.pair,
         pair_mask.view(),
         &scope.sub("triangle_multiplication_incoming"),
         Direction::Incoming,
+        rt,
     )?;
     act.pair += &triangle_attention(
         &act.pair,
@@ -89,7 +93,7 @@ pub fn block(
         &scope.sub("triangle_attention_ending_node"),
         Node::Ending,
     )?;
-    act.pair += &transition(&act.pair, &scope.sub("pair_transition"))?;
+    act.pair += &transition(&act.pair, &scope.sub("pair_transition"), rt)?;
     Ok(())
 }
 
@@ -101,9 +105,10 @@ pub fn stack(
     scope: &Scope,
     kind: StackKind,
     num_blocks: usize,
+    rt: &RuntimeOptions,
 ) -> Result<(), WeightError> {
     for i in 0..num_blocks {
-        block(act, msa_mask, pair_mask, &scope.layer(i), kind)?;
+        block(act, msa_mask, pair_mask, &scope.layer(i), kind, rt)?;
     }
     Ok(())
 }

@@ -1,10 +1,13 @@
 //! Jumper et al. (2021) Suppl. Alg. 11 "TriangleMultiplicationOutgoing" and Alg. 12
 //! "TriangleMultiplicationIncoming", as DeepMind's monomer code computes them (separate left/right
-//! projections and gates; the mask is applied before the gate). The edge sums run as one GEMM per channel.
+//! projections and gates; the mask is applied before the gate). The edge sums run as one GEMM per channel;
+//! the gated projections are made a block of channels at a time, sized from the runtime budget, so only
+//! the product `[N, N, c]` is ever held whole.
 
-use ndarray::{Array2, Array3, ArrayView2, Axis};
+use ndarray::{s, Array3, ArrayView1, ArrayView2, Axis};
 use rayon::prelude::*;
 
+use crate::model::config::RuntimeOptions;
 use crate::model::primitives::{flat2, layer_norm_scoped, linear_scoped, sigmoid, unflat3};
 use crate::model::weights::{Scope, WeightError};
 
@@ -17,62 +20,76 @@ pub enum Direction {
     Incoming,
 }
 
+struct Gated<'a> {
+    proj: (ArrayView2<'a, f32>, ArrayView1<'a, f32>),
+    gate: (ArrayView2<'a, f32>, ArrayView1<'a, f32>),
+}
+
+impl<'a> Gated<'a> {
+    fn load(scope: &Scope<'a>, proj: &str, gate: &str, c_z: usize) -> Result<Self, WeightError> {
+        let load = |name: &str| -> Result<(ArrayView2<'a, f32>, ArrayView1<'a, f32>), WeightError> {
+            let sc = scope.sub(name);
+            let w = sc.matrix("weights", 1, Some(c_z), None)?;
+            Ok((w, sc.vec("bias", Some(w.ncols()))?))
+        };
+        Ok(Self { proj: load(proj)?, gate: load(gate)? })
+    }
+
+    /// `mask · proj(act) · sigmoid(gate(act))` for channels `range`, channel-major `[c, N, N]`.
+    fn block(&self, act: ArrayView2<f32>, mask: &[f32], n: usize, range: std::ops::Range<usize>) -> Array3<f32> {
+        let cols = s![.., range.clone()];
+        let mut p = act.dot(&self.proj.0.slice(cols));
+        p += &self.proj.1.slice(s![range.clone()]);
+        let mut g = act.dot(&self.gate.0.slice(cols));
+        g += &self.gate.1.slice(s![range.clone()]);
+        let c = range.len();
+        let mut out = Array3::<f32>::zeros((c, n, n));
+        for (idx, (prow, grow)) in p.rows().into_iter().zip(g.rows()).enumerate() {
+            let (i, j) = (idx / n, idx % n);
+            for k in 0..c {
+                out[[k, i, j]] = mask[idx] * prow[k] * sigmoid(grow[k]);
+            }
+        }
+        out
+    }
+}
+
 /// Residual update of `pair [N, N, c_z]`.
 pub fn triangle_multiplication(
     pair: &Array3<f32>,
     mask: ArrayView2<f32>,
     scope: &Scope,
     dir: Direction,
+    rt: &RuntimeOptions,
 ) -> Result<Array3<f32>, WeightError> {
     let (n, _, c_z) = pair.dim();
+    // [N*N, c_z]
     let act = layer_norm_scoped(flat2(pair), &scope.sub("layer_norm_input"))?;
-    let mask_flat = mask
-        .as_standard_layout()
-        .into_owned()
-        .into_shape_with_order(n * n)
-        .expect("mask [N, N]");
-    // Projection × mask × sigmoid(gate), channel-major: [c, N, N]
-    let gated = |proj: &str, gate: &str| -> Result<Array3<f32>, WeightError> {
-        let p = linear_scoped(act.view(), &scope.sub(proj), None)?;
-        let g = linear_scoped(act.view(), &scope.sub(gate), Some(p.ncols()))?;
-        let c = p.ncols();
-        let mut out = Array3::<f32>::zeros((c, n, n));
-        for (idx, (prow, grow)) in p.rows().into_iter().zip(g.rows()).enumerate() {
-            let (i, j) = (idx / n, idx % n);
-            let m = mask_flat[idx];
-            for k in 0..c {
-                out[[k, i, j]] = m * prow[k] * sigmoid(grow[k]);
-            }
-        }
-        Ok(out)
-    };
-    let left = gated("left_projection", "left_gate")?;
-    let right = gated("right_projection", "right_gate")?;
-    let c = left.dim().0;
-    // [c, N, N]
-    let mut prod = Array3::<f32>::zeros((c, n, n));
-    prod.axis_iter_mut(Axis(0))
-        .into_par_iter()
-        .enumerate()
-        .for_each(|(k, mut o)| {
+    let mask_flat: Vec<f32> = mask.iter().copied().collect();
+    let left_w = Gated::load(scope, "left_projection", "left_gate", c_z)?;
+    let right_w = Gated::load(scope, "right_projection", "right_gate", c_z)?;
+    let c = left_w.proj.0.ncols();
+    // [N, N, c]: the edge sums, filled a channel block at a time.
+    let mut prod = Array3::<f32>::zeros((n, n, c));
+    let per_channel = 2 * n * n * 4 + (2 * c_z) * 4;
+    let block = (rt.chunk_budget / per_channel.max(1)).clamp(1, c);
+    for start in (0..c).step_by(block) {
+        let range = start..(start + block).min(c);
+        let left = left_w.block(act.view(), &mask_flat, n, range.clone());
+        let right = right_w.block(act.view(), &mask_flat, n, range.clone());
+        let mut target = prod.slice_mut(s![.., .., range.clone()]);
+        // One GEMM per channel, channels in parallel (each writes its own output column).
+        let cols: Vec<_> = target.axis_iter_mut(Axis(2)).collect();
+        cols.into_par_iter().enumerate().for_each(|(k, mut o)| {
             let (l, r) = (left.index_axis(Axis(0), k), right.index_axis(Axis(0), k));
             match dir {
-                Direction::Outgoing => {
-                    ndarray::linalg::general_mat_mul(1.0, &l, &r.t(), 0.0, &mut o)
-                }
-                Direction::Incoming => {
-                    ndarray::linalg::general_mat_mul(1.0, &r.t(), &l, 0.0, &mut o)
-                }
+                Direction::Outgoing => ndarray::linalg::general_mat_mul(1.0, &l, &r.t(), 0.0, &mut o),
+                Direction::Incoming => ndarray::linalg::general_mat_mul(1.0, &r.t(), &l, 0.0, &mut o),
             }
         });
-    // back to [N*N, c]
-    let x: Array2<f32> = prod
-        .permuted_axes([1, 2, 0])
-        .as_standard_layout()
-        .into_owned()
-        .into_shape_with_order((n * n, c))
-        .expect("contiguous");
-    let x = layer_norm_scoped(x.view(), &scope.sub("center_layer_norm"))?;
+    }
+    let x = layer_norm_scoped(flat2(&prod), &scope.sub("center_layer_norm"))?;
+    drop(prod);
     let mut out = linear_scoped(x.view(), &scope.sub("output_projection"), Some(c_z))?;
     let gate = linear_scoped(act.view(), &scope.sub("gating_linear"), Some(c_z))?;
     out.zip_mut_with(&gate, |o, &g| *o *= sigmoid(g));
