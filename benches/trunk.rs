@@ -1,0 +1,78 @@
+//! Trunk benchmark: one iteration (embeddings, recycling, extra-MSA stack, Evoformer) at model_1_ptm widths
+//! with seeded random weights (`model::testgen` over the configuration's full parameter schema) and random
+//! inputs of a given length and MSA depth. Prints one JSON line: wall seconds and peak RSS of the process.
+//!
+//! ```text
+//! cargo bench --bench trunk -- --len 128 --depth 32 --blocks 2 --extra-blocks 1
+//! ```
+//! Run one configuration per process so that peak RSS belongs to it.
+
+use std::time::Instant;
+
+use ferrofold::model::config::{ModelConfig, RuntimeOptions};
+use ferrofold::model::inputs::{Recycled, TrunkInputs};
+use ferrofold::model::schema;
+use ferrofold::model::testgen::{input_values, param_values};
+use ferrofold::model::trunk::run_trunk;
+use ferrofold::model::weights::Weights;
+use ndarray::{Array1, Array2, Ix2, Ix3};
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}
+
+fn main() {
+    let (n, depth) = (arg("--len", 64), arg("--depth", 32));
+    let mut cfg = ModelConfig::model_1_ptm();
+    cfg.evoformer_num_block = arg("--blocks", 2);
+    cfg.extra_msa_stack_num_block = arg("--extra-blocks", 1);
+    let clusters = depth.min(arg("--max-clusters", 508));
+    let extra = depth - clusters;
+    let mut w = Weights::default();
+    for (key, shape) in schema::expected(&cfg) {
+        w.tensors.insert(key.clone(), param_values(&key, &shape, 1));
+    }
+    let rss_weights = peak_rss_mib();
+    let onehot = |name: &str, rows: usize, classes: usize| {
+        let u = input_values(name, &[rows, n], 3);
+        Array2::from_shape_fn((rows, n), |(i, j)| (((u[[i, j]] + 1.0) * 0.5 * classes as f32) as i32).min(classes as i32 - 1))
+    };
+    let aatype = onehot("aatype", 1, 20).row(0).to_owned();
+    let mut target_feat = Array2::<f32>::zeros((n, 22));
+    for (r, &a) in aatype.iter().enumerate() {
+        target_feat[[r, 1 + a as usize]] = 1.0;
+    }
+    let x = TrunkInputs {
+        residue_index: Array1::from_iter(0..n as i32),
+        seq_mask: Array1::ones(n),
+        target_feat,
+        aatype,
+        msa_feat: input_values("msa_feat", &[clusters, n, 49], 3).into_dimensionality::<Ix3>().unwrap().mapv(|v| v.abs()),
+        msa_mask: Array2::ones((clusters, n)),
+        extra_msa: onehot("extra", extra, 22),
+        extra_msa_mask: Array2::ones((extra, n)),
+        extra_has_deletion: Array2::zeros((extra, n)),
+        extra_deletion_value: input_values("del", &[extra, n], 3).into_dimensionality::<Ix2>().unwrap().mapv(|v| v.abs() * 0.1),
+    };
+    let prev = Recycled::zeros(n, cfg.msa_channel, cfg.pair_channel);
+    let rt = RuntimeOptions::default();
+    let t = Instant::now();
+    let out = run_trunk(&x, &prev, &cfg, &w, &rt).expect("trunk");
+    let secs = t.elapsed().as_secs_f64();
+    assert!(out.pair.iter().all(|v| v.is_finite()));
+    println!(
+        "{{\"len\": {n}, \"depth\": {depth}, \"clusters\": {clusters}, \"extra\": {extra}, \"evoformer_blocks\": {}, \"extra_blocks\": {}, \"threads\": {}, \"wall_s\": {secs:.3}, \"peak_rss_mib\": {:.1}, \"weights_rss_mib\": {rss_weights:.1}}}",
+        cfg.evoformer_num_block,
+        cfg.extra_msa_stack_num_block,
+        rayon::current_num_threads(),
+        peak_rss_mib()
+    );
+}
