@@ -19,13 +19,21 @@ use ndarray::{Array1, Array2, Ix2, Ix3};
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
         .map_or(f64::NAN, |kib| kib / 1024.0)
 }
 
@@ -43,7 +51,9 @@ fn main() {
     let rss_weights = peak_rss_mib();
     let onehot = |name: &str, rows: usize, classes: usize| {
         let u = input_values(name, &[rows, n], 3);
-        Array2::from_shape_fn((rows, n), |(i, j)| (((u[[i, j]] + 1.0) * 0.5 * classes as f32) as i32).min(classes as i32 - 1))
+        Array2::from_shape_fn((rows, n), |(i, j)| {
+            (((u[[i, j]] + 1.0) * 0.5 * classes as f32) as i32).min(classes as i32 - 1)
+        })
     };
     let aatype = onehot("aatype", 1, 20).row(0).to_owned();
     let mut target_feat = Array2::<f32>::zeros((n, 22));
@@ -55,12 +65,18 @@ fn main() {
         seq_mask: Array1::ones(n),
         target_feat,
         aatype,
-        msa_feat: input_values("msa_feat", &[clusters, n, 49], 3).into_dimensionality::<Ix3>().unwrap().mapv(|v| v.abs()),
+        msa_feat: input_values("msa_feat", &[clusters, n, 49], 3)
+            .into_dimensionality::<Ix3>()
+            .unwrap()
+            .mapv(|v| v.abs()),
         msa_mask: Array2::ones((clusters, n)),
         extra_msa: onehot("extra", extra, 22),
         extra_msa_mask: Array2::ones((extra, n)),
         extra_has_deletion: Array2::zeros((extra, n)),
-        extra_deletion_value: input_values("del", &[extra, n], 3).into_dimensionality::<Ix2>().unwrap().mapv(|v| v.abs() * 0.1),
+        extra_deletion_value: input_values("del", &[extra, n], 3)
+            .into_dimensionality::<Ix2>()
+            .unwrap()
+            .mapv(|v| v.abs() * 0.1),
     };
     let prev = Recycled::zeros(n, cfg.msa_channel, cfg.pair_channel);
     let rt = RuntimeOptions::default();

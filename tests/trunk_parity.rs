@@ -112,18 +112,32 @@ fn outputs_do_not_depend_on_chunking_or_threads() {
     let w = Weights::from_npz(base.join("params_model_1_ptm.npz")).unwrap();
     let cfg = ModelConfig::infer(&w).unwrap();
     let feats = Npz::read_path(base.join("processed_features.npz")).unwrap();
-    let x = TrunkInputs::from_processed(&feats, 0).unwrap().without_padding_rows();
+    let x = TrunkInputs::from_processed(&feats, 0)
+        .unwrap()
+        .without_padding_rows();
     let prev = Recycled::zeros(x.num_res(), cfg.msa_channel, cfg.pair_channel);
     let run = |threads: usize, budget: usize| {
-        let rt = RuntimeOptions { threads, chunk_budget: budget };
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let rt = RuntimeOptions {
+            threads,
+            chunk_budget: budget,
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
         pool.install(|| run_trunk(&x, &prev, &cfg, &w, &rt).unwrap())
     };
     let reference = run(2, 1 << 30);
     for (threads, budget) in [(1, 1 << 30), (2, 4096), (1, 4096)] {
         let out = run(threads, budget);
-        assert_eq!(out.pair, reference.pair, "pair with {threads} thread(s), budget {budget}");
-        assert_eq!(out.msa, reference.msa, "msa with {threads} thread(s), budget {budget}");
+        assert_eq!(
+            out.pair, reference.pair,
+            "pair with {threads} thread(s), budget {budget}"
+        );
+        assert_eq!(
+            out.msa, reference.msa,
+            "msa with {threads} thread(s), budget {budget}"
+        );
         assert_eq!(out.single, reference.single);
     }
 }

@@ -55,6 +55,10 @@ pub struct ModelConfig {
     pub plddt_bins: usize,
     pub distogram_bins: usize,
     pub pae_bins: Option<usize>,
+    /// Input pipeline: cluster centres (512; template models reserve 4 rows for templates, leaving 508) and
+    /// extra rows kept (model_1/3/4: 5120, model_2/5: 1024; AlphaFold2's `CONFIG_DIFFS`).
+    pub max_msa_clusters: usize,
+    pub max_extra_msa: usize,
 }
 
 impl ModelConfig {
@@ -95,6 +99,8 @@ impl ModelConfig {
             plddt_bins: 50,
             distogram_bins: 64,
             pae_bins: Some(64),
+            max_msa_clusters: 508,
+            max_extra_msa: 5120,
         }
     }
 
@@ -113,6 +119,12 @@ impl ModelConfig {
             _ => return None,
         };
         c.pae_bins = ptm.then_some(64);
+        c.max_msa_clusters = if c.templates { 508 } else { 512 };
+        c.max_extra_msa = if matches!(base, "model_2" | "model_5") {
+            1024
+        } else {
+            5120
+        };
         Some(c)
     }
 
@@ -137,6 +149,7 @@ impl ModelConfig {
         c.evoformer_num_block = blocks("evoformer_iteration")?;
         c.extra_msa_stack_num_block = blocks("extra_msa_stack")?;
         c.templates = evo.sub("template_embedding").exists();
+        c.max_msa_clusters = if c.templates { 508 } else { 512 };
         let sm = w.root().sub("structure_module");
         c.structure_channel = sm.sub("initial_projection").shape("weights")?[1];
         c.sidechain_channel = sm
@@ -174,7 +187,10 @@ pub struct RuntimeOptions {
 
 impl Default for RuntimeOptions {
     fn default() -> Self {
-        Self { threads: 0, chunk_budget: 1 << 30 }
+        Self {
+            threads: 0,
+            chunk_budget: 1 << 30,
+        }
     }
 }
 

@@ -38,6 +38,17 @@ pub struct PipelineConfig {
     pub same_prob: f32,
 }
 
+impl PipelineConfig {
+    /// The pipeline sizes a model was trained with.
+    pub fn for_model(cfg: &super::config::ModelConfig) -> Self {
+        Self {
+            max_msa_clusters: cfg.max_msa_clusters,
+            max_extra_msa: cfg.max_extra_msa,
+            ..Self::default()
+        }
+    }
+}
+
 impl Default for PipelineConfig {
     fn default() -> Self {
         Self {

@@ -335,6 +335,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn presets_follow_alphafold2s_config_diffs() {
+        let p = |n: &str| ModelConfig::preset(n).unwrap();
+        assert!(p("model_1").templates && p("model_2_ptm").templates && !p("model_3").templates);
+        assert_eq!(
+            (
+                p("model_1").max_extra_msa,
+                p("model_2").max_extra_msa,
+                p("model_5_ptm").max_extra_msa
+            ),
+            (5120, 1024, 1024)
+        );
+        assert_eq!(
+            (p("model_1").max_msa_clusters, p("model_4").max_msa_clusters),
+            (508, 512)
+        );
+        assert_eq!(p("model_3").pae_bins, None);
+        assert_eq!(p("model_3_ptm").pae_bins, Some(64));
+        assert!(ModelConfig::preset("model_6").is_none());
+        // model_3 has no template tensors and no PAE head: 338 - 87 template tensors - 2 = 249.
+        let n3 = expected(&p("model_3")).len();
+        assert!(
+            n3 < 338
+                && !expected(&p("model_3"))
+                    .keys()
+                    .any(|k| k.contains("template"))
+        );
+    }
+
+    #[test]
     fn model_1_ptm_has_alphafold2s_parameter_count() {
         // AlphaFold2's model_1_ptm: 338 arrays, 93,237,338 parameters (reference harness README).
         let s = expected(&ModelConfig::model_1_ptm());

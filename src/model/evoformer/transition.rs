@@ -11,7 +11,11 @@ use crate::model::primitives::{flat2, layer_norm, linear, unflat3};
 use crate::model::weights::{Scope, WeightError};
 
 /// Residual update of a transition over the last axis of `x` (`[A, B, c]`).
-pub fn transition(x: &Array3<f32>, scope: &Scope, rt: &RuntimeOptions) -> Result<Array3<f32>, WeightError> {
+pub fn transition(
+    x: &Array3<f32>,
+    scope: &Scope,
+    rt: &RuntimeOptions,
+) -> Result<Array3<f32>, WeightError> {
     let (a, b, c) = x.dim();
     let ln = scope.sub("input_layer_norm");
     let (scale, offset) = (ln.vec("scale", Some(c))?, ln.vec("offset", Some(c))?);
@@ -25,13 +29,16 @@ pub fn transition(x: &Array3<f32>, scope: &Scope, rt: &RuntimeOptions) -> Result
     let chunk = rt.rows_per_chunk(rows, (w1.ncols() + 2 * c) * 4);
     let input = flat2(x);
     let mut out = Array2::<f32>::zeros((rows, c));
-    out.axis_chunks_iter_mut(Axis(0), chunk).into_par_iter().enumerate().for_each(|(k, mut o)| {
-        let start = k * chunk;
-        let end = start + o.nrows();
-        let h = layer_norm(input.slice(s![start..end, ..]), scale, offset);
-        let mut h = linear(h.view(), w1, Some(b1));
-        h.mapv_inplace(|v| v.max(0.0));
-        o.assign(&linear(h.view(), w2, Some(b2)));
-    });
+    out.axis_chunks_iter_mut(Axis(0), chunk)
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(k, mut o)| {
+            let start = k * chunk;
+            let end = start + o.nrows();
+            let h = layer_norm(input.slice(s![start..end, ..]), scale, offset);
+            let mut h = linear(h.view(), w1, Some(b1));
+            h.mapv_inplace(|v| v.max(0.0));
+            o.assign(&linear(h.view(), w2, Some(b2)));
+        });
     Ok(unflat3(out, a, b))
 }

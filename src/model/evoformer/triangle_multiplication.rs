@@ -32,11 +32,20 @@ impl<'a> Gated<'a> {
             let w = sc.matrix("weights", 1, Some(c_z), None)?;
             Ok((w, sc.vec("bias", Some(w.ncols()))?))
         };
-        Ok(Self { proj: load(proj)?, gate: load(gate)? })
+        Ok(Self {
+            proj: load(proj)?,
+            gate: load(gate)?,
+        })
     }
 
     /// `mask · proj(act) · sigmoid(gate(act))` for channels `range`, channel-major `[c, N, N]`.
-    fn block(&self, act: ArrayView2<f32>, mask: &[f32], n: usize, range: std::ops::Range<usize>) -> Array3<f32> {
+    fn block(
+        &self,
+        act: ArrayView2<f32>,
+        mask: &[f32],
+        n: usize,
+        range: std::ops::Range<usize>,
+    ) -> Array3<f32> {
         let cols = s![.., range.clone()];
         let mut p = act.dot(&self.proj.0.slice(cols));
         p += &self.proj.1.slice(s![range.clone()]);
@@ -83,8 +92,12 @@ pub fn triangle_multiplication(
         cols.into_par_iter().enumerate().for_each(|(k, mut o)| {
             let (l, r) = (left.index_axis(Axis(0), k), right.index_axis(Axis(0), k));
             match dir {
-                Direction::Outgoing => ndarray::linalg::general_mat_mul(1.0, &l, &r.t(), 0.0, &mut o),
-                Direction::Incoming => ndarray::linalg::general_mat_mul(1.0, &r.t(), &l, 0.0, &mut o),
+                Direction::Outgoing => {
+                    ndarray::linalg::general_mat_mul(1.0, &l, &r.t(), 0.0, &mut o)
+                }
+                Direction::Incoming => {
+                    ndarray::linalg::general_mat_mul(1.0, &r.t(), &l, 0.0, &mut o)
+                }
             }
         });
     }
