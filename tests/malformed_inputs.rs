@@ -313,6 +313,7 @@ fn features_file_missing_a_dataset_is_named() {
     {
         let f = hdf5::File::open_rw(&h5).unwrap();
         f.unlink("msa").unwrap();
+        f.close().unwrap(); // release HDF5's file lock before the child process opens the file
     }
     let r = ferrofold(&["inspect", h5.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&r.stderr);
