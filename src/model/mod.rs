@@ -6,11 +6,13 @@
 pub mod config;
 pub mod embedders;
 pub mod evoformer;
+pub mod geometry;
 pub mod input_pipeline;
 pub mod inputs;
 pub mod model_file;
 pub mod primitives;
 pub mod schema;
+pub mod structure_module;
 pub mod testgen;
 pub mod trunk;
 pub mod weights;

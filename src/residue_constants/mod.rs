@@ -5,6 +5,9 @@
 //! Jumper et al. (2021), Suppl. Table 1 (atom37 layout) and Suppl. 1.2.1 (the 20 + unknown amino acids).
 //! Orders matter: every index below is an index into a tensor of the published parameters.
 
+#[rustfmt::skip]
+pub mod rigid_groups;
+
 /// The 20 standard amino acids in AlphaFold2's order (`restypes`); index = `aatype`.
 pub const RESTYPES: [char; 20] = [
     'A', 'R', 'N', 'D', 'C', 'Q', 'E', 'G', 'H', 'I', 'L', 'K', 'M', 'F', 'P', 'S', 'T', 'W', 'Y',
