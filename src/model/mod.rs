@@ -3,10 +3,12 @@
 //! One module per algorithm family of the supplement (Jumper et al. 2021), each citing its algorithm
 //! numbers. Weights are looked up by AlphaFold2's own parameter paths through [`weights::Scope`].
 
+pub mod alphafold;
 pub mod config;
 pub mod embedders;
 pub mod evoformer;
 pub mod geometry;
+pub mod heads;
 pub mod input_pipeline;
 pub mod inputs;
 pub mod model_file;
