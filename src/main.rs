@@ -33,8 +33,8 @@ struct Cli {
 enum Command {
     /// Build MSAs and features.h5 for each FASTA record (precomputed alignments or single-sequence mode)
     Features(FeaturesArgs),
-    /// Predict structures from features.h5 and model files [not built yet]
-    Predict(NotBuilt),
+    /// Predict structures from features.h5 and model files: PDB/mmCIF, pLDDT, PAE, pTM, ranking
+    Predict(PredictArgs),
     /// Run features + predict for many targets, job-array aware [not built yet]
     Run(NotBuilt),
     /// Convert AlphaFold2 parameters (.npz) to ferrofold model files (.onnx), and back
@@ -137,6 +137,68 @@ enum ParamsCommand {
         #[arg(long, value_name = "BYTES")]
         size: Option<u64>,
     },
+}
+
+#[derive(Args)]
+#[command(after_help = "Examples:\n  \
+    ferrofold predict out/T1/features.h5 --model models/model_1_ptm.onnx --model models/model_2_ptm.onnx\n  \
+    ferrofold predict out/T1/features.h5 --models-dir models/ --num-recycle 1 --threads 8\n\n\
+Writes, per model: result_<model>.h5, unrelaxed_<model>.pdb/.cif (pLDDT as B-factor), confidence_<model>.json,\n\
+pae_<model>.json (ptm models); then ranked_<k>.pdb/.cif, ranking_debug.json and timings.json.")]
+struct PredictArgs {
+    /// features.h5 written by `ferrofold features`
+    features: PathBuf,
+    /// A model file (.onnx); repeat for several
+    #[arg(long = "model", value_name = "FILE")]
+    models: Vec<PathBuf>,
+    /// Use every .onnx model file in DIR
+    #[arg(long, value_name = "DIR")]
+    models_dir: Option<PathBuf>,
+    /// Output directory (default: the features file's directory)
+    #[arg(short, long, value_name = "DIR")]
+    output: Option<PathBuf>,
+    /// Seed of the MSA sampling and masking
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Recycling iterations after the first (default: the model's, 3 for AlphaFold2)
+    #[arg(long, value_name = "N")]
+    num_recycle: Option<usize>,
+    /// Stop recycling when Ca-Ca distances change less than this (Angstrom); off by default
+    #[arg(long, value_name = "ANGSTROM")]
+    early_stop_tolerance: Option<f32>,
+    /// No randomness in the input pipeline (first rows as clusters, no masking)
+    #[arg(long)]
+    deterministic: bool,
+    /// Worker threads (default: all cores)
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Bytes the largest temporaries may take (e.g. 2G, 512M); work is chunked to fit
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "1G")]
+    memory_budget: usize,
+    /// Refuse models without a PAE head (every model must give PAE and pTM)
+    #[arg(long)]
+    require_pae: bool,
+    /// Recompute even if results are up to date
+    #[arg(long)]
+    overwrite: bool,
+}
+
+fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let (num, mult) = match t.chars().last().map(|c| c.to_ascii_uppercase()) {
+        Some('K') => (&t[..t.len() - 1], 1usize << 10),
+        Some('M') => (&t[..t.len() - 1], 1 << 20),
+        Some('G') => (&t[..t.len() - 1], 1 << 30),
+        Some('T') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size (e.g. 2G, 512M, 1000000)"))?;
+    if v <= 0.0 {
+        return Err(format!("'{s}' must be positive"));
+    }
+    Ok((v * mult as f64) as usize)
 }
 
 #[derive(Args)]
@@ -274,6 +336,68 @@ fn params(cmd: ParamsCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn predict(args: PredictArgs) -> anyhow::Result<()> {
+    use ferrofold::pipeline::predict::{run, PredictOptions};
+    let mut models = args.models;
+    if let Some(dir) = &args.models_dir {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "onnx"))
+            .collect();
+        found.sort();
+        if found.is_empty() {
+            return Err(anyhow::anyhow!("{}: no .onnx model files", dir.display()));
+        }
+        models.extend(found);
+    }
+    if models.is_empty() {
+        return Err(UsageError(
+            "no model given: pass --model FILE or --models-dir DIR (see `ferrofold params`)".into(),
+        )
+        .into());
+    }
+    let output = args.output.unwrap_or_else(|| {
+        args.features
+            .parent()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."))
+    });
+    let opts = PredictOptions {
+        features: args.features,
+        models,
+        output_dir: output.clone(),
+        seed: args.seed,
+        num_recycle: args.num_recycle,
+        random: !args.deterministic,
+        runtime: ferrofold::model::config::RuntimeOptions {
+            threads: args.threads,
+            chunk_budget: args.memory_budget,
+        },
+        early_stop_tolerance: args.early_stop_tolerance,
+        require_pae: args.require_pae,
+        overwrite: args.overwrite,
+    };
+    let reports = run(&opts)?;
+    let mut out = std::io::stdout().lock();
+    for r in reports {
+        let ptm = r
+            .ptm
+            .map(|p| format!("{p:.4}"))
+            .unwrap_or_else(|| "-".into());
+        let what = if r.skipped { "up to date" } else { "written" };
+        writeln!(
+            out,
+            "{}\t{}\tmean_plddt {:.2}\tptm {ptm}\t{:.1} s\t{what}",
+            r.name,
+            output.display(),
+            r.mean_plddt,
+            r.seconds
+        )?;
+    }
+    Ok(())
+}
+
 fn inspect(args: InspectArgs) -> anyhow::Result<()> {
     let (f, prov) = ferrofold::io::features_h5::read(&args.file)?;
     let mut out = std::io::stdout().lock();
@@ -313,7 +437,7 @@ fn main() -> ExitCode {
     init_logging(cli.verbose, cli.quiet);
     let result = match cli.command {
         Command::Features(a) => features(a),
-        Command::Predict(_) => not_built("predict", "model engine"),
+        Command::Predict(a) => predict(a),
         Command::Run(_) => not_built("run", "batch pipeline"),
         Command::Params(c) => params(c),
         Command::Inspect(a) => inspect(a),

@@ -229,9 +229,23 @@ fn cases() -> Vec<Case> {
         Case {
             name: "stage not built yet (usage)",
             files: vec![],
-            args: vec!["predict", "features.h5", "--model", "m.onnx"],
+            args: vec!["run", "targets.fasta"],
             exit: 2,
-            expect: vec!["predict", "not built yet"],
+            expect: vec!["run", "not built yet"],
+        },
+        Case {
+            name: "features file that does not exist",
+            files: vec![],
+            args: vec!["predict", "{d}/features.h5", "--model", "{d}/m.onnx", "-o", "{o}"],
+            exit: 1,
+            expect: vec!["features.h5", "no such file"],
+        },
+        Case {
+            name: "predict without a model (usage)",
+            files: vec![],
+            args: vec!["predict", "{d}/features.h5", "-o", "{o}"],
+            exit: 2,
+            expect: vec!["--model", "--models-dir"],
         },
     ]
 }

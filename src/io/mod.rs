@@ -11,4 +11,5 @@ pub mod mmcif;
 pub mod msa;
 pub mod npz;
 pub mod pdb;
+pub mod results_h5;
 pub mod stockholm;

@@ -3,3 +3,4 @@
 pub mod features;
 pub mod hash;
 pub mod params;
+pub mod predict;

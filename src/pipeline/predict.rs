@@ -1,0 +1,389 @@
+//! The `predict` stage: `features.h5` + model files → for each model `result_<model>.h5`,
+//! `unrelaxed_<model>.pdb` / `.cif` (pLDDT in the B-factor column), `confidence_<model>.json`,
+//! `pae_<model>.json` (ptm models); then `ranked_<k>.pdb` / `.cif`, `ranking_debug.json` and `timings.json`,
+//! ranked as AlphaFold2 ranks monomers (mean pLDDT). Every file is written atomically; a model whose
+//! result exists for the same inputs (features, model, seed, recycles) is skipped on a rerun.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use ndarray::{Array2, ArrayViewD};
+use thiserror::Error;
+use tracing::info;
+
+use super::hash::{sha256_file, InputHash};
+use super::params::{self, ParamsError};
+use crate::io::confidence::{
+    pae_json, to_json_indent4, write_json_path, ConfidenceJson, RankingDebug,
+};
+use crate::io::features_h5::{self, FeaturesFileError};
+use crate::io::{mmcif, pdb, results_h5};
+use crate::model::alphafold::{predict, EarlyStop, Prediction};
+use crate::model::config::RuntimeOptions;
+use crate::model::input_pipeline::{process_features, PipelineConfig};
+use crate::model::model_file::ModelFile;
+use crate::protein::{Protein, StructureError};
+
+/// Options of the stage.
+#[derive(Debug, Clone)]
+pub struct PredictOptions {
+    pub features: PathBuf,
+    pub models: Vec<PathBuf>,
+    /// The target's output directory (`out/<target>/`).
+    pub output_dir: PathBuf,
+    /// Seed of the MSA sampling and masking.
+    pub seed: u64,
+    /// Recycles (iterations − 1); `None`: the model's own (AlphaFold2: 3).
+    pub num_recycle: Option<usize>,
+    /// `false` switches the input pipeline's randomness off (first rows as clusters, no masking).
+    pub random: bool,
+    pub runtime: RuntimeOptions,
+    /// Stop recycling when Cα distances change less than this (Å).
+    pub early_stop_tolerance: Option<f32>,
+    /// Refuse models without the predicted-aligned-error head (no PAE / pTM outputs).
+    pub require_pae: bool,
+    pub overwrite: bool,
+}
+
+/// What happened to one model.
+#[derive(Debug, Clone)]
+pub struct ModelReport {
+    pub name: String,
+    pub ranking_confidence: f64,
+    pub mean_plddt: f64,
+    pub ptm: Option<f64>,
+    pub seconds: f64,
+    pub skipped: bool,
+}
+
+/// Errors of the stage; each names the file, model or tensor.
+#[derive(Debug, Error)]
+pub enum PredictError {
+    #[error(transparent)]
+    Features(#[from] FeaturesFileError),
+    #[error(transparent)]
+    Params(#[from] ParamsError),
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("model '{model}': {message}")]
+    Model { model: String, message: String },
+    #[error(transparent)]
+    Structure(#[from] StructureError),
+    #[error("{0}")]
+    Write(String),
+}
+
+fn write_err(path: &Path) -> impl Fn(std::io::Error) -> PredictError + '_ {
+    move |e| PredictError::Write(format!("{}: {e}", path.display()))
+}
+
+/// Runs the stage.
+pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
+    let (raw, prov) = features_h5::read(&opts.features)?;
+    if raw.templates.count() > 0 {
+        return Err(PredictError::Invalid {
+            path: opts.features.clone(),
+            message: format!("{} templates: template features are not supported yet (make features without templates)", raw.templates.count()),
+        });
+    }
+    if opts.models.is_empty() {
+        return Err(PredictError::Invalid {
+            path: opts.output_dir.clone(),
+            message: "no model files given".into(),
+        });
+    }
+    // Load and check every model before writing anything.
+    let mut models: Vec<ModelFile> = Vec::new();
+    for path in &opts.models {
+        let m = params::load(path)?;
+        if opts.require_pae && m.config.pae_bins.is_none() {
+            return Err(PredictError::Model {
+                model: m.name.clone(),
+                message: format!("{}: no predicted-aligned-error head, so no PAE or pTM (use a _ptm model, or drop --require-pae)", path.display()),
+            });
+        }
+        if models.iter().any(|o| o.name == m.name) {
+            return Err(PredictError::Model {
+                model: m.name.clone(),
+                message: format!("{}: given twice", path.display()),
+            });
+        }
+        models.push(m);
+    }
+    std::fs::create_dir_all(&opts.output_dir).map_err(write_err(&opts.output_dir))?;
+    let features_sha = sha256_file(&opts.features).map_err(|e| PredictError::Invalid {
+        path: opts.features.clone(),
+        message: e.to_string(),
+    })?;
+    let n = raw.num_res();
+    let mut reports = Vec::new();
+    let mut timings: BTreeMap<String, f64> = BTreeMap::new();
+    for m in &models {
+        let recycles = opts.num_recycle.unwrap_or(m.config.num_recycle);
+        let mut h = InputHash::new("ferrofold predict v1");
+        h.add(&features_sha)
+            .add(&m.source_sha256)
+            .add(&serde_json::to_string(&m.config).unwrap_or_default());
+        h.add(&format!(
+            "{}/{}/{}/{:?}",
+            opts.seed, recycles, opts.random, opts.early_stop_tolerance
+        ));
+        let hash = h.finish();
+        let result_path = opts.output_dir.join(format!("result_{}.h5", m.name));
+        if !opts.overwrite
+            && results_h5::read_attr(&result_path, "input_sha256").as_deref() == Some(hash.as_str())
+        {
+            if let Some(plddt) = results_h5::read_f32(&result_path, "plddt") {
+                let mean = plddt.mean().unwrap_or(0.0) as f64;
+                let ptm = results_h5::read_f32(&result_path, "ptm")
+                    .and_then(|a| a.iter().next().map(|&v| v as f64));
+                info!(
+                    "{}: {} is up to date, skipped",
+                    m.name,
+                    result_path.display()
+                );
+                reports.push(ModelReport {
+                    name: m.name.clone(),
+                    ranking_confidence: mean,
+                    mean_plddt: mean,
+                    ptm,
+                    seconds: 0.0,
+                    skipped: true,
+                });
+                continue;
+            }
+        }
+        let t0 = Instant::now();
+        let inputs = process_features(
+            &raw,
+            &PipelineConfig::for_model(&m.config),
+            recycles + 1,
+            opts.seed,
+            opts.random,
+        );
+        let process_s = t0.elapsed().as_secs_f64();
+        let t1 = Instant::now();
+        let name = m.name.clone();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(opts.runtime.threads)
+            .build()
+            .map_err(|e| PredictError::Model {
+                model: name.clone(),
+                message: e.to_string(),
+            })?;
+        let pred = pool
+            .install(|| {
+                predict(
+                    &inputs,
+                    &m.config,
+                    &m.weights,
+                    &opts.runtime,
+                    opts.early_stop_tolerance
+                        .map(|tolerance| EarlyStop { tolerance }),
+                    |r, s| {
+                        info!(
+                            "{name}: iteration {}/{} done in {s:.2} s",
+                            r + 1,
+                            recycles + 1
+                        );
+                    },
+                )
+            })
+            .map_err(|e| PredictError::Model {
+                model: name.clone(),
+                message: e.to_string(),
+            })?;
+        let predict_s = t1.elapsed().as_secs_f64();
+        timings.insert(format!("process_features_{}", m.name), process_s);
+        timings.insert(format!("predict_and_compile_{}", m.name), predict_s);
+        let report = write_model_outputs(opts, &raw, m, &pred, &hash, &prov.query_sequence, n)?;
+        info!(
+            "{}: mean pLDDT {:.2}{} ({:.1} s)",
+            m.name,
+            report.mean_plddt,
+            report
+                .ptm
+                .map(|p| format!(", pTM {p:.3}"))
+                .unwrap_or_default(),
+            predict_s
+        );
+        reports.push(ModelReport {
+            seconds: predict_s,
+            ..report
+        });
+    }
+    write_ranking(opts, &reports, &timings)?;
+    Ok(reports)
+}
+
+fn protein_of(
+    raw: &crate::features::RawFeatures,
+    pred: &Prediction,
+) -> Result<Protein, StructureError> {
+    let aatype: Vec<usize> = raw
+        .sequence
+        .aatype
+        .rows()
+        .into_iter()
+        .map(|r| r.iter().position(|&v| v == 1).unwrap_or(20))
+        .collect();
+    let n = aatype.len();
+    Protein {
+        aatype,
+        atom_positions: pred.structure.atom37_positions.clone(),
+        atom_mask: pred.structure.atom37_mask.clone(),
+        residue_index: raw.sequence.residue_index.iter().map(|&r| r + 1).collect(),
+        chain_index: vec![0; n],
+        b_factors: Array2::zeros((n, 37)),
+    }
+    .with_residue_b_factors(pred.heads.plddt.as_slice().expect("contiguous"))
+}
+
+fn write_model_outputs(
+    opts: &PredictOptions,
+    raw: &crate::features::RawFeatures,
+    m: &ModelFile,
+    pred: &Prediction,
+    hash: &str,
+    sequence: &str,
+    n: usize,
+) -> Result<ModelReport, PredictError> {
+    let dir = &opts.output_dir;
+    let h = &pred.heads;
+    let mean_plddt = h.plddt.mean().unwrap_or(0.0) as f64;
+    let ptm = h.pae.as_ref().map(|p| p.ptm as f64);
+    let ranking = ndarray::arr0(mean_plddt as f32);
+    let ptm_arr = h.pae.as_ref().map(|p| ndarray::arr0(p.ptm));
+    let max_pae = h
+        .pae
+        .as_ref()
+        .map(|p| ndarray::arr0(p.max_predicted_aligned_error));
+    let iters = ndarray::arr0(pred.iterations as f32);
+    let mut sets: Vec<(&str, ArrayViewD<f32>)> = vec![
+        (
+            "final_atom_positions",
+            pred.structure.atom37_positions.view().into_dyn(),
+        ),
+        (
+            "final_atom_mask",
+            pred.structure.atom37_mask.view().into_dyn(),
+        ),
+        ("plddt", h.plddt.view().into_dyn()),
+        ("predicted_lddt_logits", h.plddt_logits.view().into_dyn()),
+        ("ranking_confidence", ranking.view().into_dyn()),
+        ("distogram_logits", h.distogram_logits.view().into_dyn()),
+        (
+            "distogram_bin_edges",
+            h.distogram_bin_edges.view().into_dyn(),
+        ),
+        (
+            "experimentally_resolved_logits",
+            h.experimentally_resolved_logits.view().into_dyn(),
+        ),
+        ("masked_msa_logits", h.masked_msa_logits.view().into_dyn()),
+        (
+            "structure_module_traj",
+            pred.structure.traj.view().into_dyn(),
+        ),
+        (
+            "representations_single",
+            pred.trunk.single.view().into_dyn(),
+        ),
+        ("representations_pair", pred.trunk.pair.view().into_dyn()),
+        (
+            "representations_structure_module",
+            pred.structure.act.view().into_dyn(),
+        ),
+        ("num_iterations", iters.view().into_dyn()),
+    ];
+    if let (Some(p), Some(t), Some(mx)) = (&h.pae, &ptm_arr, &max_pae) {
+        sets.push((
+            "predicted_aligned_error",
+            p.predicted_aligned_error.view().into_dyn(),
+        ));
+        sets.push(("predicted_aligned_error_logits", p.logits.view().into_dyn()));
+        sets.push(("predicted_aligned_error_breaks", p.breaks.view().into_dyn()));
+        sets.push(("max_predicted_aligned_error", mx.view().into_dyn()));
+        sets.push(("ptm", t.view().into_dyn()));
+    }
+    let attrs = vec![
+        ("input_sha256", hash.to_string()),
+        ("model_name", m.name.clone()),
+        ("model_source_sha256", m.source_sha256.clone()),
+        ("tool", crate::TOOL.to_string()),
+        ("query_sequence", sequence.to_string()),
+        ("seed", opts.seed.to_string()),
+    ];
+    let protein = protein_of(raw, pred)?;
+    pdb::write_path(&protein, dir.join(format!("unrelaxed_{}.pdb", m.name)))?;
+    mmcif::write_path(
+        &protein,
+        &m.name,
+        dir.join(format!("unrelaxed_{}.cif", m.name)),
+    )?;
+    let conf =
+        ConfidenceJson::from_plddt(h.plddt.as_slice().expect("contiguous")).map_err(|e| {
+            PredictError::Model {
+                model: m.name.clone(),
+                message: e,
+            }
+        })?;
+    let p = dir.join(format!("confidence_{}.json", m.name));
+    write_json_path(&conf.to_json(), &p).map_err(write_err(&p))?;
+    if let Some(pae) = &h.pae {
+        let text = pae_json(
+            pae.predicted_aligned_error.as_slice().expect("contiguous"),
+            n,
+            pae.max_predicted_aligned_error,
+        )
+        .map_err(|e| PredictError::Model {
+            model: m.name.clone(),
+            message: e,
+        })?;
+        let p = dir.join(format!("pae_{}.json", m.name));
+        write_json_path(&text, &p).map_err(write_err(&p))?;
+    }
+    // The result file last: its presence (with the input hash) marks the model as done.
+    results_h5::write(&dir.join(format!("result_{}.h5", m.name)), &sets, &attrs)
+        .map_err(PredictError::Write)?;
+    Ok(ModelReport {
+        name: m.name.clone(),
+        ranking_confidence: mean_plddt,
+        mean_plddt,
+        ptm,
+        seconds: 0.0,
+        skipped: false,
+    })
+}
+
+fn write_ranking(
+    opts: &PredictOptions,
+    reports: &[ModelReport],
+    timings: &BTreeMap<String, f64>,
+) -> Result<(), PredictError> {
+    let dir = &opts.output_dir;
+    let conf: Vec<(String, f64)> = reports
+        .iter()
+        .map(|r| (r.name.clone(), r.ranking_confidence))
+        .collect();
+    let ranking = RankingDebug::monomer(&conf);
+    for (k, name) in ranking.order.iter().enumerate() {
+        for ext in ["pdb", "cif"] {
+            let src = dir.join(format!("unrelaxed_{name}.{ext}"));
+            let dest = dir.join(format!("ranked_{k}.{ext}"));
+            crate::io::atomic::copy(&src, &dest).map_err(write_err(&dest))?;
+        }
+    }
+    let p = dir.join("ranking_debug.json");
+    write_json_path(&to_json_indent4(&ranking), &p).map_err(write_err(&p))?;
+    // Keep the timings of models skipped on this run from an earlier timings.json.
+    let p = dir.join("timings.json");
+    let mut all: BTreeMap<String, f64> = std::fs::read_to_string(&p)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    all.extend(timings.iter().map(|(k, v)| (k.clone(), *v)));
+    write_json_path(&to_json_indent4(&all), &p).map_err(write_err(&p))?;
+    Ok(())
+}
