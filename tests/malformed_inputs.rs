@@ -236,7 +236,14 @@ fn cases() -> Vec<Case> {
         Case {
             name: "features file that does not exist",
             files: vec![],
-            args: vec!["predict", "{d}/features.h5", "--model", "{d}/m.onnx", "-o", "{o}"],
+            args: vec![
+                "predict",
+                "{d}/features.h5",
+                "--model",
+                "{d}/m.onnx",
+                "-o",
+                "{o}",
+            ],
             exit: 1,
             expect: vec!["features.h5", "no such file"],
         },

@@ -91,6 +91,7 @@ pub fn convert(
         source_sha256: sha,
         license: ALPHAFOLD_PARAMS_LICENSE.into(),
     };
+    create_parent(out)?;
     model_file::write(out, &m)?;
     Ok(report)
 }
@@ -108,6 +109,7 @@ pub fn load(path: &Path) -> Result<ModelFile, ParamsError> {
 /// Writes a model file's weights back as DeepMind's `.npz` layout (for tests and interchange).
 pub fn export(model_path: &Path, out: &Path) -> Result<ConvertReport, ParamsError> {
     let m = load(model_path)?;
+    create_parent(out)?;
     npz::write_f32(out, &m.weights.tensors)?;
     Ok(ConvertReport {
         name: m.name,
@@ -225,6 +227,17 @@ pub fn fetch(
         });
     }
     Ok(out)
+}
+
+/// Creates the directory an output file goes into.
+fn create_parent(out: &Path) -> Result<(), ParamsError> {
+    match out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(dir) => std::fs::create_dir_all(dir).map_err(|e| ParamsError::Io {
+            path: dir.into(),
+            message: e.to_string(),
+        }),
+        None => Ok(()),
+    }
 }
 
 fn fs_len(p: &Path) -> Option<u64> {
