@@ -60,23 +60,18 @@ impl Recycled {
     }
 }
 
-fn slice_f32<D: ndarray::Dimension>(
+/// Recycling slice `r` of a processed feature, converted by `convert` (which names what it expected).
+fn slice<T, D: ndarray::Dimension>(
     npz: &Npz,
     name: &str,
     r: usize,
-) -> Result<ndarray::Array<f32, D>, InputError> {
+    convert: impl FnOnce(&crate::io::npz::NpyArray) -> Result<ArrayD<T>, String>,
+) -> Result<ndarray::Array<T, D>, InputError> {
     let err = |message: String| InputError::Feature {
         name: name.into(),
         message,
     };
-    let a = npz.get(name)?;
-    let full: ArrayD<f32> = match a.to_f32() {
-        Some(f) => f,
-        None => a
-            .to_i32()
-            .ok_or_else(|| err(format!("unsupported dtype {}", a.descr)))?
-            .mapv(|v| v as f32),
-    };
+    let full = convert(npz.get(name)?).map_err(err)?;
     if full.ndim() == 0 || full.shape()[0] <= r {
         return Err(err(format!(
             "no recycling slice {r} in shape {:?}",
@@ -88,28 +83,27 @@ fn slice_f32<D: ndarray::Dimension>(
         .map_err(|e| err(e.to_string()))
 }
 
+fn slice_f32<D: ndarray::Dimension>(
+    npz: &Npz,
+    name: &str,
+    r: usize,
+) -> Result<ndarray::Array<f32, D>, InputError> {
+    slice(npz, name, r, |a| {
+        a.to_f32()
+            .or_else(|| a.to_i32().map(|i| i.mapv(|v| v as f32)))
+            .ok_or_else(|| format!("unsupported dtype {}", a.descr))
+    })
+}
+
 fn slice_i32<D: ndarray::Dimension>(
     npz: &Npz,
     name: &str,
     r: usize,
 ) -> Result<ndarray::Array<i32, D>, InputError> {
-    let err = |message: String| InputError::Feature {
-        name: name.into(),
-        message,
-    };
-    let a = npz.get(name)?;
-    let full = a
-        .to_i32()
-        .ok_or_else(|| err(format!("expected integers, found {}", a.descr)))?;
-    if full.ndim() == 0 || full.shape()[0] <= r {
-        return Err(err(format!(
-            "no recycling slice {r} in shape {:?}",
-            full.shape()
-        )));
-    }
-    full.index_axis_move(ndarray::Axis(0), r)
-        .into_dimensionality::<D>()
-        .map_err(|e| err(e.to_string()))
+    slice(npz, name, r, |a| {
+        a.to_i32()
+            .ok_or_else(|| format!("expected integers, found {}", a.descr))
+    })
 }
 
 impl TrunkInputs {

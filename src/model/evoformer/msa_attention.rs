@@ -63,6 +63,21 @@ pub fn row_attention_with_pair_bias(
     Ok(out)
 }
 
+/// The MSA column-major, `[N_res, N_seq, c]`, layer-normed with the module's `query_norm`.
+fn normed_columns(msa: &Array3<f32>, scope: &Scope) -> Result<Array3<f32>, WeightError> {
+    let (n_seq, n_res, _) = msa.dim();
+    let cols = msa
+        .view()
+        .permuted_axes([1, 0, 2])
+        .as_standard_layout()
+        .into_owned();
+    Ok(unflat3(
+        layer_norm_scoped(flat2(&cols), &scope.sub("query_norm"))?,
+        n_res,
+        n_seq,
+    ))
+}
+
 /// Alg. 8: column-wise gated self-attention over sequences.
 pub fn column_attention(
     msa: &Array3<f32>,
@@ -70,17 +85,7 @@ pub fn column_attention(
     scope: &Scope,
 ) -> Result<Array3<f32>, WeightError> {
     let (n_seq, n_res, c_m) = msa.dim();
-    // [N_res, N_seq, c_m]
-    let cols = msa
-        .view()
-        .permuted_axes([1, 0, 2])
-        .as_standard_layout()
-        .into_owned();
-    let m = unflat3(
-        layer_norm_scoped(flat2(&cols), &scope.sub("query_norm"))?,
-        n_res,
-        n_seq,
-    );
+    let m = normed_columns(msa, scope)?;
     let attn = AttentionWeights::load(&scope.sub("attention"), c_m)?;
     let mut out = Array3::<f32>::zeros((n_res, n_seq, c_m));
     out.axis_iter_mut(Axis(0))
@@ -104,17 +109,7 @@ pub fn column_global_attention(
     scope: &Scope,
 ) -> Result<Array3<f32>, WeightError> {
     let (n_seq, n_res, c_e) = msa.dim();
-    // [N_res, N_seq, c_e]
-    let cols = msa
-        .view()
-        .permuted_axes([1, 0, 2])
-        .as_standard_layout()
-        .into_owned();
-    let m = unflat3(
-        layer_norm_scoped(flat2(&cols), &scope.sub("query_norm"))?,
-        n_res,
-        n_seq,
-    );
+    let m = normed_columns(msa, scope)?;
     let a = scope.sub("attention");
     let qs = a.shape("query_w")?;
     let (h, d) = (qs[1], qs[2]);
