@@ -132,8 +132,12 @@ fn check(dir: &str, fasta: &str, a3m: &str) {
 }
 
 #[test]
-fn tiny40_pipeline_matches_alphafold2() {
-    check("tiny", "model/tiny/tiny40.fasta", "model/tiny/tiny40.a3m");
+fn tiny_2q2k_a_pipeline_matches_alphafold2() {
+    check(
+        "tiny",
+        "msas/2q2k_A/query.fasta",
+        "model/tiny/2q2k_A_uniref90.a3m",
+    );
 }
 
 #[test]

@@ -51,14 +51,14 @@ fn fasta_to_features_to_predict_writes_every_output() {
     let out = d.join("out");
     run_ok(&[
         "features",
-        data("model/tiny/tiny40.fasta").to_str().unwrap(),
+        data("msas/2q2k_A/query.fasta").to_str().unwrap(),
         "--msa",
-        data("model/tiny/tiny40.a3m").to_str().unwrap(),
+        data("model/tiny/2q2k_A_uniref90.a3m").to_str().unwrap(),
         "-o",
         out.to_str().unwrap(),
         "-q",
     ]);
-    let target = out.join("tiny40");
+    let target = out.join("query");
     let stdout = run_ok(&[
         "predict",
         target.join("features.h5").to_str().unwrap(),
@@ -107,14 +107,14 @@ fn fasta_to_features_to_predict_writes_every_output() {
             "plddt",
         )
         .unwrap();
-        assert_eq!(plddt.len(), 40);
+        assert_eq!(plddt.len(), 70);
         // Confidence JSON (AlphaFold DB schema).
         let conf: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(target.join(format!("confidence_{model}.json"))).unwrap(),
         )
         .unwrap();
-        assert_eq!(conf["residueNumber"].as_array().unwrap().len(), 40);
-        assert_eq!(conf["confidenceCategory"].as_array().unwrap().len(), 40);
+        assert_eq!(conf["residueNumber"].as_array().unwrap().len(), 70);
+        assert_eq!(conf["confidenceCategory"].as_array().unwrap().len(), 70);
         for (k, v) in conf["confidenceScore"]
             .as_array()
             .unwrap()
@@ -130,7 +130,7 @@ fn fasta_to_features_to_predict_writes_every_output() {
                 .set_level(pdbtbx::StrictnessLevel::Strict)
                 .read(path.to_str().unwrap())
                 .unwrap_or_else(|e| panic!("{}: {e:?}", path.display()));
-            assert_eq!(s.residue_count(), 40);
+            assert_eq!(s.residue_count(), 70);
             for (i, res) in s.residues().enumerate() {
                 for atom in res.atoms() {
                     assert!(
@@ -146,7 +146,7 @@ fn fasta_to_features_to_predict_writes_every_output() {
             .unwrap();
     assert_eq!(
         pae[0]["predicted_aligned_error"].as_array().unwrap().len(),
-        40
+        70
     );
     assert_eq!(
         pae[0]["max_predicted_aligned_error"].as_f64().unwrap(),
@@ -268,14 +268,14 @@ fn predict_errors_leave_nothing_behind() {
     let out = d.join("out");
     run_ok(&[
         "features",
-        data("model/tiny/tiny40.fasta").to_str().unwrap(),
+        data("msas/2q2k_A/query.fasta").to_str().unwrap(),
         "--single-sequence",
         "-o",
         out.to_str().unwrap(),
         "-q",
     ]);
-    let features = out.join("tiny40/features.h5");
-    let before = files_below(&out.join("tiny40"));
+    let features = out.join("query/features.h5");
+    let before = files_below(&out.join("query"));
     let check = |args: &[&str], expect: &[&str]| {
         let r = ferrofold(args);
         let err = String::from_utf8_lossy(&r.stderr);
@@ -284,7 +284,7 @@ fn predict_errors_leave_nothing_behind() {
         for e in expect {
             assert!(err.contains(e), "{e:?} not in {err}");
         }
-        assert_eq!(files_below(&out.join("tiny40")), before, "nothing written");
+        assert_eq!(files_below(&out.join("query")), before, "nothing written");
     };
     // A model without a PAE head while PAE is required.
     let nopae = tiny_model(d, "nopae", true);
@@ -332,7 +332,7 @@ fn predict_errors_leave_nothing_behind() {
             "--model",
             good.to_str().unwrap(),
             "-o",
-            out.join("tiny40").to_str().unwrap(),
+            out.join("query").to_str().unwrap(),
         ],
         &["broken.h5", "residue_index", "[39]"],
     );

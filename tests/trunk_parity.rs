@@ -94,7 +94,7 @@ fn check_fixture(dir: &str) {
 }
 
 #[test]
-fn tiny_model_tiny40_matches_alphafold2() {
+fn tiny_model_2q2k_a_matches_alphafold2() {
     check_fixture("tiny");
 }
 

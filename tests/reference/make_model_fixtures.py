@@ -35,10 +35,12 @@ OUT = REPO / "tests" / "data" / "model"
 
 # name -> (oracle arguments, structure-module channel, pLDDT-head channel)
 FIXTURES = {
-    # 40 residues, 5-sequence A3M; templates on (official layout, zero template hits), 2 iterations.
+    # PDB 2Q2K chain A (70 residues) with its real jackhmmer uniref90 hits (16 sequences), converted to A3M
+    # by AlphaFold2's own `convert_stockholm_to_a3m` (see make_tiny_a3m below); templates on (official
+    # layout, zero template hits), 2 iterations.
     "tiny": ([
-        "--fasta", str(SHARED / "reference/testdata/tiny40.fasta"),
-        "--a3m", str(SHARED / "reference/testdata/tiny40.a3m"),
+        "--fasta", str(REPO / "tests/data/msas/2q2k_A/query.fasta"),
+        "--a3m", str(OUT / "tiny/2q2k_A_uniref90.a3m"),
         "--seed", "0", "--data-seed", "0",
         "--evoformer-blocks", "2", "--extra-msa-blocks", "1", "--msa-channel", "32", "--pair-channel", "16",
         "--extra-msa-channel", "16", "--seq-channel", "64", "--structure-layers", "2", "--num-recycle", "1",
@@ -91,7 +93,18 @@ def load_oracle(sm_channel, lddt_channel):
     return mod
 
 
+def make_tiny_a3m():
+    """tests/data/model/tiny/2q2k_A_uniref90.a3m from tests/data/msas/2q2k_A/uniref90_hits.sto."""
+    from alphafold.data import parsers
+    sto = (REPO / "tests/data/msas/2q2k_A/uniref90_hits.sto").read_text()
+    dest = OUT / "tiny/2q2k_A_uniref90.a3m"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(parsers.convert_stockholm_to_a3m(sto))
+
+
 def make(name):
+    if name == "tiny":
+        make_tiny_a3m()
     args, sm_channel, lddt_channel = FIXTURES[name]
     mod = load_oracle(sm_channel, lddt_channel)
     with tempfile.TemporaryDirectory() as tmp:
