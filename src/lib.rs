@@ -13,6 +13,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod databases;
 pub mod features;
 pub mod io;
 pub mod model;
@@ -21,6 +22,7 @@ pub mod progress;
 pub mod protein;
 pub mod query;
 pub mod residue_constants;
+pub mod search;
 
 pub use query::Query;
 

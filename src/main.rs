@@ -42,6 +42,9 @@ enum Command {
     Params(ParamsCommand),
     /// Check a features.h5 file and print what it holds
     Inspect(InspectArgs),
+    /// Sequence databases: search with the built-in aligner, download AlphaFold2's databases
+    #[command(subcommand)]
+    Db(DbCommand),
 }
 
 #[derive(Args)]
@@ -199,6 +202,27 @@ fn parse_size(s: &str) -> Result<usize, String> {
         return Err(format!("'{s}' must be positive"));
     }
     Ok((v * mult as f64) as usize)
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Search a FASTA query against a FASTA(.gz) database with the built-in Smith-Waterman search; write A3M
+    Search {
+        /// Query FASTA (one record)
+        query: PathBuf,
+        /// Database FASTA or FASTA.gz (default: the demo database)
+        #[arg(long, value_name = "FILE")]
+        db: Option<PathBuf>,
+        /// Output A3M
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// E-value cut-off
+        #[arg(long, default_value_t = 1e-3)]
+        evalue: f64,
+        /// Maximum hits
+        #[arg(long, default_value_t = 10_000)]
+        max_hits: usize,
+    },
 }
 
 #[derive(Args)]
@@ -398,6 +422,33 @@ fn predict(args: PredictArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn db(cmd: DbCommand) -> anyhow::Result<()> {
+    match cmd {
+        DbCommand::Search { query, db, output, evalue, max_hits } => {
+            let q = ferrofold::Query::from_fasta_path(&query)?;
+            let db_path = db.unwrap_or_else(ferrofold::databases::demo_database);
+            let t = std::time::Instant::now();
+            let database = ferrofold::search::db::SequenceDb::load(&db_path)?;
+            let load_s = t.elapsed().as_secs_f64();
+            let opts = ferrofold::search::SearchOptions { evalue, max_hits, ..Default::default() };
+            let t = std::time::Instant::now();
+            let (hits, stats) = ferrofold::search::search(&q.sequence, &database, &opts);
+            let search_s = t.elapsed().as_secs_f64();
+            let a3m = ferrofold::search::hits_to_a3m(&q.id, &q.sequence, &hits, &database);
+            ferrofold::io::atomic::write_with(&output, |w| a3m.write(w))?;
+            writeln!(
+                std::io::stdout().lock(),
+                "{}\t{} hits\t{} candidates of {} sequences\tload {load_s:.2} s\tsearch {search_s:.2} s",
+                output.display(),
+                stats.hits,
+                stats.candidates,
+                stats.sequences
+            )?;
+        }
+    }
+    Ok(())
+}
+
 fn inspect(args: InspectArgs) -> anyhow::Result<()> {
     let (f, prov) = ferrofold::io::features_h5::read(&args.file)?;
     let mut out = std::io::stdout().lock();
@@ -441,6 +492,7 @@ fn main() -> ExitCode {
         Command::Run(_) => not_built("run", "batch pipeline"),
         Command::Params(c) => params(c),
         Command::Inspect(a) => inspect(a),
+        Command::Db(c) => db(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,110 @@
+//! A protein sequence database in memory: FASTA or gzipped FASTA, residues encoded for alignment.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+/// Errors loading a database; each names the file and line.
+#[derive(Debug, Error)]
+pub enum DbError {
+    #[error("{path}: cannot read: {message}")]
+    Io { path: PathBuf, message: String },
+    #[error("{path}: is a directory, not a sequence database file")]
+    IsDirectory { path: PathBuf },
+    #[error("{path}:{line}: {message}")]
+    Format { path: PathBuf, line: usize, message: String },
+    #[error("{path}: no sequences (empty or not FASTA)")]
+    Empty { path: PathBuf },
+}
+
+/// Code of a residue letter for alignment: the 20 standard amino acids in AlphaFold2's order, anything else
+/// (B, Z, J, U, O, X) as X (20).
+pub fn encode(c: u8) -> u8 {
+    crate::residue_constants::restype_index_with_x((c as char).to_ascii_uppercase()).unwrap_or(20) as u8
+}
+
+/// An encoded database.
+#[derive(Debug, Clone, Default)]
+pub struct SequenceDb {
+    pub path: PathBuf,
+    /// Header after `>`.
+    pub headers: Vec<String>,
+    /// Upper-case residue letters of every sequence, concatenated.
+    pub residues: Vec<u8>,
+    /// Codes (0..=20) of `residues`.
+    pub codes: Vec<u8>,
+    /// Start of each sequence in `residues`, plus the total length at the end.
+    pub offsets: Vec<usize>,
+}
+
+impl SequenceDb {
+    /// Loads a FASTA file, gzipped when its name ends in `.gz`.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, DbError> {
+        let path = path.as_ref();
+        if path.is_dir() {
+            return Err(DbError::IsDirectory { path: path.into() });
+        }
+        let f = File::open(path).map_err(|e| DbError::Io { path: path.into(), message: e.to_string() })?;
+        let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
+            Box::new(flate2::read::MultiGzDecoder::new(f))
+        } else {
+            Box::new(f)
+        };
+        let mut db = SequenceDb { path: path.into(), ..Default::default() };
+        let mut started = false;
+        for (i, line) in BufReader::with_capacity(1 << 20, reader).split(b'\n').enumerate() {
+            let line = line.map_err(|e| DbError::Io { path: path.into(), message: format!("line {}: {e}", i + 1) })?;
+            let line = line.strip_suffix(b"\r").unwrap_or(&line);
+            if let Some(h) = line.strip_prefix(b">") {
+                db.offsets.push(db.residues.len());
+                db.headers.push(String::from_utf8_lossy(h).trim().to_string());
+                started = true;
+            } else if !line.is_empty() {
+                if !started {
+                    return Err(DbError::Format { path: path.into(), line: i + 1, message: "sequence data before the first '>' header".into() });
+                }
+                for &c in line {
+                    if c.is_ascii_alphabetic() {
+                        let u = c.to_ascii_uppercase();
+                        db.residues.push(u);
+                        db.codes.push(encode(u));
+                    } else if c != b'*' && !c.is_ascii_whitespace() {
+                        return Err(DbError::Format { path: path.into(), line: i + 1, message: format!("character {:?} in a sequence", c as char) });
+                    }
+                }
+            }
+        }
+        if db.headers.is_empty() {
+            return Err(DbError::Empty { path: path.into() });
+        }
+        db.offsets.push(db.residues.len());
+        Ok(db)
+    }
+
+    /// Number of sequences.
+    pub fn len(&self) -> usize {
+        self.headers.len()
+    }
+
+    /// Whether the database has no sequences.
+    pub fn is_empty(&self) -> bool {
+        self.headers.is_empty()
+    }
+
+    /// Total residues.
+    pub fn total_residues(&self) -> usize {
+        self.residues.len()
+    }
+
+    /// Codes of sequence `i`.
+    pub fn codes_of(&self, i: usize) -> &[u8] {
+        &self.codes[self.offsets[i]..self.offsets[i + 1]]
+    }
+
+    /// Letters of sequence `i`.
+    pub fn residues_of(&self, i: usize) -> &[u8] {
+        &self.residues[self.offsets[i]..self.offsets[i + 1]]
+    }
+}

@@ -1,0 +1,183 @@
+//! Built-in homologue search, pure Rust: an exact 3-mer two-hit prefilter with ungapped extension, Smith-Waterman
+//! with BLOSUM62 and affine gaps on the candidates, Karlin-Altschul E-values, parallel over the database
+//! with rayon; hits become an A3M alignment in the query's columns (query first, insertions lower case).
+
+pub mod align;
+pub mod db;
+pub mod tools;
+
+use rayon::prelude::*;
+
+use align::{evalue, profile, sw_align, sw_score, GapCosts, Op};
+use db::{encode, SequenceDb};
+
+use crate::io::a3m::{A3m, A3mRecord};
+
+/// Search settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchOptions {
+    /// Report hits with E-value at most this.
+    pub evalue: f64,
+    /// At most this many hits (best first).
+    pub max_hits: usize,
+    /// Prefilter: ungapped score a two-hit diagonal needs before Smith-Waterman runs.
+    pub min_ungapped_score: i32,
+    pub gaps: GapCosts,
+}
+
+impl Default for SearchOptions {
+    fn default() -> Self {
+        Self { evalue: 1e-3, max_hits: 10_000, min_ungapped_score: 30, gaps: GapCosts::default() }
+    }
+}
+
+/// One hit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    /// Index in the database.
+    pub index: usize,
+    pub score: i32,
+    pub evalue: f64,
+    pub alignment: align::Alignment,
+}
+
+/// Search statistics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchStats {
+    pub sequences: usize,
+    pub candidates: usize,
+    pub hits: usize,
+}
+
+const K: usize = 3;
+/// Two k-mer hits on one diagonal at most this far apart trigger an extension.
+const WINDOW: i32 = 40;
+
+/// Best ungapped segment score on the diagonal through query `i` / target `j` (Kadane over the diagonal).
+fn ungapped_best(q: &[u8], t: &[u8], i: usize, j: usize) -> i32 {
+    let back = i.min(j);
+    let (mut qi, mut tj) = (i - back, j - back);
+    let (mut run, mut best) = (0, 0);
+    while qi < q.len() && tj < t.len() {
+        run = (run + align::BLOSUM62[q[qi] as usize][t[tj] as usize] as i32).max(0);
+        best = best.max(run);
+        qi += 1;
+        tj += 1;
+    }
+    best
+}
+
+fn kmer(codes: &[u8]) -> Option<usize> {
+    let mut v = 0;
+    for &c in codes {
+        if c >= 20 {
+            return None;
+        }
+        v = v * 20 + c as usize;
+    }
+    Some(v)
+}
+
+/// Searches `query` (residue letters) against `db`.
+pub fn search(query: &str, db: &SequenceDb, opts: &SearchOptions) -> (Vec<Hit>, SearchStats) {
+    let q: Vec<u8> = query.bytes().map(encode).collect();
+    let m = q.len();
+    // Query k-mer table: k-mer → query positions.
+    let mut table: Vec<Vec<u16>> = vec![Vec::new(); 20usize.pow(K as u32)];
+    for i in 0..m.saturating_sub(K - 1) {
+        if let Some(k) = kmer(&q[i..i + K]) {
+            table[k].push(i as u16);
+        }
+    }
+    let prof = profile(&q);
+    let n_total = db.total_residues();
+    let scored: Vec<(usize, i32)> = (0..db.len())
+        .into_par_iter()
+        .map_init(
+            || (Vec::<i32>::new(), Vec::<i32>::new(), Vec::<i32>::new()),
+            |(last, h, e), idx| {
+                let t = db.codes_of(idx);
+                if t.len() < K || m < K {
+                    return None;
+                }
+                // Two-hit prefilter (as BLAST): a k-mer hit within `WINDOW` of an earlier one on the same
+                // diagonal triggers an ungapped extension of that diagonal; the pair passes when its best
+                // ungapped segment scores at least `opts.min_ungapped_score`.
+                last.clear();
+                last.resize(m + t.len(), i32::MIN / 2);
+                let mut pass = false;
+                'scan: for j in 0..=t.len() - K {
+                    if let Some(k) = kmer(&t[j..j + K]) {
+                        for &i in &table[k] {
+                            let d = j + m - i as usize;
+                            let prev = last[d];
+                            let dist = j as i32 - prev;
+                            if dist >= K as i32 && dist <= WINDOW && ungapped_best(&q, t, i as usize, j) >= opts.min_ungapped_score {
+                                pass = true;
+                                break 'scan;
+                            }
+                            if dist >= K as i32 || prev < 0 {
+                                last[d] = j as i32;
+                            }
+                        }
+                    }
+                }
+                if !pass {
+                    return None;
+                }
+                Some((idx, sw_score(&prof, t, opts.gaps, h, e)))
+            },
+        )
+        .flatten()
+        .collect();
+    let candidates = scored.len();
+    let mut kept: Vec<(usize, i32, f64)> = scored
+        .into_iter()
+        .map(|(i, s)| (i, s, evalue(s, m, n_total)))
+        .filter(|&(_, _, e)| e <= opts.evalue)
+        .collect();
+    kept.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    kept.truncate(opts.max_hits);
+    let hits: Vec<Hit> = kept
+        .into_par_iter()
+        .map(|(index, score, ev)| Hit { index, score, evalue: ev, alignment: sw_align(&q, db.codes_of(index), opts.gaps) })
+        .collect();
+    let stats = SearchStats { sequences: db.len(), candidates, hits: hits.len() };
+    (hits, stats)
+}
+
+/// The hits as an A3M alignment in the query's columns, the query first. Rows are named
+/// `<db header id>/<start>-<end>` (1-based target range) followed by the rest of the header and the E-value.
+pub fn hits_to_a3m(query_id: &str, query: &str, hits: &[Hit], db: &SequenceDb) -> A3m {
+    let mut records = vec![A3mRecord { description: query_id.to_string(), text: query.to_string(), line: 0 }];
+    for h in hits {
+        let letters = db.residues_of(h.index);
+        let a = &h.alignment;
+        let mut text = String::with_capacity(query.len() + 16);
+        text.extend(std::iter::repeat_n('-', a.query.0));
+        let (mut ti, mut qi) = (a.target.0, a.query.0);
+        for op in &a.ops {
+            match op {
+                Op::Match => {
+                    text.push(letters[ti] as char);
+                    ti += 1;
+                    qi += 1;
+                }
+                Op::Delete => {
+                    text.push('-');
+                    qi += 1;
+                }
+                Op::Insert => {
+                    text.push((letters[ti] as char).to_ascii_lowercase());
+                    ti += 1;
+                }
+            }
+        }
+        text.extend(std::iter::repeat_n('-', query.len() - qi));
+        let header = &db.headers[h.index];
+        let (id, rest) = header.split_once(char::is_whitespace).unwrap_or((header, ""));
+        let description = format!("{id}/{}-{} {} E={:.2e}", a.target.0 + 1, a.target.1, rest.trim(), h.evalue);
+        records.push(A3mRecord { description, text, line: 0 });
+    }
+    A3m { records }
+}

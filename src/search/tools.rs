@@ -1,0 +1,1 @@
+//! External search tools (placeholder module filled by the drivers below).
