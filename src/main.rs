@@ -73,6 +73,16 @@ struct FeaturesArgs {
     /// No alignment: the MSA is the query alone
     #[arg(long)]
     single_sequence: bool,
+    /// Search this FASTA(.gz) database with the built-in search; repeat for several (default when no
+    /// alignment is given: the demo database, databases/demo/uniprot20k.fasta.gz)
+    #[arg(long = "db", value_name = "FILE", conflicts_with_all = ["msas", "msa_dir", "single_sequence"])]
+    databases: Vec<PathBuf>,
+    /// E-value cut-off of the built-in search
+    #[arg(long, default_value_t = 1e-3)]
+    evalue: f64,
+    /// Maximum hits per database of the built-in search
+    #[arg(long, default_value_t = 10_000)]
+    max_hits: usize,
     /// Output directory
     #[arg(short, long, value_name = "DIR")]
     output: PathBuf,
@@ -257,12 +267,9 @@ fn features(args: FeaturesArgs) -> anyhow::Result<()> {
     } else if !args.msas.is_empty() {
         MsaSource::Files(args.msas)
     } else {
-        return Err(UsageError(
-            "no alignments given: pass --msa FILE, --msa-dir DIR or --single-sequence \
-             (searching databases is not built yet)"
-                .into(),
-        )
-        .into());
+        let databases = if args.databases.is_empty() { vec![ferrofold::databases::demo_database()] } else { args.databases };
+        let options = ferrofold::search::SearchOptions { evalue: args.evalue, max_hits: args.max_hits, ..Default::default() };
+        MsaSource::Search { databases, options }
     };
     let opts = FeaturesOptions {
         fasta: args.fasta,

@@ -27,7 +27,7 @@ pub const FEATURES_FILE: &str = "features.h5";
 pub const MSAS_DIR: &str = "msas";
 
 /// Where the alignments come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum MsaSource {
     /// The query alone.
     SingleSequence,
@@ -35,6 +35,11 @@ pub enum MsaSource {
     Files(Vec<PathBuf>),
     /// An AlphaFold2 / OpenFold alignments directory: `DIR/<target id>/` when it exists, else `DIR` itself.
     Dir(PathBuf),
+    /// Search these FASTA(.gz) databases with the built-in search (the demo database by default).
+    Search {
+        databases: Vec<PathBuf>,
+        options: crate::search::SearchOptions,
+    },
 }
 
 /// Options of the `features` stage.
@@ -103,7 +108,7 @@ struct DatabaseRecord {
 /// The alignment inputs of one target.
 fn msa_inputs(source: &MsaSource, query: &Query) -> Result<Vec<MsaInput>, FeaturesStageError> {
     match source {
-        MsaSource::SingleSequence => Ok(Vec::new()),
+        MsaSource::SingleSequence | MsaSource::Search { .. } => Ok(Vec::new()),
         MsaSource::Files(files) => {
             for f in files {
                 if !f.is_file() {
@@ -205,6 +210,22 @@ pub fn run_target(
     }
     let target_dir = opts.output_dir.join(&query.id);
     let features_path = target_dir.join(FEATURES_FILE);
+    // With a search, the inputs are the databases and the settings (the alignments are made below).
+    let search_hash = match &opts.msas {
+        MsaSource::Search { databases, options } => {
+            let mut h = InputHash::new("ferrofold features search");
+            h.add(&FORMAT_VERSION.to_string()).add(&query.description).add(&query.sequence);
+            h.add(&format!("{options:?}"));
+            for db in databases {
+                if db.is_dir() {
+                    return Err(FeaturesStageError::Io { path: db.clone(), message: "is a directory, not a sequence database file".into() });
+                }
+                h.add(&sha256_file(db).map_err(io_err(db))?);
+            }
+            Some(h.finish())
+        }
+        _ => None,
+    };
     let inputs = msa_inputs(&opts.msas, query)?;
     let mut hashed: Vec<(MsaInput, String)> = inputs
         .into_iter()
@@ -216,7 +237,7 @@ pub fn run_target(
         .collect::<Result<_, _>>()?;
     // Merge order (uniref90, BFD, MGnify, others; stable), the order the builder reads them in.
     hashed.sort_by_key(|(m, _)| m.role.clone());
-    let hash = input_hash(query, &hashed, &opts.limits);
+    let hash = search_hash.unwrap_or_else(|| input_hash(query, &hashed, &opts.limits));
 
     if !opts.overwrite {
         if let Ok(prov) = features_h5::read_provenance(&features_path) {
@@ -240,6 +261,32 @@ pub fn run_target(
         }
     }
 
+    if let MsaSource::Search { databases, options } = &opts.msas {
+        let msas_dir = target_dir.join(MSAS_DIR);
+        fs::create_dir_all(&msas_dir).map_err(io_err(&msas_dir))?;
+        for db_path in databases {
+            let t = Instant::now();
+            let db = crate::search::db::SequenceDb::load(db_path).map_err(|e| FeaturesStageError::Io { path: db_path.clone(), message: e.to_string() })?;
+            let (hits, stats) = crate::search::search(&query.sequence, &db, options);
+            let name = db_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let stem = name.split('.').next().unwrap_or("db").to_string();
+            let out = msas_dir.join(format!("{stem}_hits.a3m"));
+            let a3m = crate::search::hits_to_a3m(&query.id, &query.sequence, &hits, &db);
+            crate::io::atomic::write_with(&out, |w| a3m.write(w)).map_err(io_err(&out))?;
+            info!(
+                "{}: {} hits in {} ({} sequences, {} aligned) in {:.2} s → {}",
+                query.id,
+                stats.hits,
+                db_path.display(),
+                stats.sequences,
+                stats.candidates,
+                t.elapsed().as_secs_f64(),
+                out.display()
+            );
+            let sha = sha256_file(&out).map_err(io_err(&out))?;
+            hashed.push((MsaInput::from_path(out), sha));
+        }
+    }
     let builder = FeatureBuilder::from_msas(hashed.iter().map(|(m, _)| m.clone()).collect())
         .with_limits(opts.limits);
     let built = builder.build(query, &opts.fasta.display().to_string())?;
