@@ -83,6 +83,15 @@ struct FeaturesArgs {
     /// Maximum hits per database of the built-in search
     #[arg(long, default_value_t = 10_000)]
     max_hits: usize,
+    /// Search program for the databases: builtin, jackhmmer (HMMER) or mmseqs (MMseqs2)
+    #[arg(long, default_value = "builtin", value_name = "TOOL")]
+    tool: ferrofold::search::tools::SearchTool,
+    /// Path of the search program (default: found on PATH)
+    #[arg(long, value_name = "FILE")]
+    tool_binary: Option<PathBuf>,
+    /// Time limit of one search, seconds
+    #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
+    tool_timeout: u64,
     /// Output directory
     #[arg(short, long, value_name = "DIR")]
     output: PathBuf,
@@ -267,9 +276,23 @@ fn features(args: FeaturesArgs) -> anyhow::Result<()> {
     } else if !args.msas.is_empty() {
         MsaSource::Files(args.msas)
     } else {
-        let databases = if args.databases.is_empty() { vec![ferrofold::databases::demo_database()] } else { args.databases };
-        let options = ferrofold::search::SearchOptions { evalue: args.evalue, max_hits: args.max_hits, ..Default::default() };
-        MsaSource::Search { databases, options }
+        let databases = if args.databases.is_empty() {
+            vec![ferrofold::databases::demo_database()]
+        } else {
+            args.databases
+        };
+        let options = ferrofold::search::SearchOptions {
+            evalue: args.evalue,
+            max_hits: args.max_hits,
+            ..Default::default()
+        };
+        MsaSource::Search {
+            databases,
+            options,
+            tool: args.tool,
+            binary: args.tool_binary,
+            timeout_s: args.tool_timeout,
+        }
     };
     let opts = FeaturesOptions {
         fasta: args.fasta,
@@ -431,13 +454,23 @@ fn predict(args: PredictArgs) -> anyhow::Result<()> {
 
 fn db(cmd: DbCommand) -> anyhow::Result<()> {
     match cmd {
-        DbCommand::Search { query, db, output, evalue, max_hits } => {
+        DbCommand::Search {
+            query,
+            db,
+            output,
+            evalue,
+            max_hits,
+        } => {
             let q = ferrofold::Query::from_fasta_path(&query)?;
             let db_path = db.unwrap_or_else(ferrofold::databases::demo_database);
             let t = std::time::Instant::now();
             let database = ferrofold::search::db::SequenceDb::load(&db_path)?;
             let load_s = t.elapsed().as_secs_f64();
-            let opts = ferrofold::search::SearchOptions { evalue, max_hits, ..Default::default() };
+            let opts = ferrofold::search::SearchOptions {
+                evalue,
+                max_hits,
+                ..Default::default()
+            };
             let t = std::time::Instant::now();
             let (hits, stats) = ferrofold::search::search(&q.sequence, &database, &opts);
             let search_s = t.elapsed().as_secs_f64();

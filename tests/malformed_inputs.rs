@@ -220,13 +220,6 @@ fn cases() -> Vec<Case> {
             expect: vec!["afile/out", "Not a directory"],
         },
         Case {
-            name: "no alignment source (usage)",
-            files: vec![("q.fasta", b">q\nMKVLA\n".to_vec())],
-            args: vec!["features", "{d}/q.fasta", "-o", "{o}"],
-            exit: 2,
-            expect: vec!["--msa", "--single-sequence"],
-        },
-        Case {
             name: "stage not built yet (usage)",
             files: vec![],
             args: vec!["run", "targets.fasta"],

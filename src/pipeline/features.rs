@@ -39,6 +39,11 @@ pub enum MsaSource {
     Search {
         databases: Vec<PathBuf>,
         options: crate::search::SearchOptions,
+        tool: crate::search::tools::SearchTool,
+        /// The tool's binary (default: found on PATH).
+        binary: Option<PathBuf>,
+        /// Time limit per tool run.
+        timeout_s: u64,
     },
 }
 
@@ -86,6 +91,9 @@ pub enum FeaturesStageError {
     Io { path: PathBuf, message: String },
     #[error("{0}")]
     Usage(String),
+    /// A database or search tool failed; the message names the file or the tool and its command line.
+    #[error("{0}")]
+    Search(String),
 }
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> FeaturesStageError + '_ {
@@ -196,6 +204,101 @@ pub fn run(opts: &FeaturesOptions) -> Result<Vec<TargetReport>, FeaturesStageErr
     Ok(reports)
 }
 
+/// Searches one database for `query` with `tool`, writing `<msas_dir>/<database stem>_hits.{a3m,sto}`.
+fn run_search(
+    query: &Query,
+    db_path: &Path,
+    msas_dir: &Path,
+    options: &crate::search::SearchOptions,
+    tool: crate::search::tools::SearchTool,
+    binary: Option<&Path>,
+    timeout_s: u64,
+) -> Result<PathBuf, FeaturesStageError> {
+    use crate::search::tools::{self, SearchTool};
+    let t = Instant::now();
+    if !db_path.exists() {
+        return Err(FeaturesStageError::Io {
+            path: db_path.into(),
+            message: "no such database file".into(),
+        });
+    }
+    let name = db_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = name.split('.').next().unwrap_or("db").to_string();
+    let timeout = std::time::Duration::from_secs(timeout_s);
+    let cpu = rayon::current_num_threads();
+    let tool_err =
+        |e: tools::ToolError| FeaturesStageError::Search(format!("{}: {e}", db_path.display()));
+    // External tools read the query from a FASTA file in the output folder (removed afterwards).
+    let query_fasta = || -> Result<tempfile::NamedTempFile, FeaturesStageError> {
+        let mut f = tempfile::Builder::new()
+            .prefix(".query.")
+            .suffix(".fasta")
+            .tempfile_in(msas_dir)
+            .map_err(io_err(msas_dir))?;
+        use std::io::Write;
+        writeln!(f, ">{}\n{}", query.id, query.sequence).map_err(io_err(msas_dir))?;
+        Ok(f)
+    };
+    let out = match tool {
+        SearchTool::Builtin => {
+            let db = crate::search::db::SequenceDb::load(db_path)
+                .map_err(|e| FeaturesStageError::Search(e.to_string()))?;
+            let (hits, stats) = crate::search::search(&query.sequence, &db, options);
+            let out = msas_dir.join(format!("{stem}_hits.a3m"));
+            let a3m = crate::search::hits_to_a3m(&query.id, &query.sequence, &hits, &db);
+            crate::io::atomic::write_with(&out, |w| a3m.write(w)).map_err(io_err(&out))?;
+            info!(
+                "{}: built-in search: {} hits, {} of {} sequences aligned",
+                query.id, stats.hits, stats.candidates, stats.sequences
+            );
+            out
+        }
+        SearchTool::Jackhmmer => {
+            let bin = tools::find("jackhmmer", binary, "hmmer").map_err(tool_err)?;
+            let q = query_fasta()?;
+            let out = msas_dir.join(format!("{stem}_hits.sto"));
+            let tmp = crate::io::atomic::AtomicFile::create(&out).map_err(io_err(&out))?;
+            tools::jackhmmer(&bin, q.path(), db_path, tmp.temp_path(), 1, cpu, timeout)
+                .map_err(tool_err)?;
+            tmp.commit().map_err(io_err(&out))?;
+            out
+        }
+        SearchTool::Mmseqs => {
+            let bin = tools::find("mmseqs", binary, "mmseqs2").map_err(tool_err)?;
+            let q = query_fasta()?;
+            let out = msas_dir.join(format!("{stem}_hits.a3m"));
+            let work = tempfile::Builder::new()
+                .prefix(".mmseqs.")
+                .tempdir_in(msas_dir)
+                .map_err(io_err(msas_dir))?;
+            tools::mmseqs(
+                &bin,
+                q.path(),
+                db_path,
+                &out,
+                work.path(),
+                options.evalue,
+                cpu,
+                timeout,
+            )
+            .map_err(tool_err)?;
+            out
+        }
+    };
+    info!(
+        "{}: searched {} with {:?} in {:.2} s → {}",
+        query.id,
+        db_path.display(),
+        tool,
+        t.elapsed().as_secs_f64(),
+        out.display()
+    );
+    Ok(out)
+}
+
 /// Runs the stage for one query.
 pub fn run_target(
     query: &Query,
@@ -212,13 +315,29 @@ pub fn run_target(
     let features_path = target_dir.join(FEATURES_FILE);
     // With a search, the inputs are the databases and the settings (the alignments are made below).
     let search_hash = match &opts.msas {
-        MsaSource::Search { databases, options } => {
+        MsaSource::Search {
+            databases,
+            options,
+            tool,
+            ..
+        } => {
             let mut h = InputHash::new("ferrofold features search");
-            h.add(&FORMAT_VERSION.to_string()).add(&query.description).add(&query.sequence);
-            h.add(&format!("{options:?}"));
+            h.add(&FORMAT_VERSION.to_string())
+                .add(&query.description)
+                .add(&query.sequence);
+            h.add(&format!("{options:?} {tool:?}"));
             for db in databases {
+                if !db.exists() {
+                    return Err(FeaturesStageError::Io {
+                        path: db.clone(),
+                        message: "no such database file".into(),
+                    });
+                }
                 if db.is_dir() {
-                    return Err(FeaturesStageError::Io { path: db.clone(), message: "is a directory, not a sequence database file".into() });
+                    return Err(FeaturesStageError::Io {
+                        path: db.clone(),
+                        message: "is a directory, not a sequence database file".into(),
+                    });
                 }
                 h.add(&sha256_file(db).map_err(io_err(db))?);
             }
@@ -261,28 +380,26 @@ pub fn run_target(
         }
     }
 
-    if let MsaSource::Search { databases, options } = &opts.msas {
+    if let MsaSource::Search {
+        databases,
+        options,
+        tool,
+        binary,
+        timeout_s,
+    } = &opts.msas
+    {
         let msas_dir = target_dir.join(MSAS_DIR);
         fs::create_dir_all(&msas_dir).map_err(io_err(&msas_dir))?;
         for db_path in databases {
-            let t = Instant::now();
-            let db = crate::search::db::SequenceDb::load(db_path).map_err(|e| FeaturesStageError::Io { path: db_path.clone(), message: e.to_string() })?;
-            let (hits, stats) = crate::search::search(&query.sequence, &db, options);
-            let name = db_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let stem = name.split('.').next().unwrap_or("db").to_string();
-            let out = msas_dir.join(format!("{stem}_hits.a3m"));
-            let a3m = crate::search::hits_to_a3m(&query.id, &query.sequence, &hits, &db);
-            crate::io::atomic::write_with(&out, |w| a3m.write(w)).map_err(io_err(&out))?;
-            info!(
-                "{}: {} hits in {} ({} sequences, {} aligned) in {:.2} s → {}",
-                query.id,
-                stats.hits,
-                db_path.display(),
-                stats.sequences,
-                stats.candidates,
-                t.elapsed().as_secs_f64(),
-                out.display()
-            );
+            let out = run_search(
+                query,
+                db_path,
+                &msas_dir,
+                options,
+                *tool,
+                binary.as_deref(),
+                *timeout_s,
+            )?;
             let sha = sha256_file(&out).map_err(io_err(&out))?;
             hashed.push((MsaInput::from_path(out), sha));
         }

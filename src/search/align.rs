@@ -36,7 +36,10 @@ pub struct GapCosts {
 
 impl Default for GapCosts {
     fn default() -> Self {
-        Self { open: 11, extend: 1 }
+        Self {
+            open: 11,
+            extend: 1,
+        }
     }
 }
 
@@ -56,12 +59,25 @@ pub fn bits(score: i32) -> f64 {
 
 /// Query profile: for each residue code (0..=20), the substitution score at every query position.
 pub fn profile(query: &[u8]) -> Vec<Vec<i32>> {
-    (0..21).map(|r| query.iter().map(|&q| BLOSUM62[q as usize][r] as i32).collect()).collect()
+    (0..21)
+        .map(|r| {
+            query
+                .iter()
+                .map(|&q| BLOSUM62[q as usize][r] as i32)
+                .collect()
+        })
+        .collect()
 }
 
 /// Best local alignment score of the query (as a profile) against `target`. `h` and `e` are scratch rows of
 /// at least `query length + 1`.
-pub fn sw_score(prof: &[Vec<i32>], target: &[u8], gaps: GapCosts, h: &mut Vec<i32>, e: &mut Vec<i32>) -> i32 {
+pub fn sw_score(
+    prof: &[Vec<i32>],
+    target: &[u8],
+    gaps: GapCosts,
+    h: &mut Vec<i32>,
+    e: &mut Vec<i32>,
+) -> i32 {
     let m = prof[0].len();
     h.clear();
     h.resize(m + 1, 0);
@@ -151,7 +167,8 @@ pub fn sw_align(query: &[u8], target: &[u8], gaps: GapCosts) -> Alignment {
                 if h[k] == 0 {
                     break;
                 }
-                let s = h[k - w - 1] + BLOSUM62[query[i - 1] as usize][target[j - 1] as usize] as i32;
+                let s =
+                    h[k - w - 1] + BLOSUM62[query[i - 1] as usize][target[j - 1] as usize] as i32;
                 if h[k] == s {
                     ops.push(Op::Match);
                     i -= 1;
@@ -179,7 +196,12 @@ pub fn sw_align(query: &[u8], target: &[u8], gaps: GapCosts) -> Alignment {
         }
     }
     ops.reverse();
-    Alignment { score, query: (i, qe), target: (j, te), ops }
+    Alignment {
+        score,
+        query: (i, qe),
+        target: (j, te),
+        ops,
+    }
 }
 
 #[cfg(test)]
@@ -194,9 +216,15 @@ mod tests {
     #[test]
     fn identical_sequences_score_their_diagonal() {
         let q = enc("MKVLAAGIVG");
-        let want: i32 = q.iter().map(|&c| BLOSUM62[c as usize][c as usize] as i32).sum();
+        let want: i32 = q
+            .iter()
+            .map(|&c| BLOSUM62[c as usize][c as usize] as i32)
+            .sum();
         let (mut h, mut e) = (Vec::new(), Vec::new());
-        assert_eq!(sw_score(&profile(&q), &q, GapCosts::default(), &mut h, &mut e), want);
+        assert_eq!(
+            sw_score(&profile(&q), &q, GapCosts::default(), &mut h, &mut e),
+            want
+        );
         let a = sw_align(&q, &q, GapCosts::default());
         assert_eq!(a.score, want);
         assert!(a.ops.iter().all(|&o| o == Op::Match));
@@ -224,7 +252,11 @@ mod tests {
                 Op::Delete | Op::Insert => {
                     sc -= if in_gap == Some(*op) { 1 } else { 12 };
                     in_gap = Some(*op);
-                    if *op == Op::Delete { qi += 1 } else { ti += 1 }
+                    if *op == Op::Delete {
+                        qi += 1
+                    } else {
+                        ti += 1
+                    }
                 }
             }
         }

@@ -14,7 +14,11 @@ pub enum DbError {
     #[error("{path}: is a directory, not a sequence database file")]
     IsDirectory { path: PathBuf },
     #[error("{path}:{line}: {message}")]
-    Format { path: PathBuf, line: usize, message: String },
+    Format {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
     #[error("{path}: no sequences (empty or not FASTA)")]
     Empty { path: PathBuf },
 }
@@ -22,7 +26,8 @@ pub enum DbError {
 /// Code of a residue letter for alignment: the 20 standard amino acids in AlphaFold2's order, anything else
 /// (B, Z, J, U, O, X) as X (20).
 pub fn encode(c: u8) -> u8 {
-    crate::residue_constants::restype_index_with_x((c as char).to_ascii_uppercase()).unwrap_or(20) as u8
+    crate::residue_constants::restype_index_with_x((c as char).to_ascii_uppercase()).unwrap_or(20)
+        as u8
 }
 
 /// An encoded database.
@@ -46,24 +51,41 @@ impl SequenceDb {
         if path.is_dir() {
             return Err(DbError::IsDirectory { path: path.into() });
         }
-        let f = File::open(path).map_err(|e| DbError::Io { path: path.into(), message: e.to_string() })?;
+        let f = File::open(path).map_err(|e| DbError::Io {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
         let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
             Box::new(flate2::read::MultiGzDecoder::new(f))
         } else {
             Box::new(f)
         };
-        let mut db = SequenceDb { path: path.into(), ..Default::default() };
+        let mut db = SequenceDb {
+            path: path.into(),
+            ..Default::default()
+        };
         let mut started = false;
-        for (i, line) in BufReader::with_capacity(1 << 20, reader).split(b'\n').enumerate() {
-            let line = line.map_err(|e| DbError::Io { path: path.into(), message: format!("line {}: {e}", i + 1) })?;
+        for (i, line) in BufReader::with_capacity(1 << 20, reader)
+            .split(b'\n')
+            .enumerate()
+        {
+            let line = line.map_err(|e| DbError::Io {
+                path: path.into(),
+                message: format!("line {}: {e}", i + 1),
+            })?;
             let line = line.strip_suffix(b"\r").unwrap_or(&line);
             if let Some(h) = line.strip_prefix(b">") {
                 db.offsets.push(db.residues.len());
-                db.headers.push(String::from_utf8_lossy(h).trim().to_string());
+                db.headers
+                    .push(String::from_utf8_lossy(h).trim().to_string());
                 started = true;
             } else if !line.is_empty() {
                 if !started {
-                    return Err(DbError::Format { path: path.into(), line: i + 1, message: "sequence data before the first '>' header".into() });
+                    return Err(DbError::Format {
+                        path: path.into(),
+                        line: i + 1,
+                        message: "sequence data before the first '>' header".into(),
+                    });
                 }
                 for &c in line {
                     if c.is_ascii_alphabetic() {
@@ -71,7 +93,11 @@ impl SequenceDb {
                         db.residues.push(u);
                         db.codes.push(encode(u));
                     } else if c != b'*' && !c.is_ascii_whitespace() {
-                        return Err(DbError::Format { path: path.into(), line: i + 1, message: format!("character {:?} in a sequence", c as char) });
+                        return Err(DbError::Format {
+                            path: path.into(),
+                            line: i + 1,
+                            message: format!("character {:?} in a sequence", c as char),
+                        });
                     }
                 }
             }

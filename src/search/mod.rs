@@ -27,7 +27,12 @@ pub struct SearchOptions {
 
 impl Default for SearchOptions {
     fn default() -> Self {
-        Self { evalue: 1e-3, max_hits: 10_000, min_ungapped_score: 30, gaps: GapCosts::default() }
+        Self {
+            evalue: 1e-3,
+            max_hits: 10_000,
+            min_ungapped_score: 30,
+            gaps: GapCosts::default(),
+        }
     }
 }
 
@@ -112,7 +117,10 @@ pub fn search(query: &str, db: &SequenceDb, opts: &SearchOptions) -> (Vec<Hit>, 
                             let d = j + m - i as usize;
                             let prev = last[d];
                             let dist = j as i32 - prev;
-                            if dist >= K as i32 && dist <= WINDOW && ungapped_best(&q, t, i as usize, j) >= opts.min_ungapped_score {
+                            if dist >= K as i32
+                                && dist <= WINDOW
+                                && ungapped_best(&q, t, i as usize, j) >= opts.min_ungapped_score
+                            {
                                 pass = true;
                                 break 'scan;
                             }
@@ -140,16 +148,29 @@ pub fn search(query: &str, db: &SequenceDb, opts: &SearchOptions) -> (Vec<Hit>, 
     kept.truncate(opts.max_hits);
     let hits: Vec<Hit> = kept
         .into_par_iter()
-        .map(|(index, score, ev)| Hit { index, score, evalue: ev, alignment: sw_align(&q, db.codes_of(index), opts.gaps) })
+        .map(|(index, score, ev)| Hit {
+            index,
+            score,
+            evalue: ev,
+            alignment: sw_align(&q, db.codes_of(index), opts.gaps),
+        })
         .collect();
-    let stats = SearchStats { sequences: db.len(), candidates, hits: hits.len() };
+    let stats = SearchStats {
+        sequences: db.len(),
+        candidates,
+        hits: hits.len(),
+    };
     (hits, stats)
 }
 
 /// The hits as an A3M alignment in the query's columns, the query first. Rows are named
 /// `<db header id>/<start>-<end>` (1-based target range) followed by the rest of the header and the E-value.
 pub fn hits_to_a3m(query_id: &str, query: &str, hits: &[Hit], db: &SequenceDb) -> A3m {
-    let mut records = vec![A3mRecord { description: query_id.to_string(), text: query.to_string(), line: 0 }];
+    let mut records = vec![A3mRecord {
+        description: query_id.to_string(),
+        text: query.to_string(),
+        line: 0,
+    }];
     for h in hits {
         let letters = db.residues_of(h.index);
         let a = &h.alignment;
@@ -175,9 +196,21 @@ pub fn hits_to_a3m(query_id: &str, query: &str, hits: &[Hit], db: &SequenceDb) -
         }
         text.extend(std::iter::repeat_n('-', query.len() - qi));
         let header = &db.headers[h.index];
-        let (id, rest) = header.split_once(char::is_whitespace).unwrap_or((header, ""));
-        let description = format!("{id}/{}-{} {} E={:.2e}", a.target.0 + 1, a.target.1, rest.trim(), h.evalue);
-        records.push(A3mRecord { description, text, line: 0 });
+        let (id, rest) = header
+            .split_once(char::is_whitespace)
+            .unwrap_or((header, ""));
+        let description = format!(
+            "{id}/{}-{} {} E={:.2e}",
+            a.target.0 + 1,
+            a.target.1,
+            rest.trim(),
+            h.evalue
+        );
+        records.push(A3mRecord {
+            description,
+            text,
+            line: 0,
+        });
     }
     A3m { records }
 }

@@ -1,0 +1,261 @@
+//! Homologue search: the built-in search on the shipped demo database, and the real jackhmmer and mmseqs
+//! binaries (installed by .ci/run) on a database made from the demo FASTA at test time; errors for missing,
+//! wrong or corrupt databases and missing or failing tools.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use common::{ferrofold, files_below};
+
+fn repo(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// The first `n` sequences of the demo database, as plain FASTA.
+fn small_db(dir: &Path, n: usize) -> PathBuf {
+    let mut text = String::new();
+    flate2::read::MultiGzDecoder::new(
+        std::fs::File::open(repo("databases/demo/uniprot20k.fasta.gz")).unwrap(),
+    )
+    .read_to_string(&mut text)
+    .unwrap();
+    let mut out = String::new();
+    let mut count = 0;
+    for line in text.lines() {
+        if line.starts_with('>') {
+            count += 1;
+            if count > n {
+                break;
+            }
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    let p = dir.join("demo_small.fasta");
+    std::fs::write(&p, out).unwrap();
+    p
+}
+
+fn features(args: &[&str]) -> (i32, String, String) {
+    let r = ferrofold(args);
+    (
+        r.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&r.stdout).into_owned(),
+        String::from_utf8_lossy(&r.stderr).into_owned(),
+    )
+}
+
+fn ids_a3m(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut v: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix('>'))
+        .skip(1)
+        .map(|l| l.split(['/', ' ', '\t']).next().unwrap().to_string())
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+#[test]
+fn builtin_search_of_the_demo_database_by_default() {
+    let out = tempfile::tempdir().unwrap();
+    let (code, stdout, err) = features(&[
+        "features",
+        repo("examples/data/opuBA_150.fasta").to_str().unwrap(),
+        "-o",
+        out.path().to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("written"));
+    let target = out.path().join("opuBA_fragment");
+    let a3m = ferrofold::io::a3m::A3m::read_path(target.join("msas/uniprot20k_hits.a3m")).unwrap();
+    let msa = a3m.to_msa(Path::new("x")).unwrap();
+    assert!(msa.depth() > 100, "{} rows", msa.depth());
+    assert_eq!(
+        msa.sequences[0],
+        std::fs::read_to_string(repo("examples/data/opuBA_150.fasta"))
+            .unwrap()
+            .lines()
+            .nth(1)
+            .unwrap()
+    );
+    let (f, prov) = ferrofold::io::features_h5::read(target.join("features.h5")).unwrap();
+    assert!(f.num_alignments() > 100);
+    assert!(
+        f.msa
+            .msa_species_identifiers
+            .iter()
+            .filter(|s| s == &"BACIU")
+            .count()
+            >= 1
+    );
+    assert!(prov.databases.contains("uniprot20k_hits.a3m"));
+    // Rerun: up to date without searching again.
+    let (code, stdout, _) = features(&[
+        "features",
+        repo("examples/data/opuBA_150.fasta").to_str().unwrap(),
+        "-o",
+        out.path().to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("up to date"), "{stdout}");
+}
+
+#[test]
+fn jackhmmer_and_mmseqs_run_for_real_and_agree_with_the_builtin_search() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = small_db(dir.path(), 2000);
+    let query = repo("examples/data/opuBA_150.fasta");
+    let mut ids = std::collections::BTreeMap::new();
+    for tool in ["builtin", "jackhmmer", "mmseqs"] {
+        let out = dir.path().join(tool);
+        let (code, _, err) = features(&[
+            "features",
+            query.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+            "--tool",
+            tool,
+            "-o",
+            out.to_str().unwrap(),
+            "-q",
+        ]);
+        assert_eq!(code, 0, "{tool}: {err}");
+        let msas = out.join("opuBA_fragment/msas");
+        let got = if tool == "jackhmmer" {
+            let sto =
+                ferrofold::io::stockholm::Stockholm::read_path(msas.join("demo_small_hits.sto"))
+                    .unwrap();
+            let mut v: Vec<String> = sto
+                .names
+                .iter()
+                .skip(1)
+                .map(|n| n.split('/').next().unwrap().to_string())
+                .collect();
+            v.sort();
+            v.dedup();
+            v
+        } else {
+            ids_a3m(&msas.join("demo_small_hits.a3m"))
+        };
+        let (f, _) =
+            ferrofold::io::features_h5::read(out.join("opuBA_fragment/features.h5")).unwrap();
+        assert!(
+            f.num_alignments() > 20,
+            "{tool}: {} rows",
+            f.num_alignments()
+        );
+        ids.insert(tool, got);
+    }
+    // The source protein is found by all three (mmseqs names rows by accession).
+    assert!(ids["builtin"].iter().any(|i| i.contains("M4KW32")));
+    assert!(ids["jackhmmer"].iter().any(|i| i.contains("M4KW32")));
+    assert!(ids["mmseqs"].iter().any(|i| i == "M4KW32"));
+    // Most of jackhmmer's hits are found by the built-in search too.
+    let jack: std::collections::BTreeSet<&String> = ids["jackhmmer"].iter().collect();
+    let found = ids["builtin"].iter().filter(|i| jack.contains(i)).count();
+    let recall = found as f64 / jack.len() as f64;
+    eprintln!(
+        "built-in finds {found} of jackhmmer's {} hits ({:.0} %)",
+        jack.len(),
+        100.0 * recall
+    );
+    assert!(recall >= 0.85, "recall {recall}");
+}
+
+#[test]
+fn database_and_tool_errors_are_clear_and_leave_no_features() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let query = repo("examples/data/opuBA_150.fasta");
+    let not_gzip = d.join("corrupt.fasta.gz");
+    std::fs::File::create(&not_gzip)
+        .unwrap()
+        .write_all(b"this is not gzip data at all")
+        .unwrap();
+    let garbage = d.join("garbage.fasta");
+    std::fs::write(&garbage, b"garbage\x00\x01\n").unwrap();
+    let db = small_db(d, 50);
+    let cases: Vec<(Vec<String>, Vec<&str>)> = vec![
+        (
+            vec!["--db".into(), d.join("missing.fasta").display().to_string()],
+            vec!["missing.fasta", "no such database file"],
+        ),
+        (
+            vec!["--db".into(), d.display().to_string()],
+            vec!["is a directory"],
+        ),
+        (
+            vec!["--db".into(), not_gzip.display().to_string()],
+            vec!["corrupt.fasta.gz"],
+        ),
+        (
+            vec!["--db".into(), garbage.display().to_string()],
+            vec!["garbage.fasta:1", "before the first"],
+        ),
+        (
+            vec![
+                "--db".into(),
+                db.display().to_string(),
+                "--tool".into(),
+                "jackhmmer".into(),
+                "--tool-binary".into(),
+                "/nonexistent/jackhmmer".into(),
+            ],
+            vec!["jackhmmer", "/nonexistent/jackhmmer", "no such program"],
+        ),
+        (
+            vec![
+                "--db".into(),
+                garbage.display().to_string(),
+                "--tool".into(),
+                "jackhmmer".into(),
+            ],
+            vec![
+                "jackhmmer failed",
+                "--noali",
+                "garbage.fasta",
+                "Parse failed",
+            ],
+        ),
+        (
+            vec![
+                "--db".into(),
+                garbage.display().to_string(),
+                "--tool".into(),
+                "mmseqs".into(),
+            ],
+            vec!["mmseqs", "createdb"],
+        ),
+    ];
+    for (i, (extra, expect)) in cases.into_iter().enumerate() {
+        let out = d.join(format!("out{i}"));
+        let mut args = vec![
+            "features".to_string(),
+            query.display().to_string(),
+            "-o".into(),
+            out.display().to_string(),
+            "-q".into(),
+        ];
+        args.extend(extra);
+        let (code, _, err) = features(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(code, 1, "case {i}: {err}");
+        assert_eq!(err.lines().count(), 1, "case {i}: {err}");
+        for e in expect {
+            assert!(err.contains(e), "case {i}: {e:?} not in {err}");
+        }
+        let left = files_below(&out);
+        assert!(
+            !left
+                .iter()
+                .any(|f| f.ends_with("features.h5") || f.ends_with(".tmp")),
+            "case {i}: {left:?}"
+        );
+    }
+}
