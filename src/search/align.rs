@@ -127,29 +127,68 @@ pub struct Alignment {
     pub ops: Vec<Op>,
 }
 
-/// Best local alignment with traceback (quadratic memory: for hits only).
+/// Best local alignment with traceback, for hits only: scores in linear space, one byte of trace per cell
+/// (which move made H, and whether each gap state opened or extended).
 pub fn sw_align(query: &[u8], target: &[u8], gaps: GapCosts) -> Alignment {
+    const H_ZERO: u8 = 0;
+    const H_DIAG: u8 = 1;
+    const H_E: u8 = 2;
+    const H_F: u8 = 3;
+    const E_OPEN: u8 = 4;
+    const F_OPEN: u8 = 8;
     let (m, n) = (query.len(), target.len());
     let w = n + 1;
     let neg = i32::MIN / 2;
     let (go, ge) = (gaps.open + gaps.extend, gaps.extend);
-    let mut h = vec![0i32; (m + 1) * w];
-    let mut e = vec![neg; (m + 1) * w]; // ends with a target residue against a gap
-    let mut f = vec![neg; (m + 1) * w]; // ends with a query residue against a gap
+    let mut trace = vec![0u8; (m + 1) * w];
+    let mut h_prev = vec![0i32; w];
+    let mut h_cur = vec![0i32; w];
+    let mut f_col = vec![neg; w]; // F per target column, carried down the query
     let mut best = (0, 0, 0);
     for i in 1..=m {
+        let row = &BLOSUM62[query[i - 1] as usize];
+        let mut e = neg;
+        h_cur[0] = 0;
         for j in 1..=n {
-            let k = i * w + j;
-            e[k] = (e[k - 1] - ge).max(h[k - 1] - go);
-            f[k] = (f[k - w] - ge).max(h[k - w] - go);
-            let s = h[k - w - 1] + BLOSUM62[query[i - 1] as usize][target[j - 1] as usize] as i32;
-            h[k] = s.max(e[k]).max(f[k]).max(0);
-            if h[k] > best.0 {
-                best = (h[k], i, j);
+            let mut tb = 0u8;
+            let e_open = h_cur[j - 1] - go;
+            let e_ext = e - ge;
+            if e_open >= e_ext {
+                e = e_open;
+                tb |= E_OPEN;
+            } else {
+                e = e_ext;
+            }
+            let f_open = h_prev[j] - go;
+            let f_ext = f_col[j] - ge;
+            if f_open >= f_ext {
+                f_col[j] = f_open;
+                tb |= F_OPEN;
+            } else {
+                f_col[j] = f_ext;
+            }
+            let d = h_prev[j - 1] + row[target[j - 1] as usize] as i32;
+            let (mut h, mut src) = (0, H_ZERO);
+            if d > h {
+                h = d;
+                src = H_DIAG;
+            }
+            if e > h {
+                h = e;
+                src = H_E;
+            }
+            if f_col[j] > h {
+                h = f_col[j];
+                src = H_F;
+            }
+            h_cur[j] = h;
+            trace[i * w + j] = tb | src;
+            if h > best.0 {
+                best = (h, i, j);
             }
         }
+        std::mem::swap(&mut h_prev, &mut h_cur);
     }
-    // Traceback through the three matrices.
     #[derive(PartialEq)]
     enum State {
         H,
@@ -161,34 +200,28 @@ pub fn sw_align(query: &[u8], target: &[u8], gaps: GapCosts) -> Alignment {
     let mut ops = Vec::new();
     let mut state = State::H;
     while i > 0 && j > 0 {
-        let k = i * w + j;
+        let t = trace[i * w + j];
         match state {
-            State::H => {
-                if h[k] == 0 {
-                    break;
-                }
-                let s =
-                    h[k - w - 1] + BLOSUM62[query[i - 1] as usize][target[j - 1] as usize] as i32;
-                if h[k] == s {
+            State::H => match t & 3 {
+                H_ZERO => break,
+                H_DIAG => {
                     ops.push(Op::Match);
                     i -= 1;
                     j -= 1;
-                } else if h[k] == e[k] {
-                    state = State::E;
-                } else {
-                    state = State::F;
                 }
-            }
+                H_E => state = State::E,
+                _ => state = State::F,
+            },
             State::E => {
                 ops.push(Op::Insert);
-                if e[k] == h[k - 1] - go {
+                if t & E_OPEN != 0 {
                     state = State::H;
                 }
                 j -= 1;
             }
             State::F => {
                 ops.push(Op::Delete);
-                if f[k] == h[k - w] - go {
+                if t & F_OPEN != 0 {
                     state = State::H;
                 }
                 i -= 1;
@@ -200,6 +233,151 @@ pub fn sw_align(query: &[u8], target: &[u8], gaps: GapCosts) -> Alignment {
         score,
         query: (i, qe),
         target: (j, te),
+        ops,
+    }
+}
+
+/// [`sw_align`] restricted to a band of `half_width` diagonals either side of `diagonal` (`target index −
+/// query index` of a seed): linear in the query length for long targets. The score is that of the best
+/// alignment inside the band (the full Smith-Waterman score when the alignment's indels stay within it).
+#[allow(clippy::needless_range_loop)] // several arrays indexed by the same band column
+pub fn sw_align_banded(
+    query: &[u8],
+    target: &[u8],
+    gaps: GapCosts,
+    diagonal: isize,
+    half_width: usize,
+) -> Alignment {
+    const H_ZERO: u8 = 0;
+    const H_DIAG: u8 = 1;
+    const H_E: u8 = 2;
+    const H_F: u8 = 3;
+    const E_OPEN: u8 = 4;
+    const F_OPEN: u8 = 8;
+    let (m, n) = (query.len() as isize, target.len() as isize);
+    let b = half_width as isize;
+    let w = (2 * b + 1) as usize;
+    let neg = i32::MIN / 2;
+    let (go, ge) = (gaps.open + gaps.extend, gaps.extend);
+    // Row i holds columns j = i + diagonal - b + k, k in 0..w.
+    let col = |i: isize, k: usize| i + diagonal - b + k as isize;
+    let mut trace = vec![0u8; (m as usize + 1) * w];
+    let mut h_prev = vec![neg; w + 1];
+    let mut f_prev = vec![neg; w + 1];
+    let mut h_cur = vec![neg; w + 1];
+    let mut f_cur = vec![neg; w + 1];
+    // Row 0: H = 0 on real columns.
+    for k in 0..w {
+        if (0..=n).contains(&col(0, k)) {
+            h_prev[k] = 0;
+        }
+    }
+    let mut best = (0, 0isize, 0usize);
+    for i in 1..=m {
+        let row = &BLOSUM62[query[i as usize - 1] as usize];
+        let mut e = neg;
+        let mut h_left = neg;
+        for k in 0..w {
+            let j = col(i, k);
+            if j < 0 || j > n {
+                h_cur[k] = neg;
+                f_cur[k] = neg;
+                e = neg;
+                h_left = neg;
+                continue;
+            }
+            if j == 0 {
+                h_cur[k] = 0;
+                f_cur[k] = neg;
+                e = neg;
+                h_left = 0;
+                continue;
+            }
+            let mut tb = 0u8;
+            let (e_open, e_ext) = (h_left - go, e - ge);
+            if e_open >= e_ext {
+                e = e_open;
+                tb |= E_OPEN;
+            } else {
+                e = e_ext;
+            }
+            let (f_open, f_ext) = (h_prev[k + 1] - go, f_prev[k + 1] - ge);
+            let f = if f_open >= f_ext {
+                tb |= F_OPEN;
+                f_open
+            } else {
+                f_ext
+            };
+            let diag_h = if h_prev[k] == neg { 0 } else { h_prev[k] };
+            let d = diag_h + row[target[j as usize - 1] as usize] as i32;
+            let (mut h, mut src) = (0, H_ZERO);
+            if d > h {
+                h = d;
+                src = H_DIAG;
+            }
+            if e > h {
+                h = e;
+                src = H_E;
+            }
+            if f > h {
+                h = f;
+                src = H_F;
+            }
+            h_cur[k] = h;
+            f_cur[k] = f;
+            h_left = h;
+            trace[i as usize * w + k] = tb | src;
+            if h > best.0 {
+                best = (h, i, k);
+            }
+        }
+        std::mem::swap(&mut h_prev, &mut h_cur);
+        std::mem::swap(&mut f_prev, &mut f_cur);
+    }
+    #[derive(PartialEq)]
+    enum State {
+        H,
+        E,
+        F,
+    }
+    let (score, mut i, mut k) = best;
+    let (qe, te) = (i as usize, col(i, k) as usize);
+    let mut ops = Vec::new();
+    let mut state = State::H;
+    while i > 0 && col(i, k) > 0 {
+        let t = trace[i as usize * w + k];
+        match state {
+            State::H => match t & 3 {
+                H_ZERO => break,
+                H_DIAG => {
+                    ops.push(Op::Match);
+                    i -= 1;
+                }
+                H_E => state = State::E,
+                _ => state = State::F,
+            },
+            State::E => {
+                ops.push(Op::Insert);
+                if t & E_OPEN != 0 {
+                    state = State::H;
+                }
+                k -= 1;
+            }
+            State::F => {
+                ops.push(Op::Delete);
+                if t & F_OPEN != 0 {
+                    state = State::H;
+                }
+                i -= 1;
+                k += 1;
+            }
+        }
+    }
+    ops.reverse();
+    Alignment {
+        score,
+        query: (i as usize, qe),
+        target: (col(i, k) as usize, te),
         ops,
     }
 }
@@ -262,6 +440,45 @@ mod tests {
         }
         assert_eq!(sc, s);
         assert_eq!((qi, ti), (a.query.1, a.target.1));
+    }
+
+    #[test]
+    fn banded_alignment_equals_full_when_the_band_covers_it() {
+        let mut rng = crate::model::input_pipeline::Rng::new(5);
+        for round in 0..200 {
+            let q: Vec<u8> = (0..(5 + rng.below(80)))
+                .map(|_| rng.below(20) as u8)
+                .collect();
+            let mut t: Vec<u8> = (0..rng.below(30)).map(|_| rng.below(20) as u8).collect();
+            let offset = t.len() as isize;
+            for &c in &q {
+                match rng.below(12) {
+                    0 => {}
+                    1 => t.extend([c, rng.below(20) as u8]),
+                    2 => t.push(rng.below(20) as u8),
+                    _ => t.push(c),
+                }
+            }
+            t.extend((0..rng.below(30)).map(|_| rng.below(20) as u8));
+            let full = sw_align(&q, &t, GapCosts::default());
+            let banded = sw_align_banded(&q, &t, GapCosts::default(), offset, 200);
+            assert_eq!(banded.score, full.score, "round {round}");
+            let narrow = sw_align_banded(&q, &t, GapCosts::default(), offset, 8);
+            assert!(narrow.score <= full.score);
+            // The path is a valid alignment of the stated ranges.
+            let (mut qi, mut ti) = (narrow.query.0, narrow.target.0);
+            for op in &narrow.ops {
+                match op {
+                    Op::Match => {
+                        qi += 1;
+                        ti += 1;
+                    }
+                    Op::Delete => qi += 1,
+                    Op::Insert => ti += 1,
+                }
+            }
+            assert_eq!((qi, ti), (narrow.query.1, narrow.target.1), "round {round}");
+        }
     }
 
     #[test]

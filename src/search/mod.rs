@@ -4,11 +4,12 @@
 
 pub mod align;
 pub mod db;
+pub mod striped;
 pub mod tools;
 
 use rayon::prelude::*;
 
-use align::{evalue, profile, sw_align, sw_score, GapCosts, Op};
+use align::{evalue, profile, sw_align_banded, sw_score, GapCosts, Op};
 use db::{encode, SequenceDb};
 
 use crate::io::a3m::{A3m, A3mRecord};
@@ -30,7 +31,7 @@ impl Default for SearchOptions {
         Self {
             evalue: 1e-3,
             max_hits: 10_000,
-            min_ungapped_score: 30,
+            min_ungapped_score: 38,
             gaps: GapCosts::default(),
         }
     }
@@ -55,6 +56,8 @@ pub struct SearchStats {
 }
 
 const K: usize = 3;
+/// Half-width (diagonals) of the band in which hits are re-aligned for their path.
+const TRACE_BAND: usize = 64;
 /// Two k-mer hits on one diagonal at most this far apart trigger an extension.
 const WINDOW: i32 = 40;
 
@@ -83,6 +86,27 @@ fn kmer(codes: &[u8]) -> Option<usize> {
     Some(v)
 }
 
+/// Smith-Waterman score: vectorised on x86-64 (re-scored exactly when the 16-bit lanes saturate), scalar
+/// elsewhere.
+#[allow(clippy::too_many_arguments)]
+fn score_pair(
+    prof: &[Vec<i32>],
+    striped_prof: &striped::StripedProfile,
+    t: &[u8],
+    gaps: GapCosts,
+    h: &mut Vec<i32>,
+    e: &mut Vec<i32>,
+    scratch: &mut striped::Scratch,
+) -> i32 {
+    if cfg!(target_arch = "x86_64") {
+        let s = striped::score(striped_prof, t, gaps, scratch);
+        if s < i16::MAX as i32 - 256 {
+            return s;
+        }
+    }
+    sw_score(prof, t, gaps, h, e)
+}
+
 /// Searches `query` (residue letters) against `db`.
 pub fn search(query: &str, db: &SequenceDb, opts: &SearchOptions) -> (Vec<Hit>, SearchStats) {
     let q: Vec<u8> = query.bytes().map(encode).collect();
@@ -95,34 +119,48 @@ pub fn search(query: &str, db: &SequenceDb, opts: &SearchOptions) -> (Vec<Hit>, 
         }
     }
     let prof = profile(&q);
+    let striped_prof = striped::StripedProfile::new(&q);
     let n_total = db.total_residues();
-    let scored: Vec<(usize, i32)> = (0..db.len())
+    let scored: Vec<(usize, i32, isize)> = (0..db.len())
         .into_par_iter()
         .map_init(
-            || (Vec::<i32>::new(), Vec::<i32>::new(), Vec::<i32>::new()),
-            |(last, h, e), idx| {
+            || {
+                (
+                    Vec::<i32>::new(),
+                    Vec::<i32>::new(),
+                    Vec::<i32>::new(),
+                    striped::Scratch::default(),
+                )
+            },
+            |(last, h, e, scratch), idx| {
                 let t = db.codes_of(idx);
                 if t.len() < K || m < K {
                     return None;
                 }
                 // Two-hit prefilter (as BLAST): a k-mer hit within `WINDOW` of an earlier one on the same
-                // diagonal triggers an ungapped extension of that diagonal; the pair passes when its best
-                // ungapped segment scores at least `opts.min_ungapped_score`.
+                // diagonal triggers an ungapped extension of that diagonal (once per diagonal); the pair
+                // passes when the best extension scores at least `opts.min_ungapped_score`, and that
+                // diagonal centres the band of the final alignment.
+                const EXTENDED: i32 = i32::MAX;
                 last.clear();
                 last.resize(m + t.len(), i32::MIN / 2);
-                let mut pass = false;
-                'scan: for j in 0..=t.len() - K {
+                let mut best: Option<(i32, isize)> = None;
+                for j in 0..=t.len() - K {
                     if let Some(k) = kmer(&t[j..j + K]) {
                         for &i in &table[k] {
                             let d = j + m - i as usize;
                             let prev = last[d];
+                            if prev == EXTENDED {
+                                continue;
+                            }
                             let dist = j as i32 - prev;
-                            if dist >= K as i32
-                                && dist <= WINDOW
-                                && ungapped_best(&q, t, i as usize, j) >= opts.min_ungapped_score
-                            {
-                                pass = true;
-                                break 'scan;
+                            if dist >= K as i32 && dist <= WINDOW {
+                                last[d] = EXTENDED;
+                                let u = ungapped_best(&q, t, i as usize, j);
+                                if u >= opts.min_ungapped_score && best.is_none_or(|b| u > b.0) {
+                                    best = Some((u, j as isize - i as isize));
+                                }
+                                continue;
                             }
                             if dist >= K as i32 || prev < 0 {
                                 last[d] = j as i32;
@@ -130,29 +168,33 @@ pub fn search(query: &str, db: &SequenceDb, opts: &SearchOptions) -> (Vec<Hit>, 
                         }
                     }
                 }
-                if !pass {
-                    return None;
-                }
-                Some((idx, sw_score(&prof, t, opts.gaps, h, e)))
+                let pass = best.map(|b| b.1);
+                let diagonal = pass?;
+                Some((
+                    idx,
+                    score_pair(&prof, &striped_prof, t, opts.gaps, h, e, scratch),
+                    diagonal,
+                ))
             },
         )
         .flatten()
         .collect();
     let candidates = scored.len();
-    let mut kept: Vec<(usize, i32, f64)> = scored
+    let mut kept: Vec<(usize, i32, f64, isize)> = scored
         .into_iter()
-        .map(|(i, s)| (i, s, evalue(s, m, n_total)))
-        .filter(|&(_, _, e)| e <= opts.evalue)
+        .map(|(i, s, d)| (i, s, evalue(s, m, n_total), d))
+        .filter(|&(_, _, e, _)| e <= opts.evalue)
         .collect();
     kept.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     kept.truncate(opts.max_hits);
     let hits: Vec<Hit> = kept
         .into_par_iter()
-        .map(|(index, score, ev)| Hit {
+        .map(|(index, score, ev, diagonal)| Hit {
             index,
             score,
             evalue: ev,
-            alignment: sw_align(&q, db.codes_of(index), opts.gaps),
+            // The path in a band around the seed diagonal (the score above is the full Smith-Waterman's).
+            alignment: sw_align_banded(&q, db.codes_of(index), opts.gaps, diagonal, TRACE_BAND),
         })
         .collect();
     let stats = SearchStats {
