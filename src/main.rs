@@ -225,6 +225,19 @@ fn parse_size(s: &str) -> Result<usize, String> {
 
 #[derive(Subcommand)]
 enum DbCommand {
+    /// Download one of AlphaFold2's databases (resumable; checksums where published) into DATA_DIR/NAME/
+    Download {
+        /// Database name (see `ferrofold db list`)
+        name: String,
+        /// Directory holding the databases
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+        /// Manifest to use instead of the shipped databases/manifest.tsv
+        #[arg(long, value_name = "FILE")]
+        manifest: Option<PathBuf>,
+    },
+    /// List the databases of the manifest
+    List,
     /// Search a FASTA query against a FASTA(.gz) database with the built-in Smith-Waterman search; write A3M
     Search {
         /// Query FASTA (one record)
@@ -454,6 +467,36 @@ fn predict(args: PredictArgs) -> anyhow::Result<()> {
 
 fn db(cmd: DbCommand) -> anyhow::Result<()> {
     match cmd {
+        DbCommand::Download {
+            name,
+            data_dir,
+            manifest,
+        } => {
+            let text = match &manifest {
+                Some(p) => std::fs::read_to_string(p)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
+                None => ferrofold::databases::MANIFEST.to_string(),
+            };
+            let outcome = ferrofold::pipeline::db::download_database(&name, &data_dir, &text)
+                .map_err(anyhow::Error::msg)?;
+            let (what, path) = match outcome {
+                ferrofold::pipeline::db::DbOutcome::Downloaded(p) => ("downloaded", p),
+                ferrofold::pipeline::db::DbOutcome::Present(p) => ("present", p),
+            };
+            writeln!(
+                std::io::stdout().lock(),
+                "{name}\t{}\t{what}",
+                path.display()
+            )?;
+        }
+        DbCommand::List => {
+            let mut out = std::io::stdout().lock();
+            for e in ferrofold::databases::parse_manifest(ferrofold::databases::MANIFEST)
+                .map_err(anyhow::Error::msg)?
+            {
+                writeln!(out, "{}\t{}\t{}", e.name, e.archive, e.description)?;
+            }
+        }
         DbCommand::Search {
             query,
             db,

@@ -1,8 +1,11 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
 
 /// `tests/data/...`
 pub fn data(rel: &str) -> PathBuf {
@@ -38,4 +41,55 @@ pub fn files_below(dir: &Path) -> Vec<String> {
     walk(dir, dir, &mut out);
     out.sort();
     out
+}
+
+/// Served requests: (path, Range header, bytes sent).
+pub type Log = Arc<Mutex<Vec<(String, Option<String>, usize)>>>;
+
+/// A minimal HTTP/1.1 file server for one body, honouring `Range: bytes=N-`; 404 for other paths.
+pub fn serve(body: Vec<u8>, path: &'static str) -> (u16, Log) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let log: Log = Arc::default();
+    let log2 = log.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(16) {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request = String::new();
+            reader.read_line(&mut request).unwrap();
+            let mut range = None;
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap() == 0 || h == "\r\n" {
+                    break;
+                }
+                if let Some(v) = h.to_ascii_lowercase().strip_prefix("range: bytes=") {
+                    range = Some(v.trim().trim_end_matches('-').to_string());
+                }
+            }
+            let asked = request.split_whitespace().nth(1).unwrap_or("").to_string();
+            if asked != path {
+                let _ = stream.write_all(
+                    b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                );
+                log2.lock().unwrap().push((asked, range, 0));
+                continue;
+            }
+            let start: usize = range.as_deref().map(|r| r.parse().unwrap()).unwrap_or(0);
+            let part = &body[start.min(body.len())..];
+            let head = if range.is_some() {
+                format!("HTTP/1.1 206 Partial Content\r\ncontent-length: {}\r\ncontent-range: bytes {start}-{}/{}\r\nconnection: close\r\n\r\n", part.len(), body.len() - 1, body.len())
+            } else {
+                format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    part.len()
+                )
+            };
+            stream.write_all(head.as_bytes()).unwrap();
+            stream.write_all(part).unwrap();
+            log2.lock().unwrap().push((asked, range, part.len()));
+        }
+    });
+    (port, log)
 }
