@@ -80,9 +80,71 @@ pub fn database_path(data_dir: &std::path::Path, e: &ManifestEntry) -> PathBuf {
     data_dir.join(&e.name).join(&e.unpacked)
 }
 
+/// The searches of a database preset. `demo`: the built-in search of the shipped demo database.
+/// `reduced_dbs`: jackhmmer on uniref90, MGnify and the reduced BFD below `data_dir` (AlphaFold2's
+/// reduced_dbs preset without templates). `full_dbs` and `colabfold` need HH-suite and ColabFold's MMseqs2
+/// databases, which are not driven yet: they are refused with that reason.
+pub fn preset_searches(
+    preset: &str,
+    data_dir: Option<&std::path::Path>,
+) -> Result<Vec<crate::search::SearchSpec>, String> {
+    use crate::search::tools::SearchTool;
+    use crate::search::SearchSpec;
+    match preset {
+        "demo" => Ok(vec![SearchSpec::named_after_database(demo_database(), SearchTool::Builtin)]),
+        "reduced_dbs" => {
+            let dir = data_dir.ok_or("--db-preset reduced_dbs needs --data-dir (where `ferrofold db download` put the databases)")?;
+            let manifest = parse_manifest(MANIFEST)?;
+            let mut out = Vec::new();
+            for (name, stem) in [("uniref90", "uniref90_hits"), ("mgnify", "mgnify_hits"), ("small_bfd", "small_bfd_hits")] {
+                let e = manifest.iter().find(|e| e.name == name).ok_or_else(|| format!("manifest has no {name}"))?;
+                let path = database_path(dir, e);
+                if !path.is_file() {
+                    return Err(format!(
+                        "--db-preset reduced_dbs: {} is missing (fetch it with `ferrofold db download {name} --data-dir {}`)",
+                        path.display(),
+                        dir.display()
+                    ));
+                }
+                out.push(SearchSpec { database: path, tool: SearchTool::Jackhmmer, output_stem: stem.into() });
+            }
+            Ok(out)
+        }
+        "full_dbs" | "colabfold" => Err(format!("--db-preset {preset} needs HH-suite / ColabFold databases, which ferrofold does not drive yet; use reduced_dbs or demo")),
+        other => Err(format!("unknown --db-preset '{other}' (demo, reduced_dbs, full_dbs, colabfold)")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn presets_name_alphafold2s_alignment_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = preset_searches("reduced_dbs", Some(dir.path())).unwrap_err();
+        assert!(
+            e.contains("uniref90.fasta") && e.contains("db download uniref90"),
+            "{e}"
+        );
+        for (name, file) in [
+            ("uniref90", "uniref90.fasta"),
+            ("mgnify", "mgy_clusters_2022_05.fa"),
+            ("small_bfd", "bfd-first_non_consensus_sequences.fasta"),
+        ] {
+            std::fs::create_dir_all(dir.path().join(name)).unwrap();
+            std::fs::write(dir.path().join(name).join(file), ">a\nMK\n").unwrap();
+        }
+        let s = preset_searches("reduced_dbs", Some(dir.path())).unwrap();
+        let stems: Vec<&str> = s.iter().map(|x| x.output_stem.as_str()).collect();
+        assert_eq!(stems, ["uniref90_hits", "mgnify_hits", "small_bfd_hits"]);
+        assert_eq!(
+            preset_searches("demo", None).unwrap()[0].output_stem,
+            "uniprot20k_hits"
+        );
+        assert!(preset_searches("full_dbs", Some(dir.path())).is_err());
+        assert!(preset_searches("nope", None).is_err());
+    }
 
     #[test]
     fn shipped_manifest_lists_alphafold2s_databases() {

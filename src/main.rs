@@ -83,6 +83,13 @@ struct FeaturesArgs {
     /// Maximum hits per database of the built-in search
     #[arg(long, default_value_t = 10_000)]
     max_hits: usize,
+    /// Database preset: demo (built-in search of the shipped demo database), reduced_dbs (jackhmmer on
+    /// uniref90, mgnify and small_bfd below --data-dir, as AlphaFold2's reduced_dbs)
+    #[arg(long, value_name = "PRESET", value_parser = ["demo", "reduced_dbs", "full_dbs", "colabfold"], conflicts_with_all = ["msas", "msa_dir", "single_sequence", "databases"])]
+    db_preset: Option<String>,
+    /// Directory holding the databases of --db-preset (as written by `ferrofold db download`)
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
     /// Search program for the databases: builtin, jackhmmer (HMMER) or mmseqs (MMseqs2)
     #[arg(long, default_value = "builtin", value_name = "TOOL")]
     tool: ferrofold::search::tools::SearchTool,
@@ -289,10 +296,19 @@ fn features(args: FeaturesArgs) -> anyhow::Result<()> {
     } else if !args.msas.is_empty() {
         MsaSource::Files(args.msas)
     } else {
-        let databases = if args.databases.is_empty() {
-            vec![ferrofold::databases::demo_database()]
+        let searches = if let Some(preset) = &args.db_preset {
+            ferrofold::databases::preset_searches(preset, args.data_dir.as_deref())
+                .map_err(anyhow::Error::msg)?
+        } else if args.databases.is_empty() {
+            vec![ferrofold::search::SearchSpec::named_after_database(
+                ferrofold::databases::demo_database(),
+                ferrofold::search::tools::SearchTool::Builtin,
+            )]
         } else {
             args.databases
+                .into_iter()
+                .map(|d| ferrofold::search::SearchSpec::named_after_database(d, args.tool))
+                .collect()
         };
         let options = ferrofold::search::SearchOptions {
             evalue: args.evalue,
@@ -300,9 +316,8 @@ fn features(args: FeaturesArgs) -> anyhow::Result<()> {
             ..Default::default()
         };
         MsaSource::Search {
-            databases,
+            searches,
             options,
-            tool: args.tool,
             binary: args.tool_binary,
             timeout_s: args.tool_timeout,
         }

@@ -259,3 +259,62 @@ fn database_and_tool_errors_are_clear_and_leave_no_features() {
         );
     }
 }
+
+#[test]
+fn reduced_dbs_preset_runs_jackhmmer_on_three_databases_with_alphafold2s_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = small_db(d, 1500);
+    let data = d.join("data");
+    for (name, file) in [
+        ("uniref90", "uniref90.fasta"),
+        ("mgnify", "mgy_clusters_2022_05.fa"),
+        ("small_bfd", "bfd-first_non_consensus_sequences.fasta"),
+    ] {
+        std::fs::create_dir_all(data.join(name)).unwrap();
+        std::fs::copy(&db, data.join(name).join(file)).unwrap();
+    }
+    let out = d.join("out");
+    let (code, _, err) = features(&[
+        "features",
+        repo("examples/data/opuBA_150.fasta").to_str().unwrap(),
+        "--db-preset",
+        "reduced_dbs",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let msas = out.join("opuBA_fragment/msas");
+    for f in ["uniref90_hits.sto", "mgnify_hits.sto", "small_bfd_hits.sto"] {
+        assert!(msas.join(f).is_file(), "{f}");
+    }
+    // Three copies of the same database: de-duplication keeps one copy of each row, so the merged MSA has
+    // as many rows as one search found.
+    let one = ferrofold::io::stockholm::Stockholm::read_path(msas.join("uniref90_hits.sto"))
+        .unwrap()
+        .to_msa(Path::new("x"))
+        .unwrap();
+    let (f, _) = ferrofold::io::features_h5::read(out.join("opuBA_fragment/features.h5")).unwrap();
+    let distinct: std::collections::BTreeSet<&String> = one.sequences.iter().collect();
+    assert_eq!(f.num_alignments(), distinct.len());
+    // A missing database names the file and the command that fetches it.
+    std::fs::remove_file(data.join("mgnify/mgy_clusters_2022_05.fa")).unwrap();
+    let (code, _, err) = features(&[
+        "features",
+        repo("examples/data/opuBA_150.fasta").to_str().unwrap(),
+        "--db-preset",
+        "reduced_dbs",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "-o",
+        d.join("out2").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("mgy_clusters_2022_05.fa") && err.contains("ferrofold db download mgnify"),
+        "{err}"
+    );
+}

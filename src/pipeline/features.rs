@@ -37,9 +37,8 @@ pub enum MsaSource {
     Dir(PathBuf),
     /// Search these FASTA(.gz) databases with the built-in search (the demo database by default).
     Search {
-        databases: Vec<PathBuf>,
+        searches: Vec<crate::search::SearchSpec>,
         options: crate::search::SearchOptions,
-        tool: crate::search::tools::SearchTool,
         /// The tool's binary (default: found on PATH).
         binary: Option<PathBuf>,
         /// Time limit per tool run.
@@ -205,9 +204,11 @@ pub fn run(opts: &FeaturesOptions) -> Result<Vec<TargetReport>, FeaturesStageErr
 }
 
 /// Searches one database for `query` with `tool`, writing `<msas_dir>/<database stem>_hits.{a3m,sto}`.
+#[allow(clippy::too_many_arguments)]
 fn run_search(
     query: &Query,
     db_path: &Path,
+    stem: &str,
     msas_dir: &Path,
     options: &crate::search::SearchOptions,
     tool: crate::search::tools::SearchTool,
@@ -222,11 +223,6 @@ fn run_search(
             message: "no such database file".into(),
         });
     }
-    let name = db_path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let stem = name.split('.').next().unwrap_or("db").to_string();
     let timeout = std::time::Duration::from_secs(timeout_s);
     let cpu = rayon::current_num_threads();
     let tool_err =
@@ -247,7 +243,7 @@ fn run_search(
             let db = crate::search::db::SequenceDb::load(db_path)
                 .map_err(|e| FeaturesStageError::Search(e.to_string()))?;
             let (hits, stats) = crate::search::search(&query.sequence, &db, options);
-            let out = msas_dir.join(format!("{stem}_hits.a3m"));
+            let out = msas_dir.join(format!("{stem}.a3m"));
             let a3m = crate::search::hits_to_a3m(&query.id, &query.sequence, &hits, &db);
             crate::io::atomic::write_with(&out, |w| a3m.write(w)).map_err(io_err(&out))?;
             info!(
@@ -259,7 +255,7 @@ fn run_search(
         SearchTool::Jackhmmer => {
             let bin = tools::find("jackhmmer", binary, "hmmer").map_err(tool_err)?;
             let q = query_fasta()?;
-            let out = msas_dir.join(format!("{stem}_hits.sto"));
+            let out = msas_dir.join(format!("{stem}.sto"));
             let tmp = crate::io::atomic::AtomicFile::create(&out).map_err(io_err(&out))?;
             tools::jackhmmer(&bin, q.path(), db_path, tmp.temp_path(), 1, cpu, timeout)
                 .map_err(tool_err)?;
@@ -269,7 +265,7 @@ fn run_search(
         SearchTool::Mmseqs => {
             let bin = tools::find("mmseqs", binary, "mmseqs2").map_err(tool_err)?;
             let q = query_fasta()?;
-            let out = msas_dir.join(format!("{stem}_hits.a3m"));
+            let out = msas_dir.join(format!("{stem}.a3m"));
             let work = tempfile::Builder::new()
                 .prefix(".mmseqs.")
                 .tempdir_in(msas_dir)
@@ -316,17 +312,16 @@ pub fn run_target(
     // With a search, the inputs are the databases and the settings (the alignments are made below).
     let search_hash = match &opts.msas {
         MsaSource::Search {
-            databases,
-            options,
-            tool,
-            ..
+            searches, options, ..
         } => {
             let mut h = InputHash::new("ferrofold features search");
             h.add(&FORMAT_VERSION.to_string())
                 .add(&query.description)
                 .add(&query.sequence);
-            h.add(&format!("{options:?} {tool:?}"));
-            for db in databases {
+            h.add(&format!("{options:?}"));
+            for spec in searches {
+                h.add(&format!("{:?} {}", spec.tool, spec.output_stem));
+                let db = &spec.database;
                 if !db.exists() {
                     return Err(FeaturesStageError::Io {
                         path: db.clone(),
@@ -381,22 +376,22 @@ pub fn run_target(
     }
 
     if let MsaSource::Search {
-        databases,
+        searches,
         options,
-        tool,
         binary,
         timeout_s,
     } = &opts.msas
     {
         let msas_dir = target_dir.join(MSAS_DIR);
         fs::create_dir_all(&msas_dir).map_err(io_err(&msas_dir))?;
-        for db_path in databases {
+        for spec in searches {
             let out = run_search(
                 query,
-                db_path,
+                &spec.database,
+                &spec.output_stem,
                 &msas_dir,
                 options,
-                *tool,
+                spec.tool,
                 binary.as_deref(),
                 *timeout_s,
             )?;

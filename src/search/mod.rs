@@ -14,6 +14,32 @@ use db::{encode, SequenceDb};
 
 use crate::io::a3m::{A3m, A3mRecord};
 
+/// One database search of the `features` stage: which database, with which program, and the stem of the
+/// alignment file it writes in `msas/` (AlphaFold2's names, e.g. `uniref90_hits`, give the alignment its
+/// role and row limit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchSpec {
+    pub database: std::path::PathBuf,
+    pub tool: tools::SearchTool,
+    pub output_stem: String,
+}
+
+impl SearchSpec {
+    /// A search whose output is named after the database file (`uniprot20k.fasta.gz` → `uniprot20k_hits`).
+    pub fn named_after_database(database: std::path::PathBuf, tool: tools::SearchTool) -> Self {
+        let name = database
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let stem = format!("{}_hits", name.split('.').next().unwrap_or("db"));
+        Self {
+            database,
+            tool,
+            output_stem: stem,
+        }
+    }
+}
+
 /// Search settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchOptions {
