@@ -82,8 +82,8 @@ pub fn database_path(data_dir: &std::path::Path, e: &ManifestEntry) -> PathBuf {
 
 /// The searches of a database preset. `demo`: the built-in search of the shipped demo database.
 /// `reduced_dbs`: jackhmmer on uniref90, MGnify and the reduced BFD below `data_dir` (AlphaFold2's
-/// reduced_dbs preset without templates). `full_dbs` and `colabfold` need HH-suite and ColabFold's MMseqs2
-/// databases, which are not driven yet: they are refused with that reason.
+/// reduced_dbs preset without templates). `full_dbs`: jackhmmer on uniref90 and MGnify, hhblits on BFD and
+/// UniRef30 together (`bfd_uniref_hits.a3m`). `colabfold` (ColabFold's MMseqs2 databases) is refused.
 pub fn preset_searches(
     preset: &str,
     data_dir: Option<&std::path::Path>,
@@ -110,7 +110,35 @@ pub fn preset_searches(
             }
             Ok(out)
         }
-        "full_dbs" | "colabfold" => Err(format!("--db-preset {preset} needs HH-suite / ColabFold databases, which ferrofold does not drive yet; use reduced_dbs or demo")),
+        "full_dbs" => {
+            let dir = data_dir.ok_or("--db-preset full_dbs needs --data-dir (where `ferrofold db download` put the databases)")?;
+            let manifest = parse_manifest(MANIFEST)?;
+            let entry = |name: &str| manifest.iter().find(|e| e.name == name).cloned().ok_or_else(|| format!("manifest has no {name}"));
+            let missing = |path: &std::path::Path, name: &str| {
+                format!("--db-preset full_dbs: {} is missing (fetch it with `ferrofold db download {name} --data-dir {}`)", path.display(), dir.display())
+            };
+            let mut out = Vec::new();
+            for (name, stem) in [("uniref90", "uniref90_hits"), ("mgnify", "mgnify_hits")] {
+                let path = database_path(dir, &entry(name)?);
+                if !path.is_file() {
+                    return Err(missing(&path, name));
+                }
+                out.push(SearchSpec { database: path, tool: SearchTool::Jackhmmer, output_stem: stem.into() });
+            }
+            // HH-suite databases are prefixes inside their folders (AlphaFold2 searches BFD and UniRef30 together).
+            let mut prefixes = Vec::new();
+            for name in ["bfd", "uniref30"] {
+                let e = entry(name)?;
+                let prefix = database_path(dir, &e).join(&e.unpacked);
+                if !std::path::Path::new(&format!("{}_a3m.ffdata", prefix.display())).is_file() {
+                    return Err(missing(&prefix, name));
+                }
+                prefixes.push(prefix.display().to_string());
+            }
+            out.push(SearchSpec { database: prefixes.join(":").into(), tool: SearchTool::Hhblits, output_stem: "bfd_uniref_hits".into() });
+            Ok(out)
+        }
+        "colabfold" => Err("--db-preset colabfold needs ColabFold's MMseqs2 databases, which ferrofold does not drive yet; use reduced_dbs, full_dbs or demo".into()),
         other => Err(format!("unknown --db-preset '{other}' (demo, reduced_dbs, full_dbs, colabfold)")),
     }
 }
@@ -142,7 +170,10 @@ mod tests {
             preset_searches("demo", None).unwrap()[0].output_stem,
             "uniprot20k_hits"
         );
-        assert!(preset_searches("full_dbs", Some(dir.path())).is_err());
+        assert!(preset_searches("full_dbs", Some(dir.path()))
+            .unwrap_err()
+            .contains("bfd"));
+        assert!(preset_searches("colabfold", Some(dir.path())).is_err());
         assert!(preset_searches("nope", None).is_err());
     }
 

@@ -83,14 +83,16 @@ struct FeaturesArgs {
     /// Maximum hits per database of the built-in search
     #[arg(long, default_value_t = 10_000)]
     max_hits: usize,
-    /// Database preset: demo (built-in search of the shipped demo database), reduced_dbs (jackhmmer on
-    /// uniref90, mgnify and small_bfd below --data-dir, as AlphaFold2's reduced_dbs)
+    /// Database preset: demo (built-in search of the shipped demo database); reduced_dbs (jackhmmer on
+    /// uniref90, mgnify, small_bfd); full_dbs (jackhmmer on uniref90, mgnify; hhblits on bfd + uniref30),
+    /// the databases below --data-dir as `ferrofold db download` lays them out
     #[arg(long, value_name = "PRESET", value_parser = ["demo", "reduced_dbs", "full_dbs", "colabfold"], conflicts_with_all = ["msas", "msa_dir", "single_sequence", "databases"])]
     db_preset: Option<String>,
     /// Directory holding the databases of --db-preset (as written by `ferrofold db download`)
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// Search program for the databases: builtin, jackhmmer (HMMER) or mmseqs (MMseqs2)
+    /// Search program for the databases: builtin, jackhmmer (HMMER), mmseqs (MMseqs2) or hhblits
+    /// (HH-suite; --db is then a database prefix, several joined with ":")
     #[arg(long, default_value = "builtin", value_name = "TOOL")]
     tool: ferrofold::search::tools::SearchTool,
     /// Path of the search program (default: found on PATH)

@@ -318,3 +318,95 @@ fn reduced_dbs_preset_runs_jackhmmer_on_three_databases_with_alphafold2s_names()
         "{err}"
     );
 }
+
+/// An HH-suite database made from the first `n` demo sequences (one sequence per entry), with HH-suite's
+/// own tools: `ffindex_from_fasta`, then `cstranslate` for the column-state prefilter.
+fn hhsuite_db(dir: &Path, n: usize) -> PathBuf {
+    let fasta = small_db(dir, n);
+    let prefix = dir.join("hhdb");
+    let ok = |c: &mut std::process::Command| {
+        let o = c.output().unwrap();
+        assert!(
+            o.status.success(),
+            "{c:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    ok(std::process::Command::new("ffindex_from_fasta")
+        .arg("-s")
+        .arg(dir.join("hhdb_a3m.ffdata"))
+        .arg(dir.join("hhdb_a3m.ffindex"))
+        .arg(&fasta));
+    // Debian's `cstranslate` wrapper looks for its SIMD builds in the wrong place; call one directly.
+    let cpu = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let variant = ["avx2", "sse3", "plain"]
+        .into_iter()
+        .find(|v| *v == "plain" || cpu.contains(v))
+        .unwrap();
+    let cs = PathBuf::from(format!("/usr/libexec/hhsuite/cstranslate-{variant}"));
+    let cs = if cs.is_file() {
+        cs
+    } else {
+        PathBuf::from("cstranslate")
+    };
+    ok(std::process::Command::new(cs)
+        .args(["-f", "-x", "0.3", "-c", "4", "-I", "a3m", "-b"])
+        .arg("-i")
+        .arg(dir.join("hhdb_a3m"))
+        .arg("-o")
+        .arg(dir.join("hhdb_cs219"))
+        .arg("-A")
+        .arg("/usr/share/hhsuite/data/cs219.lib")
+        .arg("-D")
+        .arg("/usr/share/hhsuite/data/context_data.lib"));
+    prefix
+}
+
+#[test]
+fn hhblits_runs_for_real_on_a_database_built_here() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = hhsuite_db(dir.path(), 120);
+    let out = dir.path().join("out");
+    let (code, _, err) = features(&[
+        "features",
+        repo("examples/data/opuBA_150.fasta").to_str().unwrap(),
+        "--db",
+        prefix.to_str().unwrap(),
+        "--tool",
+        "hhblits",
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let a3m = out.join("opuBA_fragment/msas/hhdb_hits.a3m");
+    let msa = ferrofold::io::a3m::A3m::read_path(&a3m)
+        .unwrap()
+        .to_msa(Path::new("x"))
+        .unwrap();
+    assert!(msa.depth() >= 2, "query plus hits, got {}", msa.depth());
+    let (f, _) = ferrofold::io::features_h5::read(out.join("opuBA_fragment/features.h5")).unwrap();
+    assert_eq!(
+        f.num_alignments(),
+        msa.sequences
+            .iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+    );
+    // A prefix with no database behind it names the missing file.
+    let (code, _, err) = features(&[
+        "features",
+        repo("examples/data/opuBA_150.fasta").to_str().unwrap(),
+        "--db",
+        dir.path().join("nodb").to_str().unwrap(),
+        "--tool",
+        "hhblits",
+        "-o",
+        dir.path().join("o2").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("nodb_a3m.ffdata") && err.contains("no such HH-suite database file"),
+        "{err}"
+    );
+}

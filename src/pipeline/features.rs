@@ -203,6 +203,55 @@ pub fn run(opts: &FeaturesOptions) -> Result<Vec<TargetReport>, FeaturesStageErr
     Ok(reports)
 }
 
+/// Identity of a database for the rerun check: path, size and modification time of its file(s) — not their
+/// contents, which for AlphaFold2's databases would mean hashing hundreds of gigabytes per run. For
+/// hhblits the database is one or more HH-suite prefixes (`a:b`), each needing `<prefix>_a3m.ffdata`.
+fn database_fingerprint(
+    db: &Path,
+    tool: crate::search::tools::SearchTool,
+) -> Result<String, FeaturesStageError> {
+    let files: Vec<PathBuf> = if tool == crate::search::tools::SearchTool::Hhblits {
+        db.to_string_lossy()
+            .split(':')
+            .flat_map(|p| {
+                [
+                    format!("{p}_a3m.ffdata"),
+                    format!("{p}_a3m.ffindex"),
+                    format!("{p}_cs219.ffindex"),
+                ]
+            })
+            .map(PathBuf::from)
+            .collect()
+    } else {
+        if db.is_dir() {
+            return Err(FeaturesStageError::Io {
+                path: db.into(),
+                message: "is a directory, not a sequence database file".into(),
+            });
+        }
+        vec![db.to_path_buf()]
+    };
+    let mut parts = Vec::new();
+    for f in files {
+        let meta = std::fs::metadata(&f).map_err(|_| FeaturesStageError::Io {
+            path: f.clone(),
+            message: if tool == crate::search::tools::SearchTool::Hhblits {
+                "no such HH-suite database file".into()
+            } else {
+                "no such database file".into()
+            },
+        })?;
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        parts.push(format!("{}|{}|{mtime}", f.display(), meta.len()));
+    }
+    Ok(parts.join(";"))
+}
+
 /// Searches one database for `query` with `tool`, writing `<msas_dir>/<database stem>_hits.{a3m,sto}`.
 #[allow(clippy::too_many_arguments)]
 fn run_search(
@@ -217,12 +266,7 @@ fn run_search(
 ) -> Result<PathBuf, FeaturesStageError> {
     use crate::search::tools::{self, SearchTool};
     let t = Instant::now();
-    if !db_path.exists() {
-        return Err(FeaturesStageError::Io {
-            path: db_path.into(),
-            message: "no such database file".into(),
-        });
-    }
+    database_fingerprint(db_path, tool)?;
     let timeout = std::time::Duration::from_secs(timeout_s);
     let cpu = rayon::current_num_threads();
     let tool_err =
@@ -258,6 +302,23 @@ fn run_search(
             let out = msas_dir.join(format!("{stem}.sto"));
             let tmp = crate::io::atomic::AtomicFile::create(&out).map_err(io_err(&out))?;
             tools::jackhmmer(&bin, q.path(), db_path, tmp.temp_path(), 1, cpu, timeout)
+                .map_err(tool_err)?;
+            tmp.commit().map_err(io_err(&out))?;
+            out
+        }
+        SearchTool::Hhblits => {
+            let bin = tools::find("hhblits", binary, "hhsuite").map_err(tool_err)?;
+            let q = query_fasta()?;
+            let out = msas_dir.join(format!("{stem}.a3m"));
+            let tmp = crate::io::atomic::AtomicFile::create(&out).map_err(io_err(&out))?;
+            // Several HH-suite databases can be searched together: `a:b` in one spec.
+            let prefixes: Vec<PathBuf> = db_path
+                .to_string_lossy()
+                .split(':')
+                .map(PathBuf::from)
+                .collect();
+            let refs: Vec<&Path> = prefixes.iter().map(PathBuf::as_path).collect();
+            tools::hhblits(&bin, q.path(), &refs, tmp.temp_path(), 3, cpu, timeout)
                 .map_err(tool_err)?;
             tmp.commit().map_err(io_err(&out))?;
             out
@@ -321,20 +382,7 @@ pub fn run_target(
             h.add(&format!("{options:?}"));
             for spec in searches {
                 h.add(&format!("{:?} {}", spec.tool, spec.output_stem));
-                let db = &spec.database;
-                if !db.exists() {
-                    return Err(FeaturesStageError::Io {
-                        path: db.clone(),
-                        message: "no such database file".into(),
-                    });
-                }
-                if db.is_dir() {
-                    return Err(FeaturesStageError::Io {
-                        path: db.clone(),
-                        message: "is a directory, not a sequence database file".into(),
-                    });
-                }
-                h.add(&sha256_file(db).map_err(io_err(db))?);
+                h.add(&database_fingerprint(&spec.database, spec.tool)?);
             }
             Some(h.finish())
         }

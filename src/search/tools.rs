@@ -26,6 +26,8 @@ pub enum SearchTool {
     Jackhmmer,
     /// MMseqs2 (ColabFold's search engine).
     Mmseqs,
+    /// HH-suite's hhblits (AlphaFold2's BFD / UniRef30 search); the database is an HH-suite prefix.
+    Hhblits,
 }
 
 impl std::str::FromStr for SearchTool {
@@ -35,8 +37,9 @@ impl std::str::FromStr for SearchTool {
             "builtin" => Ok(Self::Builtin),
             "jackhmmer" => Ok(Self::Jackhmmer),
             "mmseqs" => Ok(Self::Mmseqs),
+            "hhblits" => Ok(Self::Hhblits),
             _ => Err(format!(
-                "unknown search tool '{s}' (builtin, jackhmmer, mmseqs)"
+                "unknown search tool '{s}' (builtin, jackhmmer, mmseqs, hhblits)"
             )),
         }
     }
@@ -195,6 +198,49 @@ pub fn jackhmmer(
         database.into(),
     ];
     run("jackhmmer", binary, &args, timeout)
+}
+
+/// hhblits with AlphaFold2's settings (`-n 3 -e 0.001 -maxseq 1000000 -realign_max 100000 -maxfilt 100000
+/// -min_prefilter_hits 1000`) against one or more HH-suite databases (path prefixes, e.g.
+/// `.../uniref30/UniRef30_2021_03`), A3M hits to `out_a3m`.
+#[allow(clippy::too_many_arguments)]
+pub fn hhblits(
+    binary: &Path,
+    query: &Path,
+    databases: &[&Path],
+    out_a3m: &Path,
+    iterations: u32,
+    cpu: usize,
+    timeout: Duration,
+) -> Result<(), ToolError> {
+    let a = |s: &str| OsString::from(s);
+    let mut args = vec![
+        a("-i"),
+        query.into(),
+        a("-cpu"),
+        a(&cpu.to_string()),
+        a("-oa3m"),
+        out_a3m.into(),
+        a("-o"),
+        a("/dev/null"),
+        a("-n"),
+        a(&iterations.to_string()),
+        a("-e"),
+        a("0.001"),
+        a("-maxseq"),
+        a("1000000"),
+        a("-realign_max"),
+        a("100000"),
+        a("-maxfilt"),
+        a("100000"),
+        a("-min_prefilter_hits"),
+        a("1000"),
+    ];
+    for d in databases {
+        args.push(a("-d"));
+        args.push((*d).into());
+    }
+    run("hhblits", binary, &args, timeout)
 }
 
 /// MMseqs2: search `query` against the FASTA `database` and write the hits as A3M to `out_a3m`. `work` is a
