@@ -153,12 +153,13 @@ pub fn search(query: &str, db: &SequenceDb, opts: &SearchOptions) -> (Vec<Hit>, 
             || {
                 (
                     Vec::<i32>::new(),
+                    Vec::<u32>::new(),
                     Vec::<i32>::new(),
                     Vec::<i32>::new(),
                     striped::Scratch::default(),
                 )
             },
-            |(last, h, e, scratch), idx| {
+            |(last, touched, h, e, scratch), idx| {
                 let t = db.codes_of(idx);
                 if t.len() < K || m < K {
                     return None;
@@ -168,14 +169,20 @@ pub fn search(query: &str, db: &SequenceDb, opts: &SearchOptions) -> (Vec<Hit>, 
                 // passes when the best extension scores at least `opts.min_ungapped_score`, and that
                 // diagonal centres the band of the final alignment.
                 const EXTENDED: i32 = i32::MAX;
-                last.clear();
-                last.resize(m + t.len(), i32::MIN / 2);
+                // Diagonal state persists between targets; only the entries touched are reset afterwards
+                // (clearing the whole array per target would cost more than the scan itself).
+                if last.len() < m + t.len() {
+                    last.resize(m + t.len(), i32::MIN / 2);
+                }
                 let mut best: Option<(i32, isize)> = None;
                 for j in 0..=t.len() - K {
                     if let Some(k) = kmer(&t[j..j + K]) {
                         for &i in &table[k] {
                             let d = j + m - i as usize;
                             let prev = last[d];
+                            if prev == i32::MIN / 2 {
+                                touched.push(d as u32);
+                            }
                             if prev == EXTENDED {
                                 continue;
                             }
@@ -194,6 +201,10 @@ pub fn search(query: &str, db: &SequenceDb, opts: &SearchOptions) -> (Vec<Hit>, 
                         }
                     }
                 }
+                for &d in touched.iter() {
+                    last[d as usize] = i32::MIN / 2;
+                }
+                touched.clear();
                 let pass = best.map(|b| b.1);
                 let diagonal = pass?;
                 Some((
