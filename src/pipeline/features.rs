@@ -252,6 +252,31 @@ fn database_fingerprint(
     Ok(parts.join(";"))
 }
 
+/// The built-in search's database, loaded once per process for a batch of targets: the last database used
+/// is kept (keyed by path, size and modification time), so a multi-record FASTA loads it once.
+fn cached_database(
+    path: &Path,
+) -> Result<std::sync::Arc<crate::search::db::SequenceDb>, FeaturesStageError> {
+    use std::sync::{Arc, Mutex};
+    static CACHE: Mutex<Option<(String, Arc<crate::search::db::SequenceDb>)>> = Mutex::new(None);
+    let key = database_fingerprint(path, crate::search::tools::SearchTool::Builtin)?;
+    let mut cache = CACHE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((k, db)) = cache.as_ref() {
+        if *k == key {
+            return Ok(db.clone());
+        }
+    }
+    *cache = None; // release the previous database before loading the next
+    let db = Arc::new(
+        crate::search::db::SequenceDb::load(path)
+            .map_err(|e| FeaturesStageError::Search(e.to_string()))?,
+    );
+    *cache = Some((key, db.clone()));
+    Ok(db)
+}
+
 /// Searches one database for `query` with `tool`, writing `<msas_dir>/<database stem>_hits.{a3m,sto}`.
 #[allow(clippy::too_many_arguments)]
 fn run_search(
@@ -284,8 +309,7 @@ fn run_search(
     };
     let out = match tool {
         SearchTool::Builtin => {
-            let db = crate::search::db::SequenceDb::load(db_path)
-                .map_err(|e| FeaturesStageError::Search(e.to_string()))?;
+            let db = cached_database(db_path)?;
             let (hits, stats) = crate::search::search(&query.sequence, &db, options);
             let out = msas_dir.join(format!("{stem}.a3m"));
             let a3m = crate::search::hits_to_a3m(&query.id, &query.sequence, &hits, &db);
