@@ -1,136 +1,207 @@
-//! Smith-Waterman score with affine gaps, vectorised across the query (Farrar 2007, "striped" layout),
-//! eight 16-bit lanes with SSE2 (always present on x86-64). Scores saturate at `i16::MAX`; the caller
-//! re-scores saturated pairs with the scalar aligner. Other architectures use the scalar aligner.
+//! Smith-Waterman score with affine gaps, vectorised across the query (Farrar 2007, "striped" layout) in
+//! 16-bit lanes: sixteen with AVX2 when the CPU has it, else eight with SSE2 (always present on x86-64).
+//! Scores saturate at `i16::MAX`; the caller re-scores saturated pairs with the scalar aligner. Other
+//! architectures use the scalar aligner.
 
 use super::align::{GapCosts, BLOSUM62};
 
-/// A query prepared for striped alignment.
+/// A query prepared for striped alignment with `lanes` lanes.
 pub struct StripedProfile {
-    /// `[21][seg_len]` vectors of 8 lanes: lane `k` of segment `s` is query position `s + k·seg_len`.
-    profile: Vec<[i16; 8]>,
+    /// `[21][seg_len][lanes]`: lane `k` of segment `s` is query position `s + k·seg_len`.
+    profile: Vec<i16>,
     seg_len: usize,
+    lanes: usize,
+}
+
+/// Lanes the running CPU supports (16 with AVX2, else 8).
+pub fn lanes() -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            return 16;
+        }
+    }
+    8
 }
 
 impl StripedProfile {
-    #[allow(clippy::needless_range_loop)]
     pub fn new(query: &[u8]) -> Self {
+        Self::with_lanes(query, lanes())
+    }
+
+    pub fn with_lanes(query: &[u8], lanes: usize) -> Self {
         let m = query.len();
-        let seg_len = m.div_ceil(8).max(1);
-        let mut profile = vec![[0i16; 8]; 21 * seg_len];
-        for r in 0..21 {
-            for s in 0..seg_len {
-                for k in 0..8 {
-                    let i = s + k * seg_len;
-                    // Positions past the query end score very low so they never start an alignment.
-                    profile[r * seg_len + s][k] = if i < m {
-                        BLOSUM62[query[i] as usize][r] as i16
-                    } else {
-                        -1000
-                    };
-                }
-            }
+        let seg_len = m.div_ceil(lanes).max(1);
+        let mut profile = vec![0i16; 21 * seg_len * lanes];
+        for (idx, v) in profile.iter_mut().enumerate() {
+            let (r, rest) = (idx / (seg_len * lanes), idx % (seg_len * lanes));
+            let (s, k) = (rest / lanes, rest % lanes);
+            let i = s + k * seg_len;
+            // Positions past the query end score very low so they never start an alignment.
+            *v = if i < m {
+                BLOSUM62[query[i] as usize][r] as i16
+            } else {
+                -1000
+            };
         }
-        Self { profile, seg_len }
+        Self {
+            profile,
+            seg_len,
+            lanes,
+        }
     }
 }
 
 /// Scratch space reused across targets.
 #[derive(Default)]
 pub struct Scratch {
-    h_load: Vec<[i16; 8]>,
-    h_store: Vec<[i16; 8]>,
-    e: Vec<[i16; 8]>,
+    h_load: Vec<i16>,
+    h_store: Vec<i16>,
+    e: Vec<i16>,
 }
 
-#[cfg(target_arch = "x86_64")]
-pub fn score(p: &StripedProfile, target: &[u8], gaps: GapCosts, s: &mut Scratch) -> i32 {
-    // SAFETY: SSE2 is part of the x86-64 baseline; loads/stores use unaligned intrinsics on `[i16; 8]`.
-    unsafe { score_sse2(p, target, gaps, s) }
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-pub fn score(p: &StripedProfile, target: &[u8], gaps: GapCosts, _s: &mut Scratch) -> i32 {
-    unimplemented_fallback(p, target, gaps)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "sse2")]
-#[allow(clippy::needless_range_loop)] // the striped layout indexes several arrays by segment
-unsafe fn score_sse2(p: &StripedProfile, target: &[u8], gaps: GapCosts, s: &mut Scratch) -> i32 {
-    use std::arch::x86_64::*;
-    let seg = p.seg_len;
-    let zero = [0i16; 8];
-    s.h_load.clear();
-    s.h_load.resize(seg, zero);
-    s.h_store.clear();
-    s.h_store.resize(seg, zero);
-    s.e.clear();
-    s.e.resize(seg, zero);
-    let ld = |a: &[i16; 8]| unsafe { _mm_loadu_si128(a.as_ptr() as *const __m128i) };
-    let st = |a: &mut [i16; 8], v: __m128i| unsafe {
-        _mm_storeu_si128(a.as_mut_ptr() as *mut __m128i, v)
-    };
-    let v_open = _mm_set1_epi16((gaps.open + gaps.extend) as i16);
-    let v_ext = _mm_set1_epi16(gaps.extend as i16);
-    let v_zero = _mm_setzero_si128();
-    let v_neg = _mm_set1_epi16(i16::MIN);
-    let mut v_max = v_zero;
-    for &t in target {
-        let prof = &p.profile[t as usize * seg..(t as usize + 1) * seg];
-        let mut v_f = v_neg;
-        // H of the last segment, shifted by one lane: the diagonal predecessor of segment 0.
-        let mut v_h = _mm_slli_si128(ld(&s.h_store[seg - 1]), 2);
-        std::mem::swap(&mut s.h_load, &mut s.h_store);
-        for j in 0..seg {
-            v_h = _mm_adds_epi16(v_h, ld(&prof[j]));
-            let v_e = ld(&s.e[j]);
-            v_h = _mm_max_epi16(v_h, v_e);
-            v_h = _mm_max_epi16(v_h, v_f);
-            v_h = _mm_max_epi16(v_h, v_zero);
-            v_max = _mm_max_epi16(v_max, v_h);
-            st(&mut s.h_store[j], v_h);
-            let v_h_open = _mm_subs_epi16(v_h, v_open);
-            st(
-                &mut s.e[j],
-                _mm_max_epi16(_mm_subs_epi16(v_e, v_ext), v_h_open),
-            );
-            v_f = _mm_max_epi16(_mm_subs_epi16(v_f, v_ext), v_h_open);
-            v_h = ld(&s.h_load[j]);
-        }
-        // Lazy F: carry vertical gaps across segment boundaries until they no longer improve H.
-        let mut j = 0;
-        // Shifting moves each lane to the next query block; lane 0 receives "no gap" (−∞).
-        v_f = _mm_insert_epi16(_mm_slli_si128(v_f, 2), i16::MIN as i32, 0);
-        loop {
-            let v_h = ld(&s.h_store[j]);
-            let gt = _mm_cmpgt_epi16(v_f, _mm_subs_epi16(v_h, v_open));
-            if _mm_movemask_epi8(gt) == 0 {
-                break;
-            }
-            let v_h = _mm_max_epi16(v_h, v_f);
-            st(&mut s.h_store[j], v_h);
-            v_max = _mm_max_epi16(v_max, v_h);
-            // A better H can open a better horizontal gap too.
-            let v_e = ld(&s.e[j]);
-            st(&mut s.e[j], _mm_max_epi16(v_e, _mm_subs_epi16(v_h, v_open)));
-            v_f = _mm_subs_epi16(v_f, v_ext);
-            j += 1;
-            if j >= seg {
-                j = 0;
-                v_f = _mm_insert_epi16(_mm_slli_si128(v_f, 2), i16::MIN as i32, 0);
-            }
+impl Scratch {
+    fn reset(&mut self, n: usize) {
+        for v in [&mut self.h_load, &mut self.h_store, &mut self.e] {
+            v.clear();
+            v.resize(n, 0);
         }
     }
-    let mut lanes = [0i16; 8];
-    st(&mut lanes, v_max);
-    lanes.iter().copied().max().unwrap_or(0) as i32
 }
 
-#[cfg(not(target_arch = "x86_64"))]
-fn unimplemented_fallback(p: &StripedProfile, target: &[u8], gaps: GapCosts) -> i32 {
-    let _ = (p, target, gaps);
-    unreachable!("callers use the scalar aligner off x86-64")
+/// Best local alignment score of the profile's query against `target`.
+#[cfg(target_arch = "x86_64")]
+pub fn score(p: &StripedProfile, target: &[u8], gaps: GapCosts, s: &mut Scratch) -> i32 {
+    s.reset(p.seg_len * p.lanes);
+    if p.lanes == 16 && std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 was detected at run time; all loads and stores stay inside vectors of
+        // `seg_len * 16` elements (unaligned intrinsics).
+        unsafe { avx2::score(p, target, gaps, s) }
+    } else {
+        assert_eq!(p.lanes, 8, "profile built for another lane count");
+        // SAFETY: SSE2 is part of the x86-64 baseline; accesses stay inside vectors of `seg_len * 8`.
+        unsafe { sse2::score(p, target, gaps, s) }
+    }
 }
+
+/// Generates the striped kernel for one instruction set: the same algorithm, only the vector width and
+/// the intrinsics differ.
+macro_rules! striped_kernel {
+    ($modname:ident, $feature:literal, $lanes:expr, $vec:ty, $load:ident, $store:ident, $set1:ident, $zero:ident,
+     $adds:ident, $subs:ident, $max:ident, $cmpgt:ident, $movemask:ident, $shift_in:expr) => {
+        #[cfg(target_arch = "x86_64")]
+        mod $modname {
+            use std::arch::x86_64::*;
+
+            use super::{GapCosts, Scratch, StripedProfile};
+
+            #[target_feature(enable = $feature)]
+            #[allow(clippy::needless_range_loop)] // the striped layout indexes several arrays by segment
+            pub(super) unsafe fn score(
+                p: &StripedProfile,
+                target: &[u8],
+                gaps: GapCosts,
+                s: &mut Scratch,
+            ) -> i32 {
+                const L: usize = $lanes;
+                let seg = p.seg_len;
+                let ld =
+                    |a: &[i16], j: usize| unsafe { $load(a.as_ptr().add(j * L) as *const $vec) };
+                let st = |a: &mut [i16], j: usize, v: $vec| unsafe {
+                    $store(a.as_mut_ptr().add(j * L) as *mut $vec, v)
+                };
+                let shift_in = $shift_in;
+                let v_open = $set1((gaps.open + gaps.extend) as i16);
+                let v_ext = $set1(gaps.extend as i16);
+                let v_zero = $zero();
+                let v_neg = $set1(i16::MIN);
+                let mut v_max = v_zero;
+                for &t in target {
+                    let prof = &p.profile[t as usize * seg * L..(t as usize + 1) * seg * L];
+                    let mut v_f = v_neg;
+                    // H of the last segment moved up one lane: the diagonal predecessor of segment 0.
+                    let mut v_h = shift_in(ld(&s.h_store, seg - 1), 0);
+                    std::mem::swap(&mut s.h_load, &mut s.h_store);
+                    for j in 0..seg {
+                        v_h = $adds(v_h, ld(prof, j));
+                        let v_e = ld(&s.e, j);
+                        v_h = $max(v_h, v_e);
+                        v_h = $max(v_h, v_f);
+                        v_h = $max(v_h, v_zero);
+                        v_max = $max(v_max, v_h);
+                        st(&mut s.h_store, j, v_h);
+                        let v_h_open = $subs(v_h, v_open);
+                        st(&mut s.e, j, $max($subs(v_e, v_ext), v_h_open));
+                        v_f = $max($subs(v_f, v_ext), v_h_open);
+                        v_h = ld(&s.h_load, j);
+                    }
+                    // Lazy F: carry vertical gaps across segment boundaries until they no longer improve H.
+                    let mut j = 0;
+                    v_f = shift_in(v_f, i16::MIN);
+                    loop {
+                        let v_h = ld(&s.h_store, j);
+                        if $movemask($cmpgt(v_f, $subs(v_h, v_open))) == 0 {
+                            break;
+                        }
+                        let v_h = $max(v_h, v_f);
+                        st(&mut s.h_store, j, v_h);
+                        v_max = $max(v_max, v_h);
+                        let v_e = ld(&s.e, j);
+                        st(&mut s.e, j, $max(v_e, $subs(v_h, v_open)));
+                        v_f = $subs(v_f, v_ext);
+                        j += 1;
+                        if j >= seg {
+                            j = 0;
+                            v_f = shift_in(v_f, i16::MIN);
+                        }
+                    }
+                }
+                let mut lanes = [0i16; L];
+                unsafe { $store(lanes.as_mut_ptr() as *mut $vec, v_max) };
+                lanes.iter().copied().max().unwrap_or(0) as i32
+            }
+        }
+    };
+}
+
+striped_kernel!(
+    sse2,
+    "sse2",
+    8,
+    __m128i,
+    _mm_loadu_si128,
+    _mm_storeu_si128,
+    _mm_set1_epi16,
+    _mm_setzero_si128,
+    _mm_adds_epi16,
+    _mm_subs_epi16,
+    _mm_max_epi16,
+    _mm_cmpgt_epi16,
+    _mm_movemask_epi8,
+    // Every lane moves to the next query block; lane 0 receives `fill`.
+    |v: __m128i, fill: i16| _mm_insert_epi16::<0>(_mm_slli_si128::<2>(v), fill as i32)
+);
+
+striped_kernel!(
+    avx2,
+    "avx2",
+    16,
+    __m256i,
+    _mm256_loadu_si256,
+    _mm256_storeu_si256,
+    _mm256_set1_epi16,
+    _mm256_setzero_si256,
+    _mm256_adds_epi16,
+    _mm256_subs_epi16,
+    _mm256_max_epi16,
+    _mm256_cmpgt_epi16,
+    _mm256_movemask_epi8,
+    // Shift by one 16-bit lane across the two 128-bit halves (alignr against the low half moved up).
+    |v: __m256i, fill: i16| _mm256_insert_epi16::<0>(
+        _mm256_alignr_epi8::<14>(v, _mm256_permute2x128_si256::<0x08>(v, v)),
+        fill
+    )
+);
 
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
@@ -142,6 +213,11 @@ mod tests {
         let mut rng = crate::model::input_pipeline::Rng::new(11);
         let (mut h, mut e) = (Vec::new(), Vec::new());
         let mut s = Scratch::default();
+        let widths: Vec<usize> = if std::arch::is_x86_feature_detected!("avx2") {
+            vec![8, 16]
+        } else {
+            vec![8]
+        };
         for round in 0..300 {
             let m = 1 + rng.below(120);
             let n = 1 + rng.below(200);
@@ -167,8 +243,10 @@ mod tests {
             };
             let gaps = GapCosts::default();
             let want = sw_score(&profile(&q), &t, gaps, &mut h, &mut e);
-            let got = score(&StripedProfile::new(&q), &t, gaps, &mut s);
-            assert_eq!(got, want, "round {round}: m {m}, n {}", t.len());
+            for &w in &widths {
+                let got = score(&StripedProfile::with_lanes(&q, w), &t, gaps, &mut s);
+                assert_eq!(got, want, "round {round}, {w} lanes: m {m}, n {}", t.len());
+            }
         }
     }
 }
