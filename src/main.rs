@@ -35,8 +35,8 @@ enum Command {
     Features(FeaturesArgs),
     /// Predict structures from features.h5 and model files: PDB/mmCIF, pLDDT, PAE, pTM, ranking
     Predict(PredictArgs),
-    /// Run features + predict for many targets, job-array aware [not built yet]
-    Run(NotBuilt),
+    /// features then predict for every record of FASTA files or folders, job-array aware (Slurm)
+    Run(RunArgs),
     /// Convert AlphaFold2 parameters (.npz) to ferrofold model files (.onnx), and back
     #[command(subcommand)]
     Params(ParamsCommand),
@@ -47,23 +47,9 @@ enum Command {
     Db(DbCommand),
 }
 
+/// Where alignments come from (shared by `features` and `run`).
 #[derive(Args)]
-struct NotBuilt {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    args: Vec<String>,
-}
-
-#[derive(Args)]
-#[command(after_help = "Examples:\n  \
-    ferrofold features target.fasta --msa uniref90_hits.sto --msa bfd_uniclust_hits.a3m -o out/\n  \
-    ferrofold features targets.fasta --msa-dir alignments/ -o out/\n  \
-    ferrofold features target.fasta --single-sequence -o out/\n\n\
-Alignments are recognised by AlphaFold2's file names (uniref90_hits.sto, bfd_uniref_hits.a3m,\n\
-bfd_uniclust_hits.a3m, small_bfd_hits.sto, mgnify_hits.sto) and merged in AlphaFold2's order\n\
-uniref90 -> BFD -> MGnify, then any other .a3m/.sto in the order given, de-duplicated.")]
-struct FeaturesArgs {
-    /// FASTA file; each record is one target, written to <OUTPUT>/<record id>/
-    fasta: PathBuf,
+struct MsaArgs {
     /// A precomputed alignment (.a3m or .sto); repeat for several (one-record FASTA only)
     #[arg(long = "msa", value_name = "FILE", conflicts_with_all = ["msa_dir", "single_sequence"])]
     msas: Vec<PathBuf>,
@@ -101,15 +87,30 @@ struct FeaturesArgs {
     /// Time limit of one search, seconds
     #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
     tool_timeout: u64,
-    /// Output directory
-    #[arg(short, long, value_name = "DIR")]
-    output: PathBuf,
     /// Rows kept from uniref90 alignments (AlphaFold2: 10000)
     #[arg(long, default_value_t = MsaLimits::default().uniref_max_hits, value_name = "N")]
     uniref_max_hits: usize,
     /// Rows kept from MGnify alignments (AlphaFold2: 501)
     #[arg(long, default_value_t = MsaLimits::default().mgnify_max_hits, value_name = "N")]
     mgnify_max_hits: usize,
+}
+
+#[derive(Args)]
+#[command(after_help = "Examples:\n  \
+    ferrofold features target.fasta --msa uniref90_hits.sto --msa bfd_uniclust_hits.a3m -o out/\n  \
+    ferrofold features targets.fasta --msa-dir alignments/ -o out/\n  \
+    ferrofold features target.fasta --single-sequence -o out/\n\n\
+Alignments are recognised by AlphaFold2's file names (uniref90_hits.sto, bfd_uniref_hits.a3m,\n\
+bfd_uniclust_hits.a3m, small_bfd_hits.sto, mgnify_hits.sto) and merged in AlphaFold2's order\n\
+uniref90 -> BFD -> MGnify, then any other .a3m/.sto in the order given, de-duplicated.")]
+struct FeaturesArgs {
+    /// FASTA file; each record is one target, written to <OUTPUT>/<record id>/
+    fasta: PathBuf,
+    #[command(flatten)]
+    msa: MsaArgs,
+    /// Output directory
+    #[arg(short, long, value_name = "DIR")]
+    output: PathBuf,
     /// Recompute even if features.h5 is up to date
     #[arg(long)]
     overwrite: bool,
@@ -172,22 +173,41 @@ enum ParamsCommand {
 
 #[derive(Args)]
 #[command(after_help = "Examples:\n  \
-    ferrofold predict out/T1/features.h5 --model models/model_1_ptm.onnx --model models/model_2_ptm.onnx\n  \
-    ferrofold predict out/T1/features.h5 --models-dir models/ --num-recycle 1 --threads 8\n\n\
-Writes, per model: result_<model>.h5, unrelaxed_<model>.pdb/.cif (pLDDT as B-factor), confidence_<model>.json,\n\
-pae_<model>.json (ptm models); then ranked_<k>.pdb/.cif, ranking_debug.json and timings.json.")]
-struct PredictArgs {
-    /// features.h5 written by `ferrofold features`
-    features: PathBuf,
+    ferrofold run targets.fasta --models-dir models/ -o out/\n  \
+    ferrofold run fastas/ --db-preset reduced_dbs --data-dir /data/af2 --models-dir models/ -o out/ --array-index 3 --array-size 10\n\n\
+In a Slurm job array the task is read from SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_MIN / SLURM_ARRAY_TASK_COUNT.\n\
+Task i of n takes the targets at positions p with p mod n == i (input order). Finished work is skipped.")]
+struct RunArgs {
+    /// FASTA files or folders of them (*.fasta, *.fa, *.faa); every record is one target
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Output directory: one folder per target, named after its (sanitised) record id
+    #[arg(short, long, value_name = "DIR")]
+    output: PathBuf,
+    #[command(flatten)]
+    msa: MsaArgs,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// This task's index in a job array (0-based; default: from Slurm, else 0)
+    #[arg(long, value_name = "N", requires = "array_size")]
+    array_index: Option<usize>,
+    /// Number of tasks in the job array
+    #[arg(long, value_name = "N", requires = "array_index")]
+    array_size: Option<usize>,
+    /// Recompute features and predictions even if they are up to date
+    #[arg(long)]
+    overwrite: bool,
+}
+
+/// Which models and how to run them (shared by `predict` and `run`).
+#[derive(Args)]
+struct ModelArgs {
     /// A model file (.onnx); repeat for several
     #[arg(long = "model", value_name = "FILE")]
     models: Vec<PathBuf>,
     /// Use every .onnx model file in DIR
     #[arg(long, value_name = "DIR")]
     models_dir: Option<PathBuf>,
-    /// Output directory (default: the features file's directory)
-    #[arg(short, long, value_name = "DIR")]
-    output: Option<PathBuf>,
     /// Seed of the MSA sampling and masking
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -209,6 +229,22 @@ struct PredictArgs {
     /// Refuse models without a PAE head (every model must give PAE and pTM)
     #[arg(long)]
     require_pae: bool,
+}
+
+#[derive(Args)]
+#[command(after_help = "Examples:\n  \
+    ferrofold predict out/T1/features.h5 --model models/model_1_ptm.onnx --model models/model_2_ptm.onnx\n  \
+    ferrofold predict out/T1/features.h5 --models-dir models/ --num-recycle 1 --threads 8\n\n\
+Writes, per model: result_<model>.h5, unrelaxed_<model>.pdb/.cif (pLDDT as B-factor), confidence_<model>.json,\n\
+pae_<model>.json (ptm models); then ranked_<k>.pdb/.cif, ranking_debug.json and timings.json.")]
+struct PredictArgs {
+    /// features.h5 written by `ferrofold features`
+    features: PathBuf,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Output directory (default: the features file's directory)
+    #[arg(short, long, value_name = "DIR")]
+    output: Option<PathBuf>,
     /// Recompute even if results are up to date
     #[arg(long)]
     overwrite: bool,
@@ -290,7 +326,11 @@ fn init_logging(verbose: u8, quiet: bool) {
         .init();
 }
 
-fn features(args: FeaturesArgs) -> anyhow::Result<()> {
+fn msa_source(args: MsaArgs) -> anyhow::Result<(MsaSource, MsaLimits)> {
+    let limits = MsaLimits {
+        uniref_max_hits: args.uniref_max_hits,
+        mgnify_max_hits: args.mgnify_max_hits,
+    };
     let msas = if args.single_sequence {
         MsaSource::SingleSequence
     } else if let Some(dir) = args.msa_dir {
@@ -324,14 +364,16 @@ fn features(args: FeaturesArgs) -> anyhow::Result<()> {
             timeout_s: args.tool_timeout,
         }
     };
+    Ok((msas, limits))
+}
+
+fn features(args: FeaturesArgs) -> anyhow::Result<()> {
+    let (msas, limits) = msa_source(args.msa)?;
     let opts = FeaturesOptions {
         fasta: args.fasta,
         msas,
         output_dir: args.output,
-        limits: MsaLimits {
-            uniref_max_hits: args.uniref_max_hits,
-            mgnify_max_hits: args.mgnify_max_hits,
-        },
+        limits,
         overwrite: args.overwrite,
         command_line: std::env::args().collect::<Vec<_>>().join(" "),
     };
@@ -420,9 +462,8 @@ fn params(cmd: ParamsCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn predict(args: PredictArgs) -> anyhow::Result<()> {
-    use ferrofold::pipeline::predict::{run, PredictOptions};
-    let mut models = args.models;
+fn model_list(args: &ModelArgs) -> anyhow::Result<Vec<PathBuf>> {
+    let mut models = args.models.clone();
     if let Some(dir) = &args.models_dir {
         let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
             .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?
@@ -441,16 +482,18 @@ fn predict(args: PredictArgs) -> anyhow::Result<()> {
         )
         .into());
     }
-    let output = args.output.unwrap_or_else(|| {
-        args.features
-            .parent()
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("."))
-    });
-    let opts = PredictOptions {
-        features: args.features,
+    Ok(models)
+}
+
+/// Predict settings from the arguments (features path and output folder filled in by the caller).
+fn predict_options(
+    args: &ModelArgs,
+    models: Vec<PathBuf>,
+) -> ferrofold::pipeline::predict::PredictOptions {
+    ferrofold::pipeline::predict::PredictOptions {
+        features: PathBuf::new(),
         models,
-        output_dir: output.clone(),
+        output_dir: PathBuf::new(),
         seed: args.seed,
         num_recycle: args.num_recycle,
         random: !args.deterministic,
@@ -460,7 +503,61 @@ fn predict(args: PredictArgs) -> anyhow::Result<()> {
         },
         early_stop_tolerance: args.early_stop_tolerance,
         require_pae: args.require_pae,
+        overwrite: false,
+    }
+}
+
+fn run_batch(args: RunArgs) -> anyhow::Result<()> {
+    use ferrofold::pipeline::run::{run, RunOptions};
+    let (msas, limits) = msa_source(args.msa)?;
+    let models = model_list(&args.model)?;
+    let opts = RunOptions {
+        inputs: args.inputs,
+        output_dir: args.output,
+        msas,
+        limits,
+        predict: predict_options(&args.model, models.clone()),
+        models,
+        array: args.array_index.zip(args.array_size),
         overwrite: args.overwrite,
+        command_line: std::env::args().collect::<Vec<_>>().join(" "),
+    };
+    let results = run(&opts)?;
+    let mut out = std::io::stdout().lock();
+    for t in results {
+        for m in t.models {
+            let ptm = m
+                .ptm
+                .map(|p| format!("{p:.4}"))
+                .unwrap_or_else(|| "-".into());
+            let what = if m.skipped { "up to date" } else { "written" };
+            writeln!(
+                out,
+                "{}\t{}\t{}\tmean_plddt {:.2}\tptm {ptm}\t{what}",
+                t.name,
+                m.name,
+                t.output_dir.display(),
+                m.mean_plddt
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn predict(args: PredictArgs) -> anyhow::Result<()> {
+    use ferrofold::pipeline::predict::{run, PredictOptions};
+    let models = model_list(&args.model)?;
+    let output = args.output.unwrap_or_else(|| {
+        args.features
+            .parent()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."))
+    });
+    let opts = PredictOptions {
+        features: args.features,
+        output_dir: output.clone(),
+        overwrite: args.overwrite,
+        ..predict_options(&args.model, models)
     };
     let reports = run(&opts)?;
     let mut out = std::io::stdout().lock();
@@ -576,20 +673,13 @@ impl std::fmt::Display for UsageError {
 }
 impl std::error::Error for UsageError {}
 
-fn not_built(stage: &str, issue: &str) -> anyhow::Result<()> {
-    Err(UsageError(format!(
-        "'ferrofold {stage}' is not built yet ({issue}); see the README's status table"
-    ))
-    .into())
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
     let result = match cli.command {
         Command::Features(a) => features(a),
         Command::Predict(a) => predict(a),
-        Command::Run(_) => not_built("run", "batch pipeline"),
+        Command::Run(a) => run_batch(a),
         Command::Params(c) => params(c),
         Command::Inspect(a) => inspect(a),
         Command::Db(c) => db(c),

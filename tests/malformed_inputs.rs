@@ -220,11 +220,11 @@ fn cases() -> Vec<Case> {
             expect: vec!["afile/out", "Not a directory"],
         },
         Case {
-            name: "stage not built yet (usage)",
-            files: vec![],
-            args: vec!["run", "targets.fasta"],
+            name: "run without a model (usage)",
+            files: vec![("t.fasta", b">t1\nMKV\n".to_vec())],
+            args: vec!["run", "{d}/t.fasta", "--single-sequence", "-o", "{o}"],
             exit: 2,
-            expect: vec!["run", "not built yet"],
+            expect: vec!["--model", "--models-dir"],
         },
         Case {
             name: "features file that does not exist",

@@ -5,3 +5,4 @@ pub mod features;
 pub mod hash;
 pub mod params;
 pub mod predict;
+pub mod run;

@@ -1,0 +1,321 @@
+//! `ferrofold run`: `features` then `predict` for every record of one or many FASTA files (or folders of
+//! them), in batch, with a stable share of the targets per job-array task.
+//!
+//! Targets are the records in input order; output folders are named after sanitised record ids (path
+//! separators, control characters, leading dots and dashes replaced, `..` impossible, collisions get
+//! `_2`, `_3`, …, every rename reported). Task `i` of `n` takes the targets at positions `p` with
+//! `p mod n == i`, so tasks never overlap and together cover everything. Each stage skips work whose
+//! outputs exist for the same inputs, so a killed run restarts where it stopped.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+use tracing::{info, warn};
+
+use super::features::{run_target, FeaturesOptions, FeaturesStageError, MsaSource};
+use super::predict::{self, PredictError, PredictOptions};
+use crate::features::builder::MsaLimits;
+use crate::io::fasta::{self, FastaError};
+use crate::query::Query;
+
+/// One target of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Output folder name (sanitised, unique).
+    pub name: String,
+    /// The record id as written in the FASTA file.
+    pub original_id: String,
+    pub query: Query,
+    pub source: PathBuf,
+}
+
+/// Errors of the batch; each names the input or target.
+#[derive(Debug, Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Fasta(#[from] FastaError),
+    #[error(transparent)]
+    Features(#[from] FeaturesStageError),
+    #[error("target '{target}': {source}")]
+    Predict {
+        target: String,
+        source: PredictError,
+    },
+    #[error("{0}")]
+    Input(String),
+}
+
+/// A folder name from a record id: path separators, control characters and whitespace become `_`,
+/// leading `.` and `-` too; at most 100 characters; never empty.
+pub fn sanitize_id(id: &str) -> String {
+    let mut s: String = id
+        .chars()
+        .map(|c| {
+            if c == '/' || c == '\\' || c.is_control() || c.is_whitespace() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    while s.starts_with('.') || s.starts_with('-') {
+        s.replace_range(0..1, "_");
+    }
+    let s: String = s.chars().take(100).collect();
+    if s.is_empty() {
+        "target".into()
+    } else {
+        s
+    }
+}
+
+/// The FASTA files of the inputs: files as given, folders' `*.fasta`, `*.fa`, `*.faa` sorted by name.
+pub fn fasta_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, RunError> {
+    let mut out = Vec::new();
+    for p in inputs {
+        if p.is_dir() {
+            let mut v: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| RunError::Input(format!("{}: {e}", p.display())))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| {
+                    f.is_file()
+                        && f.extension()
+                            .is_some_and(|x| x == "fasta" || x == "fa" || x == "faa")
+                })
+                .collect();
+            v.sort();
+            if v.is_empty() {
+                return Err(RunError::Input(format!(
+                    "{}: no .fasta/.fa/.faa files",
+                    p.display()
+                )));
+            }
+            out.extend(v);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Every record of every input, validated (residues as AlphaFold2 reads them), with unique folder names.
+pub fn collect_targets(inputs: &[PathBuf]) -> Result<Vec<Target>, RunError> {
+    let mut targets = Vec::new();
+    let mut used: HashSet<String> = HashSet::new();
+    for file in fasta_files(inputs)? {
+        let mut records = fasta::read_path(&file)?;
+        for r in &mut records {
+            let base = sanitize_id(&r.id);
+            let mut name = base.clone();
+            let mut k = 2;
+            while used.contains(&name) {
+                name = format!("{base}_{k}");
+                k += 1;
+            }
+            if name != r.id {
+                warn!(
+                    "{}:{}: record '{}' is written to folder '{name}'",
+                    file.display(),
+                    r.line,
+                    r.id
+                );
+            }
+            used.insert(name.clone());
+            let original = std::mem::replace(&mut r.id, name.clone());
+            targets.push((original, r.clone(), file.clone()));
+        }
+        fasta::validate_protein(&records, &file)?;
+    }
+    Ok(targets
+        .into_iter()
+        .map(|(original_id, r, source)| Target {
+            name: r.id.clone(),
+            original_id,
+            query: Query::from_record(&r),
+            source,
+        })
+        .collect())
+}
+
+/// The job-array task of this process: explicit `(index, size)` if given, else Slurm's
+/// `SLURM_ARRAY_TASK_ID` (minus `SLURM_ARRAY_TASK_MIN`) of `SLURM_ARRAY_TASK_COUNT`, else the whole batch.
+pub fn array_task(explicit: Option<(usize, usize)>) -> Result<(usize, usize), RunError> {
+    if let Some((i, n)) = explicit {
+        if n == 0 || i >= n {
+            return Err(RunError::Input(format!(
+                "--array-index {i} must be below --array-size {n}"
+            )));
+        }
+        return Ok((i, n));
+    }
+    let var = |k: &str| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+    };
+    match (var("SLURM_ARRAY_TASK_ID"), var("SLURM_ARRAY_TASK_COUNT")) {
+        (Some(id), Some(count)) => {
+            let i = id - var("SLURM_ARRAY_TASK_MIN").unwrap_or(0).min(id);
+            if count == 0 || i >= count {
+                return Err(RunError::Input(format!(
+                    "SLURM_ARRAY_TASK_ID {id} is outside the array of {count} tasks"
+                )));
+            }
+            Ok((i, count))
+        }
+        _ => Ok((0, 1)),
+    }
+}
+
+/// The share of task `index` of `size`.
+pub fn shard(targets: Vec<Target>, index: usize, size: usize) -> Vec<Target> {
+    targets
+        .into_iter()
+        .enumerate()
+        .filter(|(p, _)| p % size == index)
+        .map(|(_, t)| t)
+        .collect()
+}
+
+/// Options of a batch.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub inputs: Vec<PathBuf>,
+    pub output_dir: PathBuf,
+    pub msas: MsaSource,
+    pub limits: MsaLimits,
+    pub models: Vec<PathBuf>,
+    /// Predict settings (its `features`, `output_dir` and `overwrite` are set per target).
+    pub predict: PredictOptions,
+    pub array: Option<(usize, usize)>,
+    pub overwrite: bool,
+    pub command_line: String,
+}
+
+/// What happened to one target.
+#[derive(Debug, Clone)]
+pub struct TargetResult {
+    pub name: String,
+    pub output_dir: PathBuf,
+    pub models: Vec<predict::ModelReport>,
+}
+
+/// Runs the batch share of this task.
+pub fn run(opts: &RunOptions) -> Result<Vec<TargetResult>, RunError> {
+    let all = collect_targets(&opts.inputs)?;
+    let (index, size) = array_task(opts.array)?;
+    let mine = shard(all, index, size);
+    info!("task {index} of {size}: {} target(s)", mine.len());
+    std::fs::create_dir_all(&opts.output_dir)
+        .map_err(|e| RunError::Input(format!("{}: {e}", opts.output_dir.display())))?;
+    let mut out = Vec::new();
+    for t in mine {
+        let f_opts = FeaturesOptions {
+            fasta: t.source.clone(),
+            msas: opts.msas.clone(),
+            output_dir: opts.output_dir.clone(),
+            limits: opts.limits,
+            overwrite: opts.overwrite,
+            command_line: opts.command_line.clone(),
+        };
+        let report = run_target(&t.query, &f_opts)?;
+        let target_dir = opts.output_dir.join(&t.name);
+        let p_opts = PredictOptions {
+            features: report.features_path.clone(),
+            models: opts.models.clone(),
+            output_dir: target_dir.clone(),
+            overwrite: opts.overwrite,
+            ..opts.predict.clone()
+        };
+        let models = predict::run(&p_opts).map_err(|source| RunError::Predict {
+            target: t.name.clone(),
+            source,
+        })?;
+        out.push(TargetResult {
+            name: t.name,
+            output_dir: target_dir,
+            models,
+        });
+    }
+    Ok(out)
+}
+
+/// Whether `p` is a path inside `dir` (used by tests and callers that join untrusted names).
+pub fn is_inside(dir: &Path, p: &Path) -> bool {
+    p.components()
+        .all(|c| !matches!(c, std::path::Component::ParentDir))
+        && p.starts_with(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_become_safe_folder_names() {
+        assert_eq!(sanitize_id("../../etc/x"), "_._.._etc_x");
+        for id in [
+            "../../etc/x",
+            "..",
+            "/abs/path",
+            "a\\b",
+            ".hidden",
+            "-rf",
+            "tab\tid",
+            "",
+        ] {
+            let s = sanitize_id(id);
+            assert!(
+                !s.contains('/')
+                    && !s.contains('\\')
+                    && !s.starts_with('.')
+                    && !s.starts_with('-')
+                    && !s.is_empty(),
+                "{id:?} -> {s:?}"
+            );
+            assert!(
+                is_inside(Path::new("out"), &Path::new("out").join(&s)),
+                "{id:?} -> {s:?}"
+            );
+        }
+        assert_eq!(sanitize_id("sp|P69905|HBA_HUMAN"), "sp|P69905|HBA_HUMAN");
+    }
+
+    #[test]
+    fn shards_are_disjoint_and_cover_everything() {
+        let targets: Vec<Target> = (0..10)
+            .map(|i| Target {
+                name: format!("t{i}"),
+                original_id: format!("t{i}"),
+                query: Query {
+                    id: format!("t{i}"),
+                    description: String::new(),
+                    sequence: "MK".into(),
+                },
+                source: PathBuf::from("x"),
+            })
+            .collect();
+        let mut seen = Vec::new();
+        for i in 0..3 {
+            seen.extend(shard(targets.clone(), i, 3).into_iter().map(|t| t.name));
+        }
+        seen.sort();
+        let mut all: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
+        all.sort();
+        assert_eq!(seen, all);
+        assert!(array_task(Some((3, 3))).is_err());
+        assert_eq!(array_task(Some((1, 3))).unwrap(), (1, 3));
+    }
+
+    #[test]
+    fn collisions_get_suffixes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.fasta");
+        std::fs::write(&p, ">x/y\nMKV\n>x_y\nMKV\n>../z\nMK\n").unwrap();
+        let t = collect_targets(&[p]).unwrap();
+        let names: Vec<&str> = t.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["x_y", "x_y_2", "_._z"]);
+        assert_eq!(t[2].original_id, "../z");
+    }
+}

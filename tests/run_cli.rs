@@ -1,0 +1,129 @@
+//! `ferrofold run`: features + predict over a multi-record FASTA in single-sequence mode on a tiny model,
+//! split across a two-task job array (flags and Slurm's variables), record ids sanitised, reruns skipped.
+
+mod common;
+
+use std::process::Command;
+
+use common::{data, files_below};
+
+fn tiny_model(dir: &std::path::Path) -> std::path::PathBuf {
+    let out = dir.join("tiny.onnx");
+    ferrofold::pipeline::params::convert(
+        &data("model/tiny/params_model_1_ptm.npz"),
+        &out,
+        Some("tiny"),
+        |c| {
+            c.structure_layers = 2;
+            c.num_recycle = 0;
+        },
+    )
+    .unwrap();
+    out
+}
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ferrofold"));
+    c.args(args).env_remove("RUST_LOG");
+    for k in [
+        "SLURM_ARRAY_TASK_ID",
+        "SLURM_ARRAY_TASK_MIN",
+        "SLURM_ARRAY_TASK_COUNT",
+    ] {
+        c.env_remove(k);
+    }
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let o = c.output().unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn batch_run_splits_across_array_tasks_and_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let model = tiny_model(d);
+    let fasta = d.join("targets.fasta");
+    std::fs::write(&fasta, ">t1 first\nMKTAYIAKQRQISFVKSHFSRQ\n>../evil second\nGSSHHHHHHSSGLVPRGSHM\n>t3\nMAAHKGAEHHHKAAEHHEQA\n").unwrap();
+    let out = d.join("out");
+    let base = |extra: &[&str]| {
+        let mut v = vec![
+            "run",
+            fasta.to_str().unwrap(),
+            "--single-sequence",
+            "--model",
+            model.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "-q",
+        ];
+        v.extend_from_slice(extra);
+        v.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let call = |extra: &[&str], env: &[(&str, &str)]| {
+        let a = base(extra);
+        run(&a.iter().map(String::as_str).collect::<Vec<_>>(), env)
+    };
+    // Task 0 of 2 by flags: targets 0 and 2.
+    let (code, stdout, err) = call(&["--array-index", "0", "--array-size", "2"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        stdout.contains("t1\ttiny") && stdout.contains("t3\ttiny") && !stdout.contains("evil"),
+        "{stdout}"
+    );
+    // Task 1 of 2 from Slurm's variables (ids counted from SLURM_ARRAY_TASK_MIN): target 1.
+    let (code, stdout, err) = call(
+        &[],
+        &[
+            ("SLURM_ARRAY_TASK_ID", "8"),
+            ("SLURM_ARRAY_TASK_MIN", "7"),
+            ("SLURM_ARRAY_TASK_COUNT", "2"),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        stdout.contains("_._evil\ttiny") && !stdout.contains("t1\t"),
+        "{stdout}"
+    );
+    // Everything landed inside the output folder, one folder per target, each complete.
+    let dirs: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let mut dirs = dirs;
+    dirs.sort();
+    assert_eq!(dirs, ["_._evil", "t1", "t3"]);
+    assert!(!d.join("evil").exists());
+    for t in &dirs {
+        let files = files_below(&out.join(t));
+        for f in [
+            "features.h5",
+            "ranked_0.pdb",
+            "result_tiny.h5",
+            "confidence_tiny.json",
+            "pae_tiny.json",
+            "ranking_debug.json",
+        ] {
+            assert!(
+                files.contains(&f.to_string()),
+                "{t}: {f} missing in {files:?}"
+            );
+        }
+    }
+    // Rerun of the whole batch: nothing to do.
+    let (code, stdout, _) = call(&[], &[]);
+    assert_eq!(code, 0);
+    assert_eq!(stdout.matches("up to date").count(), 3, "{stdout}");
+    // An index outside the array is a usage problem caught before any work.
+    let (code, _, err) = call(&["--array-index", "2", "--array-size", "2"], &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("--array-index 2") && err.contains("--array-size 2"),
+        "{err}"
+    );
+}
