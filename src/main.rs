@@ -146,6 +146,17 @@ enum ParamsCommand {
         #[arg(short, long, value_name = "FILE")]
         output: PathBuf,
     },
+    /// Write the small demo model with random weights (made from a fixed seed; not meaningful structures)
+    Demo {
+        /// Output model file
+        #[arg(
+            short,
+            long,
+            value_name = "FILE",
+            default_value = "models/ferrofold_demo.onnx"
+        )]
+        output: PathBuf,
+    },
     /// Check a model file against its configuration and print a summary
     Info {
         /// Model file (.onnx)
@@ -202,6 +213,10 @@ struct RunArgs {
 /// Which models and how to run them (shared by `predict` and `run`).
 #[derive(Args)]
 struct ModelArgs {
+    /// Use ferrofold's small demo model (random weights; made in models/ on first use): shows the pipeline,
+    /// its structures mean nothing
+    #[arg(long, conflicts_with_all = ["models", "models_dir"])]
+    demo_model: bool,
     /// A model file (.onnx); repeat for several
     #[arg(long = "model", value_name = "FILE")]
     models: Vec<PathBuf>,
@@ -436,6 +451,17 @@ fn params(cmd: ParamsCommand) -> anyhow::Result<()> {
                 r.parameters
             )?;
         }
+        ParamsCommand::Demo { output } => {
+            let written = params::ensure_demo_model(&output)?;
+            warn_demo();
+            writeln!(
+                out,
+                "{}\t{}\t{}",
+                params::DEMO_MODEL_NAME,
+                output.display(),
+                if written { "written" } else { "present" }
+            )?;
+        }
         ParamsCommand::Info { model } => {
             let m = params::load(&model)?;
             let n: usize = m.weights.tensors.values().map(|t| t.len()).sum();
@@ -462,7 +488,23 @@ fn params(cmd: ParamsCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn warn_demo() {
+    eprintln!(
+        "warning: the ferrofold demo model has RANDOM weights: its structures and confidences are not meaningful.\n\
+         For real predictions get DeepMind's parameters: ferrofold params fetch --data-dir DIR, then --models-dir DIR/models"
+    );
+}
+
 fn model_list(args: &ModelArgs) -> anyhow::Result<Vec<PathBuf>> {
+    if args.demo_model {
+        let path = std::env::var_os("FERROFOLD_MODELS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("models"))
+            .join("ferrofold_demo.onnx");
+        ferrofold::pipeline::params::ensure_demo_model(&path)?;
+        warn_demo();
+        return Ok(vec![path]);
+    }
     let mut models = args.models.clone();
     if let Some(dir) = &args.models_dir {
         let mut found: Vec<PathBuf> = std::fs::read_dir(dir)

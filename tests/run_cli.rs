@@ -127,3 +127,50 @@ fn batch_run_splits_across_array_tasks_and_resumes() {
         "{err}"
     );
 }
+
+#[test]
+fn demo_model_is_deterministic_and_runs_the_pipeline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let a = d.join("a/demo.onnx");
+    let b = d.join("b/demo.onnx");
+    for p in [&a, &b] {
+        let (code, stdout, err) = run(&["params", "demo", "-o", p.to_str().unwrap()], &[]);
+        assert_eq!(code, 0, "{err}");
+        assert!(stdout.contains("written"));
+        assert!(err.contains("RANDOM weights"), "the user is told: {err}");
+    }
+    assert_eq!(
+        std::fs::read(&a).unwrap(),
+        std::fs::read(&b).unwrap(),
+        "same seed, same bytes"
+    );
+    let m = ferrofold::pipeline::params::load(&a).unwrap();
+    assert_eq!(m.name, "ferrofold_demo");
+    // `run --demo-model` makes the model where FERROFOLD_MODELS points, once, and predicts with it.
+    let fasta = d.join("q.fasta");
+    std::fs::write(&fasta, ">q\nMKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ\n").unwrap();
+    let models = d.join("models");
+    let out = d.join("out");
+    let (code, stdout, err) = run(
+        &[
+            "run",
+            fasta.to_str().unwrap(),
+            "--single-sequence",
+            "--demo-model",
+            "-o",
+            out.to_str().unwrap(),
+            "-q",
+        ],
+        &[("FERROFOLD_MODELS", models.to_str().unwrap())],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("q\tferrofold_demo"), "{stdout}");
+    assert!(models.join("ferrofold_demo.onnx").is_file());
+    let plddt =
+        ferrofold::io::results_h5::read_f32(&out.join("q/result_ferrofold_demo.h5"), "plddt")
+            .unwrap();
+    assert!(plddt
+        .iter()
+        .all(|v| v.is_finite() && (0.0..=100.0).contains(v)));
+}
