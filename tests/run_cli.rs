@@ -174,3 +174,77 @@ fn demo_model_is_deterministic_and_runs_the_pipeline() {
         .iter()
         .all(|v| v.is_finite() && (0.0..=100.0).contains(v)));
 }
+
+/// kill -9 at several moments of a batch, then a rerun: the final outputs equal an uninterrupted run's and
+/// no temporary file survives.
+#[test]
+fn killed_runs_resume_to_the_same_outputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let model = d.join("models/ferrofold_demo.onnx");
+    ferrofold::pipeline::params::ensure_demo_model(&model).unwrap();
+    let fasta = d.join("t.fasta");
+    std::fs::write(&fasta, ">a\nMKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRV\n>b\nMLTLENVSKTYKGGKKAVNNVNLKIAKGEFICFIGPSG\n>c\nGSSHHHHHHSSGLVPRGSHMDKKETKHLLKIKKEDYPQIF\n").unwrap();
+    let args = |out: &std::path::Path| -> Vec<String> {
+        [
+            "run",
+            fasta.to_str().unwrap(),
+            "--single-sequence",
+            "--model",
+            model.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "-q",
+            "--threads",
+            "1",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let reference = d.join("reference");
+    let (code, _, err) = run(
+        &args(&reference)
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let killed = d.join("killed");
+    for delay_ms in [30u64, 120, 250, 400, 600] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ferrofold"))
+            .args(args(&killed))
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+    }
+    let (code, _, err) = run(
+        &args(&killed).iter().map(String::as_str).collect::<Vec<_>>(),
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    for t in ["a", "b", "c"] {
+        for f in [
+            "ranked_0.pdb",
+            "unrelaxed_ferrofold_demo.cif",
+            "confidence_ferrofold_demo.json",
+            "pae_ferrofold_demo.json",
+            "ranking_debug.json",
+        ] {
+            assert_eq!(
+                std::fs::read(killed.join(t).join(f)).unwrap(),
+                std::fs::read(reference.join(t).join(f)).unwrap(),
+                "{t}/{f}"
+            );
+        }
+        let (a, _) = ferrofold::io::features_h5::read(killed.join(t).join("features.h5")).unwrap();
+        let (b, _) =
+            ferrofold::io::features_h5::read(reference.join(t).join("features.h5")).unwrap();
+        assert_eq!(a, b, "{t}: features");
+        let files = files_below(&killed.join(t));
+        assert!(!files.iter().any(|f| f.ends_with(".tmp")), "{t}: {files:?}");
+    }
+}

@@ -66,6 +66,27 @@ impl AtomicFile {
     }
 }
 
+/// Removes temporary files this module left in `dir` (a process killed with SIGKILL cannot delete its
+/// own): names `.<file>.<random>.tmp`. Call it only where no other process is writing (one target is
+/// processed by one task at a time). Returns how many were removed.
+pub fn remove_stale_temporaries(dir: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.')
+            && name.ends_with(".tmp")
+            && e.path().is_file()
+            && fs::remove_file(e.path()).is_ok()
+        {
+            removed += 1;
+        }
+    }
+    removed
+}
+
 /// Writes `bytes` to `dest` atomically.
 pub fn write_bytes(dest: impl AsRef<Path>, bytes: &[u8]) -> io::Result<()> {
     let mut f = AtomicFile::create(dest)?;
@@ -117,6 +138,16 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names.len(), 1, "temporary file left behind: {names:?}");
+    }
+
+    #[test]
+    fn stale_temporaries_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(".features.h5.Ab12Cd.tmp"), b"half").unwrap();
+        fs::write(dir.path().join("keep.tmp"), b"user file").unwrap();
+        fs::write(dir.path().join("features.h5"), b"done").unwrap();
+        assert_eq!(remove_stale_temporaries(dir.path()), 1);
+        assert!(dir.path().join("keep.tmp").exists() && dir.path().join("features.h5").exists());
     }
 
     #[test]

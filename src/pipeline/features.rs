@@ -394,6 +394,15 @@ pub fn run_target(
     }
     let target_dir = opts.output_dir.join(&query.id);
     let features_path = target_dir.join(FEATURES_FILE);
+    // Leftovers of a killed run (its temporary files) are never trusted, only removed.
+    let stale = crate::io::atomic::remove_stale_temporaries(&target_dir)
+        + crate::io::atomic::remove_stale_temporaries(&target_dir.join(MSAS_DIR));
+    if stale > 0 {
+        info!(
+            "{}: removed {stale} temporary file(s) left by an interrupted run",
+            query.id
+        );
+    }
     // With a search, the inputs are the databases and the settings (the alignments are made below).
     let search_hash = match &opts.msas {
         MsaSource::Search {

@@ -112,6 +112,13 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
         models.push(m);
     }
     std::fs::create_dir_all(&opts.output_dir).map_err(write_err(&opts.output_dir))?;
+    let stale = crate::io::atomic::remove_stale_temporaries(&opts.output_dir);
+    if stale > 0 {
+        info!(
+            "removed {stale} temporary file(s) left by an interrupted run in {}",
+            opts.output_dir.display()
+        );
+    }
     let features_sha = sha256_file(&opts.features).map_err(|e| PredictError::Invalid {
         path: opts.features.clone(),
         message: e.to_string(),
