@@ -22,3 +22,18 @@ pub fn bytes_bar(total: Option<u64>, message: &str) -> ProgressBar {
     bar.set_message(message.to_string());
     bar
 }
+
+/// A step-count bar (hidden when stderr is not a terminal).
+pub fn steps_bar(total: u64, message: &str) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    if !std::io::stderr().is_terminal() {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg} {bar:30} {pos}/{len} {elapsed_precise} eta {eta}")
+    {
+        bar.set_style(style);
+    }
+    bar.set_message(message.to_string());
+    bar
+}

@@ -108,6 +108,7 @@ fn batch_run_splits_across_array_tasks_and_resumes() {
             "confidence_tiny.json",
             "pae_tiny.json",
             "ranking_debug.json",
+            "log.txt",
         ] {
             assert!(
                 files.contains(&f.to_string()),
@@ -115,6 +116,13 @@ fn batch_run_splits_across_array_tasks_and_resumes() {
             );
         }
     }
+    let log = std::fs::read_to_string(out.join("_._evil/log.txt")).unwrap();
+    assert!(
+        log.contains("record '../evil'")
+            && log.contains("predict tiny: mean pLDDT")
+            && log.contains("command:"),
+        "{log}"
+    );
     // Rerun of the whole batch: nothing to do.
     let (code, stdout, _) = call(&[], &[]);
     assert_eq!(code, 0);

@@ -179,6 +179,10 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
                 model: name.clone(),
                 message: e.to_string(),
             })?;
+        let bar = crate::progress::steps_bar(
+            (recycles + 1) as u64,
+            &format!("{name}: recycling iterations"),
+        );
         let pred = pool
             .install(|| {
                 predict(
@@ -189,6 +193,7 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
                     opts.early_stop_tolerance
                         .map(|tolerance| EarlyStop { tolerance }),
                     |r, s| {
+                        bar.inc(1);
                         info!(
                             "{name}: iteration {}/{} done in {s:.2} s",
                             r + 1,
@@ -201,6 +206,7 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
                 model: name.clone(),
                 message: e.to_string(),
             })?;
+        bar.finish_and_clear();
         let predict_s = t1.elapsed().as_secs_f64();
         timings.insert(format!("process_features_{}", m.name), process_s);
         timings.insert(format!("predict_and_compile_{}", m.name), predict_s);

@@ -228,7 +228,33 @@ pub fn run(opts: &RunOptions) -> Result<Vec<TargetResult>, RunError> {
             overwrite: opts.overwrite,
             ..opts.predict.clone()
         };
-        let models = predict::run(&p_opts).map_err(|source| RunError::Predict {
+        let started = std::time::Instant::now();
+        let result = predict::run(&p_opts);
+        let line = match &result {
+            Ok(models) => models
+                .iter()
+                .map(|m| {
+                    let ptm = m.ptm.map(|p| format!(", pTM {p:.4}")).unwrap_or_default();
+                    let what = if m.skipped { "up to date" } else { "written" };
+                    format!(
+                        "predict {}: mean pLDDT {:.2}{ptm} ({what})",
+                        m.name, m.mean_plddt
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+            Err(e) => format!("predict failed: {e}"),
+        };
+        let summary = format!(
+            "features: {} residues, {} alignment rows ({:?}, {:.2} s); {line} [{:.1} s]",
+            report.num_res,
+            report.num_alignments,
+            report.outcome,
+            report.seconds,
+            started.elapsed().as_secs_f64()
+        );
+        append_log(&target_dir, &t, &summary, &opts.command_line);
+        let models = result.map_err(|source| RunError::Predict {
             target: t.name.clone(),
             source,
         })?;
@@ -239,6 +265,26 @@ pub fn run(opts: &RunOptions) -> Result<Vec<TargetResult>, RunError> {
         });
     }
     Ok(out)
+}
+
+/// Appends one line per run to `<target>/log.txt`: when, what ran and what came of it, and the command.
+fn append_log(target_dir: &Path, t: &Target, line: &str, command: &str) {
+    use std::io::Write;
+    let when = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let text = format!(
+        "[unix {when}] {} (record '{}' of {}): {line}\n    command: {command}\n",
+        crate::TOOL,
+        t.original_id,
+        t.source.display()
+    );
+    let _ = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(target_dir.join("log.txt"))
+        .and_then(|mut f| f.write_all(text.as_bytes()));
 }
 
 /// Whether `p` is a path inside `dir` (used by tests and callers that join untrusted names).
