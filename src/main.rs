@@ -111,6 +111,9 @@ struct FeaturesArgs {
     /// Output directory
     #[arg(short, long, value_name = "DIR")]
     output: PathBuf,
+    /// Refuse queries longer than this many residues
+    #[arg(long, value_name = "N", default_value_t = ferrofold::pipeline::features::DEFAULT_FEATURES_MAX_LENGTH)]
+    max_length: usize,
     /// Recompute even if features.h5 is up to date
     #[arg(long)]
     overwrite: bool,
@@ -241,6 +244,9 @@ struct ModelArgs {
     /// Bytes the largest temporaries may take (e.g. 2G, 512M); work is chunked to fit
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "1G")]
     memory_budget: usize,
+    /// Refuse queries longer than this many residues (memory grows with the square of the length)
+    #[arg(long, value_name = "N", default_value_t = ferrofold::pipeline::predict::DEFAULT_PREDICT_MAX_LENGTH)]
+    max_length: usize,
     /// Refuse models without a PAE head (every model must give PAE and pTM)
     #[arg(long)]
     require_pae: bool,
@@ -391,6 +397,7 @@ fn features(args: FeaturesArgs) -> anyhow::Result<()> {
         limits,
         overwrite: args.overwrite,
         command_line: std::env::args().collect::<Vec<_>>().join(" "),
+        max_length: args.max_length,
     };
     let reports = features_stage::run(&opts)?;
     let mut out = std::io::stdout().lock();
@@ -546,6 +553,7 @@ fn predict_options(
         early_stop_tolerance: args.early_stop_tolerance,
         require_pae: args.require_pae,
         overwrite: false,
+        max_length: args.max_length,
     }
 }
 

@@ -119,6 +119,22 @@ fn cases() -> Vec<Case> {
             expect: vec!["evil.fasta:1", "../../etc/x", "path separator"],
         },
         Case {
+            name: "a 100,000-residue sequence",
+            files: vec![(
+                "long.fasta",
+                format!(">huge\n{}\n", "ACDEFGHIKLMNPQRSTVWY".repeat(5000)).into_bytes(),
+            )],
+            args: vec![
+                "features",
+                "{d}/long.fasta",
+                "--single-sequence",
+                "-o",
+                "{o}",
+            ],
+            exit: 1,
+            expect: vec!["long.fasta", "'huge'", "100000 residues", "--max-length"],
+        },
+        Case {
             name: "duplicate ids",
             files: vec![("dup.fasta", b">a\nMKV\n>b\nMK\n>a\nMK\n".to_vec())],
             args: vec![

@@ -313,6 +313,18 @@ fn predict_errors_leave_nothing_behind() {
         ],
         &["bad.onnx", "has shape", "configuration needs"],
     );
+    // A sequence longer than the predict limit names the limit and the flag.
+    check(
+        &[
+            "predict",
+            features.to_str().unwrap(),
+            "--model",
+            good.to_str().unwrap(),
+            "--max-length",
+            "50",
+        ],
+        &["features.h5", "70 residues", "limit of 50", "--max-length"],
+    );
     // A features file whose arrays disagree in length.
     let broken = d.join("broken.h5");
     std::fs::copy(&features, &broken).unwrap();

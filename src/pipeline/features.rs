@@ -57,7 +57,13 @@ pub struct FeaturesOptions {
     pub overwrite: bool,
     /// The command line, recorded in the file's provenance.
     pub command_line: String,
+    /// Longest query accepted (`--max-length`).
+    pub max_length: usize,
 }
+
+/// Default of `features --max-length`: far beyond any protein AlphaFold2 can fold, low enough to refuse
+/// a genome pasted by mistake before a search starts.
+pub const DEFAULT_FEATURES_MAX_LENGTH: usize = 10_000;
 
 /// What happened to one target.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +99,9 @@ pub enum FeaturesStageError {
     /// A database or search tool failed; the message names the file or the tool and its command line.
     #[error("{0}")]
     Search(String),
+    /// A limit refused the job; the message names the limit and the flag that raises it.
+    #[error("{0}")]
+    Limit(String),
 }
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> FeaturesStageError + '_ {
@@ -386,6 +395,15 @@ pub fn run_target(
     opts: &FeaturesOptions,
 ) -> Result<TargetReport, FeaturesStageError> {
     let start = Instant::now();
+    if query.len() > opts.max_length {
+        return Err(FeaturesStageError::Limit(format!(
+            "{}: record '{}' has {} residues, more than the limit of {} (raise it with --max-length)",
+            opts.fasta.display(),
+            query.id,
+            query.len(),
+            opts.max_length
+        )));
+    }
     for (pos, c) in query.mapped_to_unknown() {
         warn!(
             "{}: residue {pos} '{c}' is read as X (unknown), as AlphaFold2 does",

@@ -44,7 +44,13 @@ pub struct PredictOptions {
     /// Refuse models without the predicted-aligned-error head (no PAE / pTM outputs).
     pub require_pae: bool,
     pub overwrite: bool,
+    /// Longest query accepted (`--max-length`): the pair representation grows with its square.
+    pub max_length: usize,
 }
+
+/// Default of `predict --max-length`: at 3,000 residues one pair representation of model_1_ptm
+/// (128 channels, f32) is 4.6 GB, and the trunk holds several.
+pub const DEFAULT_PREDICT_MAX_LENGTH: usize = 3_000;
 
 /// What happened to one model.
 #[derive(Debug, Clone)]
@@ -81,6 +87,18 @@ fn write_err(path: &Path) -> impl Fn(std::io::Error) -> PredictError + '_ {
 /// Runs the stage.
 pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
     let (raw, prov) = features_h5::read(&opts.features)?;
+    if raw.num_res() > opts.max_length {
+        return Err(PredictError::Invalid {
+            path: opts.features.clone(),
+            message: format!(
+                "{} residues, more than the limit of {} (one {}-channel pair representation alone would take {:.1} GB; raise the limit with --max-length)",
+                raw.num_res(),
+                opts.max_length,
+                128,
+                (raw.num_res() as f64).powi(2) * 128.0 * 4.0 / 1e9
+            ),
+        });
+    }
     if raw.templates.count() > 0 {
         return Err(PredictError::Invalid {
             path: opts.features.clone(),

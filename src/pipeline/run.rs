@@ -218,6 +218,7 @@ pub fn run(opts: &RunOptions) -> Result<Vec<TargetResult>, RunError> {
             limits: opts.limits,
             overwrite: opts.overwrite,
             command_line: opts.command_line.clone(),
+            max_length: opts.predict.max_length,
         };
         let report = run_target(&t.query, &f_opts)?;
         let target_dir = opts.output_dir.join(&t.name);
