@@ -90,17 +90,26 @@ pub fn predict(
         let stop = early_stop.is_some_and(|e| {
             r > 0 && ca_distance_change(&prev.pos, &sm.atom37_positions) < e.tolerance
         });
+        // The pair representation (N²·c_z floats, the largest array) moves into the recycled state
+        // instead of being copied; the last iteration's is moved back out below.
+        let msa_first_row = trunk.msa_first_row();
+        let TrunkOutput { msa, pair, single } = trunk;
         prev = Recycled {
-            msa_first_row: trunk.msa_first_row(),
-            pair: trunk.pair.clone(),
+            msa_first_row,
+            pair,
             pos: sm.atom37_positions.clone(),
         };
-        last = Some((trunk, sm));
+        last = Some((msa, single, sm));
         if stop {
             break;
         }
     }
-    let (trunk, structure) = last.expect("one iteration ran");
+    let (msa, single, structure) = last.expect("one iteration ran");
+    let trunk = TrunkOutput {
+        msa,
+        pair: prev.pair,
+        single,
+    };
     let heads = heads(
         &trunk.single,
         &trunk.pair,
