@@ -29,23 +29,26 @@ fn snakemake_runs_features_and_predict_for_two_targets() {
     ferrofold::pipeline::params::ensure_demo_model(&model).unwrap();
     let out = d.join("out");
     let snakefile = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/snakemake/Snakefile");
-    let o = Command::new(snakemake())
-        .arg("-s")
-        .arg(&snakefile)
-        .args(["-c", "2", "--directory"])
-        .arg(d)
-        .arg("--config")
-        .arg(format!("ferrofold={}", env!("CARGO_BIN_EXE_ferrofold")))
-        .arg(format!("fasta_dir={}", fastas.display()))
-        .arg(format!("out={}", out.display()))
-        .arg(format!("predict_args=--model {}", model.display()))
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run {} (install it: pip install snakemake): {e}",
-                snakemake()
-            )
-        });
+    // The same invocation both times: two cores, this folder, the demo model for predict.
+    let workflow = || {
+        let mut c = Command::new(snakemake());
+        c.arg("-s")
+            .arg(&snakefile)
+            .args(["-c", "2", "--directory"])
+            .arg(d)
+            .arg("--config")
+            .arg(format!("ferrofold={}", env!("CARGO_BIN_EXE_ferrofold")))
+            .arg(format!("fasta_dir={}", fastas.display()))
+            .arg(format!("out={}", out.display()))
+            .arg(format!("predict_args=--model {}", model.display()));
+        c
+    };
+    let o = workflow().output().unwrap_or_else(|e| {
+        panic!(
+            "cannot run {} (install it: pip install snakemake): {e}",
+            snakemake()
+        )
+    });
     assert!(
         o.status.success(),
         "snakemake failed:\n{}\n{}",
@@ -64,18 +67,7 @@ fn snakemake_runs_features_and_predict_for_two_targets() {
         }
     }
     // Nothing left to do on a second run.
-    let o = Command::new(snakemake())
-        .arg("-s")
-        .arg(&snakefile)
-        .args(["-c", "2", "--directory"])
-        .arg(d)
-        .arg("--config")
-        .arg(format!("ferrofold={}", env!("CARGO_BIN_EXE_ferrofold")))
-        .arg(format!("fasta_dir={}", fastas.display()))
-        .arg(format!("out={}", out.display()))
-        .arg(format!("predict_args=--model {}", model.display()))
-        .output()
-        .unwrap();
+    let o = workflow().output().unwrap();
     assert!(o.status.success());
     let text = format!(
         "{}{}",

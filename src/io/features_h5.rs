@@ -91,7 +91,8 @@ fn w_err(path: &Path) -> impl Fn(hdf5::Error) -> FeaturesFileError + '_ {
     }
 }
 
-fn to_vlu(s: &str) -> VarLenUnicode {
+/// A string as an HDF5 variable-length UTF-8 value (interior NULs, which HDF5 cannot store, dropped).
+pub(crate) fn to_vlu(s: &str) -> VarLenUnicode {
     // Only fails on interior NUL bytes, which no header or species id we write contains.
     s.replace('\0', "").parse().unwrap_or_default()
 }

@@ -27,7 +27,7 @@ pub fn write(
                 .map_err(|e| format!("{}: dataset '{name}': {e}", path.display()))?;
         }
         for (name, value) in attrs {
-            let v: VarLenUnicode = value.replace('\0', "").parse().unwrap_or_default();
+            let v = super::features_h5::to_vlu(value);
             f.new_attr::<VarLenUnicode>()
                 .create(*name)
                 .and_then(|a| a.write_scalar(&v))
