@@ -18,6 +18,7 @@ pub mod features;
 pub mod io;
 pub mod model;
 pub mod pipeline;
+pub mod plots;
 pub mod progress;
 pub mod protein;
 pub mod query;

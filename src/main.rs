@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use ferrofold::features::builder::MsaLimits;
 use ferrofold::pipeline::features::{self as features_stage, FeaturesOptions, MsaSource, Outcome};
 
@@ -211,6 +211,20 @@ struct RunArgs {
     /// Recompute features and predictions even if they are up to date
     #[arg(long)]
     overwrite: bool,
+    /// Run only one stage per target: `features` (CPU nodes) or `predict` (from the features.h5 a
+    /// features run wrote under -o); default both
+    #[arg(long, value_enum, default_value_t = StageArg::All)]
+    stage: StageArg,
+    /// Print the targets (position, array task, folder, record id, file) and exit; sizes job arrays
+    #[arg(long)]
+    list: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum StageArg {
+    All,
+    Features,
+    Predict,
 }
 
 /// Which models and how to run them (shared by `predict` and `run`).
@@ -250,6 +264,9 @@ struct ModelArgs {
     /// Refuse models without a PAE head (every model must give PAE and pTM)
     #[arg(long)]
     require_pae: bool,
+    /// Do not draw plddt.png, pae.png and coverage.png
+    #[arg(long)]
+    no_plots: bool,
 }
 
 #[derive(Args)]
@@ -257,7 +274,8 @@ struct ModelArgs {
     ferrofold predict out/T1/features.h5 --model models/model_1_ptm.onnx --model models/model_2_ptm.onnx\n  \
     ferrofold predict out/T1/features.h5 --models-dir models/ --num-recycle 1 --threads 8\n\n\
 Writes, per model: result_<model>.h5, unrelaxed_<model>.pdb/.cif (pLDDT as B-factor), confidence_<model>.json,\n\
-pae_<model>.json (ptm models); then ranked_<k>.pdb/.cif, ranking_debug.json and timings.json.")]
+pae_<model>.json (ptm models); then ranked_<k>.pdb/.cif, ranking_debug.json, timings.json and the plots\n\
+plddt.png (every model), pae.png (top-ranked model) and coverage.png (the MSA).")]
 struct PredictArgs {
     /// features.h5 written by `ferrofold features`
     features: PathBuf,
@@ -549,18 +567,50 @@ fn predict_options(
         runtime: ferrofold::model::config::RuntimeOptions {
             threads: args.threads,
             chunk_budget: args.memory_budget,
+            on_block: None,
         },
         early_stop_tolerance: args.early_stop_tolerance,
         require_pae: args.require_pae,
         overwrite: false,
         max_length: args.max_length,
+        plots: !args.no_plots,
     }
 }
 
 fn run_batch(args: RunArgs) -> anyhow::Result<()> {
+    use ferrofold::pipeline::run::Stages;
     use ferrofold::pipeline::run::{run, RunOptions};
+    if args.list {
+        let targets = ferrofold::pipeline::run::collect_targets(&args.inputs)?;
+        let (index, size) =
+            ferrofold::pipeline::run::array_task(args.array_index.zip(args.array_size))?;
+        let mut out = std::io::stdout().lock();
+        for (p, t) in targets.iter().enumerate() {
+            if p % size == index {
+                writeln!(
+                    out,
+                    "{p}\t{}\t{}\t{}\t{}",
+                    p % size,
+                    t.name,
+                    t.original_id,
+                    t.source.display()
+                )?;
+            }
+        }
+        return Ok(());
+    }
+    let stages = match args.stage {
+        StageArg::All => Stages::All,
+        StageArg::Features => Stages::Features,
+        StageArg::Predict => Stages::Predict,
+    };
     let (msas, limits) = msa_source(args.msa)?;
-    let models = model_list(&args.model)?;
+    // The features stage needs no model.
+    let models = if stages == Stages::Features {
+        Vec::new()
+    } else {
+        model_list(&args.model)?
+    };
     let opts = RunOptions {
         inputs: args.inputs,
         output_dir: args.output,
@@ -571,10 +621,14 @@ fn run_batch(args: RunArgs) -> anyhow::Result<()> {
         array: args.array_index.zip(args.array_size),
         overwrite: args.overwrite,
         command_line: std::env::args().collect::<Vec<_>>().join(" "),
+        stages,
     };
     let results = run(&opts)?;
     let mut out = std::io::stdout().lock();
     for t in results {
+        if t.models.is_empty() {
+            writeln!(out, "{}\tfeatures\t{}", t.name, t.output_dir.display())?;
+        }
         for m in t.models {
             let ptm = m
                 .ptm

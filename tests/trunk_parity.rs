@@ -120,6 +120,7 @@ fn outputs_do_not_depend_on_chunking_or_threads() {
         let rt = RuntimeOptions {
             threads,
             chunk_budget: budget,
+            on_block: None,
         };
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)

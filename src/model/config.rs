@@ -183,13 +183,34 @@ pub struct RuntimeOptions {
     /// Bytes the largest temporary of one operation may take (summed over the chunks that run at once);
     /// row-wise operations (transitions, triangle-multiplication projections) are cut into chunks to fit.
     pub chunk_budget: usize,
+    /// Called after every extra-MSA and Evoformer block (progress reporting); never changes results.
+    pub on_block: Option<BlockHook>,
 }
+
+/// A callback run after each block of the trunk's stacks.
+#[derive(Clone)]
+pub struct BlockHook(pub std::sync::Arc<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for BlockHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BlockHook")
+    }
+}
+
+impl PartialEq for BlockHook {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for BlockHook {}
 
 impl Default for RuntimeOptions {
     fn default() -> Self {
         Self {
             threads: 0,
             chunk_budget: 1 << 30,
+            on_block: None,
         }
     }
 }

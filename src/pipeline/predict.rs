@@ -46,6 +46,8 @@ pub struct PredictOptions {
     pub overwrite: bool,
     /// Longest query accepted (`--max-length`): the pair representation grows with its square.
     pub max_length: usize,
+    /// Draw `plddt.png`, `pae.png` and `coverage.png` into the output directory.
+    pub plots: bool,
 }
 
 /// Default of `predict --max-length`: at 3,000 residues one pair representation of model_1_ptm
@@ -197,21 +199,35 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
                 model: name.clone(),
                 message: e.to_string(),
             })?;
+        // One step per extra-MSA / Evoformer block of every iteration.
+        let blocks = m.config.extra_msa_stack_num_block + m.config.evoformer_num_block;
         let bar = crate::progress::steps_bar(
-            (recycles + 1) as u64,
-            &format!("{name}: recycling iterations"),
+            ((recycles + 1) * blocks.max(1)) as u64,
+            &format!("{name}: iteration 1/{}, blocks", recycles + 1),
         );
+        let mut runtime = opts.runtime.clone();
+        if !bar.is_hidden() {
+            let b = bar.clone();
+            runtime.on_block = Some(crate::model::config::BlockHook(std::sync::Arc::new(
+                move || b.inc(1),
+            )));
+        }
         let pred = pool
             .install(|| {
                 predict(
                     &inputs,
                     &m.config,
                     &m.weights,
-                    &opts.runtime,
+                    &runtime,
                     opts.early_stop_tolerance
                         .map(|tolerance| EarlyStop { tolerance }),
                     |r, s| {
-                        bar.inc(1);
+                        bar.set_position(((r + 1) * blocks.max(1)) as u64);
+                        bar.set_message(format!(
+                            "{name}: iteration {}/{}, blocks",
+                            (r + 2).min(recycles + 1),
+                            recycles + 1
+                        ));
                         info!(
                             "{name}: iteration {}/{} done in {s:.2} s",
                             r + 1,
@@ -244,8 +260,50 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
             ..report
         });
     }
-    write_ranking(opts, &reports, &timings)?;
+    let order = write_ranking(opts, &reports, &timings)?;
+    if opts.plots {
+        write_plots(opts, &raw, &order);
+    }
     Ok(reports)
+}
+
+/// `coverage.png`, `plddt.png` (every model, in rank order) and `pae.png` (the top-ranked model). A plot
+/// that cannot be drawn is a warning, never a failed prediction.
+fn write_plots(opts: &PredictOptions, raw: &crate::features::RawFeatures, order: &[String]) {
+    let dir = &opts.output_dir;
+    let target = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "target".into());
+    let result = |name: &str| dir.join(format!("result_{name}.h5"));
+    let models: Vec<(String, Vec<f32>)> = order
+        .iter()
+        .filter_map(|name| {
+            results_h5::read_f32(&result(name), "plddt")
+                .map(|a| (name.clone(), a.iter().copied().collect()))
+        })
+        .collect();
+    let top_pae = order.first().and_then(|name| {
+        let pae = results_h5::read_f32(&result(name), "predicted_aligned_error")?
+            .into_dimensionality::<ndarray::Ix2>()
+            .ok()?;
+        let max = results_h5::read_f32(&result(name), "max_predicted_aligned_error")?
+            .iter()
+            .next()
+            .copied()?;
+        Some((name.as_str(), pae, max))
+    });
+    match crate::plots::target_plots(dir, &target, raw.msa.msa.view(), &models, top_pae) {
+        Ok(files) => info!(
+            "plots: {}",
+            files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Err(e) => tracing::warn!("plots for {} not written: {e}", dir.display()),
+    }
 }
 
 fn protein_of(
@@ -392,7 +450,7 @@ fn write_ranking(
     opts: &PredictOptions,
     reports: &[ModelReport],
     timings: &BTreeMap<String, f64>,
-) -> Result<(), PredictError> {
+) -> Result<Vec<String>, PredictError> {
     let dir = &opts.output_dir;
     let conf: Vec<(String, f64)> = reports
         .iter()
@@ -416,5 +474,5 @@ fn write_ranking(
         .unwrap_or_default();
     all.extend(timings.iter().map(|(k, v)| (k.clone(), *v)));
     write_json_path(&to_json_indent4(&all), &p).map_err(write_err(&p))?;
-    Ok(())
+    Ok(ranking.order)
 }

@@ -191,6 +191,29 @@ pub struct RunOptions {
     pub array: Option<(usize, usize)>,
     pub overwrite: bool,
     pub command_line: String,
+    /// Which stages to run for each target (`--stage`).
+    pub stages: Stages,
+}
+
+/// The stages `run` performs per target: both, or one (a cluster runs features on CPU nodes and predict
+/// on GPU nodes as two job arrays, the second depending on the first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Stages {
+    #[default]
+    All,
+    /// `features` only.
+    Features,
+    /// `predict` only, from the `features.h5` an earlier features run wrote.
+    Predict,
+}
+
+impl Stages {
+    fn features(self) -> bool {
+        self != Stages::Predict
+    }
+    fn predict(self) -> bool {
+        self != Stages::Features
+    }
 }
 
 /// What happened to one target.
@@ -220,16 +243,47 @@ pub fn run(opts: &RunOptions) -> Result<Vec<TargetResult>, RunError> {
             command_line: opts.command_line.clone(),
             max_length: opts.predict.max_length,
         };
-        let report = run_target(&t.query, &f_opts)?;
         let target_dir = opts.output_dir.join(&t.name);
+        let started = std::time::Instant::now();
+        let (features_path, features_line) = if opts.stages.features() {
+            let report = run_target(&t.query, &f_opts)?;
+            let line = format!(
+                "features: {} residues, {} alignment rows ({:?}, {:.2} s)",
+                report.num_res, report.num_alignments, report.outcome, report.seconds
+            );
+            (report.features_path, line)
+        } else {
+            let p = target_dir.join(super::features::FEATURES_FILE);
+            if !p.is_file() {
+                return Err(RunError::Input(format!(
+                    "target '{}': {} does not exist: run the features stage first (ferrofold run --stage features with the same inputs and -o)",
+                    t.name,
+                    p.display()
+                )));
+            }
+            (p, "features: from the features stage".to_string())
+        };
+        if !opts.stages.predict() {
+            append_log(
+                &target_dir,
+                &t,
+                &format!("{features_line} [{:.1} s]", started.elapsed().as_secs_f64()),
+                &opts.command_line,
+            );
+            out.push(TargetResult {
+                name: t.name,
+                output_dir: target_dir,
+                models: Vec::new(),
+            });
+            continue;
+        }
         let p_opts = PredictOptions {
-            features: report.features_path.clone(),
+            features: features_path,
             models: opts.models.clone(),
             output_dir: target_dir.clone(),
             overwrite: opts.overwrite,
             ..opts.predict.clone()
         };
-        let started = std::time::Instant::now();
         let result = predict::run(&p_opts);
         let line = match &result {
             Ok(models) => models
@@ -247,11 +301,7 @@ pub fn run(opts: &RunOptions) -> Result<Vec<TargetResult>, RunError> {
             Err(e) => format!("predict failed: {e}"),
         };
         let summary = format!(
-            "features: {} residues, {} alignment rows ({:?}, {:.2} s); {line} [{:.1} s]",
-            report.num_res,
-            report.num_alignments,
-            report.outcome,
-            report.seconds,
+            "{features_line}; {line} [{:.1} s]",
             started.elapsed().as_secs_f64()
         );
         append_log(&target_dir, &t, &summary, &opts.command_line);

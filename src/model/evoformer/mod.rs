@@ -109,6 +109,9 @@ pub fn stack(
 ) -> Result<(), WeightError> {
     for i in 0..num_blocks {
         block(act, msa_mask, pair_mask, &scope.layer(i), kind, rt)?;
+        if let Some(hook) = &rt.on_block {
+            (hook.0)();
+        }
     }
     Ok(())
 }
