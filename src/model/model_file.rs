@@ -210,11 +210,12 @@ pub fn decode(bytes: &[u8], path: &Path) -> Result<ModelFile, ModelFileError> {
             .ok_or_else(|| terr("shape overflows".into()))?;
         let values: Vec<f32> = match (&t.raw_data, t.float_data.is_empty()) {
             (Some(raw), _) => {
-                if raw.len() != n * 4 {
+                // Compared before anything is allocated for the claimed shape.
+                if n.checked_mul(4) != Some(raw.len()) {
                     return Err(terr(format!(
                         "{} data bytes for shape {dims:?} ({} expected)",
                         raw.len(),
-                        n * 4
+                        n as u128 * 4
                     )));
                 }
                 raw.chunks_exact(4)

@@ -9,6 +9,7 @@
 
 use std::ffi::OsString;
 use std::io::Read;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -59,7 +60,7 @@ pub enum ToolError {
         status: String,
         stderr: String,
     },
-    #[error("{tool} did not finish within {seconds} s: `{command}` (killed)")]
+    #[error("{tool} did not finish within {seconds} s: `{command}` (killed; raise the limit with --tool-timeout)")]
     Timeout {
         tool: String,
         command: String,
@@ -102,6 +103,19 @@ fn command_line(program: &Path, args: &[OsString]) -> String {
 }
 
 /// Runs `program args` (no shell), stdout discarded, stderr kept (its last 2,000 bytes go into errors).
+/// Kills `child`'s process group (the tool and whatever it started) and reaps the child.
+fn kill_group(child: &mut std::process::Child) {
+    if let Ok(pid) = i32::try_from(child.id()) {
+        // SAFETY: kill(2) with a negative pid signals the process group the child leads (made by
+        // `process_group(0)`); it touches no memory of ours.
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 pub fn run(
     tool: &str,
     program: &Path,
@@ -110,8 +124,10 @@ pub fn run(
 ) -> Result<(), ToolError> {
     let command = command_line(program, args);
     info!("running: {command}");
+    // Its own process group, so that a timeout ends the tool and everything it started.
     let mut child = Command::new(program)
         .args(args)
+        .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -131,8 +147,7 @@ pub fn run(
         match child.try_wait() {
             Ok(Some(s)) => break s,
             Ok(None) if start.elapsed() > timeout => {
-                let _ = child.kill();
-                let _ = child.wait();
+                kill_group(&mut child);
                 return Err(ToolError::Timeout {
                     tool: tool.into(),
                     command,
