@@ -241,6 +241,9 @@ fn killed_runs_resume_to_the_same_outputs() {
             "confidence_ferrofold_demo.json",
             "pae_ferrofold_demo.json",
             "ranking_debug.json",
+            "plddt.png",
+            "pae.png",
+            "coverage.png",
         ] {
             assert_eq!(
                 std::fs::read(killed.join(t).join(f)).unwrap(),
@@ -254,5 +257,83 @@ fn killed_runs_resume_to_the_same_outputs() {
         assert_eq!(a, b, "{t}: features");
         let files = files_below(&killed.join(t));
         assert!(!files.iter().any(|f| f.ends_with(".tmp")), "{t}: {files:?}");
+        for f in ["features.h5", "result_ferrofold_demo.h5"] {
+            let c = ferrofold::io::checksum::check(&killed.join(t).join(f));
+            assert!(c.is_match(), "{t}/{f}: {c:?}");
+        }
     }
+}
+
+/// Intermediates truncated or corrupted after a finished run are detected by the checksums beside them
+/// and regenerated (never trusted); `predict` refuses a features file that no longer matches.
+#[test]
+fn corrupted_intermediates_are_detected_and_regenerated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let model = tiny_model(d);
+    let fasta = d.join("t.fasta");
+    std::fs::write(&fasta, ">a\nMKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ\n").unwrap();
+    let out = d.join("out");
+    let args = [
+        "run",
+        fasta.to_str().unwrap(),
+        "--single-sequence",
+        "--model",
+        model.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    let (code, _, err) = run(&args, &[]);
+    assert_eq!(code, 0, "{err}");
+    let t = out.join("a");
+    let pdb = std::fs::read(t.join("ranked_0.pdb")).unwrap();
+    let result = t.join("result_tiny.h5");
+    let features = t.join("features.h5");
+
+    // Flip one byte in the middle of the result file: predicted again, same structure.
+    let mut bytes = std::fs::read(&result).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    std::fs::write(&result, &bytes).unwrap();
+    let (code, _, err) = run(&args, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("result_tiny.h5")
+            && err.contains("corrupted")
+            && err.contains("predicting again"),
+        "{err}"
+    );
+    assert!(ferrofold::io::checksum::check(&result).is_match());
+    assert_eq!(std::fs::read(t.join("ranked_0.pdb")).unwrap(), pdb);
+
+    // Truncate the features file: predict alone refuses it, naming it; run regenerates it.
+    let bytes = std::fs::read(&features).unwrap();
+    std::fs::write(&features, &bytes[..bytes.len() - 100]).unwrap();
+    let (code, _, err) = run(
+        &[
+            "predict",
+            features.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("features.h5") && err.contains("recorded checksum"),
+        "{err}"
+    );
+    let (code, _, err) = run(&args, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("features.h5") && err.contains("regenerating"),
+        "{err}"
+    );
+    assert!(ferrofold::io::checksum::check(&features).is_match());
+    assert_eq!(std::fs::read(t.join("ranked_0.pdb")).unwrap(), pdb);
+    // A file whose sidecar is gone (a kill between the two writes) is not trusted either.
+    std::fs::remove_file(ferrofold::io::checksum::sidecar_path(&result)).unwrap();
+    let (code, _, err) = run(&args, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("no recorded checksum"), "{err}");
 }

@@ -3,6 +3,7 @@
 
 pub mod a3m;
 pub mod atomic;
+pub mod checksum;
 pub mod confidence;
 pub mod download;
 pub mod fasta;

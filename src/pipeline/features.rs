@@ -452,9 +452,22 @@ pub fn run_target(
     hashed.sort_by_key(|(m, _)| m.role.clone());
     let hash = search_hash.unwrap_or_else(|| input_hash(query, &hashed, &opts.limits));
 
-    if !opts.overwrite {
-        if let Ok(prov) = features_h5::read_provenance(&features_path) {
-            if prov.input_hash == hash {
+    if !opts.overwrite && features_path.exists() {
+        let prov = features_h5::read_provenance(&features_path);
+        if let Err(e) = &prov {
+            warn!("{}: {e}; regenerating it", query.id);
+        }
+        if let Ok(prov) = prov {
+            let integrity = crate::io::checksum::check(&features_path);
+            if prov.input_hash == hash && !integrity.is_match() {
+                warn!(
+                    "{}: {} {}; regenerating it",
+                    query.id,
+                    features_path.display(),
+                    integrity.reason()
+                );
+            }
+            if prov.input_hash == hash && integrity.is_match() {
                 if let Ok((f, _)) = features_h5::read(&features_path) {
                     info!(
                         "{}: {} is up to date, skipped",
@@ -537,6 +550,7 @@ pub fn run_target(
             .to_string(),
     };
     features_h5::write(&features_path, &built.features, &prov)?;
+    crate::io::checksum::record(&features_path).map_err(io_err(&features_path))?;
     let report = TargetReport {
         target: query.id.clone(),
         features_path,

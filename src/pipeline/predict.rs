@@ -88,6 +88,17 @@ fn write_err(path: &Path) -> impl Fn(std::io::Error) -> PredictError + '_ {
 
 /// Runs the stage.
 pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
+    // A features file with a recorded checksum must still match it (one without is taken as given).
+    let integrity = crate::io::checksum::check(&opts.features);
+    if let crate::io::checksum::Check::Mismatch { .. } = integrity {
+        return Err(PredictError::Invalid {
+            path: opts.features.clone(),
+            message: format!(
+                "{}; make it again with the features stage",
+                integrity.reason()
+            ),
+        });
+    }
     let (raw, prov) = features_h5::read(&opts.features)?;
     if raw.num_res() > opts.max_length {
         return Err(PredictError::Invalid {
@@ -158,9 +169,19 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
         ));
         let hash = h.finish();
         let result_path = opts.output_dir.join(format!("result_{}.h5", m.name));
-        if !opts.overwrite
-            && results_h5::read_attr(&result_path, "input_sha256").as_deref() == Some(hash.as_str())
-        {
+        let done = !opts.overwrite
+            && results_h5::read_attr(&result_path, "input_sha256").as_deref()
+                == Some(hash.as_str());
+        let integrity = crate::io::checksum::check(&result_path);
+        if done && !integrity.is_match() {
+            tracing::warn!(
+                "{}: {} {}; predicting again",
+                m.name,
+                result_path.display(),
+                integrity.reason()
+            );
+        }
+        if done && integrity.is_match() {
             if let Some(plddt) = results_h5::read_f32(&result_path, "plddt") {
                 let mean = plddt.mean().unwrap_or(0.0) as f64;
                 let ptm = results_h5::read_f32(&result_path, "ptm")
@@ -433,9 +454,11 @@ fn write_model_outputs(
         let p = dir.join(format!("pae_{}.json", m.name));
         write_json_path(&text, &p).map_err(write_err(&p))?;
     }
-    // The result file last: its presence (with the input hash) marks the model as done.
-    results_h5::write(&dir.join(format!("result_{}.h5", m.name)), &sets, &attrs)
-        .map_err(PredictError::Write)?;
+    // The result file last: its presence (with the input hash and a matching checksum beside it) marks
+    // the model as done.
+    let result_path = dir.join(format!("result_{}.h5", m.name));
+    results_h5::write(&result_path, &sets, &attrs).map_err(PredictError::Write)?;
+    crate::io::checksum::record(&result_path).map_err(write_err(&result_path))?;
     Ok(ModelReport {
         name: m.name.clone(),
         ranking_confidence: mean_plddt,
