@@ -38,12 +38,33 @@ fn peak_rss_mib() -> f64 {
 }
 
 fn main() {
+    // As the ferrofold binary does (unless --glibc-default-malloc, to compare).
+    if !std::env::args().any(|a| a == "--glibc-default-malloc") {
+        ferrofold::model::memory::return_large_allocations_to_the_system();
+    }
     let (n, depth) = (arg("--len", 64), arg("--depth", 32));
     let mut cfg = ModelConfig::model_1_ptm();
     cfg.evoformer_num_block = arg("--blocks", 2);
     cfg.extra_msa_stack_num_block = arg("--extra-blocks", 1);
     let clusters = depth.min(arg("--max-clusters", 508));
     let extra = depth - clusters;
+    if std::env::args().any(|a| a == "--estimate-only") {
+        // The estimate alone, for sizes too large to run here (weights from the schema's shapes).
+        let weights_bytes: u64 = schema::expected(&cfg)
+            .iter()
+            .map(|(_, shape)| shape.iter().product::<usize>() as u64 * 4)
+            .sum();
+        let mut est_cfg = cfg.clone();
+        est_cfg.max_msa_clusters = clusters.max(1);
+        let sizes = ferrofold::model::memory::Sizes {
+            num_res: n,
+            num_alignments: depth,
+            iterations: arg("--iterations", 1),
+        };
+        let est = ferrofold::model::memory::estimate(&est_cfg, sizes, weights_bytes, 1 << 30);
+        println!("len {n} depth {depth}: {}", est.describe());
+        return;
+    }
     let mut w = Weights::default();
     for (key, shape) in schema::expected(&cfg) {
         w.tensors.insert(key.clone(), param_values(&key, &shape, 1));
@@ -80,15 +101,30 @@ fn main() {
     };
     let prev = Recycled::zeros(n, cfg.msa_channel, cfg.pair_channel);
     let rt = RuntimeOptions::default();
+    let weights_bytes: u64 = w.tensors.values().map(|t| t.len() as u64 * 4).sum();
+    let mut est_cfg = cfg.clone();
+    est_cfg.max_msa_clusters = clusters.max(1);
+    let est = ferrofold::model::memory::estimate(
+        &est_cfg,
+        ferrofold::model::memory::Sizes {
+            num_res: n,
+            num_alignments: depth,
+            iterations: 1,
+        },
+        weights_bytes,
+        rt.chunk_budget as u64,
+    );
     let t = Instant::now();
     let out = run_trunk(&x, &prev, &cfg, &w, &rt).expect("trunk");
     let secs = t.elapsed().as_secs_f64();
     assert!(out.pair.iter().all(|v| v.is_finite()));
     println!(
-        "{{\"len\": {n}, \"depth\": {depth}, \"clusters\": {clusters}, \"extra\": {extra}, \"evoformer_blocks\": {}, \"extra_blocks\": {}, \"threads\": {}, \"wall_s\": {secs:.3}, \"peak_rss_mib\": {:.1}, \"weights_rss_mib\": {rss_weights:.1}}}",
+        "{{\"len\": {n}, \"depth\": {depth}, \"clusters\": {clusters}, \"extra\": {extra}, \"evoformer_blocks\": {}, \"extra_blocks\": {}, \"threads\": {}, \"wall_s\": {secs:.3}, \"peak_rss_mib\": {:.1}, \"estimate_mib\": {:.1}, \"estimate_largest_step\": \"{}\", \"weights_rss_mib\": {rss_weights:.1}}}",
         cfg.evoformer_num_block,
         cfg.extra_msa_stack_num_block,
         rayon::current_num_threads(),
-        peak_rss_mib()
+        peak_rss_mib(),
+        est.total as f64 / (1u64 << 20) as f64,
+        est.largest_step_name
     );
 }

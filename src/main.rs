@@ -255,9 +255,14 @@ struct ModelArgs {
     /// Worker threads (default: all cores)
     #[arg(long, default_value_t = 0)]
     threads: usize,
-    /// Bytes the largest temporaries may take (e.g. 2G, 512M); work is chunked to fit
+    /// Peak memory a prediction may use (e.g. 16G, 512M; default: the memory available now). The
+    /// estimated peak is checked before any work: over budget, chunks shrink; if that cannot fit, the
+    /// model is refused with the numbers
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    memory_budget: Option<usize>,
+    /// Largest chunk of temporaries of one operation (transitions, triangle-multiplication projections)
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "1G")]
-    memory_budget: usize,
+    chunk_budget: usize,
     /// Refuse queries longer than this many residues (memory grows with the square of the length)
     #[arg(long, value_name = "N", default_value_t = ferrofold::pipeline::predict::DEFAULT_PREDICT_MAX_LENGTH)]
     max_length: usize,
@@ -566,7 +571,7 @@ fn predict_options(
         random: !args.deterministic,
         runtime: ferrofold::model::config::RuntimeOptions {
             threads: args.threads,
-            chunk_budget: args.memory_budget,
+            chunk_budget: args.chunk_budget,
             on_block: None,
         },
         early_stop_tolerance: args.early_stop_tolerance,
@@ -574,6 +579,7 @@ fn predict_options(
         overwrite: false,
         max_length: args.max_length,
         plots: !args.no_plots,
+        memory_budget: args.memory_budget.map(|b| b as u64),
     }
 }
 
@@ -784,6 +790,7 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
+    ferrofold::model::memory::return_large_allocations_to_the_system();
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
     let result = match cli.command {

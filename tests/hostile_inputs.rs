@@ -176,7 +176,8 @@ fn features_arrays_that_disagree_are_named() {
     let model = d.join("demo.onnx");
     ferrofold::pipeline::params::ensure_demo_model(&model).unwrap();
     // Each case replaces one dataset with a wrongly sized one.
-    let cases: Vec<(&str, Box<dyn Fn(&hdf5::File)>, Vec<&str>)> = vec![
+    type Edit = Box<dyn Fn(&hdf5::File)>;
+    let cases: Vec<(&str, Edit, Vec<&str>)> = vec![
         (
             "deletion matrix with another row count",
             Box::new(|f: &hdf5::File| {
@@ -459,4 +460,35 @@ fn full_output_directory_is_an_error_and_leaves_no_partial_file() {
         "{left:?}"
     );
     no_temporaries(&o);
+}
+
+#[test]
+fn a_prediction_over_the_memory_budget_is_refused_with_the_numbers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let feats = features_file(d);
+    let model = d.join("demo.onnx");
+    ferrofold::pipeline::params::ensure_demo_model(&model).unwrap();
+    let o = d.join("out");
+    assert_one_error(
+        "memory budget",
+        fail(&[
+            "predict",
+            feats.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+            "--memory-budget",
+            "20M",
+            "-o",
+            o.to_str().unwrap(),
+        ]),
+        &[
+            "model 'ferrofold_demo'",
+            "needs an estimated",
+            "largest step",
+            "memory budget of 20 MiB",
+            "--memory-budget",
+        ],
+    );
+    assert!(files_below(&o).is_empty());
 }

@@ -11,6 +11,7 @@ pub mod geometry;
 pub mod heads;
 pub mod input_pipeline;
 pub mod inputs;
+pub mod memory;
 pub mod model_file;
 pub mod primitives;
 pub mod schema;

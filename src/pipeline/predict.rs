@@ -22,6 +22,7 @@ use crate::io::{mmcif, pdb, results_h5};
 use crate::model::alphafold::{predict, EarlyStop, Prediction};
 use crate::model::config::RuntimeOptions;
 use crate::model::input_pipeline::{process_features, PipelineConfig};
+use crate::model::memory;
 use crate::model::model_file::ModelFile;
 use crate::protein::{Protein, StructureError};
 
@@ -48,6 +49,9 @@ pub struct PredictOptions {
     pub max_length: usize,
     /// Draw `plddt.png`, `pae.png` and `coverage.png` into the output directory.
     pub plots: bool,
+    /// Peak memory a model may use (`None`: the memory available when the stage starts). Chunks
+    /// (`runtime.chunk_budget` at most) shrink to fit; a model that cannot fit is refused.
+    pub memory_budget: Option<u64>,
 }
 
 /// Default of `predict --max-length`: at 3,000 residues one pair representation of model_1_ptm
@@ -76,6 +80,13 @@ pub enum PredictError {
     Invalid { path: PathBuf, message: String },
     #[error("model '{model}': {message}")]
     Model { model: String, message: String },
+    #[error("model '{model}': needs an estimated {needs} at its peak, over the memory budget of {budget} ({source_of_budget}); raise --memory-budget, or use a shorter query or fewer MSA rows")]
+    Memory {
+        model: String,
+        needs: String,
+        budget: String,
+        source_of_budget: &'static str,
+    },
     #[error(transparent)]
     Structure(#[from] StructureError),
     #[error("{0}")]
@@ -142,6 +153,51 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
         }
         models.push(m);
     }
+    // Every model's peak memory, estimated and fitted to the budget before anything is written.
+    let (budget, source_of_budget) = match opts.memory_budget {
+        Some(b) => (b, "--memory-budget"),
+        None => (
+            memory::available_memory().unwrap_or(u64::MAX),
+            "the memory available now; set it with --memory-budget",
+        ),
+    };
+    let mut runtimes = Vec::new();
+    for m in &models {
+        let sizes = memory::Sizes {
+            num_res: raw.num_res(),
+            num_alignments: raw.num_alignments(),
+            iterations: opts.num_recycle.unwrap_or(m.config.num_recycle) + 1,
+        };
+        let weights_bytes: u64 = m.weights.tensors.values().map(|t| t.len() as u64 * 4).sum();
+        match memory::fit(
+            &m.config,
+            sizes,
+            weights_bytes,
+            budget,
+            opts.runtime.chunk_budget as u64,
+        ) {
+            Ok(est) => {
+                info!(
+                    "{}: estimated peak memory {} of a {} budget",
+                    m.name,
+                    est.describe(),
+                    memory::human(budget)
+                );
+                runtimes.push(RuntimeOptions {
+                    chunk_budget: est.chunk_budget as usize,
+                    ..opts.runtime.clone()
+                });
+            }
+            Err(est) => {
+                return Err(PredictError::Memory {
+                    model: m.name.clone(),
+                    needs: est.describe(),
+                    budget: memory::human(budget),
+                    source_of_budget,
+                })
+            }
+        }
+    }
     std::fs::create_dir_all(&opts.output_dir).map_err(write_err(&opts.output_dir))?;
     let stale = crate::io::atomic::remove_stale_temporaries(&opts.output_dir);
     if stale > 0 {
@@ -157,7 +213,7 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
     let n = raw.num_res();
     let mut reports = Vec::new();
     let mut timings: BTreeMap<String, f64> = BTreeMap::new();
-    for m in &models {
+    for (m, model_runtime) in models.iter().zip(&runtimes) {
         let recycles = opts.num_recycle.unwrap_or(m.config.num_recycle);
         let mut h = InputHash::new("ferrofold predict v1");
         h.add(&features_sha)
@@ -226,7 +282,7 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
             ((recycles + 1) * blocks.max(1)) as u64,
             &format!("{name}: iteration 1/{}, blocks", recycles + 1),
         );
-        let mut runtime = opts.runtime.clone();
+        let mut runtime = model_runtime.clone();
         if !bar.is_hidden() {
             let b = bar.clone();
             runtime.on_block = Some(crate::model::config::BlockHook(std::sync::Arc::new(

@@ -51,6 +51,7 @@ pub fn row_attention_with_pair_bias(
     );
     let w2d = scope.matrix("feat_2d_weights", 1, Some(c_z), None)?;
     let bias = pair_bias(z.view(), w2d);
+    drop(z);
     let attn = AttentionWeights::load(&scope.sub("attention"), c_m)?;
     let mut out = Array3::<f32>::zeros((n_seq, n_res, c_m));
     out.axis_iter_mut(Axis(0))

@@ -25,21 +25,26 @@ pub fn triangle_attention(
 ) -> Result<Array3<f32>, WeightError> {
     let (n, _, c_z) = pair.dim();
     // Ending node: attend along columns, i.e. rows of the transposed pair.
-    let (x, mask) = match node {
-        Node::Starting => (pair.clone(), mask.to_owned()),
-        Node::Ending => (
-            pair.view()
+    // The starting node reads the pair as it is; only the ending node needs a transposed copy, dropped
+    // once layer-normed (pair-sized arrays are what bound memory).
+    let (act, mask) = match node {
+        Node::Starting => (
+            layer_norm_scoped(flat2(pair), &scope.sub("query_norm"))?,
+            mask.to_owned(),
+        ),
+        Node::Ending => {
+            let x = pair
+                .view()
                 .permuted_axes([1, 0, 2])
                 .as_standard_layout()
-                .into_owned(),
-            mask.t().as_standard_layout().into_owned(),
-        ),
+                .into_owned();
+            (
+                layer_norm_scoped(flat2(&x), &scope.sub("query_norm"))?,
+                mask.t().as_standard_layout().into_owned(),
+            )
+        }
     };
-    let act = unflat3(
-        layer_norm_scoped(flat2(&x), &scope.sub("query_norm"))?,
-        n,
-        n,
-    );
+    let act = unflat3(act, n, n);
     let w2d = scope.matrix("feat_2d_weights", 1, Some(c_z), None)?;
     let bias = pair_bias(act.view(), w2d);
     let attn = AttentionWeights::load(&scope.sub("attention"), c_z)?;
@@ -51,6 +56,7 @@ pub fn triangle_attention(
             let kb = mask_bias(mask.row(i));
             o.assign(&attn.apply(act.index_axis(Axis(0), i), kb.view(), Some(bias.view())));
         });
+    drop(act);
     Ok(match node {
         Node::Starting => out,
         Node::Ending => out

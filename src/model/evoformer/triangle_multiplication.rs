@@ -104,6 +104,7 @@ pub fn triangle_multiplication(
     let x = layer_norm_scoped(flat2(&prod), &scope.sub("center_layer_norm"))?;
     drop(prod);
     let mut out = linear_scoped(x.view(), &scope.sub("output_projection"), Some(c_z))?;
+    drop(x);
     let gate = linear_scoped(act.view(), &scope.sub("gating_linear"), Some(c_z))?;
     out.zip_mut_with(&gate, |o, &g| *o *= sigmoid(g));
     Ok(unflat3(out, n, n))
