@@ -117,12 +117,16 @@ fn main() {
     let t = Instant::now();
     let out = run_trunk(&x, &prev, &cfg, &w, &rt).expect("trunk");
     let secs = t.elapsed().as_secs_f64();
+    let flops = ferrofold::model::flops::per_iteration(&cfg, n, clusters, extra);
+    let trunk_flops = flops.extra_msa_stack + flops.evoformer;
     assert!(out.pair.iter().all(|v| v.is_finite()));
     println!(
-        "{{\"len\": {n}, \"depth\": {depth}, \"clusters\": {clusters}, \"extra\": {extra}, \"evoformer_blocks\": {}, \"extra_blocks\": {}, \"threads\": {}, \"wall_s\": {secs:.3}, \"peak_rss_mib\": {:.1}, \"estimate_mib\": {:.1}, \"estimate_largest_step\": \"{}\", \"weights_rss_mib\": {rss_weights:.1}}}",
+        "{{\"len\": {n}, \"depth\": {depth}, \"clusters\": {clusters}, \"extra\": {extra}, \"evoformer_blocks\": {}, \"extra_blocks\": {}, \"threads\": {}, \"wall_s\": {secs:.3}, \"trunk_gflop\": {:.1}, \"gflops\": {:.2}, \"peak_rss_mib\": {:.1}, \"estimate_mib\": {:.1}, \"estimate_largest_step\": \"{}\", \"weights_rss_mib\": {rss_weights:.1}}}",
         cfg.evoformer_num_block,
         cfg.extra_msa_stack_num_block,
         rayon::current_num_threads(),
+        trunk_flops / 1e9,
+        trunk_flops / secs / 1e9,
         peak_rss_mib(),
         est.total as f64 / (1u64 << 20) as f64,
         est.largest_step_name

@@ -164,6 +164,15 @@ enum ParamsCommand {
     Info {
         /// Model file (.onnx)
         model: PathBuf,
+        /// Also estimate the peak memory and the work (GFLOP per iteration) of a query this long
+        #[arg(long, value_name = "N")]
+        len: Option<usize>,
+        /// MSA rows of that query (before sampling into clusters and extra rows)
+        #[arg(long, value_name = "ROWS", default_value_t = 1, requires = "len")]
+        depth: usize,
+        /// Recycles, for the estimate (default: the model's)
+        #[arg(long, value_name = "N", requires = "len")]
+        num_recycle: Option<usize>,
     },
     /// Download DeepMind's parameter archive (resumable) and convert every monomer model
     #[command(
@@ -492,7 +501,12 @@ fn params(cmd: ParamsCommand) -> anyhow::Result<()> {
                 if written { "written" } else { "present" }
             )?;
         }
-        ParamsCommand::Info { model } => {
+        ParamsCommand::Info {
+            model,
+            len,
+            depth,
+            num_recycle,
+        } => {
             let m = params::load(&model)?;
             let n: usize = m.weights.tensors.values().map(|t| t.len()).sum();
             writeln!(out, "name\t{}", m.name)?;
@@ -501,6 +515,30 @@ fn params(cmd: ParamsCommand) -> anyhow::Result<()> {
             writeln!(out, "source_sha256\t{}", m.source_sha256)?;
             writeln!(out, "license\t{}", m.license)?;
             writeln!(out, "config\t{}", serde_json::to_string(&m.config)?)?;
+            if let Some(len) = len {
+                use ferrofold::model::{flops, memory};
+                let sizes = memory::Sizes {
+                    num_res: len,
+                    num_alignments: depth,
+                    iterations: num_recycle.unwrap_or(m.config.num_recycle) + 1,
+                };
+                let (clusters, extra) = sizes.msa_rows(&m.config);
+                let weights: u64 = m.weights.tensors.values().map(|t| t.len() as u64 * 4).sum();
+                let est = memory::estimate(&m.config, sizes, weights, 1 << 30);
+                let f = flops::per_iteration(&m.config, len, clusters, extra);
+                writeln!(out, "msa_rows\t{clusters} clusters + {extra} extra")?;
+                writeln!(out, "peak_memory_bytes\t{}", est.total)?;
+                writeln!(out, "peak_memory\t{}", est.describe())?;
+                writeln!(
+                    out,
+                    "gflop_per_iteration\t{:.1} (extra-MSA stack {:.1}, Evoformer {:.1}, structure module {:.1})",
+                    f.total() / 1e9,
+                    f.extra_msa_stack / 1e9,
+                    f.evoformer / 1e9,
+                    f.structure_module / 1e9
+                )?;
+                writeln!(out, "iterations\t{}", sizes.iterations)?;
+            }
         }
         ParamsCommand::Fetch {
             data_dir,

@@ -7,6 +7,7 @@ pub mod alphafold;
 pub mod config;
 pub mod embedders;
 pub mod evoformer;
+pub mod flops;
 pub mod geometry;
 pub mod heads;
 pub mod input_pipeline;

@@ -1,0 +1,64 @@
+//! GEMM ceiling of this machine with the GEMM the engine uses (ndarray's `general_mat_mul`, i.e.
+//! `matrixmultiply`, f32): square and engine-shaped products, on 1 thread and on all threads (independent
+//! products in parallel under rayon, as the engine runs them). Prints one JSON line per shape and thread
+//! count; the trunk benchmark's GFLOP/s divided by the best of these is the trunk's fraction of the ceiling.
+//!
+//! ```text
+//! cargo bench --bench gemm
+//! ```
+
+use std::time::Instant;
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::Array2;
+use rayon::prelude::*;
+
+fn filled(r: usize, c: usize, seed: u32) -> Array2<f32> {
+    Array2::from_shape_fn((r, c), |(i, j)| {
+        let x = (i as u32).wrapping_mul(2654435761) ^ (j as u32).wrapping_mul(40503) ^ seed;
+        (x % 1000) as f32 / 1000.0 - 0.5
+    })
+}
+
+/// GFLOP/s of `copies` independent m×k·k×n products run in parallel, best of `reps` rounds.
+fn measure(m: usize, k: usize, n: usize, copies: usize, reps: usize) -> f64 {
+    let a: Vec<Array2<f32>> = (0..copies).map(|s| filled(m, k, s as u32)).collect();
+    let b: Vec<Array2<f32>> = (0..copies).map(|s| filled(k, n, 7 + s as u32)).collect();
+    let mut c: Vec<Array2<f32>> = (0..copies).map(|_| Array2::zeros((m, n))).collect();
+    let mut best = f64::INFINITY;
+    for _ in 0..reps {
+        let t = Instant::now();
+        c.par_iter_mut().enumerate().for_each(|(i, ci)| {
+            general_mat_mul(1.0, &a[i], &b[i], 0.0, ci);
+        });
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    2.0 * (m * k * n * copies) as f64 / best / 1e9
+}
+
+fn main() {
+    let all = rayon::current_num_threads();
+    let shapes = [
+        ("square 1024", 1024, 1024, 1024),
+        ("pair projection N=256 (N^2 x c_z x c_z)", 65536, 128, 128),
+        (
+            "MSA transition 508x256 rows (x c_m x 4c_m)",
+            130048,
+            256,
+            1024,
+        ),
+        ("triangle product N=256 (one channel)", 256, 256, 256),
+    ];
+    for (name, m, k, n) in shapes {
+        for threads in [1, all] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("pool");
+            let gflops = pool.install(|| measure(m, k, n, threads, 5));
+            println!(
+                "{{\"shape\": \"{name}\", \"m\": {m}, \"k\": {k}, \"n\": {n}, \"threads\": {threads}, \"gflops\": {gflops:.1}}}"
+            );
+        }
+    }
+}
