@@ -51,8 +51,8 @@ fn main() {
     if std::env::args().any(|a| a == "--estimate-only") {
         // The estimate alone, for sizes too large to run here (weights from the schema's shapes).
         let weights_bytes: u64 = schema::expected(&cfg)
-            .iter()
-            .map(|(_, shape)| shape.iter().product::<usize>() as u64 * 4)
+            .values()
+            .map(|shape| shape.iter().product::<usize>() as u64 * 4)
             .sum();
         let mut est_cfg = cfg.clone();
         est_cfg.max_msa_clusters = clusters.max(1);
