@@ -15,6 +15,7 @@
 
 pub mod databases;
 pub mod features;
+pub mod fuzzing;
 pub mod io;
 pub mod model;
 pub mod pipeline;

@@ -380,6 +380,17 @@ fn init_logging(verbose: u8, quiet: bool) {
 }
 
 fn msa_source(args: MsaArgs) -> anyhow::Result<(MsaSource, MsaLimits)> {
+    for (flag, v) in [
+        ("--uniref-max-hits", args.uniref_max_hits),
+        ("--mgnify-max-hits", args.mgnify_max_hits),
+    ] {
+        if v == 0 {
+            return Err(UsageError(format!(
+                "{flag} 0 would drop the query row itself; it must be at least 1"
+            ))
+            .into());
+        }
+    }
     let limits = MsaLimits {
         uniref_max_hits: args.uniref_max_hits,
         mgnify_max_hits: args.mgnify_max_hits,

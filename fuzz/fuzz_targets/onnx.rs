@@ -2,10 +2,5 @@
 //! parameter schema for the configuration the file claims, on arbitrary bytes.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use std::path::Path;
 
-fuzz_target!(|data: &[u8]| {
-    if let Ok(m) = ferrofold::model::model_file::decode(data, Path::new("fuzz.onnx")) {
-        let _ = ferrofold::model::schema::check(&m.weights, &m.config);
-    }
-});
+fuzz_target!(|data: &[u8]| ferrofold::fuzzing::onnx(data));

@@ -113,7 +113,11 @@ impl Stockholm {
     }
 
     fn check_lengths(&self, path: &Path) -> Result<(), MsaError> {
-        let expected = self.sequences[0].len();
+        // Truncated to nothing (a limit of 0 rows) there is not even a query row.
+        let Some(first) = self.sequences.first() else {
+            return Err(MsaError::Empty { path: path.into() });
+        };
+        let expected = first.len();
         for (k, s) in self.sequences.iter().enumerate() {
             if s.len() != expected {
                 return Err(MsaError::UnequalRows {

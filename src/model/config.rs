@@ -62,6 +62,96 @@ pub struct ModelConfig {
 }
 
 impl ModelConfig {
+    /// Checks that the sizes describe a network that can exist (a configuration read from a model file is
+    /// untrusted): every count positive where the network divides by it or needs one, channels divisible by
+    /// their heads, and nothing absurdly large. Names the first offending field.
+    pub fn validate(&self) -> Result<(), String> {
+        const MAX_CHANNELS: usize = 1 << 14;
+        const MAX_BLOCKS: usize = 1 << 10;
+        let positive = [
+            ("msa_channel", self.msa_channel),
+            ("pair_channel", self.pair_channel),
+            ("extra_msa_channel", self.extra_msa_channel),
+            ("seq_channel", self.seq_channel),
+            ("msa_heads", self.msa_heads),
+            ("pair_heads", self.pair_heads),
+            ("transition_factor", self.transition_factor),
+            ("outer_product_channels", self.outer_product_channels),
+            (
+                "triangle_multiplication_channels",
+                self.triangle_multiplication_channels,
+            ),
+            ("template_pair_channel", self.template_pair_channel),
+            ("template_heads", self.template_heads),
+            ("structure_channel", self.structure_channel),
+            ("structure_layers", self.structure_layers),
+            ("ipa_heads", self.ipa_heads),
+            ("sidechain_channel", self.sidechain_channel),
+            ("plddt_channels", self.plddt_channels),
+            ("plddt_bins", self.plddt_bins),
+            ("distogram_bins", self.distogram_bins),
+            ("prev_pos_num_bins", self.prev_pos_num_bins),
+            ("max_msa_clusters", self.max_msa_clusters),
+        ];
+        for (name, v) in positive {
+            if v == 0 {
+                return Err(format!("{name} is 0"));
+            }
+            if v > MAX_CHANNELS {
+                return Err(format!("{name} is {v}, more than {MAX_CHANNELS}"));
+            }
+        }
+        for (name, v) in [
+            ("evoformer_num_block", self.evoformer_num_block),
+            ("extra_msa_stack_num_block", self.extra_msa_stack_num_block),
+            ("template_pair_blocks", self.template_pair_blocks),
+            (
+                "structure_transition_layers",
+                self.structure_transition_layers,
+            ),
+            ("num_recycle", self.num_recycle),
+            ("max_relative_feature", self.max_relative_feature),
+            ("ipa_scalar_qk", self.ipa_scalar_qk),
+            ("ipa_scalar_v", self.ipa_scalar_v),
+            ("ipa_point_qk", self.ipa_point_qk),
+            ("ipa_point_v", self.ipa_point_v),
+        ] {
+            if v > MAX_BLOCKS {
+                return Err(format!("{name} is {v}, more than {MAX_BLOCKS}"));
+            }
+        }
+        if self.pae_bins.is_some_and(|b| b == 0 || b > MAX_CHANNELS) {
+            return Err(format!("pae_bins is {:?}", self.pae_bins));
+        }
+        if self.max_extra_msa > 1 << 20 {
+            return Err(format!("max_extra_msa is {}", self.max_extra_msa));
+        }
+        for (name, c, h) in [
+            ("msa_channel", self.msa_channel, self.msa_heads),
+            ("extra_msa_channel", self.extra_msa_channel, self.msa_heads),
+            ("pair_channel", self.pair_channel, self.pair_heads),
+            (
+                "template_pair_channel",
+                self.template_pair_channel,
+                self.template_heads,
+            ),
+        ] {
+            if c % h != 0 {
+                return Err(format!("{name} {c} is not divisible by its {h} heads"));
+            }
+        }
+        if !(self.prev_pos_min_bin.is_finite()
+            && self.prev_pos_max_bin.is_finite()
+            && self.prev_pos_min_bin < self.prev_pos_max_bin)
+        {
+            return Err(format!(
+                "recycled distogram bins {}..{} are not an increasing range",
+                self.prev_pos_min_bin, self.prev_pos_max_bin
+            ));
+        }
+        Ok(())
+    }
+
     /// AlphaFold2 model_1_ptm (Suppl. Table 5 / `config.py`): c_m 256, c_z 128, c_e 64, c_s 384, 48 Evoformer
     /// blocks, 4 extra-MSA blocks, templates, 3 recycles.
     pub fn model_1_ptm() -> Self {

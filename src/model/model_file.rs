@@ -184,6 +184,13 @@ pub fn decode(bytes: &[u8], path: &Path) -> Result<ModelFile, ModelFileError> {
             key: meta::CONFIG,
             message: e.to_string(),
         })?;
+    config
+        .validate()
+        .map_err(|message| ModelFileError::Metadata {
+            path: path.into(),
+            key: meta::CONFIG,
+            message,
+        })?;
     let graph = model.graph.unwrap_or_default();
     let mut weights = Weights::default();
     for t in graph.initializer {

@@ -295,6 +295,8 @@ pub fn expected(cfg: &ModelConfig) -> Schema {
 /// A mismatch between weights and configuration, naming the tensor.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum SchemaError {
+    #[error("impossible configuration: {0}")]
+    Config(String),
     #[error("missing tensor '{0}'")]
     Missing(String),
     #[error("unexpected tensor '{0}' (not part of this configuration)")]
@@ -310,6 +312,7 @@ pub enum SchemaError {
 /// Checks `w` against `cfg`: every expected tensor present with its shape, nothing else. Returns the
 /// first problem in key order.
 pub fn check(w: &Weights, cfg: &ModelConfig) -> Result<(), SchemaError> {
+    cfg.validate().map_err(SchemaError::Config)?;
     let exp = expected(cfg);
     for (name, shape) in &exp {
         match w.tensors.get(name) {
