@@ -62,7 +62,14 @@ fn main() {
             iterations: arg("--iterations", 1),
         };
         let est = ferrofold::model::memory::estimate(&est_cfg, sizes, weights_bytes, 1 << 30);
-        println!("len {n} depth {depth}: {}", est.describe());
+        let f = ferrofold::model::flops::per_iteration(&cfg, n, clusters, extra);
+        println!(
+            "len {n} depth {depth}: {}; {:.0} GFLOP per iteration (extra-MSA stack {:.0}, Evoformer {:.0})",
+            est.describe(),
+            f.total() / 1e9,
+            f.extra_msa_stack / 1e9,
+            f.evoformer / 1e9
+        );
         return;
     }
     let mut w = Weights::default();

@@ -144,15 +144,20 @@ pub fn fit(
     }
 }
 
-/// Makes glibc's allocator hand every allocation of 1 MiB or more straight back to the system when it is
+/// Makes glibc's allocator hand every allocation of 16 MiB or more straight back to the system when it is
 /// freed. By default glibc raises its mmap threshold (up to 32 MiB) after large frees and then keeps
-/// freed blocks resident, which inflated the trunk's peak RSS by up to a third (483 → 324 MiB at
-/// L = 128, 1,024 MSA rows); representations and their temporaries are all larger than this.
+/// freed blocks resident, which inflated the trunk's peak RSS by up to a third. Measured on the trunk at
+/// L = 128, 600 MSA rows, 2 + 1 blocks (`cargo bench --bench trunk`, `MALLOC_MMAP_THRESHOLD_` set to
+/// compare): glibc's default 3.77 s / 457 MiB; 1 MiB 4.87 s / 311 MiB (page faults); 4 MiB 4.23 s / 315
+/// MiB; 16 MiB 4.06 s / 326 MiB. Pair and MSA representations are far larger than 16 MiB at real sizes.
+/// A threshold the user set through glibc's own variable (`MALLOC_MMAP_THRESHOLD_`) is left alone.
 pub fn return_large_allocations_to_the_system() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator parameters; called before the heavy allocations.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
+        // SAFETY: mallopt only changes allocator parameters; called before the heavy allocations.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 16 << 20);
+        }
     }
 }
 
