@@ -42,7 +42,14 @@ pub struct SequenceDb {
     pub codes: Vec<u8>,
     /// Start of each sequence in `residues`, plus the total length at the end.
     pub offsets: Vec<usize>,
+    /// For every position, the index (base 20) of the 3-mer of standard residues starting there within
+    /// its sequence, [`NO_KMER`] where there is none (an X, B, Z… in it, or the sequence ends): made once at
+    /// load so the search's prefilter only looks them up.
+    pub kmers: Vec<u16>,
 }
+
+/// No 3-mer starts at this position.
+pub const NO_KMER: u16 = u16::MAX;
 
 impl SequenceDb {
     /// Loads a FASTA file, gzipped when its name ends in `.gz`.
@@ -106,7 +113,22 @@ impl SequenceDb {
             return Err(DbError::Empty { path: path.into() });
         }
         db.offsets.push(db.residues.len());
+        db.kmers = vec![NO_KMER; db.codes.len()];
+        for w in db.offsets.windows(2) {
+            let (start, end) = (w[0], w[1]);
+            for p in start..end.saturating_sub(2) {
+                let (a, b, c) = (db.codes[p], db.codes[p + 1], db.codes[p + 2]);
+                if a < 20 && b < 20 && c < 20 {
+                    db.kmers[p] = (a as u16 * 20 + b as u16) * 20 + c as u16;
+                }
+            }
+        }
         Ok(db)
+    }
+
+    /// 3-mer indices of sequence `i` (see [`SequenceDb::kmers`]).
+    pub fn kmers_of(&self, i: usize) -> &[u16] {
+        &self.kmers[self.offsets[i]..self.offsets[i + 1]]
     }
 
     /// Number of sequences.

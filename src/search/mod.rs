@@ -144,6 +144,14 @@ pub fn search(query: &str, db: &SequenceDb, opts: &SearchOptions) -> (Vec<Hit>, 
             table[k].push(i as u16);
         }
     }
+    // Which k-mers the query has at all, as bits (1 KB, stays in L1): most database positions are
+    // dismissed by this test without touching the table.
+    let mut present = vec![0u64; table.len().div_ceil(64)];
+    for (k, v) in table.iter().enumerate() {
+        if !v.is_empty() {
+            present[k / 64] |= 1 << (k % 64);
+        }
+    }
     let prof = profile(&q);
     let striped_prof = striped::StripedProfile::new(&q);
     let n_total = db.total_residues();
@@ -175,9 +183,10 @@ pub fn search(query: &str, db: &SequenceDb, opts: &SearchOptions) -> (Vec<Hit>, 
                     last.resize(m + t.len(), i32::MIN / 2);
                 }
                 let mut best: Option<(i32, isize)> = None;
-                for j in 0..=t.len() - K {
-                    if let Some(k) = kmer(&t[j..j + K]) {
-                        for &i in &table[k] {
+                let kmers = db.kmers_of(idx);
+                for (j, &k) in kmers[..=t.len() - K].iter().enumerate() {
+                    if k != db::NO_KMER && present[k as usize / 64] & (1 << (k % 64)) != 0 {
+                        for &i in &table[k as usize] {
                             let d = j + m - i as usize;
                             let prev = last[d];
                             if prev == i32::MIN / 2 {
