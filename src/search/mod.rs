@@ -118,12 +118,20 @@ fn kmer(codes: &[u8]) -> Option<usize> {
 fn score_pair(
     prof: &[Vec<i32>],
     striped_prof: &striped::StripedProfile,
+    bytes_prof: Option<&striped::BytesProfile>,
     t: &[u8],
     gaps: GapCosts,
     h: &mut Vec<i32>,
     e: &mut Vec<i32>,
     scratch: &mut striped::Scratch,
+    byte_scratch: &mut striped::ByteScratch,
 ) -> i32 {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(bp) = bytes_prof {
+        if let Some(s) = striped::score_bytes(bp, t, gaps, byte_scratch) {
+            return s;
+        }
+    }
     if cfg!(target_arch = "x86_64") {
         let s = striped::score(striped_prof, t, gaps, scratch);
         if s < i16::MAX as i32 - 256 {
@@ -154,6 +162,7 @@ pub fn search(query: &str, db: &SequenceDb, opts: &SearchOptions) -> (Vec<Hit>, 
     }
     let prof = profile(&q);
     let striped_prof = striped::StripedProfile::new(&q);
+    let bytes_prof = striped::BytesProfile::new(&q);
     let n_total = db.total_residues();
     let scored: Vec<(usize, i32, isize)> = (0..db.len())
         .into_par_iter()
@@ -165,9 +174,10 @@ pub fn search(query: &str, db: &SequenceDb, opts: &SearchOptions) -> (Vec<Hit>, 
                     Vec::<i32>::new(),
                     Vec::<i32>::new(),
                     striped::Scratch::default(),
+                    striped::ByteScratch::default(),
                 )
             },
-            |(last, touched, h, e, scratch), idx| {
+            |(last, touched, h, e, scratch, byte_scratch), idx| {
                 let t = db.codes_of(idx);
                 if t.len() < K || m < K {
                     return None;
@@ -218,7 +228,17 @@ pub fn search(query: &str, db: &SequenceDb, opts: &SearchOptions) -> (Vec<Hit>, 
                 let diagonal = pass?;
                 Some((
                     idx,
-                    score_pair(&prof, &striped_prof, t, opts.gaps, h, e, scratch),
+                    score_pair(
+                        &prof,
+                        &striped_prof,
+                        bytes_prof.as_ref(),
+                        t,
+                        opts.gaps,
+                        h,
+                        e,
+                        scratch,
+                        byte_scratch,
+                    ),
                     diagonal,
                 ))
             },

@@ -203,6 +203,184 @@ striped_kernel!(
     )
 );
 
+/// The query for a first, 8-bit pass (Farrar's unsigned variant): 32 lanes with AVX2, substitution
+/// scores biased by `bias` so they are unsigned. Most database sequences score far below 255, so twice the
+/// lanes of the 16-bit kernel decide them; a pair whose score could have saturated is re-scored in 16 bits.
+pub struct BytesProfile {
+    /// `[21][seg_len][32]`, scores + `bias` (positions past the query end: 0, i.e. −bias).
+    profile: Vec<u8>,
+    seg_len: usize,
+    bias: u8,
+    /// The largest biased score: cells can saturate only once an H reaches 255 minus this.
+    largest: u8,
+}
+
+/// Lanes of the 8-bit kernel.
+const BYTE_LANES: usize = 32;
+
+impl BytesProfile {
+    /// `None` when the CPU has no AVX2 (the 16-bit kernel is used alone then).
+    pub fn new(query: &[u8]) -> Option<Self> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if !std::arch::is_x86_feature_detected!("avx2") {
+                return None;
+            }
+            let bias = BLOSUM62
+                .iter()
+                .flatten()
+                .map(|&v| -(v as i32))
+                .max()
+                .unwrap_or(0)
+                .max(0) as u8;
+            let m = query.len();
+            let seg_len = m.div_ceil(BYTE_LANES).max(1);
+            let mut profile = vec![0u8; 21 * seg_len * BYTE_LANES];
+            for (idx, v) in profile.iter_mut().enumerate() {
+                let (r, rest) = (idx / (seg_len * BYTE_LANES), idx % (seg_len * BYTE_LANES));
+                let (seg, k) = (rest / BYTE_LANES, rest % BYTE_LANES);
+                let i = seg + k * seg_len;
+                *v = if i < m {
+                    (BLOSUM62[query[i] as usize][r] as i32 + bias as i32) as u8
+                } else {
+                    0
+                };
+            }
+            let largest = profile.iter().copied().max().unwrap_or(0);
+            Some(Self {
+                profile,
+                seg_len,
+                bias,
+                largest,
+            })
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = query;
+            None
+        }
+    }
+}
+
+/// Scratch space of the 8-bit kernel, reused across targets.
+#[derive(Default)]
+pub struct ByteScratch {
+    h_load: Vec<u8>,
+    h_store: Vec<u8>,
+    e: Vec<u8>,
+}
+
+/// The best local alignment score in 8 bits, or `None` when it reaches the range where a cell could have
+/// saturated (the caller re-scores in 16 bits then).
+#[cfg(target_arch = "x86_64")]
+pub fn score_bytes(
+    p: &BytesProfile,
+    target: &[u8],
+    gaps: GapCosts,
+    s: &mut ByteScratch,
+) -> Option<i32> {
+    let n = p.seg_len * BYTE_LANES;
+    for v in [&mut s.h_load, &mut s.h_store, &mut s.e] {
+        v.clear();
+        v.resize(n, 0);
+    }
+    if gaps.open + gaps.extend > 255 || gaps.extend > 255 || gaps.extend < 1 {
+        return None;
+    }
+    // SAFETY: a BytesProfile exists only where AVX2 was detected; loads and stores stay inside vectors of
+    // `seg_len * 32` bytes (unaligned intrinsics).
+    let best = unsafe { bytes_avx2::score(p, target, gaps, s) };
+    // A cell can saturate only once some H reached 255 − (largest biased score); every H is in `best`.
+    (best < 255 - p.largest as i32).then_some(best)
+}
+
+#[cfg(target_arch = "x86_64")]
+mod bytes_avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{ByteScratch, BytesProfile, GapCosts, BYTE_LANES};
+
+    /// Every byte moves up one lane (across the two 128-bit halves); lane 0 receives 0.
+    #[inline(always)]
+    unsafe fn shift_in(v: __m256i) -> __m256i {
+        _mm256_alignr_epi8::<15>(v, _mm256_permute2x128_si256::<0x08>(v, v))
+    }
+
+    #[target_feature(enable = "avx2")]
+    #[allow(clippy::needless_range_loop)]
+    pub(super) unsafe fn score(
+        p: &BytesProfile,
+        target: &[u8],
+        gaps: GapCosts,
+        s: &mut ByteScratch,
+    ) -> i32 {
+        const L: usize = BYTE_LANES;
+        let seg = p.seg_len;
+        let ld = |a: &[u8], j: usize| unsafe {
+            _mm256_loadu_si256(a.as_ptr().add(j * L) as *const __m256i)
+        };
+        let st = |a: &mut [u8], j: usize, v: __m256i| unsafe {
+            _mm256_storeu_si256(a.as_mut_ptr().add(j * L) as *mut __m256i, v)
+        };
+        let v_bias = _mm256_set1_epi8(p.bias as i8);
+        let v_open = _mm256_set1_epi8((gaps.open + gaps.extend) as u8 as i8);
+        let v_ext = _mm256_set1_epi8(gaps.extend as u8 as i8);
+        let v_zero = _mm256_setzero_si256();
+        let mut v_max = v_zero;
+        for &t in target {
+            let prof = &p.profile[t as usize * seg * L..(t as usize + 1) * seg * L];
+            // 0 is minus infinity here: every score is floored at 0 (local alignment).
+            let mut v_f = v_zero;
+            let mut v_h = shift_in(ld(&s.h_store, seg - 1));
+            std::mem::swap(&mut s.h_load, &mut s.h_store);
+            for j in 0..seg {
+                v_h = _mm256_subs_epu8(_mm256_adds_epu8(v_h, ld(prof, j)), v_bias);
+                let v_e = ld(&s.e, j);
+                v_h = _mm256_max_epu8(v_h, v_e);
+                v_h = _mm256_max_epu8(v_h, v_f);
+                v_max = _mm256_max_epu8(v_max, v_h);
+                st(&mut s.h_store, j, v_h);
+                let v_h_open = _mm256_subs_epu8(v_h, v_open);
+                st(
+                    &mut s.e,
+                    j,
+                    _mm256_max_epu8(_mm256_subs_epu8(v_e, v_ext), v_h_open),
+                );
+                v_f = _mm256_max_epu8(_mm256_subs_epu8(v_f, v_ext), v_h_open);
+                v_h = ld(&s.h_load, j);
+            }
+            // Lazy F, as in the 16-bit kernel; F > H − open ⇔ F −sat (H −sat open) ≠ 0.
+            let mut j = 0;
+            v_f = shift_in(v_f);
+            loop {
+                let v_h = ld(&s.h_store, j);
+                let over = _mm256_subs_epu8(v_f, _mm256_subs_epu8(v_h, v_open));
+                if _mm256_movemask_epi8(_mm256_cmpeq_epi8(over, v_zero)) == -1 {
+                    break;
+                }
+                let v_h = _mm256_max_epu8(v_h, v_f);
+                st(&mut s.h_store, j, v_h);
+                v_max = _mm256_max_epu8(v_max, v_h);
+                let v_e = ld(&s.e, j);
+                st(
+                    &mut s.e,
+                    j,
+                    _mm256_max_epu8(v_e, _mm256_subs_epu8(v_h, v_open)),
+                );
+                v_f = _mm256_subs_epu8(v_f, v_ext);
+                j += 1;
+                if j >= seg {
+                    j = 0;
+                    v_f = shift_in(v_f);
+                }
+            }
+        }
+        let mut lanes = [0u8; L];
+        unsafe { _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, v_max) };
+        lanes.iter().copied().max().unwrap_or(0) as i32
+    }
+}
+
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
     use super::*;
@@ -213,6 +391,8 @@ mod tests {
         let mut rng = crate::model::input_pipeline::Rng::new(11);
         let (mut h, mut e) = (Vec::new(), Vec::new());
         let mut s = Scratch::default();
+        let mut bs = ByteScratch::default();
+        let mut eight_bit = 0;
         let widths: Vec<usize> = if std::arch::is_x86_feature_detected!("avx2") {
             vec![8, 16]
         } else {
@@ -243,10 +423,27 @@ mod tests {
             };
             let gaps = GapCosts::default();
             let want = sw_score(&profile(&q), &t, gaps, &mut h, &mut e);
+            if let Some(bp) = BytesProfile::new(&q) {
+                if let Some(got) = score_bytes(&bp, &t, gaps, &mut bs) {
+                    assert_eq!(got, want, "round {round}, 8 bits: m {m}, n {}", t.len());
+                    eight_bit += 1;
+                }
+            }
             for &w in &widths {
                 let got = score(&StripedProfile::with_lanes(&q, w), &t, gaps, &mut s);
                 assert_eq!(got, want, "round {round}, {w} lanes: m {m}, n {}", t.len());
             }
+        }
+        if let Some(bp) = BytesProfile::new(&[0]) {
+            assert!(
+                eight_bit > 250,
+                "8-bit pass decided only {eight_bit} of 300"
+            );
+            // A score past the 8-bit range is left to the 16-bit kernel.
+            let w: Vec<u8> = vec![18; 100];
+            let bp2 = BytesProfile::new(&w).unwrap();
+            assert_eq!(score_bytes(&bp2, &w, GapCosts::default(), &mut bs), None);
+            let _ = bp;
         }
     }
 }
