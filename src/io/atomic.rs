@@ -66,9 +66,14 @@ impl AtomicFile {
     }
 }
 
-/// Removes temporary files this module left in `dir` (a process killed with SIGKILL cannot delete its
-/// own): names `.<file>.<random>.tmp`. Call it only where no other process is writing (one target is
-/// processed by one task at a time). Returns how many were removed.
+/// Prefixes of the other temporaries ferrofold makes inside output folders: the query FASTA handed to
+/// search tools, MMseqs2's work folder, a database archive being unpacked.
+pub const TEMPORARY_PREFIXES: [&str; 3] = [".query.", ".mmseqs.", ".unpack."];
+
+/// Removes temporaries ferrofold left in `dir` (a process killed with SIGKILL cannot delete its own):
+/// files `.<file>.<random>.tmp` of this module and the files and folders named in
+/// [`TEMPORARY_PREFIXES`]. Call it only where no other process is writing (one target is processed by
+/// one task at a time). Returns how many were removed.
 pub fn remove_stale_temporaries(dir: &Path) -> usize {
     let Ok(entries) = fs::read_dir(dir) else {
         return 0;
@@ -76,11 +81,18 @@ pub fn remove_stale_temporaries(dir: &Path) -> usize {
     let mut removed = 0;
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.')
-            && name.ends_with(".tmp")
-            && e.path().is_file()
-            && fs::remove_file(e.path()).is_ok()
-        {
+        let ours = name.starts_with('.')
+            && (name.ends_with(".tmp") || TEMPORARY_PREFIXES.iter().any(|p| name.starts_with(p)));
+        if !ours {
+            continue;
+        }
+        let path = e.path();
+        let gone = if path.is_dir() {
+            fs::remove_dir_all(&path).is_ok()
+        } else {
+            fs::remove_file(&path).is_ok()
+        };
+        if gone {
             removed += 1;
         }
     }
@@ -146,8 +158,14 @@ mod tests {
         fs::write(dir.path().join(".features.h5.Ab12Cd.tmp"), b"half").unwrap();
         fs::write(dir.path().join("keep.tmp"), b"user file").unwrap();
         fs::write(dir.path().join("features.h5"), b"done").unwrap();
-        assert_eq!(remove_stale_temporaries(dir.path()), 1);
+        fs::write(dir.path().join(".query.x1Y2z3.fasta"), b">q\nMK\n").unwrap();
+        fs::create_dir_all(dir.path().join(".mmseqs.AbCdEf/tmp")).unwrap();
+        fs::write(dir.path().join(".mmseqs.AbCdEf/tmp/db"), b"x").unwrap();
+        fs::write(dir.path().join(".hidden_user_file"), b"keep").unwrap();
+        assert_eq!(remove_stale_temporaries(dir.path()), 3);
         assert!(dir.path().join("keep.tmp").exists() && dir.path().join("features.h5").exists());
+        assert!(dir.path().join(".hidden_user_file").exists());
+        assert!(!dir.path().join(".mmseqs.AbCdEf").exists());
     }
 
     #[test]

@@ -75,7 +75,9 @@ fn unpack(e: &ManifestEntry, archive: &Path, dir: &Path, target: &Path) -> Resul
             fs::remove_file(archive).map_err(|x| err(archive, x))
         }
         "tar.gz" => {
-            // Unpack into a temporary folder, then move the result into place: no half-extracted database.
+            // Unpack into a temporary folder, then move the result into place: no half-extracted database
+            // (one a killed run left is removed first).
+            crate::io::atomic::remove_stale_temporaries(dir);
             let tmp = tempfile::Builder::new()
                 .prefix(".unpack.")
                 .tempdir_in(dir)
