@@ -337,3 +337,38 @@ fn corrupted_intermediates_are_detected_and_regenerated() {
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("no recorded checksum"), "{err}");
 }
+
+/// `params info --len --depth` estimates peak memory and work for a query, from the model's configuration.
+#[test]
+fn params_info_estimates_memory_and_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(tmp.path());
+    let info = |len: &str, depth: &str| {
+        let (code, out, err) = run(
+            &[
+                "params",
+                "info",
+                model.to_str().unwrap(),
+                "--len",
+                len,
+                "--depth",
+                depth,
+            ],
+            &[],
+        );
+        assert_eq!(code, 0, "{err}");
+        let field = |k: &str| -> f64 {
+            out.lines()
+                .find_map(|l| l.strip_prefix(&format!("{k}\t")))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+                .unwrap_or_else(|| panic!("{k} missing in {out}"))
+        };
+        (field("peak_memory_bytes"), field("gflop_per_iteration"))
+    };
+    let (m1, f1) = info("100", "10");
+    let (m2, f2) = info("200", "10");
+    let (m3, _) = info("100", "3000");
+    assert!(m1 > 0.0 && f1 > 0.0);
+    assert!(m2 > m1 && f2 > 2.0 * f1, "{m1} {m2} {f1} {f2}");
+    assert!(m3 > m1);
+}
