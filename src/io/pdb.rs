@@ -106,6 +106,23 @@ pub fn write_path(protein: &Protein, path: impl AsRef<Path>) -> Result<(), Struc
     super::atomic::write_with(path, |w| write_lines(protein, w)).map_err(wrap)
 }
 
+/// Runs `f`, turning a panic into `Err(its message)`; the panic hook is silenced meanwhile (serialised by
+/// a lock) so that nothing but the caller's error reaches stderr.
+fn without_panic<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    static HOOK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = HOOK.lock().unwrap_or_else(|e| e.into_inner());
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    std::panic::set_hook(previous);
+    r.map_err(|p| {
+        p.downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panicked".into())
+    })
+}
+
 /// Reads the first model of a PDB or mmCIF file (format from the extension) through `pdbtbx` into atom37,
 /// as AlphaFold2's `from_pdb_string` does: standard residues by name (others as `UNK`), atoms outside the
 /// atom37 names dropped, hetero groups (waters, ligands) skipped, `chain` selecting one chain if given.
@@ -119,18 +136,23 @@ pub fn read_path(path: impl AsRef<Path>, chain: Option<&str>) -> Result<Protein,
     let name = path
         .to_str()
         .ok_or_else(|| read_err("path is not valid UTF-8".into()))?;
-    let (pdb, _warnings) = pdbtbx::ReadOptions::default()
-        .set_level(pdbtbx::StrictnessLevel::Loose)
-        .set_only_first_model(true)
-        .read(name)
-        .map_err(|errs| {
-            read_err(
-                errs.iter()
-                    .map(|e| e.short_description().to_string())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            )
-        })?;
+    // pdbtbx 0.12 panics (`expect`) on some malformed mmCIF rows (an atom_site row without an id, found by
+    // fuzzing); such a file is a read error here, not a crash.
+    let parsed = without_panic(|| {
+        pdbtbx::ReadOptions::default()
+            .set_level(pdbtbx::StrictnessLevel::Loose)
+            .set_only_first_model(true)
+            .read(name)
+    })
+    .map_err(|m| read_err(format!("the structure parser (pdbtbx) failed: {m}")))?;
+    let (pdb, _warnings) = parsed.map_err(|errs| {
+        read_err(
+            errs.iter()
+                .map(|e| e.short_description().to_string())
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    })?;
     let mut aatype = Vec::new();
     let mut residue_index = Vec::new();
     let mut chain_index = Vec::new();
