@@ -18,8 +18,8 @@ pub fn sidecar_path(file: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// SHA-256 of a file's bytes, hex.
-pub fn sha256_hex(file: &Path) -> io::Result<String> {
+/// Hex SHA-256 of a file's contents (the one implementation: input hashes use it too).
+pub fn sha256_file(file: &Path) -> io::Result<String> {
     let mut f = std::fs::File::open(file)?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -30,12 +30,17 @@ pub fn sha256_hex(file: &Path) -> io::Result<String> {
         }
         h.update(&buf[..n]);
     }
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hex(&h.finalize()))
+}
+
+/// Lower-case hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Computes `file`'s checksum and writes it beside the file (atomically).
 pub fn record(file: &Path) -> io::Result<String> {
-    let sum = sha256_hex(file)?;
+    let sum = sha256_file(file)?;
     let name = file
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -77,18 +82,27 @@ impl Check {
     }
 }
 
+/// The checksum recorded in `<file>.sha256`, if there is a readable one.
+fn recorded(file: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(sidecar_path(file)).ok()?;
+    text.split_whitespace().next().map(str::to_string)
+}
+
 /// Checks `file` against `<file>.sha256`.
 pub fn check(file: &Path) -> Check {
-    let Ok(text) = std::fs::read_to_string(sidecar_path(file)) else {
-        return Check::Unrecorded;
-    };
-    let Some(recorded) = text.split_whitespace().next().map(str::to_string) else {
-        return Check::Unrecorded;
-    };
-    match sha256_hex(file) {
-        Ok(actual) if actual == recorded => Check::Match,
-        Ok(actual) => Check::Mismatch { recorded, actual },
+    match sha256_file(file) {
+        Ok(actual) => check_hash(file, actual),
+        Err(_) if recorded(file).is_none() => Check::Unrecorded,
         Err(_) => Check::MissingFile,
+    }
+}
+
+/// As [`check`], for a caller that has already hashed the file (`actual`), so it is read once.
+pub fn check_hash(file: &Path, actual: String) -> Check {
+    match recorded(file) {
+        None => Check::Unrecorded,
+        Some(r) if r == actual => Check::Match,
+        Some(recorded) => Check::Mismatch { recorded, actual },
     }
 }
 

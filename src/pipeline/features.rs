@@ -457,17 +457,17 @@ pub fn run_target(
         if let Err(e) = &prov {
             warn!("{}: {e}; regenerating it", query.id);
         }
-        if let Ok(prov) = prov {
+        if prov.is_ok_and(|p| p.input_hash == hash) {
+            // Hashed only when the file would be reused.
             let integrity = crate::io::checksum::check(&features_path);
-            if prov.input_hash == hash && !integrity.is_match() {
+            if !integrity.is_match() {
                 warn!(
                     "{}: {} {}; regenerating it",
                     query.id,
                     features_path.display(),
                     integrity.reason()
                 );
-            }
-            if prov.input_hash == hash && integrity.is_match() {
+            } else {
                 if let Ok((f, _)) = features_h5::read(&features_path) {
                     info!(
                         "{}: {} is up to date, skipped",

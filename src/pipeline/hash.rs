@@ -1,25 +1,9 @@
 //! Content hashes recorded beside outputs, so that a rerun skips work whose inputs are unchanged.
 
-use std::fs::File;
-use std::io::{self, Read};
-use std::path::Path;
-
 use sha2::{Digest, Sha256};
 
-/// Hex SHA-256 of a file's contents.
-pub fn sha256_file(path: &Path) -> io::Result<String> {
-    let mut f = File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex(&h.finalize()))
-}
+use crate::io::checksum::hex;
+pub use crate::io::checksum::sha256_file;
 
 /// Incremental hash of named parts (each part length-prefixed, so boundaries cannot shift).
 #[derive(Default)]
@@ -41,10 +25,6 @@ impl InputHash {
     pub fn finish(self) -> String {
         hex(&self.0.finalize())
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

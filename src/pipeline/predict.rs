@@ -99,8 +99,13 @@ fn write_err(path: &Path) -> impl Fn(std::io::Error) -> PredictError + '_ {
 
 /// Runs the stage.
 pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
-    // A features file with a recorded checksum must still match it (one without is taken as given).
-    let integrity = crate::io::checksum::check(&opts.features);
+    // Hashed once: the hash keys the results and must match a recorded checksum (a features file without
+    // one is taken as given).
+    let features_sha = sha256_file(&opts.features).map_err(|e| PredictError::Invalid {
+        path: opts.features.clone(),
+        message: e.to_string(),
+    })?;
+    let integrity = crate::io::checksum::check_hash(&opts.features, features_sha.clone());
     if let crate::io::checksum::Check::Mismatch { .. } = integrity {
         return Err(PredictError::Invalid {
             path: opts.features.clone(),
@@ -206,10 +211,6 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
             opts.output_dir.display()
         );
     }
-    let features_sha = sha256_file(&opts.features).map_err(|e| PredictError::Invalid {
-        path: opts.features.clone(),
-        message: e.to_string(),
-    })?;
     let n = raw.num_res();
     let mut reports = Vec::new();
     let mut timings: BTreeMap<String, f64> = BTreeMap::new();
@@ -228,7 +229,12 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
         let done = !opts.overwrite
             && results_h5::read_attr(&result_path, "input_sha256").as_deref()
                 == Some(hash.as_str());
-        let integrity = crate::io::checksum::check(&result_path);
+        // The result file is hashed only when it would be reused.
+        let integrity = if done {
+            crate::io::checksum::check(&result_path)
+        } else {
+            crate::io::checksum::Check::Unrecorded
+        };
         if done && !integrity.is_match() {
             tracing::warn!(
                 "{}: {} {}; predicting again",
