@@ -6,32 +6,14 @@
 use std::path::Path;
 
 use crate::features::{
-    make_msa_features, make_sequence_features, single_sequence_msa, RawFeatures, TemplateFeatures,
+    make_msa_features, make_sequence_features, names, single_sequence_msa, RawFeatures,
+    TemplateFeatures,
 };
 use crate::io::a3m::A3m;
 use crate::io::features_h5::{self, Provenance};
 use crate::io::stockholm::Stockholm;
 use crate::model::config::ModelConfig;
 use crate::model::input_pipeline::{process_features, PipelineConfig};
-
-const NAMES: [&str; 16] = [
-    "aatype",
-    "between_segment_residues",
-    "domain_name",
-    "residue_index",
-    "seq_length",
-    "sequence",
-    "msa",
-    "deletion_matrix_int",
-    "num_alignments",
-    "msa_species_identifiers",
-    "template_aatype",
-    "template_all_atom_masks",
-    "template_all_atom_positions",
-    "template_domain_names",
-    "template_sequence",
-    "template_sum_probs",
-];
 
 fn base() -> (RawFeatures, Provenance) {
     let seq = "MKVLA";
@@ -141,7 +123,7 @@ pub fn features_h5(data: &[u8]) {
         let mut bytes = data.iter().copied();
         for _ in 0..4 {
             let Some(sel) = bytes.next() else { break };
-            let name = NAMES[sel as usize % NAMES.len()];
+            let name = names::ALL[sel as usize % names::ALL.len()];
             let kind = bytes.next().unwrap_or(0) % 4;
             let ndim = (bytes.next().unwrap_or(0) % 4) as usize;
             let dims: Vec<usize> = (0..ndim)

@@ -33,6 +33,26 @@ pub mod names {
     pub const TEMPLATE_DOMAIN_NAMES: &str = "template_domain_names";
     pub const TEMPLATE_SEQUENCE: &str = "template_sequence";
     pub const TEMPLATE_SUM_PROBS: &str = "template_sum_probs";
+
+    /// Every raw feature, in `features.h5` writing order.
+    pub const ALL: [&str; 16] = [
+        AATYPE,
+        BETWEEN_SEGMENT_RESIDUES,
+        DOMAIN_NAME,
+        RESIDUE_INDEX,
+        SEQ_LENGTH,
+        SEQUENCE,
+        MSA,
+        DELETION_MATRIX_INT,
+        NUM_ALIGNMENTS,
+        MSA_SPECIES_IDENTIFIERS,
+        TEMPLATE_AATYPE,
+        TEMPLATE_ALL_ATOM_MASKS,
+        TEMPLATE_ALL_ATOM_POSITIONS,
+        TEMPLATE_DOMAIN_NAMES,
+        TEMPLATE_SEQUENCE,
+        TEMPLATE_SUM_PROBS,
+    ];
 }
 
 /// Template features (AlphaFold2's `TEMPLATE_FEATURES`); zero templates until template search lands.

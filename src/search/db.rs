@@ -116,10 +116,9 @@ impl SequenceDb {
         db.kmers = vec![NO_KMER; db.codes.len()];
         for w in db.offsets.windows(2) {
             let (start, end) = (w[0], w[1]);
-            for p in start..end.saturating_sub(2) {
-                let (a, b, c) = (db.codes[p], db.codes[p + 1], db.codes[p + 2]);
-                if a < 20 && b < 20 && c < 20 {
-                    db.kmers[p] = (a as u16 * 20 + b as u16) * 20 + c as u16;
+            for p in start..end.saturating_sub(super::K - 1) {
+                if let Some(k) = super::kmer(&db.codes[p..p + super::K]) {
+                    db.kmers[p] = k as u16;
                 }
             }
         }

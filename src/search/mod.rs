@@ -81,6 +81,7 @@ pub struct SearchStats {
     pub hits: usize,
 }
 
+/// k-mer length of the prefilter (20³ = 8,000 k-mers fit the database's `u16` indices).
 const K: usize = 3;
 /// Half-width (diagonals) of the band in which hits are re-aligned for their path.
 const TRACE_BAND: usize = 64;
@@ -101,6 +102,7 @@ fn ungapped_best(q: &[u8], t: &[u8], i: usize, j: usize) -> i32 {
     best
 }
 
+/// Index (base 20) of the k-mer `codes`, `None` if it holds a non-standard residue.
 fn kmer(codes: &[u8]) -> Option<usize> {
     let mut v = 0;
     for &c in codes {
