@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::Once;
 
 use ndarray::{Array2, ArrayView2};
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::{register_font, FontStyle};
@@ -97,6 +98,56 @@ fn lerp(stops: &[(f64, RGBColor)], t: f64) -> RGBColor {
     stops.last().map(|s| s.1).unwrap_or(BLACK)
 }
 
+type Chart<'a, 'b> =
+    ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A titled chart over `x` × `y` (a reversed range flips the axis) with room for tick labels.
+fn chart<'a, 'b>(
+    area: &'a DrawingArea<BitMapBackend<'b>, Shift>,
+    title: &str,
+    title_size: u32,
+    y_label_width: u32,
+    x: std::ops::Range<f64>,
+    y: std::ops::Range<f64>,
+) -> Result<Chart<'a, 'b>, String> {
+    ChartBuilder::on(area)
+        .caption(title, ("sans-serif", title_size))
+        .margin(12)
+        .x_label_area_size(45)
+        .y_label_area_size(y_label_width)
+        .build_cartesian_2d(x, y)
+        .map_err(draw_err)
+}
+
+/// Axes with integer tick labels and descriptions; grid lines only with `grid` (and then only the bold ones).
+fn axes(chart: &mut Chart, x_desc: &str, y_desc: &str, grid: bool) -> PlotResult {
+    let mut mesh = chart.configure_mesh();
+    mesh.x_desc(x_desc)
+        .y_desc(y_desc)
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| format!("{y:.0}"))
+        .label_style(("sans-serif", 15))
+        .axis_desc_style(("sans-serif", 17));
+    if grid {
+        mesh.light_line_style(WHITE.mix(0.0));
+    } else {
+        mesh.disable_mesh();
+    }
+    mesh.draw().map_err(draw_err)
+}
+
+/// The series' legend in a framed box at `position`.
+fn legend<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>, position: SeriesLabelPosition) -> PlotResult {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .label_font(("sans-serif", 13))
+        .draw()
+        .map_err(draw_err)
+}
+
 /// PAE colours: dark green (confident, 0 Å) to white (max), as the AlphaFold DB shows it.
 const PAE_STOPS: [(f64, RGBColor); 3] = [
     (0.0, RGBColor(0x00, 0x44, 0x1B)),
@@ -117,13 +168,7 @@ const IDENTITY_STOPS: [(f64, RGBColor); 5] = [
 pub fn plddt_png(path: &Path, title: &str, series: &[(String, Vec<f32>)]) -> PlotResult {
     let n = series.iter().map(|s| s.1.len()).max().unwrap_or(0).max(1);
     render(path, (1000, 520), |root| {
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, ("sans-serif", 22))
-            .margin(12)
-            .x_label_area_size(45)
-            .y_label_area_size(55)
-            .build_cartesian_2d(1f64..n as f64, 0f64..100f64)
-            .map_err(draw_err)?;
+        let mut chart = chart(root, title, 22, 55, 1f64..n as f64, 0f64..100f64)?;
         for (k, &(lo, colour, label)) in PLDDT_BANDS.iter().enumerate() {
             let hi = if k == 0 { 100.0 } else { PLDDT_BANDS[k - 1].0 };
             chart
@@ -137,17 +182,7 @@ pub fn plddt_png(path: &Path, title: &str, series: &[(String, Vec<f32>)]) -> Plo
                     Rectangle::new([(x, y - 6), (x + 16, y + 6)], colour.filled())
                 });
         }
-        chart
-            .configure_mesh()
-            .x_desc("Residue")
-            .y_desc("Predicted LDDT")
-            .x_label_formatter(&|x| format!("{x:.0}"))
-            .y_label_formatter(&|y| format!("{y:.0}"))
-            .label_style(("sans-serif", 15))
-            .axis_desc_style(("sans-serif", 17))
-            .light_line_style(WHITE.mix(0.0))
-            .draw()
-            .map_err(draw_err)?;
+        axes(&mut chart, "Residue", "Predicted LDDT", true)?;
         for (k, (name, v)) in series.iter().enumerate() {
             let colour = SERIES[k % SERIES.len()];
             let mean = v.iter().map(|&x| x as f64).sum::<f64>() / v.len().max(1) as f64;
@@ -164,14 +199,7 @@ pub fn plddt_png(path: &Path, title: &str, series: &[(String, Vec<f32>)]) -> Plo
                     PathElement::new([(x, y), (x + 16, y)], colour.stroke_width(3))
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .label_font(("sans-serif", 13))
-            .draw()
-            .map_err(draw_err)
+        legend(&mut chart, SeriesLabelPosition::LowerRight)
     })
 }
 
@@ -247,24 +275,15 @@ pub fn pae_png(path: &Path, title: &str, pae: ArrayView2<f32>, max_pae: f32) -> 
     let max = (max_pae as f64).max(1e-3);
     render(path, (760, 640), |root| {
         let (left, right) = root.split_horizontally(650);
-        let mut chart = ChartBuilder::on(&left)
-            .caption(title, ("sans-serif", 20))
-            .margin(12)
-            .x_label_area_size(45)
-            .y_label_area_size(55)
-            .build_cartesian_2d(0.5f64..n as f64 + 0.5, n as f64 + 0.5..0.5f64)
-            .map_err(draw_err)?;
-        chart
-            .configure_mesh()
-            .disable_mesh()
-            .x_desc("Scored residue")
-            .y_desc("Aligned residue")
-            .x_label_formatter(&|x| format!("{x:.0}"))
-            .y_label_formatter(&|y| format!("{y:.0}"))
-            .label_style(("sans-serif", 15))
-            .axis_desc_style(("sans-serif", 17))
-            .draw()
-            .map_err(draw_err)?;
+        let mut chart = chart(
+            &left,
+            title,
+            20,
+            55,
+            0.5f64..n as f64 + 0.5,
+            n as f64 + 0.5..0.5f64,
+        )?;
+        axes(&mut chart, "Scored residue", "Aligned residue", false)?;
         let plot = chart.plotting_area().strip_coord_spec();
         raster(&plot, 0, pae.nrows(), pae.ncols(), |r, c| {
             Some(lerp(&PAE_STOPS, pae[[r, c]] as f64 / max))
@@ -303,24 +322,15 @@ pub fn coverage_png(path: &Path, title: &str, msa: ArrayView2<i32>) -> PlotResul
     let y_max = rows as f64 * 1.15;
     render(path, (1000, 560), |root| {
         let (left, right) = root.split_horizontally(890);
-        let mut chart = ChartBuilder::on(&left)
-            .caption(title, ("sans-serif", 22))
-            .margin(12)
-            .x_label_area_size(45)
-            .y_label_area_size(65)
-            .build_cartesian_2d(0.5f64..n.max(1) as f64 + 0.5, 0f64..y_max)
-            .map_err(draw_err)?;
-        chart
-            .configure_mesh()
-            .disable_mesh()
-            .x_desc("Position")
-            .y_desc("Sequences")
-            .x_label_formatter(&|x| format!("{x:.0}"))
-            .y_label_formatter(&|y| format!("{y:.0}"))
-            .label_style(("sans-serif", 15))
-            .axis_desc_style(("sans-serif", 17))
-            .draw()
-            .map_err(draw_err)?;
+        let mut chart = chart(
+            &left,
+            title,
+            22,
+            65,
+            0.5f64..n.max(1) as f64 + 0.5,
+            0f64..y_max,
+        )?;
+        axes(&mut chart, "Position", "Sequences", false)?;
         if s > 0 && n > 0 {
             let plot = chart.plotting_area().strip_coord_spec();
             // Raster row 0 is the top of the plot: the most identical rows (the query first) go there.
@@ -341,14 +351,7 @@ pub fn coverage_png(path: &Path, title: &str, msa: ArrayView2<i32>) -> PlotResul
             .map_err(draw_err)?
             .label("Coverage (aligned sequences per position)")
             .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLACK.stroke_width(3)));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .label_font(("sans-serif", 13))
-            .draw()
-            .map_err(draw_err)?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         colour_bar(
             &right,
             0.0,
