@@ -100,22 +100,25 @@ fn write_err(path: &Path) -> impl Fn(std::io::Error) -> PredictError + '_ {
 /// Runs the stage.
 pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
     // Hashed once: the hash keys the results and must match a recorded checksum (a features file without
-    // one is taken as given).
-    let features_sha = sha256_file(&opts.features).map_err(|e| PredictError::Invalid {
+    // one is taken as given). A file that cannot be read is reported by the features reader below.
+    let features_sha = sha256_file(&opts.features);
+    if let Ok(sha) = &features_sha {
+        let integrity = crate::io::checksum::check_hash(&opts.features, sha.clone());
+        if let crate::io::checksum::Check::Mismatch { .. } = integrity {
+            return Err(PredictError::Invalid {
+                path: opts.features.clone(),
+                message: format!(
+                    "{}; make it again with the features stage",
+                    integrity.reason()
+                ),
+            });
+        }
+    }
+    let (raw, prov) = features_h5::read(&opts.features)?;
+    let features_sha = features_sha.map_err(|e| PredictError::Invalid {
         path: opts.features.clone(),
         message: e.to_string(),
     })?;
-    let integrity = crate::io::checksum::check_hash(&opts.features, features_sha.clone());
-    if let crate::io::checksum::Check::Mismatch { .. } = integrity {
-        return Err(PredictError::Invalid {
-            path: opts.features.clone(),
-            message: format!(
-                "{}; make it again with the features stage",
-                integrity.reason()
-            ),
-        });
-    }
-    let (raw, prov) = features_h5::read(&opts.features)?;
     if raw.num_res() > opts.max_length {
         return Err(PredictError::Invalid {
             path: opts.features.clone(),
