@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{data, ferrofold, files_below};
+use common::{data, ferrofold, files_below, single_sequence_features};
 use prost::Message;
 
 use ferrofold::model::model_file::proto;
@@ -49,21 +49,6 @@ fn no_temporaries(dir: &Path) {
     );
 }
 
-/// Features of the 2Q2K A query in single-sequence mode, made by the CLI in `dir/feat`.
-fn features_file(dir: &Path) -> PathBuf {
-    let o = dir.join("feat");
-    let r = ferrofold(&[
-        "features",
-        data("msas/2q2k_A/query.fasta").to_str().unwrap(),
-        "--single-sequence",
-        "-o",
-        o.to_str().unwrap(),
-        "-q",
-    ]);
-    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-    o.join("query/features.h5")
-}
-
 /// The demo model as a protobuf message, to be tampered with.
 fn demo_model(dir: &Path) -> proto::ModelProto {
     let p = dir.join("demo.onnx");
@@ -75,7 +60,7 @@ fn demo_model(dir: &Path) -> proto::ModelProto {
 fn model_file_claiming_ten_gigabytes_is_refused_without_allocating() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let feats = features_file(d);
+    let feats = single_sequence_features(d);
     // (a) A tensor whose shape claims 50,000 × 50,000 floats (10 GB) over a few bytes of data.
     let mut m = demo_model(d);
     let graph = m.graph.as_mut().unwrap();
@@ -137,7 +122,7 @@ fn model_file_claiming_ten_gigabytes_is_refused_without_allocating() {
 fn nan_and_infinite_weights_are_named() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let feats = features_file(d);
+    let feats = single_sequence_features(d);
     for (case, value) in [("NaN", f32::NAN), ("Inf", f32::INFINITY)] {
         let mut m = demo_model(d);
         let graph = m.graph.as_mut().unwrap();
@@ -172,7 +157,7 @@ fn nan_and_infinite_weights_are_named() {
 fn features_arrays_that_disagree_are_named() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let feats = features_file(d);
+    let feats = single_sequence_features(d);
     let model = d.join("demo.onnx");
     ferrofold::pipeline::params::ensure_demo_model(&model).unwrap();
     // Each case replaces one dataset with a wrongly sized one.
@@ -466,7 +451,7 @@ fn full_output_directory_is_an_error_and_leaves_no_partial_file() {
 fn a_prediction_over_the_memory_budget_is_refused_with_the_numbers() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let feats = features_file(d);
+    let feats = single_sequence_features(d);
     let model = d.join("demo.onnx");
     ferrofold::pipeline::params::ensure_demo_model(&model).unwrap();
     let o = d.join("out");

@@ -6,7 +6,7 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use common::{data, ferrofold, files_below};
+use common::{data, ferrofold, files_below, single_sequence_features};
 
 struct Case {
     name: &'static str,
@@ -326,17 +326,7 @@ fn malformed_inputs_fail_cleanly() {
 #[test]
 fn features_file_missing_a_dataset_is_named() {
     let scratch = tempfile::tempdir().unwrap();
-    let o = scratch.path().join("out");
-    let r = ferrofold(&[
-        "features",
-        data("msas/2q2k_A/query.fasta").to_str().unwrap(),
-        "--single-sequence",
-        "-o",
-        o.to_str().unwrap(),
-        "-q",
-    ]);
-    assert!(r.status.success());
-    let h5 = o.join("query/features.h5");
+    let h5 = single_sequence_features(scratch.path());
     let r = ferrofold(&["inspect", h5.to_str().unwrap()]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     assert!(String::from_utf8_lossy(&r.stdout).contains("residues\t70"));

@@ -23,6 +23,22 @@ pub fn ferrofold(args: &[&str]) -> Output {
         .expect("run ferrofold")
 }
 
+/// Features of the 2Q2K A query in single-sequence mode, made by the CLI below `dir/feat`; returns the
+/// `features.h5` path.
+pub fn single_sequence_features(dir: &Path) -> PathBuf {
+    let o = dir.join("feat");
+    let r = ferrofold(&[
+        "features",
+        data("msas/2q2k_A/query.fasta").to_str().unwrap(),
+        "--single-sequence",
+        "-o",
+        o.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    o.join("query/features.h5")
+}
+
 /// Every file below `dir`, relative paths, sorted.
 pub fn files_below(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
