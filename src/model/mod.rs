@@ -19,4 +19,5 @@ pub mod schema;
 pub mod structure_module;
 pub mod testgen;
 pub mod trunk;
+pub mod vmath;
 pub mod weights;

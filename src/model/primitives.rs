@@ -3,12 +3,22 @@
 
 use ndarray::{s, Array1, Array2, Array3, ArrayView1, ArrayView2, ArrayView3, ArrayViewMut2, Axis};
 
+use rayon::prelude::*;
+
 use super::weights::{Scope, WeightError};
 
 /// LayerNorm epsilon used throughout AlphaFold2 (haiku default in `common_modules.LayerNorm`).
 pub const LN_EPS: f32 = 1e-5;
 
-/// Layer norm over the last axis of `[rows, c]`, with a learned scale and offset.
+/// Rows per parallel task for row-wise work over `rows` rows: about four tasks per thread, but never
+/// under 256 rows (a GEMM re-packs its weights per task). Every row's arithmetic is the same whatever the
+/// split, so results do not depend on the thread count.
+pub(crate) fn rows_per_task(rows: usize) -> usize {
+    rows.div_ceil(4 * rayon::current_num_threads().max(1))
+        .max(256)
+}
+
+/// Layer norm over the last axis of `[rows, c]`, with a learned scale and offset (rows in parallel).
 pub fn layer_norm(
     x: ArrayView2<f32>,
     scale: ArrayView1<f32>,
@@ -16,14 +26,20 @@ pub fn layer_norm(
 ) -> Array2<f32> {
     let c = x.ncols();
     let mut out = Array2::<f32>::zeros(x.raw_dim());
-    for (row, mut o) in x.rows().into_iter().zip(out.rows_mut()) {
-        let mean = row.sum() / c as f32;
-        let var = row.iter().map(|&v| (v - mean) * (v - mean)).sum::<f32>() / c as f32;
-        let inv = 1.0 / (var + LN_EPS).sqrt();
-        for k in 0..c {
-            o[k] = (row[k] - mean) * inv * scale[k] + offset[k];
-        }
-    }
+    let chunk = rows_per_task(x.nrows());
+    out.axis_chunks_iter_mut(Axis(0), chunk)
+        .into_par_iter()
+        .zip(x.axis_chunks_iter(Axis(0), chunk))
+        .for_each(|(mut out, x)| {
+            for (row, mut o) in x.rows().into_iter().zip(out.rows_mut()) {
+                let mean = row.sum() / c as f32;
+                let var = row.iter().map(|&v| (v - mean) * (v - mean)).sum::<f32>() / c as f32;
+                let inv = 1.0 / (var + LN_EPS).sqrt();
+                for k in 0..c {
+                    o[k] = (row[k] - mean) * inv * scale[k] + offset[k];
+                }
+            }
+        });
     out
 }
 
@@ -37,12 +53,19 @@ pub fn layer_norm_scoped(x: ArrayView2<f32>, scope: &Scope) -> Result<Array2<f32
     ))
 }
 
-/// `x @ w + b`.
+/// `x @ w + b`, one GEMM per block of rows, blocks in parallel.
 pub fn linear(x: ArrayView2<f32>, w: ArrayView2<f32>, b: Option<ArrayView1<f32>>) -> Array2<f32> {
-    let mut out = x.dot(&w);
-    if let Some(b) = b {
-        out += &b;
-    }
+    let mut out = Array2::<f32>::zeros((x.nrows(), w.ncols()));
+    let chunk = rows_per_task(x.nrows());
+    out.axis_chunks_iter_mut(Axis(0), chunk)
+        .into_par_iter()
+        .zip(x.axis_chunks_iter(Axis(0), chunk))
+        .for_each(|(mut out, x)| {
+            ndarray::linalg::general_mat_mul(1.0, &x, &w, 0.0, &mut out);
+            if let Some(b) = b {
+                out += &b;
+            }
+        });
     out
 }
 
@@ -57,40 +80,49 @@ pub fn linear_scoped(
     Ok(linear(x, w, Some(b)))
 }
 
-/// Logistic sigmoid.
-pub fn sigmoid(v: f32) -> f32 {
-    // Below -88.73, e^-v overflows f32 and the sigmoid is exactly 0; answering directly skips libm's
-    // slow overflow path (errno handling) without changing any result.
-    if v < -88.75 {
-        return 0.0;
-    }
-    1.0 / (1.0 + (-v).exp())
-}
-
-/// e^x as `expf` computes it, but arguments below -104 (whose e^x rounds to exactly 0 in f32) answered
-/// without libm's slow underflow path: masked and far-from-maximal softmax logits land there all the time,
-/// and that path cost a third of the trunk's time (perf, L = 128).
-#[inline]
-pub fn exp_or_zero(x: f32) -> f32 {
-    if x < -104.0 {
-        0.0
-    } else {
-        x.exp()
-    }
-}
+pub use super::vmath::sigmoid;
 
 /// Softmax over each row, in place.
-pub fn softmax_rows(mut a: ArrayViewMut2<f32>) {
-    for mut row in a.rows_mut() {
-        let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-        let mut sum = 0.0;
-        row.mapv_inplace(|v| {
-            let e = exp_or_zero(v - max);
-            sum += e;
-            e
-        });
-        let inv = 1.0 / sum;
-        row.mapv_inplace(|v| v * inv);
+pub fn softmax_rows(a: ArrayViewMut2<f32>) {
+    softmax_rows_biased(a, None, None);
+}
+
+/// Softmax over each row of `a + key_bias[None, :] (+ pair_bias)`, in place (the additions fused into
+/// the softmax's passes; vectorised e^x, see `vmath`).
+pub fn softmax_rows_biased(
+    mut a: ArrayViewMut2<f32>,
+    key_bias: Option<ArrayView1<f32>>,
+    pair_bias: Option<ArrayView2<f32>>,
+) {
+    let width = a.ncols();
+    let kb_owned: Option<Array1<f32>> = key_bias
+        .filter(|b| b.to_slice().is_none())
+        .map(|b| b.to_owned());
+    let kb = kb_owned
+        .as_ref()
+        .and_then(|b| b.as_slice())
+        .or_else(|| key_bias.and_then(|b| b.to_slice()));
+    let pb_owned: Option<Array2<f32>> = pair_bias
+        .filter(|p| p.to_slice().is_none())
+        .map(|p| p.as_standard_layout().into_owned());
+    let pbs = pb_owned
+        .as_ref()
+        .and_then(|p| p.as_slice())
+        .or_else(|| pair_bias.and_then(|p| p.to_slice()));
+    match a.as_slice_mut() {
+        Some(x) => super::vmath::softmax_rows(x, width, kb, pbs),
+        None => {
+            for (i, mut row) in a.rows_mut().into_iter().enumerate() {
+                let mut x = row.to_vec();
+                super::vmath::softmax_rows(
+                    &mut x,
+                    width,
+                    kb,
+                    pbs.map(|p| &p[i * width..(i + 1) * width]),
+                );
+                row.assign(&ndarray::ArrayView1::from(&x));
+            }
+        }
     }
 }
 
@@ -189,11 +221,11 @@ impl<'a> AttentionWeights<'a> {
             let qh = q.slice(s![.., head * d..(head + 1) * d]);
             let kh = k.slice(s![.., head * d..(head + 1) * d]);
             ndarray::linalg::general_mat_mul(1.0, &qh, &kh.t(), 0.0, &mut logits);
-            logits += &key_bias.insert_axis(Axis(0));
-            if let Some(pb) = pair_bias {
-                logits += &pb.index_axis(Axis(0), head);
-            }
-            softmax_rows(logits.view_mut());
+            softmax_rows_biased(
+                logits.view_mut(),
+                Some(key_bias),
+                pair_bias.map(|pb| pb.index_axis_move(Axis(0), head)),
+            );
             let vh = v.slice(s![.., head * dv..(head + 1) * dv]);
             let mut oh = avg.slice_mut(s![.., head * dv..(head + 1) * dv]);
             ndarray::linalg::general_mat_mul(1.0, &logits, &vh, 0.0, &mut oh);
@@ -201,7 +233,10 @@ impl<'a> AttentionWeights<'a> {
         if let Some((gw, gb)) = &self.gating {
             let mut g = x.dot(gw);
             g += gb;
-            avg.zip_mut_with(&g, |a, &gv| *a *= sigmoid(gv));
+            super::vmath::gate_in_place(
+                avg.as_slice_mut().expect("fresh array"),
+                g.as_slice().expect("fresh array"),
+            );
         }
         linear(avg.view(), self.output, Some(self.output_b))
     }
@@ -214,21 +249,6 @@ pub fn mask_bias(mask: ArrayView1<f32>) -> Array1<f32> {
 
 #[cfg(test)]
 mod tests {
-
-    #[test]
-    fn fast_exp_paths_equal_libm_bit_for_bit() {
-        let mut x = -300.0f32;
-        while x <= 100.0 {
-            if x <= 0.0 {
-                assert_eq!(exp_or_zero(x).to_bits(), x.exp().to_bits(), "exp({x})");
-            }
-            let naive = 1.0 / (1.0 + (-x).exp());
-            assert_eq!(sigmoid(x).to_bits(), naive.to_bits(), "sigmoid({x})");
-            x += 0.0137;
-        }
-        assert_eq!(exp_or_zero(-1e9), 0.0);
-        assert_eq!(sigmoid(-1e9), 0.0);
-    }
 
     use super::*;
     use ndarray::array;

@@ -16,10 +16,13 @@ pub fn pair_bias(pair_normed: ArrayView3<f32>, weights: ArrayView2<f32>) -> Arra
     let (n, n2, c) = pair_normed.dim();
     let h = weights.ncols();
     // [N*N, H]
-    let flat = pair_normed
-        .into_shape_with_order((n * n2, c))
-        .expect("contiguous")
-        .dot(&weights);
+    let flat = crate::model::primitives::linear(
+        pair_normed
+            .into_shape_with_order((n * n2, c))
+            .expect("contiguous"),
+        weights,
+        None,
+    );
     // [H, N*N] → [H, N, N]
     flat.t()
         .as_standard_layout()

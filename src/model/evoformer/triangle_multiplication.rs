@@ -4,11 +4,12 @@
 //! the gated projections are made a block of channels at a time, sized from the runtime budget, so only
 //! the product `[N, N, c]` is ever held whole.
 
-use ndarray::{s, Array3, ArrayView1, ArrayView2, Axis};
+use ndarray::{s, Array2, Array3, ArrayView1, ArrayView2, Axis};
 use rayon::prelude::*;
 
 use crate::model::config::RuntimeOptions;
-use crate::model::primitives::{flat2, layer_norm_scoped, linear_scoped, sigmoid, unflat3};
+use crate::model::primitives::{flat2, layer_norm_scoped, linear_scoped, rows_per_task, unflat3};
+use crate::model::vmath::sigmoid_in_place;
 use crate::model::weights::{Scope, WeightError};
 
 /// Which edges are combined.
@@ -38,7 +39,9 @@ impl<'a> Gated<'a> {
         })
     }
 
-    /// `mask · proj(act) · sigmoid(gate(act))` for channels `range`, channel-major `[c, N, N]`.
+    /// `mask · proj(act) · sigmoid(gate(act))` for channels `range`, channel-major `[c, N, N]`: the
+    /// projections are computed transposed (`W^T act^T`), so each channel comes out contiguous, a block
+    /// of pairs per parallel task.
     fn block(
         &self,
         act: ArrayView2<f32>,
@@ -47,19 +50,41 @@ impl<'a> Gated<'a> {
         range: std::ops::Range<usize>,
     ) -> Array3<f32> {
         let cols = s![.., range.clone()];
-        let mut p = act.dot(&self.proj.0.slice(cols));
-        p += &self.proj.1.slice(s![range.clone()]);
-        let mut g = act.dot(&self.gate.0.slice(cols));
-        g += &self.gate.1.slice(s![range.clone()]);
+        let (wp, bp) = (
+            self.proj.0.slice(cols),
+            self.proj.1.slice(s![range.clone()]),
+        );
+        let (wg, bg) = (
+            self.gate.0.slice(cols),
+            self.gate.1.slice(s![range.clone()]),
+        );
         let c = range.len();
-        let mut out = Array3::<f32>::zeros((c, n, n));
-        for (idx, (prow, grow)) in p.rows().into_iter().zip(g.rows()).enumerate() {
-            let (i, j) = (idx / n, idx % n);
-            for k in 0..c {
-                out[[k, i, j]] = mask[idx] * prow[k] * sigmoid(grow[k]);
-            }
-        }
-        out
+        let mut out = Array2::<f32>::zeros((c, n * n));
+        let chunk = rows_per_task(n * n);
+        out.axis_chunks_iter_mut(Axis(1), chunk)
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(t, mut o)| {
+                let start = t * chunk;
+                let width = o.ncols();
+                let a = act.slice(s![start..start + width, ..]);
+                let mut g = Array2::<f32>::zeros((c, width));
+                ndarray::linalg::general_mat_mul(1.0, &wg.t(), &a.t(), 0.0, &mut g);
+                ndarray::linalg::general_mat_mul(1.0, &wp.t(), &a.t(), 0.0, &mut o);
+                let m = &mask[start..start + width];
+                for (k, (mut orow, mut grow)) in
+                    o.rows_mut().into_iter().zip(g.rows_mut()).enumerate()
+                {
+                    let grow = grow.as_slice_mut().expect("fresh array");
+                    grow.iter_mut().for_each(|v| *v += bg[k]);
+                    sigmoid_in_place(grow);
+                    let orow = orow.as_slice_mut().expect("rows of a standard array");
+                    for ((v, &mv), &gv) in orow.iter_mut().zip(m).zip(grow.iter()) {
+                        *v = mv * (*v + bp[k]) * gv;
+                    }
+                }
+            });
+        out.into_shape_with_order((c, n, n)).expect("c*N*N values")
     }
 }
 
@@ -106,6 +131,9 @@ pub fn triangle_multiplication(
     let mut out = linear_scoped(x.view(), &scope.sub("output_projection"), Some(c_z))?;
     drop(x);
     let gate = linear_scoped(act.view(), &scope.sub("gating_linear"), Some(c_z))?;
-    out.zip_mut_with(&gate, |o, &g| *o *= sigmoid(g));
+    crate::model::vmath::gate_in_place(
+        out.as_slice_mut().expect("fresh array"),
+        gate.as_slice().expect("fresh array"),
+    );
     Ok(unflat3(out, n, n))
 }
