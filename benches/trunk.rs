@@ -17,6 +17,9 @@ use ferrofold::model::trunk::run_trunk;
 use ferrofold::model::weights::Weights;
 use ndarray::{Array1, Array2, Ix2, Ix3};
 
+#[global_allocator]
+static ALLOCATOR: ferrofold::model::memory::LargePageHint = ferrofold::model::memory::LargePageHint;
+
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
     args.iter()

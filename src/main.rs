@@ -303,6 +303,9 @@ struct PredictArgs {
     overwrite: bool,
 }
 
+#[global_allocator]
+static ALLOCATOR: ferrofold::model::memory::LargePageHint = ferrofold::model::memory::LargePageHint;
+
 fn parse_size(s: &str) -> Result<usize, String> {
     let t = s.trim();
     let (num, mult) = match t.chars().last().map(|c| c.to_ascii_uppercase()) {

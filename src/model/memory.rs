@@ -155,6 +155,9 @@ pub fn fit(
 /// where the 16 MiB threshold alone took 5.14 s). Representations at real sizes are far larger than this.
 /// A threshold the user set through glibc's own variable (`MALLOC_MMAP_THRESHOLD_`) is left alone.
 pub fn return_large_allocations_to_the_system() {
+    if std::env::var_os("FERROFOLD_NO_HUGEPAGES").is_some_and(|v| v != "0") {
+        HUGE_PAGE_HINT.store(false, std::sync::atomic::Ordering::Relaxed);
+    }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
         // SAFETY: mallopt only changes allocator parameters; called before the heavy allocations.
@@ -162,6 +165,66 @@ pub fn return_large_allocations_to_the_system() {
             libc::mallopt(libc::M_MMAP_THRESHOLD, 16 << 20);
             libc::mallopt(libc::M_TRIM_THRESHOLD, 32 << 20);
         }
+    }
+}
+
+/// The global allocator of the `ferrofold` binary and the benchmarks: the system allocator, plus a
+/// transparent-huge-page hint (`madvise(MADV_HUGEPAGE)`) on the whole 2 MiB pages inside every allocation
+/// of 16 MiB or more (the representations and their temporaries, which glibc maps fresh from the kernel
+/// for each allocation, see [`return_large_allocations_to_the_system`]). First touching a fresh 512 MiB
+/// MSA temporary page by page cost ~8 % of the trunk's time in page faults (perf, L = 256, 512 rows);
+/// with 2 MiB pages that is 512 times fewer faults, and fewer TLB misses in the GEMMs. Kernels whose THP
+/// mode is `never` ignore the hint; `FERROFOLD_NO_HUGEPAGES=1` turns it off.
+pub struct LargePageHint;
+
+static HUGE_PAGE_HINT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Allocations from this size up get the hint.
+const HINT_MIN_BYTES: usize = 16 << 20;
+
+fn hint_large_pages(ptr: *mut u8, size: usize) {
+    #[cfg(target_os = "linux")]
+    if !ptr.is_null()
+        && size >= HINT_MIN_BYTES
+        && HUGE_PAGE_HINT.load(std::sync::atomic::Ordering::Relaxed)
+    {
+        const HUGE: usize = 2 << 20;
+        let start = (ptr as usize).next_multiple_of(HUGE);
+        let end = (ptr as usize + size) / HUGE * HUGE;
+        if end > start {
+            // SAFETY: the range lies inside the allocation just made; MADV_HUGEPAGE only changes how the
+            // kernel backs it, never its contents. A failure (EINVAL on kernels without THP) is harmless.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (ptr, size);
+}
+
+// SAFETY: every call is forwarded to the system allocator unchanged; the hint does not touch memory.
+unsafe impl std::alloc::GlobalAlloc for LargePageHint {
+    unsafe fn alloc(&self, layout: std::alloc::Layout) -> *mut u8 {
+        let p = std::alloc::System.alloc(layout);
+        hint_large_pages(p, layout.size());
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: std::alloc::Layout) -> *mut u8 {
+        let p = std::alloc::System.alloc_zeroed(layout);
+        hint_large_pages(p, layout.size());
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: std::alloc::Layout) {
+        std::alloc::System.dealloc(ptr, layout)
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: std::alloc::Layout, new_size: usize) -> *mut u8 {
+        let p = std::alloc::System.realloc(ptr, layout, new_size);
+        hint_large_pages(p, new_size);
+        p
     }
 }
 

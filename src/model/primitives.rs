@@ -24,21 +24,21 @@ pub fn layer_norm(
     scale: ArrayView1<f32>,
     offset: ArrayView1<f32>,
 ) -> Array2<f32> {
-    let c = x.ncols();
+    let x = x.as_standard_layout();
+    let (scale, offset) = (scale.to_vec(), offset.to_vec());
     let mut out = Array2::<f32>::zeros(x.raw_dim());
     let chunk = rows_per_task(x.nrows());
     out.axis_chunks_iter_mut(Axis(0), chunk)
         .into_par_iter()
         .zip(x.axis_chunks_iter(Axis(0), chunk))
         .for_each(|(mut out, x)| {
-            for (row, mut o) in x.rows().into_iter().zip(out.rows_mut()) {
-                let mean = row.sum() / c as f32;
-                let var = row.iter().map(|&v| (v - mean) * (v - mean)).sum::<f32>() / c as f32;
-                let inv = 1.0 / (var + LN_EPS).sqrt();
-                for k in 0..c {
-                    o[k] = (row[k] - mean) * inv * scale[k] + offset[k];
-                }
-            }
+            super::vmath::layer_norm_rows(
+                x.as_slice().expect("standard layout"),
+                &scale,
+                &offset,
+                LN_EPS,
+                out.as_slice_mut().expect("standard layout"),
+            );
         });
     out
 }

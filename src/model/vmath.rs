@@ -180,6 +180,46 @@ dispatch! {
     pub fn gate_in_place(x: &mut [f32], gate: &[f32]) => gate_body
 }
 
+/// Sum of `x` over 16 lanes reduced in a fixed order (vectorisable, same result on every path).
+#[inline(always)]
+fn lane_sum(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    let mut lanes = [0.0f32; LANES];
+    let mut chunks = x.chunks_exact(LANES);
+    for c in &mut chunks {
+        for k in 0..LANES {
+            lanes[k] += f(c[k]);
+        }
+    }
+    let mut sum = 0.0f32;
+    for s in lanes {
+        sum += s;
+    }
+    for &v in chunks.remainder() {
+        sum += f(v);
+    }
+    sum
+}
+
+#[inline(always)]
+fn layer_norm_body(x: &[f32], scale: &[f32], offset: &[f32], eps: f32, out: &mut [f32]) {
+    let c = scale.len();
+    let offset = &offset[..c];
+    for (row, o) in x.chunks_exact(c).zip(out.chunks_exact_mut(c)) {
+        let mean = lane_sum(row, |v| v) / c as f32;
+        let var = lane_sum(row, |v| (v - mean) * (v - mean)) / c as f32;
+        let inv = 1.0 / (var + eps).sqrt();
+        for k in 0..c {
+            o[k] = (row[k] - mean) * inv * scale[k] + offset[k];
+        }
+    }
+}
+
+dispatch! {
+    /// Layer norm of each `scale.len()`-wide row of `x` into `out` (biased variance, `eps` inside the
+    /// square root, as Haiku's LayerNorm).
+    pub fn layer_norm_rows(x: &[f32], scale: &[f32], offset: &[f32], eps: f32, out: &mut [f32]) => layer_norm_body
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -42,13 +42,14 @@ pub fn block(
     rt: &RuntimeOptions,
 ) -> Result<(), WeightError> {
     let c_z = act.pair.dim().2;
-    act.msa += &row_attention_with_pair_bias(
+    let update = row_attention_with_pair_bias(
         &act.msa,
         msa_mask.view(),
         &act.pair,
         &scope.sub("msa_row_attention_with_pair_bias"),
     )?;
-    act.msa += &match kind {
+    add_in_place(&mut act.msa, update);
+    let update = match kind {
         StackKind::Evoformer => column_attention(
             &act.msa,
             msa_mask.view(),
@@ -60,41 +61,56 @@ pub fn block(
             &scope.sub("msa_column_global_attention"),
         )?,
     };
-    act.msa += &transition(&act.msa, &scope.sub("msa_transition"), rt)?;
-    act.pair += &outer_product_mean(
+    add_in_place(&mut act.msa, update);
+    let update = transition(&act.msa, &scope.sub("msa_transition"), rt)?;
+    add_in_place(&mut act.msa, update);
+    let update = outer_product_mean(
         &act.msa,
         msa_mask.view(),
         &scope.sub("outer_product_mean"),
         c_z,
     )?;
-    act.pair += &triangle_multiplication(
+    add_in_place(&mut act.pair, update);
+    let update = triangle_multiplication(
         &act.pair,
         pair_mask.view(),
         &scope.sub("triangle_multiplication_outgoing"),
         Direction::Outgoing,
         rt,
     )?;
-    act.pair += &triangle_multiplication(
+    add_in_place(&mut act.pair, update);
+    let update = triangle_multiplication(
         &act.pair,
         pair_mask.view(),
         &scope.sub("triangle_multiplication_incoming"),
         Direction::Incoming,
         rt,
     )?;
-    act.pair += &triangle_attention(
+    add_in_place(&mut act.pair, update);
+    let update = triangle_attention(
         &act.pair,
         pair_mask.view(),
         &scope.sub("triangle_attention_starting_node"),
         Node::Starting,
     )?;
-    act.pair += &triangle_attention(
+    add_in_place(&mut act.pair, update);
+    let update = triangle_attention(
         &act.pair,
         pair_mask.view(),
         &scope.sub("triangle_attention_ending_node"),
         Node::Ending,
     )?;
-    act.pair += &transition(&act.pair, &scope.sub("pair_transition"), rt)?;
+    add_in_place(&mut act.pair, update);
+    let update = transition(&act.pair, &scope.sub("pair_transition"), rt)?;
+    add_in_place(&mut act.pair, update);
     Ok(())
+}
+
+/// `x += update`, in parallel over the leading axis (the residual adds touch the whole MSA).
+fn add_in_place(x: &mut Array3<f32>, update: Array3<f32>) {
+    ndarray::Zip::from(x)
+        .and(&update)
+        .par_for_each(|v, &u| *v += u);
 }
 
 /// A stack of `num_blocks` blocks whose parameters carry a leading block axis.

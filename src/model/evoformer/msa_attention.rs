@@ -3,11 +3,12 @@
 //! Alg. 8 "MSAColumnAttention", and Alg. 19 "MSAColumnGlobalAttention" (extra-MSA stack).
 //! Each returns the residual update; the block adds it.
 
-use ndarray::{Array3, ArrayView2, ArrayView3, Axis};
+use ndarray::{Array3, ArrayView1, ArrayView2, ArrayView3, Axis};
 use rayon::prelude::*;
 
 use crate::model::primitives::{
-    flat2, layer_norm_scoped, mask_bias, sigmoid, softmax_rows, unflat3, AttentionWeights,
+    flat2, layer_norm, layer_norm_scoped, mask_bias, sigmoid, softmax_rows, unflat3,
+    AttentionWeights,
 };
 use crate::model::weights::{Scope, WeightError};
 
@@ -40,11 +41,10 @@ pub fn row_attention_with_pair_bias(
 ) -> Result<Array3<f32>, WeightError> {
     let (n_seq, n_res, c_m) = msa.dim();
     let c_z = pair.dim().2;
-    // [N_seq, N_res, c_m]
-    let m = unflat3(
-        layer_norm_scoped(flat2(msa), &scope.sub("query_norm"))?,
-        n_seq,
-        n_res,
+    let norm = scope.sub("query_norm");
+    let (scale, offset) = (
+        norm.vec("scale", Some(c_m))?,
+        norm.vec("offset", Some(c_m))?,
     );
     // [N_res, N_res, c_z]
     let z = unflat3(
@@ -61,25 +61,21 @@ pub fn row_attention_with_pair_bias(
         .into_par_iter()
         .enumerate()
         .for_each(|(s_idx, mut o)| {
+            // Each task layer-norms its own row: no normed copy of the whole MSA.
+            let m = layer_norm(msa.index_axis(Axis(0), s_idx), scale, offset);
             let kb = mask_bias(msa_mask.row(s_idx));
-            o.assign(&attn.apply(m.index_axis(Axis(0), s_idx), kb.view(), Some(bias.view())));
+            o.assign(&attn.apply(m.view(), kb.view(), Some(bias.view())));
         });
     Ok(out)
 }
 
-/// The MSA column-major, `[N_res, N_seq, c]`, layer-normed with the module's `query_norm`.
-fn normed_columns(msa: &Array3<f32>, scope: &Scope) -> Result<Array3<f32>, WeightError> {
-    let (n_seq, n_res, _) = msa.dim();
-    let cols = msa
-        .view()
-        .permuted_axes([1, 0, 2])
-        .as_standard_layout()
-        .into_owned();
-    Ok(unflat3(
-        layer_norm_scoped(flat2(&cols), &scope.sub("query_norm"))?,
-        n_res,
-        n_seq,
-    ))
+/// `query_norm`'s scale and offset for `c` channels.
+fn query_norm<'a>(
+    scope: &Scope<'a>,
+    c: usize,
+) -> Result<(ArrayView1<'a, f32>, ArrayView1<'a, f32>), WeightError> {
+    let norm = scope.sub("query_norm");
+    Ok((norm.vec("scale", Some(c))?, norm.vec("offset", Some(c))?))
 }
 
 /// Alg. 8: column-wise gated self-attention over sequences.
@@ -89,20 +85,20 @@ pub fn column_attention(
     scope: &Scope,
 ) -> Result<Array3<f32>, WeightError> {
     let (n_seq, n_res, c_m) = msa.dim();
-    let m = normed_columns(msa, scope)?;
+    let (scale, offset) = query_norm(scope, c_m)?;
     let attn = AttentionWeights::load(&scope.sub("attention"), c_m)?;
-    let mut out = Array3::<f32>::zeros((n_res, n_seq, c_m));
-    out.axis_iter_mut(Axis(0))
+    // Columns are read and written in place (strided views), each layer-normed by its own task: no
+    // transposed or normed copies of the whole MSA.
+    let mut out = Array3::<f32>::zeros((n_seq, n_res, c_m));
+    out.axis_iter_mut(Axis(1))
         .into_par_iter()
         .enumerate()
         .for_each(|(r, mut o)| {
+            let m = layer_norm(msa.index_axis(Axis(1), r), scale, offset);
             let kb = mask_bias(msa_mask.column(r));
-            o.assign(&attn.apply(m.index_axis(Axis(0), r), kb.view(), None));
+            o.assign(&attn.apply(m.view(), kb.view(), None));
         });
-    Ok(out
-        .permuted_axes([1, 0, 2])
-        .as_standard_layout()
-        .into_owned())
+    Ok(out)
 }
 
 /// Alg. 19: global column attention (one averaged query per column and head; keys and values shared by
@@ -113,7 +109,7 @@ pub fn column_global_attention(
     scope: &Scope,
 ) -> Result<Array3<f32>, WeightError> {
     let (n_seq, n_res, c_e) = msa.dim();
-    let m = normed_columns(msa, scope)?;
+    let (scale, offset) = query_norm(scope, c_e)?;
     let a = scope.sub("attention");
     let qs = a.shape("query_w")?;
     let (h, d) = (qs[1], qs[2]);
@@ -128,12 +124,13 @@ pub fn column_global_attention(
         .map_err(|_| WeightError::Missing(format!("{}//gating_b", a.path())))?;
     let wo = a.matrix("output_w", 2, Some(h * dv), Some(c_e))?;
     let bo = a.vec("output_b", Some(c_e))?;
-    let mut out = Array3::<f32>::zeros((n_res, n_seq, c_e));
-    out.axis_iter_mut(Axis(0))
+    let mut out = Array3::<f32>::zeros((n_seq, n_res, c_e));
+    out.axis_iter_mut(Axis(1))
         .into_par_iter()
         .enumerate()
         .for_each(|(r, mut o)| {
-            let x = m.index_axis(Axis(0), r); // [N_seq, c_e]
+            let m = layer_norm(msa.index_axis(Axis(1), r), scale, offset);
+            let x = m.view(); // [N_seq, c_e]
             let mask = msa_mask.column(r);
             // Masked mean of the queries over sequences: [c_e]
             let msum = mask.sum();
@@ -160,8 +157,5 @@ pub fn column_global_attention(
             y += &bo;
             o.assign(&y);
         });
-    Ok(out
-        .permuted_axes([1, 0, 2])
-        .as_standard_layout()
-        .into_owned())
+    Ok(out)
 }
