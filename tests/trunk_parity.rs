@@ -142,3 +142,25 @@ fn outputs_do_not_depend_on_chunking_or_threads() {
         assert_eq!(out.single, reference.single);
     }
 }
+
+/// A single-sequence query leaves the extra MSA empty: its stack must run (softmax over zero keys).
+#[test]
+fn an_empty_extra_msa_runs() {
+    use ferrofold::model::config::RuntimeOptions;
+    use ndarray::s;
+    let base = data("model/small");
+    let w = Weights::from_npz(base.join("params_model_1_ptm.npz")).unwrap();
+    let cfg = ModelConfig::infer(&w).unwrap();
+    let feats = Npz::read_path(base.join("processed_features.npz")).unwrap();
+    let mut x = TrunkInputs::from_processed(&feats, 0)
+        .unwrap()
+        .without_padding_rows();
+    x.extra_msa = x.extra_msa.slice(s![..0, ..]).to_owned();
+    x.extra_msa_mask = x.extra_msa_mask.slice(s![..0, ..]).to_owned();
+    x.extra_has_deletion = x.extra_has_deletion.slice(s![..0, ..]).to_owned();
+    x.extra_deletion_value = x.extra_deletion_value.slice(s![..0, ..]).to_owned();
+    let prev = Recycled::zeros(x.num_res(), cfg.msa_channel, cfg.pair_channel);
+    let out = run_trunk(&x, &prev, &cfg, &w, &RuntimeOptions::default()).unwrap();
+    assert!(out.pair.iter().all(|v| v.is_finite()));
+    assert!(out.msa.iter().all(|v| v.is_finite()));
+}

@@ -7,8 +7,9 @@
 //!   (`M = S·N·c_m·4`) and the extra MSA (`X = E·N·c_e·4`);
 //! * on top, the largest step's temporaries: triangle multiplication (layer-normed pair, projected
 //!   product with its chunks, then its normed copy, output and gate: 3P), transitions (output plus
-//!   the hidden-layer chunks in flight), triangle attention (2P), column attention (3M; 3X for the
-//!   extra MSA's global one), row attention (2M plus the layer-normed pair), the outer product mean
+//!   the hidden-layer chunks in flight), triangle attention (2P), column attention (its M-sized output; X for the
+//!   extra MSA's global one: columns are normed and attended per task, in place), row attention (its
+//!   output plus the layer-normed pair), the outer product mean
 //!   (its P-sized output plus the layer-normed and projected MSA);
 //! * structure module and heads: the pair, its layer-normed copy and the heads' pair-sized logits (3P).
 //!
@@ -87,15 +88,15 @@ pub fn estimate(
     ];
     let mut steps: Vec<(&'static str, u64)> = pair_steps.to_vec();
     if e > 0 && cfg.extra_msa_stack_num_block > 0 {
-        steps.push(("extra-MSA global column attention", 3 * x));
+        steps.push(("extra-MSA global column attention", x));
         steps.push(("extra-MSA transition", transition(x)));
         steps.push((
             "extra-MSA outer product mean",
             opm(e, cfg.extra_msa_channel as u64) + x,
         ));
     }
-    steps.push(("MSA column attention", 3 * m));
-    steps.push(("MSA row attention", 2 * m + p));
+    steps.push(("MSA column attention", m));
+    steps.push(("MSA row attention", m + p));
     steps.push(("MSA transition", transition(m)));
     steps.push(("outer product mean", opm(s, cfg.msa_channel as u64)));
     steps.push(("structure module and heads", 2 * p));

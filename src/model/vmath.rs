@@ -144,6 +144,9 @@ fn softmax_body(x: &mut [f32], bias: Option<&[f32]>, pair: Option<&[f32]>) {
 
 #[inline(always)]
 fn softmax_rows_body(x: &mut [f32], width: usize, bias: Option<&[f32]>, pair: Option<&[f32]>) {
+    if width == 0 {
+        return; // rows without keys (an empty extra MSA): nothing to normalise
+    }
     for (i, row) in x.chunks_exact_mut(width).enumerate() {
         softmax_body(row, bias, pair.map(|p| &p[i * width..(i + 1) * width]));
     }
@@ -203,6 +206,9 @@ fn lane_sum(x: &[f32], f: impl Fn(f32) -> f32) -> f32 {
 #[inline(always)]
 fn layer_norm_body(x: &[f32], scale: &[f32], offset: &[f32], eps: f32, out: &mut [f32]) {
     let c = scale.len();
+    if c == 0 {
+        return;
+    }
     let offset = &offset[..c];
     for (row, o) in x.chunks_exact(c).zip(out.chunks_exact_mut(c)) {
         let mean = lane_sum(row, |v| v) / c as f32;
@@ -268,6 +274,8 @@ mod tests {
             assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6);
             assert_eq!(row[0], 0.0);
         }
+        let mut empty: Vec<f32> = Vec::new();
+        softmax_rows(&mut empty, 0, None, None); // rows without keys: no panic
         let mut g = x.clone();
         sigmoid_in_place(&mut g);
         let mut gp = x.clone();
