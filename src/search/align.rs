@@ -169,42 +169,58 @@ pub fn sw_align_banded(
     }
     let mut best = (0, 0isize, 0usize);
     for i in 1..=m {
-        let row = &BLOSUM62[query[i as usize - 1] as usize];
+        // This query residue's scores against every target code, padded to 32 so a masked index needs no
+        // bounds check.
+        let mut scores = [0i32; 32];
+        for (sc, &v) in scores
+            .iter_mut()
+            .zip(BLOSUM62[query[i as usize - 1] as usize].iter())
+        {
+            *sc = v as i32;
+        }
+        // Columns of this row inside the target (0 ≤ j ≤ n): k_lo..=k_hi; the rest of the band is -inf.
+        let base = i + diagonal - b;
+        let k_lo = (-base).clamp(0, w as isize) as usize;
+        let k_hi_excl = (n - base + 1).clamp(0, w as isize) as usize;
+        h_cur.fill(neg);
+        f_cur.fill(neg);
+        if k_lo >= k_hi_excl {
+            std::mem::swap(&mut h_prev, &mut h_cur);
+            std::mem::swap(&mut f_prev, &mut f_cur);
+            continue;
+        }
         let mut e = neg;
         let mut h_left = neg;
-        for k in 0..w {
-            let j = col(i, k);
-            if j < 0 || j > n {
-                h_cur[k] = neg;
-                f_cur[k] = neg;
-                e = neg;
-                h_left = neg;
-                continue;
-            }
-            if j == 0 {
-                h_cur[k] = 0;
-                f_cur[k] = neg;
-                e = neg;
-                h_left = 0;
-                continue;
-            }
-            let mut tb = 0u8;
+        let mut first = k_lo;
+        if base + k_lo as isize == 0 {
+            // Column 0: a local alignment may start after it.
+            h_cur[k_lo] = 0;
+            h_left = 0;
+            first += 1;
+        }
+        // Equal-length slices of this row's cells (k = first + x), so that the loop runs without bounds
+        // checks; the target residue of column j = base + k is j - 1.
+        let len = k_hi_excl - first;
+        let hp0 = &h_prev[first..first + len];
+        let hp1 = &h_prev[first + 1..first + 1 + len];
+        let fp1 = &f_prev[first + 1..first + 1 + len];
+        let hc = &mut h_cur[first..first + len];
+        let fc = &mut f_cur[first..first + len];
+        let tr = &mut trace[i as usize * w + first..i as usize * w + first + len];
+        let t0 = (base + first as isize - 1) as usize;
+        let tg = &target[t0..t0 + len];
+        let mut row_best = (best.0, usize::MAX);
+        for x in 0..len {
             let (e_open, e_ext) = (h_left - go, e - ge);
-            if e_open >= e_ext {
-                e = e_open;
-                tb |= E_OPEN;
-            } else {
-                e = e_ext;
-            }
-            let (f_open, f_ext) = (h_prev[k + 1] - go, f_prev[k + 1] - ge);
-            let f = if f_open >= f_ext {
-                tb |= F_OPEN;
-                f_open
-            } else {
-                f_ext
-            };
-            let diag_h = if h_prev[k] == neg { 0 } else { h_prev[k] };
-            let d = diag_h + row[target[j as usize - 1] as usize] as i32;
+            let e_opened = e_open >= e_ext;
+            e = if e_opened { e_open } else { e_ext };
+            let (f_open, f_ext) = (hp1[x] - go, fp1[x] - ge);
+            let f_opened = f_open >= f_ext;
+            let f = if f_opened { f_open } else { f_ext };
+            let hp = hp0[x];
+            let diag_h = if hp == neg { 0 } else { hp };
+            let d = diag_h + scores[tg[x] as usize & 31];
+            // max(0, d, e, f), the first maximal source kept (zero, diagonal, E, F).
             let (mut h, mut src) = (0, H_ZERO);
             if d > h {
                 h = d;
@@ -218,13 +234,16 @@ pub fn sw_align_banded(
                 h = f;
                 src = H_F;
             }
-            h_cur[k] = h;
-            f_cur[k] = f;
+            hc[x] = h;
+            fc[x] = f;
             h_left = h;
-            trace[i as usize * w + k] = tb | src;
-            if h > best.0 {
-                best = (h, i, k);
+            tr[x] = (e_opened as u8) * E_OPEN | (f_opened as u8) * F_OPEN | src;
+            if h > row_best.0 {
+                row_best = (h, x);
             }
+        }
+        if row_best.1 != usize::MAX {
+            best = (row_best.0, i, first + row_best.1);
         }
         std::mem::swap(&mut h_prev, &mut h_cur);
         std::mem::swap(&mut f_prev, &mut f_cur);

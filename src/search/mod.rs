@@ -83,6 +83,11 @@ pub struct SearchStats {
 
 /// k-mer length of the prefilter (20³ = 8,000 k-mers fit the database's `u16` indices).
 const K: usize = 3;
+/// Entries of the query's k-mer presence table: 20³ = 8,000 k-mers rounded up to a power of two, so that
+/// masking an index keeps it in bounds (`NO_KMER` lands on an entry past 8,000, always absent).
+const PRESENT_SIZE: usize = 8192;
+const _: () =
+    assert!(20usize.pow(K as u32) <= PRESENT_SIZE && db::NO_KMER as usize % PRESENT_SIZE >= 8000);
 /// Half-width (diagonals) of the band in which hits are re-aligned for their path.
 const TRACE_BAND: usize = 64;
 /// Two k-mer hits on one diagonal at most this far apart trigger an extension.
@@ -154,13 +159,11 @@ pub fn search(query: &str, db: &SequenceDb, opts: &SearchOptions) -> (Vec<Hit>, 
             table[k].push(i as u16);
         }
     }
-    // Which k-mers the query has at all, as bits (1 KB, stays in L1): most database positions are
-    // dismissed by this test without touching the table.
-    let mut present = vec![0u64; table.len().div_ceil(64)];
+    // Which k-mers the query has at all, one byte each (8 KB, stays in L1; `NO_KMER` is past the end):
+    // most database positions are dismissed by this test without touching the table.
+    let mut present = Box::new([false; PRESENT_SIZE]);
     for (k, v) in table.iter().enumerate() {
-        if !v.is_empty() {
-            present[k / 64] |= 1 << (k % 64);
-        }
+        present[k] = !v.is_empty();
     }
     let prof = profile(&q);
     let striped_prof = striped::StripedProfile::new(&q);
@@ -173,13 +176,14 @@ pub fn search(query: &str, db: &SequenceDb, opts: &SearchOptions) -> (Vec<Hit>, 
                 (
                     Vec::<i32>::new(),
                     Vec::<u32>::new(),
+                    Vec::<u32>::new(),
                     Vec::<i32>::new(),
                     Vec::<i32>::new(),
                     striped::Scratch::default(),
                     striped::ByteScratch::default(),
                 )
             },
-            |(last, touched, h, e, scratch, byte_scratch), idx| {
+            |(last, touched, positions, h, e, scratch, byte_scratch), idx| {
                 let t = db.codes_of(idx);
                 if t.len() < K || m < K {
                     return None;
@@ -195,9 +199,19 @@ pub fn search(query: &str, db: &SequenceDb, opts: &SearchOptions) -> (Vec<Hit>, 
                     last.resize(m + t.len(), i32::MIN / 2);
                 }
                 let mut best: Option<(i32, isize)> = None;
-                let kmers = db.kmers_of(idx);
-                for (j, &k) in kmers[..=t.len() - K].iter().enumerate() {
-                    if k != db::NO_KMER && present[k as usize / 64] & (1 << (k % 64)) != 0 {
+                let kmers = &db.kmers_of(idx)[..=t.len() - K];
+                // Positions whose k-mer the query has, compacted without branches (~4 % of positions
+                // pass; a branch per position mispredicted often enough to dominate the scan).
+                positions.resize(kmers.len(), 0);
+                let mut found = 0;
+                for (j, &k) in kmers.iter().enumerate() {
+                    positions[found] = j as u32;
+                    found += present[k as usize & (PRESENT_SIZE - 1)] as usize;
+                }
+                for &j in &positions[..found] {
+                    let j = j as usize;
+                    let k = kmers[j];
+                    {
                         for &i in &table[k as usize] {
                             let d = j + m - i as usize;
                             let prev = last[d];
