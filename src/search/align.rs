@@ -167,17 +167,17 @@ pub fn sw_align_banded(
             h_prev[k] = 0;
         }
     }
-    let mut best = (0, 0isize, 0usize);
-    for i in 1..=m {
-        // This query residue's scores against every target code, padded to 32 so a masked index needs no
-        // bounds check.
-        let mut scores = [0i32; 32];
-        for (sc, &v) in scores
-            .iter_mut()
-            .zip(BLOSUM62[query[i as usize - 1] as usize].iter())
-        {
+    // Each residue code's scores against every target code, padded to 32 so that a masked index needs
+    // no bounds check.
+    let mut score_rows = [[0i32; 32]; 21];
+    for (row, blosum) in score_rows.iter_mut().zip(BLOSUM62.iter()) {
+        for (sc, &v) in row.iter_mut().zip(blosum.iter()) {
             *sc = v as i32;
         }
+    }
+    let mut best = (0, 0isize, 0usize);
+    for i in 1..=m {
+        let scores = &score_rows[query[i as usize - 1] as usize % BLOSUM62.len()];
         // Columns of this row inside the target (0 ≤ j ≤ n): k_lo..=k_hi; the rest of the band is -inf.
         let base = i + diagonal - b;
         let k_lo = (-base).clamp(0, w as isize) as usize;
