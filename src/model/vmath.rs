@@ -35,7 +35,7 @@ pub fn exp(x: f32) -> f32 {
     p = p * r + 8.333_452e-3;
     p = p * r + 4.166_579_6e-2;
     p = p * r + 1.666_666_5e-1;
-    p = p * r + 5.000_000_1e-1;
+    p = p * r + 0.5; // Cephes: 5.0000001201e-1, which is 0.5 in f32
     let er = p * (r * r) + r + 1.0;
     // 2^n for n in [-126, 128): the biased exponent shifted into place (n = 128 only at the clamp, where
     // er < 1 keeps the product finite; n + 127 is then 255, handled by splitting the scale in two).

@@ -237,7 +237,7 @@ pub fn sw_align_banded(
             hc[x] = h;
             fc[x] = f;
             h_left = h;
-            tr[x] = (e_opened as u8) * E_OPEN | (f_opened as u8) * F_OPEN | src;
+            tr[x] = ((e_opened as u8) * E_OPEN) | ((f_opened as u8) * F_OPEN) | src;
             if h > row_best.0 {
                 row_best = (h, x);
             }

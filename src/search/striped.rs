@@ -207,23 +207,39 @@ striped_kernel!(
 /// scores biased by `bias` so they are unsigned. Most database sequences score far below 255, so twice the
 /// lanes of the 16-bit kernel decide them; a pair whose score could have saturated is re-scored in 16 bits.
 pub struct BytesProfile {
-    /// `[21][seg_len][32]`, scores + `bias` (positions past the query end: 0, i.e. −bias).
+    /// `[21][seg_len][lanes]`, scores + `bias` (positions past the query end: 0, i.e. −bias).
     profile: Vec<u8>,
+    /// 64 with AVX-512BW, else 32 (AVX2).
+    lanes: usize,
     seg_len: usize,
     bias: u8,
     /// The largest biased score: cells can saturate only once an H reaches 255 minus this.
     largest: u8,
 }
 
-/// Lanes of the 8-bit kernel.
-const BYTE_LANES: usize = 32;
-
 impl BytesProfile {
-    /// `None` when the CPU has no AVX2 (the 16-bit kernel is used alone then).
+    /// `None` when the CPU has no AVX2 (the 16-bit kernel is used alone then); 64 lanes with AVX-512BW.
     pub fn new(query: &[u8]) -> Option<Self> {
         #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512bw") {
+            return Self::with_lanes(query, 64);
+        }
+        Self::with_lanes(query, 32)
+    }
+
+    /// A profile for `lanes` (32: AVX2, 64: AVX-512BW) bytes per vector; `None` if the CPU lacks them.
+    pub fn with_lanes(query: &[u8], lanes: usize) -> Option<Self> {
+        #[cfg(target_arch = "x86_64")]
         {
-            if !std::arch::is_x86_feature_detected!("avx2") {
+            let supported = match lanes {
+                32 => std::arch::is_x86_feature_detected!("avx2"),
+                64 => {
+                    std::arch::is_x86_feature_detected!("avx2")
+                        && std::arch::is_x86_feature_detected!("avx512bw")
+                }
+                _ => false,
+            };
+            if !supported {
                 return None;
             }
             let bias = BLOSUM62
@@ -234,11 +250,11 @@ impl BytesProfile {
                 .unwrap_or(0)
                 .max(0) as u8;
             let m = query.len();
-            let seg_len = m.div_ceil(BYTE_LANES).max(1);
-            let mut profile = vec![0u8; 21 * seg_len * BYTE_LANES];
+            let seg_len = m.div_ceil(lanes).max(1);
+            let mut profile = vec![0u8; 21 * seg_len * lanes];
             for (idx, v) in profile.iter_mut().enumerate() {
-                let (r, rest) = (idx / (seg_len * BYTE_LANES), idx % (seg_len * BYTE_LANES));
-                let (seg, k) = (rest / BYTE_LANES, rest % BYTE_LANES);
+                let (r, rest) = (idx / (seg_len * lanes), idx % (seg_len * lanes));
+                let (seg, k) = (rest / lanes, rest % lanes);
                 let i = seg + k * seg_len;
                 *v = if i < m {
                     (BLOSUM62[query[i] as usize][r] as i32 + bias as i32) as u8
@@ -249,6 +265,7 @@ impl BytesProfile {
             let largest = profile.iter().copied().max().unwrap_or(0);
             Some(Self {
                 profile,
+                lanes,
                 seg_len,
                 bias,
                 largest,
@@ -256,7 +273,7 @@ impl BytesProfile {
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let _ = query;
+            let _ = (query, lanes);
             None
         }
     }
@@ -279,7 +296,7 @@ pub fn score_bytes(
     gaps: GapCosts,
     s: &mut ByteScratch,
 ) -> Option<i32> {
-    let n = p.seg_len * BYTE_LANES;
+    let n = p.seg_len * p.lanes;
     for v in [&mut s.h_load, &mut s.h_store, &mut s.e] {
         v.clear();
         v.resize(n, 0);
@@ -287,99 +304,116 @@ pub fn score_bytes(
     if gaps.open + gaps.extend > 255 || gaps.extend > 255 || gaps.extend < 1 {
         return None;
     }
-    // SAFETY: a BytesProfile exists only where AVX2 was detected; loads and stores stay inside vectors of
-    // `seg_len * 32` bytes (unaligned intrinsics).
-    let best = unsafe { bytes_avx2::score(p, target, gaps, s) };
+    // SAFETY: a BytesProfile exists only where AVX2 was detected, with 64 lanes only where AVX-512BW was;
+    // loads and stores stay inside vectors of `seg_len * lanes` bytes (unaligned intrinsics).
+    let best = unsafe {
+        if p.lanes == 64 {
+            bytes_avx512::score(p, target, gaps, s)
+        } else {
+            bytes_avx2::score(p, target, gaps, s)
+        }
+    };
     // A cell can saturate only once some H reached 255 − (largest biased score); every H is in `best`.
     (best < 255 - p.largest as i32).then_some(best)
 }
 
-#[cfg(target_arch = "x86_64")]
-mod bytes_avx2 {
-    use std::arch::x86_64::*;
+/// Farrar's striped 8-bit kernel over one vector width: `$lanes` unsigned bytes per vector, the vector
+/// operations passed in (saturating add/sub, max, load/store, shift by one lane, all-zero test).
+macro_rules! byte_kernel {
+    ($module:ident, $feature:literal, $lanes:expr, $vec:ty,
+     load: $load:path, store: $store:path, adds: $adds:path, subs: $subs:path, max: $max:path,
+     set1: $set1:path, zero: $zero:path, shift_in: $shift_in:expr, all_zero: $all_zero:expr) => {
+        #[cfg(target_arch = "x86_64")]
+        mod $module {
+            use std::arch::x86_64::*;
 
-    use super::{ByteScratch, BytesProfile, GapCosts, BYTE_LANES};
+            use super::{ByteScratch, BytesProfile, GapCosts};
 
-    /// Every byte moves up one lane (across the two 128-bit halves); lane 0 receives 0.
-    #[inline(always)]
-    unsafe fn shift_in(v: __m256i) -> __m256i {
-        _mm256_alignr_epi8::<15>(v, _mm256_permute2x128_si256::<0x08>(v, v))
-    }
-
-    #[target_feature(enable = "avx2")]
-    #[allow(clippy::needless_range_loop)]
-    pub(super) unsafe fn score(
-        p: &BytesProfile,
-        target: &[u8],
-        gaps: GapCosts,
-        s: &mut ByteScratch,
-    ) -> i32 {
-        const L: usize = BYTE_LANES;
-        let seg = p.seg_len;
-        let ld = |a: &[u8], j: usize| unsafe {
-            _mm256_loadu_si256(a.as_ptr().add(j * L) as *const __m256i)
-        };
-        let st = |a: &mut [u8], j: usize, v: __m256i| unsafe {
-            _mm256_storeu_si256(a.as_mut_ptr().add(j * L) as *mut __m256i, v)
-        };
-        let v_bias = _mm256_set1_epi8(p.bias as i8);
-        let v_open = _mm256_set1_epi8((gaps.open + gaps.extend) as u8 as i8);
-        let v_ext = _mm256_set1_epi8(gaps.extend as u8 as i8);
-        let v_zero = _mm256_setzero_si256();
-        let mut v_max = v_zero;
-        for &t in target {
-            let prof = &p.profile[t as usize * seg * L..(t as usize + 1) * seg * L];
-            // 0 is minus infinity here: every score is floored at 0 (local alignment).
-            let mut v_f = v_zero;
-            let mut v_h = shift_in(ld(&s.h_store, seg - 1));
-            std::mem::swap(&mut s.h_load, &mut s.h_store);
-            for j in 0..seg {
-                v_h = _mm256_subs_epu8(_mm256_adds_epu8(v_h, ld(prof, j)), v_bias);
-                let v_e = ld(&s.e, j);
-                v_h = _mm256_max_epu8(v_h, v_e);
-                v_h = _mm256_max_epu8(v_h, v_f);
-                v_max = _mm256_max_epu8(v_max, v_h);
-                st(&mut s.h_store, j, v_h);
-                let v_h_open = _mm256_subs_epu8(v_h, v_open);
-                st(
-                    &mut s.e,
-                    j,
-                    _mm256_max_epu8(_mm256_subs_epu8(v_e, v_ext), v_h_open),
-                );
-                v_f = _mm256_max_epu8(_mm256_subs_epu8(v_f, v_ext), v_h_open);
-                v_h = ld(&s.h_load, j);
-            }
-            // Lazy F, as in the 16-bit kernel; F > H − open ⇔ F −sat (H −sat open) ≠ 0.
-            let mut j = 0;
-            v_f = shift_in(v_f);
-            loop {
-                let v_h = ld(&s.h_store, j);
-                let over = _mm256_subs_epu8(v_f, _mm256_subs_epu8(v_h, v_open));
-                if _mm256_movemask_epi8(_mm256_cmpeq_epi8(over, v_zero)) == -1 {
-                    break;
-                }
-                let v_h = _mm256_max_epu8(v_h, v_f);
-                st(&mut s.h_store, j, v_h);
-                v_max = _mm256_max_epu8(v_max, v_h);
-                let v_e = ld(&s.e, j);
-                st(
-                    &mut s.e,
-                    j,
-                    _mm256_max_epu8(v_e, _mm256_subs_epu8(v_h, v_open)),
-                );
-                v_f = _mm256_subs_epu8(v_f, v_ext);
-                j += 1;
-                if j >= seg {
-                    j = 0;
+            #[target_feature(enable = $feature)]
+            #[allow(clippy::needless_range_loop)]
+            pub(super) unsafe fn score(
+                p: &BytesProfile,
+                target: &[u8],
+                gaps: GapCosts,
+                s: &mut ByteScratch,
+            ) -> i32 {
+                const L: usize = $lanes;
+                // Closures inside this function share its target features (and inline).
+                let shift_in = $shift_in;
+                let all_zero = $all_zero;
+                let seg = p.seg_len;
+                let ld = |a: &[u8], j: usize| unsafe { $load(a.as_ptr().add(j * L) as *const _) };
+                let st = |a: &mut [u8], j: usize, v: $vec| unsafe {
+                    $store(a.as_mut_ptr().add(j * L) as *mut _, v)
+                };
+                let v_bias = $set1(p.bias as i8);
+                let v_open = $set1((gaps.open + gaps.extend) as u8 as i8);
+                let v_ext = $set1(gaps.extend as u8 as i8);
+                let v_zero = $zero();
+                let mut v_max = v_zero;
+                for &t in target {
+                    let prof = &p.profile[t as usize * seg * L..(t as usize + 1) * seg * L];
+                    // 0 is minus infinity here: every score is floored at 0 (local alignment).
+                    let mut v_f = v_zero;
+                    let mut v_h = shift_in(ld(&s.h_store, seg - 1));
+                    std::mem::swap(&mut s.h_load, &mut s.h_store);
+                    for j in 0..seg {
+                        v_h = $subs($adds(v_h, ld(prof, j)), v_bias);
+                        let v_e = ld(&s.e, j);
+                        v_h = $max(v_h, v_e);
+                        v_h = $max(v_h, v_f);
+                        v_max = $max(v_max, v_h);
+                        st(&mut s.h_store, j, v_h);
+                        let v_h_open = $subs(v_h, v_open);
+                        st(&mut s.e, j, $max($subs(v_e, v_ext), v_h_open));
+                        v_f = $max($subs(v_f, v_ext), v_h_open);
+                        v_h = ld(&s.h_load, j);
+                    }
+                    // Lazy F, as in the 16-bit kernel; F > H − open ⇔ F −sat (H −sat open) ≠ 0.
+                    let mut j = 0;
                     v_f = shift_in(v_f);
+                    loop {
+                        let v_h = ld(&s.h_store, j);
+                        if all_zero($subs(v_f, $subs(v_h, v_open))) {
+                            break;
+                        }
+                        let v_h = $max(v_h, v_f);
+                        st(&mut s.h_store, j, v_h);
+                        v_max = $max(v_max, v_h);
+                        let v_e = ld(&s.e, j);
+                        st(&mut s.e, j, $max(v_e, $subs(v_h, v_open)));
+                        v_f = $subs(v_f, v_ext);
+                        j += 1;
+                        if j >= seg {
+                            j = 0;
+                            v_f = shift_in(v_f);
+                        }
+                    }
                 }
+                let mut lanes = [0u8; L];
+                unsafe { $store(lanes.as_mut_ptr() as *mut _, v_max) };
+                lanes.iter().copied().max().unwrap_or(0) as i32
             }
         }
-        let mut lanes = [0u8; L];
-        unsafe { _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, v_max) };
-        lanes.iter().copied().max().unwrap_or(0) as i32
-    }
+    };
 }
+
+byte_kernel!(bytes_avx2, "avx2", 32, __m256i,
+    load: _mm256_loadu_si256, store: _mm256_storeu_si256, adds: _mm256_adds_epu8,
+    subs: _mm256_subs_epu8, max: _mm256_max_epu8, set1: _mm256_set1_epi8, zero: _mm256_setzero_si256,
+    // Every byte moves up one lane (across the two 128-bit halves); lane 0 receives 0.
+    shift_in: |v: __m256i| _mm256_alignr_epi8::<15>(v, _mm256_permute2x128_si256::<0x08>(v, v)),
+    all_zero: |v: __m256i| _mm256_movemask_epi8(_mm256_cmpeq_epi8(v, _mm256_setzero_si256())) == -1);
+
+byte_kernel!(bytes_avx512, "avx512bw", 64, __m512i,
+    load: _mm512_loadu_si512, store: _mm512_storeu_si512, adds: _mm512_adds_epu8,
+    subs: _mm512_subs_epu8, max: _mm512_max_epu8, set1: _mm512_set1_epi8, zero: _mm512_setzero_si512,
+    // Every byte moves up one lane: each 128-bit block takes its top byte from the block below
+    // (`alignr_epi64` by 6 brings the blocks up one, block 0 receives zeros).
+    shift_in: |v: __m512i| {
+        _mm512_alignr_epi8::<15>(v, _mm512_alignr_epi64::<6>(v, _mm512_setzero_si512()))
+    },
+    all_zero: |v: __m512i| _mm512_cmpeq_epi8_mask(v, _mm512_setzero_si512()) == u64::MAX);
 
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
@@ -423,10 +457,17 @@ mod tests {
             };
             let gaps = GapCosts::default();
             let want = sw_score(&profile(&q), &t, gaps, &mut h, &mut e);
-            if let Some(bp) = BytesProfile::new(&q) {
-                if let Some(got) = score_bytes(&bp, &t, gaps, &mut bs) {
-                    assert_eq!(got, want, "round {round}, 8 bits: m {m}, n {}", t.len());
-                    eight_bit += 1;
+            for lanes in [32, 64] {
+                if let Some(bp) = BytesProfile::with_lanes(&q, lanes) {
+                    if let Some(got) = score_bytes(&bp, &t, gaps, &mut bs) {
+                        assert_eq!(
+                            got,
+                            want,
+                            "round {round}, 8 bits × {lanes}: m {m}, n {}",
+                            t.len()
+                        );
+                        eight_bit += (lanes == 32) as usize;
+                    }
                 }
             }
             for &w in &widths {
