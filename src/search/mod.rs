@@ -97,17 +97,26 @@ const NARROW_TRACE_BAND: usize = 16;
 const WINDOW: i32 = 40;
 
 /// Best ungapped segment score on the diagonal through query `i` / target `j` (Kadane over the diagonal).
-fn ungapped_best(q: &[u8], t: &[u8], i: usize, j: usize) -> i32 {
+/// `qprof` holds each query position's scores against the 21 codes, padded to 32 (see [`padded_rows`]).
+fn ungapped_best(qprof: &[[i8; 32]], t: &[u8], i: usize, j: usize) -> i32 {
     let back = i.min(j);
-    let (mut qi, mut tj) = (i - back, j - back);
     let (mut run, mut best) = (0, 0);
-    while qi < q.len() && tj < t.len() {
-        run = (run + align::BLOSUM62[q[qi] as usize][t[tj] as usize] as i32).max(0);
+    for (row, &c) in qprof[i - back..].iter().zip(&t[j - back..]) {
+        run = (run + row[c as usize & 31] as i32).max(0);
         best = best.max(run);
-        qi += 1;
-        tj += 1;
     }
     best
+}
+
+/// Each query position's BLOSUM62 row, padded to 32 entries so that a masked code needs no bounds check.
+fn padded_rows(q: &[u8]) -> Vec<[i8; 32]> {
+    q.iter()
+        .map(|&c| {
+            let mut row = [0i8; 32];
+            row[..21].copy_from_slice(&align::BLOSUM62[c as usize % 21]);
+            row
+        })
+        .collect()
 }
 
 /// Index (base 20) of the k-mer `codes`, `None` if it holds a non-standard residue.
@@ -123,9 +132,11 @@ fn kmer(codes: &[u8]) -> Option<usize> {
 }
 
 /// Smith-Waterman score: vectorised on x86-64 (re-scored exactly when the 16-bit lanes saturate), scalar
-/// elsewhere.
+/// elsewhere. `lower_bound` (a score some alignment is known to reach, the prefilter's ungapped one) skips
+/// the 8-bit pass when that pass is bound to saturate.
 #[allow(clippy::too_many_arguments)]
 fn score_pair(
+    lower_bound: i32,
     prof: &[Vec<i32>],
     striped_prof: &striped::StripedProfile,
     bytes_prof: Option<&striped::BytesProfile>,
@@ -137,7 +148,7 @@ fn score_pair(
     byte_scratch: &mut striped::ByteScratch,
 ) -> i32 {
     #[cfg(target_arch = "x86_64")]
-    if let Some(bp) = bytes_prof {
+    if let Some(bp) = bytes_prof.filter(|bp| lower_bound < bp.saturation_score()) {
         if let Some(s) = striped::score_bytes(bp, t, gaps, byte_scratch) {
             return s;
         }
@@ -169,6 +180,7 @@ pub fn search(query: &str, db: &SequenceDb, opts: &SearchOptions) -> (Vec<Hit>, 
         present[k] = !v.is_empty();
     }
     let prof = profile(&q);
+    let qprof = padded_rows(&q);
     let striped_prof = striped::StripedProfile::new(&q);
     let bytes_prof = striped::BytesProfile::new(&q);
     let n_total = db.total_residues();
@@ -227,7 +239,7 @@ pub fn search(query: &str, db: &SequenceDb, opts: &SearchOptions) -> (Vec<Hit>, 
                             let dist = j as i32 - prev;
                             if dist >= K as i32 && dist <= WINDOW {
                                 last[d] = EXTENDED;
-                                let u = ungapped_best(&q, t, i as usize, j);
+                                let u = ungapped_best(&qprof, t, i as usize, j);
                                 if u >= opts.min_ungapped_score && best.is_none_or(|b| u > b.0) {
                                     best = Some((u, j as isize - i as isize));
                                 }
@@ -243,11 +255,11 @@ pub fn search(query: &str, db: &SequenceDb, opts: &SearchOptions) -> (Vec<Hit>, 
                     last[d as usize] = i32::MIN / 2;
                 }
                 touched.clear();
-                let pass = best.map(|b| b.1);
-                let diagonal = pass?;
+                let (ungapped, diagonal) = best?;
                 Some((
                     idx,
                     score_pair(
+                        ungapped,
                         &prof,
                         &striped_prof,
                         bytes_prof.as_ref(),

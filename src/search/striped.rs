@@ -279,6 +279,13 @@ impl BytesProfile {
     }
 }
 
+impl BytesProfile {
+    /// Scores from this value up are past the 8-bit kernel's range ([`score_bytes`] answers `None`).
+    pub fn saturation_score(&self) -> i32 {
+        255 - self.largest as i32
+    }
+}
+
 /// Scratch space of the 8-bit kernel, reused across targets.
 #[derive(Default)]
 pub struct ByteScratch {
@@ -314,7 +321,7 @@ pub fn score_bytes(
         }
     };
     // A cell can saturate only once some H reached 255 − (largest biased score); every H is in `best`.
-    (best < 255 - p.largest as i32).then_some(best)
+    (best < p.saturation_score()).then_some(best)
 }
 
 /// Farrar's striped 8-bit kernel over one vector width: `$lanes` unsigned bytes per vector, the vector
