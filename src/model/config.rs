@@ -307,11 +307,15 @@ impl Default for RuntimeOptions {
 
 impl RuntimeOptions {
     /// Rows per chunk when each row needs `bytes_per_row` of temporaries: as many as the budget allows,
-    /// split so that every worker thread gets work, at least one.
+    /// split so that every worker thread gets work, and no more than fit a cache-sized chunk (a chunk's
+    /// temporaries are written by one GEMM and read by the next: 8 MiB stay in cache and below glibc's
+    /// mmap threshold, so they are neither faulted in fresh nor evicted in between); at least one.
     pub fn rows_per_chunk(&self, rows: usize, bytes_per_row: usize) -> usize {
+        const CACHE_CHUNK: usize = 8 << 20;
         let workers = rayon::current_num_threads().max(1);
         let by_budget = (self.chunk_budget / workers.max(1) / bytes_per_row.max(1)).max(1);
         let for_parallelism = rows.div_ceil(workers * 4).max(1);
-        by_budget.min(for_parallelism).max(1)
+        let for_cache = (CACHE_CHUNK / bytes_per_row.max(1)).max(256);
+        by_budget.min(for_parallelism).min(for_cache).max(1)
     }
 }

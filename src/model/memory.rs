@@ -6,10 +6,10 @@
 //!   recycled one of the previous iteration (`P = N²·c_z·4` bytes each), the main MSA representation
 //!   (`M = S·N·c_m·4`) and the extra MSA (`X = E·N·c_e·4`);
 //! * on top, the largest step's temporaries: triangle multiplication (layer-normed pair, projected
-//!   product with its chunks, then its normed copy, output and gate: 3P), transitions (output plus
-//!   the hidden-layer chunks in flight), triangle attention (2P), column attention (its M-sized output; X for the
-//!   extra MSA's global one: columns are normed and attended per task, in place), row attention (its
-//!   output plus the layer-normed pair), the outer product mean
+//!   product with its chunks, then its normed copy, output and gate: 3P), transitions (output plus the
+//!   cache-sized hidden-layer chunks in flight, one per worker thread), triangle attention (2P), column
+//!   attention (its M-sized output; X for the extra MSA's global one: columns are normed and attended
+//!   per task, in place), row attention (its output plus the layer-normed pair), the outer product mean
 //!   (its P-sized output plus the layer-normed and projected MSA);
 //! * structure module and heads: the pair, its layer-normed copy and the heads' pair-sized logits (3P).
 //!
@@ -73,23 +73,33 @@ pub fn estimate(
         sizes.iterations.max(1) as u64 * (s * n * (49 + 1) * F32 + e * n * 4 * F32 + n * 64);
     let c_tri = cfg.triangle_multiplication_channels as u64;
     let tri_chunks = chunk_budget.min(2 * n * n * c_tri * F32);
-    // A transition's output plus its chunks in flight: each row needs (factor + 2)·c floats, and the
-    // rows are cut into 4 chunks per worker, so about a quarter of all rows are in flight at once.
-    let transition =
-        |rep: u64| rep + chunk_budget.min(rep * (cfg.transition_factor as u64 + 2) / 4);
+    // A transition's output plus its chunks in flight: each row needs (factor + 2)·c floats; the rows
+    // are cut into 4 chunks per worker, each at most cache-sized (8 MiB, or 256 rows if larger; see
+    // `RuntimeOptions::rows_per_chunk`), one chunk per worker at a time.
+    let workers = rayon::current_num_threads().max(1) as u64;
+    let transition = |rep: u64, c: u64| {
+        let per_row = (cfg.transition_factor as u64 + 2) * c * F32;
+        let cache_chunk = (8u64 << 20).max(256 * per_row);
+        rep + chunk_budget
+            .min(rep * (cfg.transition_factor as u64 + 2) / 4)
+            .min(workers * cache_chunk)
+    };
     let opm = |rows: u64, c: u64| {
         let projected = 2 * rows * n * cfg.outer_product_channels as u64 * F32;
         p + rows * n * c * F32 + projected
     };
     let pair_steps = [
         ("triangle multiplication", (2 * p + tri_chunks).max(3 * p)),
-        ("pair transition", transition(p)),
+        ("pair transition", transition(p, cfg.pair_channel as u64)),
         ("triangle attention", 2 * p),
     ];
     let mut steps: Vec<(&'static str, u64)> = pair_steps.to_vec();
     if e > 0 && cfg.extra_msa_stack_num_block > 0 {
         steps.push(("extra-MSA global column attention", x));
-        steps.push(("extra-MSA transition", transition(x)));
+        steps.push((
+            "extra-MSA transition",
+            transition(x, cfg.extra_msa_channel as u64),
+        ));
         steps.push((
             "extra-MSA outer product mean",
             opm(e, cfg.extra_msa_channel as u64) + x,
@@ -97,7 +107,7 @@ pub fn estimate(
     }
     steps.push(("MSA column attention", m));
     steps.push(("MSA row attention", m + p));
-    steps.push(("MSA transition", transition(m)));
+    steps.push(("MSA transition", transition(m, cfg.msa_channel as u64)));
     steps.push(("outer product mean", opm(s, cfg.msa_channel as u64)));
     steps.push(("structure module and heads", 2 * p));
     let (name, largest) = steps
