@@ -6,8 +6,9 @@
 //! polynomial for e^r, 2^n assembled in the exponent bits; relative error ≈ 1 ulp) written over fixed
 //! 16-lane chunks that LLVM vectorises. Results do not depend on the instruction set the dispatcher picks
 //! (AVX-512, AVX2 or the SSE2 baseline): Rust never fuses a multiply and an add on its own, every lane
-//! computes the same IEEE operations, and sums are reduced lane-wise in a fixed order. Outputs therefore
-//! stay bitwise identical across thread counts and machines.
+//! computes the same IEEE operations, and sums are reduced lane-wise in a fixed order. These functions
+//! therefore give the same bits on every machine and thread count (the GEMMs, whose kernel depends on the
+//! instruction set, give the same bits for any thread count and chunking on one machine).
 
 const LANES: usize = 16;
 /// Below this e^x is under f32's smallest normal number; answered as 0 (a softmax weight of < 1e-38
