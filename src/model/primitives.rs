@@ -69,7 +69,7 @@ pub fn linear(x: ArrayView2<f32>, w: ArrayView2<f32>, b: Option<ArrayView1<f32>>
     out
 }
 
-/// AlphaFold2's `Linear` module at `scope` (`weights` [c_in, c_out], `bias` [c_out]).
+/// AlphaFold2's `Linear` module at `scope` (`weights` `[c_in, c_out]`, `bias` `[c_out]`).
 pub fn linear_scoped(
     x: ArrayView2<f32>,
     scope: &Scope,
