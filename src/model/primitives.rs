@@ -25,7 +25,11 @@ pub fn layer_norm(
     offset: ArrayView1<f32>,
 ) -> Array2<f32> {
     let x = x.as_standard_layout();
-    let (scale, offset) = (scale.to_vec(), offset.to_vec());
+    let (scale, offset) = (scale.as_standard_layout(), offset.as_standard_layout());
+    let (scale, offset) = (
+        scale.as_slice().expect("standard layout"),
+        offset.as_slice().expect("standard layout"),
+    );
     let mut out = Array2::<f32>::zeros(x.raw_dim());
     let chunk = rows_per_task(x.nrows());
     out.axis_chunks_iter_mut(Axis(0), chunk)
@@ -34,8 +38,8 @@ pub fn layer_norm(
         .for_each(|(mut out, x)| {
             super::vmath::layer_norm_rows(
                 x.as_slice().expect("standard layout"),
-                &scale,
-                &offset,
+                scale,
+                offset,
                 LN_EPS,
                 out.as_slice_mut().expect("standard layout"),
             );
@@ -95,33 +99,18 @@ pub fn softmax_rows_biased(
     pair_bias: Option<ArrayView2<f32>>,
 ) {
     let width = a.ncols();
-    let kb_owned: Option<Array1<f32>> = key_bias
-        .filter(|b| b.to_slice().is_none())
-        .map(|b| b.to_owned());
-    let kb = kb_owned
-        .as_ref()
-        .and_then(|b| b.as_slice())
-        .or_else(|| key_bias.and_then(|b| b.to_slice()));
-    let pb_owned: Option<Array2<f32>> = pair_bias
-        .filter(|p| p.to_slice().is_none())
-        .map(|p| p.as_standard_layout().into_owned());
-    let pbs = pb_owned
-        .as_ref()
-        .and_then(|p| p.as_slice())
-        .or_else(|| pair_bias.and_then(|p| p.to_slice()));
+    // Borrowed as they are when contiguous (the attention's case), copied otherwise.
+    let kb = key_bias.as_ref().map(|b| b.as_standard_layout());
+    let pb = pair_bias.as_ref().map(|p| p.as_standard_layout());
+    let kb = kb.as_ref().map(|b| b.as_slice().expect("standard layout"));
+    let pb = pb.as_ref().map(|p| p.as_slice().expect("standard layout"));
     match a.as_slice_mut() {
-        Some(x) => super::vmath::softmax_rows(x, width, kb, pbs),
+        Some(x) => super::vmath::softmax_rows(x, width, kb, pb),
         None => {
-            for (i, mut row) in a.rows_mut().into_iter().enumerate() {
-                let mut x = row.to_vec();
-                super::vmath::softmax_rows(
-                    &mut x,
-                    width,
-                    kb,
-                    pbs.map(|p| &p[i * width..(i + 1) * width]),
-                );
-                row.assign(&ndarray::ArrayView1::from(&x));
-            }
+            let mut x = a.as_standard_layout().into_owned();
+            let xs = x.as_slice_mut().expect("standard layout");
+            super::vmath::softmax_rows(xs, width, kb, pb);
+            a.assign(&x);
         }
     }
 }
@@ -264,6 +253,18 @@ mod tests {
         assert!((y.sum()).abs() < 1e-6);
         let var: f32 = y.iter().map(|v| v * v).sum::<f32>() / 4.0;
         assert!((var - 1.0).abs() < 1e-4);
+    }
+
+    #[test]
+    fn softmax_of_a_strided_view_equals_the_contiguous_one() {
+        let x = array![[0.5f32, -1.0, 2.0], [3.0, 0.25, -4.0]];
+        let bias = array![0.1f32, 1.0 - 1e9, 0.3];
+        let mut contiguous = x.t().as_standard_layout().into_owned();
+        softmax_rows_biased(contiguous.view_mut(), Some(bias.view()), None);
+        let mut strided = x.clone();
+        softmax_rows_biased(strided.view_mut().reversed_axes(), Some(bias.view()), None);
+        assert_eq!(strided.t(), contiguous);
+        assert_eq!(contiguous[[0, 1]], 0.0);
     }
 
     #[test]

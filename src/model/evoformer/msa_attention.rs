@@ -41,11 +41,7 @@ pub fn row_attention_with_pair_bias(
 ) -> Result<Array3<f32>, WeightError> {
     let (n_seq, n_res, c_m) = msa.dim();
     let c_z = pair.dim().2;
-    let norm = scope.sub("query_norm");
-    let (scale, offset) = (
-        norm.vec("scale", Some(c_m))?,
-        norm.vec("offset", Some(c_m))?,
-    );
+    let (scale, offset) = query_norm(scope, c_m)?;
     // [N_res, N_res, c_z]
     let z = unflat3(
         layer_norm_scoped(flat2(pair), &scope.sub("feat_2d_norm"))?,
