@@ -27,6 +27,22 @@ pub const BLOSUM62: [[i8; 21]; 21] = [
     [0, -1, -1, -1, -2, -1, -1, -1, -1, -1, -1, -1, -1, -1, -2, 0, 0, -2, -1, -1, -1],
 ];
 
+/// BLOSUM62 padded to 32 × 32 (zeros outside the 21 codes), so that indices masked with `& 31` need no
+/// bounds checks in the inner loops (the prefilter's ungapped extension, the banded traceback).
+pub static BLOSUM62_PADDED: [[i8; 32]; 32] = {
+    let mut t = [[0i8; 32]; 32];
+    let mut a = 0;
+    while a < BLOSUM62.len() {
+        let mut b = 0;
+        while b < BLOSUM62.len() {
+            t[a][b] = BLOSUM62[a][b];
+            b += 1;
+        }
+        a += 1;
+    }
+    t
+};
+
 /// Gap costs: a gap of length k costs `open + k·extend` (BLAST's "existence 11, extension 1").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GapCosts {
@@ -167,17 +183,9 @@ pub fn sw_align_banded(
             h_prev[k] = 0;
         }
     }
-    // Each residue code's scores against every target code, padded to 32 so that a masked index needs
-    // no bounds check.
-    let mut score_rows = [[0i32; 32]; 21];
-    for (row, blosum) in score_rows.iter_mut().zip(BLOSUM62.iter()) {
-        for (sc, &v) in row.iter_mut().zip(blosum.iter()) {
-            *sc = v as i32;
-        }
-    }
     let mut best = (0, 0isize, 0usize);
     for i in 1..=m {
-        let scores = &score_rows[query[i as usize - 1] as usize % BLOSUM62.len()];
+        let scores = &BLOSUM62_PADDED[query[i as usize - 1] as usize & 31];
         // Columns of this row inside the target (0 ≤ j ≤ n): k_lo..=k_hi; the rest of the band is -inf.
         let base = i + diagonal - b;
         let k_lo = (-base).clamp(0, w as isize) as usize;
@@ -219,7 +227,7 @@ pub fn sw_align_banded(
             let f = if f_opened { f_open } else { f_ext };
             let hp = hp0[x];
             let diag_h = if hp == neg { 0 } else { hp };
-            let d = diag_h + scores[tg[x] as usize & 31];
+            let d = diag_h + scores[tg[x] as usize & 31] as i32;
             // max(0, d, e, f), the first maximal source kept (zero, diagonal, E, F).
             let (mut h, mut src) = (0, H_ZERO);
             if d > h {

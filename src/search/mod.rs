@@ -97,8 +97,8 @@ const NARROW_TRACE_BAND: usize = 16;
 const WINDOW: i32 = 40;
 
 /// Best ungapped segment score on the diagonal through query `i` / target `j` (Kadane over the diagonal).
-/// `qprof` holds each query position's scores against the 21 codes, padded to 32 (see [`padded_rows`]).
-fn ungapped_best(qprof: &[[i8; 32]], t: &[u8], i: usize, j: usize) -> i32 {
+/// `qprof` holds each query position's row of [`align::BLOSUM62_PADDED`].
+fn ungapped_best(qprof: &[&[i8; 32]], t: &[u8], i: usize, j: usize) -> i32 {
     let back = i.min(j);
     let (mut run, mut best) = (0, 0);
     for (row, &c) in qprof[i - back..].iter().zip(&t[j - back..]) {
@@ -106,17 +106,6 @@ fn ungapped_best(qprof: &[[i8; 32]], t: &[u8], i: usize, j: usize) -> i32 {
         best = best.max(run);
     }
     best
-}
-
-/// Each query position's BLOSUM62 row, padded to 32 entries so that a masked code needs no bounds check.
-fn padded_rows(q: &[u8]) -> Vec<[i8; 32]> {
-    q.iter()
-        .map(|&c| {
-            let mut row = [0i8; 32];
-            row[..21].copy_from_slice(&align::BLOSUM62[c as usize % 21]);
-            row
-        })
-        .collect()
 }
 
 /// Index (base 20) of the k-mer `codes`, `None` if it holds a non-standard residue.
@@ -180,7 +169,10 @@ pub fn search(query: &str, db: &SequenceDb, opts: &SearchOptions) -> (Vec<Hit>, 
         present[k] = !v.is_empty();
     }
     let prof = profile(&q);
-    let qprof = padded_rows(&q);
+    let qprof: Vec<&[i8; 32]> = q
+        .iter()
+        .map(|&c| &align::BLOSUM62_PADDED[c as usize & 31])
+        .collect();
     let striped_prof = striped::StripedProfile::new(&q);
     let bytes_prof = striped::BytesProfile::new(&q);
     let n_total = db.total_residues();
@@ -225,29 +217,26 @@ pub fn search(query: &str, db: &SequenceDb, opts: &SearchOptions) -> (Vec<Hit>, 
                 }
                 for &j in &positions[..found] {
                     let j = j as usize;
-                    let k = kmers[j];
-                    {
-                        for &i in &table[k as usize] {
-                            let d = j + m - i as usize;
-                            let prev = last[d];
-                            if prev == i32::MIN / 2 {
-                                touched.push(d as u32);
+                    for &i in &table[kmers[j] as usize] {
+                        let d = j + m - i as usize;
+                        let prev = last[d];
+                        if prev == i32::MIN / 2 {
+                            touched.push(d as u32);
+                        }
+                        if prev == EXTENDED {
+                            continue;
+                        }
+                        let dist = j as i32 - prev;
+                        if dist >= K as i32 && dist <= WINDOW {
+                            last[d] = EXTENDED;
+                            let u = ungapped_best(&qprof, t, i as usize, j);
+                            if u >= opts.min_ungapped_score && best.is_none_or(|b| u > b.0) {
+                                best = Some((u, j as isize - i as isize));
                             }
-                            if prev == EXTENDED {
-                                continue;
-                            }
-                            let dist = j as i32 - prev;
-                            if dist >= K as i32 && dist <= WINDOW {
-                                last[d] = EXTENDED;
-                                let u = ungapped_best(&qprof, t, i as usize, j);
-                                if u >= opts.min_ungapped_score && best.is_none_or(|b| u > b.0) {
-                                    best = Some((u, j as isize - i as isize));
-                                }
-                                continue;
-                            }
-                            if dist >= K as i32 || prev < 0 {
-                                last[d] = j as i32;
-                            }
+                            continue;
+                        }
+                        if dist >= K as i32 || prev < 0 {
+                            last[d] = j as i32;
                         }
                     }
                 }
