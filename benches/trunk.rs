@@ -63,6 +63,7 @@ fn main() {
             num_res: n,
             num_alignments: depth,
             iterations: arg("--iterations", 1),
+            threads: 0,
         };
         let est = ferrofold::model::memory::estimate(&est_cfg, sizes, weights_bytes, 1 << 30);
         let f = ferrofold::model::flops::per_iteration(&cfg, n, clusters, extra);
@@ -120,6 +121,7 @@ fn main() {
             num_res: n,
             num_alignments: depth,
             iterations: 1,
+            threads: 0,
         },
         weights_bytes,
         rt.chunk_budget as u64,

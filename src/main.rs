@@ -535,6 +535,7 @@ fn params(cmd: ParamsCommand) -> anyhow::Result<()> {
                     num_res: len,
                     num_alignments: depth,
                     iterations: num_recycle.unwrap_or(m.config.num_recycle) + 1,
+                    threads: 0,
                 };
                 let (clusters, extra) = sizes.msa_rows(&m.config);
                 let weights: u64 = m.weights.tensors.values().map(|t| t.len() as u64 * 4).sum();

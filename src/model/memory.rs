@@ -44,6 +44,9 @@ pub struct Sizes {
     pub num_alignments: usize,
     /// Recycling iterations (recycles + 1); inputs are made for each.
     pub iterations: usize,
+    /// Worker threads the prediction will run on (0: rayon's default, one per core); each holds a
+    /// transition chunk.
+    pub threads: usize,
 }
 
 impl Sizes {
@@ -76,7 +79,10 @@ pub fn estimate(
     // A transition's output plus its chunks in flight: each row needs (factor + 2)·c floats; the rows
     // are cut into 4 chunks per worker, each at most cache-sized (8 MiB, or 256 rows if larger; see
     // `RuntimeOptions::rows_per_chunk`), one chunk per worker at a time.
-    let workers = rayon::current_num_threads().max(1) as u64;
+    let workers = match sizes.threads {
+        0 => rayon::current_num_threads(),
+        t => t,
+    } as u64;
     let transition = |rep: u64, c: u64| {
         let per_row = (cfg.transition_factor as u64 + 2) * c * F32;
         let cache_chunk = (8u64 << 20).max(256 * per_row);
@@ -297,7 +303,28 @@ mod tests {
             num_res: n,
             num_alignments: depth,
             iterations: 4,
+            threads: 2,
         }
+    }
+
+    #[test]
+    fn counts_a_transition_chunk_per_worker_thread_of_the_run() {
+        let cfg = ModelConfig::model_1_ptm();
+        let at = |threads| {
+            let sizes = Sizes {
+                threads,
+                ..sizes(128, 1024)
+            };
+            estimate(&cfg, sizes, 0, 1 << 30)
+        };
+        let (few, many) = (at(1), at(64));
+        assert!(
+            many.total > few.total,
+            "{} vs {}",
+            many.describe(),
+            few.describe()
+        );
+        assert_eq!(many.largest_step_name, "MSA transition");
     }
 
     #[test]

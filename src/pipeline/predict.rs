@@ -175,6 +175,7 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
             num_res: raw.num_res(),
             num_alignments: raw.num_alignments(),
             iterations: opts.num_recycle.unwrap_or(m.config.num_recycle) + 1,
+            threads: opts.runtime.threads,
         };
         let weights_bytes: u64 = m.weights.tensors.values().map(|t| t.len() as u64 * 4).sum();
         match memory::fit(
