@@ -7,7 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{data, ferrofold, files_below};
+use common::{data, ferrofold, files_below, single_sequence_features};
 use ferrofold::io::npz::Npz;
 use ferrofold::model::weights::Weights;
 
@@ -265,17 +265,9 @@ fn unrelaxed_pdb_matches_alphafold2s_atom_for_atom() {
 fn predict_errors_leave_nothing_behind() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let out = d.join("out");
-    run_ok(&[
-        "features",
-        data("msas/2q2k_A/query.fasta").to_str().unwrap(),
-        "--single-sequence",
-        "-o",
-        out.to_str().unwrap(),
-        "-q",
-    ]);
-    let features = out.join("query/features.h5");
-    let before = files_below(&out.join("query"));
+    let features = single_sequence_features(d);
+    let target_dir = features.parent().unwrap().to_path_buf();
+    let before = files_below(&target_dir);
     let check = |args: &[&str], expect: &[&str]| {
         let r = ferrofold(args);
         let err = String::from_utf8_lossy(&r.stderr);
@@ -284,7 +276,7 @@ fn predict_errors_leave_nothing_behind() {
         for e in expect {
             assert!(err.contains(e), "{e:?} not in {err}");
         }
-        assert_eq!(files_below(&out.join("query")), before, "nothing written");
+        assert_eq!(files_below(&target_dir), before, "nothing written");
     };
     // A model without a PAE head while PAE is required.
     let nopae = tiny_model(d, "nopae", true);
@@ -344,7 +336,7 @@ fn predict_errors_leave_nothing_behind() {
             "--model",
             good.to_str().unwrap(),
             "-o",
-            out.join("query").to_str().unwrap(),
+            target_dir.to_str().unwrap(),
         ],
         &["broken.h5", "residue_index", "[39]"],
     );

@@ -103,11 +103,8 @@ fn small_model_openfold_query_matches_alphafold2() {
     check_fixture("small");
 }
 
-/// Chunk sizes and thread counts change how the work is cut, never the numbers: the trunk's outputs are
-/// bitwise identical with a tiny chunk budget (many chunks, one channel per block) and with 1 or 2 threads.
-#[test]
-fn outputs_do_not_depend_on_chunking_or_threads() {
-    use ferrofold::model::config::RuntimeOptions;
+/// The small fixture model's weights, configuration and first-iteration trunk inputs (unpadded).
+fn small_model_inputs() -> (Weights, ModelConfig, TrunkInputs) {
     let base = data("model/small");
     let w = Weights::from_npz(base.join("params_model_1_ptm.npz")).unwrap();
     let cfg = ModelConfig::infer(&w).unwrap();
@@ -115,6 +112,15 @@ fn outputs_do_not_depend_on_chunking_or_threads() {
     let x = TrunkInputs::from_processed(&feats, 0)
         .unwrap()
         .without_padding_rows();
+    (w, cfg, x)
+}
+
+/// Chunk sizes and thread counts change how the work is cut, never the numbers: the trunk's outputs are
+/// bitwise identical with a tiny chunk budget (many chunks, one channel per block) and with 1 or 2 threads.
+#[test]
+fn outputs_do_not_depend_on_chunking_or_threads() {
+    use ferrofold::model::config::RuntimeOptions;
+    let (w, cfg, x) = small_model_inputs();
     let prev = Recycled::zeros(x.num_res(), cfg.msa_channel, cfg.pair_channel);
     let run = |threads: usize, budget: usize| {
         let rt = RuntimeOptions {
@@ -148,13 +154,7 @@ fn outputs_do_not_depend_on_chunking_or_threads() {
 fn an_empty_extra_msa_runs() {
     use ferrofold::model::config::RuntimeOptions;
     use ndarray::s;
-    let base = data("model/small");
-    let w = Weights::from_npz(base.join("params_model_1_ptm.npz")).unwrap();
-    let cfg = ModelConfig::infer(&w).unwrap();
-    let feats = Npz::read_path(base.join("processed_features.npz")).unwrap();
-    let mut x = TrunkInputs::from_processed(&feats, 0)
-        .unwrap()
-        .without_padding_rows();
+    let (w, cfg, mut x) = small_model_inputs();
     x.extra_msa = x.extra_msa.slice(s![..0, ..]).to_owned();
     x.extra_msa_mask = x.extra_msa_mask.slice(s![..0, ..]).to_owned();
     x.extra_has_deletion = x.extra_has_deletion.slice(s![..0, ..]).to_owned();
