@@ -1,5 +1,5 @@
 //! Trunk benchmark: one iteration (embeddings, recycling, extra-MSA stack, Evoformer) at model_1_ptm widths
-//! with seeded random weights (`model::testgen` over the configuration's full parameter schema) and random
+//! with seeded random weights (`model::params::random` over the configuration's full parameter schema) and random
 //! inputs of a given length and MSA depth. Prints one JSON line: wall seconds and peak RSS of the process.
 //!
 //! ```text
@@ -9,16 +9,17 @@
 
 use std::time::Instant;
 
-use ferrofold::model::config::{ModelConfig, RuntimeOptions};
-use ferrofold::model::inputs::{Recycled, TrunkInputs};
-use ferrofold::model::schema;
-use ferrofold::model::testgen::{input_values, param_values};
-use ferrofold::model::trunk::run_trunk;
-use ferrofold::model::weights::Weights;
+use ferrofold::model::input::trunk_inputs::{Recycled, TrunkInputs};
+use ferrofold::model::net::trunk::Trunk;
+use ferrofold::model::params::config::{ModelConfig, RuntimeOptions};
+use ferrofold::model::params::random::{input_values, param_values};
+use ferrofold::model::params::schema;
+use ferrofold::model::params::weights::Weights;
 use ndarray::{Array1, Array2, Ix2, Ix3};
 
 #[global_allocator]
-static ALLOCATOR: ferrofold::model::memory::LargePageHint = ferrofold::model::memory::LargePageHint;
+static ALLOCATOR: ferrofold::model::plan::memory::LargePageHint =
+    ferrofold::model::plan::memory::LargePageHint;
 
 fn arg(name: &str, default: usize) -> usize {
     let args: Vec<String> = std::env::args().collect();
@@ -43,7 +44,7 @@ fn peak_rss_mib() -> f64 {
 fn main() {
     // As the ferrofold binary does (unless --glibc-default-malloc, to compare).
     if !std::env::args().any(|a| a == "--glibc-default-malloc") {
-        ferrofold::model::memory::return_large_allocations_to_the_system();
+        ferrofold::model::plan::memory::return_large_allocations_to_the_system();
     }
     let (n, depth) = (arg("--len", 64), arg("--depth", 32));
     let mut cfg = ModelConfig::model_1_ptm();
@@ -59,14 +60,14 @@ fn main() {
             .sum();
         let mut est_cfg = cfg.clone();
         est_cfg.max_msa_clusters = clusters.max(1);
-        let sizes = ferrofold::model::memory::Sizes {
+        let sizes = ferrofold::model::plan::memory::Sizes {
             num_res: n,
             num_alignments: depth,
             iterations: arg("--iterations", 1),
             threads: 0,
         };
-        let est = ferrofold::model::memory::estimate(&est_cfg, sizes, weights_bytes, 1 << 30);
-        let f = ferrofold::model::flops::per_iteration(&cfg, n, clusters, extra);
+        let est = ferrofold::model::plan::memory::estimate(&est_cfg, sizes, weights_bytes, 1 << 30);
+        let f = ferrofold::model::plan::flops::per_iteration(&cfg, n, clusters, extra);
         println!(
             "len {n} depth {depth}: {}; {:.0} GFLOP per iteration (extra-MSA stack {:.0}, Evoformer {:.0})",
             est.describe(),
@@ -115,9 +116,9 @@ fn main() {
     let weights_bytes: u64 = w.tensors.values().map(|t| t.len() as u64 * 4).sum();
     let mut est_cfg = cfg.clone();
     est_cfg.max_msa_clusters = clusters.max(1);
-    let est = ferrofold::model::memory::estimate(
+    let est = ferrofold::model::plan::memory::estimate(
         &est_cfg,
-        ferrofold::model::memory::Sizes {
+        ferrofold::model::plan::memory::Sizes {
             num_res: n,
             num_alignments: depth,
             iterations: 1,
@@ -127,9 +128,10 @@ fn main() {
         rt.chunk_budget as u64,
     );
     let t = Instant::now();
-    let out = run_trunk(&x, &prev, &cfg, &w, &rt).expect("trunk");
+    let trunk = Trunk::load(&w.root(), &cfg).expect("trunk parameters");
+    let out = trunk.forward(&x, &prev, &rt);
     let secs = t.elapsed().as_secs_f64();
-    let flops = ferrofold::model::flops::per_iteration(&cfg, n, clusters, extra);
+    let flops = ferrofold::model::plan::flops::per_iteration(&cfg, n, clusters, extra);
     let trunk_flops = flops.extra_msa_stack + flops.evoformer;
     assert!(out.pair.iter().all(|v| v.is_finite()));
     println!(

@@ -15,7 +15,7 @@
 
 pub mod databases;
 pub mod features;
-pub mod fuzzing;
+
 pub mod io;
 pub mod model;
 pub mod pipeline;
@@ -24,7 +24,10 @@ pub mod progress;
 pub mod protein;
 pub mod query;
 pub mod residue_constants;
+pub mod rng;
 pub mod search;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 pub use query::Query;
 

@@ -304,7 +304,8 @@ struct PredictArgs {
 }
 
 #[global_allocator]
-static ALLOCATOR: ferrofold::model::memory::LargePageHint = ferrofold::model::memory::LargePageHint;
+static ALLOCATOR: ferrofold::model::plan::memory::LargePageHint =
+    ferrofold::model::plan::memory::LargePageHint;
 
 fn parse_size(s: &str) -> Result<usize, String> {
     let t = s.trim();
@@ -530,7 +531,7 @@ fn params(cmd: ParamsCommand) -> anyhow::Result<()> {
             writeln!(out, "license\t{}", m.license)?;
             writeln!(out, "config\t{}", serde_json::to_string(&m.config)?)?;
             if let Some(len) = len {
-                use ferrofold::model::{flops, memory};
+                use ferrofold::model::plan::{flops, memory};
                 let sizes = memory::Sizes {
                     num_res: len,
                     num_alignments: depth,
@@ -622,7 +623,7 @@ fn predict_options(
         seed: args.seed,
         num_recycle: args.num_recycle,
         random: !args.deterministic,
-        runtime: ferrofold::model::config::RuntimeOptions {
+        runtime: ferrofold::model::params::config::RuntimeOptions {
             threads: args.threads,
             chunk_budget: args.chunk_budget,
             on_block: None,
@@ -843,7 +844,7 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
-    ferrofold::model::memory::return_large_allocations_to_the_system();
+    ferrofold::model::plan::memory::return_large_allocations_to_the_system();
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
     let result = match cli.command {

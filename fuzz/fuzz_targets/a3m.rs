@@ -2,4 +2,4 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| ferrofold::fuzzing::a3m(data));
+fuzz_target!(|data: &[u8]| ferrofold::testing::fuzzing::a3m(data));

@@ -5,4 +5,4 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| ferrofold::fuzzing::features_h5(data));
+fuzz_target!(|data: &[u8]| ferrofold::testing::fuzzing::features_h5(data));

@@ -3,4 +3,4 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| ferrofold::fuzzing::onnx(data));
+fuzz_target!(|data: &[u8]| ferrofold::testing::fuzzing::onnx(data));

@@ -1,23 +1,19 @@
 //! The AlphaFold2 network, native Rust (ndarray + rayon), f32.
 //!
-//! One module per algorithm family of the supplement (Jumper et al. 2021), each citing its algorithm
-//! numbers. Weights are looked up by AlphaFold2's own parameter paths through [`weights::Scope`].
+//! Rooms:
+//! * [`net`]: the network, one module per algorithm family of the supplement (Jumper et al. 2021), each
+//!   citing its algorithm numbers. Every module loads its own parameters (`load(cfg, scope)`, candle
+//!   style) and then computes (`forward`): the loaders are the only description of the parameter tree.
+//! * [`ops`]: primitives (linear, layer norm, attention, softmax), vectorised maths, rigid-body geometry.
+//! * [`params`]: the configuration, the parameter store and its scopes, the schema derived from the
+//!   loaders, the ONNX model file.
+//! * [`plan`]: the memory estimate and the work (FLOP) count that size chunks and refuse what cannot fit.
+//! * [`input`]: AlphaFold2's input pipeline (`process_features`) and the per-iteration inputs it makes.
+//! * [`engine`]: the backend trait a prediction runs on (the CPU engine today).
 
-pub mod alphafold;
-pub mod config;
-pub mod embedders;
-pub mod evoformer;
-pub mod flops;
-pub mod geometry;
-pub mod heads;
-pub mod input_pipeline;
-pub mod inputs;
-pub mod memory;
-pub mod model_file;
-pub mod primitives;
-pub mod schema;
-pub mod structure_module;
-pub mod testgen;
-pub mod trunk;
-pub mod vmath;
-pub mod weights;
+pub mod engine;
+pub mod input;
+pub mod net;
+pub mod ops;
+pub mod params;
+pub mod plan;

@@ -1,5 +1,5 @@
 //! The `params` stage: DeepMind's published parameter files (`params_model_*.npz`, haiku `scope//name` keys)
-//! ↔ ferrofold model files (ONNX, see [`crate::model::model_file`]), and loading with a full check of every
+//! ↔ ferrofold model files (ONNX, see [`crate::model::params::model_file`]), and loading with a full check of every
 //! tensor against the configuration.
 
 use std::path::{Path, PathBuf};
@@ -8,10 +8,10 @@ use thiserror::Error;
 
 use super::hash::sha256_file;
 use crate::io::npz::{self, NpzError};
-use crate::model::config::ModelConfig;
-use crate::model::model_file::{self, ModelFile, ModelFileError, ALPHAFOLD_PARAMS_LICENSE};
-use crate::model::schema::{self, SchemaError};
-use crate::model::weights::{WeightError, Weights};
+use crate::model::params::config::ModelConfig;
+use crate::model::params::model_file::{self, ModelFile, ModelFileError, ALPHAFOLD_PARAMS_LICENSE};
+use crate::model::params::schema::{self, SchemaError};
+use crate::model::params::weights::{WeightError, Weights};
 
 /// Errors of the params stage; each names the file and, where it applies, the tensor.
 #[derive(Debug, Error)]
@@ -51,6 +51,20 @@ pub fn config_for(name: &str, w: &Weights, path: &Path) -> Result<ModelConfig, P
     Ok(cfg)
 }
 
+/// Reads DeepMind's `params_model_*.npz` layout (keys `scope//name`, float32) into a parameter store.
+pub fn read_npz_weights(path: impl AsRef<Path>) -> Result<Weights, ParamsError> {
+    let npz = npz::Npz::read_path(path)?;
+    let mut w = Weights::default();
+    for (name, arr) in &npz.arrays {
+        let t = arr.to_f32().ok_or_else(|| WeightError::Dtype {
+            name: name.clone(),
+            descr: arr.descr.clone(),
+        })?;
+        w.tensors.insert(name.clone(), t);
+    }
+    Ok(w)
+}
+
 /// What a conversion did.
 #[derive(Debug, Clone)]
 pub struct ConvertReport {
@@ -75,7 +89,7 @@ pub fn convert(
         path: npz_path.into(),
         message: e.to_string(),
     })?;
-    let weights = Weights::from_npz(npz_path)?;
+    let weights = read_npz_weights(npz_path)?;
     let mut config = config_for(&name, &weights, npz_path)?;
     overrides(&mut config);
     let report = ConvertReport {
@@ -253,7 +267,7 @@ pub const DEMO_MODEL_NAME: &str = "ferrofold_demo";
 pub const DEMO_MODEL_SEED: u64 = 2026;
 
 /// A small model (AlphaFold2's architecture, narrow and shallow: 4 Evoformer blocks, c_m 64, c_z 32) with
-/// **random** weights made deterministically from a seed by [`crate::model::testgen`]: it exercises the
+/// **random** weights made deterministically from a seed by [`crate::model::params::random`]: it exercises the
 /// whole pipeline without DeepMind's parameters, and its structures mean nothing.
 pub fn demo_model() -> ModelFile {
     let mut c = ModelConfig::model_1_ptm();
@@ -274,7 +288,7 @@ pub fn demo_model() -> ModelFile {
     c.max_extra_msa = 256;
     let mut weights = Weights::default();
     for (key, shape) in schema::expected(&c) {
-        let mut t = crate::model::testgen::param_values(&key, &shape, DEMO_MODEL_SEED);
+        let mut t = crate::model::params::random::param_values(&key, &shape, DEMO_MODEL_SEED);
         // Keep residual updates small so the random network stays numerically tame.
         if key.ends_with("transition2//weights")
             || key.ends_with("output_projection//weights")

@@ -19,11 +19,12 @@ use crate::io::confidence::{
 };
 use crate::io::features_h5::{self, FeaturesFileError};
 use crate::io::{mmcif, pdb, results_h5};
-use crate::model::alphafold::{predict, EarlyStop, Prediction};
-use crate::model::config::RuntimeOptions;
-use crate::model::input_pipeline::{process_features, PipelineConfig};
-use crate::model::memory;
-use crate::model::model_file::ModelFile;
+use crate::model::engine::{CpuEngine, Engine};
+use crate::model::input::pipeline::{process_features, PipelineConfig};
+use crate::model::net::alphafold::{AlphaFold, EarlyStop, Prediction};
+use crate::model::params::config::RuntimeOptions;
+use crate::model::params::model_file::ModelFile;
+use crate::model::plan::memory;
 use crate::protein::{Protein, StructureError};
 
 /// Options of the stage.
@@ -295,38 +296,37 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
         let mut runtime = model_runtime.clone();
         if !bar.is_hidden() {
             let b = bar.clone();
-            runtime.on_block = Some(crate::model::config::BlockHook(std::sync::Arc::new(
-                move || b.inc(1),
-            )));
+            runtime.on_block = Some(crate::model::params::config::BlockHook(
+                std::sync::Arc::new(move || b.inc(1)),
+            ));
         }
-        let pred = pool
-            .install(|| {
-                predict(
-                    &inputs,
-                    &m.config,
-                    &m.weights,
-                    &runtime,
-                    opts.early_stop_tolerance
-                        .map(|tolerance| EarlyStop { tolerance }),
-                    |r, s| {
-                        bar.set_position(((r + 1) * blocks.max(1)) as u64);
-                        bar.set_message(format!(
-                            "{name}: iteration {}/{}, blocks",
-                            (r + 2).min(recycles + 1),
-                            recycles + 1
-                        ));
-                        info!(
-                            "{name}: iteration {}/{} done in {s:.2} s",
-                            r + 1,
-                            recycles + 1
-                        );
-                    },
-                )
-            })
-            .map_err(|e| PredictError::Model {
-                model: name.clone(),
-                message: e.to_string(),
-            })?;
+        let net = AlphaFold::load(&m.config, &m.weights).map_err(|e| PredictError::Model {
+            model: name.clone(),
+            message: e.to_string(),
+        })?;
+        let engine = CpuEngine;
+        let pred = pool.install(|| {
+            engine.predict(
+                &net,
+                &inputs,
+                &runtime,
+                opts.early_stop_tolerance
+                    .map(|tolerance| EarlyStop { tolerance }),
+                &mut |r, s| {
+                    bar.set_position(((r + 1) * blocks.max(1)) as u64);
+                    bar.set_message(format!(
+                        "{name}: iteration {}/{}, blocks",
+                        (r + 2).min(recycles + 1),
+                        recycles + 1
+                    ));
+                    info!(
+                        "{name}: iteration {}/{} done in {s:.2} s",
+                        r + 1,
+                        recycles + 1
+                    );
+                },
+            )
+        });
         bar.finish_and_clear();
         let predict_s = t1.elapsed().as_secs_f64();
         timings.insert(format!("process_features_{}", m.name), process_s);

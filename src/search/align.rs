@@ -366,7 +366,7 @@ mod tests {
 
     #[test]
     fn banded_alignment_equals_full_when_the_band_covers_it() {
-        let mut rng = crate::model::input_pipeline::Rng::new(5);
+        let mut rng = crate::rng::Rng::new(5);
         for round in 0..200 {
             let q: Vec<u8> = (0..(5 + rng.below(80)))
                 .map(|_| rng.below(20) as u8)

@@ -429,7 +429,7 @@ mod tests {
 
     #[test]
     fn striped_equals_scalar_on_random_pairs() {
-        let mut rng = crate::model::input_pipeline::Rng::new(11);
+        let mut rng = crate::rng::Rng::new(11);
         let (mut h, mut e) = (Vec::new(), Vec::new());
         let mut s = Scratch::default();
         let mut bs = ByteScratch::default();

@@ -3,7 +3,7 @@
 DeepMind's monomer configuration) run by AlphaFold2's own Haiku module on a short input.
 
 Parameters and inputs are not stored: both sides generate them from a seed with the counter-based generator
-below (SplitMix64 over an FNV-1a hash of the tensor name), which `ferrofold::model::testgen` reproduces
+below (SplitMix64 over an FNV-1a hash of the tensor name), which `ferrofold::model::params::random` reproduces
 bit for bit. Only the tensor names/shapes and AlphaFold2's outputs are written, to
 tests/data/model/block_full/ (about 0.2 MB).
 

@@ -1,0 +1,5 @@
+//! From features to what one network iteration consumes: AlphaFold2's `process_features` (seeded MSA
+//! sampling, masking, cluster summaries) and the per-iteration inputs.
+
+pub mod pipeline;
+pub mod trunk_inputs;

@@ -1,0 +1,217 @@
+//! Input embeddings: Jumper et al. (2021) Suppl. Alg. 3 "InputEmbedder" (with Alg. 4 "relpos" and Alg. 5
+//! "one_hot"), Alg. 32 "RecyclingEmbedder", and the extra-MSA embedding of Alg. 2 line 11 (Suppl. 1.4).
+
+use ndarray::{s, Array2, Array3, ArrayView2, ArrayView3, Axis};
+
+use crate::model::input::trunk_inputs::{Recycled, TrunkInputs};
+use crate::model::ops::primitives::{flat2, unflat3, LayerNorm, Linear};
+use crate::model::params::config::ModelConfig;
+use crate::model::params::weights::{Scope, WeightError};
+use crate::residue_constants as rc;
+
+/// Channels of `target_feat` (Suppl. Table 1: the `between_segment_residues` flag and 21 residue classes).
+pub const TARGET_FEAT_CHANNELS: usize = 22;
+/// Channels of `msa_feat` (Suppl. Table 1: 23 cluster classes, deletion flag and value, 23 profile
+/// classes, deletion mean).
+pub const MSA_FEAT_CHANNELS: usize = 49;
+/// Channels of the extra-MSA features (23 classes, deletion flag, deletion value).
+pub const EXTRA_MSA_FEAT_CHANNELS: usize = 25;
+
+/// Alg. 3 lines 1-5 (with Alg. 4 in [`RelPos`]): the initial MSA and pair representations.
+#[derive(Debug, Clone)]
+pub struct InputEmbedder<'w> {
+    preprocess_1d: Linear<'w>,
+    preprocess_msa: Linear<'w>,
+    left_single: Linear<'w>,
+    right_single: Linear<'w>,
+}
+
+impl<'w> InputEmbedder<'w> {
+    /// Below the `evoformer` scope.
+    pub fn load(evo: &Scope<'w>, cfg: &ModelConfig) -> Result<Self, WeightError> {
+        let (c_m, c_z) = (cfg.msa_channel, cfg.pair_channel);
+        Ok(Self {
+            preprocess_1d: Linear::load(&evo.sub("preprocess_1d"), TARGET_FEAT_CHANNELS, c_m)?,
+            preprocess_msa: Linear::load(&evo.sub("preprocess_msa"), MSA_FEAT_CHANNELS, c_m)?,
+            left_single: Linear::load(&evo.sub("left_single"), TARGET_FEAT_CHANNELS, c_z)?,
+            right_single: Linear::load(&evo.sub("right_single"), TARGET_FEAT_CHANNELS, c_z)?,
+        })
+    }
+
+    /// The MSA `[S, N, c_m]` and pair `[N, N, c_z]` representations.
+    pub fn forward(&self, x: &TrunkInputs) -> (Array3<f32>, Array3<f32>) {
+        let n = x.num_res();
+        let (s, _, _) = x.msa_feat.dim();
+        let tf = x.target_feat.view();
+        let a1 = self.preprocess_1d.forward(tf);
+        let m = self.preprocess_msa.forward(flat2(&x.msa_feat));
+        let mut msa = unflat3(m, s, n);
+        msa += &a1.view().insert_axis(Axis(0));
+        let left = self.left_single.forward(tf);
+        let right = self.right_single.forward(tf);
+        let mut pair = Array3::<f32>::zeros((n, n, self.left_single.c_out()));
+        pair += &left.view().insert_axis(Axis(1));
+        pair += &right.view().insert_axis(Axis(0));
+        (msa, pair)
+    }
+}
+
+/// Alg. 4 "relpos": `pair += Linear(one_hot(clip(i - j, -32, 32)))`. A one-hot times a matrix is a row
+/// lookup, so no GEMM is needed.
+#[derive(Debug, Clone)]
+pub struct RelPos<'w> {
+    max_relative_feature: usize,
+    linear: Linear<'w>,
+}
+
+impl<'w> RelPos<'w> {
+    pub fn load(evo: &Scope<'w>, cfg: &ModelConfig) -> Result<Self, WeightError> {
+        let classes = 2 * cfg.max_relative_feature + 1;
+        Ok(Self {
+            max_relative_feature: cfg.max_relative_feature,
+            // sic: AlphaFold2's parameter name
+            linear: Linear::load(&evo.sub("pair_activiations"), classes, cfg.pair_channel)?,
+        })
+    }
+
+    pub fn forward(&self, pair: &mut Array3<f32>, residue_index: &[i32]) {
+        let (w, b) = (self.linear.weights, self.linear.bias);
+        let max = self.max_relative_feature as i64;
+        for (i, &ri) in residue_index.iter().enumerate() {
+            for (j, &rj) in residue_index.iter().enumerate() {
+                let off = (ri as i64 - rj as i64 + max).clamp(0, 2 * max) as usize;
+                let mut z = pair.slice_mut(s![i, j, ..]);
+                z += &w.row(off);
+                z += &b;
+            }
+        }
+    }
+}
+
+/// Pseudo-β positions `[N, 3]`: Cα for glycine, Cβ otherwise (AlphaFold2's `pseudo_beta_fn`).
+pub fn pseudo_beta(aatype: &[i32], pos: ArrayView3<f32>) -> Array2<f32> {
+    let gly = rc::RESTYPES
+        .iter()
+        .position(|&r| r == 'G')
+        .expect("G is a restype") as i32;
+    let ca = rc::atom37_index("CA").expect("CA");
+    let cb = rc::atom37_index("CB").expect("CB");
+    let mut out = Array2::zeros((aatype.len(), 3));
+    for (i, &t) in aatype.iter().enumerate() {
+        let a = if t == gly { ca } else { cb };
+        out.row_mut(i).assign(&pos.slice(s![i, a, ..]));
+    }
+    out
+}
+
+/// Alg. 32 "RecyclingEmbedder": adds the layer-normed previous first MSA row and pair, and the one-hot
+/// distogram of the previous pseudo-β positions (15 bins, lower edges 3.25 … 20.75 Å), to the new
+/// representations.
+#[derive(Debug, Clone)]
+pub struct RecyclingEmbedder<'w> {
+    min_bin: f32,
+    max_bin: f32,
+    num_bins: usize,
+    prev_pos_linear: Linear<'w>,
+    prev_msa_first_row_norm: LayerNorm<'w>,
+    prev_pair_norm: LayerNorm<'w>,
+}
+
+impl<'w> RecyclingEmbedder<'w> {
+    pub fn load(evo: &Scope<'w>, cfg: &ModelConfig) -> Result<Self, WeightError> {
+        Ok(Self {
+            min_bin: cfg.prev_pos_min_bin,
+            max_bin: cfg.prev_pos_max_bin,
+            num_bins: cfg.prev_pos_num_bins,
+            prev_pos_linear: Linear::load(
+                &evo.sub("prev_pos_linear"),
+                cfg.prev_pos_num_bins,
+                cfg.pair_channel,
+            )?,
+            prev_msa_first_row_norm: LayerNorm::load(
+                &evo.sub("prev_msa_first_row_norm"),
+                cfg.msa_channel,
+            )?,
+            prev_pair_norm: LayerNorm::load(&evo.sub("prev_pair_norm"), cfg.pair_channel)?,
+        })
+    }
+
+    pub fn forward(
+        &self,
+        msa: &mut Array3<f32>,
+        pair: &mut Array3<f32>,
+        prev: &Recycled,
+        aatype: &[i32],
+    ) {
+        let n = pair.dim().0;
+        // Distogram of the previous pseudo-β positions, squared bin edges as AlphaFold2 compares squared distances.
+        let x = pseudo_beta(aatype, prev.pos.view());
+        let nb = self.num_bins;
+        let lower: Vec<f32> = (0..nb)
+            .map(|k| {
+                let e = self.min_bin + (self.max_bin - self.min_bin) * k as f32 / (nb - 1) as f32;
+                e * e
+            })
+            .collect();
+        let upper: Vec<f32> = lower[1..]
+            .iter()
+            .copied()
+            .chain(std::iter::once(1e8))
+            .collect();
+        let (w, b) = (self.prev_pos_linear.weights, self.prev_pos_linear.bias);
+        for i in 0..n {
+            for j in 0..n {
+                let d2: f32 = (0..3).map(|k| (x[[i, k]] - x[[j, k]]).powi(2)).sum();
+                let mut z = pair.slice_mut(s![i, j, ..]);
+                z += &b;
+                if let Some(bin) = (0..nb).find(|&k| d2 > lower[k] && d2 < upper[k]) {
+                    z += &w.row(bin);
+                }
+            }
+        }
+        let first = self
+            .prev_msa_first_row_norm
+            .forward(prev.msa_first_row.view());
+        let mut row0 = msa.index_axis_mut(Axis(0), 0);
+        row0 += &first;
+        let p = self.prev_pair_norm.forward(flat2(&prev.pair));
+        *pair += &unflat3(p, n, n);
+    }
+}
+
+/// Extra-MSA embedding (Alg. 2 line 11): `Linear(one_hot(extra_msa, 23) ‖ has_deletion ‖ deletion_value)`,
+/// computed as a row lookup plus two rank-one terms.
+#[derive(Debug, Clone)]
+pub struct ExtraMsaEmbedder<'w> {
+    linear: Linear<'w>,
+}
+
+impl<'w> ExtraMsaEmbedder<'w> {
+    pub fn load(evo: &Scope<'w>, cfg: &ModelConfig) -> Result<Self, WeightError> {
+        Ok(Self {
+            linear: Linear::load(
+                &evo.sub("extra_msa_activations"),
+                EXTRA_MSA_FEAT_CHANNELS,
+                cfg.extra_msa_channel,
+            )?,
+        })
+    }
+
+    /// `[S_e, N, c_e]`
+    pub fn forward(&self, x: &TrunkInputs) -> Array3<f32> {
+        let (se, n) = x.extra_msa.dim();
+        let (w, b) = (self.linear.weights, self.linear.bias);
+        let mut out = Array3::<f32>::zeros((se, n, self.linear.c_out()));
+        let (w_del, w_val): (ArrayView2<f32>, _) = (w.slice(s![23..24, ..]), w.row(24));
+        for ((si, ri), &code) in x.extra_msa.indexed_iter() {
+            let mut e = out.slice_mut(s![si, ri, ..]);
+            e += &b;
+            if (0..23).contains(&code) {
+                e += &w.row(code as usize);
+            }
+            e.scaled_add(x.extra_has_deletion[[si, ri]], &w_del.row(0));
+            e.scaled_add(x.extra_deletion_value[[si, ri]], &w_val);
+        }
+        out
+    }
+}

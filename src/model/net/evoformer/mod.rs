@@ -1,0 +1,210 @@
+//! Jumper et al. (2021) Suppl. Alg. 6 "EvoformerStack" (lines 2-10: one block) and Alg. 18
+//! "ExtraMsaStack" (the same block with global column attention, Alg. 19).
+
+pub mod msa_attention;
+pub mod outer_product_mean;
+pub mod transition;
+pub mod triangle_attention;
+pub mod triangle_multiplication;
+
+use ndarray::{Array2, Array3};
+
+use crate::model::params::config::{ModelConfig, RuntimeOptions};
+use crate::model::params::weights::{Scope, WeightError};
+use msa_attention::{MsaColumnAttention, MsaColumnGlobalAttention, MsaRowAttentionWithPairBias};
+use outer_product_mean::OuterProductMean;
+use transition::Transition;
+use triangle_attention::{Node, TriangleAttention};
+use triangle_multiplication::{Direction, TriangleMultiplication};
+
+/// MSA and pair activations with their masks.
+pub struct Activations {
+    /// `[N_seq, N_res, c_m]`
+    pub msa: Array3<f32>,
+    /// `[N_res, N_res, c_z]`
+    pub pair: Array3<f32>,
+}
+
+/// Which stack a block belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StackKind {
+    Evoformer,
+    ExtraMsa,
+}
+
+/// The column attention of a block: per-head (Evoformer) or global (extra-MSA stack).
+#[derive(Debug, Clone)]
+pub enum ColumnAttention<'w> {
+    PerHead(MsaColumnAttention<'w>),
+    Global(MsaColumnGlobalAttention<'w>),
+}
+
+/// One block (AlphaFold2's `EvoformerIteration`, outer product mean after the MSA updates).
+#[derive(Debug, Clone)]
+pub struct EvoformerBlock<'w> {
+    pub msa_row_attention_with_pair_bias: MsaRowAttentionWithPairBias<'w>,
+    pub msa_column_attention: ColumnAttention<'w>,
+    pub msa_transition: Transition<'w>,
+    pub outer_product_mean: OuterProductMean<'w>,
+    pub triangle_multiplication_outgoing: TriangleMultiplication<'w>,
+    pub triangle_multiplication_incoming: TriangleMultiplication<'w>,
+    pub triangle_attention_starting_node: TriangleAttention<'w>,
+    pub triangle_attention_ending_node: TriangleAttention<'w>,
+    pub pair_transition: Transition<'w>,
+}
+
+impl<'w> EvoformerBlock<'w> {
+    /// A block of the Evoformer (`c_m` MSA channels) or of the extra-MSA stack (`c_e`), with the
+    /// sub-module sizes of `cfg`.
+    pub fn load(
+        scope: &Scope<'w>,
+        kind: StackKind,
+        cfg: &ModelConfig,
+    ) -> Result<Self, WeightError> {
+        let c_m = match kind {
+            StackKind::Evoformer => cfg.msa_channel,
+            StackKind::ExtraMsa => cfg.extra_msa_channel,
+        };
+        let (c_z, h, f) = (cfg.pair_channel, cfg.msa_heads, cfg.transition_factor);
+        let tri = cfg.triangle_multiplication_channels;
+        Ok(Self {
+            msa_row_attention_with_pair_bias: MsaRowAttentionWithPairBias::load(
+                &scope.sub("msa_row_attention_with_pair_bias"),
+                c_m,
+                c_z,
+                h,
+            )?,
+            msa_column_attention: match kind {
+                StackKind::Evoformer => ColumnAttention::PerHead(MsaColumnAttention::load(
+                    &scope.sub("msa_column_attention"),
+                    c_m,
+                    h,
+                )?),
+                StackKind::ExtraMsa => ColumnAttention::Global(MsaColumnGlobalAttention::load(
+                    &scope.sub("msa_column_global_attention"),
+                    c_m,
+                    h,
+                )?),
+            },
+            msa_transition: Transition::load(&scope.sub("msa_transition"), c_m, f)?,
+            outer_product_mean: OuterProductMean::load(
+                &scope.sub("outer_product_mean"),
+                c_m,
+                cfg.outer_product_channels,
+                c_z,
+            )?,
+            triangle_multiplication_outgoing: TriangleMultiplication::load(
+                &scope.sub("triangle_multiplication_outgoing"),
+                Direction::Outgoing,
+                c_z,
+                tri,
+            )?,
+            triangle_multiplication_incoming: TriangleMultiplication::load(
+                &scope.sub("triangle_multiplication_incoming"),
+                Direction::Incoming,
+                c_z,
+                tri,
+            )?,
+            triangle_attention_starting_node: TriangleAttention::load(
+                &scope.sub("triangle_attention_starting_node"),
+                Node::Starting,
+                c_z,
+                cfg.pair_heads,
+            )?,
+            triangle_attention_ending_node: TriangleAttention::load(
+                &scope.sub("triangle_attention_ending_node"),
+                Node::Ending,
+                c_z,
+                cfg.pair_heads,
+            )?,
+            pair_transition: Transition::load(&scope.sub("pair_transition"), c_z, f)?,
+        })
+    }
+
+    /// Runs the block on `act`, in place.
+    pub fn forward(
+        &self,
+        act: &mut Activations,
+        msa_mask: &Array2<f32>,
+        pair_mask: &Array2<f32>,
+        rt: &RuntimeOptions,
+    ) {
+        let (msa_mask, pair_mask) = (msa_mask.view(), pair_mask.view());
+        let update = self
+            .msa_row_attention_with_pair_bias
+            .forward(&act.msa, msa_mask, &act.pair);
+        add_in_place(&mut act.msa, update);
+        let update = match &self.msa_column_attention {
+            ColumnAttention::PerHead(m) => m.forward(&act.msa, msa_mask),
+            ColumnAttention::Global(m) => m.forward(&act.msa, msa_mask),
+        };
+        add_in_place(&mut act.msa, update);
+        let update = self.msa_transition.forward(&act.msa, rt);
+        add_in_place(&mut act.msa, update);
+        let update = self.outer_product_mean.forward(&act.msa, msa_mask);
+        add_in_place(&mut act.pair, update);
+        let update = self
+            .triangle_multiplication_outgoing
+            .forward(&act.pair, pair_mask, rt);
+        add_in_place(&mut act.pair, update);
+        let update = self
+            .triangle_multiplication_incoming
+            .forward(&act.pair, pair_mask, rt);
+        add_in_place(&mut act.pair, update);
+        let update = self
+            .triangle_attention_starting_node
+            .forward(&act.pair, pair_mask);
+        add_in_place(&mut act.pair, update);
+        let update = self
+            .triangle_attention_ending_node
+            .forward(&act.pair, pair_mask);
+        add_in_place(&mut act.pair, update);
+        let update = self.pair_transition.forward(&act.pair, rt);
+        add_in_place(&mut act.pair, update);
+    }
+}
+
+/// `x += update`, in parallel over the leading axis (the residual adds touch the whole MSA).
+fn add_in_place(x: &mut Array3<f32>, update: Array3<f32>) {
+    ndarray::Zip::from(x)
+        .and(&update)
+        .par_for_each(|v, &u| *v += u);
+}
+
+/// A stack of blocks whose parameters carry a leading block axis.
+#[derive(Debug, Clone)]
+pub struct EvoformerStack<'w> {
+    pub blocks: Vec<EvoformerBlock<'w>>,
+}
+
+impl<'w> EvoformerStack<'w> {
+    /// `num_blocks` blocks of `kind` under `scope` (a layer stack).
+    pub fn load(
+        scope: &Scope<'w>,
+        kind: StackKind,
+        num_blocks: usize,
+        cfg: &ModelConfig,
+    ) -> Result<Self, WeightError> {
+        let stack = scope.stacked(num_blocks);
+        let blocks = (0..num_blocks)
+            .map(|i| EvoformerBlock::load(&stack.layer(i), kind, cfg))
+            .collect::<Result<_, _>>()?;
+        Ok(Self { blocks })
+    }
+
+    /// Runs every block in order, in place, calling `rt.on_block` after each.
+    pub fn forward(
+        &self,
+        act: &mut Activations,
+        msa_mask: &Array2<f32>,
+        pair_mask: &Array2<f32>,
+        rt: &RuntimeOptions,
+    ) {
+        for block in &self.blocks {
+            block.forward(act, msa_mask, pair_mask, rt);
+            if let Some(hook) = &rt.on_block {
+                (hook.0)();
+            }
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! MSA attention:
+//! Jumper et al. (2021) Suppl. Alg. 7 "MSARowAttentionWithPairBias",
+//! Alg. 8 "MSAColumnAttention", and Alg. 19 "MSAColumnGlobalAttention" (extra-MSA stack).
+//! Each returns the residual update; the block adds it.
+
+use ndarray::{Array3, ArrayView1, ArrayView2, ArrayView3, Axis};
+use rayon::prelude::*;
+
+use crate::model::ops::primitives::{
+    flat2, layer_norm, linear, mask_bias, sigmoid, softmax_rows, unflat3, Attention, AttentionDims,
+    LayerNorm,
+};
+use crate::model::params::weights::{Scope, WeightError};
+
+/// `[N, N, c_z]` → `[H, N, N]` bias from the layer-normed pair representation (`feat_2d_weights`).
+pub fn pair_bias(pair_normed: ArrayView3<f32>, weights: ArrayView2<f32>) -> Array3<f32> {
+    let (n, n2, c) = pair_normed.dim();
+    let h = weights.ncols();
+    // [N*N, H]
+    let flat = linear(
+        pair_normed
+            .into_shape_with_order((n * n2, c))
+            .expect("contiguous"),
+        weights,
+        None,
+    );
+    // [H, N*N] → [H, N, N]
+    flat.t()
+        .as_standard_layout()
+        .into_owned()
+        .into_shape_with_order((h, n, n2))
+        .expect("H*N*N values")
+}
+
+/// Alg. 7: row-wise gated self-attention over residues, biased by the pair representation.
+#[derive(Debug, Clone)]
+pub struct MsaRowAttentionWithPairBias<'w> {
+    query_norm: LayerNorm<'w>,
+    feat_2d_norm: LayerNorm<'w>,
+    /// `[c_z, H]`
+    feat_2d_weights: ArrayView2<'w, f32>,
+    attention: Attention<'w>,
+}
+
+impl<'w> MsaRowAttentionWithPairBias<'w> {
+    pub fn load(
+        scope: &Scope<'w>,
+        c_m: usize,
+        c_z: usize,
+        heads: usize,
+    ) -> Result<Self, WeightError> {
+        Ok(Self {
+            query_norm: LayerNorm::load(&scope.sub("query_norm"), c_m)?,
+            feat_2d_norm: LayerNorm::load(&scope.sub("feat_2d_norm"), c_z)?,
+            feat_2d_weights: scope.matrix("feat_2d_weights", &[c_z], &[heads])?,
+            attention: Attention::load(
+                &scope.sub("attention"),
+                AttentionDims::gated_self(c_m, heads),
+            )?,
+        })
+    }
+
+    /// Update of `msa [N_seq, N_res, c_m]` given `pair [N_res, N_res, c_z]`.
+    pub fn forward(
+        &self,
+        msa: &Array3<f32>,
+        msa_mask: ArrayView2<f32>,
+        pair: &Array3<f32>,
+    ) -> Array3<f32> {
+        let (n_seq, n_res, c_m) = msa.dim();
+        // [N_res, N_res, c_z]
+        let z = unflat3(self.feat_2d_norm.forward(flat2(pair)), n_res, n_res);
+        let bias = pair_bias(z.view(), self.feat_2d_weights);
+        drop(z);
+        let mut out = Array3::<f32>::zeros((n_seq, n_res, c_m));
+        out.axis_iter_mut(Axis(0))
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(s_idx, mut o)| {
+                // Each task layer-norms its own row: no normed copy of the whole MSA.
+                let m = self.query_norm.forward(msa.index_axis(Axis(0), s_idx));
+                let kb = mask_bias(msa_mask.row(s_idx));
+                o.assign(&self.attention.apply(m.view(), kb.view(), Some(bias.view())));
+            });
+        out
+    }
+}
+
+/// Alg. 8: column-wise gated self-attention over sequences.
+#[derive(Debug, Clone)]
+pub struct MsaColumnAttention<'w> {
+    query_norm: LayerNorm<'w>,
+    attention: Attention<'w>,
+}
+
+impl<'w> MsaColumnAttention<'w> {
+    pub fn load(scope: &Scope<'w>, c_m: usize, heads: usize) -> Result<Self, WeightError> {
+        Ok(Self {
+            query_norm: LayerNorm::load(&scope.sub("query_norm"), c_m)?,
+            attention: Attention::load(
+                &scope.sub("attention"),
+                AttentionDims::gated_self(c_m, heads),
+            )?,
+        })
+    }
+
+    /// Update of `msa [N_seq, N_res, c_m]`.
+    pub fn forward(&self, msa: &Array3<f32>, msa_mask: ArrayView2<f32>) -> Array3<f32> {
+        let (n_seq, n_res, c_m) = msa.dim();
+        // Columns are read and written in place (strided views), each layer-normed by its own task: no
+        // transposed or normed copies of the whole MSA.
+        let mut out = Array3::<f32>::zeros((n_seq, n_res, c_m));
+        out.axis_iter_mut(Axis(1))
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(r, mut o)| {
+                let m = self.query_norm.forward(msa.index_axis(Axis(1), r));
+                let kb = mask_bias(msa_mask.column(r));
+                o.assign(&self.attention.apply(m.view(), kb.view(), None));
+            });
+        out
+    }
+}
+
+/// Alg. 19: global column attention (one averaged query per column and head; keys and values shared by
+/// the heads), gated per sequence.
+#[derive(Debug, Clone)]
+pub struct MsaColumnGlobalAttention<'w> {
+    query_norm: LayerNorm<'w>,
+    heads: usize,
+    key_dim: usize,
+    /// `[c_e, H*d]`
+    query: ArrayView2<'w, f32>,
+    /// `[c_e, d]`
+    key: ArrayView2<'w, f32>,
+    /// `[c_e, d]`
+    value: ArrayView2<'w, f32>,
+    /// `[c_e, H*d]`, `[H*d]`
+    gating: (ArrayView2<'w, f32>, ArrayView1<'w, f32>),
+    /// `[H*d, c_e]`, `[c_e]`
+    output: (ArrayView2<'w, f32>, ArrayView1<'w, f32>),
+}
+
+impl<'w> MsaColumnGlobalAttention<'w> {
+    pub fn load(scope: &Scope<'w>, c_e: usize, heads: usize) -> Result<Self, WeightError> {
+        let a = scope.sub("attention");
+        let d = c_e / heads;
+        Ok(Self {
+            query_norm: LayerNorm::load(&scope.sub("query_norm"), c_e)?,
+            heads,
+            key_dim: d,
+            query: a.matrix("query_w", &[c_e], &[heads, d])?,
+            key: a.matrix("key_w", &[c_e], &[d])?,
+            value: a.matrix("value_w", &[c_e], &[d])?,
+            gating: (
+                a.matrix("gating_w", &[c_e], &[heads, d])?,
+                a.matrix("gating_b", &[], &[heads, d])?
+                    .index_axis_move(Axis(0), 0),
+            ),
+            output: (
+                a.matrix("output_w", &[heads, d], &[c_e])?,
+                a.vector("output_b", c_e)?,
+            ),
+        })
+    }
+
+    /// Update of the extra MSA `[N_seq, N_res, c_e]`.
+    pub fn forward(&self, msa: &Array3<f32>, msa_mask: ArrayView2<f32>) -> Array3<f32> {
+        let (n_seq, n_res, c_e) = msa.dim();
+        let (h, d) = (self.heads, self.key_dim);
+        let mut out = Array3::<f32>::zeros((n_seq, n_res, c_e));
+        out.axis_iter_mut(Axis(1))
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(r, mut o)| {
+                let m = layer_norm(
+                    msa.index_axis(Axis(1), r),
+                    self.query_norm.scale,
+                    self.query_norm.offset,
+                );
+                let x = m.view(); // [N_seq, c_e]
+                let mask = msa_mask.column(r);
+                // Masked mean of the queries over sequences: [c_e]
+                let msum = mask.sum();
+                let mut q_avg = x.t().dot(&mask);
+                q_avg.mapv_inplace(|v| v / (msum + 1e-10));
+                // [H*d]
+                let mut q = q_avg.dot(&self.query);
+                q.mapv_inplace(|v| v * (d as f32).powf(-0.5));
+                let k = x.dot(&self.key); // [N_seq, d]
+                let v = x.dot(&self.value); // [N_seq, d]
+                                            // [H, N_seq]
+                let mut logits = q.into_shape_with_order((h, d)).expect("H*d").dot(&k.t());
+                let kb = mask_bias(mask);
+                logits += &kb.insert_axis(Axis(0));
+                softmax_rows(logits.view_mut());
+                let avg = logits.dot(&v); // [H, d]
+                let mut g = x.dot(&self.gating.0); // [N_seq, H*d]
+                g += &self.gating.1;
+                let avg_flat = avg.into_shape_with_order(h * d).expect("H*d");
+                g.rows_mut().into_iter().for_each(|mut row| {
+                    row.zip_mut_with(&avg_flat, |gv, &a| *gv = sigmoid(*gv) * a);
+                });
+                let mut y = g.dot(&self.output.0);
+                y += &self.output.1;
+                o.assign(&y);
+            });
+        out
+    }
+}

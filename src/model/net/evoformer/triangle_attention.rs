@@ -1,0 +1,92 @@
+//! Jumper et al. (2021) Suppl. Alg. 13 "TriangleAttentionStartingNode" and Alg. 14
+//! "TriangleAttentionEndingNode": gated self-attention along rows (starting node) or columns (ending
+//! node) of the pair representation, biased by the pair representation itself.
+
+use ndarray::{Array3, ArrayView2, Axis};
+use rayon::prelude::*;
+
+use crate::model::net::evoformer::msa_attention::pair_bias;
+use crate::model::ops::primitives::{
+    flat2, mask_bias, unflat3, Attention, AttentionDims, LayerNorm,
+};
+use crate::model::params::weights::{Scope, WeightError};
+
+/// Around which node the triangle closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Node {
+    Starting,
+    Ending,
+}
+
+#[derive(Debug, Clone)]
+pub struct TriangleAttention<'w> {
+    node: Node,
+    query_norm: LayerNorm<'w>,
+    /// `[c_z, H]`
+    feat_2d_weights: ArrayView2<'w, f32>,
+    attention: Attention<'w>,
+}
+
+impl<'w> TriangleAttention<'w> {
+    /// Attention over `c_z` pair channels with `heads` heads of `c_z / heads`.
+    pub fn load(
+        scope: &Scope<'w>,
+        node: Node,
+        c_z: usize,
+        heads: usize,
+    ) -> Result<Self, WeightError> {
+        Ok(Self {
+            node,
+            query_norm: LayerNorm::load(&scope.sub("query_norm"), c_z)?,
+            feat_2d_weights: scope.matrix("feat_2d_weights", &[c_z], &[heads])?,
+            attention: Attention::load(
+                &scope.sub("attention"),
+                AttentionDims::gated_self(c_z, heads),
+            )?,
+        })
+    }
+
+    /// Residual update of `pair [N, N, c_z]`.
+    pub fn forward(&self, pair: &Array3<f32>, mask: ArrayView2<f32>) -> Array3<f32> {
+        let (n, _, c_z) = pair.dim();
+        // Ending node: attend along columns, i.e. rows of the transposed pair.
+        // The starting node reads the pair as it is; only the ending node needs a transposed copy, dropped
+        // once layer-normed (pair-sized arrays are what bound memory).
+        let (act, mask) = match self.node {
+            Node::Starting => (self.query_norm.forward(flat2(pair)), mask.to_owned()),
+            Node::Ending => {
+                let x = pair
+                    .view()
+                    .permuted_axes([1, 0, 2])
+                    .as_standard_layout()
+                    .into_owned();
+                (
+                    self.query_norm.forward(flat2(&x)),
+                    mask.t().as_standard_layout().into_owned(),
+                )
+            }
+        };
+        let act = unflat3(act, n, n);
+        let bias = pair_bias(act.view(), self.feat_2d_weights);
+        let mut out = Array3::<f32>::zeros((n, n, c_z));
+        out.axis_iter_mut(Axis(0))
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(i, mut o)| {
+                let kb = mask_bias(mask.row(i));
+                o.assign(&self.attention.apply(
+                    act.index_axis(Axis(0), i),
+                    kb.view(),
+                    Some(bias.view()),
+                ));
+            });
+        drop(act);
+        match self.node {
+            Node::Starting => out,
+            Node::Ending => out
+                .permuted_axes([1, 0, 2])
+                .as_standard_layout()
+                .into_owned(),
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! Jumper et al. (2021) Suppl. Alg. 11 "TriangleMultiplicationOutgoing" and Alg. 12
+//! "TriangleMultiplicationIncoming", as DeepMind's monomer code computes them (separate left/right
+//! projections and gates; the mask is applied before the gate). The edge sums run as one GEMM per channel;
+//! the gated projections are made a block of channels at a time, sized from the runtime budget, so only
+//! the product `[N, N, c]` is ever held whole.
+
+use ndarray::{s, Array2, Array3, ArrayView1, ArrayView2, Axis};
+use rayon::prelude::*;
+
+use crate::model::ops::primitives::{flat2, rows_per_task, unflat3, LayerNorm, Linear};
+use crate::model::ops::vmath::sigmoid_in_place;
+use crate::model::params::config::RuntimeOptions;
+use crate::model::params::weights::{Scope, WeightError};
+
+/// Which edges are combined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// `z_ij ← Σ_k a_ik ⊙ b_jk`
+    Outgoing,
+    /// `z_ij ← Σ_k a_ki ⊙ b_kj` (AlphaFold2: `kjc,kic->ijc` with left/right swapped)
+    Incoming,
+}
+
+#[derive(Debug, Clone)]
+struct Gated<'a> {
+    proj: (ArrayView2<'a, f32>, ArrayView1<'a, f32>),
+    gate: (ArrayView2<'a, f32>, ArrayView1<'a, f32>),
+}
+
+impl<'a> Gated<'a> {
+    fn load(
+        scope: &Scope<'a>,
+        proj: &str,
+        gate: &str,
+        c_z: usize,
+        c: usize,
+    ) -> Result<Self, WeightError> {
+        let load = |name: &str| -> Result<(ArrayView2<'a, f32>, ArrayView1<'a, f32>), WeightError> {
+            let l = Linear::load(&scope.sub(name), c_z, c)?;
+            Ok((l.weights, l.bias))
+        };
+        Ok(Self {
+            proj: load(proj)?,
+            gate: load(gate)?,
+        })
+    }
+
+    /// `mask · proj(act) · sigmoid(gate(act))` for channels `range`, channel-major `[c, N, N]`: the
+    /// projections are computed transposed (`W^T act^T`), so each channel comes out contiguous, a block
+    /// of pairs per parallel task.
+    fn block(
+        &self,
+        act: ArrayView2<f32>,
+        mask: &[f32],
+        n: usize,
+        range: std::ops::Range<usize>,
+    ) -> Array3<f32> {
+        let cols = s![.., range.clone()];
+        let (wp, bp) = (
+            self.proj.0.slice(cols),
+            self.proj.1.slice(s![range.clone()]),
+        );
+        let (wg, bg) = (
+            self.gate.0.slice(cols),
+            self.gate.1.slice(s![range.clone()]),
+        );
+        let c = range.len();
+        let mut out = Array2::<f32>::zeros((c, n * n));
+        let chunk = rows_per_task(n * n);
+        out.axis_chunks_iter_mut(Axis(1), chunk)
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(t, mut o)| {
+                let start = t * chunk;
+                let width = o.ncols();
+                let a = act.slice(s![start..start + width, ..]);
+                let mut g = Array2::<f32>::zeros((c, width));
+                ndarray::linalg::general_mat_mul(1.0, &wg.t(), &a.t(), 0.0, &mut g);
+                ndarray::linalg::general_mat_mul(1.0, &wp.t(), &a.t(), 0.0, &mut o);
+                let m = &mask[start..start + width];
+                for (k, (mut orow, mut grow)) in
+                    o.rows_mut().into_iter().zip(g.rows_mut()).enumerate()
+                {
+                    let grow = grow.as_slice_mut().expect("fresh array");
+                    grow.iter_mut().for_each(|v| *v += bg[k]);
+                    sigmoid_in_place(grow);
+                    let orow = orow.as_slice_mut().expect("rows of a standard array");
+                    for ((v, &mv), &gv) in orow.iter_mut().zip(m).zip(grow.iter()) {
+                        *v = mv * (*v + bp[k]) * gv;
+                    }
+                }
+            });
+        out.into_shape_with_order((c, n, n)).expect("c*N*N values")
+    }
+}
+
+/// One triangle multiplication (outgoing or incoming edges).
+#[derive(Debug, Clone)]
+pub struct TriangleMultiplication<'w> {
+    direction: Direction,
+    layer_norm_input: LayerNorm<'w>,
+    left: Gated<'w>,
+    right: Gated<'w>,
+    center_layer_norm: LayerNorm<'w>,
+    output_projection: Linear<'w>,
+    gating_linear: Linear<'w>,
+}
+
+impl<'w> TriangleMultiplication<'w> {
+    /// `c_z` pair channels, `c` channels in the edge products.
+    pub fn load(
+        scope: &Scope<'w>,
+        direction: Direction,
+        c_z: usize,
+        c: usize,
+    ) -> Result<Self, WeightError> {
+        Ok(Self {
+            direction,
+            layer_norm_input: LayerNorm::load(&scope.sub("layer_norm_input"), c_z)?,
+            left: Gated::load(scope, "left_projection", "left_gate", c_z, c)?,
+            right: Gated::load(scope, "right_projection", "right_gate", c_z, c)?,
+            center_layer_norm: LayerNorm::load(&scope.sub("center_layer_norm"), c)?,
+            output_projection: Linear::load(&scope.sub("output_projection"), c, c_z)?,
+            gating_linear: Linear::load(&scope.sub("gating_linear"), c_z, c_z)?,
+        })
+    }
+
+    /// Residual update of `pair [N, N, c_z]`.
+    pub fn forward(
+        &self,
+        pair: &Array3<f32>,
+        mask: ArrayView2<f32>,
+        rt: &RuntimeOptions,
+    ) -> Array3<f32> {
+        let (n, _, c_z) = pair.dim();
+        // [N*N, c_z]
+        let act = self.layer_norm_input.forward(flat2(pair));
+        let mask_flat: Vec<f32> = mask.iter().copied().collect();
+        let (left_w, right_w) = (&self.left, &self.right);
+        let c = left_w.proj.0.ncols();
+        // [N, N, c]: the edge sums, filled a channel block at a time.
+        let mut prod = Array3::<f32>::zeros((n, n, c));
+        let per_channel = 2 * n * n * 4 + (2 * c_z) * 4;
+        let block = (rt.chunk_budget / per_channel.max(1)).clamp(1, c);
+        for start in (0..c).step_by(block) {
+            let range = start..(start + block).min(c);
+            let left = left_w.block(act.view(), &mask_flat, n, range.clone());
+            let right = right_w.block(act.view(), &mask_flat, n, range.clone());
+            let mut target = prod.slice_mut(s![.., .., range.clone()]);
+            // One GEMM per channel, channels in parallel (each writes its own output column).
+            let cols: Vec<_> = target.axis_iter_mut(Axis(2)).collect();
+            cols.into_par_iter().enumerate().for_each(|(k, mut o)| {
+                let (l, r) = (left.index_axis(Axis(0), k), right.index_axis(Axis(0), k));
+                match self.direction {
+                    Direction::Outgoing => {
+                        ndarray::linalg::general_mat_mul(1.0, &l, &r.t(), 0.0, &mut o)
+                    }
+                    Direction::Incoming => {
+                        ndarray::linalg::general_mat_mul(1.0, &r.t(), &l, 0.0, &mut o)
+                    }
+                }
+            });
+        }
+        let x = self.center_layer_norm.forward(flat2(&prod));
+        drop(prod);
+        let mut out = self.output_projection.forward(x.view());
+        drop(x);
+        let gate = self.gating_linear.forward(act.view());
+        crate::model::ops::vmath::gate_in_place(
+            out.as_slice_mut().expect("fresh array"),
+            gate.as_slice().expect("fresh array"),
+        );
+        unflat3(out, n, n)
+    }
+}

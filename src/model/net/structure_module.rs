@@ -1,0 +1,440 @@
+//! Jumper et al. (2021) Suppl. Alg. 20 "StructureModule": `structure_layers` applications of one shared
+//! fold iteration — Alg. 22 "InvariantPointAttention", the transition, Alg. 23 "BackboneUpdate" — and,
+//! per layer, the side-chain torsion network and Alg. 24 "computeAllAtomCoordinates" (with Alg. 25
+//! "makeRotX") turning backbone frames and torsions into atom14 then atom37 positions.
+//! Lengths inside the module are in AlphaFold2's scaled units (Å / 10); outputs are in Å.
+
+use ndarray::{s, Array1, Array2, Array3, ArrayView2, ArrayView3, Axis};
+use rayon::prelude::*;
+
+use crate::model::ops::geometry::{QuatAffine, Rigid};
+use crate::model::ops::primitives::{flat2, softmax_rows, LayerNorm, Linear};
+use crate::model::params::config::ModelConfig;
+use crate::model::params::weights::{Scope, WeightError};
+use crate::residue_constants::{self as rc, rigid_groups};
+
+/// AlphaFold2's `position_scale`: translations are predicted in units of 10 Å.
+pub const POSITION_SCALE: f32 = 10.0;
+
+/// What the structure module produces.
+#[derive(Debug, Clone)]
+pub struct StructureOutput {
+    /// `[layers, N, 7]`: quaternion and translation (Å) of every backbone frame after each layer.
+    pub traj: Array3<f32>,
+    /// `[N, c]` the module's final single activations (input of the pLDDT head).
+    pub act: Array2<f32>,
+    /// `[N, 7, 2]` (sin, cos) of the final torsion angles.
+    pub angles_sin_cos: Array3<f32>,
+    /// `[N, 14, 3]` Å.
+    pub atom14_positions: Array3<f32>,
+    /// `[N, 37, 3]` Å, zero where an atom does not exist.
+    pub atom37_positions: Array3<f32>,
+    /// `[N, 37]`
+    pub atom37_mask: Array2<f32>,
+}
+
+fn relu(mut a: Array2<f32>) -> Array2<f32> {
+    a.mapv_inplace(|v| v.max(0.0));
+    a
+}
+
+/// IPA sizes: heads, scalar query/key and value channels, query/key and value points.
+#[derive(Debug, Clone, Copy)]
+struct IpaDims {
+    heads: usize,
+    scalar_qk: usize,
+    scalar_v: usize,
+    point_qk: usize,
+    point_v: usize,
+}
+
+/// Alg. 22: invariant point attention.
+#[derive(Debug, Clone)]
+pub struct InvariantPointAttention<'w> {
+    dims: IpaDims,
+    q_scalar: Linear<'w>,
+    kv_scalar: Linear<'w>,
+    q_point_local: Linear<'w>,
+    kv_point_local: Linear<'w>,
+    /// `[H]`
+    trainable_point_weights: ndarray::ArrayView1<'w, f32>,
+    attention_2d: Linear<'w>,
+    output_projection: Linear<'w>,
+}
+
+impl<'w> InvariantPointAttention<'w> {
+    pub fn load(sc: &Scope<'w>, cfg: &ModelConfig) -> Result<Self, WeightError> {
+        let (h, sqk, sv, pq, pv) = (
+            cfg.ipa_heads,
+            cfg.ipa_scalar_qk,
+            cfg.ipa_scalar_v,
+            cfg.ipa_point_qk,
+            cfg.ipa_point_v,
+        );
+        let (c, c_z) = (cfg.structure_channel, cfg.pair_channel);
+        Ok(Self {
+            dims: IpaDims {
+                heads: h,
+                scalar_qk: sqk,
+                scalar_v: sv,
+                point_qk: pq,
+                point_v: pv,
+            },
+            q_scalar: Linear::load(&sc.sub("q_scalar"), c, h * sqk)?,
+            kv_scalar: Linear::load(&sc.sub("kv_scalar"), c, h * (sqk + sv))?,
+            q_point_local: Linear::load(&sc.sub("q_point_local"), c, h * pq * 3)?,
+            kv_point_local: Linear::load(&sc.sub("kv_point_local"), c, h * (pq + pv) * 3)?,
+            trainable_point_weights: sc.vector("trainable_point_weights", h)?,
+            attention_2d: Linear::load(&sc.sub("attention_2d"), c_z, h)?,
+            output_projection: Linear::load(
+                &sc.sub("output_projection"),
+                h * (c_z + sv + pv * 4),
+                c,
+            )?,
+        })
+    }
+
+    /// Update of `act [N, c]` with frames `affines`, biased by the layer-normed pair representation
+    /// `pair [N, N, c_z]`.
+    pub fn forward(
+        &self,
+        act: ArrayView2<f32>,
+        pair: ArrayView3<f32>,
+        affines: &[QuatAffine],
+        mask: &Array1<f32>,
+    ) -> Array2<f32> {
+        let n = act.nrows();
+        let c_z = pair.dim().2;
+        let IpaDims {
+            heads: h,
+            scalar_qk: sqk,
+            scalar_v: sv,
+            point_qk: pq,
+            point_v: pv,
+        } = self.dims;
+        let q_scalar = self.q_scalar.forward(act); // [N, H*Sqk]
+        let kv_scalar = self.kv_scalar.forward(act); // [N, H*(Sqk+Sv)]
+                                                     // Points: the projection holds all x, then all y, then all z; each moved to the global frame.
+        let to_global = |local: Array2<f32>, per_head: usize| -> Vec<[f32; 3]> {
+            let m = h * per_head;
+            let mut out = vec![[0f32; 3]; n * m];
+            for i in 0..n {
+                for k in 0..m {
+                    let p = [local[[i, k]], local[[i, m + k]], local[[i, 2 * m + k]]];
+                    out[i * m + k] = affines[i].rigid.apply(p);
+                }
+            }
+            out
+        };
+        let q_point = to_global(self.q_point_local.forward(act), pq); // [N][H][Pq]
+        let kv_point = to_global(self.kv_point_local.forward(act), pq + pv);
+        let softplus = |x: f32| if x > 20.0 { x } else { x.exp().ln_1p() };
+        let tw = self.trainable_point_weights;
+        let scalar_w = (1.0 / (3.0 * sqk as f32)).sqrt();
+        let point_w0 = (1.0 / (3.0 * pq as f32 * 9.0 / 2.0)).sqrt();
+        let w2d = (1.0f32 / 3.0).sqrt();
+        // [N*N, H] pair bias
+        let b2d = self.attention_2d.forward(
+            pair.into_shape_with_order((n * n, c_z))
+                .expect("contiguous"),
+        );
+
+        let width = h * sv + 4 * h * pv + h * c_z;
+        let mut features = Array2::<f32>::zeros((n, width));
+        let per_head: Vec<Array2<f32>> = (0..h)
+            .into_par_iter()
+            .map(|head| {
+                let pw = point_w0 * softplus(tw[head]);
+                let mut logits = Array2::<f32>::zeros((n, n));
+                for i in 0..n {
+                    for j in 0..n {
+                        let mut qk = 0.0;
+                        for c in 0..sqk {
+                            qk += scalar_w
+                                * q_scalar[[i, head * sqk + c]]
+                                * kv_scalar[[j, head * (sqk + sv) + c]];
+                        }
+                        let mut d2 = 0.0;
+                        for p in 0..pq {
+                            let a = q_point[i * h * pq + head * pq + p];
+                            let b = kv_point[j * h * (pq + pv) + head * (pq + pv) + p];
+                            d2 += pw
+                                * ((a[0] - b[0]).powi(2)
+                                    + (a[1] - b[1]).powi(2)
+                                    + (a[2] - b[2]).powi(2));
+                        }
+                        logits[[i, j]] = qk - 0.5 * d2 + w2d * b2d[[i * n + j, head]]
+                            - 1e5 * (1.0 - mask[i] * mask[j]);
+                    }
+                }
+                softmax_rows(logits.view_mut());
+                logits
+            })
+            .collect();
+        for (head, attn) in per_head.iter().enumerate() {
+            for i in 0..n {
+                let mut f = features.row_mut(i);
+                for c in 0..sv {
+                    let mut acc = 0.0;
+                    for j in 0..n {
+                        acc += attn[[i, j]] * kv_scalar[[j, head * (sqk + sv) + sqk + c]];
+                    }
+                    f[head * sv + c] = acc;
+                }
+                for p in 0..pv {
+                    let mut g = [0f32; 3];
+                    for j in 0..n {
+                        let v = kv_point[j * h * (pq + pv) + head * (pq + pv) + pq + p];
+                        for k in 0..3 {
+                            g[k] += attn[[i, j]] * v[k];
+                        }
+                    }
+                    let local = affines[i].rigid.invert_apply(g);
+                    let base = h * sv;
+                    let col = head * pv + p;
+                    f[base + col] = local[0];
+                    f[base + h * pv + col] = local[1];
+                    f[base + 2 * h * pv + col] = local[2];
+                    f[base + 3 * h * pv + col] =
+                        (1e-8 + local[0] * local[0] + local[1] * local[1] + local[2] * local[2])
+                            .sqrt();
+                }
+                let base = h * sv + 4 * h * pv + head * c_z;
+                let row = attn.row(i);
+                let o = row.dot(&pair.slice(s![i, .., ..]));
+                f.slice_mut(s![base..base + c_z]).assign(&o);
+            }
+        }
+        self.output_projection.forward(features.view())
+    }
+}
+
+/// Side-chain torsion network (AlphaFold2's `MultiRigidSidechain`, Alg. 20 lines 11-14).
+#[derive(Debug, Clone)]
+pub struct MultiRigidSidechain<'w> {
+    input_projection: Linear<'w>,
+    input_projection_1: Linear<'w>,
+    resblocks: [(Linear<'w>, Linear<'w>); 2],
+    unnormalized_angles: Linear<'w>,
+}
+
+impl<'w> MultiRigidSidechain<'w> {
+    pub fn load(sc: &Scope<'w>, cfg: &ModelConfig) -> Result<Self, WeightError> {
+        let cc = cfg.sidechain_channel;
+        let res = |a: &str, b: &str| -> Result<(Linear<'w>, Linear<'w>), WeightError> {
+            Ok((
+                Linear::load(&sc.sub(a), cc, cc)?,
+                Linear::load(&sc.sub(b), cc, cc)?,
+            ))
+        };
+        Ok(Self {
+            input_projection: Linear::load(&sc.sub("input_projection"), cfg.structure_channel, cc)?,
+            // from the initial (layer-normed) single representation
+            input_projection_1: Linear::load(&sc.sub("input_projection_1"), cfg.seq_channel, cc)?,
+            resblocks: [
+                res("resblock1", "resblock2")?,
+                res("resblock1_1", "resblock2_1")?,
+            ],
+            unnormalized_angles: Linear::load(&sc.sub("unnormalized_angles"), cc, 14)?,
+        })
+    }
+
+    /// `[N, 7, 2]` normalised and raw (sin, cos) from the module's activations and the initial single
+    /// representation.
+    pub fn forward(
+        &self,
+        act: ArrayView2<f32>,
+        initial: ArrayView2<f32>,
+    ) -> (Array3<f32>, Array3<f32>) {
+        let n = act.nrows();
+        let mut a = self.input_projection.forward(relu(act.to_owned()).view());
+        a += &self
+            .input_projection_1
+            .forward(relu(initial.to_owned()).view());
+        for (r1, r2) in &self.resblocks {
+            let h = r1.forward(relu(a.clone()).view());
+            let h = r2.forward(relu(h).view());
+            a += &h;
+        }
+        let raw = self.unnormalized_angles.forward(relu(a).view());
+        let raw = raw.into_shape_with_order((n, 7, 2)).expect("14 = 7 x 2");
+        let mut norm = raw.clone();
+        for mut v in norm.lanes_mut(Axis(2)) {
+            let l = (v[0] * v[0] + v[1] * v[1]).max(1e-12).sqrt();
+            v.mapv_inplace(|x| x / l);
+        }
+        (norm, raw)
+    }
+}
+
+/// Alg. 24: rigid-group frames from the backbone frame and torsions, then atom14 positions from the
+/// idealised literature positions. `backbone` is in Å.
+pub fn atom14_from_torsions(
+    aatype: usize,
+    backbone: &Rigid,
+    sin_cos: ArrayView2<f32>,
+) -> [[f32; 3]; 14] {
+    let t = aatype.min(20);
+    let default = &rigid_groups::DEFAULT_FRAMES[t];
+    let mut frames = [Rigid::IDENTITY; 8];
+    for g in 0..8 {
+        let (s, c) = if g == 0 {
+            (0.0, 1.0)
+        } else {
+            (sin_cos[[g - 1, 0]], sin_cos[[g - 1, 1]])
+        };
+        let rot_x = [[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]];
+        frames[g] = Rigid::from_4x4(&default[g]).mul_rot(&rot_x);
+    }
+    // chi2..chi4 hang off the previous chi frame; everything else off the backbone.
+    for g in 5..8 {
+        frames[g] = frames[g - 1].compose(&frames[g]);
+    }
+    let global: Vec<Rigid> = frames.iter().map(|f| backbone.compose(f)).collect();
+    let mut out = [[0f32; 3]; 14];
+    for (a, o) in out.iter_mut().enumerate() {
+        if rigid_groups::ATOM14_MASK[t][a] == 0 {
+            continue;
+        }
+        *o = global[rigid_groups::ATOM14_GROUP[t][a] as usize]
+            .apply(rigid_groups::ATOM14_POSITIONS[t][a]);
+    }
+    out
+}
+
+/// atom14 → atom37 by atom name (AlphaFold2's `atom14_to_atom37` with `atom37_atom_exists`).
+pub fn atom14_to_atom37(aatype: &[usize], atom14: &Array3<f32>) -> (Array3<f32>, Array2<f32>) {
+    let n = aatype.len();
+    let mut pos = Array3::zeros((n, 37, 3));
+    let mut mask = Array2::zeros((n, 37));
+    for (i, &t) in aatype.iter().enumerate() {
+        for (a, name) in rc::ATOM14_NAMES[t.min(20)].iter().enumerate() {
+            if name.is_empty() {
+                continue;
+            }
+            let k = rc::atom37_index(name).expect("atom14 names are atom37 names");
+            mask[[i, k]] = 1.0;
+            pos.slice_mut(s![i, k, ..])
+                .assign(&atom14.slice(s![i, a, ..]));
+        }
+    }
+    (pos, mask)
+}
+
+/// Alg. 20: `structure_layers` applications of one shared fold iteration.
+#[derive(Debug, Clone)]
+pub struct StructureModule<'w> {
+    layers: usize,
+    single_layer_norm: LayerNorm<'w>,
+    pair_layer_norm: LayerNorm<'w>,
+    initial_projection: Linear<'w>,
+    invariant_point_attention: InvariantPointAttention<'w>,
+    attention_layer_norm: LayerNorm<'w>,
+    /// `transition`, `transition_1`, …
+    transition: Vec<Linear<'w>>,
+    transition_layer_norm: LayerNorm<'w>,
+    affine_update: Linear<'w>,
+    rigid_sidechain: MultiRigidSidechain<'w>,
+}
+
+impl<'w> StructureModule<'w> {
+    /// Below the `alphafold_iteration` scope.
+    pub fn load(root: &Scope<'w>, cfg: &ModelConfig) -> Result<Self, WeightError> {
+        let sm = root.sub("structure_module");
+        let fi = sm.sub("fold_iteration");
+        let c = cfg.structure_channel;
+        Ok(Self {
+            layers: cfg.structure_layers,
+            single_layer_norm: LayerNorm::load(&sm.sub("single_layer_norm"), cfg.seq_channel)?,
+            pair_layer_norm: LayerNorm::load(&sm.sub("pair_layer_norm"), cfg.pair_channel)?,
+            initial_projection: Linear::load(&sm.sub("initial_projection"), cfg.seq_channel, c)?,
+            invariant_point_attention: InvariantPointAttention::load(
+                &fi.sub("invariant_point_attention"),
+                cfg,
+            )?,
+            attention_layer_norm: LayerNorm::load(&fi.sub("attention_layer_norm"), c)?,
+            transition: (0..cfg.structure_transition_layers)
+                .map(|k| {
+                    let name = if k == 0 {
+                        "transition".to_string()
+                    } else {
+                        format!("transition_{k}")
+                    };
+                    Linear::load(&fi.sub(&name), c, c)
+                })
+                .collect::<Result<_, _>>()?,
+            transition_layer_norm: LayerNorm::load(&fi.sub("transition_layer_norm"), c)?,
+            affine_update: Linear::load(&fi.sub("affine_update"), c, 6)?,
+            rigid_sidechain: MultiRigidSidechain::load(&fi.sub("rigid_sidechain"), cfg)?,
+        })
+    }
+
+    /// Alg. 20 on the trunk's single `[N, c_s]` and pair `[N, N, c_z]` representations.
+    pub fn forward(
+        &self,
+        single: &Array2<f32>,
+        pair: &Array3<f32>,
+        aatype: &[usize],
+        seq_mask: &Array1<f32>,
+    ) -> StructureOutput {
+        let n = single.nrows();
+        let initial = self.single_layer_norm.forward(single.view());
+        let mut act = self.initial_projection.forward(initial.view());
+        let c_z = pair.dim().2;
+        let pair_ln = self
+            .pair_layer_norm
+            .forward(flat2(pair))
+            .into_shape_with_order((n, n, c_z))
+            .expect("N*N rows");
+        let mut affines = vec![QuatAffine::IDENTITY; n];
+        let mut traj = Array3::zeros((self.layers, n, 7));
+        let mut angles = Array3::zeros((n, 7, 2));
+        for layer in 0..self.layers {
+            act += &self.invariant_point_attention.forward(
+                act.view(),
+                pair_ln.view(),
+                &affines,
+                seq_mask,
+            );
+            act = self.attention_layer_norm.forward(act.view());
+            let input = act.clone();
+            let depth = self.transition.len();
+            for (k, t) in self.transition.iter().enumerate() {
+                act = t.forward(act.view());
+                if k + 1 < depth {
+                    act.mapv_inplace(|v| v.max(0.0));
+                }
+            }
+            act += &input;
+            act = self.transition_layer_norm.forward(act.view());
+            let upd = self.affine_update.forward(act.view());
+            for (i, a) in affines.iter_mut().enumerate() {
+                let u = upd.row(i);
+                *a = a.pre_compose([u[0], u[1], u[2], u[3], u[4], u[5]]);
+                traj.slice_mut(s![layer, i, ..])
+                    .assign(&ndarray::arr1(&a.to_tensor(POSITION_SCALE)));
+            }
+            angles = self.rigid_sidechain.forward(act.view(), initial.view()).0;
+        }
+        let mut atom14 = Array3::zeros((n, 14, 3));
+        for i in 0..n {
+            let pos = atom14_from_torsions(
+                aatype[i],
+                &affines[i].scaled(POSITION_SCALE),
+                angles.index_axis(Axis(0), i),
+            );
+            for (a, p) in pos.iter().enumerate() {
+                atom14.slice_mut(s![i, a, ..]).assign(&ndarray::arr1(p));
+            }
+        }
+        let (atom37_positions, atom37_mask) = atom14_to_atom37(aatype, &atom14);
+        StructureOutput {
+            traj,
+            act,
+            angles_sin_cos: angles,
+            atom14_positions: atom14,
+            atom37_positions,
+            atom37_mask,
+        }
+    }
+}

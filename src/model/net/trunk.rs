@@ -1,0 +1,118 @@
+//! One iteration of the trunk: Jumper et al. (2021) Suppl. Alg. 2 "Inference" lines 5-17 without the
+//! structure module: embeddings (Alg. 3-5), recycling (Alg. 32), extra-MSA stack (Alg. 18-19), Evoformer
+//! (Alg. 6) and the single-representation projection (Alg. 2 line 17).
+//!
+//! DISCREPANCY: the template module is not run yet. With no template hits AlphaFold2's template pair
+//! embedding is multiplied by zero and its template rows are fully masked, so the outputs are the same; a
+//! features file with templates is refused until the template module lands.
+
+use ndarray::{Array2, Array3, Axis};
+
+use crate::model::input::trunk_inputs::{Recycled, TrunkInputs};
+use crate::model::net::embedders::{ExtraMsaEmbedder, InputEmbedder, RecyclingEmbedder, RelPos};
+use crate::model::net::evoformer::{Activations, EvoformerStack, StackKind};
+use crate::model::net::template_embedding::TemplateEmbedding;
+use crate::model::ops::primitives::Linear;
+use crate::model::params::config::{ModelConfig, RuntimeOptions};
+use crate::model::params::weights::{Scope, WeightError};
+
+/// The trunk's outputs for one iteration.
+#[derive(Debug, Clone)]
+pub struct TrunkOutput {
+    /// `[S, N, c_m]`
+    pub msa: Array3<f32>,
+    /// `[N, N, c_z]`
+    pub pair: Array3<f32>,
+    /// `[N, c_s]`
+    pub single: Array2<f32>,
+}
+
+impl TrunkOutput {
+    /// `[N, c_m]`, the first MSA row (recycled).
+    pub fn msa_first_row(&self) -> Array2<f32> {
+        self.msa.index_axis(Axis(0), 0).to_owned()
+    }
+}
+
+/// Everything below `alphafold_iteration/evoformer`.
+#[derive(Debug, Clone)]
+pub struct Trunk<'w> {
+    pub input_embedder: InputEmbedder<'w>,
+    pub recycling_embedder: RecyclingEmbedder<'w>,
+    pub relpos: RelPos<'w>,
+    pub extra_msa_embedder: ExtraMsaEmbedder<'w>,
+    pub extra_msa_stack: EvoformerStack<'w>,
+    pub evoformer: EvoformerStack<'w>,
+    pub single_activations: Linear<'w>,
+    /// Loaded and checked; not run yet (see the module's DISCREPANCY note).
+    pub template_embedding: Option<TemplateEmbedding<'w>>,
+}
+
+impl<'w> Trunk<'w> {
+    /// Below the `alphafold_iteration` scope.
+    pub fn load(root: &Scope<'w>, cfg: &ModelConfig) -> Result<Self, WeightError> {
+        let evo = root.sub("evoformer");
+        Ok(Self {
+            input_embedder: InputEmbedder::load(&evo, cfg)?,
+            recycling_embedder: RecyclingEmbedder::load(&evo, cfg)?,
+            relpos: RelPos::load(&evo, cfg)?,
+            extra_msa_embedder: ExtraMsaEmbedder::load(&evo, cfg)?,
+            extra_msa_stack: EvoformerStack::load(
+                &evo.sub("extra_msa_stack"),
+                StackKind::ExtraMsa,
+                cfg.extra_msa_stack_num_block,
+                cfg,
+            )?,
+            evoformer: EvoformerStack::load(
+                &evo.sub("evoformer_iteration"),
+                StackKind::Evoformer,
+                cfg.evoformer_num_block,
+                cfg,
+            )?,
+            single_activations: Linear::load(
+                &evo.sub("single_activations"),
+                cfg.msa_channel,
+                cfg.seq_channel,
+            )?,
+            template_embedding: if cfg.templates {
+                Some(TemplateEmbedding::load(&evo, cfg)?)
+            } else {
+                None
+            },
+        })
+    }
+
+    /// Runs embeddings, recycling, the extra-MSA stack and the Evoformer for one iteration.
+    pub fn forward(&self, x: &TrunkInputs, prev: &Recycled, rt: &RuntimeOptions) -> TrunkOutput {
+        let n = x.num_res();
+        let (mut msa, mut pair) = self.input_embedder.forward(x);
+        let aatype: Vec<i32> = x.aatype.to_vec();
+        self.recycling_embedder
+            .forward(&mut msa, &mut pair, prev, &aatype);
+        self.relpos.forward(&mut pair, &x.residue_index.to_vec());
+
+        let seq_mask = &x.seq_mask;
+        let pair_mask = Array2::from_shape_fn((n, n), |(i, j)| seq_mask[i] * seq_mask[j]);
+
+        let extra = self.extra_msa_embedder.forward(x);
+        let mut act = Activations { msa: extra, pair };
+        self.extra_msa_stack
+            .forward(&mut act, &x.extra_msa_mask, &pair_mask, rt);
+
+        let mut act = Activations {
+            msa,
+            pair: act.pair,
+        };
+        self.evoformer
+            .forward(&mut act, &x.msa_mask, &pair_mask, rt);
+
+        let single = self
+            .single_activations
+            .forward(act.msa.index_axis(Axis(0), 0));
+        TrunkOutput {
+            msa: act.msa,
+            pair: act.pair,
+            single,
+        }
+    }
+}

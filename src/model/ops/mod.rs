@@ -1,0 +1,5 @@
+//! Numerical building blocks shared by every network module.
+
+pub mod geometry;
+pub mod primitives;
+pub mod vmath;

@@ -1,0 +1,332 @@
+//! Building blocks shared by every module: layer norm, linear projections (one GEMM each), activations,
+//! softmax, and gated multi-head attention (AlphaFold2's `Attention`, used by Alg. 7, 8, 13, 14).
+
+use ndarray::{s, Array1, Array2, Array3, ArrayView1, ArrayView2, ArrayView3, ArrayViewMut2, Axis};
+
+use rayon::prelude::*;
+
+use crate::model::params::weights::{Scope, WeightError};
+
+/// LayerNorm epsilon used throughout AlphaFold2 (haiku default in `common_modules.LayerNorm`).
+pub const LN_EPS: f32 = 1e-5;
+
+/// Rows per parallel task for row-wise work over `rows` rows: about four tasks per thread, but never
+/// under 256 rows (a GEMM re-packs its weights per task). Every row's arithmetic is the same whatever the
+/// split, so results do not depend on the thread count.
+pub(crate) fn rows_per_task(rows: usize) -> usize {
+    rows.div_ceil(4 * rayon::current_num_threads().max(1))
+        .max(256)
+}
+
+/// Layer norm over the last axis of `[rows, c]`, with a learned scale and offset (rows in parallel).
+pub fn layer_norm(
+    x: ArrayView2<f32>,
+    scale: ArrayView1<f32>,
+    offset: ArrayView1<f32>,
+) -> Array2<f32> {
+    let x = x.as_standard_layout();
+    let (scale, offset) = (scale.as_standard_layout(), offset.as_standard_layout());
+    let (scale, offset) = (
+        scale.as_slice().expect("standard layout"),
+        offset.as_slice().expect("standard layout"),
+    );
+    let mut out = Array2::<f32>::zeros(x.raw_dim());
+    let chunk = rows_per_task(x.nrows());
+    out.axis_chunks_iter_mut(Axis(0), chunk)
+        .into_par_iter()
+        .zip(x.axis_chunks_iter(Axis(0), chunk))
+        .for_each(|(mut out, x)| {
+            crate::model::ops::vmath::layer_norm_rows(
+                x.as_slice().expect("standard layout"),
+                scale,
+                offset,
+                LN_EPS,
+                out.as_slice_mut().expect("standard layout"),
+            );
+        });
+    out
+}
+
+/// AlphaFold2's `LayerNorm` module: a learned `scale` and `offset` over `c` channels.
+#[derive(Debug, Clone)]
+pub struct LayerNorm<'w> {
+    pub scale: ArrayView1<'w, f32>,
+    pub offset: ArrayView1<'w, f32>,
+}
+
+impl<'w> LayerNorm<'w> {
+    /// `scale [c]`, `offset [c]`.
+    pub fn load(scope: &Scope<'w>, c: usize) -> Result<Self, WeightError> {
+        Ok(Self {
+            scale: scope.vector("scale", c)?,
+            offset: scope.vector("offset", c)?,
+        })
+    }
+
+    /// Layer norm of `[rows, c]` (rows in parallel).
+    pub fn forward(&self, x: ArrayView2<f32>) -> Array2<f32> {
+        layer_norm(x, self.scale, self.offset)
+    }
+}
+
+/// `x @ w + b`, one GEMM per block of rows, blocks in parallel.
+pub fn linear(x: ArrayView2<f32>, w: ArrayView2<f32>, b: Option<ArrayView1<f32>>) -> Array2<f32> {
+    let mut out = Array2::<f32>::zeros((x.nrows(), w.ncols()));
+    let chunk = rows_per_task(x.nrows());
+    out.axis_chunks_iter_mut(Axis(0), chunk)
+        .into_par_iter()
+        .zip(x.axis_chunks_iter(Axis(0), chunk))
+        .for_each(|(mut out, x)| {
+            ndarray::linalg::general_mat_mul(1.0, &x, &w, 0.0, &mut out);
+            if let Some(b) = b {
+                out += &b;
+            }
+        });
+    out
+}
+
+/// AlphaFold2's `Linear` module: `weights [c_in, c_out]` (input axes flattened), `bias [c_out]`.
+#[derive(Debug, Clone)]
+pub struct Linear<'w> {
+    pub weights: ArrayView2<'w, f32>,
+    pub bias: ArrayView1<'w, f32>,
+}
+
+impl<'w> Linear<'w> {
+    /// `weights [c_in, c_out]`, `bias [c_out]`.
+    pub fn load(scope: &Scope<'w>, c_in: usize, c_out: usize) -> Result<Self, WeightError> {
+        Self::load_nd(scope, &[c_in], &[c_out])
+    }
+
+    /// Weights of shape `input ++ output` (AlphaFold2's `num_input_dims` / multi-axis outputs), used as
+    /// a `[prod(input), prod(output)]` matrix; the bias has shape `output`.
+    pub fn load_nd(
+        scope: &Scope<'w>,
+        input: &[usize],
+        output: &[usize],
+    ) -> Result<Self, WeightError> {
+        let weights = scope.matrix("weights", input, output)?;
+        let bias = scope
+            .matrix("bias", &[], output)?
+            .index_axis_move(Axis(0), 0);
+        Ok(Self { weights, bias })
+    }
+
+    /// `x [rows, c_in] @ weights + bias`.
+    pub fn forward(&self, x: ArrayView2<f32>) -> Array2<f32> {
+        linear(x, self.weights, Some(self.bias))
+    }
+
+    /// Output channels.
+    pub fn c_out(&self) -> usize {
+        self.weights.ncols()
+    }
+}
+
+pub use crate::model::ops::vmath::sigmoid;
+
+/// Softmax over each row, in place.
+pub fn softmax_rows(a: ArrayViewMut2<f32>) {
+    softmax_rows_biased(a, None, None);
+}
+
+/// Softmax over each row of `a + key_bias[None, :] (+ pair_bias)`, in place (the additions fused into
+/// the softmax's passes; vectorised e^x, see `vmath`).
+pub fn softmax_rows_biased(
+    mut a: ArrayViewMut2<f32>,
+    key_bias: Option<ArrayView1<f32>>,
+    pair_bias: Option<ArrayView2<f32>>,
+) {
+    let width = a.ncols();
+    // Borrowed as they are when contiguous (the attention's case), copied otherwise.
+    let kb = key_bias.as_ref().map(|b| b.as_standard_layout());
+    let pb = pair_bias.as_ref().map(|p| p.as_standard_layout());
+    let kb = kb.as_ref().map(|b| b.as_slice().expect("standard layout"));
+    let pb = pb.as_ref().map(|p| p.as_slice().expect("standard layout"));
+    match a.as_slice_mut() {
+        Some(x) => crate::model::ops::vmath::softmax_rows(x, width, kb, pb),
+        None => {
+            let mut x = a.as_standard_layout().into_owned();
+            let xs = x.as_slice_mut().expect("standard layout");
+            crate::model::ops::vmath::softmax_rows(xs, width, kb, pb);
+            a.assign(&x);
+        }
+    }
+}
+
+/// Views a C-contiguous 3-D array as `[a*b, c]`.
+pub fn flat2(x: &Array3<f32>) -> ArrayView2<'_, f32> {
+    let (a, b, c) = x.dim();
+    x.view()
+        .into_shape_with_order((a * b, c))
+        .expect("standard layout")
+}
+
+/// Reshapes `[a*b, c]` back to `[a, b, c]`.
+pub fn unflat3(x: Array2<f32>, a: usize, b: usize) -> Array3<f32> {
+    let c = x.ncols();
+    x.into_shape_with_order((a, b, c))
+        .expect("row count is a*b")
+}
+
+/// Sizes of one multi-head attention (AlphaFold2's `Attention`): query and key/value input channels,
+/// heads, per-head key and value widths, output channels, and whether the output is gated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttentionDims {
+    pub c_q: usize,
+    pub c_kv: usize,
+    pub heads: usize,
+    pub key_dim: usize,
+    pub value_dim: usize,
+    pub c_out: usize,
+    pub gating: bool,
+}
+
+impl AttentionDims {
+    /// Gated self-attention over `c` channels with `heads` heads of `c / heads` (Evoformer attentions).
+    pub fn gated_self(c: usize, heads: usize) -> Self {
+        Self {
+            c_q: c,
+            c_kv: c,
+            heads,
+            key_dim: c / heads,
+            value_dim: c / heads,
+            c_out: c,
+            gating: true,
+        }
+    }
+}
+
+/// Weights of one multi-head attention (`Attention` in AlphaFold2's modules).
+#[derive(Debug, Clone)]
+pub struct Attention<'a> {
+    pub heads: usize,
+    pub key_dim: usize,
+    pub value_dim: usize,
+    /// `[c_q, H*d]`
+    pub query: ArrayView2<'a, f32>,
+    /// `[c_kv, H*d]`
+    pub key: ArrayView2<'a, f32>,
+    /// `[c_kv, H*dv]`
+    pub value: ArrayView2<'a, f32>,
+    /// `[c_q, H*dv]`, `[H*dv]`; `None` without gating.
+    pub gating: Option<(ArrayView2<'a, f32>, ArrayView1<'a, f32>)>,
+    /// `[H*dv, c_out]`, `[c_out]`
+    pub output: ArrayView2<'a, f32>,
+    pub output_b: ArrayView1<'a, f32>,
+}
+
+impl<'a> Attention<'a> {
+    /// Loads `query_w [c_q, H, d]`, `key_w`, `value_w [c_kv, H, d(v)]`, `gating_w [c_q, H, dv]` and
+    /// `gating_b [H, dv]` (gated only), `output_w [H, dv, c_out]`, `output_b [c_out]`.
+    pub fn load(scope: &Scope<'a>, d: AttentionDims) -> Result<Self, WeightError> {
+        let (h, kd, vd) = (d.heads, d.key_dim, d.value_dim);
+        let gating = if d.gating {
+            let w = scope.matrix("gating_w", &[d.c_q], &[h, vd])?;
+            let b = scope
+                .matrix("gating_b", &[], &[h, vd])?
+                .index_axis_move(Axis(0), 0);
+            Some((w, b))
+        } else {
+            None
+        };
+        Ok(Self {
+            heads: h,
+            key_dim: kd,
+            value_dim: vd,
+            query: scope.matrix("query_w", &[d.c_q], &[h, kd])?,
+            key: scope.matrix("key_w", &[d.c_kv], &[h, kd])?,
+            value: scope.matrix("value_w", &[d.c_kv], &[h, vd])?,
+            gating,
+            output: scope.matrix("output_w", &[h, vd], &[d.c_out])?,
+            output_b: scope.vector("output_b", d.c_out)?,
+        })
+    }
+
+    /// Self-attention of `x [N, c]` over itself with a per-key additive bias `key_bias [N]` and an optional
+    /// shared bias `pair_bias [H, N, N]`; returns `[N, c_out]`.
+    pub fn apply(
+        &self,
+        x: ArrayView2<f32>,
+        key_bias: ArrayView1<f32>,
+        pair_bias: Option<ArrayView3<f32>>,
+    ) -> Array2<f32> {
+        let n = x.nrows();
+        let (h, d, dv) = (self.heads, self.key_dim, self.value_dim);
+        // [N, H*d]
+        let mut q = x.dot(&self.query);
+        q.mapv_inplace(|v| v * (d as f32).powf(-0.5));
+        let k = x.dot(&self.key);
+        let v = x.dot(&self.value);
+        // [N, H*dv]
+        let mut avg = Array2::<f32>::zeros((n, h * dv));
+        let mut logits = Array2::<f32>::zeros((n, n));
+        for head in 0..h {
+            let qh = q.slice(s![.., head * d..(head + 1) * d]);
+            let kh = k.slice(s![.., head * d..(head + 1) * d]);
+            ndarray::linalg::general_mat_mul(1.0, &qh, &kh.t(), 0.0, &mut logits);
+            softmax_rows_biased(
+                logits.view_mut(),
+                Some(key_bias),
+                pair_bias.map(|pb| pb.index_axis_move(Axis(0), head)),
+            );
+            let vh = v.slice(s![.., head * dv..(head + 1) * dv]);
+            let mut oh = avg.slice_mut(s![.., head * dv..(head + 1) * dv]);
+            ndarray::linalg::general_mat_mul(1.0, &logits, &vh, 0.0, &mut oh);
+        }
+        if let Some((gw, gb)) = &self.gating {
+            let mut g = x.dot(gw);
+            g += gb;
+            crate::model::ops::vmath::gate_in_place(
+                avg.as_slice_mut().expect("fresh array"),
+                g.as_slice().expect("fresh array"),
+            );
+        }
+        linear(avg.view(), self.output, Some(self.output_b))
+    }
+}
+
+/// The key bias AlphaFold2 derives from a mask: `1e9 * (mask - 1)`.
+pub fn mask_bias(mask: ArrayView1<f32>) -> Array1<f32> {
+    mask.mapv(|m| 1e9 * (m - 1.0))
+}
+
+#[cfg(test)]
+mod tests {
+
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn layer_norm_normalises() {
+        let x = array![[1.0f32, 2.0, 3.0, 4.0]];
+        let y = layer_norm(
+            x.view(),
+            array![1.0f32, 1.0, 1.0, 1.0].view(),
+            array![0.0f32, 0.0, 0.0, 0.0].view(),
+        );
+        assert!((y.sum()).abs() < 1e-6);
+        let var: f32 = y.iter().map(|v| v * v).sum::<f32>() / 4.0;
+        assert!((var - 1.0).abs() < 1e-4);
+    }
+
+    #[test]
+    fn softmax_of_a_strided_view_equals_the_contiguous_one() {
+        let x = array![[0.5f32, -1.0, 2.0], [3.0, 0.25, -4.0]];
+        let bias = array![0.1f32, 1.0 - 1e9, 0.3];
+        let mut contiguous = x.t().as_standard_layout().into_owned();
+        softmax_rows_biased(contiguous.view_mut(), Some(bias.view()), None);
+        let mut strided = x.clone();
+        softmax_rows_biased(strided.view_mut().reversed_axes(), Some(bias.view()), None);
+        assert_eq!(strided.t(), contiguous);
+        assert_eq!(contiguous[[0, 1]], 0.0);
+    }
+
+    #[test]
+    fn softmax_ignores_masked_keys() {
+        let mut a = array![[0.5f32, 1.0 - 1e9, 0.5]];
+        softmax_rows(a.view_mut());
+        assert_eq!(a[[0, 1]], 0.0);
+        assert!((a[[0, 0]] - 0.5).abs() < 1e-7);
+    }
+}

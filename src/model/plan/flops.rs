@@ -1,0 +1,112 @@
+//! Floating-point operations of one prediction, counted from the configuration and the sizes: every
+//! matrix product (2·m·n·k) of the extra-MSA stack (Alg. 18-19), the Evoformer (Alg. 6-15) and the
+//! structure module (Alg. 20-22), per iteration. Element-wise work (layer norms, softmax, gates) is left
+//! out: it is memory-bound and small next to the products. Used to report achieved GFLOP/s (and, with a
+//! measured GEMM ceiling, the fraction of the machine's peak) in the benchmarks.
+
+use crate::model::params::config::ModelConfig;
+
+/// FLOPs of the parts of one iteration.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Flops {
+    pub extra_msa_stack: f64,
+    pub evoformer: f64,
+    pub structure_module: f64,
+}
+
+impl Flops {
+    pub fn total(&self) -> f64 {
+        self.extra_msa_stack + self.evoformer + self.structure_module
+    }
+}
+
+/// Gated self-attention over `len` positions of `rows` rows: q, k, v, gate and output projections from
+/// `c` channels with `heads`×`d` per head, logits and the weighted sum.
+fn attention(rows: f64, len: f64, c: f64, heads: f64, d: f64) -> f64 {
+    let proj = 2.0 * rows * len * c * heads * d * 4.0 + 2.0 * rows * len * heads * d * c;
+    let attend = 2.0 * 2.0 * rows * heads * len * len * d;
+    proj + attend
+}
+
+/// The pair part of a block (outer product mean output, triangle updates, pair transition) plus the
+/// outer product mean over `rows` MSA rows of `c_msa` channels.
+fn pair_part(cfg: &ModelConfig, n: f64, rows: f64, c_msa: f64) -> f64 {
+    let cz = cfg.pair_channel as f64;
+    let co = cfg.outer_product_channels as f64;
+    let ct = cfg.triangle_multiplication_channels as f64;
+    let hz = cfg.pair_heads as f64;
+    let dz = cz / hz;
+    let opm = 2.0 * 2.0 * rows * n * c_msa * co
+        + 2.0 * n * n * rows * co * co
+        + 2.0 * n * n * co * co * cz;
+    let tri_mult = 2.0
+        * (4.0 * 2.0 * n * n * cz * ct
+            + 2.0 * n * n * n * ct
+            + 2.0 * n * n * ct * cz
+            + 2.0 * n * n * cz * cz);
+    let tri_att = 2.0 * (attention(n, n, cz, hz, dz) + 2.0 * n * n * cz * hz);
+    let transition = 2.0 * 2.0 * n * n * cz * cfg.transition_factor as f64 * cz;
+    opm + tri_mult + tri_att + transition
+}
+
+/// FLOPs of one iteration at `n` residues with `clusters` MSA rows and `extra` extra rows.
+pub fn per_iteration(cfg: &ModelConfig, n: usize, clusters: usize, extra: usize) -> Flops {
+    let (n, s, e) = (n as f64, clusters as f64, extra as f64);
+    let cm = cfg.msa_channel as f64;
+    let ce = cfg.extra_msa_channel as f64;
+    let cz = cfg.pair_channel as f64;
+    let h = cfg.msa_heads as f64;
+    let tf = cfg.transition_factor as f64;
+    let evo_block = attention(s, n, cm, h, cm / h)
+        + 2.0 * n * n * cz * h
+        + attention(n, s, cm, h, cm / h)
+        + 2.0 * 2.0 * s * n * cm * tf * cm
+        + pair_part(cfg, n, s, cm);
+    // Global column attention: one query per column, keys and values shared by the heads.
+    let de = ce / h;
+    let global = 2.0 * e * n * (ce * de * 2.0 + ce * ce * 2.0) + 2.0 * 2.0 * n * h * e * de;
+    let extra_block = if e > 0.0 {
+        attention(e, n, ce, h, de)
+            + 2.0 * n * n * cz * h
+            + global
+            + 2.0 * 2.0 * e * n * ce * tf * ce
+            + pair_part(cfg, n, e, ce)
+    } else {
+        0.0
+    };
+    let cs = cfg.structure_channel as f64;
+    let hi = cfg.ipa_heads as f64;
+    let qk = cfg.ipa_scalar_qk as f64 + 3.0 * cfg.ipa_point_qk as f64;
+    let v = cfg.ipa_scalar_v as f64 + 3.0 * cfg.ipa_point_v as f64;
+    let ipa = 2.0 * n * cs * hi * (2.0 * qk + v)
+        + 2.0 * n * n * hi * (qk + cz + v)
+        + 2.0 * n * n * cz * hi
+        + 2.0 * n * hi * (v + cz) * cs;
+    let sm_transition = cfg.structure_transition_layers as f64 * 2.0 * n * cs * cs;
+    Flops {
+        extra_msa_stack: extra_block * cfg.extra_msa_stack_num_block as f64,
+        evoformer: evo_block * cfg.evoformer_num_block as f64,
+        structure_module: cfg.structure_layers as f64 * (ipa + sm_transition),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scales_as_the_algorithms_do() {
+        let cfg = ModelConfig::model_1_ptm();
+        let a = per_iteration(&cfg, 128, 32, 0);
+        let b = per_iteration(&cfg, 256, 32, 0);
+        // Triangle updates are cubic in N, pair work quadratic, MSA work linear: between 2x and 8x.
+        let r = b.evoformer / a.evoformer;
+        assert!(r > 3.0 && r < 8.0, "{r}");
+        assert_eq!(a.extra_msa_stack, 0.0);
+        let deep = per_iteration(&cfg, 128, 508, 5120);
+        assert!(deep.extra_msa_stack > deep.evoformer * 0.1);
+        // model_1_ptm at N = 256, 512 rows: about 600 GFLOP per Evoformer block, 29 TFLOP an iteration.
+        let t = per_iteration(&cfg, 256, 508, 4).total();
+        assert!(t > 2e13 && t < 4e13, "{t:e}");
+    }
+}

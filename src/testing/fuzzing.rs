@@ -1,0 +1,178 @@
+//! Fuzzing entry points: each takes arbitrary bytes and drives one reader as far as it goes, panicking
+//! only on a bug. `fuzz/fuzz_targets/*` call these under libFuzzer (`cargo +nightly fuzz run <name>`);
+//! `tests/fuzz_regressions.rs` replays the inputs kept in `tests/data/fuzz/<name>/` through them.
+#![doc(hidden)]
+
+use std::path::Path;
+
+use crate::features::{
+    make_msa_features, make_sequence_features, names, single_sequence_msa, RawFeatures,
+    TemplateFeatures,
+};
+use crate::io::a3m::A3m;
+use crate::io::features_h5::{self, Provenance};
+use crate::io::stockholm::Stockholm;
+use crate::model::input::pipeline::{process_features, PipelineConfig};
+use crate::model::params::config::ModelConfig;
+
+fn base() -> (RawFeatures, Provenance) {
+    let seq = "MKVLA";
+    let sequence = make_sequence_features(seq, "fuzz").unwrap();
+    let msa = single_sequence_msa(seq, "fuzz");
+    let msa = make_msa_features(&[("fuzz", &msa)]).unwrap();
+    let raw = RawFeatures {
+        sequence,
+        msa,
+        templates: TemplateFeatures::empty(seq.len()),
+    };
+    let prov = Provenance {
+        tool: "fuzz".into(),
+        query_sequence: seq.into(),
+        databases: "[]".into(),
+        command: "fuzz".into(),
+        input_hash: "0".into(),
+        created: "0".into(),
+    };
+    (raw, prov)
+}
+
+/// FASTA reader + AlphaFold2's residue validation + the batch's folder naming, on arbitrary bytes.
+pub fn fasta(data: &[u8]) {
+    let path = Path::new("fuzz.fasta");
+    if let Ok(records) = crate::io::fasta::parse_bytes(data, path) {
+        let _ = crate::io::fasta::validate_protein(&records, path);
+        for r in &records {
+            let q = crate::query::Query::from_record(r);
+            let _ = q.mapped_to_unknown();
+            let name = crate::pipeline::run::sanitize_id(&r.id);
+            assert!(!name.contains('/') && !name.starts_with('.') && !name.is_empty());
+            let _ = crate::features::make_sequence_features(&q.sequence, &q.description);
+        }
+    }
+}
+
+/// A3M reader → query columns → AlphaFold2's MSA features, on arbitrary text.
+pub fn a3m(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let path = Path::new("fuzz.a3m");
+    if let Ok(a3m) = A3m::parse(text, path) {
+        if let Ok(msa) = a3m.to_msa(path) {
+            let _ = crate::features::make_msa_features(&[("fuzz", &msa)]);
+            let mut out = Vec::new();
+            let _ = a3m.write(&mut out);
+        }
+    }
+}
+
+/// Stockholm reader, AlphaFold2's truncation and conversion to A3M → MSA features, on arbitrary text.
+pub fn stockholm(data: &[u8]) {
+    let Some((&limit, rest)) = data.split_first() else {
+        return;
+    };
+    let Ok(text) = std::str::from_utf8(rest) else {
+        return;
+    };
+    let path = Path::new("fuzz.sto");
+    if let Ok(mut sto) = Stockholm::parse(text, path) {
+        let _ = sto.to_a3m(Some(limit as usize), path);
+        sto.truncate(limit as usize);
+        if let Ok(msa) = sto.to_msa(path) {
+            let _ = crate::features::make_msa_features(&[("fuzz", &msa)]);
+        }
+        let mut out = Vec::new();
+        let _ = sto.write(&mut out);
+    }
+}
+
+/// ONNX model container: protobuf decoding, metadata, tensors, then the check against AlphaFold2's
+/// parameter schema for the configuration the file claims, on arbitrary bytes.
+pub fn onnx(data: &[u8]) {
+    if let Ok(m) = crate::model::params::model_file::decode(data, Path::new("fuzz.onnx")) {
+        let _ = crate::model::params::schema::check(&m.weights, &m.config);
+    }
+}
+
+/// PDB and mmCIF reading through pdbtbx into atom37 (our wrapper), on arbitrary bytes.
+pub fn structure(data: &[u8]) {
+    let Some((&kind, rest)) = data.split_first() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let ext = if kind % 2 == 0 { "pdb" } else { "cif" };
+    let path = dir.path().join(format!("fuzz.{ext}"));
+    std::fs::write(&path, rest).unwrap();
+    if let Ok(p) = crate::io::pdb::read_path(&path, None) {
+        let mut out = Vec::new();
+        let _ = crate::io::pdb::write(&p, &mut out);
+    }
+}
+
+/// Our validation of what a `features.h5` holds. A valid file for a short query is written first; the
+/// input then replaces (or deletes) up to four of its datasets with arrays of any type, rank, shape and
+/// contents. Whatever `features_h5::read` accepts must then go through the model's input pipeline
+/// without a panic.
+pub fn features_h5(data: &[u8]) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("features.h5");
+    let (raw, prov) = base();
+    features_h5::write(&path, &raw, &prov).unwrap();
+    {
+        let f = hdf5::File::open_rw(&path).unwrap();
+        let mut bytes = data.iter().copied();
+        for _ in 0..4 {
+            let Some(sel) = bytes.next() else { break };
+            let name = names::ALL[sel as usize % names::ALL.len()];
+            let kind = bytes.next().unwrap_or(0) % 4;
+            let ndim = (bytes.next().unwrap_or(0) % 4) as usize;
+            let dims: Vec<usize> = (0..ndim)
+                .map(|_| (bytes.next().unwrap_or(1) % 7) as usize)
+                .collect();
+            let count: usize = dims.iter().product();
+            let _ = f.unlink(name);
+            let shape = ndarray::IxDyn(&dims);
+            match kind {
+                0 => {
+                    let v: Vec<i32> = (0..count)
+                        .map(|_| bytes.next().unwrap_or(0) as i8 as i32)
+                        .collect();
+                    let a = ndarray::ArrayD::from_shape_vec(shape, v).unwrap();
+                    f.new_dataset_builder().with_data(&a).create(name).unwrap();
+                }
+                1 => {
+                    let v: Vec<f32> = (0..count)
+                        .map(|_| {
+                            let b = bytes.next().unwrap_or(0);
+                            match b {
+                                255 => f32::NAN,
+                                254 => f32::INFINITY,
+                                _ => b as f32 / 16.0 - 4.0,
+                            }
+                        })
+                        .collect();
+                    let a = ndarray::ArrayD::from_shape_vec(shape, v).unwrap();
+                    f.new_dataset_builder().with_data(&a).create(name).unwrap();
+                }
+                2 => {
+                    let v: Vec<hdf5::types::VarLenUnicode> = (0..count)
+                        .map(|_| {
+                            let len = bytes.next().unwrap_or(0) % 8;
+                            let s: String = (0..len)
+                                .map(|_| (b'A' + bytes.next().unwrap_or(0) % 26) as char)
+                                .collect();
+                            s.parse().unwrap()
+                        })
+                        .collect();
+                    let a = ndarray::ArrayD::from_shape_vec(shape, v).unwrap();
+                    f.new_dataset_builder().with_data(&a).create(name).unwrap();
+                }
+                _ => {} // deleted
+            }
+        }
+    }
+    if let Ok((raw, _)) = features_h5::read(&path) {
+        let cfg = PipelineConfig::for_model(&ModelConfig::model_1_ptm());
+        let _ = process_features(&raw, &cfg, 1, 0, true);
+    }
+}

@@ -1,0 +1,24 @@
+//! ferrofold's integration tests, one binary (each test binary links the whole crate; one link instead
+//! of nineteen keeps CI short). One module per area; fixtures live in `tests/data/` (see its README).
+
+mod common;
+
+mod block_full_parity;
+mod db_download;
+mod end_to_end_parity;
+mod evoformer_modules_parity;
+mod features_parity;
+mod fuzz_regressions;
+mod hostile_inputs;
+mod input_pipeline_parity;
+mod malformed_inputs;
+mod model_files;
+mod params_fetch;
+mod predict_cli;
+mod run_cli;
+mod search;
+mod slurm;
+mod snakemake;
+mod structure_parity;
+mod structures;
+mod trunk_parity;

@@ -1,0 +1,334 @@
+//! `ferrofold predict` end to end: FASTA → `features` (precomputed MSA) → `predict` on a tiny model, every
+//! output file checked (parses, B-factors equal pLDDT, JSON schemas); AlphaFold2's unrelaxed PDB
+//! reproduced atom for atom from its processed features; clear errors with nothing written for a broken
+//! model, a model without PAE head when PAE is required, and a broken features file.
+
+use std::path::{Path, PathBuf};
+
+use crate::common::{data, ferrofold, files_below, single_sequence_features};
+use ferrofold::io::npz::Npz;
+
+fn tiny_model(dir: &Path, name: &str, drop_pae: bool) -> PathBuf {
+    let npz = data("model/tiny/params_model_1_ptm.npz");
+    let src = if drop_pae {
+        let mut w = ferrofold::pipeline::params::read_npz_weights(&npz).unwrap();
+        w.tensors
+            .retain(|k, _| !k.contains("predicted_aligned_error_head"));
+        let p = dir.join(format!("{name}.npz"));
+        ferrofold::io::npz::write_f32(&p, &w.tensors).unwrap();
+        p
+    } else {
+        npz
+    };
+    let out = dir.join(format!("{name}.onnx"));
+    ferrofold::pipeline::params::convert(&src, &out, Some(name), |c| {
+        c.structure_layers = 2;
+        c.num_recycle = 1;
+    })
+    .unwrap();
+    out
+}
+
+fn run_ok(args: &[&str]) -> String {
+    let r = ferrofold(args);
+    assert!(
+        r.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    String::from_utf8(r.stdout).unwrap()
+}
+
+#[test]
+fn fasta_to_features_to_predict_writes_every_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let m1 = tiny_model(d, "tiny_ptm", false);
+    let m2 = tiny_model(d, "tiny_nopae", true);
+    let out = d.join("out");
+    run_ok(&[
+        "features",
+        data("msas/2q2k_A/query.fasta").to_str().unwrap(),
+        "--msa",
+        data("model/tiny/2q2k_A_uniref90.a3m").to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    let target = out.join("query");
+    let stdout = run_ok(&[
+        "predict",
+        target.join("features.h5").to_str().unwrap(),
+        "--model",
+        m1.to_str().unwrap(),
+        "--model",
+        m2.to_str().unwrap(),
+        "--seed",
+        "3",
+        "-q",
+    ]);
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+
+    let files = files_below(&target);
+    for f in [
+        "result_tiny_ptm.h5",
+        "unrelaxed_tiny_ptm.pdb",
+        "unrelaxed_tiny_ptm.cif",
+        "confidence_tiny_ptm.json",
+        "pae_tiny_ptm.json",
+        "result_tiny_nopae.h5",
+        "unrelaxed_tiny_nopae.pdb",
+        "unrelaxed_tiny_nopae.cif",
+        "confidence_tiny_nopae.json",
+        "ranked_0.pdb",
+        "ranked_1.pdb",
+        "ranked_0.cif",
+        "ranked_1.cif",
+        "ranking_debug.json",
+        "timings.json",
+    ] {
+        assert!(files.contains(&f.to_string()), "{f} missing from {files:?}");
+    }
+    assert!(
+        !files.contains(&"pae_tiny_nopae.json".to_string()),
+        "no PAE file without a PAE head"
+    );
+    assert!(
+        !files.iter().any(|f| f.ends_with(".tmp")),
+        "temporary files left: {files:?}"
+    );
+
+    for model in ["tiny_ptm", "tiny_nopae"] {
+        let plddt = ferrofold::io::results_h5::read_f32(
+            &target.join(format!("result_{model}.h5")),
+            "plddt",
+        )
+        .unwrap();
+        assert_eq!(plddt.len(), 70);
+        // Confidence JSON (AlphaFold DB schema).
+        let conf: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(target.join(format!("confidence_{model}.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(conf["residueNumber"].as_array().unwrap().len(), 70);
+        assert_eq!(conf["confidenceCategory"].as_array().unwrap().len(), 70);
+        for (k, v) in conf["confidenceScore"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .enumerate()
+        {
+            assert!((v.as_f64().unwrap() - plddt[k] as f64).abs() <= 0.005 + 1e-9);
+        }
+        // PDB and mmCIF parse with pdbtbx; every atom's B-factor is its residue's pLDDT.
+        for ext in ["pdb", "cif"] {
+            let path = target.join(format!("unrelaxed_{model}.{ext}"));
+            let (s, _) = pdbtbx::ReadOptions::default()
+                .set_level(pdbtbx::StrictnessLevel::Strict)
+                .read(path.to_str().unwrap())
+                .unwrap_or_else(|e| panic!("{}: {e:?}", path.display()));
+            assert_eq!(s.residue_count(), 70);
+            for (i, res) in s.residues().enumerate() {
+                for atom in res.atoms() {
+                    assert!(
+                        (atom.b_factor() - plddt[i] as f64).abs() < 0.006,
+                        "{ext} residue {i}"
+                    );
+                }
+            }
+        }
+    }
+    let pae: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(target.join("pae_tiny_ptm.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        pae[0]["predicted_aligned_error"].as_array().unwrap().len(),
+        70
+    );
+    assert_eq!(
+        pae[0]["max_predicted_aligned_error"].as_f64().unwrap(),
+        31.75
+    );
+    let ranking: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(target.join("ranking_debug.json")).unwrap())
+            .unwrap();
+    let order: Vec<&str> = ranking["order"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let p = |m: &str| ranking["plddts"][m].as_f64().unwrap();
+    assert!(p(order[0]) >= p(order[1]));
+    assert_eq!(
+        std::fs::read(target.join("ranked_0.pdb")).unwrap(),
+        std::fs::read(target.join(format!("unrelaxed_{}.pdb", order[0]))).unwrap()
+    );
+    let timings: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(target.join("timings.json")).unwrap())
+            .unwrap();
+    assert!(timings["predict_and_compile_tiny_ptm"].as_f64().unwrap() > 0.0);
+
+    // Rerun: up to date, same bytes.
+    let before = std::fs::read(target.join("unrelaxed_tiny_ptm.pdb")).unwrap();
+    let stdout = run_ok(&[
+        "predict",
+        target.join("features.h5").to_str().unwrap(),
+        "--model",
+        m1.to_str().unwrap(),
+        "--model",
+        m2.to_str().unwrap(),
+        "--seed",
+        "3",
+        "-q",
+    ]);
+    assert!(stdout.contains("up to date"), "{stdout}");
+    assert_eq!(
+        std::fs::read(target.join("unrelaxed_tiny_ptm.pdb")).unwrap(),
+        before
+    );
+}
+
+#[test]
+fn unrelaxed_pdb_matches_alphafold2s_atom_for_atom() {
+    use ferrofold::model::input::trunk_inputs::TrunkInputs;
+    use ferrofold::model::net::alphafold::AlphaFold;
+    let tmp = tempfile::tempdir().unwrap();
+    let model = ferrofold::pipeline::params::load(&tiny_model(tmp.path(), "tiny", false)).unwrap();
+    let feats = Npz::read_path(data("model/tiny/processed_features.npz")).unwrap();
+    let inputs: Vec<TrunkInputs> = (0..2)
+        .map(|r| {
+            ferrofold::testing::reference::trunk_inputs_from_processed(&feats, r)
+                .unwrap()
+                .without_padding_rows()
+        })
+        .collect();
+    let pred = AlphaFold::load(&model.config, &model.weights)
+        .unwrap()
+        .predict(&inputs, &Default::default(), None, |_, _| {});
+    let x = &inputs[0];
+    let n = x.num_res();
+    let protein = ferrofold::protein::Protein {
+        aatype: x.aatype.iter().map(|&a| a as usize).collect(),
+        atom_positions: pred.structure.atom37_positions.clone(),
+        atom_mask: pred.structure.atom37_mask.clone(),
+        residue_index: x.residue_index.iter().map(|&r| r + 1).collect(),
+        chain_index: vec![0; n],
+        b_factors: ndarray::Array2::zeros((n, 37)),
+    }
+    .with_residue_b_factors(pred.heads.plddt.as_slice().unwrap())
+    .unwrap();
+    let mut ours = Vec::new();
+    ferrofold::io::pdb::write(&protein, &mut ours).unwrap();
+    let ours = String::from_utf8(ours).unwrap();
+    let af2 = std::fs::read_to_string(data("model/tiny/unrelaxed.pdb")).unwrap();
+    assert_eq!(ours.lines().count(), af2.lines().count());
+    for (a, b) in ours.lines().zip(af2.lines()) {
+        if !a.starts_with("ATOM") {
+            assert_eq!(a, b);
+            continue;
+        }
+        // Same atom, order, names and every fixed column but the numbers.
+        assert_eq!(&a[..30], &b[..30]);
+        assert_eq!(&a[54..60], &b[54..60]);
+        assert_eq!(&a[66..], &b[66..]);
+        for (lo, hi, tol) in [
+            (30, 38, 0.0015),
+            (38, 46, 0.0015),
+            (46, 54, 0.0015),
+            (60, 66, 0.011),
+        ] {
+            let (x, y): (f64, f64) = (
+                a[lo..hi].trim().parse().unwrap(),
+                b[lo..hi].trim().parse().unwrap(),
+            );
+            assert!(
+                (x - y).abs() <= tol,
+                "columns {}-{}: {a} vs {b}",
+                lo + 1,
+                hi
+            );
+        }
+    }
+}
+
+#[test]
+fn predict_errors_leave_nothing_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let features = single_sequence_features(d);
+    let target_dir = features.parent().unwrap().to_path_buf();
+    let before = files_below(&target_dir);
+    let check = |args: &[&str], expect: &[&str]| {
+        let r = ferrofold(args);
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(r.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        for e in expect {
+            assert!(err.contains(e), "{e:?} not in {err}");
+        }
+        assert_eq!(files_below(&target_dir), before, "nothing written");
+    };
+    // A model without a PAE head while PAE is required.
+    let nopae = tiny_model(d, "nopae", true);
+    check(
+        &[
+            "predict",
+            features.to_str().unwrap(),
+            "--model",
+            nopae.to_str().unwrap(),
+            "--require-pae",
+        ],
+        &["nopae", "no predicted-aligned-error head"],
+    );
+    // A model file that does not match its configuration.
+    let good = tiny_model(d, "good", false);
+    let mut m = ferrofold::model::params::model_file::read(&good).unwrap();
+    m.config.msa_channel = 48;
+    let bad = d.join("bad.onnx");
+    ferrofold::model::params::model_file::write(&bad, &m).unwrap();
+    check(
+        &[
+            "predict",
+            features.to_str().unwrap(),
+            "--model",
+            bad.to_str().unwrap(),
+        ],
+        &["bad.onnx", "has shape", "configuration needs"],
+    );
+    // A sequence longer than the predict limit names the limit and the flag.
+    check(
+        &[
+            "predict",
+            features.to_str().unwrap(),
+            "--model",
+            good.to_str().unwrap(),
+            "--max-length",
+            "50",
+        ],
+        &["features.h5", "70 residues", "limit of 50", "--max-length"],
+    );
+    // A features file whose arrays disagree in length.
+    let broken = d.join("broken.h5");
+    std::fs::copy(&features, &broken).unwrap();
+    {
+        let f = hdf5::File::open_rw(&broken).unwrap();
+        f.unlink("residue_index").unwrap();
+        f.new_dataset_builder()
+            .with_data(&ndarray::Array1::<i32>::zeros(39))
+            .create("residue_index")
+            .unwrap();
+        f.close().unwrap();
+    }
+    check(
+        &[
+            "predict",
+            broken.to_str().unwrap(),
+            "--model",
+            good.to_str().unwrap(),
+            "-o",
+            target_dir.to_str().unwrap(),
+        ],
+        &["broken.h5", "residue_index", "[39]"],
+    );
+}

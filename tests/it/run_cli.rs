@@ -1,0 +1,372 @@
+//! `ferrofold run`: features + predict over a multi-record FASTA in single-sequence mode on a tiny model,
+//! split across a two-task job array (flags and Slurm's variables), record ids sanitised, reruns skipped.
+
+use std::process::Command;
+
+use crate::common::{data, files_below};
+
+fn tiny_model(dir: &std::path::Path) -> std::path::PathBuf {
+    let out = dir.join("tiny.onnx");
+    ferrofold::pipeline::params::convert(
+        &data("model/tiny/params_model_1_ptm.npz"),
+        &out,
+        Some("tiny"),
+        |c| {
+            c.structure_layers = 2;
+            c.num_recycle = 0;
+        },
+    )
+    .unwrap();
+    out
+}
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ferrofold"));
+    c.args(args).env_remove("RUST_LOG");
+    for k in [
+        "SLURM_ARRAY_TASK_ID",
+        "SLURM_ARRAY_TASK_MIN",
+        "SLURM_ARRAY_TASK_COUNT",
+    ] {
+        c.env_remove(k);
+    }
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let o = c.output().unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn batch_run_splits_across_array_tasks_and_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let model = tiny_model(d);
+    let fasta = d.join("targets.fasta");
+    std::fs::write(&fasta, ">t1 first\nMKTAYIAKQRQISFVKSHFSRQ\n>../evil second\nGSSHHHHHHSSGLVPRGSHM\n>t3\nMAAHKGAEHHHKAAEHHEQA\n").unwrap();
+    let out = d.join("out");
+    let base = |extra: &[&str]| {
+        let mut v = vec![
+            "run",
+            fasta.to_str().unwrap(),
+            "--single-sequence",
+            "--model",
+            model.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "-q",
+        ];
+        v.extend_from_slice(extra);
+        v.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let call = |extra: &[&str], env: &[(&str, &str)]| {
+        let a = base(extra);
+        run(&a.iter().map(String::as_str).collect::<Vec<_>>(), env)
+    };
+    // Task 0 of 2 by flags: targets 0 and 2.
+    let (code, stdout, err) = call(&["--array-index", "0", "--array-size", "2"], &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        stdout.contains("t1\ttiny") && stdout.contains("t3\ttiny") && !stdout.contains("evil"),
+        "{stdout}"
+    );
+    // Task 1 of 2 from Slurm's variables (ids counted from SLURM_ARRAY_TASK_MIN): target 1.
+    let (code, stdout, err) = call(
+        &[],
+        &[
+            ("SLURM_ARRAY_TASK_ID", "8"),
+            ("SLURM_ARRAY_TASK_MIN", "7"),
+            ("SLURM_ARRAY_TASK_COUNT", "2"),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        stdout.contains("_._evil\ttiny") && !stdout.contains("t1\t"),
+        "{stdout}"
+    );
+    // Everything landed inside the output folder, one folder per target, each complete.
+    let dirs: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let mut dirs = dirs;
+    dirs.sort();
+    assert_eq!(dirs, ["_._evil", "t1", "t3"]);
+    assert!(!d.join("evil").exists());
+    for t in &dirs {
+        let files = files_below(&out.join(t));
+        for f in [
+            "features.h5",
+            "ranked_0.pdb",
+            "result_tiny.h5",
+            "confidence_tiny.json",
+            "pae_tiny.json",
+            "ranking_debug.json",
+            "log.txt",
+        ] {
+            assert!(
+                files.contains(&f.to_string()),
+                "{t}: {f} missing in {files:?}"
+            );
+        }
+    }
+    let log = std::fs::read_to_string(out.join("_._evil/log.txt")).unwrap();
+    assert!(
+        log.contains("record '../evil'")
+            && log.contains("predict tiny: mean pLDDT")
+            && log.contains("command:"),
+        "{log}"
+    );
+    // Rerun of the whole batch: nothing to do.
+    let (code, stdout, _) = call(&[], &[]);
+    assert_eq!(code, 0);
+    assert_eq!(stdout.matches("up to date").count(), 3, "{stdout}");
+    // An index outside the array is a usage problem caught before any work.
+    let (code, _, err) = call(&["--array-index", "2", "--array-size", "2"], &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("--array-index 2") && err.contains("--array-size 2"),
+        "{err}"
+    );
+}
+
+#[test]
+fn demo_model_is_deterministic_and_runs_the_pipeline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let a = d.join("a/demo.onnx");
+    let b = d.join("b/demo.onnx");
+    for p in [&a, &b] {
+        let (code, stdout, err) = run(&["params", "demo", "-o", p.to_str().unwrap()], &[]);
+        assert_eq!(code, 0, "{err}");
+        assert!(stdout.contains("written"));
+        assert!(err.contains("RANDOM weights"), "the user is told: {err}");
+    }
+    assert_eq!(
+        std::fs::read(&a).unwrap(),
+        std::fs::read(&b).unwrap(),
+        "same seed, same bytes"
+    );
+    let m = ferrofold::pipeline::params::load(&a).unwrap();
+    assert_eq!(m.name, "ferrofold_demo");
+    // `run --demo-model` makes the model where FERROFOLD_MODELS points, once, and predicts with it.
+    let fasta = d.join("q.fasta");
+    std::fs::write(&fasta, ">q\nMKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ\n").unwrap();
+    let models = d.join("models");
+    let out = d.join("out");
+    let (code, stdout, err) = run(
+        &[
+            "run",
+            fasta.to_str().unwrap(),
+            "--single-sequence",
+            "--demo-model",
+            "-o",
+            out.to_str().unwrap(),
+            "-q",
+        ],
+        &[("FERROFOLD_MODELS", models.to_str().unwrap())],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("q\tferrofold_demo"), "{stdout}");
+    assert!(models.join("ferrofold_demo.onnx").is_file());
+    let plddt =
+        ferrofold::io::results_h5::read_f32(&out.join("q/result_ferrofold_demo.h5"), "plddt")
+            .unwrap();
+    assert!(plddt
+        .iter()
+        .all(|v| v.is_finite() && (0.0..=100.0).contains(v)));
+}
+
+/// kill -9 at several moments of a batch, then a rerun: the final outputs equal an uninterrupted run's and
+/// no temporary file survives.
+#[test]
+fn killed_runs_resume_to_the_same_outputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let model = d.join("models/ferrofold_demo.onnx");
+    ferrofold::pipeline::params::ensure_demo_model(&model).unwrap();
+    let fasta = d.join("t.fasta");
+    std::fs::write(&fasta, ">a\nMKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRV\n>b\nMLTLENVSKTYKGGKKAVNNVNLKIAKGEFICFIGPSG\n>c\nGSSHHHHHHSSGLVPRGSHMDKKETKHLLKIKKEDYPQIF\n").unwrap();
+    let args = |out: &std::path::Path| -> Vec<String> {
+        [
+            "run",
+            fasta.to_str().unwrap(),
+            "--single-sequence",
+            "--model",
+            model.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "-q",
+            "--threads",
+            "1",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let reference = d.join("reference");
+    let (code, _, err) = run(
+        &args(&reference)
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let killed = d.join("killed");
+    for delay_ms in [30u64, 120, 250, 400, 600] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ferrofold"))
+            .args(args(&killed))
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+    }
+    let (code, _, err) = run(
+        &args(&killed).iter().map(String::as_str).collect::<Vec<_>>(),
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    for t in ["a", "b", "c"] {
+        for f in [
+            "ranked_0.pdb",
+            "unrelaxed_ferrofold_demo.cif",
+            "confidence_ferrofold_demo.json",
+            "pae_ferrofold_demo.json",
+            "ranking_debug.json",
+            "plddt.png",
+            "pae.png",
+            "coverage.png",
+        ] {
+            assert_eq!(
+                std::fs::read(killed.join(t).join(f)).unwrap(),
+                std::fs::read(reference.join(t).join(f)).unwrap(),
+                "{t}/{f}"
+            );
+        }
+        let (a, _) = ferrofold::io::features_h5::read(killed.join(t).join("features.h5")).unwrap();
+        let (b, _) =
+            ferrofold::io::features_h5::read(reference.join(t).join("features.h5")).unwrap();
+        assert_eq!(a, b, "{t}: features");
+        let files = files_below(&killed.join(t));
+        assert!(!files.iter().any(|f| f.ends_with(".tmp")), "{t}: {files:?}");
+        for f in ["features.h5", "result_ferrofold_demo.h5"] {
+            let c = ferrofold::io::checksum::check(&killed.join(t).join(f));
+            assert!(c.is_match(), "{t}/{f}: {c:?}");
+        }
+    }
+}
+
+/// Intermediates truncated or corrupted after a finished run are detected by the checksums beside them
+/// and regenerated (never trusted); `predict` refuses a features file that no longer matches.
+#[test]
+fn corrupted_intermediates_are_detected_and_regenerated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let model = tiny_model(d);
+    let fasta = d.join("t.fasta");
+    std::fs::write(&fasta, ">a\nMKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ\n").unwrap();
+    let out = d.join("out");
+    let args = [
+        "run",
+        fasta.to_str().unwrap(),
+        "--single-sequence",
+        "--model",
+        model.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    let (code, _, err) = run(&args, &[]);
+    assert_eq!(code, 0, "{err}");
+    let t = out.join("a");
+    let pdb = std::fs::read(t.join("ranked_0.pdb")).unwrap();
+    let result = t.join("result_tiny.h5");
+    let features = t.join("features.h5");
+
+    // Flip one byte in the middle of the result file: predicted again, same structure.
+    let mut bytes = std::fs::read(&result).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    std::fs::write(&result, &bytes).unwrap();
+    let (code, _, err) = run(&args, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("result_tiny.h5")
+            && err.contains("corrupted")
+            && err.contains("predicting again"),
+        "{err}"
+    );
+    assert!(ferrofold::io::checksum::check(&result).is_match());
+    assert_eq!(std::fs::read(t.join("ranked_0.pdb")).unwrap(), pdb);
+
+    // Truncate the features file: predict alone refuses it, naming it; run regenerates it.
+    let bytes = std::fs::read(&features).unwrap();
+    std::fs::write(&features, &bytes[..bytes.len() - 100]).unwrap();
+    let (code, _, err) = run(
+        &[
+            "predict",
+            features.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("features.h5") && err.contains("recorded checksum"),
+        "{err}"
+    );
+    let (code, _, err) = run(&args, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("features.h5") && err.contains("regenerating"),
+        "{err}"
+    );
+    assert!(ferrofold::io::checksum::check(&features).is_match());
+    assert_eq!(std::fs::read(t.join("ranked_0.pdb")).unwrap(), pdb);
+    // A file whose sidecar is gone (a kill between the two writes) is not trusted either.
+    std::fs::remove_file(ferrofold::io::checksum::sidecar_path(&result)).unwrap();
+    let (code, _, err) = run(&args, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("no recorded checksum"), "{err}");
+}
+
+/// `params info --len --depth` estimates peak memory and work for a query, from the model's configuration.
+#[test]
+fn params_info_estimates_memory_and_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(tmp.path());
+    let info = |len: &str, depth: &str| {
+        let (code, out, err) = run(
+            &[
+                "params",
+                "info",
+                model.to_str().unwrap(),
+                "--len",
+                len,
+                "--depth",
+                depth,
+            ],
+            &[],
+        );
+        assert_eq!(code, 0, "{err}");
+        let field = |k: &str| -> f64 {
+            out.lines()
+                .find_map(|l| l.strip_prefix(&format!("{k}\t")))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+                .unwrap_or_else(|| panic!("{k} missing in {out}"))
+        };
+        (field("peak_memory_bytes"), field("gflop_per_iteration"))
+    };
+    let (m1, f1) = info("100", "10");
+    let (m2, f2) = info("200", "10");
+    let (m3, _) = info("100", "3000");
+    assert!(m1 > 0.0 && f1 > 0.0);
+    assert!(m2 > m1 && f2 > 2.0 * f1, "{m1} {m2} {f1} {f2}");
+    assert!(m3 > m1);
+}

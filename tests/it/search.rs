@@ -1,0 +1,410 @@
+//! Homologue search: the built-in search on the shipped demo database, and the real jackhmmer and mmseqs
+//! binaries (installed by .ci/run) on a database made from the demo FASTA at test time; errors for missing,
+//! wrong or corrupt databases and missing or failing tools.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use crate::common::{ferrofold, files_below};
+
+fn repo(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// The first `n` sequences of the demo database, as plain FASTA.
+fn small_db(dir: &Path, n: usize) -> PathBuf {
+    let mut text = String::new();
+    flate2::read::MultiGzDecoder::new(
+        std::fs::File::open(repo("databases/demo/uniprot20k.fasta.gz")).unwrap(),
+    )
+    .read_to_string(&mut text)
+    .unwrap();
+    let mut out = String::new();
+    let mut count = 0;
+    for line in text.lines() {
+        if line.starts_with('>') {
+            count += 1;
+            if count > n {
+                break;
+            }
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    let p = dir.join("demo_small.fasta");
+    std::fs::write(&p, out).unwrap();
+    p
+}
+
+fn features(args: &[&str]) -> (i32, String, String) {
+    let r = ferrofold(args);
+    (
+        r.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&r.stdout).into_owned(),
+        String::from_utf8_lossy(&r.stderr).into_owned(),
+    )
+}
+
+fn ids_a3m(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut v: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix('>'))
+        .skip(1)
+        .map(|l| l.split(['/', ' ', '\t']).next().unwrap().to_string())
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+#[test]
+fn builtin_search_of_the_demo_database_by_default() {
+    let out = tempfile::tempdir().unwrap();
+    let (code, stdout, err) = features(&[
+        "features",
+        repo("examples/data/opuBA_150.fasta").to_str().unwrap(),
+        "-o",
+        out.path().to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("written"));
+    let target = out.path().join("opuBA_fragment");
+    let a3m = ferrofold::io::a3m::A3m::read_path(target.join("msas/uniprot20k_hits.a3m")).unwrap();
+    let msa = a3m.to_msa(Path::new("x")).unwrap();
+    assert!(msa.depth() > 100, "{} rows", msa.depth());
+    assert_eq!(
+        msa.sequences[0],
+        std::fs::read_to_string(repo("examples/data/opuBA_150.fasta"))
+            .unwrap()
+            .lines()
+            .nth(1)
+            .unwrap()
+    );
+    let (f, prov) = ferrofold::io::features_h5::read(target.join("features.h5")).unwrap();
+    assert!(f.num_alignments() > 100);
+    assert!(
+        f.msa
+            .msa_species_identifiers
+            .iter()
+            .filter(|s| s == &"BACIU")
+            .count()
+            >= 1
+    );
+    assert!(prov.databases.contains("uniprot20k_hits.a3m"));
+    // Rerun: up to date without searching again.
+    let (code, stdout, _) = features(&[
+        "features",
+        repo("examples/data/opuBA_150.fasta").to_str().unwrap(),
+        "-o",
+        out.path().to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("up to date"), "{stdout}");
+}
+
+#[test]
+fn jackhmmer_and_mmseqs_run_for_real_and_agree_with_the_builtin_search() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = small_db(dir.path(), 2000);
+    let query = repo("examples/data/opuBA_150.fasta");
+    let mut ids = std::collections::BTreeMap::new();
+    for tool in ["builtin", "jackhmmer", "mmseqs"] {
+        let out = dir.path().join(tool);
+        let (code, _, err) = features(&[
+            "features",
+            query.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+            "--tool",
+            tool,
+            "-o",
+            out.to_str().unwrap(),
+            "-q",
+        ]);
+        assert_eq!(code, 0, "{tool}: {err}");
+        let msas = out.join("opuBA_fragment/msas");
+        let got = if tool == "jackhmmer" {
+            let sto =
+                ferrofold::io::stockholm::Stockholm::read_path(msas.join("demo_small_hits.sto"))
+                    .unwrap();
+            let mut v: Vec<String> = sto
+                .names
+                .iter()
+                .skip(1)
+                .map(|n| n.split('/').next().unwrap().to_string())
+                .collect();
+            v.sort();
+            v.dedup();
+            v
+        } else {
+            ids_a3m(&msas.join("demo_small_hits.a3m"))
+        };
+        let (f, _) =
+            ferrofold::io::features_h5::read(out.join("opuBA_fragment/features.h5")).unwrap();
+        assert!(
+            f.num_alignments() > 20,
+            "{tool}: {} rows",
+            f.num_alignments()
+        );
+        ids.insert(tool, got);
+    }
+    // The source protein is found by all three (mmseqs names rows by accession).
+    assert!(ids["builtin"].iter().any(|i| i.contains("M4KW32")));
+    assert!(ids["jackhmmer"].iter().any(|i| i.contains("M4KW32")));
+    assert!(ids["mmseqs"].iter().any(|i| i == "M4KW32"));
+    // Most of jackhmmer's hits are found by the built-in search too.
+    let jack: std::collections::BTreeSet<&String> = ids["jackhmmer"].iter().collect();
+    let found = ids["builtin"].iter().filter(|i| jack.contains(i)).count();
+    let recall = found as f64 / jack.len() as f64;
+    eprintln!(
+        "built-in finds {found} of jackhmmer's {} hits ({:.0} %)",
+        jack.len(),
+        100.0 * recall
+    );
+    assert!(recall >= 0.85, "recall {recall}");
+}
+
+#[test]
+fn database_and_tool_errors_are_clear_and_leave_no_features() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let query = repo("examples/data/opuBA_150.fasta");
+    let not_gzip = d.join("corrupt.fasta.gz");
+    std::fs::File::create(&not_gzip)
+        .unwrap()
+        .write_all(b"this is not gzip data at all")
+        .unwrap();
+    let garbage = d.join("garbage.fasta");
+    std::fs::write(&garbage, b"garbage\x00\x01\n").unwrap();
+    let db = small_db(d, 50);
+    let cases: Vec<(Vec<String>, Vec<&str>)> = vec![
+        (
+            vec!["--db".into(), d.join("missing.fasta").display().to_string()],
+            vec!["missing.fasta", "no such database file"],
+        ),
+        (
+            vec!["--db".into(), d.display().to_string()],
+            vec!["is a directory"],
+        ),
+        (
+            vec!["--db".into(), not_gzip.display().to_string()],
+            vec!["corrupt.fasta.gz"],
+        ),
+        (
+            vec!["--db".into(), garbage.display().to_string()],
+            vec!["garbage.fasta:1", "before the first"],
+        ),
+        (
+            vec![
+                "--db".into(),
+                db.display().to_string(),
+                "--tool".into(),
+                "jackhmmer".into(),
+                "--tool-binary".into(),
+                "/nonexistent/jackhmmer".into(),
+            ],
+            vec!["jackhmmer", "/nonexistent/jackhmmer", "no such program"],
+        ),
+        (
+            vec![
+                "--db".into(),
+                garbage.display().to_string(),
+                "--tool".into(),
+                "jackhmmer".into(),
+            ],
+            vec![
+                "jackhmmer failed",
+                "--noali",
+                "garbage.fasta",
+                "Parse failed",
+            ],
+        ),
+        (
+            vec![
+                "--db".into(),
+                garbage.display().to_string(),
+                "--tool".into(),
+                "mmseqs".into(),
+            ],
+            vec!["mmseqs", "createdb"],
+        ),
+    ];
+    for (i, (extra, expect)) in cases.into_iter().enumerate() {
+        let out = d.join(format!("out{i}"));
+        let mut args = vec![
+            "features".to_string(),
+            query.display().to_string(),
+            "-o".into(),
+            out.display().to_string(),
+            "-q".into(),
+        ];
+        args.extend(extra);
+        let (code, _, err) = features(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(code, 1, "case {i}: {err}");
+        assert_eq!(err.lines().count(), 1, "case {i}: {err}");
+        for e in expect {
+            assert!(err.contains(e), "case {i}: {e:?} not in {err}");
+        }
+        let left = files_below(&out);
+        assert!(
+            !left
+                .iter()
+                .any(|f| f.ends_with("features.h5") || f.ends_with(".tmp")),
+            "case {i}: {left:?}"
+        );
+    }
+}
+
+#[test]
+fn reduced_dbs_preset_runs_jackhmmer_on_three_databases_with_alphafold2s_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = small_db(d, 1500);
+    let data = d.join("data");
+    for (name, file) in [
+        ("uniref90", "uniref90.fasta"),
+        ("mgnify", "mgy_clusters_2022_05.fa"),
+        ("small_bfd", "bfd-first_non_consensus_sequences.fasta"),
+    ] {
+        std::fs::create_dir_all(data.join(name)).unwrap();
+        std::fs::copy(&db, data.join(name).join(file)).unwrap();
+    }
+    let out = d.join("out");
+    let (code, _, err) = features(&[
+        "features",
+        repo("examples/data/opuBA_150.fasta").to_str().unwrap(),
+        "--db-preset",
+        "reduced_dbs",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let msas = out.join("opuBA_fragment/msas");
+    for f in ["uniref90_hits.sto", "mgnify_hits.sto", "small_bfd_hits.sto"] {
+        assert!(msas.join(f).is_file(), "{f}");
+    }
+    // Three copies of the same database: de-duplication keeps one copy of each row, so the merged MSA has
+    // as many rows as one search found.
+    let one = ferrofold::io::stockholm::Stockholm::read_path(msas.join("uniref90_hits.sto"))
+        .unwrap()
+        .to_msa(Path::new("x"))
+        .unwrap();
+    let (f, _) = ferrofold::io::features_h5::read(out.join("opuBA_fragment/features.h5")).unwrap();
+    let distinct: std::collections::BTreeSet<&String> = one.sequences.iter().collect();
+    assert_eq!(f.num_alignments(), distinct.len());
+    // A missing database names the file and the command that fetches it.
+    std::fs::remove_file(data.join("mgnify/mgy_clusters_2022_05.fa")).unwrap();
+    let (code, _, err) = features(&[
+        "features",
+        repo("examples/data/opuBA_150.fasta").to_str().unwrap(),
+        "--db-preset",
+        "reduced_dbs",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "-o",
+        d.join("out2").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("mgy_clusters_2022_05.fa") && err.contains("ferrofold db download mgnify"),
+        "{err}"
+    );
+}
+
+/// An HH-suite database made from the first `n` demo sequences (one sequence per entry), with HH-suite's
+/// own tools: `ffindex_from_fasta`, then `cstranslate` for the column-state prefilter.
+fn hhsuite_db(dir: &Path, n: usize) -> PathBuf {
+    let fasta = small_db(dir, n);
+    let prefix = dir.join("hhdb");
+    let ok = |c: &mut std::process::Command| {
+        let o = c.output().unwrap();
+        assert!(
+            o.status.success(),
+            "{c:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    ok(std::process::Command::new("ffindex_from_fasta")
+        .arg("-s")
+        .arg(dir.join("hhdb_a3m.ffdata"))
+        .arg(dir.join("hhdb_a3m.ffindex"))
+        .arg(&fasta));
+    // Debian's `cstranslate` wrapper looks for its SIMD builds in the wrong place; call one directly.
+    let cpu = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let variant = ["avx2", "sse3", "plain"]
+        .into_iter()
+        .find(|v| *v == "plain" || cpu.contains(v))
+        .unwrap();
+    let cs = PathBuf::from(format!("/usr/libexec/hhsuite/cstranslate-{variant}"));
+    let cs = if cs.is_file() {
+        cs
+    } else {
+        PathBuf::from("cstranslate")
+    };
+    ok(std::process::Command::new(cs)
+        .args(["-f", "-x", "0.3", "-c", "4", "-I", "a3m", "-b"])
+        .arg("-i")
+        .arg(dir.join("hhdb_a3m"))
+        .arg("-o")
+        .arg(dir.join("hhdb_cs219"))
+        .arg("-A")
+        .arg("/usr/share/hhsuite/data/cs219.lib")
+        .arg("-D")
+        .arg("/usr/share/hhsuite/data/context_data.lib"));
+    prefix
+}
+
+#[test]
+fn hhblits_runs_for_real_on_a_database_built_here() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = hhsuite_db(dir.path(), 120);
+    let out = dir.path().join("out");
+    let (code, _, err) = features(&[
+        "features",
+        repo("examples/data/opuBA_150.fasta").to_str().unwrap(),
+        "--db",
+        prefix.to_str().unwrap(),
+        "--tool",
+        "hhblits",
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let a3m = out.join("opuBA_fragment/msas/hhdb_hits.a3m");
+    let msa = ferrofold::io::a3m::A3m::read_path(&a3m)
+        .unwrap()
+        .to_msa(Path::new("x"))
+        .unwrap();
+    assert!(msa.depth() >= 2, "query plus hits, got {}", msa.depth());
+    let (f, _) = ferrofold::io::features_h5::read(out.join("opuBA_fragment/features.h5")).unwrap();
+    assert_eq!(
+        f.num_alignments(),
+        msa.sequences
+            .iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+    );
+    // A prefix with no database behind it names the missing file.
+    let (code, _, err) = features(&[
+        "features",
+        repo("examples/data/opuBA_150.fasta").to_str().unwrap(),
+        "--db",
+        dir.path().join("nodb").to_str().unwrap(),
+        "--tool",
+        "hhblits",
+        "-o",
+        dir.path().join("o2").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("nodb_a3m.ffdata") && err.contains("no such HH-suite database file"),
+        "{err}"
+    );
+}
