@@ -48,8 +48,8 @@ fn main() {
     }
     let (n, depth) = (arg("--len", 64), arg("--depth", 32));
     let mut cfg = ModelConfig::model_1_ptm();
-    cfg.evoformer_num_block = arg("--blocks", 2);
-    cfg.extra_msa_stack_num_block = arg("--extra-blocks", 1);
+    cfg.evoformer.num_block = arg("--blocks", 2);
+    cfg.evoformer.extra_msa_num_block = arg("--extra-blocks", 1);
     let clusters = depth.min(arg("--max-clusters", 508));
     let extra = depth - clusters;
     if std::env::args().any(|a| a == "--estimate-only") {
@@ -59,7 +59,7 @@ fn main() {
             .map(|shape| shape.iter().product::<usize>() as u64 * 4)
             .sum();
         let mut est_cfg = cfg.clone();
-        est_cfg.max_msa_clusters = clusters.max(1);
+        est_cfg.input.max_msa_clusters = clusters.max(1);
         let sizes = ferrofold::model::plan::memory::Sizes {
             num_res: n,
             num_alignments: depth,
@@ -111,11 +111,11 @@ fn main() {
             .unwrap()
             .mapv(|v| v.abs() * 0.1),
     };
-    let prev = Recycled::zeros(n, cfg.msa_channel, cfg.pair_channel);
+    let prev = Recycled::zeros(n, cfg.evoformer.msa_channel, cfg.evoformer.pair_channel);
     let rt = RuntimeOptions::default();
     let weights_bytes: u64 = w.tensors.values().map(|t| t.len() as u64 * 4).sum();
     let mut est_cfg = cfg.clone();
-    est_cfg.max_msa_clusters = clusters.max(1);
+    est_cfg.input.max_msa_clusters = clusters.max(1);
     let est = ferrofold::model::plan::memory::estimate(
         &est_cfg,
         ferrofold::model::plan::memory::Sizes {
@@ -136,8 +136,8 @@ fn main() {
     assert!(out.pair.iter().all(|v| v.is_finite()));
     println!(
         "{{\"len\": {n}, \"depth\": {depth}, \"clusters\": {clusters}, \"extra\": {extra}, \"evoformer_blocks\": {}, \"extra_blocks\": {}, \"threads\": {}, \"wall_s\": {secs:.3}, \"trunk_gflop\": {:.1}, \"gflops\": {:.2}, \"peak_rss_mib\": {:.1}, \"estimate_mib\": {:.1}, \"estimate_largest_step\": \"{}\", \"weights_rss_mib\": {rss_weights:.1}}}",
-        cfg.evoformer_num_block,
-        cfg.extra_msa_stack_num_block,
+        cfg.evoformer.num_block,
+        cfg.evoformer.extra_msa_num_block,
         rayon::current_num_threads(),
         trunk_flops / 1e9,
         trunk_flops / secs / 1e9,

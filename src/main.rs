@@ -478,7 +478,7 @@ fn params(cmd: ParamsCommand) -> anyhow::Result<()> {
         } => {
             let r = params::convert(&npz, &output, name.as_deref(), |c| {
                 if let Some(n) = structure_layers {
-                    c.structure_layers = n;
+                    c.structure_module.layers = n;
                 }
                 if let Some(n) = num_recycle {
                     c.num_recycle = n;

@@ -271,21 +271,21 @@ pub const DEMO_MODEL_SEED: u64 = 2026;
 /// whole pipeline without DeepMind's parameters, and its structures mean nothing.
 pub fn demo_model() -> ModelFile {
     let mut c = ModelConfig::model_1_ptm();
-    c.msa_channel = 64;
-    c.pair_channel = 32;
-    c.extra_msa_channel = 16;
-    c.seq_channel = 64;
-    c.evoformer_num_block = 4;
-    c.extra_msa_stack_num_block = 1;
-    c.templates = false;
+    c.evoformer.msa_channel = 64;
+    c.evoformer.pair_channel = 32;
+    c.evoformer.extra_msa_channel = 16;
+    c.evoformer.seq_channel = 64;
+    c.evoformer.num_block = 4;
+    c.evoformer.extra_msa_num_block = 1;
+    c.evoformer.templates = false;
     c.num_recycle = 1;
-    c.structure_channel = 64;
-    c.structure_layers = 4;
-    c.sidechain_channel = 32;
-    c.plddt_channels = 32;
-    c.triangle_multiplication_channels = 32;
-    c.max_msa_clusters = 128;
-    c.max_extra_msa = 256;
+    c.structure_module.channel = 64;
+    c.structure_module.layers = 4;
+    c.structure_module.sidechain_channel = 32;
+    c.heads.plddt_channels = 32;
+    c.evoformer.triangle_multiplication_channels = 32;
+    c.input.max_msa_clusters = 128;
+    c.input.max_extra_msa = 256;
     let mut weights = Weights::default();
     for (key, shape) in schema::expected(&c) {
         let mut t = crate::model::params::random::param_values(&key, &shape, DEMO_MODEL_SEED);

@@ -148,7 +148,7 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
     let mut models: Vec<ModelFile> = Vec::new();
     for path in &opts.models {
         let m = params::load(path)?;
-        if opts.require_pae && m.config.pae_bins.is_none() {
+        if opts.require_pae && m.config.heads.pae_bins.is_none() {
             return Err(PredictError::Model {
                 model: m.name.clone(),
                 message: format!("{}: no predicted-aligned-error head, so no PAE or pTM (use a _ptm model, or drop --require-pae)", path.display()),
@@ -288,7 +288,7 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
                 message: e.to_string(),
             })?;
         // One step per extra-MSA / Evoformer block of every iteration.
-        let blocks = m.config.extra_msa_stack_num_block + m.config.evoformer_num_block;
+        let blocks = m.config.evoformer.extra_msa_num_block + m.config.evoformer.num_block;
         let bar = crate::progress::steps_bar(
             ((recycles + 1) * blocks.max(1)) as u64,
             &format!("{name}: iteration 1/{}, blocks", recycles + 1),

@@ -24,7 +24,7 @@ fn check(dir: &str) {
     let mut cfg = ModelConfig::infer(&w).unwrap();
     let conf: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(base.join("config.json")).unwrap()).unwrap();
-    cfg.structure_layers = conf["model"]["heads"]["structure_module"]["num_layer"]
+    cfg.structure_module.layers = conf["model"]["heads"]["structure_module"]["num_layer"]
         .as_u64()
         .unwrap() as usize;
     let feats = Npz::read_path(base.join("processed_features.npz")).unwrap();

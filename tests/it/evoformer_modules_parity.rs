@@ -83,14 +83,14 @@ impl Fixture {
         let s = &spec["sizes"];
         let n = |k: &str| s[k].as_u64().unwrap() as usize;
         let mut cfg = ModelConfig::model_1_ptm();
-        cfg.msa_channel = n("c_m");
-        cfg.pair_channel = n("c_z");
-        cfg.extra_msa_channel = n("c_e");
-        cfg.msa_heads = n("msa_heads");
-        cfg.pair_heads = n("pair_heads");
-        cfg.outer_product_channels = n("num_outer_channel");
-        cfg.triangle_multiplication_channels = n("tri_mult_channel");
-        cfg.transition_factor = n("transition_factor");
+        cfg.evoformer.msa_channel = n("c_m");
+        cfg.evoformer.pair_channel = n("c_z");
+        cfg.evoformer.extra_msa_channel = n("c_e");
+        cfg.evoformer.msa_heads = n("msa_heads");
+        cfg.evoformer.pair_heads = n("pair_heads");
+        cfg.evoformer.outer_product_channels = n("num_outer_channel");
+        cfg.evoformer.triangle_multiplication_channels = n("tri_mult_channel");
+        cfg.evoformer.transition_factor = n("transition_factor");
         Self {
             outputs,
             weights,
@@ -136,9 +136,13 @@ impl Fixture {
 fn msa_row_attention_with_pair_bias_matches_alphafold2() {
     let f = Fixture::load();
     let (c, m) = (&f.cfg, "msa_row_attention_with_pair_bias");
-    let module =
-        MsaRowAttentionWithPairBias::load(&f.scope(m), c.msa_channel, c.pair_channel, c.msa_heads)
-            .unwrap();
+    let module = MsaRowAttentionWithPairBias::load(
+        &f.scope(m),
+        c.evoformer.msa_channel,
+        c.evoformer.pair_channel,
+        c.evoformer.msa_heads,
+    )
+    .unwrap();
     f.check(
         m,
         module
@@ -151,7 +155,12 @@ fn msa_row_attention_with_pair_bias_matches_alphafold2() {
 fn msa_column_attention_matches_alphafold2() {
     let f = Fixture::load();
     let m = "msa_column_attention";
-    let module = MsaColumnAttention::load(&f.scope(m), f.cfg.msa_channel, f.cfg.msa_heads).unwrap();
+    let module = MsaColumnAttention::load(
+        &f.scope(m),
+        f.cfg.evoformer.msa_channel,
+        f.cfg.evoformer.msa_heads,
+    )
+    .unwrap();
     f.check(m, module.forward(&f.msa, f.msa_mask.view()).into_dyn());
 }
 
@@ -159,9 +168,12 @@ fn msa_column_attention_matches_alphafold2() {
 fn msa_column_global_attention_matches_alphafold2() {
     let f = Fixture::load();
     let m = "msa_column_global_attention";
-    let module =
-        MsaColumnGlobalAttention::load(&f.scope(m), f.cfg.extra_msa_channel, f.cfg.msa_heads)
-            .unwrap();
+    let module = MsaColumnGlobalAttention::load(
+        &f.scope(m),
+        f.cfg.evoformer.extra_msa_channel,
+        f.cfg.evoformer.msa_heads,
+    )
+    .unwrap();
     f.check(
         m,
         module.forward(&f.extra_msa, f.msa_mask.view()).into_dyn(),
@@ -174,15 +186,15 @@ fn transitions_match_alphafold2() {
     let rt = Default::default();
     let msa = Transition::load(
         &f.scope("msa_transition"),
-        f.cfg.msa_channel,
-        f.cfg.transition_factor,
+        f.cfg.evoformer.msa_channel,
+        f.cfg.evoformer.transition_factor,
     )
     .unwrap();
     f.check("msa_transition", msa.forward(&f.msa, &rt).into_dyn());
     let pair = Transition::load(
         &f.scope("pair_transition"),
-        f.cfg.pair_channel,
-        f.cfg.transition_factor,
+        f.cfg.evoformer.pair_channel,
+        f.cfg.evoformer.transition_factor,
     )
     .unwrap();
     f.check("pair_transition", pair.forward(&f.pair, &rt).into_dyn());
@@ -194,9 +206,9 @@ fn outer_product_mean_matches_alphafold2() {
     let m = "outer_product_mean";
     let module = OuterProductMean::load(
         &f.scope(m),
-        f.cfg.msa_channel,
-        f.cfg.outer_product_channels,
-        f.cfg.pair_channel,
+        f.cfg.evoformer.msa_channel,
+        f.cfg.evoformer.outer_product_channels,
+        f.cfg.evoformer.pair_channel,
     )
     .unwrap();
     f.check(m, module.forward(&f.msa, f.msa_mask.view()).into_dyn());
@@ -212,8 +224,8 @@ fn triangle_multiplications_match_alphafold2() {
         let module = TriangleMultiplication::load(
             &f.scope(m),
             dir,
-            f.cfg.pair_channel,
-            f.cfg.triangle_multiplication_channels,
+            f.cfg.evoformer.pair_channel,
+            f.cfg.evoformer.triangle_multiplication_channels,
         )
         .unwrap();
         // A small chunk budget too: the channel blocks must not change the result.
@@ -237,9 +249,13 @@ fn triangle_attentions_match_alphafold2() {
         ("triangle_attention_starting_node", Node::Starting),
         ("triangle_attention_ending_node", Node::Ending),
     ] {
-        let module =
-            TriangleAttention::load(&f.scope(m), node, f.cfg.pair_channel, f.cfg.pair_heads)
-                .unwrap();
+        let module = TriangleAttention::load(
+            &f.scope(m),
+            node,
+            f.cfg.evoformer.pair_channel,
+            f.cfg.evoformer.pair_heads,
+        )
+        .unwrap();
         f.check(m, module.forward(&f.pair, f.pair_mask.view()).into_dyn());
     }
 }

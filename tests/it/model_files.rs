@@ -52,9 +52,9 @@ fn npz_to_onnx_to_npz_is_lossless() {
     }
     let m = params::load(&onnx).unwrap();
     assert_eq!(m.name, "tiny");
-    assert_eq!(m.config.structure_layers, 2);
+    assert_eq!(m.config.structure_module.layers, 2);
     assert_eq!(m.config.num_recycle, 1);
-    assert_eq!(m.config.msa_channel, 32);
+    assert_eq!(m.config.evoformer.msa_channel, 32);
     assert_eq!(
         m.source_sha256,
         ferrofold::pipeline::hash::sha256_file(&tiny_npz()).unwrap()
@@ -116,7 +116,7 @@ fn loading_names_missing_extra_and_misshaped_tensors() {
         "{e}"
     );
     let e = load_after(|m| {
-        m.config.evoformer_num_block = 3;
+        m.config.evoformer.num_block = 3;
     })
     .unwrap_err();
     assert!(

@@ -71,7 +71,7 @@ fn fetch_downloads_resumes_converts_and_skips() {
     assert!(!d.join("params/test_params.tar.part").exists());
     assert!(d.join("params/LICENSE").is_file());
     let m = ferrofold::pipeline::params::load(&d.join("models/tiny.onnx")).unwrap();
-    assert_eq!(m.config.msa_channel, 32);
+    assert_eq!(m.config.evoformer.msa_channel, 32);
     assert!(!d.join("models/model_1_multimer_v3.onnx").exists());
 
     // Rerun: nothing is transferred, nothing converted again.

@@ -22,7 +22,7 @@ fn tiny_model(dir: &Path, name: &str, drop_pae: bool) -> PathBuf {
     };
     let out = dir.join(format!("{name}.onnx"));
     ferrofold::pipeline::params::convert(&src, &out, Some(name), |c| {
-        c.structure_layers = 2;
+        c.structure_module.layers = 2;
         c.num_recycle = 1;
     })
     .unwrap();
@@ -284,7 +284,7 @@ fn predict_errors_leave_nothing_behind() {
     // A model file that does not match its configuration.
     let good = tiny_model(d, "good", false);
     let mut m = ferrofold::model::params::model_file::read(&good).unwrap();
-    m.config.msa_channel = 48;
+    m.config.evoformer.msa_channel = 48;
     let bad = d.join("bad.onnx");
     ferrofold::model::params::model_file::write(&bad, &m).unwrap();
     check(

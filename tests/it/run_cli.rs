@@ -12,7 +12,7 @@ fn tiny_model(dir: &std::path::Path) -> std::path::PathBuf {
         &out,
         Some("tiny"),
         |c| {
-            c.structure_layers = 2;
+            c.structure_module.layers = 2;
             c.num_recycle = 0;
         },
     )

@@ -23,7 +23,7 @@ fn check(dir: &str) {
     let w =
         ferrofold::pipeline::params::read_npz_weights(base.join("params_model_1_ptm.npz")).unwrap();
     let mut cfg = ModelConfig::infer(&w).unwrap();
-    cfg.structure_layers = layers(dir);
+    cfg.structure_module.layers = layers(dir);
     let out = Npz::read_path(base.join("outputs.npz")).unwrap();
     let feats = Npz::read_path(base.join("processed_features.npz")).unwrap();
     let f = |k: &str| out.get(k).unwrap().to_f32().unwrap();

@@ -50,7 +50,7 @@ fn check_fixture(dir: &str) {
     let iterations = feats.get("aatype").unwrap().shape[0];
     let n = feats.get("aatype").unwrap().shape[1];
     let f32_of = |npz: &Npz, k: &str| npz.get(k).unwrap().to_f32().unwrap();
-    let mut prev = Recycled::zeros(n, cfg.msa_channel, cfg.pair_channel);
+    let mut prev = Recycled::zeros(n, cfg.evoformer.msa_channel, cfg.evoformer.pair_channel);
     let mut last = None;
     for r in 0..iterations {
         let x = ferrofold::testing::reference::trunk_inputs_from_processed(&feats, r)
@@ -125,7 +125,11 @@ fn small_model_inputs() -> (Weights, ModelConfig, TrunkInputs) {
 fn outputs_do_not_depend_on_chunking_or_threads() {
     use ferrofold::model::params::config::RuntimeOptions;
     let (w, cfg, x) = small_model_inputs();
-    let prev = Recycled::zeros(x.num_res(), cfg.msa_channel, cfg.pair_channel);
+    let prev = Recycled::zeros(
+        x.num_res(),
+        cfg.evoformer.msa_channel,
+        cfg.evoformer.pair_channel,
+    );
     let run = |threads: usize, budget: usize| {
         let rt = RuntimeOptions {
             threads,
@@ -167,7 +171,11 @@ fn an_empty_extra_msa_runs() {
     x.extra_msa_mask = x.extra_msa_mask.slice(s![..0, ..]).to_owned();
     x.extra_has_deletion = x.extra_has_deletion.slice(s![..0, ..]).to_owned();
     x.extra_deletion_value = x.extra_deletion_value.slice(s![..0, ..]).to_owned();
-    let prev = Recycled::zeros(x.num_res(), cfg.msa_channel, cfg.pair_channel);
+    let prev = Recycled::zeros(
+        x.num_res(),
+        cfg.evoformer.msa_channel,
+        cfg.evoformer.pair_channel,
+    );
     let out = Trunk::load(&w.root(), &cfg)
         .unwrap()
         .forward(&x, &prev, &RuntimeOptions::default());

@@ -43,8 +43,8 @@ impl PipelineConfig {
     /// The pipeline sizes a model was trained with.
     pub fn for_model(cfg: &crate::model::params::config::ModelConfig) -> Self {
         Self {
-            max_msa_clusters: cfg.max_msa_clusters,
-            max_extra_msa: cfg.max_extra_msa,
+            max_msa_clusters: cfg.input.max_msa_clusters,
+            max_extra_msa: cfg.input.max_extra_msa,
             ..Self::default()
         }
     }

@@ -101,7 +101,7 @@ impl<'w> AlphaFold<'w> {
             .map(|&a| a.clamp(0, 20) as usize)
             .collect();
         let seq_mask: Array1<f32> = first.seq_mask.clone();
-        let mut prev = Recycled::zeros(n, cfg.msa_channel, cfg.pair_channel);
+        let mut prev = Recycled::zeros(n, cfg.evoformer.msa_channel, cfg.evoformer.pair_channel);
         let mut times = Vec::new();
         let mut last = None;
         for (r, x) in inputs.iter().enumerate() {

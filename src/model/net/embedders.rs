@@ -29,7 +29,7 @@ pub struct InputEmbedder<'w> {
 impl<'w> InputEmbedder<'w> {
     /// Below the `evoformer` scope.
     pub fn load(evo: &Scope<'w>, cfg: &ModelConfig) -> Result<Self, WeightError> {
-        let (c_m, c_z) = (cfg.msa_channel, cfg.pair_channel);
+        let (c_m, c_z) = (cfg.evoformer.msa_channel, cfg.evoformer.pair_channel);
         Ok(Self {
             preprocess_1d: Linear::load(&evo.sub("preprocess_1d"), TARGET_FEAT_CHANNELS, c_m)?,
             preprocess_msa: Linear::load(&evo.sub("preprocess_msa"), MSA_FEAT_CHANNELS, c_m)?,
@@ -66,11 +66,15 @@ pub struct RelPos<'w> {
 
 impl<'w> RelPos<'w> {
     pub fn load(evo: &Scope<'w>, cfg: &ModelConfig) -> Result<Self, WeightError> {
-        let classes = 2 * cfg.max_relative_feature + 1;
+        let classes = 2 * cfg.evoformer.max_relative_feature + 1;
         Ok(Self {
-            max_relative_feature: cfg.max_relative_feature,
+            max_relative_feature: cfg.evoformer.max_relative_feature,
             // sic: AlphaFold2's parameter name
-            linear: Linear::load(&evo.sub("pair_activiations"), classes, cfg.pair_channel)?,
+            linear: Linear::load(
+                &evo.sub("pair_activiations"),
+                classes,
+                cfg.evoformer.pair_channel,
+            )?,
         })
     }
 
@@ -120,19 +124,22 @@ pub struct RecyclingEmbedder<'w> {
 impl<'w> RecyclingEmbedder<'w> {
     pub fn load(evo: &Scope<'w>, cfg: &ModelConfig) -> Result<Self, WeightError> {
         Ok(Self {
-            min_bin: cfg.prev_pos_min_bin,
-            max_bin: cfg.prev_pos_max_bin,
-            num_bins: cfg.prev_pos_num_bins,
+            min_bin: cfg.evoformer.prev_pos_min_bin,
+            max_bin: cfg.evoformer.prev_pos_max_bin,
+            num_bins: cfg.evoformer.prev_pos_num_bins,
             prev_pos_linear: Linear::load(
                 &evo.sub("prev_pos_linear"),
-                cfg.prev_pos_num_bins,
-                cfg.pair_channel,
+                cfg.evoformer.prev_pos_num_bins,
+                cfg.evoformer.pair_channel,
             )?,
             prev_msa_first_row_norm: LayerNorm::load(
                 &evo.sub("prev_msa_first_row_norm"),
-                cfg.msa_channel,
+                cfg.evoformer.msa_channel,
             )?,
-            prev_pair_norm: LayerNorm::load(&evo.sub("prev_pair_norm"), cfg.pair_channel)?,
+            prev_pair_norm: LayerNorm::load(
+                &evo.sub("prev_pair_norm"),
+                cfg.evoformer.pair_channel,
+            )?,
         })
     }
 
@@ -192,7 +199,7 @@ impl<'w> ExtraMsaEmbedder<'w> {
             linear: Linear::load(
                 &evo.sub("extra_msa_activations"),
                 EXTRA_MSA_FEAT_CHANNELS,
-                cfg.extra_msa_channel,
+                cfg.evoformer.extra_msa_channel,
             )?,
         })
     }

@@ -142,30 +142,34 @@ pub struct Heads<'w> {
 impl<'w> Heads<'w> {
     pub fn load(root: &Scope<'w>, cfg: &ModelConfig) -> Result<Self, WeightError> {
         let l = root.sub("predicted_lddt_head");
-        let (sc, pc, c_z) = (cfg.structure_channel, cfg.plddt_channels, cfg.pair_channel);
+        let (sc, pc, c_z) = (
+            cfg.structure_module.channel,
+            cfg.heads.plddt_channels,
+            cfg.evoformer.pair_channel,
+        );
         Ok(Self {
             plddt_input_layer_norm: LayerNorm::load(&l.sub("input_layer_norm"), sc)?,
             plddt_act: [
                 Linear::load(&l.sub("act_0"), sc, pc)?,
                 Linear::load(&l.sub("act_1"), pc, pc)?,
             ],
-            plddt_logits: Linear::load(&l.sub("logits"), pc, cfg.plddt_bins)?,
+            plddt_logits: Linear::load(&l.sub("logits"), pc, cfg.heads.plddt_bins)?,
             distogram: Linear::load(
                 &root.sub("distogram_head/half_logits"),
                 c_z,
-                cfg.distogram_bins,
+                cfg.heads.distogram_bins,
             )?,
             experimentally_resolved: Linear::load(
                 &root.sub("experimentally_resolved_head/logits"),
-                cfg.seq_channel,
+                cfg.evoformer.seq_channel,
                 ATOM37,
             )?,
             masked_msa: Linear::load(
                 &root.sub("masked_msa_head/logits"),
-                cfg.msa_channel,
+                cfg.evoformer.msa_channel,
                 MASKED_MSA_CLASSES,
             )?,
-            predicted_aligned_error: match cfg.pae_bins {
+            predicted_aligned_error: match cfg.heads.pae_bins {
                 Some(bins) => Some(Linear::load(
                     &root.sub("predicted_aligned_error_head/logits"),
                     c_z,

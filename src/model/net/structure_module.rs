@@ -65,13 +65,13 @@ pub struct InvariantPointAttention<'w> {
 impl<'w> InvariantPointAttention<'w> {
     pub fn load(sc: &Scope<'w>, cfg: &ModelConfig) -> Result<Self, WeightError> {
         let (h, sqk, sv, pq, pv) = (
-            cfg.ipa_heads,
-            cfg.ipa_scalar_qk,
-            cfg.ipa_scalar_v,
-            cfg.ipa_point_qk,
-            cfg.ipa_point_v,
+            cfg.structure_module.ipa_heads,
+            cfg.structure_module.ipa_scalar_qk,
+            cfg.structure_module.ipa_scalar_v,
+            cfg.structure_module.ipa_point_qk,
+            cfg.structure_module.ipa_point_v,
         );
-        let (c, c_z) = (cfg.structure_channel, cfg.pair_channel);
+        let (c, c_z) = (cfg.structure_module.channel, cfg.evoformer.pair_channel);
         Ok(Self {
             dims: IpaDims {
                 heads: h,
@@ -220,7 +220,7 @@ pub struct MultiRigidSidechain<'w> {
 
 impl<'w> MultiRigidSidechain<'w> {
     pub fn load(sc: &Scope<'w>, cfg: &ModelConfig) -> Result<Self, WeightError> {
-        let cc = cfg.sidechain_channel;
+        let cc = cfg.structure_module.sidechain_channel;
         let res = |a: &str, b: &str| -> Result<(Linear<'w>, Linear<'w>), WeightError> {
             Ok((
                 Linear::load(&sc.sub(a), cc, cc)?,
@@ -228,9 +228,17 @@ impl<'w> MultiRigidSidechain<'w> {
             ))
         };
         Ok(Self {
-            input_projection: Linear::load(&sc.sub("input_projection"), cfg.structure_channel, cc)?,
+            input_projection: Linear::load(
+                &sc.sub("input_projection"),
+                cfg.structure_module.channel,
+                cc,
+            )?,
             // from the initial (layer-normed) single representation
-            input_projection_1: Linear::load(&sc.sub("input_projection_1"), cfg.seq_channel, cc)?,
+            input_projection_1: Linear::load(
+                &sc.sub("input_projection_1"),
+                cfg.evoformer.seq_channel,
+                cc,
+            )?,
             resblocks: [
                 res("resblock1", "resblock2")?,
                 res("resblock1_1", "resblock2_1")?,
@@ -342,18 +350,28 @@ impl<'w> StructureModule<'w> {
     pub fn load(root: &Scope<'w>, cfg: &ModelConfig) -> Result<Self, WeightError> {
         let sm = root.sub("structure_module");
         let fi = sm.sub("fold_iteration");
-        let c = cfg.structure_channel;
+        let c = cfg.structure_module.channel;
         Ok(Self {
-            layers: cfg.structure_layers,
-            single_layer_norm: LayerNorm::load(&sm.sub("single_layer_norm"), cfg.seq_channel)?,
-            pair_layer_norm: LayerNorm::load(&sm.sub("pair_layer_norm"), cfg.pair_channel)?,
-            initial_projection: Linear::load(&sm.sub("initial_projection"), cfg.seq_channel, c)?,
+            layers: cfg.structure_module.layers,
+            single_layer_norm: LayerNorm::load(
+                &sm.sub("single_layer_norm"),
+                cfg.evoformer.seq_channel,
+            )?,
+            pair_layer_norm: LayerNorm::load(
+                &sm.sub("pair_layer_norm"),
+                cfg.evoformer.pair_channel,
+            )?,
+            initial_projection: Linear::load(
+                &sm.sub("initial_projection"),
+                cfg.evoformer.seq_channel,
+                c,
+            )?,
             invariant_point_attention: InvariantPointAttention::load(
                 &fi.sub("invariant_point_attention"),
                 cfg,
             )?,
             attention_layer_norm: LayerNorm::load(&fi.sub("attention_layer_norm"), c)?,
-            transition: (0..cfg.structure_transition_layers)
+            transition: (0..cfg.structure_module.transition_layers)
                 .map(|k| {
                     let name = if k == 0 {
                         "transition".to_string()

@@ -53,17 +53,17 @@ impl<'w> TemplateEmbedding<'w> {
             triangle_multiplication::{Direction, TriangleMultiplication},
         };
         let (c_m, c_z, tc, th) = (
-            cfg.msa_channel,
-            cfg.pair_channel,
-            cfg.template_pair_channel,
-            cfg.template_heads,
+            cfg.evoformer.msa_channel,
+            cfg.evoformer.pair_channel,
+            cfg.evoformer.template.pair_channel,
+            cfg.evoformer.template.heads,
         );
         let t = evo.sub("template_embedding");
         let single = t.sub("single_template_embedding");
         let stack = single
             .sub("template_pair_stack/__layer_stack_no_state")
-            .stacked(cfg.template_pair_blocks);
-        let pair_stack = (0..cfg.template_pair_blocks)
+            .stacked(cfg.evoformer.template.pair_blocks);
+        let pair_stack = (0..cfg.evoformer.template.pair_blocks)
             .map(|i| {
                 let b = stack.layer(i);
                 Ok(TemplatePairBlock {

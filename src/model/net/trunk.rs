@@ -60,21 +60,21 @@ impl<'w> Trunk<'w> {
             extra_msa_stack: EvoformerStack::load(
                 &evo.sub("extra_msa_stack"),
                 StackKind::ExtraMsa,
-                cfg.extra_msa_stack_num_block,
+                cfg.evoformer.extra_msa_num_block,
                 cfg,
             )?,
             evoformer: EvoformerStack::load(
                 &evo.sub("evoformer_iteration"),
                 StackKind::Evoformer,
-                cfg.evoformer_num_block,
+                cfg.evoformer.num_block,
                 cfg,
             )?,
             single_activations: Linear::load(
                 &evo.sub("single_activations"),
-                cfg.msa_channel,
-                cfg.seq_channel,
+                cfg.evoformer.msa_channel,
+                cfg.evoformer.seq_channel,
             )?,
-            template_embedding: if cfg.templates {
+            template_embedding: if cfg.evoformer.templates {
                 Some(TemplateEmbedding::load(&evo, cfg)?)
             } else {
                 None

@@ -5,9 +5,24 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::params::weights::{WeightError, Weights};
 
-/// Network sizes and switches (what the parameters must fit).
+/// Network sizes and switches (what the parameters must fit), grouped as AlphaFold2's `model_config`
+/// groups them. Model files written before the grouping (one flat JSON object) still read: see
+/// [`ModelConfig::from_json`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ModelConfig {
+    pub evoformer: EvoformerConfig,
+    pub structure_module: StructureModuleConfig,
+    pub heads: HeadsConfig,
+    pub input: InputConfig,
+    /// Recycling iterations after the first (AlphaFold2 default 3).
+    pub num_recycle: usize,
+}
+
+/// The trunk: embeddings, recycling, extra-MSA stack, Evoformer, templates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvoformerConfig {
     /// `c_m`
     pub msa_channel: usize,
     /// `c_z`
@@ -16,18 +31,16 @@ pub struct ModelConfig {
     pub extra_msa_channel: usize,
     /// `c_s`
     pub seq_channel: usize,
-    pub evoformer_num_block: usize,
-    pub extra_msa_stack_num_block: usize,
+    /// Evoformer blocks (AlphaFold2: 48).
+    pub num_block: usize,
+    /// Extra-MSA stack blocks (AlphaFold2: 4).
+    pub extra_msa_num_block: usize,
     /// Relative position clip (32 → 65 classes).
     pub max_relative_feature: usize,
     /// Recycled pseudo-β distogram: first and last lower bin edge (Å) and bin count.
     pub prev_pos_min_bin: f32,
     pub prev_pos_max_bin: f32,
     pub prev_pos_num_bins: usize,
-    /// Whether the model has the template module (model_1/2).
-    pub templates: bool,
-    /// Recycling iterations after the first (AlphaFold2 default 3).
-    pub num_recycle: usize,
     /// Evoformer sub-module sizes (AlphaFold2 config: 8 MSA heads, 4 pair heads, ×4 transitions,
     /// 32 outer-product channels, 128 triangle-multiplication channels).
     pub msa_heads: usize,
@@ -35,33 +48,160 @@ pub struct ModelConfig {
     pub transition_factor: usize,
     pub outer_product_channels: usize,
     pub triangle_multiplication_channels: usize,
-    /// Template module: pair channels, pair-stack blocks, heads (AlphaFold2: 64, 2, 4).
-    pub template_pair_channel: usize,
-    pub template_pair_blocks: usize,
-    pub template_heads: usize,
-    /// Structure module (Alg. 20-24): channels, layers (shared weights), IPA heads and point counts, the
-    /// transition's depth, the side-chain (angle) network's channels.
-    pub structure_channel: usize,
-    pub structure_layers: usize,
+    /// Whether the model has the template module (model_1/2).
+    pub templates: bool,
+    pub template: TemplateConfig,
+}
+
+/// Template module sizes (AlphaFold2: 64 pair channels, 2 pair-stack blocks, 4 heads).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateConfig {
+    pub pair_channel: usize,
+    pub pair_blocks: usize,
+    pub heads: usize,
+}
+
+/// Structure module (Alg. 20-24): channels, layers (shared weights), IPA heads and point counts, the
+/// transition's depth, the side-chain (angle) network's channels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StructureModuleConfig {
+    pub channel: usize,
+    pub layers: usize,
     pub ipa_heads: usize,
     pub ipa_scalar_qk: usize,
     pub ipa_scalar_v: usize,
     pub ipa_point_qk: usize,
     pub ipa_point_v: usize,
-    pub structure_transition_layers: usize,
+    pub transition_layers: usize,
     pub sidechain_channel: usize,
-    /// Heads: pLDDT hidden channels and bins, distogram bins, PAE bins (`None`: no PAE head, non-ptm models).
+}
+
+/// Heads: pLDDT hidden channels and bins, distogram bins, PAE bins (`None`: no PAE head, non-ptm models).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeadsConfig {
     pub plddt_channels: usize,
     pub plddt_bins: usize,
     pub distogram_bins: usize,
     pub pae_bins: Option<usize>,
-    /// Input pipeline: cluster centres (512; template models reserve 4 rows for templates, leaving 508) and
-    /// extra rows kept (model_1/3/4: 5120, model_2/5: 1024; AlphaFold2's `CONFIG_DIFFS`).
+}
+
+/// Input pipeline: cluster centres (512; template models reserve 4 rows for templates, leaving 508) and
+/// extra rows kept (model_1/3/4: 5120, model_2/5: 1024; AlphaFold2's `CONFIG_DIFFS`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputConfig {
     pub max_msa_clusters: usize,
     pub max_extra_msa: usize,
 }
 
+/// The configuration as model files before format 2 stored it: one flat object.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FlatConfig {
+    msa_channel: usize,
+    pair_channel: usize,
+    extra_msa_channel: usize,
+    seq_channel: usize,
+    evoformer_num_block: usize,
+    extra_msa_stack_num_block: usize,
+    max_relative_feature: usize,
+    prev_pos_min_bin: f32,
+    prev_pos_max_bin: f32,
+    prev_pos_num_bins: usize,
+    templates: bool,
+    num_recycle: usize,
+    msa_heads: usize,
+    pair_heads: usize,
+    transition_factor: usize,
+    outer_product_channels: usize,
+    triangle_multiplication_channels: usize,
+    template_pair_channel: usize,
+    template_pair_blocks: usize,
+    template_heads: usize,
+    structure_channel: usize,
+    structure_layers: usize,
+    ipa_heads: usize,
+    ipa_scalar_qk: usize,
+    ipa_scalar_v: usize,
+    ipa_point_qk: usize,
+    ipa_point_v: usize,
+    structure_transition_layers: usize,
+    sidechain_channel: usize,
+    plddt_channels: usize,
+    plddt_bins: usize,
+    distogram_bins: usize,
+    pae_bins: Option<usize>,
+    max_msa_clusters: usize,
+    max_extra_msa: usize,
+}
+
+impl From<FlatConfig> for ModelConfig {
+    fn from(f: FlatConfig) -> Self {
+        Self {
+            evoformer: EvoformerConfig {
+                msa_channel: f.msa_channel,
+                pair_channel: f.pair_channel,
+                extra_msa_channel: f.extra_msa_channel,
+                seq_channel: f.seq_channel,
+                num_block: f.evoformer_num_block,
+                extra_msa_num_block: f.extra_msa_stack_num_block,
+                max_relative_feature: f.max_relative_feature,
+                prev_pos_min_bin: f.prev_pos_min_bin,
+                prev_pos_max_bin: f.prev_pos_max_bin,
+                prev_pos_num_bins: f.prev_pos_num_bins,
+                msa_heads: f.msa_heads,
+                pair_heads: f.pair_heads,
+                transition_factor: f.transition_factor,
+                outer_product_channels: f.outer_product_channels,
+                triangle_multiplication_channels: f.triangle_multiplication_channels,
+                templates: f.templates,
+                template: TemplateConfig {
+                    pair_channel: f.template_pair_channel,
+                    pair_blocks: f.template_pair_blocks,
+                    heads: f.template_heads,
+                },
+            },
+            structure_module: StructureModuleConfig {
+                channel: f.structure_channel,
+                layers: f.structure_layers,
+                ipa_heads: f.ipa_heads,
+                ipa_scalar_qk: f.ipa_scalar_qk,
+                ipa_scalar_v: f.ipa_scalar_v,
+                ipa_point_qk: f.ipa_point_qk,
+                ipa_point_v: f.ipa_point_v,
+                transition_layers: f.structure_transition_layers,
+                sidechain_channel: f.sidechain_channel,
+            },
+            heads: HeadsConfig {
+                plddt_channels: f.plddt_channels,
+                plddt_bins: f.plddt_bins,
+                distogram_bins: f.distogram_bins,
+                pae_bins: f.pae_bins,
+            },
+            input: InputConfig {
+                max_msa_clusters: f.max_msa_clusters,
+                max_extra_msa: f.max_extra_msa,
+            },
+            num_recycle: f.num_recycle,
+        }
+    }
+}
+
 impl ModelConfig {
+    /// Reads the configuration JSON of a model file: the grouped form, or the flat form of model files
+    /// written before the grouping.
+    pub fn from_json(text: &str) -> Result<Self, serde_json::Error> {
+        let v: serde_json::Value = serde_json::from_str(text)?;
+        if v.get("evoformer").is_some() {
+            serde_json::from_value(v)
+        } else {
+            serde_json::from_value::<FlatConfig>(v).map(Self::from)
+        }
+    }
+
     /// Checks that the sizes describe a network that can exist (a configuration read from a model file is
     /// untrusted): every count positive where the network divides by it or needs one, channels divisible by
     /// their heads, and nothing absurdly large. Names the first offending field.
@@ -69,29 +209,50 @@ impl ModelConfig {
         const MAX_CHANNELS: usize = 1 << 14;
         const MAX_BLOCKS: usize = 1 << 10;
         let positive = [
-            ("msa_channel", self.msa_channel),
-            ("pair_channel", self.pair_channel),
-            ("extra_msa_channel", self.extra_msa_channel),
-            ("seq_channel", self.seq_channel),
-            ("msa_heads", self.msa_heads),
-            ("pair_heads", self.pair_heads),
-            ("transition_factor", self.transition_factor),
-            ("outer_product_channels", self.outer_product_channels),
+            ("evoformer.msa_channel", self.evoformer.msa_channel),
+            ("evoformer.pair_channel", self.evoformer.pair_channel),
             (
-                "triangle_multiplication_channels",
-                self.triangle_multiplication_channels,
+                "evoformer.extra_msa_channel",
+                self.evoformer.extra_msa_channel,
             ),
-            ("template_pair_channel", self.template_pair_channel),
-            ("template_heads", self.template_heads),
-            ("structure_channel", self.structure_channel),
-            ("structure_layers", self.structure_layers),
-            ("ipa_heads", self.ipa_heads),
-            ("sidechain_channel", self.sidechain_channel),
-            ("plddt_channels", self.plddt_channels),
-            ("plddt_bins", self.plddt_bins),
-            ("distogram_bins", self.distogram_bins),
-            ("prev_pos_num_bins", self.prev_pos_num_bins),
-            ("max_msa_clusters", self.max_msa_clusters),
+            ("evoformer.seq_channel", self.evoformer.seq_channel),
+            ("evoformer.msa_heads", self.evoformer.msa_heads),
+            ("evoformer.pair_heads", self.evoformer.pair_heads),
+            (
+                "evoformer.transition_factor",
+                self.evoformer.transition_factor,
+            ),
+            (
+                "evoformer.outer_product_channels",
+                self.evoformer.outer_product_channels,
+            ),
+            (
+                "evoformer.triangle_multiplication_channels",
+                self.evoformer.triangle_multiplication_channels,
+            ),
+            (
+                "evoformer.template.pair_channel",
+                self.evoformer.template.pair_channel,
+            ),
+            ("evoformer.template.heads", self.evoformer.template.heads),
+            ("structure_module.channel", self.structure_module.channel),
+            ("structure_module.layers", self.structure_module.layers),
+            (
+                "structure_module.ipa_heads",
+                self.structure_module.ipa_heads,
+            ),
+            (
+                "structure_module.sidechain_channel",
+                self.structure_module.sidechain_channel,
+            ),
+            ("heads.plddt_channels", self.heads.plddt_channels),
+            ("heads.plddt_bins", self.heads.plddt_bins),
+            ("heads.distogram_bins", self.heads.distogram_bins),
+            (
+                "evoformer.prev_pos_num_bins",
+                self.evoformer.prev_pos_num_bins,
+            ),
+            ("input.max_msa_clusters", self.input.max_msa_clusters),
         ];
         for (name, v) in positive {
             if v == 0 {
@@ -102,51 +263,91 @@ impl ModelConfig {
             }
         }
         for (name, v) in [
-            ("evoformer_num_block", self.evoformer_num_block),
-            ("extra_msa_stack_num_block", self.extra_msa_stack_num_block),
-            ("template_pair_blocks", self.template_pair_blocks),
+            ("evoformer.num_block", self.evoformer.num_block),
             (
-                "structure_transition_layers",
-                self.structure_transition_layers,
+                "evoformer.extra_msa_num_block",
+                self.evoformer.extra_msa_num_block,
+            ),
+            (
+                "evoformer.template.pair_blocks",
+                self.evoformer.template.pair_blocks,
+            ),
+            (
+                "structure_module.transition_layers",
+                self.structure_module.transition_layers,
             ),
             ("num_recycle", self.num_recycle),
-            ("max_relative_feature", self.max_relative_feature),
-            ("ipa_scalar_qk", self.ipa_scalar_qk),
-            ("ipa_scalar_v", self.ipa_scalar_v),
-            ("ipa_point_qk", self.ipa_point_qk),
-            ("ipa_point_v", self.ipa_point_v),
+            (
+                "evoformer.max_relative_feature",
+                self.evoformer.max_relative_feature,
+            ),
+            (
+                "structure_module.ipa_scalar_qk",
+                self.structure_module.ipa_scalar_qk,
+            ),
+            (
+                "structure_module.ipa_scalar_v",
+                self.structure_module.ipa_scalar_v,
+            ),
+            (
+                "structure_module.ipa_point_qk",
+                self.structure_module.ipa_point_qk,
+            ),
+            (
+                "structure_module.ipa_point_v",
+                self.structure_module.ipa_point_v,
+            ),
         ] {
             if v > MAX_BLOCKS {
                 return Err(format!("{name} is {v}, more than {MAX_BLOCKS}"));
             }
         }
-        if self.pae_bins.is_some_and(|b| b == 0 || b > MAX_CHANNELS) {
-            return Err(format!("pae_bins is {:?}", self.pae_bins));
+        if self
+            .heads
+            .pae_bins
+            .is_some_and(|b| b == 0 || b > MAX_CHANNELS)
+        {
+            return Err(format!("heads.pae_bins is {:?}", self.heads.pae_bins));
         }
-        if self.max_extra_msa > 1 << 20 {
-            return Err(format!("max_extra_msa is {}", self.max_extra_msa));
+        if self.input.max_extra_msa > 1 << 20 {
+            return Err(format!(
+                "input.max_extra_msa is {}",
+                self.input.max_extra_msa
+            ));
         }
         for (name, c, h) in [
-            ("msa_channel", self.msa_channel, self.msa_heads),
-            ("extra_msa_channel", self.extra_msa_channel, self.msa_heads),
-            ("pair_channel", self.pair_channel, self.pair_heads),
             (
-                "template_pair_channel",
-                self.template_pair_channel,
-                self.template_heads,
+                "evoformer.msa_channel",
+                self.evoformer.msa_channel,
+                self.evoformer.msa_heads,
+            ),
+            (
+                "evoformer.extra_msa_channel",
+                self.evoformer.extra_msa_channel,
+                self.evoformer.msa_heads,
+            ),
+            (
+                "evoformer.pair_channel",
+                self.evoformer.pair_channel,
+                self.evoformer.pair_heads,
+            ),
+            (
+                "evoformer.template.pair_channel",
+                self.evoformer.template.pair_channel,
+                self.evoformer.template.heads,
             ),
         ] {
             if c % h != 0 {
                 return Err(format!("{name} {c} is not divisible by its {h} heads"));
             }
         }
-        if !(self.prev_pos_min_bin.is_finite()
-            && self.prev_pos_max_bin.is_finite()
-            && self.prev_pos_min_bin < self.prev_pos_max_bin)
+        if !(self.evoformer.prev_pos_min_bin.is_finite()
+            && self.evoformer.prev_pos_max_bin.is_finite()
+            && self.evoformer.prev_pos_min_bin < self.evoformer.prev_pos_max_bin)
         {
             return Err(format!(
                 "recycled distogram bins {}..{} are not an increasing range",
-                self.prev_pos_min_bin, self.prev_pos_max_bin
+                self.evoformer.prev_pos_min_bin, self.evoformer.prev_pos_max_bin
             ));
         }
         Ok(())
@@ -156,41 +357,51 @@ impl ModelConfig {
     /// blocks, 4 extra-MSA blocks, templates, 3 recycles.
     pub fn model_1_ptm() -> Self {
         Self {
-            msa_channel: 256,
-            pair_channel: 128,
-            extra_msa_channel: 64,
-            seq_channel: 384,
-            evoformer_num_block: 48,
-            extra_msa_stack_num_block: 4,
-            max_relative_feature: 32,
-            prev_pos_min_bin: 3.25,
-            prev_pos_max_bin: 20.75,
-            prev_pos_num_bins: 15,
-            templates: true,
+            evoformer: EvoformerConfig {
+                msa_channel: 256,
+                pair_channel: 128,
+                extra_msa_channel: 64,
+                seq_channel: 384,
+                num_block: 48,
+                extra_msa_num_block: 4,
+                max_relative_feature: 32,
+                prev_pos_min_bin: 3.25,
+                prev_pos_max_bin: 20.75,
+                prev_pos_num_bins: 15,
+                msa_heads: 8,
+                pair_heads: 4,
+                transition_factor: 4,
+                outer_product_channels: 32,
+                triangle_multiplication_channels: 128,
+                templates: true,
+                template: TemplateConfig {
+                    pair_channel: 64,
+                    pair_blocks: 2,
+                    heads: 4,
+                },
+            },
+            structure_module: StructureModuleConfig {
+                channel: 384,
+                layers: 8,
+                ipa_heads: 12,
+                ipa_scalar_qk: 16,
+                ipa_scalar_v: 16,
+                ipa_point_qk: 4,
+                ipa_point_v: 8,
+                transition_layers: 3,
+                sidechain_channel: 128,
+            },
+            heads: HeadsConfig {
+                plddt_channels: 128,
+                plddt_bins: 50,
+                distogram_bins: 64,
+                pae_bins: Some(64),
+            },
+            input: InputConfig {
+                max_msa_clusters: 508,
+                max_extra_msa: 5120,
+            },
             num_recycle: 3,
-            msa_heads: 8,
-            pair_heads: 4,
-            transition_factor: 4,
-            outer_product_channels: 32,
-            triangle_multiplication_channels: 128,
-            template_pair_channel: 64,
-            template_pair_blocks: 2,
-            template_heads: 4,
-            structure_channel: 384,
-            structure_layers: 8,
-            ipa_heads: 12,
-            ipa_scalar_qk: 16,
-            ipa_scalar_v: 16,
-            ipa_point_qk: 4,
-            ipa_point_v: 8,
-            structure_transition_layers: 3,
-            sidechain_channel: 128,
-            plddt_channels: 128,
-            plddt_bins: 50,
-            distogram_bins: 64,
-            pae_bins: Some(64),
-            max_msa_clusters: 508,
-            max_extra_msa: 5120,
         }
     }
 
@@ -203,14 +414,14 @@ impl ModelConfig {
             None => (name, false),
         };
         let mut c = Self::model_1_ptm();
-        c.templates = match base {
+        c.evoformer.templates = match base {
             "model_1" | "model_2" => true,
             "model_3" | "model_4" | "model_5" => false,
             _ => return None,
         };
-        c.pae_bins = ptm.then_some(64);
-        c.max_msa_clusters = if c.templates { 508 } else { 512 };
-        c.max_extra_msa = if matches!(base, "model_2" | "model_5") {
+        c.heads.pae_bins = ptm.then_some(64);
+        c.input.max_msa_clusters = if c.evoformer.templates { 508 } else { 512 };
+        c.input.max_extra_msa = if matches!(base, "model_2" | "model_5") {
             1024
         } else {
             5120
@@ -246,21 +457,21 @@ impl ModelConfig {
             )
         };
         let mut c = Self::model_1_ptm();
-        c.msa_channel = cols("preprocess_1d")?;
-        c.pair_channel = cols("left_single")?;
-        c.extra_msa_channel = cols("extra_msa_activations")?;
-        c.seq_channel = cols("single_activations")?;
-        c.evoformer_num_block = blocks("evoformer_iteration")?;
-        c.extra_msa_stack_num_block = blocks("extra_msa_stack")?;
-        c.templates = w.has_prefix(&format!("{ROOT}/evoformer/template_embedding/"));
-        c.max_msa_clusters = if c.templates { 508 } else { 512 };
-        c.structure_channel = dim("structure_module/initial_projection//weights", 1)?;
-        c.sidechain_channel = dim(
+        c.evoformer.msa_channel = cols("preprocess_1d")?;
+        c.evoformer.pair_channel = cols("left_single")?;
+        c.evoformer.extra_msa_channel = cols("extra_msa_activations")?;
+        c.evoformer.seq_channel = cols("single_activations")?;
+        c.evoformer.num_block = blocks("evoformer_iteration")?;
+        c.evoformer.extra_msa_num_block = blocks("extra_msa_stack")?;
+        c.evoformer.templates = w.has_prefix(&format!("{ROOT}/evoformer/template_embedding/"));
+        c.input.max_msa_clusters = if c.evoformer.templates { 508 } else { 512 };
+        c.structure_module.channel = dim("structure_module/initial_projection//weights", 1)?;
+        c.structure_module.sidechain_channel = dim(
             "structure_module/fold_iteration/rigid_sidechain/input_projection//weights",
             1,
         )?;
-        c.plddt_channels = dim("predicted_lddt_head/act_0//weights", 1)?;
-        c.pae_bins = dim("predicted_aligned_error_head/logits//weights", 1).ok();
+        c.heads.plddt_channels = dim("predicted_lddt_head/act_0//weights", 1)?;
+        c.heads.pae_bins = dim("predicted_aligned_error_head/logits//weights", 1).ok();
         Ok(c)
     }
 }
@@ -317,5 +528,38 @@ impl RuntimeOptions {
         let for_parallelism = rows.div_ceil(workers * 4).max(1);
         let for_cache = (CACHE_CHUNK / bytes_per_row.max(1)).max(256);
         by_budget.min(for_parallelism).min(for_cache).max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The configuration as a model file written before the grouping stored it (the demo model's).
+    const FLAT: &str = r#"{"msa_channel":64,"pair_channel":32,"extra_msa_channel":16,"seq_channel":64,"evoformer_num_block":4,"extra_msa_stack_num_block":1,"max_relative_feature":32,"prev_pos_min_bin":3.25,"prev_pos_max_bin":20.75,"prev_pos_num_bins":15,"templates":false,"num_recycle":1,"msa_heads":8,"pair_heads":4,"transition_factor":4,"outer_product_channels":32,"triangle_multiplication_channels":32,"template_pair_channel":64,"template_pair_blocks":2,"template_heads":4,"structure_channel":64,"structure_layers":4,"ipa_heads":12,"ipa_scalar_qk":16,"ipa_scalar_v":16,"ipa_point_qk":4,"ipa_point_v":8,"structure_transition_layers":3,"sidechain_channel":32,"plddt_channels":32,"plddt_bins":50,"distogram_bins":64,"pae_bins":64,"max_msa_clusters":128,"max_extra_msa":256}"#;
+
+    #[test]
+    fn flat_configs_of_older_model_files_still_read() {
+        let c = ModelConfig::from_json(FLAT).unwrap();
+        assert_eq!(c.evoformer.num_block, 4);
+        assert_eq!(c.evoformer.extra_msa_num_block, 1);
+        assert_eq!(c.evoformer.template.pair_channel, 64);
+        assert_eq!(c.structure_module.transition_layers, 3);
+        assert_eq!(c.heads.pae_bins, Some(64));
+        assert_eq!(c.input.max_extra_msa, 256);
+        // The grouped form round-trips.
+        let text = serde_json::to_string(&c).unwrap();
+        assert!(text.starts_with(r#"{"evoformer":{"#));
+        assert_eq!(ModelConfig::from_json(&text).unwrap(), c);
+    }
+
+    #[test]
+    fn unknown_or_missing_fields_are_named() {
+        let e = ModelConfig::from_json(&FLAT.replace("\"ipa_heads\":12,", "")).unwrap_err();
+        assert!(e.to_string().contains("ipa_heads"), "{e}");
+        let mut v: serde_json::Value = serde_json::to_value(ModelConfig::model_1_ptm()).unwrap();
+        v["heads"]["plddt_binz"] = 3.into();
+        let e = ModelConfig::from_json(&v.to_string()).unwrap_err();
+        assert!(e.to_string().contains("plddt_binz"), "{e}");
     }
 }

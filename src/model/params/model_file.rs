@@ -179,7 +179,7 @@ pub fn decode(bytes: &[u8], path: &Path) -> Result<ModelFile, ModelFileError> {
         });
     }
     let config: ModelConfig =
-        serde_json::from_str(&get(meta::CONFIG)?).map_err(|e| ModelFileError::Metadata {
+        ModelConfig::from_json(&get(meta::CONFIG)?).map_err(|e| ModelFileError::Metadata {
             path: path.into(),
             key: meta::CONFIG,
             message: e.to_string(),

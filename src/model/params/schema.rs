@@ -73,21 +73,28 @@ mod tests {
     #[test]
     fn presets_follow_alphafold2s_config_diffs() {
         let p = |n: &str| ModelConfig::preset(n).unwrap();
-        assert!(p("model_1").templates && p("model_2_ptm").templates && !p("model_3").templates);
+        assert!(
+            p("model_1").evoformer.templates
+                && p("model_2_ptm").evoformer.templates
+                && !p("model_3").evoformer.templates
+        );
         assert_eq!(
             (
-                p("model_1").max_extra_msa,
-                p("model_2").max_extra_msa,
-                p("model_5_ptm").max_extra_msa
+                p("model_1").input.max_extra_msa,
+                p("model_2").input.max_extra_msa,
+                p("model_5_ptm").input.max_extra_msa
             ),
             (5120, 1024, 1024)
         );
         assert_eq!(
-            (p("model_1").max_msa_clusters, p("model_4").max_msa_clusters),
+            (
+                p("model_1").input.max_msa_clusters,
+                p("model_4").input.max_msa_clusters
+            ),
             (508, 512)
         );
-        assert_eq!(p("model_3").pae_bins, None);
-        assert_eq!(p("model_3_ptm").pae_bins, Some(64));
+        assert_eq!(p("model_3").heads.pae_bins, None);
+        assert_eq!(p("model_3_ptm").heads.pae_bins, Some(64));
         assert!(ModelConfig::preset("model_6").is_none());
         // model_3 has no template tensors and no PAE head: 338 - 87 template tensors - 2 = 249.
         let n3 = expected(&p("model_3")).len();

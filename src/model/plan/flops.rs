@@ -31,10 +31,10 @@ fn attention(rows: f64, len: f64, c: f64, heads: f64, d: f64) -> f64 {
 /// The pair part of a block (outer product mean output, triangle updates, pair transition) plus the
 /// outer product mean over `rows` MSA rows of `c_msa` channels.
 fn pair_part(cfg: &ModelConfig, n: f64, rows: f64, c_msa: f64) -> f64 {
-    let cz = cfg.pair_channel as f64;
-    let co = cfg.outer_product_channels as f64;
-    let ct = cfg.triangle_multiplication_channels as f64;
-    let hz = cfg.pair_heads as f64;
+    let cz = cfg.evoformer.pair_channel as f64;
+    let co = cfg.evoformer.outer_product_channels as f64;
+    let ct = cfg.evoformer.triangle_multiplication_channels as f64;
+    let hz = cfg.evoformer.pair_heads as f64;
     let dz = cz / hz;
     let opm = 2.0 * 2.0 * rows * n * c_msa * co
         + 2.0 * n * n * rows * co * co
@@ -45,18 +45,18 @@ fn pair_part(cfg: &ModelConfig, n: f64, rows: f64, c_msa: f64) -> f64 {
             + 2.0 * n * n * ct * cz
             + 2.0 * n * n * cz * cz);
     let tri_att = 2.0 * (attention(n, n, cz, hz, dz) + 2.0 * n * n * cz * hz);
-    let transition = 2.0 * 2.0 * n * n * cz * cfg.transition_factor as f64 * cz;
+    let transition = 2.0 * 2.0 * n * n * cz * cfg.evoformer.transition_factor as f64 * cz;
     opm + tri_mult + tri_att + transition
 }
 
 /// FLOPs of one iteration at `n` residues with `clusters` MSA rows and `extra` extra rows.
 pub fn per_iteration(cfg: &ModelConfig, n: usize, clusters: usize, extra: usize) -> Flops {
     let (n, s, e) = (n as f64, clusters as f64, extra as f64);
-    let cm = cfg.msa_channel as f64;
-    let ce = cfg.extra_msa_channel as f64;
-    let cz = cfg.pair_channel as f64;
-    let h = cfg.msa_heads as f64;
-    let tf = cfg.transition_factor as f64;
+    let cm = cfg.evoformer.msa_channel as f64;
+    let ce = cfg.evoformer.extra_msa_channel as f64;
+    let cz = cfg.evoformer.pair_channel as f64;
+    let h = cfg.evoformer.msa_heads as f64;
+    let tf = cfg.evoformer.transition_factor as f64;
     let evo_block = attention(s, n, cm, h, cm / h)
         + 2.0 * n * n * cz * h
         + attention(n, s, cm, h, cm / h)
@@ -74,19 +74,21 @@ pub fn per_iteration(cfg: &ModelConfig, n: usize, clusters: usize, extra: usize)
     } else {
         0.0
     };
-    let cs = cfg.structure_channel as f64;
-    let hi = cfg.ipa_heads as f64;
-    let qk = cfg.ipa_scalar_qk as f64 + 3.0 * cfg.ipa_point_qk as f64;
-    let v = cfg.ipa_scalar_v as f64 + 3.0 * cfg.ipa_point_v as f64;
+    let cs = cfg.structure_module.channel as f64;
+    let hi = cfg.structure_module.ipa_heads as f64;
+    let qk =
+        cfg.structure_module.ipa_scalar_qk as f64 + 3.0 * cfg.structure_module.ipa_point_qk as f64;
+    let v =
+        cfg.structure_module.ipa_scalar_v as f64 + 3.0 * cfg.structure_module.ipa_point_v as f64;
     let ipa = 2.0 * n * cs * hi * (2.0 * qk + v)
         + 2.0 * n * n * hi * (qk + cz + v)
         + 2.0 * n * n * cz * hi
         + 2.0 * n * hi * (v + cz) * cs;
-    let sm_transition = cfg.structure_transition_layers as f64 * 2.0 * n * cs * cs;
+    let sm_transition = cfg.structure_module.transition_layers as f64 * 2.0 * n * cs * cs;
     Flops {
-        extra_msa_stack: extra_block * cfg.extra_msa_stack_num_block as f64,
-        evoformer: evo_block * cfg.evoformer_num_block as f64,
-        structure_module: cfg.structure_layers as f64 * (ipa + sm_transition),
+        extra_msa_stack: extra_block * cfg.evoformer.extra_msa_num_block as f64,
+        evoformer: evo_block * cfg.evoformer.num_block as f64,
+        structure_module: cfg.structure_module.layers as f64 * (ipa + sm_transition),
     }
 }
 

@@ -52,8 +52,13 @@ pub struct Sizes {
 impl Sizes {
     /// Clusters and extra rows after AlphaFold2's sampling (`max_msa_clusters`, `max_extra_msa`).
     pub fn msa_rows(&self, cfg: &ModelConfig) -> (usize, usize) {
-        let s = self.num_alignments.clamp(1, cfg.max_msa_clusters.max(1));
-        let e = self.num_alignments.saturating_sub(s).min(cfg.max_extra_msa);
+        let s = self
+            .num_alignments
+            .clamp(1, cfg.input.max_msa_clusters.max(1));
+        let e = self
+            .num_alignments
+            .saturating_sub(s)
+            .min(cfg.input.max_extra_msa);
         (s, e)
     }
 }
@@ -68,13 +73,13 @@ pub fn estimate(
     let n = sizes.num_res as u64;
     let (s, e) = sizes.msa_rows(cfg);
     let (s, e) = (s as u64, e as u64);
-    let p = n * n * cfg.pair_channel as u64 * F32;
-    let m = s * n * cfg.msa_channel as u64 * F32;
-    let x = e * n * cfg.extra_msa_channel as u64 * F32;
+    let p = n * n * cfg.evoformer.pair_channel as u64 * F32;
+    let m = s * n * cfg.evoformer.msa_channel as u64 * F32;
+    let x = e * n * cfg.evoformer.extra_msa_channel as u64 * F32;
     // Per iteration: msa_feat (49 channels) and masks of the clusters, the extra rows' ints and floats.
     let inputs =
         sizes.iterations.max(1) as u64 * (s * n * (49 + 1) * F32 + e * n * 4 * F32 + n * 64);
-    let c_tri = cfg.triangle_multiplication_channels as u64;
+    let c_tri = cfg.evoformer.triangle_multiplication_channels as u64;
     let tri_chunks = chunk_budget.min(2 * n * n * c_tri * F32);
     // A transition's output plus its chunks in flight: each row needs (factor + 2)·c floats; the rows
     // are cut into 4 chunks per worker, each at most cache-sized (8 MiB, or 256 rows if larger; see
@@ -84,37 +89,46 @@ pub fn estimate(
         t => t,
     } as u64;
     let transition = |rep: u64, c: u64| {
-        let per_row = (cfg.transition_factor as u64 + 2) * c * F32;
+        let per_row = (cfg.evoformer.transition_factor as u64 + 2) * c * F32;
         let cache_chunk = (8u64 << 20).max(256 * per_row);
         rep + chunk_budget
-            .min(rep * (cfg.transition_factor as u64 + 2) / 4)
+            .min(rep * (cfg.evoformer.transition_factor as u64 + 2) / 4)
             .min(workers * cache_chunk)
     };
     let opm = |rows: u64, c: u64| {
-        let projected = 2 * rows * n * cfg.outer_product_channels as u64 * F32;
+        let projected = 2 * rows * n * cfg.evoformer.outer_product_channels as u64 * F32;
         p + rows * n * c * F32 + projected
     };
     let pair_steps = [
         ("triangle multiplication", (2 * p + tri_chunks).max(3 * p)),
-        ("pair transition", transition(p, cfg.pair_channel as u64)),
+        (
+            "pair transition",
+            transition(p, cfg.evoformer.pair_channel as u64),
+        ),
         ("triangle attention", 2 * p),
     ];
     let mut steps: Vec<(&'static str, u64)> = pair_steps.to_vec();
-    if e > 0 && cfg.extra_msa_stack_num_block > 0 {
+    if e > 0 && cfg.evoformer.extra_msa_num_block > 0 {
         steps.push(("extra-MSA global column attention", x));
         steps.push((
             "extra-MSA transition",
-            transition(x, cfg.extra_msa_channel as u64),
+            transition(x, cfg.evoformer.extra_msa_channel as u64),
         ));
         steps.push((
             "extra-MSA outer product mean",
-            opm(e, cfg.extra_msa_channel as u64) + x,
+            opm(e, cfg.evoformer.extra_msa_channel as u64) + x,
         ));
     }
     steps.push(("MSA column attention", m));
     steps.push(("MSA row attention", m + p));
-    steps.push(("MSA transition", transition(m, cfg.msa_channel as u64)));
-    steps.push(("outer product mean", opm(s, cfg.msa_channel as u64)));
+    steps.push((
+        "MSA transition",
+        transition(m, cfg.evoformer.msa_channel as u64),
+    ));
+    steps.push((
+        "outer product mean",
+        opm(s, cfg.evoformer.msa_channel as u64),
+    ));
     steps.push(("structure module and heads", 2 * p));
     let (name, largest) = steps
         .iter()

@@ -62,11 +62,15 @@ impl<'w> EvoformerBlock<'w> {
         cfg: &ModelConfig,
     ) -> Result<Self, WeightError> {
         let c_m = match kind {
-            StackKind::Evoformer => cfg.msa_channel,
-            StackKind::ExtraMsa => cfg.extra_msa_channel,
+            StackKind::Evoformer => cfg.evoformer.msa_channel,
+            StackKind::ExtraMsa => cfg.evoformer.extra_msa_channel,
         };
-        let (c_z, h, f) = (cfg.pair_channel, cfg.msa_heads, cfg.transition_factor);
-        let tri = cfg.triangle_multiplication_channels;
+        let (c_z, h, f) = (
+            cfg.evoformer.pair_channel,
+            cfg.evoformer.msa_heads,
+            cfg.evoformer.transition_factor,
+        );
+        let tri = cfg.evoformer.triangle_multiplication_channels;
         Ok(Self {
             msa_row_attention_with_pair_bias: MsaRowAttentionWithPairBias::load(
                 &scope.sub("msa_row_attention_with_pair_bias"),
@@ -90,7 +94,7 @@ impl<'w> EvoformerBlock<'w> {
             outer_product_mean: OuterProductMean::load(
                 &scope.sub("outer_product_mean"),
                 c_m,
-                cfg.outer_product_channels,
+                cfg.evoformer.outer_product_channels,
                 c_z,
             )?,
             triangle_multiplication_outgoing: TriangleMultiplication::load(
@@ -109,13 +113,13 @@ impl<'w> EvoformerBlock<'w> {
                 &scope.sub("triangle_attention_starting_node"),
                 Node::Starting,
                 c_z,
-                cfg.pair_heads,
+                cfg.evoformer.pair_heads,
             )?,
             triangle_attention_ending_node: TriangleAttention::load(
                 &scope.sub("triangle_attention_ending_node"),
                 Node::Ending,
                 c_z,
-                cfg.pair_heads,
+                cfg.evoformer.pair_heads,
             )?,
             pair_transition: Transition::load(&scope.sub("pair_transition"), c_z, f)?,
         })
