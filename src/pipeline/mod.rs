@@ -3,6 +3,7 @@
 pub mod db;
 pub mod features;
 pub mod hash;
+pub mod inspect;
 pub mod params;
 pub mod predict;
 pub mod run;

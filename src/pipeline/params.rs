@@ -65,6 +65,36 @@ pub fn read_npz_weights(path: impl AsRef<Path>) -> Result<Weights, ParamsError> 
     Ok(w)
 }
 
+/// Every `.onnx` model file in `dir`, sorted by name; none is an error.
+pub fn models_in_dir(dir: &Path) -> Result<Vec<PathBuf>, ParamsError> {
+    let io_err = |e: std::io::Error| ParamsError::Io {
+        path: dir.into(),
+        message: e.to_string(),
+    };
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io_err)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "onnx"))
+        .collect();
+    found.sort();
+    if found.is_empty() {
+        return Err(ParamsError::Io {
+            path: dir.into(),
+            message: "no .onnx model files".into(),
+        });
+    }
+    Ok(found)
+}
+
+/// Where `--demo-model` keeps the demo model: `$FERROFOLD_MODELS/ferrofold_demo.onnx`, else
+/// `models/ferrofold_demo.onnx`.
+pub fn demo_model_path() -> PathBuf {
+    std::env::var_os("FERROFOLD_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("models"))
+        .join("ferrofold_demo.onnx")
+}
+
 /// What a conversion did.
 #[derive(Debug, Clone)]
 pub struct ConvertReport {
@@ -118,6 +148,73 @@ pub fn load(path: &Path) -> Result<ModelFile, ParamsError> {
         source,
     })?;
     Ok(m)
+}
+
+/// What `params info` reports about a model file.
+#[derive(Debug, Clone)]
+pub struct ModelInfo {
+    pub name: String,
+    pub tensors: usize,
+    pub parameters: usize,
+    pub source_sha256: String,
+    pub license: String,
+    pub config: ModelConfig,
+    /// Peak memory and work for a query of a given size, when asked for.
+    pub estimate: Option<ModelEstimate>,
+}
+
+/// A query size to estimate a model's cost for.
+#[derive(Debug, Clone, Copy)]
+pub struct EstimateRequest {
+    /// Residues.
+    pub len: usize,
+    /// MSA rows before sampling into clusters and extra rows.
+    pub depth: usize,
+    /// Recycles (default: the model's).
+    pub num_recycle: Option<usize>,
+}
+
+/// Peak memory and work of one prediction.
+#[derive(Debug, Clone)]
+pub struct ModelEstimate {
+    pub clusters: usize,
+    pub extra: usize,
+    pub iterations: usize,
+    pub memory: crate::model::plan::memory::MemoryEstimate,
+    pub flops: crate::model::plan::flops::Flops,
+}
+
+/// Loads and checks a model file (every tensor against its configuration) and summarises it, with the
+/// peak memory and work of a query of `estimate`'s size when given.
+pub fn info(path: &Path, estimate: Option<EstimateRequest>) -> Result<ModelInfo, ParamsError> {
+    use crate::model::plan::{flops, memory};
+    let m = load(path)?;
+    let estimate = estimate.map(|q| {
+        let sizes = memory::Sizes {
+            num_res: q.len,
+            num_alignments: q.depth,
+            iterations: q.num_recycle.unwrap_or(m.config.num_recycle) + 1,
+            threads: 0,
+        };
+        let (clusters, extra) = sizes.msa_rows(&m.config);
+        let weights: u64 = m.weights.tensors.values().map(|t| t.len() as u64 * 4).sum();
+        ModelEstimate {
+            clusters,
+            extra,
+            iterations: sizes.iterations,
+            memory: memory::estimate(&m.config, sizes, weights, 1 << 30),
+            flops: flops::per_iteration(&m.config, q.len, clusters, extra),
+        }
+    });
+    Ok(ModelInfo {
+        tensors: m.weights.tensors.len(),
+        parameters: m.weights.tensors.values().map(|t| t.len()).sum(),
+        name: m.name,
+        source_sha256: m.source_sha256,
+        license: m.license,
+        config: m.config,
+        estimate,
+    })
 }
 
 /// Writes a model file's weights back as DeepMind's `.npz` layout (for tests and interchange).

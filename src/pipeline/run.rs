@@ -178,6 +178,34 @@ pub fn shard(targets: Vec<Target>, index: usize, size: usize) -> Vec<Target> {
         .collect()
 }
 
+/// One line of `run --list`: a target, its position in input order and the array task that takes it.
+#[derive(Debug, Clone)]
+pub struct ListedTarget {
+    pub position: usize,
+    pub task: usize,
+    pub target: Target,
+}
+
+/// The targets this array task takes (all of them outside an array), in input order, without running
+/// anything: what `run --list` prints to size a job array.
+pub fn list(
+    inputs: &[PathBuf],
+    array: Option<(usize, usize)>,
+) -> Result<Vec<ListedTarget>, RunError> {
+    let targets = collect_targets(inputs)?;
+    let (index, size) = array_task(array)?;
+    Ok(targets
+        .into_iter()
+        .enumerate()
+        .filter(|(p, _)| p % size == index)
+        .map(|(position, target)| ListedTarget {
+            position,
+            task: position % size,
+            target,
+        })
+        .collect())
+}
+
 /// Options of a batch.
 #[derive(Debug, Clone)]
 pub struct RunOptions {

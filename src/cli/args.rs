@@ -1,0 +1,359 @@
+//! The command line: every subcommand's arguments (clap derive). Turning them into the library's
+//! options happens in [`super::options`]; running a subcommand in [`super::commands`].
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ferrofold::features::builder::MsaLimits;
+
+#[derive(Parser)]
+#[command(
+    name = "ferrofold",
+    version,
+    about = "AlphaFold2-class protein structure prediction: features, predict, run",
+    long_about = "ferrofold computes what AlphaFold2 computes, from AlphaFold2's own parameters, in native Rust.\n\
+                  Stages can run one at a time (on different machines, in job arrays) or all together.",
+    after_help = "Exit codes: 0 success, 1 runtime error, 2 usage error.\nLogs go to stderr; RUST_LOG overrides -v/--quiet."
+)]
+pub(crate) struct Cli {
+    /// More log output (-v: debug, -vv: trace).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub(crate) verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub(crate) quiet: bool,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Build MSAs and features.h5 for each FASTA record (precomputed alignments or single-sequence mode)
+    Features(FeaturesArgs),
+    /// Predict structures from features.h5 and model files: PDB/mmCIF, pLDDT, PAE, pTM, ranking
+    Predict(PredictArgs),
+    /// features then predict for every record of FASTA files or folders, job-array aware (Slurm)
+    Run(RunArgs),
+    /// Convert AlphaFold2 parameters (.npz) to ferrofold model files (.onnx), and back
+    #[command(subcommand)]
+    Params(ParamsCommand),
+    /// Check a features.h5 file and print what it holds
+    Inspect(InspectArgs),
+    /// Sequence databases: search with the built-in aligner, download AlphaFold2's databases
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+/// Where alignments come from (shared by `features` and `run`).
+#[derive(Args)]
+pub(crate) struct MsaArgs {
+    /// A precomputed alignment (.a3m or .sto); repeat for several (one-record FASTA only)
+    #[arg(long = "msa", value_name = "FILE", conflicts_with_all = ["msa_dir", "single_sequence"])]
+    pub(crate) msas: Vec<PathBuf>,
+    /// AlphaFold2 / OpenFold alignments directory: DIR/<record id>/*.{a3m,sto}, or DIR/*.{a3m,sto}
+    #[arg(long, value_name = "DIR", conflicts_with = "single_sequence")]
+    pub(crate) msa_dir: Option<PathBuf>,
+    /// No alignment: the MSA is the query alone
+    #[arg(long)]
+    pub(crate) single_sequence: bool,
+    /// Search this FASTA(.gz) database with the built-in search; repeat for several (default when no
+    /// alignment is given: the demo database, databases/demo/uniprot20k.fasta.gz)
+    #[arg(long = "db", value_name = "FILE", conflicts_with_all = ["msas", "msa_dir", "single_sequence"])]
+    pub(crate) databases: Vec<PathBuf>,
+    /// E-value cut-off of the built-in search
+    #[arg(long, default_value_t = 1e-3)]
+    pub(crate) evalue: f64,
+    /// Maximum hits per database of the built-in search
+    #[arg(long, default_value_t = 10_000)]
+    pub(crate) max_hits: usize,
+    /// Database preset: demo (built-in search of the shipped demo database); reduced_dbs (jackhmmer on
+    /// uniref90, mgnify, small_bfd); full_dbs (jackhmmer on uniref90, mgnify; hhblits on bfd + uniref30),
+    /// the databases below --data-dir as `ferrofold db download` lays them out
+    #[arg(long, value_name = "PRESET", value_parser = ["demo", "reduced_dbs", "full_dbs", "colabfold"], conflicts_with_all = ["msas", "msa_dir", "single_sequence", "databases"])]
+    pub(crate) db_preset: Option<String>,
+    /// Directory holding the databases of --db-preset (as written by `ferrofold db download`)
+    #[arg(long, value_name = "DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// Search program for the databases: builtin, jackhmmer (HMMER), mmseqs (MMseqs2) or hhblits
+    /// (HH-suite; --db is then a database prefix, several joined with ":")
+    #[arg(long, default_value = "builtin", value_name = "TOOL")]
+    pub(crate) tool: ferrofold::search::tools::SearchTool,
+    /// Path of the search program (default: found on PATH)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) tool_binary: Option<PathBuf>,
+    /// Time limit of one search, seconds
+    #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
+    pub(crate) tool_timeout: u64,
+    /// Rows kept from uniref90 alignments (AlphaFold2: 10000)
+    #[arg(long, default_value_t = MsaLimits::default().uniref_max_hits, value_name = "N")]
+    pub(crate) uniref_max_hits: usize,
+    /// Rows kept from MGnify alignments (AlphaFold2: 501)
+    #[arg(long, default_value_t = MsaLimits::default().mgnify_max_hits, value_name = "N")]
+    pub(crate) mgnify_max_hits: usize,
+}
+
+#[derive(Args)]
+#[command(after_help = "Examples:\n  \
+    ferrofold features target.fasta --msa uniref90_hits.sto --msa bfd_uniclust_hits.a3m -o out/\n  \
+    ferrofold features targets.fasta --msa-dir alignments/ -o out/\n  \
+    ferrofold features target.fasta --single-sequence -o out/\n\n\
+Alignments are recognised by AlphaFold2's file names (uniref90_hits.sto, bfd_uniref_hits.a3m,\n\
+bfd_uniclust_hits.a3m, small_bfd_hits.sto, mgnify_hits.sto) and merged in AlphaFold2's order\n\
+uniref90 -> BFD -> MGnify, then any other .a3m/.sto in the order given, de-duplicated.")]
+pub(crate) struct FeaturesArgs {
+    /// FASTA file; each record is one target, written to <OUTPUT>/<record id>/
+    pub(crate) fasta: PathBuf,
+    #[command(flatten)]
+    pub(crate) msa: MsaArgs,
+    /// Output directory
+    #[arg(short, long, value_name = "DIR")]
+    pub(crate) output: PathBuf,
+    /// Refuse queries longer than this many residues
+    #[arg(long, value_name = "N", default_value_t = ferrofold::pipeline::features::DEFAULT_FEATURES_MAX_LENGTH)]
+    pub(crate) max_length: usize,
+    /// Recompute even if features.h5 is up to date
+    #[arg(long)]
+    pub(crate) overwrite: bool,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ParamsCommand {
+    /// DeepMind's params_model_*.npz -> ferrofold model file (ONNX)
+    #[command(
+        after_help = "Example:\n  ferrofold params convert params/params_model_1_ptm.npz -o models/model_1_ptm.onnx"
+    )]
+    Convert {
+        /// params_model_<n>[_ptm].npz as published by DeepMind
+        npz: PathBuf,
+        /// Output model file (.onnx)
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// Model name (default: from the file name, e.g. model_1_ptm); AlphaFold2's names select its preset
+        #[arg(long)]
+        name: Option<String>,
+        /// Structure-module layers, for non-preset (test) models (AlphaFold2: 8)
+        #[arg(long, value_name = "N")]
+        structure_layers: Option<usize>,
+        /// Recycling iterations after the first, for non-preset models (AlphaFold2: 3)
+        #[arg(long, value_name = "N")]
+        num_recycle: Option<usize>,
+    },
+    /// ferrofold model file -> DeepMind's .npz layout (lossless)
+    Export {
+        /// Model file (.onnx)
+        model: PathBuf,
+        /// Output .npz
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+    },
+    /// Write the small demo model with random weights (made from a fixed seed; not meaningful structures)
+    Demo {
+        /// Output model file
+        #[arg(
+            short,
+            long,
+            value_name = "FILE",
+            default_value = "models/ferrofold_demo.onnx"
+        )]
+        output: PathBuf,
+    },
+    /// Check a model file against its configuration and print a summary
+    Info {
+        /// Model file (.onnx)
+        model: PathBuf,
+        /// Also estimate the peak memory and the work (GFLOP per iteration) of a query this long
+        #[arg(long, value_name = "N")]
+        len: Option<usize>,
+        /// MSA rows of that query (before sampling into clusters and extra rows)
+        #[arg(long, value_name = "ROWS", default_value_t = 1, requires = "len")]
+        depth: usize,
+        /// Recycles, for the estimate (default: the model's)
+        #[arg(long, value_name = "N", requires = "len")]
+        num_recycle: Option<usize>,
+    },
+    /// Download DeepMind's parameter archive (resumable) and convert every monomer model
+    #[command(
+        after_help = "Writes <DATA_DIR>/params/ (the archive and its .npz files) and <DATA_DIR>/models/<name>.onnx.\nThe parameters are DeepMind's, under CC BY 4.0."
+    )]
+    Fetch {
+        /// Directory for params/ and models/
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+        /// Archive URL
+        #[arg(long, default_value = ferrofold::pipeline::params::ALPHAFOLD_PARAMS_URL)]
+        url: String,
+        /// Expected SHA-256 of the archive (checked after download)
+        #[arg(long, value_name = "HEX")]
+        sha256: Option<String>,
+        /// Expected size of the archive in bytes
+        #[arg(long, value_name = "BYTES")]
+        size: Option<u64>,
+    },
+}
+
+#[derive(Args)]
+#[command(after_help = "Examples:\n  \
+    ferrofold run targets.fasta --models-dir models/ -o out/\n  \
+    ferrofold run fastas/ --db-preset reduced_dbs --data-dir /data/af2 --models-dir models/ -o out/ --array-index 3 --array-size 10\n\n\
+In a Slurm job array the task is read from SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_MIN / SLURM_ARRAY_TASK_COUNT.\n\
+Task i of n takes the targets at positions p with p mod n == i (input order). Finished work is skipped.")]
+pub(crate) struct RunArgs {
+    /// FASTA files or folders of them (*.fasta, *.fa, *.faa); every record is one target
+    #[arg(required = true)]
+    pub(crate) inputs: Vec<PathBuf>,
+    /// Output directory: one folder per target, named after its (sanitised) record id
+    #[arg(short, long, value_name = "DIR")]
+    pub(crate) output: PathBuf,
+    #[command(flatten)]
+    pub(crate) msa: MsaArgs,
+    #[command(flatten)]
+    pub(crate) model: ModelArgs,
+    /// This task's index in a job array (0-based; default: from Slurm, else 0)
+    #[arg(long, value_name = "N", requires = "array_size")]
+    pub(crate) array_index: Option<usize>,
+    /// Number of tasks in the job array
+    #[arg(long, value_name = "N", requires = "array_index")]
+    pub(crate) array_size: Option<usize>,
+    /// Recompute features and predictions even if they are up to date
+    #[arg(long)]
+    pub(crate) overwrite: bool,
+    /// Run only one stage per target: `features` (CPU nodes) or `predict` (from the features.h5 a
+    /// features run wrote under -o); default both
+    #[arg(long, value_enum, default_value_t = StageArg::All)]
+    pub(crate) stage: StageArg,
+    /// Print the targets (position, array task, folder, record id, file) and exit; sizes job arrays
+    #[arg(long)]
+    pub(crate) list: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum StageArg {
+    All,
+    Features,
+    Predict,
+}
+
+/// Which models and how to run them (shared by `predict` and `run`).
+#[derive(Args)]
+pub(crate) struct ModelArgs {
+    /// Use ferrofold's small demo model (random weights; made in models/ on first use): shows the pipeline,
+    /// its structures mean nothing
+    #[arg(long, conflicts_with_all = ["models", "models_dir"])]
+    pub(crate) demo_model: bool,
+    /// A model file (.onnx); repeat for several
+    #[arg(long = "model", value_name = "FILE")]
+    pub(crate) models: Vec<PathBuf>,
+    /// Use every .onnx model file in DIR
+    #[arg(long, value_name = "DIR")]
+    pub(crate) models_dir: Option<PathBuf>,
+    /// Seed of the MSA sampling and masking
+    #[arg(long, default_value_t = 0)]
+    pub(crate) seed: u64,
+    /// Recycling iterations after the first (default: the model's, 3 for AlphaFold2)
+    #[arg(long, value_name = "N")]
+    pub(crate) num_recycle: Option<usize>,
+    /// Stop recycling when Ca-Ca distances change less than this (Angstrom); off by default
+    #[arg(long, value_name = "ANGSTROM")]
+    pub(crate) early_stop_tolerance: Option<f32>,
+    /// No randomness in the input pipeline (first rows as clusters, no masking)
+    #[arg(long)]
+    pub(crate) deterministic: bool,
+    /// Worker threads (default: all cores)
+    #[arg(long, default_value_t = 0)]
+    pub(crate) threads: usize,
+    /// Peak memory a prediction may use (e.g. 16G, 512M; default: the memory available now). The
+    /// estimated peak is checked before any work: over budget, chunks shrink; if that cannot fit, the
+    /// model is refused with the numbers
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub(crate) memory_budget: Option<usize>,
+    /// Largest chunk of temporaries of one operation (transitions, triangle-multiplication projections)
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "1G")]
+    pub(crate) chunk_budget: usize,
+    /// Refuse queries longer than this many residues (memory grows with the square of the length)
+    #[arg(long, value_name = "N", default_value_t = ferrofold::pipeline::predict::DEFAULT_PREDICT_MAX_LENGTH)]
+    pub(crate) max_length: usize,
+    /// Refuse models without a PAE head (every model must give PAE and pTM)
+    #[arg(long)]
+    pub(crate) require_pae: bool,
+    /// Do not draw plddt.png, pae.png and coverage.png
+    #[arg(long)]
+    pub(crate) no_plots: bool,
+}
+
+#[derive(Args)]
+#[command(after_help = "Examples:\n  \
+    ferrofold predict out/T1/features.h5 --model models/model_1_ptm.onnx --model models/model_2_ptm.onnx\n  \
+    ferrofold predict out/T1/features.h5 --models-dir models/ --num-recycle 1 --threads 8\n\n\
+Writes, per model: result_<model>.h5, unrelaxed_<model>.pdb/.cif (pLDDT as B-factor), confidence_<model>.json,\n\
+pae_<model>.json (ptm models); then ranked_<k>.pdb/.cif, ranking_debug.json, timings.json and the plots\n\
+plddt.png (every model), pae.png (top-ranked model) and coverage.png (the MSA).")]
+pub(crate) struct PredictArgs {
+    /// features.h5 written by `ferrofold features`
+    pub(crate) features: PathBuf,
+    #[command(flatten)]
+    pub(crate) model: ModelArgs,
+    /// Output directory (default: the features file's directory)
+    #[arg(short, long, value_name = "DIR")]
+    pub(crate) output: Option<PathBuf>,
+    /// Recompute even if results are up to date
+    #[arg(long)]
+    pub(crate) overwrite: bool,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum DbCommand {
+    /// Download one of AlphaFold2's databases (resumable; checksums where published) into DATA_DIR/NAME/
+    Download {
+        /// Database name (see `ferrofold db list`)
+        name: String,
+        /// Directory holding the databases
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+        /// Manifest to use instead of the shipped databases/manifest.tsv
+        #[arg(long, value_name = "FILE")]
+        manifest: Option<PathBuf>,
+    },
+    /// List the databases of the manifest
+    List,
+    /// Search a FASTA query against a FASTA(.gz) database with the built-in Smith-Waterman search; write A3M
+    Search {
+        /// Query FASTA (one record)
+        query: PathBuf,
+        /// Database FASTA or FASTA.gz (default: the demo database)
+        #[arg(long, value_name = "FILE")]
+        db: Option<PathBuf>,
+        /// Output A3M
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// E-value cut-off
+        #[arg(long, default_value_t = 1e-3)]
+        evalue: f64,
+        /// Maximum hits
+        #[arg(long, default_value_t = 10_000)]
+        max_hits: usize,
+    },
+}
+
+#[derive(Args)]
+pub(crate) struct InspectArgs {
+    /// features.h5 file
+    pub(crate) file: PathBuf,
+}
+
+pub(crate) fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let (num, mult) = match t.chars().last().map(|c| c.to_ascii_uppercase()) {
+        Some('K') => (&t[..t.len() - 1], 1usize << 10),
+        Some('M') => (&t[..t.len() - 1], 1 << 20),
+        Some('G') => (&t[..t.len() - 1], 1 << 30),
+        Some('T') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size (e.g. 2G, 512M, 1000000)"))?;
+    if v <= 0.0 {
+        return Err(format!("'{s}' must be positive"));
+    }
+    Ok((v * mult as f64) as usize)
+}

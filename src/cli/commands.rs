@@ -1,0 +1,318 @@
+//! One function per subcommand: build the stage's options from the arguments, call the library, print
+//! its report on stdout (tab-separated, one line per target or model).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use ferrofold::pipeline::features::{self as features_stage, FeaturesOptions, Outcome};
+use ferrofold::pipeline::{
+    db as db_stage, inspect as inspect_stage, params, predict as predict_stage, run as run_stage,
+};
+
+use super::args::{
+    DbCommand, FeaturesArgs, InspectArgs, ParamsCommand, PredictArgs, RunArgs, StageArg,
+};
+use super::options::{command_line, model_list, msa_source, predict_options, warn_demo};
+
+pub(crate) fn features(args: FeaturesArgs) -> anyhow::Result<()> {
+    let (msas, limits) = msa_source(args.msa)?;
+    let opts = FeaturesOptions {
+        fasta: args.fasta,
+        msas,
+        output_dir: args.output,
+        limits,
+        overwrite: args.overwrite,
+        command_line: command_line(),
+        max_length: args.max_length,
+    };
+    let reports = features_stage::run(&opts)?;
+    let mut out = std::io::stdout().lock();
+    for r in reports {
+        let what = match r.outcome {
+            Outcome::Written => "written",
+            Outcome::UpToDate => "up to date",
+        };
+        writeln!(
+            out,
+            "{}\t{}\t{} residues\t{} alignment rows\t{what}",
+            r.target,
+            r.features_path.display(),
+            r.num_res,
+            r.num_alignments
+        )?;
+    }
+    Ok(())
+}
+
+pub(crate) fn params(cmd: ParamsCommand) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match cmd {
+        ParamsCommand::Convert {
+            npz,
+            output,
+            name,
+            structure_layers,
+            num_recycle,
+        } => {
+            let r = params::convert(&npz, &output, name.as_deref(), |c| {
+                if let Some(n) = structure_layers {
+                    c.structure_module.layers = n;
+                }
+                if let Some(n) = num_recycle {
+                    c.num_recycle = n;
+                }
+            })?;
+            writeln!(
+                out,
+                "{}\t{}\t{} tensors\t{} parameters\tsha256 {}",
+                r.name,
+                output.display(),
+                r.tensors,
+                r.parameters,
+                r.source_sha256
+            )?;
+        }
+        ParamsCommand::Export { model, output } => {
+            let r = params::export(&model, &output)?;
+            writeln!(
+                out,
+                "{}\t{}\t{} tensors\t{} parameters",
+                r.name,
+                output.display(),
+                r.tensors,
+                r.parameters
+            )?;
+        }
+        ParamsCommand::Demo { output } => {
+            let written = params::ensure_demo_model(&output)?;
+            warn_demo();
+            writeln!(
+                out,
+                "{}\t{}\t{}",
+                params::DEMO_MODEL_NAME,
+                output.display(),
+                if written { "written" } else { "present" }
+            )?;
+        }
+        ParamsCommand::Info {
+            model,
+            len,
+            depth,
+            num_recycle,
+        } => {
+            let request = len.map(|len| params::EstimateRequest {
+                len,
+                depth,
+                num_recycle,
+            });
+            let m = params::info(&model, request)?;
+            writeln!(out, "name\t{}", m.name)?;
+            writeln!(out, "tensors\t{}", m.tensors)?;
+            writeln!(out, "parameters\t{}", m.parameters)?;
+            writeln!(out, "source_sha256\t{}", m.source_sha256)?;
+            writeln!(out, "license\t{}", m.license)?;
+            writeln!(out, "config\t{}", serde_json::to_string(&m.config)?)?;
+            if let Some(e) = m.estimate {
+                let f = &e.flops;
+                writeln!(out, "msa_rows\t{} clusters + {} extra", e.clusters, e.extra)?;
+                writeln!(out, "peak_memory_bytes\t{}", e.memory.total)?;
+                writeln!(out, "peak_memory\t{}", e.memory.describe())?;
+                writeln!(
+                    out,
+                    "gflop_per_iteration\t{:.1} (extra-MSA stack {:.1}, Evoformer {:.1}, structure module {:.1})",
+                    f.total() / 1e9,
+                    f.extra_msa_stack / 1e9,
+                    f.evoformer / 1e9,
+                    f.structure_module / 1e9
+                )?;
+                writeln!(out, "iterations\t{}", e.iterations)?;
+            }
+        }
+        ParamsCommand::Fetch {
+            data_dir,
+            url,
+            sha256,
+            size,
+        } => {
+            let expect = ferrofold::io::download::Expect { size, sha256 };
+            for m in params::fetch(&data_dir, &url, &expect)? {
+                let what = if m.converted { "converted" } else { "present" };
+                writeln!(out, "{}\t{}\t{what}", m.name, m.model_path.display())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
+    use run_stage::{RunOptions, Stages};
+    let array = args.array_index.zip(args.array_size);
+    if args.list {
+        let mut out = std::io::stdout().lock();
+        for l in run_stage::list(&args.inputs, array)? {
+            writeln!(
+                out,
+                "{}\t{}\t{}\t{}\t{}",
+                l.position,
+                l.task,
+                l.target.name,
+                l.target.original_id,
+                l.target.source.display()
+            )?;
+        }
+        return Ok(());
+    }
+    let stages = match args.stage {
+        StageArg::All => Stages::All,
+        StageArg::Features => Stages::Features,
+        StageArg::Predict => Stages::Predict,
+    };
+    let (msas, limits) = msa_source(args.msa)?;
+    // The features stage needs no model.
+    let models = if stages == Stages::Features {
+        Vec::new()
+    } else {
+        model_list(&args.model)?
+    };
+    let opts = RunOptions {
+        inputs: args.inputs,
+        output_dir: args.output,
+        msas,
+        limits,
+        predict: predict_options(&args.model, models.clone()),
+        models,
+        array,
+        overwrite: args.overwrite,
+        command_line: command_line(),
+        stages,
+    };
+    let results = run_stage::run(&opts)?;
+    let mut out = std::io::stdout().lock();
+    for t in results {
+        if t.models.is_empty() {
+            writeln!(out, "{}\tfeatures\t{}", t.name, t.output_dir.display())?;
+        }
+        for m in t.models {
+            let ptm = m
+                .ptm
+                .map(|p| format!("{p:.4}"))
+                .unwrap_or_else(|| "-".into());
+            let what = if m.skipped { "up to date" } else { "written" };
+            writeln!(
+                out,
+                "{}\t{}\t{}\tmean_plddt {:.2}\tptm {ptm}\t{what}",
+                t.name,
+                m.name,
+                t.output_dir.display(),
+                m.mean_plddt
+            )?;
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn predict(args: PredictArgs) -> anyhow::Result<()> {
+    let models = model_list(&args.model)?;
+    let output = args.output.unwrap_or_else(|| {
+        args.features
+            .parent()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."))
+    });
+    let opts = predict_stage::PredictOptions {
+        features: args.features,
+        output_dir: output.clone(),
+        overwrite: args.overwrite,
+        ..predict_options(&args.model, models)
+    };
+    let reports = predict_stage::run(&opts)?;
+    let mut out = std::io::stdout().lock();
+    for r in reports {
+        let ptm = r
+            .ptm
+            .map(|p| format!("{p:.4}"))
+            .unwrap_or_else(|| "-".into());
+        let what = if r.skipped { "up to date" } else { "written" };
+        writeln!(
+            out,
+            "{}\t{}\tmean_plddt {:.2}\tptm {ptm}\t{:.1} s\t{what}",
+            r.name,
+            output.display(),
+            r.mean_plddt,
+            r.seconds
+        )?;
+    }
+    Ok(())
+}
+
+pub(crate) fn db(cmd: DbCommand) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match cmd {
+        DbCommand::Download {
+            name,
+            data_dir,
+            manifest,
+        } => {
+            let text = match &manifest {
+                Some(p) => std::fs::read_to_string(p)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
+                None => ferrofold::databases::MANIFEST.to_string(),
+            };
+            let (what, path) = match db_stage::download_database(&name, &data_dir, &text)? {
+                db_stage::DbOutcome::Downloaded(p) => ("downloaded", p),
+                db_stage::DbOutcome::Present(p) => ("present", p),
+            };
+            writeln!(out, "{name}\t{}\t{what}", path.display())?;
+        }
+        DbCommand::List => {
+            for e in ferrofold::databases::parse_manifest(ferrofold::databases::MANIFEST)
+                .map_err(anyhow::Error::msg)?
+            {
+                writeln!(out, "{}\t{}\t{}", e.name, e.archive, e.description)?;
+            }
+        }
+        DbCommand::Search {
+            query,
+            db,
+            output,
+            evalue,
+            max_hits,
+        } => {
+            let db_path = db.unwrap_or_else(ferrofold::databases::demo_database);
+            let opts = ferrofold::search::SearchOptions {
+                evalue,
+                max_hits,
+                ..Default::default()
+            };
+            let r = db_stage::search(&query, &db_path, &opts, &output)?;
+            writeln!(
+                out,
+                "{}\t{} hits\t{} candidates of {} sequences\tload {:.2} s\tsearch {:.2} s",
+                output.display(),
+                r.hits,
+                r.candidates,
+                r.sequences,
+                r.load_seconds,
+                r.search_seconds
+            )?;
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn inspect(args: InspectArgs) -> anyhow::Result<()> {
+    let i = inspect_stage::inspect(&args.file)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "file\t{}", i.path.display())?;
+    writeln!(out, "tool\t{}", i.tool)?;
+    writeln!(out, "residues\t{}", i.residues)?;
+    writeln!(out, "alignment rows\t{}", i.alignment_rows)?;
+    writeln!(out, "templates\t{}", i.templates)?;
+    writeln!(out, "sequence\t{}", i.sequence)?;
+    writeln!(out, "command\t{}", i.command)?;
+    writeln!(out, "databases\t{}", i.databases)?;
+    for (name, shape, dtype) in i.datasets {
+        writeln!(out, "dataset\t{name}\t{shape:?}\t{dtype}")?;
+    }
+    Ok(())
+}

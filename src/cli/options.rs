@@ -1,0 +1,138 @@
+//! Raw arguments → the library's validated options, in one step (ripgrep's `lowargs` → `hiargs`). A
+//! problem found here that is the user's to fix is a [`UsageError`] (exit code 2).
+
+use std::path::PathBuf;
+
+use ferrofold::features::builder::MsaLimits;
+use ferrofold::pipeline::features::MsaSource;
+use ferrofold::pipeline::params;
+use ferrofold::pipeline::predict::PredictOptions;
+
+use super::args::{ModelArgs, MsaArgs};
+
+/// A usage problem found after parsing (exit code 2).
+#[derive(Debug)]
+pub(crate) struct UsageError(pub(crate) String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Where the alignments come from, and the row limits.
+pub(crate) fn msa_source(args: MsaArgs) -> anyhow::Result<(MsaSource, MsaLimits)> {
+    for (flag, v) in [
+        ("--uniref-max-hits", args.uniref_max_hits),
+        ("--mgnify-max-hits", args.mgnify_max_hits),
+    ] {
+        if v == 0 {
+            return Err(UsageError(format!(
+                "{flag} 0 would drop the query row itself; it must be at least 1"
+            ))
+            .into());
+        }
+    }
+    let limits = MsaLimits {
+        uniref_max_hits: args.uniref_max_hits,
+        mgnify_max_hits: args.mgnify_max_hits,
+    };
+    let msas = if args.single_sequence {
+        MsaSource::SingleSequence
+    } else if let Some(dir) = args.msa_dir {
+        MsaSource::Dir(dir)
+    } else if !args.msas.is_empty() {
+        MsaSource::Files(args.msas)
+    } else {
+        let searches = if let Some(preset) = &args.db_preset {
+            ferrofold::databases::preset_searches(preset, args.data_dir.as_deref())
+                .map_err(anyhow::Error::msg)?
+        } else if args.databases.is_empty() {
+            vec![ferrofold::search::SearchSpec::named_after_database(
+                ferrofold::databases::demo_database(),
+                ferrofold::search::tools::SearchTool::Builtin,
+            )]
+        } else {
+            args.databases
+                .into_iter()
+                .map(|d| ferrofold::search::SearchSpec::named_after_database(d, args.tool))
+                .collect()
+        };
+        let options = ferrofold::search::SearchOptions {
+            evalue: args.evalue,
+            max_hits: args.max_hits,
+            ..Default::default()
+        };
+        MsaSource::Search {
+            searches,
+            options,
+            binary: args.tool_binary,
+            timeout_s: args.tool_timeout,
+        }
+    };
+    Ok((msas, limits))
+}
+
+/// Says, on stderr, that the demo model's weights are random.
+pub(crate) fn warn_demo() {
+    eprintln!(
+        "warning: the ferrofold demo model has RANDOM weights: its structures and confidences are not meaningful.\n\
+         For real predictions get DeepMind's parameters: ferrofold params fetch --data-dir DIR, then --models-dir DIR/models"
+    );
+}
+
+/// The model files to run: the demo model (made on first use), or those given and those in
+/// `--models-dir`.
+pub(crate) fn model_list(args: &ModelArgs) -> anyhow::Result<Vec<PathBuf>> {
+    if args.demo_model {
+        let path = params::demo_model_path();
+        params::ensure_demo_model(&path)?;
+        warn_demo();
+        return Ok(vec![path]);
+    }
+    let mut models = args.models.clone();
+    if let Some(dir) = &args.models_dir {
+        models.extend(params::models_in_dir(dir)?);
+    }
+    if models.is_empty() {
+        return Err(UsageError(
+            "no model given: pass --model FILE or --models-dir DIR (see `ferrofold params`)".into(),
+        )
+        .into());
+    }
+    Ok(models)
+}
+
+/// Predict settings from the arguments (features path and output folder filled in by the caller).
+pub(crate) fn predict_options(args: &ModelArgs, models: Vec<PathBuf>) -> PredictOptions {
+    PredictOptions {
+        features: PathBuf::new(),
+        models,
+        output_dir: PathBuf::new(),
+        seed: args.seed,
+        num_recycle: args.num_recycle,
+        random: !args.deterministic,
+        runtime: ferrofold::model::params::config::RuntimeOptions {
+            threads: args.threads,
+            chunk_budget: args.chunk_budget,
+            on_block: None,
+        },
+        early_stop_tolerance: args.early_stop_tolerance,
+        require_pae: args.require_pae,
+        overwrite: false,
+        max_length: args.max_length,
+        plots: !args.no_plots,
+        memory_budget: args.memory_budget.map(|b| b as u64),
+    }
+}
+
+/// The command line as typed (lossily, so that a non-UTF-8 path is not a panic), recorded in every
+/// output's provenance.
+pub(crate) fn command_line() -> String {
+    std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}

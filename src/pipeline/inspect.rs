@@ -1,0 +1,37 @@
+//! `ferrofold inspect`: check a `features.h5` file (every dataset read and validated) and say what it
+//! holds.
+
+use std::path::{Path, PathBuf};
+
+use crate::io::features_h5::{self, FeaturesFileError};
+
+/// What a features file holds.
+#[derive(Debug, Clone)]
+pub struct Inspection {
+    pub path: PathBuf,
+    pub tool: String,
+    pub residues: usize,
+    pub alignment_rows: usize,
+    pub templates: usize,
+    pub sequence: String,
+    pub command: String,
+    pub databases: String,
+    /// Every dataset: name, shape, dtype.
+    pub datasets: Vec<(String, Vec<usize>, String)>,
+}
+
+/// Reads and validates `path` and summarises it.
+pub fn inspect(path: &Path) -> Result<Inspection, FeaturesFileError> {
+    let (f, prov) = features_h5::read(path)?;
+    Ok(Inspection {
+        path: path.into(),
+        tool: prov.tool,
+        residues: f.num_res(),
+        alignment_rows: f.num_alignments(),
+        templates: f.templates.count(),
+        sequence: f.sequence.sequence.clone(),
+        command: prov.command,
+        databases: prov.databases,
+        datasets: features_h5::dataset_shapes(path)?,
+    })
+}
