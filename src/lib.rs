@@ -15,6 +15,7 @@
 
 pub mod databases;
 pub mod features;
+pub mod fsutil;
 
 pub mod io;
 pub mod model;

@@ -81,7 +81,8 @@ fn render(
         let mut wr = enc.write_header().map_err(|e| e.to_string())?;
         wr.write_image_data(&buf).map_err(|e| e.to_string())?;
     }
-    crate::io::atomic::write_bytes(path, &png_bytes).map_err(|e| format!("{}: {e}", path.display()))
+    crate::fsutil::atomic::write_bytes(path, &png_bytes)
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Linear interpolation between colours at `t` ∈ [0, 1].

@@ -134,7 +134,7 @@ pub(crate) fn params(cmd: ParamsCommand) -> anyhow::Result<()> {
             sha256,
             size,
         } => {
-            let expect = ferrofold::io::download::Expect { size, sha256 };
+            let expect = ferrofold::fsutil::download::Expect { size, sha256 };
             for m in params::fetch(&data_dir, &url, &expect)? {
                 let what = if m.converted { "converted" } else { "present" };
                 writeln!(out, "{}\t{}\t{what}", m.name, m.model_path.display())?;

@@ -111,7 +111,7 @@ pub type Timings = BTreeMap<String, f64>;
 
 /// Writes JSON text to `path` atomically.
 pub fn write_json_path(text: &str, path: impl AsRef<Path>) -> std::io::Result<()> {
-    super::atomic::write_bytes(path, text.as_bytes())
+    crate::fsutil::atomic::write_bytes(path, text.as_bytes())
 }
 
 #[cfg(test)]

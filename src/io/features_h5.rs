@@ -11,8 +11,8 @@ use hdf5::types::{FloatSize, IntSize, TypeDescriptor, VarLenAscii, VarLenUnicode
 use ndarray::{Array, Array1, ArrayD, Dimension};
 use thiserror::Error;
 
-use super::atomic::AtomicFile;
 use crate::features::{names, MsaFeatures, RawFeatures, SequenceFeatures, TemplateFeatures};
+use crate::fsutil::atomic::AtomicFile;
 use crate::residue_constants as rc;
 
 /// The version of the layout written here. Readers refuse other versions.

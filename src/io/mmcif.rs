@@ -149,5 +149,5 @@ pub fn write_path(
         path: path.display().to_string(),
         source,
     };
-    super::atomic::write_with(path, |w| write_lines(protein, name, w)).map_err(wrap)
+    crate::fsutil::atomic::write_with(path, |w| write_lines(protein, name, w)).map_err(wrap)
 }

@@ -2,10 +2,7 @@
 //! the line and the field that failed.
 
 pub mod a3m;
-pub mod atomic;
-pub mod checksum;
 pub mod confidence;
-pub mod download;
 pub mod fasta;
 pub mod features_h5;
 pub mod mmcif;

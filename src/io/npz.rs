@@ -310,7 +310,7 @@ pub fn write_f32(
         path: path.into(),
         message: e.to_string(),
     };
-    let mut tmp = super::atomic::AtomicFile::create(path).map_err(io_err)?;
+    let mut tmp = crate::fsutil::atomic::AtomicFile::create(path).map_err(io_err)?;
     {
         let mut zip = zip::ZipWriter::new(tmp.file());
         let opts = zip::write::SimpleFileOptions::default()

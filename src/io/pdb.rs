@@ -103,7 +103,7 @@ pub fn write_path(protein: &Protein, path: impl AsRef<Path>) -> Result<(), Struc
         path: path.display().to_string(),
         source,
     };
-    super::atomic::write_with(path, |w| write_lines(protein, w)).map_err(wrap)
+    crate::fsutil::atomic::write_with(path, |w| write_lines(protein, w)).map_err(wrap)
 }
 
 /// Runs `f`, turning a panic into `Err(its message)`; the panic hook is silenced meanwhile (serialised by

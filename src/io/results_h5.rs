@@ -7,7 +7,7 @@ use std::path::Path;
 use hdf5::types::VarLenUnicode;
 use ndarray::ArrayViewD;
 
-use super::atomic::AtomicFile;
+use crate::fsutil::atomic::AtomicFile;
 
 /// Writes `datasets` (float32) and string `attrs` to `path` atomically.
 pub fn write(

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use crate::databases::{database_path, parse_manifest, ManifestEntry};
-use crate::io::download::{download, DownloadError, Expect};
+use crate::fsutil::download::{download, DownloadError, Expect};
 
 /// Errors of the `db` commands; each names the database, file or query.
 #[derive(Debug, Error)]
@@ -101,7 +101,7 @@ fn unpack(e: &ManifestEntry, archive: &Path, dir: &Path, target: &Path) -> Resul
         "plain" => Ok(()),
         "gz" => {
             let mut out =
-                crate::io::atomic::AtomicFile::create(target).map_err(|x| err(target, x))?;
+                crate::fsutil::atomic::AtomicFile::create(target).map_err(|x| err(target, x))?;
             let f = fs::File::open(archive).map_err(|x| err(archive, x))?;
             io::copy(
                 &mut flate2::read::MultiGzDecoder::new(io::BufReader::new(f)),
@@ -114,7 +114,7 @@ fn unpack(e: &ManifestEntry, archive: &Path, dir: &Path, target: &Path) -> Resul
         "tar.gz" => {
             // Unpack into a temporary folder, then move the result into place: no half-extracted database
             // (one a killed run left is removed first).
-            crate::io::atomic::remove_stale_temporaries(dir);
+            crate::fsutil::atomic::remove_stale_temporaries(dir);
             let tmp = tempfile::Builder::new()
                 .prefix(".unpack.")
                 .tempdir_in(dir)
@@ -165,7 +165,7 @@ pub fn search(
     let (hits, stats) = crate::search::search(&q.sequence, &db, options);
     let search_seconds = t.elapsed().as_secs_f64();
     let a3m = crate::search::hits_to_a3m(&q.id, &q.sequence, &hits, &db);
-    crate::io::atomic::write_with(output, |w| a3m.write(w)).map_err(|e| err(output, e))?;
+    crate::fsutil::atomic::write_with(output, |w| a3m.write(w)).map_err(|e| err(output, e))?;
     Ok(SearchReport {
         hits: stats.hits,
         candidates: stats.candidates,

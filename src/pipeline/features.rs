@@ -13,10 +13,10 @@ use serde::Serialize;
 use thiserror::Error;
 use tracing::{info, warn};
 
-use super::hash::{sha256_file, InputHash};
 use crate::features::builder::{
     classify, BuildError, FeatureBuilder, MsaFileKind, MsaInput, MsaLimits,
 };
+use crate::fsutil::checksum::{sha256_file, InputHash};
 use crate::io::fasta::FastaError;
 use crate::io::features_h5::{self, FeaturesFileError, Provenance, FORMAT_VERSION};
 use crate::query::Query;
@@ -322,7 +322,7 @@ fn run_search(
             let (hits, stats) = crate::search::search(&query.sequence, &db, options);
             let out = msas_dir.join(format!("{stem}.a3m"));
             let a3m = crate::search::hits_to_a3m(&query.id, &query.sequence, &hits, &db);
-            crate::io::atomic::write_with(&out, |w| a3m.write(w)).map_err(io_err(&out))?;
+            crate::fsutil::atomic::write_with(&out, |w| a3m.write(w)).map_err(io_err(&out))?;
             info!(
                 "{}: built-in search: {} hits, {} of {} sequences aligned",
                 query.id, stats.hits, stats.candidates, stats.sequences
@@ -333,7 +333,7 @@ fn run_search(
             let bin = tools::find("jackhmmer", binary, "hmmer").map_err(tool_err)?;
             let q = query_fasta()?;
             let out = msas_dir.join(format!("{stem}.sto"));
-            let tmp = crate::io::atomic::AtomicFile::create(&out).map_err(io_err(&out))?;
+            let tmp = crate::fsutil::atomic::AtomicFile::create(&out).map_err(io_err(&out))?;
             tools::jackhmmer(&bin, q.path(), db_path, tmp.temp_path(), 1, cpu, timeout)
                 .map_err(tool_err)?;
             tmp.commit().map_err(io_err(&out))?;
@@ -343,7 +343,7 @@ fn run_search(
             let bin = tools::find("hhblits", binary, "hhsuite").map_err(tool_err)?;
             let q = query_fasta()?;
             let out = msas_dir.join(format!("{stem}.a3m"));
-            let tmp = crate::io::atomic::AtomicFile::create(&out).map_err(io_err(&out))?;
+            let tmp = crate::fsutil::atomic::AtomicFile::create(&out).map_err(io_err(&out))?;
             // Several HH-suite databases can be searched together: `a:b` in one spec.
             let prefixes: Vec<PathBuf> = db_path
                 .to_string_lossy()
@@ -413,8 +413,8 @@ pub fn run_target(
     let target_dir = opts.output_dir.join(&query.id);
     let features_path = target_dir.join(FEATURES_FILE);
     // Leftovers of a killed run (its temporary files) are never trusted, only removed.
-    let stale = crate::io::atomic::remove_stale_temporaries(&target_dir)
-        + crate::io::atomic::remove_stale_temporaries(&target_dir.join(MSAS_DIR));
+    let stale = crate::fsutil::atomic::remove_stale_temporaries(&target_dir)
+        + crate::fsutil::atomic::remove_stale_temporaries(&target_dir.join(MSAS_DIR));
     if stale > 0 {
         info!(
             "{}: removed {stale} temporary file(s) left by an interrupted run",
@@ -452,38 +452,34 @@ pub fn run_target(
     hashed.sort_by_key(|(m, _)| m.role.clone());
     let hash = search_hash.unwrap_or_else(|| input_hash(query, &hashed, &opts.limits));
 
-    if !opts.overwrite && features_path.exists() {
-        let prov = features_h5::read_provenance(&features_path);
-        if let Err(e) = &prov {
-            warn!("{}: {e}; regenerating it", query.id);
-        }
-        if prov.is_ok_and(|p| p.input_hash == hash) {
-            // Hashed only when the file would be reused.
-            let integrity = crate::io::checksum::check(&features_path);
-            if !integrity.is_match() {
-                warn!(
-                    "{}: {} {}; regenerating it",
-                    query.id,
-                    features_path.display(),
-                    integrity.reason()
-                );
-            } else {
-                if let Ok((f, _)) = features_h5::read(&features_path) {
-                    info!(
-                        "{}: {} is up to date, skipped",
-                        query.id,
-                        features_path.display()
-                    );
-                    return Ok(TargetReport {
-                        target: query.id.clone(),
-                        features_path,
-                        outcome: Outcome::UpToDate,
-                        num_res: f.num_res(),
-                        num_alignments: f.num_alignments(),
-                        seconds: start.elapsed().as_secs_f64(),
-                    });
-                }
-            }
+    let recorded = || {
+        features_h5::read_provenance(&features_path)
+            .map(|p| p.input_hash)
+            .map_err(|e| e.to_string())
+    };
+    if !opts.overwrite
+        && super::reuse::may_reuse(
+            &query.id,
+            &features_path,
+            recorded,
+            &hash,
+            "regenerating it",
+        )
+    {
+        if let Ok((f, _)) = features_h5::read(&features_path) {
+            info!(
+                "{}: {} is up to date, skipped",
+                query.id,
+                features_path.display()
+            );
+            return Ok(TargetReport {
+                target: query.id.clone(),
+                features_path,
+                outcome: Outcome::UpToDate,
+                num_res: f.num_res(),
+                num_alignments: f.num_alignments(),
+                seconds: start.elapsed().as_secs_f64(),
+            });
         }
     }
 
@@ -526,7 +522,7 @@ pub fn run_target(
             .unwrap_or_default();
         let dest = msas_dir.join(&file);
         if fs::canonicalize(&input.path).ok() != fs::canonicalize(&dest).ok() {
-            crate::io::atomic::copy(&input.path, &dest).map_err(io_err(&dest))?;
+            crate::fsutil::atomic::copy(&input.path, &dest).map_err(io_err(&dest))?;
         }
         databases.push(DatabaseRecord {
             name: usage.role.name().into(),
@@ -550,7 +546,7 @@ pub fn run_target(
             .to_string(),
     };
     features_h5::write(&features_path, &built.features, &prov)?;
-    crate::io::checksum::record(&features_path).map_err(io_err(&features_path))?;
+    crate::fsutil::checksum::record(&features_path).map_err(io_err(&features_path))?;
     let report = TargetReport {
         target: query.id.clone(),
         features_path,

@@ -2,8 +2,8 @@
 
 pub mod db;
 pub mod features;
-pub mod hash;
 pub mod inspect;
 pub mod params;
 pub mod predict;
+pub(crate) mod reuse;
 pub mod run;

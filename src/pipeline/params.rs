@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-use super::hash::sha256_file;
+use crate::fsutil::checksum::sha256_file;
 use crate::io::npz::{self, NpzError};
 use crate::model::params::config::ModelConfig;
 use crate::model::params::model_file::{self, ModelFile, ModelFileError, ALPHAFOLD_PARAMS_LICENSE};
@@ -250,9 +250,9 @@ pub struct FetchedModel {
 pub fn fetch(
     data_dir: &Path,
     url: &str,
-    expect: &crate::io::download::Expect,
+    expect: &crate::fsutil::download::Expect,
 ) -> Result<Vec<FetchedModel>, ParamsError> {
-    use crate::io::download::download;
+    use crate::fsutil::download::download;
     let params_dir = data_dir.join("params");
     let models_dir = data_dir.join("models");
     let io = |path: &Path| {
@@ -299,7 +299,7 @@ pub fn fetch(
         let dest = params_dir.join(&name);
         let size = entry.header().size().map_err(bad_tar)?;
         if fs_len(&dest) != Some(size) {
-            let mut f = crate::io::atomic::AtomicFile::create(&dest).map_err(io(&dest))?;
+            let mut f = crate::fsutil::atomic::AtomicFile::create(&dest).map_err(io(&dest))?;
             std::io::copy(&mut entry, f.file()).map_err(bad_tar)?;
             f.commit().map_err(io(&dest))?;
         }

@@ -12,8 +12,8 @@ use ndarray::{Array2, ArrayViewD};
 use thiserror::Error;
 use tracing::info;
 
-use super::hash::{sha256_file, InputHash};
 use super::params::{self, ParamsError};
+use crate::fsutil::checksum::{sha256_file, InputHash};
 use crate::io::confidence::{
     pae_json, to_json_indent4, write_json_path, ConfidenceJson, RankingDebug,
 };
@@ -104,8 +104,8 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
     // one is taken as given). A file that cannot be read is reported by the features reader below.
     let features_sha = sha256_file(&opts.features);
     if let Ok(sha) = &features_sha {
-        let integrity = crate::io::checksum::check_hash(&opts.features, sha.clone());
-        if let crate::io::checksum::Check::Mismatch { .. } = integrity {
+        let integrity = crate::fsutil::checksum::check_hash(&opts.features, sha.clone());
+        if let crate::fsutil::checksum::Check::Mismatch { .. } = integrity {
             return Err(PredictError::Invalid {
                 path: opts.features.clone(),
                 message: format!(
@@ -209,7 +209,7 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
         }
     }
     std::fs::create_dir_all(&opts.output_dir).map_err(write_err(&opts.output_dir))?;
-    let stale = crate::io::atomic::remove_stale_temporaries(&opts.output_dir);
+    let stale = crate::fsutil::atomic::remove_stale_temporaries(&opts.output_dir);
     if stale > 0 {
         info!(
             "removed {stale} temporary file(s) left by an interrupted run in {}",
@@ -231,24 +231,13 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
         ));
         let hash = h.finish();
         let result_path = opts.output_dir.join(format!("result_{}.h5", m.name));
-        let done = !opts.overwrite
-            && results_h5::read_attr(&result_path, "input_sha256").as_deref()
-                == Some(hash.as_str());
-        // The result file is hashed only when it would be reused.
-        let integrity = if done {
-            crate::io::checksum::check(&result_path)
-        } else {
-            crate::io::checksum::Check::Unrecorded
+        let recorded = || {
+            results_h5::read_attr(&result_path, "input_sha256")
+                .ok_or_else(|| format!("{}: no recorded input hash", result_path.display()))
         };
-        if done && !integrity.is_match() {
-            tracing::warn!(
-                "{}: {} {}; predicting again",
-                m.name,
-                result_path.display(),
-                integrity.reason()
-            );
-        }
-        if done && integrity.is_match() {
+        let done = !opts.overwrite
+            && super::reuse::may_reuse(&m.name, &result_path, recorded, &hash, "predicting again");
+        if done {
             if let Some(plddt) = results_h5::read_f32(&result_path, "plddt") {
                 let mean = plddt.mean().unwrap_or(0.0) as f64;
                 let ptm = results_h5::read_f32(&result_path, "ptm")
@@ -524,7 +513,7 @@ fn write_model_outputs(
     // the model as done.
     let result_path = dir.join(format!("result_{}.h5", m.name));
     results_h5::write(&result_path, &sets, &attrs).map_err(PredictError::Write)?;
-    crate::io::checksum::record(&result_path).map_err(write_err(&result_path))?;
+    crate::fsutil::checksum::record(&result_path).map_err(write_err(&result_path))?;
     Ok(ModelReport {
         name: m.name.clone(),
         ranking_confidence: mean_plddt,
@@ -550,7 +539,7 @@ fn write_ranking(
         for ext in ["pdb", "cif"] {
             let src = dir.join(format!("unrelaxed_{name}.{ext}"));
             let dest = dir.join(format!("ranked_{k}.{ext}"));
-            crate::io::atomic::copy(&src, &dest).map_err(write_err(&dest))?;
+            crate::fsutil::atomic::copy(&src, &dest).map_err(write_err(&dest))?;
         }
     }
     let p = dir.join("ranking_debug.json");

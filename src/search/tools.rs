@@ -339,7 +339,7 @@ pub fn mmseqs(
     // --msa-format-mode 6 writes one plain A3M file per query; with one query it is `msa` itself.
     let text = std::fs::read(work.join("msa")).map_err(io)?;
     let text: Vec<u8> = text.into_iter().filter(|&b| b != 0).collect();
-    crate::io::atomic::write_bytes(out_a3m, &text).map_err(io)?;
+    crate::fsutil::atomic::write_bytes(out_a3m, &text).map_err(io)?;
     let _ = std::fs::remove_dir_all(work);
     Ok(())
 }

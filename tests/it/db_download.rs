@@ -25,7 +25,7 @@ fn download_resumes_verifies_and_unpacks() {
     let (port, log) = serve(body.clone(), "/dbs/tiny.fasta.gz");
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let sha = ferrofold::pipeline::hash::sha256_file(&{
+    let sha = ferrofold::fsutil::checksum::sha256_file(&{
         let p = d.join("body.gz");
         std::fs::write(&p, &body).unwrap();
         p

@@ -57,7 +57,7 @@ fn npz_to_onnx_to_npz_is_lossless() {
     assert_eq!(m.config.evoformer.msa_channel, 32);
     assert_eq!(
         m.source_sha256,
-        ferrofold::pipeline::hash::sha256_file(&tiny_npz()).unwrap()
+        ferrofold::fsutil::checksum::sha256_file(&tiny_npz()).unwrap()
     );
     let info = ferrofold(&["params", "info", onnx.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&info.stdout).contains("parameters\t585370"));

@@ -256,7 +256,7 @@ fn killed_runs_resume_to_the_same_outputs() {
         let files = files_below(&killed.join(t));
         assert!(!files.iter().any(|f| f.ends_with(".tmp")), "{t}: {files:?}");
         for f in ["features.h5", "result_ferrofold_demo.h5"] {
-            let c = ferrofold::io::checksum::check(&killed.join(t).join(f));
+            let c = ferrofold::fsutil::checksum::check(&killed.join(t).join(f));
             assert!(c.is_match(), "{t}/{f}: {c:?}");
         }
     }
@@ -301,7 +301,7 @@ fn corrupted_intermediates_are_detected_and_regenerated() {
             && err.contains("predicting again"),
         "{err}"
     );
-    assert!(ferrofold::io::checksum::check(&result).is_match());
+    assert!(ferrofold::fsutil::checksum::check(&result).is_match());
     assert_eq!(std::fs::read(t.join("ranked_0.pdb")).unwrap(), pdb);
 
     // Truncate the features file: predict alone refuses it, naming it; run regenerates it.
@@ -327,10 +327,10 @@ fn corrupted_intermediates_are_detected_and_regenerated() {
         err.contains("features.h5") && err.contains("regenerating"),
         "{err}"
     );
-    assert!(ferrofold::io::checksum::check(&features).is_match());
+    assert!(ferrofold::fsutil::checksum::check(&features).is_match());
     assert_eq!(std::fs::read(t.join("ranked_0.pdb")).unwrap(), pdb);
     // A file whose sidecar is gone (a kill between the two writes) is not trusted either.
-    std::fs::remove_file(ferrofold::io::checksum::sidecar_path(&result)).unwrap();
+    std::fs::remove_file(ferrofold::fsutil::checksum::sidecar_path(&result)).unwrap();
     let (code, _, err) = run(&args, &[]);
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("no recorded checksum"), "{err}");

@@ -149,7 +149,7 @@ pub fn write(path: impl AsRef<Path>, m: &ModelFile) -> Result<(), ModelFileError
         path: path.into(),
         source,
     };
-    let mut f = crate::io::atomic::AtomicFile::create(path).map_err(werr)?;
+    let mut f = crate::fsutil::atomic::AtomicFile::create(path).map_err(werr)?;
     f.file().write_all(&bytes).map_err(werr)?;
     f.commit().map_err(werr)
 }

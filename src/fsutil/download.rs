@@ -58,7 +58,7 @@ fn io_err(path: &Path) -> impl Fn(io::Error) -> DownloadError + '_ {
 
 /// SHA-256 of a file, hex.
 fn sha256_of(path: &Path) -> Result<String, DownloadError> {
-    crate::pipeline::hash::sha256_file(path).map_err(io_err(path))
+    crate::fsutil::checksum::sha256_file(path).map_err(io_err(path))
 }
 
 fn verify(path: &Path, expect: &Expect) -> Result<(u64, String), DownloadError> {
