@@ -20,6 +20,7 @@ use crate::fsutil::checksum::{sha256_file, InputHash};
 use crate::io::fasta::FastaError;
 use crate::io::features_h5::{self, FeaturesFileError, Provenance, FORMAT_VERSION};
 use crate::query::Query;
+use crate::search::runner::{self, database_fingerprint, SearchError, Searcher};
 
 /// File name of the features file inside a target directory.
 pub const FEATURES_FILE: &str = "features.h5";
@@ -102,6 +103,15 @@ pub enum FeaturesStageError {
     /// A limit refused the job; the message names the limit and the flag that raises it.
     #[error("{0}")]
     Limit(String),
+}
+
+impl From<SearchError> for FeaturesStageError {
+    fn from(e: SearchError) -> Self {
+        match e {
+            SearchError::Io { path, message } => Self::Io { path, message },
+            other => Self::Search(other.to_string()),
+        }
+    }
 }
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> FeaturesStageError + '_ {
@@ -212,177 +222,23 @@ pub fn run(opts: &FeaturesOptions) -> Result<Vec<TargetReport>, FeaturesStageErr
     Ok(reports)
 }
 
-/// Identity of a database for the rerun check: path, size and modification time of its file(s) — not their
-/// contents, which for AlphaFold2's databases would mean hashing hundreds of gigabytes per run. For
-/// hhblits the database is one or more HH-suite prefixes (`a:b`), each needing `<prefix>_a3m.ffdata`.
-fn database_fingerprint(
-    db: &Path,
-    tool: crate::search::tools::SearchTool,
-) -> Result<String, FeaturesStageError> {
-    let files: Vec<PathBuf> = if tool == crate::search::tools::SearchTool::Hhblits {
-        db.to_string_lossy()
-            .split(':')
-            .flat_map(|p| {
-                [
-                    format!("{p}_a3m.ffdata"),
-                    format!("{p}_a3m.ffindex"),
-                    format!("{p}_cs219.ffindex"),
-                ]
-            })
-            .map(PathBuf::from)
-            .collect()
-    } else {
-        if db.is_dir() {
-            return Err(FeaturesStageError::Io {
-                path: db.into(),
-                message: "is a directory, not a sequence database file".into(),
-            });
-        }
-        vec![db.to_path_buf()]
-    };
-    let mut parts = Vec::new();
-    for f in files {
-        let meta = std::fs::metadata(&f).map_err(|_| FeaturesStageError::Io {
-            path: f.clone(),
-            message: if tool == crate::search::tools::SearchTool::Hhblits {
-                "no such HH-suite database file".into()
-            } else {
-                "no such database file".into()
-            },
-        })?;
-        let mtime = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        parts.push(format!("{}|{}|{mtime}", f.display(), meta.len()));
-    }
-    Ok(parts.join(";"))
-}
-
-/// The built-in search's database, loaded once per process for a batch of targets: the last database used
-/// is kept (keyed by path, size and modification time), so a multi-record FASTA loads it once.
-fn cached_database(
-    path: &Path,
-) -> Result<std::sync::Arc<crate::search::db::SequenceDb>, FeaturesStageError> {
-    use std::sync::{Arc, Mutex};
-    static CACHE: Mutex<Option<(String, Arc<crate::search::db::SequenceDb>)>> = Mutex::new(None);
-    let key = database_fingerprint(path, crate::search::tools::SearchTool::Builtin)?;
-    let mut cache = CACHE
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some((k, db)) = cache.as_ref() {
-        if *k == key {
-            return Ok(db.clone());
-        }
-    }
-    *cache = None; // release the previous database before loading the next
-    let db = Arc::new(
-        crate::search::db::SequenceDb::load(path)
-            .map_err(|e| FeaturesStageError::Search(e.to_string()))?,
-    );
-    *cache = Some((key, db.clone()));
-    Ok(db)
-}
-
-/// Searches one database for `query` with `tool`, writing `<msas_dir>/<database stem>_hits.{a3m,sto}`.
-#[allow(clippy::too_many_arguments)]
+/// Searches one database for `query`, writing `<msas_dir>/<stem>.{a3m,sto}`.
 fn run_search(
+    searcher: &dyn Searcher,
     query: &Query,
-    db_path: &Path,
+    database: &Path,
     stem: &str,
     msas_dir: &Path,
-    options: &crate::search::SearchOptions,
-    tool: crate::search::tools::SearchTool,
-    binary: Option<&Path>,
-    timeout_s: u64,
 ) -> Result<PathBuf, FeaturesStageError> {
-    use crate::search::tools::{self, SearchTool};
     let t = Instant::now();
-    database_fingerprint(db_path, tool)?;
-    let timeout = std::time::Duration::from_secs(timeout_s);
-    let cpu = rayon::current_num_threads();
-    let tool_err =
-        |e: tools::ToolError| FeaturesStageError::Search(format!("{}: {e}", db_path.display()));
-    // External tools read the query from a FASTA file in the output folder (removed afterwards).
-    let query_fasta = || -> Result<tempfile::NamedTempFile, FeaturesStageError> {
-        let mut f = tempfile::Builder::new()
-            .prefix(".query.")
-            .suffix(".fasta")
-            .tempfile_in(msas_dir)
-            .map_err(io_err(msas_dir))?;
-        use std::io::Write;
-        writeln!(f, ">{}\n{}", query.id, query.sequence).map_err(io_err(msas_dir))?;
-        Ok(f)
-    };
-    let out = match tool {
-        SearchTool::Builtin => {
-            let db = cached_database(db_path)?;
-            let (hits, stats) = crate::search::search(&query.sequence, &db, options);
-            let out = msas_dir.join(format!("{stem}.a3m"));
-            let a3m = crate::search::hits_to_a3m(&query.id, &query.sequence, &hits, &db);
-            crate::fsutil::atomic::write_with(&out, |w| a3m.write(w)).map_err(io_err(&out))?;
-            info!(
-                "{}: built-in search: {} hits, {} of {} sequences aligned",
-                query.id, stats.hits, stats.candidates, stats.sequences
-            );
-            out
-        }
-        SearchTool::Jackhmmer => {
-            let bin = tools::find("jackhmmer", binary, "hmmer").map_err(tool_err)?;
-            let q = query_fasta()?;
-            let out = msas_dir.join(format!("{stem}.sto"));
-            let tmp = crate::fsutil::atomic::AtomicFile::create(&out).map_err(io_err(&out))?;
-            tools::jackhmmer(&bin, q.path(), db_path, tmp.temp_path(), 1, cpu, timeout)
-                .map_err(tool_err)?;
-            tmp.commit().map_err(io_err(&out))?;
-            out
-        }
-        SearchTool::Hhblits => {
-            let bin = tools::find("hhblits", binary, "hhsuite").map_err(tool_err)?;
-            let q = query_fasta()?;
-            let out = msas_dir.join(format!("{stem}.a3m"));
-            let tmp = crate::fsutil::atomic::AtomicFile::create(&out).map_err(io_err(&out))?;
-            // Several HH-suite databases can be searched together: `a:b` in one spec.
-            let prefixes: Vec<PathBuf> = db_path
-                .to_string_lossy()
-                .split(':')
-                .map(PathBuf::from)
-                .collect();
-            let refs: Vec<&Path> = prefixes.iter().map(PathBuf::as_path).collect();
-            tools::hhblits(&bin, q.path(), &refs, tmp.temp_path(), 3, cpu, timeout)
-                .map_err(tool_err)?;
-            tmp.commit().map_err(io_err(&out))?;
-            out
-        }
-        SearchTool::Mmseqs => {
-            let bin = tools::find("mmseqs", binary, "mmseqs2").map_err(tool_err)?;
-            let q = query_fasta()?;
-            let out = msas_dir.join(format!("{stem}.a3m"));
-            let work = tempfile::Builder::new()
-                .prefix(".mmseqs.")
-                .tempdir_in(msas_dir)
-                .map_err(io_err(msas_dir))?;
-            tools::mmseqs(
-                &bin,
-                q.path(),
-                db_path,
-                &out,
-                work.path(),
-                options.evalue,
-                cpu,
-                timeout,
-            )
-            .map_err(tool_err)?;
-            out
-        }
-    };
+    database_fingerprint(searcher.tool(), database)?;
+    let out = msas_dir.join(format!("{stem}.{}", searcher.extension()));
+    searcher.query(query, database, &out, msas_dir)?;
     info!(
         "{}: searched {} with {:?} in {:.2} s → {}",
         query.id,
-        db_path.display(),
-        tool,
+        database.display(),
+        searcher.tool(),
         t.elapsed().as_secs_f64(),
         out.display()
     );
@@ -433,7 +289,7 @@ pub fn run_target(
             h.add(&format!("{options:?}"));
             for spec in searches {
                 h.add(&format!("{:?} {}", spec.tool, spec.output_stem));
-                h.add(&database_fingerprint(&spec.database, spec.tool)?);
+                h.add(&database_fingerprint(spec.tool, &spec.database)?);
             }
             Some(h.finish())
         }
@@ -493,15 +349,19 @@ pub fn run_target(
         let msas_dir = target_dir.join(MSAS_DIR);
         fs::create_dir_all(&msas_dir).map_err(io_err(&msas_dir))?;
         for spec in searches {
+            let searcher = runner::searcher(
+                spec.tool,
+                options,
+                binary.as_deref(),
+                std::time::Duration::from_secs(*timeout_s),
+            )
+            .map_err(|e| FeaturesStageError::Search(format!("{}: {e}", spec.database.display())))?;
             let out = run_search(
+                searcher.as_ref(),
                 query,
                 &spec.database,
                 &spec.output_stem,
                 &msas_dir,
-                options,
-                spec.tool,
-                binary.as_deref(),
-                *timeout_s,
             )?;
             let sha = sha256_file(&out).map_err(io_err(&out))?;
             hashed.push((MsaInput::from_path(out), sha));

@@ -4,6 +4,7 @@
 
 pub mod align;
 pub mod db;
+pub mod runner;
 pub mod striped;
 pub mod tools;
 

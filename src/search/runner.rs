@@ -1,0 +1,354 @@
+//! One runner per search tool, each with one `query` (AlphaFold2's `data/tools/` shape): the stages ask a
+//! [`Searcher`] for an alignment and never need to know which program made it, how it names its database
+//! files or where it keeps its temporaries.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, UNIX_EPOCH};
+
+use thiserror::Error;
+use tracing::info;
+
+use super::db::SequenceDb;
+use super::tools::{self, SearchTool, ToolError};
+use super::SearchOptions;
+use crate::fsutil::atomic::{self, AtomicFile};
+use crate::query::Query;
+
+/// Errors of one search; each names the database or file.
+#[derive(Debug, Error)]
+pub enum SearchError {
+    #[error("{}: {source}", database.display())]
+    Tool {
+        database: PathBuf,
+        source: ToolError,
+    },
+    #[error("{}: {message}", path.display())]
+    Io { path: PathBuf, message: String },
+    #[error("{}: {message}", database.display())]
+    Database { database: PathBuf, message: String },
+}
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> SearchError + '_ {
+    move |e| SearchError::Io {
+        path: path.into(),
+        message: e.to_string(),
+    }
+}
+
+/// A program that searches a sequence database for homologues of one query.
+pub trait Searcher: Send + Sync {
+    /// Which tool this is.
+    fn tool(&self) -> SearchTool;
+
+    /// Extension of the alignments it writes (`a3m` or `sto`).
+    fn extension(&self) -> &'static str;
+
+    /// Searches `database` for `query`, writing the alignment to `out` (atomically); temporaries go
+    /// below `work_dir` and are removed.
+    fn query(
+        &self,
+        query: &Query,
+        database: &Path,
+        out: &Path,
+        work_dir: &Path,
+    ) -> Result<(), SearchError>;
+}
+
+fn exists(files: Vec<PathBuf>, missing: &str) -> Result<Vec<PathBuf>, SearchError> {
+    for f in &files {
+        if std::fs::metadata(f).is_err() {
+            return Err(SearchError::Io {
+                path: f.clone(),
+                message: missing.into(),
+            });
+        }
+    }
+    Ok(files)
+}
+
+/// The files a database spec of `tool` stands for (one FASTA file; for hhblits an HH-suite prefix's
+/// ffindex/ffdata files, several prefixes joined by `:`), each checked to exist.
+pub fn database_files(tool: SearchTool, database: &Path) -> Result<Vec<PathBuf>, SearchError> {
+    if tool == SearchTool::Hhblits {
+        let files = Hhblits::prefixes(database)
+            .iter()
+            .flat_map(|p| {
+                let p = p.display();
+                [
+                    format!("{p}_a3m.ffdata"),
+                    format!("{p}_a3m.ffindex"),
+                    format!("{p}_cs219.ffindex"),
+                ]
+            })
+            .map(PathBuf::from)
+            .collect();
+        return exists(files, "no such HH-suite database file");
+    }
+    if database.is_dir() {
+        return Err(SearchError::Io {
+            path: database.into(),
+            message: "is a directory, not a sequence database file".into(),
+        });
+    }
+    exists(vec![database.to_path_buf()], "no such database file")
+}
+
+/// Path, size and modification time of every file of a database: what ties an alignment to the
+/// database it was searched in (part of the features' input hash).
+pub fn database_fingerprint(tool: SearchTool, database: &Path) -> Result<String, SearchError> {
+    let mut parts = Vec::new();
+    for f in database_files(tool, database)? {
+        let meta = std::fs::metadata(&f).map_err(io_err(&f))?;
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        parts.push(format!("{}|{}|{mtime}", f.display(), meta.len()));
+    }
+    Ok(parts.join(";"))
+}
+
+/// The runner for `tool`. External programs are looked up now (`binary`, else `PATH`), so a missing one
+/// is reported before any work; `timeout` bounds each run.
+pub fn searcher(
+    tool: SearchTool,
+    options: &SearchOptions,
+    binary: Option<&Path>,
+    timeout: Duration,
+) -> Result<Box<dyn Searcher>, ToolError> {
+    let cpu = rayon::current_num_threads();
+    Ok(match tool {
+        SearchTool::Builtin => Box::new(Builtin {
+            options: options.clone(),
+        }),
+        SearchTool::Jackhmmer => Box::new(Jackhmmer {
+            binary: tools::find("jackhmmer", binary, "hmmer")?,
+            cpu,
+            timeout,
+        }),
+        SearchTool::Hhblits => Box::new(Hhblits {
+            binary: tools::find("hhblits", binary, "hhsuite")?,
+            cpu,
+            timeout,
+        }),
+        SearchTool::Mmseqs => Box::new(Mmseqs {
+            binary: tools::find("mmseqs", binary, "mmseqs2")?,
+            evalue: options.evalue,
+            cpu,
+            timeout,
+        }),
+    })
+}
+
+/// ferrofold's own search (k-mer prefilter + Smith-Waterman), A3M out.
+pub struct Builtin {
+    pub options: SearchOptions,
+}
+
+/// The built-in search's database, loaded once per process for a batch of targets: the last database
+/// used is kept (keyed by path, size and modification time), so a multi-record FASTA loads it once.
+fn cached_database(path: &Path) -> Result<Arc<SequenceDb>, SearchError> {
+    static CACHE: Mutex<Option<(String, Arc<SequenceDb>)>> = Mutex::new(None);
+    let key = database_fingerprint(SearchTool::Builtin, path)?;
+    let mut cache = CACHE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((k, db)) = cache.as_ref() {
+        if *k == key {
+            return Ok(db.clone());
+        }
+    }
+    *cache = None; // release the previous database before loading the next
+    let db = Arc::new(SequenceDb::load(path).map_err(|e| SearchError::Database {
+        database: path.into(),
+        message: e.to_string(),
+    })?);
+    *cache = Some((key, db.clone()));
+    Ok(db)
+}
+
+impl Searcher for Builtin {
+    fn tool(&self) -> SearchTool {
+        SearchTool::Builtin
+    }
+
+    fn extension(&self) -> &'static str {
+        "a3m"
+    }
+
+    fn query(
+        &self,
+        query: &Query,
+        database: &Path,
+        out: &Path,
+        _: &Path,
+    ) -> Result<(), SearchError> {
+        let db = cached_database(database)?;
+        let (hits, stats) = super::search(&query.sequence, &db, &self.options);
+        let a3m = super::hits_to_a3m(&query.id, &query.sequence, &hits, &db);
+        atomic::write_with(out, |w| a3m.write(w)).map_err(io_err(out))?;
+        info!(
+            "{}: built-in search: {} hits, {} of {} sequences aligned",
+            query.id, stats.hits, stats.candidates, stats.sequences
+        );
+        Ok(())
+    }
+}
+
+/// External tools read the query from a FASTA file in `dir` (removed when dropped).
+fn query_fasta(query: &Query, dir: &Path) -> Result<tempfile::NamedTempFile, SearchError> {
+    use std::io::Write;
+    let mut f = tempfile::Builder::new()
+        .prefix(".query.")
+        .suffix(".fasta")
+        .tempfile_in(dir)
+        .map_err(io_err(dir))?;
+    writeln!(f, ">{}\n{}", query.id, query.sequence).map_err(io_err(dir))?;
+    Ok(f)
+}
+
+/// HMMER's jackhmmer with AlphaFold2's flags (one iteration), Stockholm out.
+pub struct Jackhmmer {
+    pub binary: PathBuf,
+    pub cpu: usize,
+    pub timeout: Duration,
+}
+
+impl Searcher for Jackhmmer {
+    fn tool(&self) -> SearchTool {
+        SearchTool::Jackhmmer
+    }
+
+    fn extension(&self) -> &'static str {
+        "sto"
+    }
+
+    fn query(
+        &self,
+        query: &Query,
+        database: &Path,
+        out: &Path,
+        work: &Path,
+    ) -> Result<(), SearchError> {
+        let q = query_fasta(query, work)?;
+        let tmp = AtomicFile::create(out).map_err(io_err(out))?;
+        tools::jackhmmer(
+            &self.binary,
+            q.path(),
+            database,
+            tmp.temp_path(),
+            1,
+            self.cpu,
+            self.timeout,
+        )
+        .map_err(|source| SearchError::Tool {
+            database: database.into(),
+            source,
+        })?;
+        tmp.commit().map_err(io_err(out))
+    }
+}
+
+/// HH-suite's hhblits with AlphaFold2's flags (three iterations) over one or more database prefixes
+/// (`a:b`), A3M out.
+pub struct Hhblits {
+    pub binary: PathBuf,
+    pub cpu: usize,
+    pub timeout: Duration,
+}
+
+impl Hhblits {
+    fn prefixes(database: &Path) -> Vec<PathBuf> {
+        database
+            .to_string_lossy()
+            .split(':')
+            .map(PathBuf::from)
+            .collect()
+    }
+}
+
+impl Searcher for Hhblits {
+    fn tool(&self) -> SearchTool {
+        SearchTool::Hhblits
+    }
+
+    fn extension(&self) -> &'static str {
+        "a3m"
+    }
+
+    fn query(
+        &self,
+        query: &Query,
+        database: &Path,
+        out: &Path,
+        work: &Path,
+    ) -> Result<(), SearchError> {
+        let q = query_fasta(query, work)?;
+        let tmp = AtomicFile::create(out).map_err(io_err(out))?;
+        let prefixes = Self::prefixes(database);
+        let refs: Vec<&Path> = prefixes.iter().map(PathBuf::as_path).collect();
+        tools::hhblits(
+            &self.binary,
+            q.path(),
+            &refs,
+            tmp.temp_path(),
+            3,
+            self.cpu,
+            self.timeout,
+        )
+        .map_err(|source| SearchError::Tool {
+            database: database.into(),
+            source,
+        })?;
+        tmp.commit().map_err(io_err(out))
+    }
+}
+
+/// MMseqs2 (`createdb`, `search`, `result2msa`), A3M out.
+pub struct Mmseqs {
+    pub binary: PathBuf,
+    pub evalue: f64,
+    pub cpu: usize,
+    pub timeout: Duration,
+}
+
+impl Searcher for Mmseqs {
+    fn tool(&self) -> SearchTool {
+        SearchTool::Mmseqs
+    }
+
+    fn extension(&self) -> &'static str {
+        "a3m"
+    }
+
+    fn query(
+        &self,
+        query: &Query,
+        database: &Path,
+        out: &Path,
+        work: &Path,
+    ) -> Result<(), SearchError> {
+        let q = query_fasta(query, work)?;
+        let scratch = tempfile::Builder::new()
+            .prefix(".mmseqs.")
+            .tempdir_in(work)
+            .map_err(io_err(work))?;
+        tools::mmseqs(
+            &self.binary,
+            q.path(),
+            database,
+            out,
+            scratch.path(),
+            self.evalue,
+            self.cpu,
+            self.timeout,
+        )
+        .map_err(|source| SearchError::Tool {
+            database: database.into(),
+            source,
+        })
+    }
+}
