@@ -22,25 +22,34 @@ pub struct PaeJson {
     pub max_predicted_aligned_error: f64,
 }
 
+/// Confidence values that cannot be written as AlphaFold DB's JSON.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfidenceError {
+    #[error("pLDDT {0} is outside 0..=100")]
+    PlddtRange(f64),
+    #[error("PAE has {values} values, expected {n}x{n}")]
+    PaeShape { values: usize, n: usize },
+}
+
 /// Rounds as Python's `round(x, digits)` does (correctly rounded, ties to even on the exact value).
 pub fn round_to(x: f64, digits: usize) -> f64 {
     format!("{x:.digits$}").parse().unwrap_or(x)
 }
 
 /// AlphaFold DB's pLDDT band: `D` very low (< 50), `L` low (< 70), `M` confident (< 90), `H` very high.
-pub fn plddt_category(p: f64) -> Result<&'static str, String> {
+pub fn plddt_category(p: f64) -> Result<&'static str, ConfidenceError> {
     match p {
         p if (0.0..50.0).contains(&p) => Ok("D"),
         p if (50.0..70.0).contains(&p) => Ok("L"),
         p if (70.0..90.0).contains(&p) => Ok("M"),
         p if (90.0..=100.0).contains(&p) => Ok("H"),
-        p => Err(format!("pLDDT {p} is outside 0..=100")),
+        p => Err(ConfidenceError::PlddtRange(p)),
     }
 }
 
 impl ConfidenceJson {
     /// From per-residue pLDDT (0-100).
-    pub fn from_plddt(plddt: &[f32]) -> Result<Self, String> {
+    pub fn from_plddt(plddt: &[f32]) -> Result<Self, ConfidenceError> {
         Ok(Self {
             residue_number: (1..=plddt.len()).collect(),
             confidence_score: plddt.iter().map(|&p| round_to(p as f64, 2)).collect(),
@@ -58,9 +67,12 @@ impl ConfidenceJson {
 }
 
 /// `pae_<model>.json` text from an `[N, N]` PAE matrix (row-major) and its maximum.
-pub fn pae_json(pae: &[f32], n: usize, max_pae: f32) -> Result<String, String> {
+pub fn pae_json(pae: &[f32], n: usize, max_pae: f32) -> Result<String, ConfidenceError> {
     if pae.len() != n * n {
-        return Err(format!("PAE has {} values, expected {n}x{n}", pae.len()));
+        return Err(ConfidenceError::PaeShape {
+            values: pae.len(),
+            n,
+        });
     }
     let rows = pae
         .chunks(n.max(1))

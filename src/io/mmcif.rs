@@ -1,4 +1,5 @@
-//! mmCIF writer for predictions: `entity`, `entity_poly_seq`, `struct_asym` and `atom_site` categories (the
+//! mmCIF: reading structures into atom37 ([`read_path`], through [`super::structure`]) and writing
+//! predictions: `entity`, `entity_poly_seq`, `struct_asym` and `atom_site` categories (the
 //! PDBx/mmCIF dictionary), pLDDT in `atom_site.B_iso_or_equiv` of every atom, and the per-residue pLDDT as a
 //! ModelCIF `ma_qa_metric_local` table, as AlphaFold DB files carry it. Atoms in the same order and with the
 //! same numbers as the PDB writer.
@@ -150,4 +151,9 @@ pub fn write_path(
         source,
     };
     crate::fsutil::atomic::write_with(path, |w| write_lines(protein, name, w)).map_err(wrap)
+}
+/// Reads the first model of an mmCIF file (`.cif`, optionally gzipped) into atom37, as AlphaFold2's
+/// `protein.from_pdb_string` does for PDB; see [`super::structure`].
+pub fn read_path(path: impl AsRef<Path>, chain: Option<&str>) -> Result<Protein, StructureError> {
+    super::structure::read_format(path.as_ref(), chain, pdbtbx::Format::Mmcif)
 }

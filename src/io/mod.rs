@@ -11,3 +11,4 @@ pub mod npz;
 pub mod pdb;
 pub mod results_h5;
 pub mod stockholm;
+pub mod structure;

@@ -1,12 +1,10 @@
 //! PDB: writing predictions in AlphaFold2's exact layout (`protein.to_pdb`: `MODEL 1`, 80-column `ATOM`
 //! records with right-justified serial and residue numbers, element symbol, `TER` per chain, `ENDMDL`,
-//! `END`, every line padded to 80 columns) with per-atom B-factors (pLDDT); and reading structures through
-//! `pdbtbx` into the atom37 representation (AlphaFold2's `protein.from_pdb_string`).
+//! `END`, every line padded to 80 columns) with per-atom B-factors (pLDDT); and reading PDB files into the
+//! atom37 representation (through [`super::structure`]).
 
 use std::io::Write;
 use std::path::Path;
-
-use ndarray::{Array2, Array3};
 
 use crate::protein::{Protein, StructureError};
 use crate::residue_constants as rc;
@@ -106,140 +104,16 @@ pub fn write_path(protein: &Protein, path: impl AsRef<Path>) -> Result<(), Struc
     crate::fsutil::atomic::write_with(path, |w| write_lines(protein, w)).map_err(wrap)
 }
 
-/// Runs `f`, turning a panic into `Err(its message)`; the panic hook is silenced meanwhile (serialised by
-/// a lock) so that nothing but the caller's error reaches stderr.
-fn without_panic<T>(f: impl FnOnce() -> T) -> Result<T, String> {
-    static HOOK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = HOOK.lock().unwrap_or_else(|e| e.into_inner());
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    std::panic::set_hook(previous);
-    r.map_err(|p| {
-        p.downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| p.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "panicked".into())
-    })
-}
-
-/// Reads the first model of a PDB or mmCIF file (format from the extension) through `pdbtbx` into atom37,
-/// as AlphaFold2's `from_pdb_string` does: standard residues by name (others as `UNK`), atoms outside the
-/// atom37 names dropped, hetero groups (waters, ligands) skipped, `chain` selecting one chain if given.
+/// Reads the first model of a PDB file (`.pdb`, `.ent`, optionally gzipped) into atom37, as AlphaFold2's
+/// `protein.from_pdb_string` does; see [`super::structure`].
 pub fn read_path(path: impl AsRef<Path>, chain: Option<&str>) -> Result<Protein, StructureError> {
-    let path = path.as_ref();
-    let shown = path.display().to_string();
-    let read_err = |message: String| StructureError::Read {
-        path: shown.clone(),
-        message,
-    };
-    let name = path
-        .to_str()
-        .ok_or_else(|| read_err("path is not valid UTF-8".into()))?;
-    // pdbtbx 0.12 panics (`expect`) on some malformed mmCIF rows (an atom_site row without an id, found by
-    // fuzzing); such a file is a read error here, not a crash.
-    let parsed = without_panic(|| {
-        pdbtbx::ReadOptions::default()
-            .set_level(pdbtbx::StrictnessLevel::Loose)
-            .set_only_first_model(true)
-            .read(name)
-    })
-    .map_err(|m| read_err(format!("the structure parser (pdbtbx) failed: {m}")))?;
-    let (pdb, _warnings) = parsed.map_err(|errs| {
-        read_err(
-            errs.iter()
-                .map(|e| e.short_description().to_string())
-                .collect::<Vec<_>>()
-                .join("; "),
-        )
-    })?;
-    let mut aatype = Vec::new();
-    let mut residue_index = Vec::new();
-    let mut chain_index = Vec::new();
-    // Per residue: atom37 positions, mask and B-factors.
-    type Atoms37 = ([[f32; 3]; 37], [f32; 37], [f32; 37]);
-    let mut rows: Vec<Atoms37> = Vec::new();
-    let model = pdb
-        .models()
-        .next()
-        .ok_or_else(|| read_err("no model".into()))?;
-    let mut chain_no = 0usize;
-    for ch in model.chains() {
-        if chain.is_some_and(|c| c != ch.id()) {
-            continue;
-        }
-        let mut any = false;
-        for res in ch.residues() {
-            let Some(conf) = res.conformers().next() else {
-                continue;
-            };
-            if conf.atoms().all(|a| a.hetero()) {
-                continue;
-            }
-            if let Some(code) = res.insertion_code() {
-                return Err(StructureError::InsertionCode {
-                    path: shown.clone(),
-                    chain: ch.id().to_string(),
-                    residue: res.serial_number(),
-                    code: code.to_string(),
-                });
-            }
-            let mut pos = [[0f32; 3]; 37];
-            let mut mask = [0f32; 37];
-            let mut b = [0f32; 37];
-            for atom in conf.atoms() {
-                if let Some(k) = rc::atom37_index(atom.name()) {
-                    let (x, y, z) = atom.pos();
-                    pos[k] = [x as f32, y as f32, z as f32];
-                    mask[k] = 1.0;
-                    b[k] = atom.b_factor() as f32;
-                }
-            }
-            if mask.iter().all(|&m| m == 0.0) {
-                continue; // no atom37 atom: AlphaFold2 skips the residue
-            }
-            aatype.push(rc::restype_3_index(conf.name()));
-            residue_index.push(res.serial_number() as i32);
-            chain_index.push(chain_no);
-            rows.push((pos, mask, b));
-            any = true;
-        }
-        if any {
-            chain_no += 1;
-        }
-    }
-    if rows.is_empty() {
-        return Err(read_err(match chain {
-            Some(c) => format!("no residues in chain {c}"),
-            None => "no residues".into(),
-        }));
-    }
-    let n = rows.len();
-    let mut atom_positions = Array3::zeros((n, 37, 3));
-    let mut atom_mask = Array2::zeros((n, 37));
-    let mut b_factors = Array2::zeros((n, 37));
-    for (i, (pos, mask, b)) in rows.iter().enumerate() {
-        for k in 0..37 {
-            for d in 0..3 {
-                atom_positions[[i, k, d]] = pos[k][d];
-            }
-            atom_mask[[i, k]] = mask[k];
-            b_factors[[i, k]] = b[k];
-        }
-    }
-    Ok(Protein {
-        aatype,
-        atom_positions,
-        atom_mask,
-        residue_index,
-        chain_index,
-        b_factors,
-    })
+    super::structure::read_format(path.as_ref(), chain, pdbtbx::Format::Pdb)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ndarray::{Array2, Array3};
 
     pub(crate) fn two_residues() -> Protein {
         let mut atom_positions = Array3::zeros((2, 37, 3));

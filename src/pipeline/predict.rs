@@ -491,7 +491,7 @@ fn write_model_outputs(
         ConfidenceJson::from_plddt(h.plddt.as_slice().expect("contiguous")).map_err(|e| {
             PredictError::Model {
                 model: m.name.clone(),
-                message: e,
+                message: e.to_string(),
             }
         })?;
     let p = dir.join(format!("confidence_{}.json", m.name));
@@ -504,7 +504,7 @@ fn write_model_outputs(
         )
         .map_err(|e| PredictError::Model {
             model: m.name.clone(),
-            message: e,
+            message: e.to_string(),
         })?;
         let p = dir.join(format!("pae_{}.json", m.name));
         write_json_path(&text, &p).map_err(write_err(&p))?;
@@ -512,7 +512,8 @@ fn write_model_outputs(
     // The result file last: its presence (with the input hash and a matching checksum beside it) marks
     // the model as done.
     let result_path = dir.join(format!("result_{}.h5", m.name));
-    results_h5::write(&result_path, &sets, &attrs).map_err(PredictError::Write)?;
+    results_h5::write(&result_path, &sets, &attrs)
+        .map_err(|e| PredictError::Write(e.to_string()))?;
     crate::fsutil::checksum::record(&result_path).map_err(write_err(&result_path))?;
     Ok(ModelReport {
         name: m.name.clone(),

@@ -103,7 +103,7 @@ pub fn structure(data: &[u8]) {
     let ext = if kind % 2 == 0 { "pdb" } else { "cif" };
     let path = dir.path().join(format!("fuzz.{ext}"));
     std::fs::write(&path, rest).unwrap();
-    if let Ok(p) = crate::io::pdb::read_path(&path, None) {
+    if let Ok(p) = crate::io::structure::read_path(&path, None) {
         let mut out = Vec::new();
         let _ = crate::io::pdb::write(&p, &mut out);
     }

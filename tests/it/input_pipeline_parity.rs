@@ -7,7 +7,7 @@ use crate::common::data;
 use ferrofold::features::builder::{FeatureBuilder, MsaInput};
 use ferrofold::features::RawFeatures;
 use ferrofold::io::npz::Npz;
-use ferrofold::model::input::pipeline::{assemble, Choices, Msa};
+use ferrofold::model::input::pipeline::{assemble, Choices, CodedMsa};
 use ferrofold::Query;
 use ndarray::{Array2, Axis, Ix2, Ix3};
 
@@ -20,7 +20,7 @@ fn raw_features(fasta: &str, a3m: &str) -> RawFeatures {
 }
 
 /// AlphaFold2's random decisions for iteration `r`, recovered from its processed features.
-fn recover_choices(msa: &Msa, p: &Npz, r: usize) -> Choices {
+fn recover_choices(msa: &CodedMsa, p: &Npz, r: usize) -> Choices {
     let slice2 = |k: &str| -> Array2<f32> {
         let a = p.get(k).unwrap();
         let f = a
@@ -88,7 +88,7 @@ fn max_abs(a: ndarray::ArrayViewD<f32>, b: ndarray::ArrayViewD<f32>) -> f32 {
 
 fn check(dir: &str, fasta: &str, a3m: &str) {
     let raw = raw_features(fasta, a3m);
-    let msa = Msa::from_raw(&raw);
+    let msa = CodedMsa::from_raw(&raw);
     let p = Npz::read_path(data(&format!("model/{dir}/processed_features.npz"))).unwrap();
     let iterations = p.get("aatype").unwrap().shape[0];
     let mut corrupted = 0.0;

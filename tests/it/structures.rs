@@ -121,7 +121,7 @@ fn pdb_and_mmcif_read_back_with_pdbtbx_and_carry_plddt() {
             }
         }
         // Read back through our reader too: same coordinates to the written precision.
-        let back = pdb::read_path(path, None).unwrap();
+        let back = ferrofold::io::structure::read_path(path, None).unwrap();
         let diff = (&back.atom_positions - &p.atom_positions)
             .mapv(f32::abs)
             .fold(0f32, |a, &b| a.max(b));
@@ -133,4 +133,20 @@ fn pdb_and_mmcif_read_back_with_pdbtbx_and_carry_plddt() {
         assert_eq!(back.aatype, p.aatype);
         assert_eq!(back.atom_mask, p.atom_mask);
     }
+}
+
+/// Each format's reader insists on its format; the extension-based reader picks the right one.
+#[test]
+fn mmcif_and_pdb_readers_read_their_own_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pdb::read_path(data("structures/1ubq.pdb"), None).unwrap();
+    let cif_path = dir.path().join("1ubq.cif");
+    mmcif::write_path(&p, "1ubq", &cif_path).unwrap();
+    let from_cif = mmcif::read_path(&cif_path, None).unwrap();
+    assert_eq!(from_cif.aatype, p.aatype);
+    assert_eq!(from_cif.atom_mask, p.atom_mask);
+    let auto = ferrofold::io::structure::read_path(&cif_path, Some("A")).unwrap();
+    assert_eq!(auto.aatype, p.aatype);
+    // mmCIF text is not a PDB file.
+    assert!(pdb::read_path(&cif_path, None).is_err());
 }

@@ -64,14 +64,14 @@ impl Default for PipelineConfig {
 }
 
 /// The raw MSA in ferrofold's residue codes (0..=20, gap 21) with deletions as floats.
-pub struct Msa {
+pub struct CodedMsa {
     /// `[S, N]`
     pub codes: Array2<i32>,
     /// `[S, N]`
     pub deletions: Array2<f32>,
 }
 
-impl Msa {
+impl CodedMsa {
     /// AlphaFold2's `correct_msa_restypes`: HHblits codes → restype order.
     pub fn from_raw(raw: &RawFeatures) -> Self {
         let codes = raw
@@ -112,7 +112,7 @@ pub struct Choices {
 impl Choices {
     /// No randomness: the first rows are the clusters in file order, nothing is corrupted, the first extra
     /// rows are kept.
-    pub fn identity(msa: &Msa, cfg: &PipelineConfig) -> Self {
+    pub fn identity(msa: &CodedMsa, cfg: &PipelineConfig) -> Self {
         let s = msa.codes.nrows();
         let k = cfg.max_msa_clusters.min(s);
         let clusters: Vec<usize> = (0..k).collect();
@@ -129,7 +129,12 @@ impl Choices {
 
     /// Draws the decisions the way AlphaFold2's `sample_msa`, `make_masked_msa` and `crop_extra_msa` do,
     /// from ferrofold's seeded generator.
-    pub fn sample(msa: &Msa, profile: &Array2<f32>, cfg: &PipelineConfig, rng: &mut Rng) -> Self {
+    pub fn sample(
+        msa: &CodedMsa,
+        profile: &Array2<f32>,
+        cfg: &PipelineConfig,
+        rng: &mut Rng,
+    ) -> Self {
         let (s, n) = msa.codes.dim();
         let mut rest: Vec<usize> = (1..s).collect();
         rng.shuffle(&mut rest);
@@ -185,7 +190,7 @@ fn atan_feature(d: f32) -> f32 {
 
 /// Builds one iteration's inputs from the raw features and the random decisions. Extra rows are all rows
 /// that are not cluster centres (for the cluster summaries); only `choices.extra` become extra-MSA inputs.
-pub fn assemble(raw: &RawFeatures, msa: &Msa, choices: &Choices) -> TrunkInputs {
+pub fn assemble(raw: &RawFeatures, msa: &CodedMsa, choices: &Choices) -> TrunkInputs {
     let (s, n) = msa.codes.dim();
     let k = choices.clusters.len();
     let mut is_cluster = vec![false; s];
@@ -284,7 +289,7 @@ pub fn process_features(
     seed: u64,
     random: bool,
 ) -> Vec<TrunkInputs> {
-    let msa = Msa::from_raw(raw);
+    let msa = CodedMsa::from_raw(raw);
     let profile = msa.profile();
     let mut rng = Rng::new(seed);
     (0..num_iterations)
@@ -332,7 +337,7 @@ mod tests {
     #[test]
     fn sampling_is_seeded_keeps_the_query_first_and_corrupts_about_15_percent() {
         let f = raw(200, 50);
-        let msa = Msa::from_raw(&f);
+        let msa = CodedMsa::from_raw(&f);
         let prof = msa.profile();
         let cfg = PipelineConfig {
             max_msa_clusters: 64,
