@@ -98,10 +98,86 @@ fn write_err(path: &Path) -> impl Fn(std::io::Error) -> PredictError + '_ {
     move |e| PredictError::Write(format!("{}: {e}", path.display()))
 }
 
-/// Runs the stage.
+/// Runs the stage: every model on the features, then the ranking, timings and plots.
 pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
-    // Hashed once: the hash keys the results and must match a recorded checksum (a features file without
-    // one is taken as given). A file that cannot be read is reported by the features reader below.
+    let (raw, prov, features_sha) = read_features(opts)?;
+    let models = load_models(opts, raw.num_res())?;
+    let runtimes = plan_memory(opts, &raw, &models)?;
+    std::fs::create_dir_all(&opts.output_dir).map_err(write_err(&opts.output_dir))?;
+    let stale = crate::fsutil::atomic::remove_stale_temporaries(&opts.output_dir);
+    if stale > 0 {
+        info!(
+            "removed {stale} temporary file(s) left by an interrupted run in {}",
+            opts.output_dir.display()
+        );
+    }
+    let mut reports = Vec::new();
+    let mut timings: BTreeMap<String, f64> = BTreeMap::new();
+    for (m, runtime) in models.iter().zip(&runtimes) {
+        let hash = result_hash(opts, &features_sha, m);
+        if let Some(report) = reusable_result(opts, m, &hash) {
+            reports.push(report);
+            continue;
+        }
+        let t0 = Instant::now();
+        let recycles = opts.num_recycle.unwrap_or(m.config.num_recycle);
+        let inputs = process_features(
+            &raw,
+            &PipelineConfig::for_model(&m.config),
+            recycles + 1,
+            opts.seed,
+            opts.random,
+        );
+        let process_s = t0.elapsed().as_secs_f64();
+        let t1 = Instant::now();
+        let pred = predict_model(opts, m, &inputs, runtime, recycles)?;
+        let predict_s = t1.elapsed().as_secs_f64();
+        timings.insert(format!("process_features_{}", m.name), process_s);
+        timings.insert(format!("predict_and_compile_{}", m.name), predict_s);
+        let report = write_model_outputs(
+            opts,
+            &raw,
+            m,
+            &pred,
+            &hash,
+            &prov.query_sequence,
+            raw.num_res(),
+        )?;
+        info!(
+            "{}: mean pLDDT {:.2}{} ({:.1} s)",
+            m.name,
+            report.mean_plddt,
+            report
+                .ptm
+                .map(|p| format!(", pTM {p:.3}"))
+                .unwrap_or_default(),
+            predict_s
+        );
+        reports.push(ModelReport {
+            seconds: predict_s,
+            ..report
+        });
+    }
+    let order = write_ranking(opts, &reports, &timings)?;
+    if opts.plots {
+        write_plots(opts, &raw, &order);
+    }
+    Ok(reports)
+}
+
+/// The features file, checked against its recorded checksum (a file without one is taken as given), and
+/// its SHA-256 (which keys the results).
+fn read_features(
+    opts: &PredictOptions,
+) -> Result<
+    (
+        crate::features::RawFeatures,
+        features_h5::Provenance,
+        String,
+    ),
+    PredictError,
+> {
+    // Hashed once. A file that cannot be read is reported by the features reader below.
     let features_sha = sha256_file(&opts.features);
     if let Ok(sha) = &features_sha {
         let integrity = crate::fsutil::checksum::check_hash(&opts.features, sha.clone());
@@ -120,31 +196,24 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
         path: opts.features.clone(),
         message: e.to_string(),
     })?;
-    if raw.num_res() > opts.max_length {
-        return Err(PredictError::Invalid {
-            path: opts.features.clone(),
-            message: format!(
-                "{} residues, more than the limit of {} (one {}-channel pair representation alone would take {:.1} GB; raise the limit with --max-length)",
-                raw.num_res(),
-                opts.max_length,
-                128,
-                (raw.num_res() as f64).powi(2) * 128.0 * 4.0 / 1e9
-            ),
-        });
-    }
     if raw.templates.count() > 0 {
         return Err(PredictError::Invalid {
             path: opts.features.clone(),
             message: format!("{} templates: template features are not supported yet (make features without templates)", raw.templates.count()),
         });
     }
+    Ok((raw, prov, features_sha))
+}
+
+/// Loads and checks every model before anything is written; refuses a query longer than
+/// `--max-length`, naming what one pair representation of the widest model would take.
+fn load_models(opts: &PredictOptions, num_res: usize) -> Result<Vec<ModelFile>, PredictError> {
     if opts.models.is_empty() {
         return Err(PredictError::Invalid {
             path: opts.output_dir.clone(),
             message: "no model files given".into(),
         });
     }
-    // Load and check every model before writing anything.
     let mut models: Vec<ModelFile> = Vec::new();
     for path in &opts.models {
         let m = params::load(path)?;
@@ -162,7 +231,31 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
         }
         models.push(m);
     }
-    // Every model's peak memory, estimated and fitted to the budget before anything is written.
+    if num_res > opts.max_length {
+        let c_z = models
+            .iter()
+            .map(|m| m.config.evoformer.pair_channel)
+            .max()
+            .unwrap_or(0);
+        return Err(PredictError::Invalid {
+            path: opts.features.clone(),
+            message: format!(
+                "{num_res} residues, more than the limit of {} (one {c_z}-channel pair representation alone would take {:.1} GB; raise the limit with --max-length)",
+                opts.max_length,
+                (num_res as f64).powi(2) * c_z as f64 * 4.0 / 1e9
+            ),
+        });
+    }
+    Ok(models)
+}
+
+/// Every model's peak memory, estimated and fitted to the budget (chunk sizes shrink to fit) before
+/// anything is written; a model that cannot fit is refused with the numbers.
+fn plan_memory(
+    opts: &PredictOptions,
+    raw: &crate::features::RawFeatures,
+    models: &[ModelFile],
+) -> Result<Vec<RuntimeOptions>, PredictError> {
     let (budget, source_of_budget) = match opts.memory_budget {
         Some(b) => (b, "--memory-budget"),
         None => (
@@ -171,7 +264,7 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
         ),
     };
     let mut runtimes = Vec::new();
-    for m in &models {
+    for m in models {
         let sizes = memory::Sizes {
             num_res: raw.num_res(),
             num_alignments: raw.num_alignments(),
@@ -208,139 +301,111 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
             }
         }
     }
-    std::fs::create_dir_all(&opts.output_dir).map_err(write_err(&opts.output_dir))?;
-    let stale = crate::fsutil::atomic::remove_stale_temporaries(&opts.output_dir);
-    if stale > 0 {
-        info!(
-            "removed {stale} temporary file(s) left by an interrupted run in {}",
-            opts.output_dir.display()
-        );
+    Ok(runtimes)
+}
+
+/// What a model's result depends on: the features' bytes, the model's parameters and configuration, and
+/// the sampling settings.
+fn result_hash(opts: &PredictOptions, features_sha: &str, m: &ModelFile) -> String {
+    let recycles = opts.num_recycle.unwrap_or(m.config.num_recycle);
+    let mut h = InputHash::new("ferrofold predict v1");
+    h.add(features_sha)
+        .add(&m.source_sha256)
+        .add(&serde_json::to_string(&m.config).unwrap_or_default());
+    h.add(&format!(
+        "{}/{}/{}/{:?}",
+        opts.seed, recycles, opts.random, opts.early_stop_tolerance
+    ));
+    h.finish()
+}
+
+/// The report of an earlier run's result for the same inputs, when it may be reused.
+fn reusable_result(opts: &PredictOptions, m: &ModelFile, hash: &str) -> Option<ModelReport> {
+    let result_path = opts.output_dir.join(format!("result_{}.h5", m.name));
+    let recorded = || {
+        results_h5::read_attr(&result_path, "input_sha256")
+            .ok_or_else(|| format!("{}: no recorded input hash", result_path.display()))
+    };
+    if opts.overwrite
+        || !super::reuse::may_reuse(&m.name, &result_path, recorded, hash, "predicting again")
+    {
+        return None;
     }
-    let n = raw.num_res();
-    let mut reports = Vec::new();
-    let mut timings: BTreeMap<String, f64> = BTreeMap::new();
-    for (m, model_runtime) in models.iter().zip(&runtimes) {
-        let recycles = opts.num_recycle.unwrap_or(m.config.num_recycle);
-        let mut h = InputHash::new("ferrofold predict v1");
-        h.add(&features_sha)
-            .add(&m.source_sha256)
-            .add(&serde_json::to_string(&m.config).unwrap_or_default());
-        h.add(&format!(
-            "{}/{}/{}/{:?}",
-            opts.seed, recycles, opts.random, opts.early_stop_tolerance
+    let plddt = results_h5::read_f32(&result_path, "plddt")?;
+    let mean = plddt.mean().unwrap_or(0.0) as f64;
+    let ptm =
+        results_h5::read_f32(&result_path, "ptm").and_then(|a| a.iter().next().map(|&v| v as f64));
+    info!(
+        "{}: {} is up to date, skipped",
+        m.name,
+        result_path.display()
+    );
+    Some(ModelReport {
+        name: m.name.clone(),
+        ranking_confidence: mean,
+        mean_plddt: mean,
+        ptm,
+        seconds: 0.0,
+        skipped: true,
+    })
+}
+
+/// Runs one model on the CPU engine in its own thread pool, with a progress bar of its blocks.
+fn predict_model(
+    opts: &PredictOptions,
+    m: &ModelFile,
+    inputs: &[crate::model::input::trunk_inputs::TrunkInputs],
+    runtime: &RuntimeOptions,
+    recycles: usize,
+) -> Result<Prediction, PredictError> {
+    let name = m.name.clone();
+    let model_err = |e: &dyn std::fmt::Display| PredictError::Model {
+        model: name.clone(),
+        message: e.to_string(),
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.runtime.threads)
+        .build()
+        .map_err(|e| model_err(&e))?;
+    // One step per extra-MSA / Evoformer block of every iteration.
+    let blocks = m.config.evoformer.extra_msa_num_block + m.config.evoformer.num_block;
+    let bar = crate::progress::steps_bar(
+        ((recycles + 1) * blocks.max(1)) as u64,
+        &format!("{name}: iteration 1/{}, blocks", recycles + 1),
+    );
+    let mut runtime = runtime.clone();
+    if !bar.is_hidden() {
+        let b = bar.clone();
+        runtime.on_block = Some(crate::model::params::config::BlockHook(
+            std::sync::Arc::new(move || b.inc(1)),
         ));
-        let hash = h.finish();
-        let result_path = opts.output_dir.join(format!("result_{}.h5", m.name));
-        let recorded = || {
-            results_h5::read_attr(&result_path, "input_sha256")
-                .ok_or_else(|| format!("{}: no recorded input hash", result_path.display()))
-        };
-        let done = !opts.overwrite
-            && super::reuse::may_reuse(&m.name, &result_path, recorded, &hash, "predicting again");
-        if done {
-            if let Some(plddt) = results_h5::read_f32(&result_path, "plddt") {
-                let mean = plddt.mean().unwrap_or(0.0) as f64;
-                let ptm = results_h5::read_f32(&result_path, "ptm")
-                    .and_then(|a| a.iter().next().map(|&v| v as f64));
+    }
+    let net = AlphaFold::load(&m.config, &m.weights).map_err(|e| model_err(&e))?;
+    let engine = CpuEngine;
+    let pred = pool.install(|| {
+        engine.predict(
+            &net,
+            inputs,
+            &runtime,
+            opts.early_stop_tolerance
+                .map(|tolerance| EarlyStop { tolerance }),
+            &mut |r, s| {
+                bar.set_position(((r + 1) * blocks.max(1)) as u64);
+                bar.set_message(format!(
+                    "{name}: iteration {}/{}, blocks",
+                    (r + 2).min(recycles + 1),
+                    recycles + 1
+                ));
                 info!(
-                    "{}: {} is up to date, skipped",
-                    m.name,
-                    result_path.display()
+                    "{name}: iteration {}/{} done in {s:.2} s",
+                    r + 1,
+                    recycles + 1
                 );
-                reports.push(ModelReport {
-                    name: m.name.clone(),
-                    ranking_confidence: mean,
-                    mean_plddt: mean,
-                    ptm,
-                    seconds: 0.0,
-                    skipped: true,
-                });
-                continue;
-            }
-        }
-        let t0 = Instant::now();
-        let inputs = process_features(
-            &raw,
-            &PipelineConfig::for_model(&m.config),
-            recycles + 1,
-            opts.seed,
-            opts.random,
-        );
-        let process_s = t0.elapsed().as_secs_f64();
-        let t1 = Instant::now();
-        let name = m.name.clone();
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(opts.runtime.threads)
-            .build()
-            .map_err(|e| PredictError::Model {
-                model: name.clone(),
-                message: e.to_string(),
-            })?;
-        // One step per extra-MSA / Evoformer block of every iteration.
-        let blocks = m.config.evoformer.extra_msa_num_block + m.config.evoformer.num_block;
-        let bar = crate::progress::steps_bar(
-            ((recycles + 1) * blocks.max(1)) as u64,
-            &format!("{name}: iteration 1/{}, blocks", recycles + 1),
-        );
-        let mut runtime = model_runtime.clone();
-        if !bar.is_hidden() {
-            let b = bar.clone();
-            runtime.on_block = Some(crate::model::params::config::BlockHook(
-                std::sync::Arc::new(move || b.inc(1)),
-            ));
-        }
-        let net = AlphaFold::load(&m.config, &m.weights).map_err(|e| PredictError::Model {
-            model: name.clone(),
-            message: e.to_string(),
-        })?;
-        let engine = CpuEngine;
-        let pred = pool.install(|| {
-            engine.predict(
-                &net,
-                &inputs,
-                &runtime,
-                opts.early_stop_tolerance
-                    .map(|tolerance| EarlyStop { tolerance }),
-                &mut |r, s| {
-                    bar.set_position(((r + 1) * blocks.max(1)) as u64);
-                    bar.set_message(format!(
-                        "{name}: iteration {}/{}, blocks",
-                        (r + 2).min(recycles + 1),
-                        recycles + 1
-                    ));
-                    info!(
-                        "{name}: iteration {}/{} done in {s:.2} s",
-                        r + 1,
-                        recycles + 1
-                    );
-                },
-            )
-        });
-        bar.finish_and_clear();
-        let predict_s = t1.elapsed().as_secs_f64();
-        timings.insert(format!("process_features_{}", m.name), process_s);
-        timings.insert(format!("predict_and_compile_{}", m.name), predict_s);
-        let report = write_model_outputs(opts, &raw, m, &pred, &hash, &prov.query_sequence, n)?;
-        info!(
-            "{}: mean pLDDT {:.2}{} ({:.1} s)",
-            m.name,
-            report.mean_plddt,
-            report
-                .ptm
-                .map(|p| format!(", pTM {p:.3}"))
-                .unwrap_or_default(),
-            predict_s
-        );
-        reports.push(ModelReport {
-            seconds: predict_s,
-            ..report
-        });
-    }
-    let order = write_ranking(opts, &reports, &timings)?;
-    if opts.plots {
-        write_plots(opts, &raw, &order);
-    }
-    Ok(reports)
+            },
+        )
+    });
+    bar.finish_and_clear();
+    Ok(pred)
 }
 
 /// `coverage.png`, `plddt.png` (every model, in rank order) and `pae.png` (the top-ranked model). A plot
