@@ -8,7 +8,7 @@ pub const DEMO_DATABASE: &str = "uniprot20k.fasta.gz";
 
 /// The `databases/` folder: `$FERROFOLD_DATABASES` if set, else `./databases` if it holds the demo
 /// database, else the source tree's (where the binary was built).
-pub fn databases_dir() -> PathBuf {
+pub(crate) fn databases_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("FERROFOLD_DATABASES") {
         return PathBuf::from(d);
     }
@@ -76,7 +76,7 @@ pub fn parse_manifest(text: &str) -> Result<Vec<ManifestEntry>, String> {
 }
 
 /// Where each database of the manifest lives below a data directory.
-pub fn database_path(data_dir: &std::path::Path, e: &ManifestEntry) -> PathBuf {
+pub(crate) fn database_path(data_dir: &std::path::Path, e: &ManifestEntry) -> PathBuf {
     data_dir.join(&e.name).join(&e.unpacked)
 }
 

@@ -1,15 +1,32 @@
 //! ferrofold: an AlphaFold2-class protein structure prediction pipeline.
 //!
-//! Stages (each a library function; the `ferrofold` binary is a thin CLI over them):
-//! * [`pipeline::features`]: FASTA + precomputed alignments (or the query alone) → `features.h5`.
-//! * `predict` and `run`: not built yet (see the README's status table).
+//! Stages, each a library function over typed options (the `ferrofold` binary is a thin CLI over them):
+//! * [`pipeline::features`]: FASTA + databases or precomputed alignments → MSAs + `features.h5`
+//!   ([`FeatureBuilder`] in memory).
+//! * [`pipeline::predict`]: features + model files → structures, pLDDT, PAE, pTM, ranking
+//!   ([`pipeline::predict::predict_features`] in memory).
+//! * [`pipeline::run`]: both, for every record of many FASTA files, job-array aware.
+//!
+//! Layout, lowest layer first: [`fsutil`] (atomic writes, checksums, downloads) and [`rng`];
+//! [`residue_constants`], [`query`], [`protein`]; [`io`] (one reader and writer per file format);
+//! [`search`] (built-in search and one runner per external tool); [`features`] (AlphaFold2's raw
+//! features); [`model`] (the network: `net`, `ops`, `params`, `plan`, `input`, `engine`); [`pipeline`]
+//! (the stages). The items re-exported below are the entry points a lab tool needs.
 //!
 //! ```no_run
-//! use ferrofold::{features::builder::{FeatureBuilder, MsaInput}, query::Query};
+//! use ferrofold::{FeatureBuilder, MsaInput, PredictOptions, Query};
 //! let query = Query::from_fasta_path("target.fasta")?;
 //! let built = FeatureBuilder::from_msas(vec![MsaInput::from_path("msas/uniref90_hits.sto")])
 //!     .build(&query, "target.fasta")?;
 //! ferrofold::io::features_h5::write("features.h5", &built.features, &Default::default())?;
+//! let model = ferrofold::pipeline::params::load("model_1_ptm.onnx".as_ref())?;
+//! let (prediction, protein) = ferrofold::pipeline::predict::predict_features(
+//!     &model,
+//!     &built.features,
+//!     &PredictOptions::default(),
+//! )?;
+//! ferrofold::io::pdb::write_path(&protein, "model_1_ptm.pdb")?;
+//! println!("pTM {:?}", prediction.heads.pae.map(|p| p.ptm));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -30,6 +47,16 @@ pub mod search;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
+pub use features::builder::{FeatureBuilder, MsaInput};
+pub use features::RawFeatures;
+pub use model::engine::{CpuEngine, Engine};
+pub use model::net::alphafold::{AlphaFold, Prediction};
+pub use model::params::config::{ModelConfig, RuntimeOptions};
+pub use model::params::model_file::ModelFile;
+pub use pipeline::features::FeaturesOptions;
+pub use pipeline::predict::PredictOptions;
+pub use pipeline::run::RunOptions;
+pub use protein::Protein;
 pub use query::Query;
 
 /// Program name and version, recorded in every output's provenance.

@@ -166,7 +166,7 @@ const IDENTITY_STOPS: [(f64, RGBColor); 5] = [
 ];
 
 /// Per-residue pLDDT of one or more models (`(name, values)`), over the confidence bands.
-pub fn plddt_png(path: &Path, title: &str, series: &[(String, Vec<f32>)]) -> PlotResult {
+pub(crate) fn plddt_png(path: &Path, title: &str, series: &[(String, Vec<f32>)]) -> PlotResult {
     let n = series.iter().map(|s| s.1.len()).max().unwrap_or(0).max(1);
     render(path, (1000, 520), |root| {
         let mut chart = chart(root, title, 22, 55, 1f64..n as f64, 0f64..100f64)?;
@@ -271,7 +271,7 @@ fn colour_bar<DB: DrawingBackend>(
 }
 
 /// The predicted aligned error `[N, N]` (Å) as a heat map, 0 to `max_pae`.
-pub fn pae_png(path: &Path, title: &str, pae: ArrayView2<f32>, max_pae: f32) -> PlotResult {
+pub(crate) fn pae_png(path: &Path, title: &str, pae: ArrayView2<f32>, max_pae: f32) -> PlotResult {
     let n = pae.nrows().max(1);
     let max = (max_pae as f64).max(1e-3);
     render(path, (760, 640), |root| {
@@ -310,7 +310,7 @@ fn identities(msa: ArrayView2<i32>) -> Vec<f64> {
 
 /// MSA coverage: every row (sorted by identity to the query, most identical on top) coloured by its
 /// identity where it is aligned, white in its gaps; the black line counts the aligned rows per position.
-pub fn coverage_png(path: &Path, title: &str, msa: ArrayView2<i32>) -> PlotResult {
+pub(crate) fn coverage_png(path: &Path, title: &str, msa: ArrayView2<i32>) -> PlotResult {
     let (s, n) = msa.dim();
     let ident = identities(msa);
     let mut order: Vec<usize> = (0..s).collect();
@@ -365,7 +365,7 @@ pub fn coverage_png(path: &Path, title: &str, msa: ArrayView2<i32>) -> PlotResul
 
 /// The three plots of a finished target directory (`features.h5` for the MSA, `result_<model>.h5` for the
 /// confidences), naming the top-ranked model; returns the files written.
-pub fn target_plots(
+pub(crate) fn target_plots(
     dir: &Path,
     target: &str,
     msa: ArrayView2<i32>,

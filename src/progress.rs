@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// A byte-count bar (hidden when stderr is not a terminal).
-pub fn bytes_bar(total: Option<u64>, message: &str) -> ProgressBar {
+pub(crate) fn bytes_bar(total: Option<u64>, message: &str) -> ProgressBar {
     let bar = match total {
         Some(t) => ProgressBar::new(t),
         None => ProgressBar::no_length(),
@@ -24,7 +24,7 @@ pub fn bytes_bar(total: Option<u64>, message: &str) -> ProgressBar {
 }
 
 /// A step-count bar (hidden when stderr is not a terminal).
-pub fn steps_bar(total: u64, message: &str) -> ProgressBar {
+pub(crate) fn steps_bar(total: u64, message: &str) -> ProgressBar {
     let bar = ProgressBar::new(total);
     if !std::io::stderr().is_terminal() {
         bar.set_draw_target(ProgressDrawTarget::hidden());

@@ -145,7 +145,7 @@ pub enum BuildError {
 }
 
 /// Reads an alignment file (`.a3m` or `.sto`, by extension) into query columns, applying `limit` rows.
-pub fn read_msa(path: &Path, limit: Option<usize>) -> Result<(Msa, usize), BuildError> {
+pub(crate) fn read_msa(path: &Path, limit: Option<usize>) -> Result<(Msa, usize), BuildError> {
     let ext = path
         .extension()
         .map(|e| e.to_string_lossy().to_lowercase())
@@ -171,7 +171,7 @@ pub fn read_msa(path: &Path, limit: Option<usize>) -> Result<(Msa, usize), Build
 }
 
 /// Checks that an alignment's first row is the query.
-pub fn check_query(
+pub(crate) fn check_query(
     msa: &Msa,
     query: &Query,
     path: &Path,
@@ -236,13 +236,13 @@ impl FeatureBuilder {
     }
 
     /// Overrides AlphaFold2's row limits.
-    pub fn with_limits(mut self, limits: MsaLimits) -> Self {
+    pub(crate) fn with_limits(mut self, limits: MsaLimits) -> Self {
         self.limits = limits;
         self
     }
 
     /// The alignments in merge order.
-    pub fn ordered_msas(&self) -> Vec<MsaInput> {
+    pub(crate) fn ordered_msas(&self) -> Vec<MsaInput> {
         let mut v = self.msas.clone();
         v.sort_by_key(|m| m.role.clone()); // stable: equal roles keep the given order
         v

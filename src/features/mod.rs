@@ -259,7 +259,7 @@ pub fn make_msa_features(msas: &[(&str, &Msa)]) -> Result<MsaFeatures, FeatureEr
 }
 
 /// The single-sequence MSA AlphaFold2 uses when no alignment is given: the query alone.
-pub fn single_sequence_msa(sequence: &str, description: &str) -> Msa {
+pub(crate) fn single_sequence_msa(sequence: &str, description: &str) -> Msa {
     Msa {
         sequences: vec![sequence.to_string()],
         deletion_matrix: vec![vec![0; sequence.chars().count()]],

@@ -6,7 +6,7 @@
 //! 6-10 ASCII alphanumerics and the species mnemonic 1-5; anything else has no species (empty string).
 
 /// The species mnemonic of a row description, or `""`.
-pub fn species_id(description: &str) -> &str {
+pub(crate) fn species_id(description: &str) -> &str {
     let Some(word) = description.split_whitespace().next() else {
         return "";
     };

@@ -38,7 +38,7 @@ impl AtomicFile {
     }
 
     /// The temporary file's path, for libraries (HDF5) that open files by name.
-    pub fn temp_path(&self) -> &Path {
+    pub(crate) fn temp_path(&self) -> &Path {
         self.tmp.path()
     }
 
@@ -74,7 +74,7 @@ pub const TEMPORARY_PREFIXES: [&str; 3] = [".query.", ".mmseqs.", ".unpack."];
 /// files `.<file>.<random>.tmp` of this module and the files and folders named in
 /// [`TEMPORARY_PREFIXES`]. Call it only where no other process is writing (one target is processed by
 /// one task at a time). Returns how many were removed.
-pub fn remove_stale_temporaries(dir: &Path) -> usize {
+pub(crate) fn remove_stale_temporaries(dir: &Path) -> usize {
     let Ok(entries) = fs::read_dir(dir) else {
         return 0;
     };
@@ -100,14 +100,14 @@ pub fn remove_stale_temporaries(dir: &Path) -> usize {
 }
 
 /// Writes `bytes` to `dest` atomically.
-pub fn write_bytes(dest: impl AsRef<Path>, bytes: &[u8]) -> io::Result<()> {
+pub(crate) fn write_bytes(dest: impl AsRef<Path>, bytes: &[u8]) -> io::Result<()> {
     let mut f = AtomicFile::create(dest)?;
     f.file().write_all(bytes)?;
     f.commit()
 }
 
 /// Writes to `dest` atomically through a buffered writer given to `fill`.
-pub fn write_with<E: From<io::Error>>(
+pub(crate) fn write_with<E: From<io::Error>>(
     dest: impl AsRef<Path>,
     fill: impl FnOnce(&mut dyn Write) -> Result<(), E>,
 ) -> Result<(), E> {

@@ -68,7 +68,7 @@ impl Check {
     }
 
     /// Why the file is not trusted, for logs.
-    pub fn reason(&self) -> String {
+    pub(crate) fn reason(&self) -> String {
         match self {
             Check::Match => "matches its recorded checksum".into(),
             Check::Unrecorded => "has no recorded checksum (.sha256)".into(),
@@ -98,7 +98,7 @@ pub fn check(file: &Path) -> Check {
 }
 
 /// As [`check`], for a caller that has already hashed the file (`actual`), so it is read once.
-pub fn check_hash(file: &Path, actual: String) -> Check {
+pub(crate) fn check_hash(file: &Path, actual: String) -> Check {
     match recorded(file) {
         None => Check::Unrecorded,
         Some(r) if r == actual => Check::Match,

@@ -32,12 +32,12 @@ pub enum ConfidenceError {
 }
 
 /// Rounds as Python's `round(x, digits)` does (correctly rounded, ties to even on the exact value).
-pub fn round_to(x: f64, digits: usize) -> f64 {
+pub(crate) fn round_to(x: f64, digits: usize) -> f64 {
     format!("{x:.digits$}").parse().unwrap_or(x)
 }
 
 /// AlphaFold DB's pLDDT band: `D` very low (< 50), `L` low (< 70), `M` confident (< 90), `H` very high.
-pub fn plddt_category(p: f64) -> Result<&'static str, ConfidenceError> {
+pub(crate) fn plddt_category(p: f64) -> Result<&'static str, ConfidenceError> {
     match p {
         p if (0.0..50.0).contains(&p) => Ok("D"),
         p if (50.0..70.0).contains(&p) => Ok("L"),
@@ -49,7 +49,7 @@ pub fn plddt_category(p: f64) -> Result<&'static str, ConfidenceError> {
 
 impl ConfidenceJson {
     /// From per-residue pLDDT (0-100).
-    pub fn from_plddt(plddt: &[f32]) -> Result<Self, ConfidenceError> {
+    pub(crate) fn from_plddt(plddt: &[f32]) -> Result<Self, ConfidenceError> {
         Ok(Self {
             residue_number: (1..=plddt.len()).collect(),
             confidence_score: plddt.iter().map(|&p| round_to(p as f64, 2)).collect(),
@@ -61,13 +61,13 @@ impl ConfidenceJson {
     }
 
     /// Compact JSON as AlphaFold writes it.
-    pub fn to_json(&self) -> String {
+    pub(crate) fn to_json(&self) -> String {
         serde_json::to_string(self).expect("plain data serialises")
     }
 }
 
 /// `pae_<model>.json` text from an `[N, N]` PAE matrix (row-major) and its maximum.
-pub fn pae_json(pae: &[f32], n: usize, max_pae: f32) -> Result<String, ConfidenceError> {
+pub(crate) fn pae_json(pae: &[f32], n: usize, max_pae: f32) -> Result<String, ConfidenceError> {
     if pae.len() != n * n {
         return Err(ConfidenceError::PaeShape {
             values: pae.len(),
@@ -110,7 +110,7 @@ impl RankingDebug {
 }
 
 /// Serialises with 4-space indentation, as AlphaFold2's `json.dumps(..., indent=4)`.
-pub fn to_json_indent4<T: Serialize>(value: &T) -> String {
+pub(crate) fn to_json_indent4<T: Serialize>(value: &T) -> String {
     let mut out = Vec::new();
     let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
     let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
@@ -122,7 +122,7 @@ pub fn to_json_indent4<T: Serialize>(value: &T) -> String {
 pub type Timings = BTreeMap<String, f64>;
 
 /// Writes JSON text to `path` atomically.
-pub fn write_json_path(text: &str, path: impl AsRef<Path>) -> std::io::Result<()> {
+pub(crate) fn write_json_path(text: &str, path: impl AsRef<Path>) -> std::io::Result<()> {
     crate::fsutil::atomic::write_bytes(path, text.as_bytes())
 }
 

@@ -56,7 +56,7 @@ impl FastaRecord {
     }
 
     /// 1-based line of the residue at 0-based `pos`.
-    pub fn line_of_residue(&self, pos: usize) -> usize {
+    pub(crate) fn line_of_residue(&self, pos: usize) -> usize {
         let mut seen = 0;
         for &(line, n) in &self.sequence_lines {
             if pos < seen + n {
@@ -133,7 +133,7 @@ pub fn read_path(path: impl AsRef<Path>) -> Result<Vec<FastaRecord>, FastaError>
 }
 
 /// Parses FASTA text; `path` only names the source in errors.
-pub fn parse_bytes(bytes: &[u8], path: &Path) -> Result<Vec<FastaRecord>, FastaError> {
+pub(crate) fn parse_bytes(bytes: &[u8], path: &Path) -> Result<Vec<FastaRecord>, FastaError> {
     let text = std::str::from_utf8(bytes).map_err(|e| FastaError::NotText {
         path: path.into(),
         line: 1 + bytes[..e.valid_up_to()]
@@ -197,7 +197,7 @@ pub fn parse_bytes(bytes: &[u8], path: &Path) -> Result<Vec<FastaRecord>, FastaE
 }
 
 /// Why `id` cannot name an output directory, if it cannot.
-pub fn unsafe_id_reason(id: &str) -> Option<&'static str> {
+pub(crate) fn unsafe_id_reason(id: &str) -> Option<&'static str> {
     if id == "." || id == ".." {
         Some("it is a relative directory name")
     } else if id.contains('/') || id.contains('\\') {

@@ -190,7 +190,7 @@ fn write_into(f: &hdf5::File, x: &RawFeatures, prov: &Provenance) -> hdf5::Resul
 }
 
 /// Reads only the provenance attributes (cheap: used to decide whether a rerun can skip work).
-pub fn read_provenance(path: impl AsRef<Path>) -> Result<Provenance, FeaturesFileError> {
+pub(crate) fn read_provenance(path: impl AsRef<Path>) -> Result<Provenance, FeaturesFileError> {
     let path = path.as_ref();
     let f = open(path)?;
     provenance(&f, path)
@@ -505,7 +505,7 @@ impl Reader<'_> {
 }
 
 /// Shape of a dataset, for summaries (`ferrofold inspect`).
-pub fn dataset_shapes(
+pub(crate) fn dataset_shapes(
     path: impl AsRef<Path>,
 ) -> Result<Vec<(String, Vec<usize>, String)>, FeaturesFileError> {
     let path = path.as_ref();

@@ -30,12 +30,12 @@ impl Msa {
     }
 
     /// Query length (0 for an empty alignment).
-    pub fn width(&self) -> usize {
+    pub(crate) fn width(&self) -> usize {
         self.sequences.first().map_or(0, |s| s.len())
     }
 
     /// Keeps the first `max` rows (AlphaFold2's `Msa.truncate`).
-    pub fn truncate(&mut self, max: usize) {
+    pub(crate) fn truncate(&mut self, max: usize) {
         self.sequences.truncate(max);
         self.deletion_matrix.truncate(max);
         self.descriptions.truncate(max);

@@ -160,7 +160,7 @@ impl Npz {
 }
 
 /// Parses one `.npy` payload.
-pub fn parse_npy(bytes: &[u8]) -> Result<NpyArray, String> {
+pub(crate) fn parse_npy(bytes: &[u8]) -> Result<NpyArray, String> {
     if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
         return Err("not a .npy array (bad magic)".into());
     }
@@ -268,7 +268,7 @@ fn dict_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
 }
 
 /// `.npy` (format 1.0) bytes of a little-endian float32 array in C order.
-pub fn npy_f32_bytes(shape: &[usize], data: impl Iterator<Item = f32>) -> Vec<u8> {
+pub(crate) fn npy_f32_bytes(shape: &[usize], data: impl Iterator<Item = f32>) -> Vec<u8> {
     let dims = match shape.len() {
         1 => format!("({},)", shape[0]),
         _ => format!(

@@ -12,7 +12,7 @@ use crate::protein::{Protein, StructureError};
 use crate::residue_constants as rc;
 
 /// Whether `path` names an mmCIF file (`.cif`, `.mmcif`, optionally `.gz`).
-pub fn is_mmcif(path: &Path) -> bool {
+pub(crate) fn is_mmcif(path: &Path) -> bool {
     let name = path.to_string_lossy().to_ascii_lowercase();
     let name = name.strip_suffix(".gz").unwrap_or(&name);
     name.ends_with(".cif") || name.ends_with(".mmcif")

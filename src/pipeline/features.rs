@@ -246,7 +246,7 @@ fn run_search(
 }
 
 /// Runs the stage for one query.
-pub fn run_target(
+pub(crate) fn run_target(
     query: &Query,
     opts: &FeaturesOptions,
 ) -> Result<TargetReport, FeaturesStageError> {

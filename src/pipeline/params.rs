@@ -29,7 +29,7 @@ pub enum ParamsError {
 }
 
 /// `params_model_1_ptm.npz` → `model_1_ptm`.
-pub fn model_name_from_path(path: &Path) -> String {
+pub(crate) fn model_name_from_path(path: &Path) -> String {
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -39,7 +39,7 @@ pub fn model_name_from_path(path: &Path) -> String {
 
 /// The configuration of a parameter set: AlphaFold2's preset when `name` is one of its models (the
 /// weights must then fit it exactly), else sizes inferred from the weights (test models).
-pub fn config_for(name: &str, w: &Weights, path: &Path) -> Result<ModelConfig, ParamsError> {
+pub(crate) fn config_for(name: &str, w: &Weights, path: &Path) -> Result<ModelConfig, ParamsError> {
     let cfg = match ModelConfig::preset(name) {
         Some(c) => c,
         None => ModelConfig::infer(w)?,

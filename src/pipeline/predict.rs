@@ -55,6 +55,28 @@ pub struct PredictOptions {
     pub memory_budget: Option<u64>,
 }
 
+impl Default for PredictOptions {
+    /// The CLI's defaults: seed 0, the model's recycles, random sampling, all cores, 1 GiB chunks,
+    /// plots on; no features file, models or output folder yet.
+    fn default() -> Self {
+        Self {
+            features: PathBuf::new(),
+            models: Vec::new(),
+            output_dir: PathBuf::new(),
+            seed: 0,
+            num_recycle: None,
+            random: true,
+            runtime: RuntimeOptions::default(),
+            early_stop_tolerance: None,
+            require_pae: false,
+            overwrite: false,
+            max_length: DEFAULT_PREDICT_MAX_LENGTH,
+            plots: true,
+            memory_budget: None,
+        }
+    }
+}
+
 /// Default of `predict --max-length`: at 3,000 residues one pair representation of model_1_ptm
 /// (128 channels, f32) is 4.6 GB, and the trunk holds several.
 pub const DEFAULT_PREDICT_MAX_LENGTH: usize = 3_000;
@@ -163,6 +185,28 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
         write_plots(opts, &raw, &order);
     }
     Ok(reports)
+}
+
+/// One model on in-memory features, nothing written: the library form of the stage for tools that embed
+/// it. Uses `opts`' sampling and runtime settings (seed, recycles, randomness, threads, chunk budget,
+/// early stop); its file fields are ignored. Returns the prediction and its structure (pLDDT as
+/// B-factors).
+pub fn predict_features(
+    model: &ModelFile,
+    raw: &crate::features::RawFeatures,
+    opts: &PredictOptions,
+) -> Result<(Prediction, Protein), PredictError> {
+    let recycles = opts.num_recycle.unwrap_or(model.config.num_recycle);
+    let inputs = process_features(
+        raw,
+        &PipelineConfig::for_model(&model.config),
+        recycles + 1,
+        opts.seed,
+        opts.random,
+    );
+    let pred = predict_model(opts, model, &inputs, &opts.runtime, recycles)?;
+    let protein = protein_of(raw, &pred)?;
+    Ok((pred, protein))
 }
 
 /// The features file, checked against its recorded checksum (a file without one is taken as given), and

@@ -48,7 +48,7 @@ pub enum RunError {
 
 /// A folder name from a record id: path separators, control characters and whitespace become `_`,
 /// leading `.` and `-` too; at most 100 characters; never empty.
-pub fn sanitize_id(id: &str) -> String {
+pub(crate) fn sanitize_id(id: &str) -> String {
     let mut s: String = id
         .chars()
         .map(|c| {
@@ -71,7 +71,7 @@ pub fn sanitize_id(id: &str) -> String {
 }
 
 /// The FASTA files of the inputs: files as given, folders' `*.fasta`, `*.fa`, `*.faa` sorted by name.
-pub fn fasta_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, RunError> {
+pub(crate) fn fasta_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, RunError> {
     let mut out = Vec::new();
     for p in inputs {
         if p.is_dir() {
@@ -100,7 +100,7 @@ pub fn fasta_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, RunError> {
 }
 
 /// Every record of every input, validated (residues as AlphaFold2 reads them), with unique folder names.
-pub fn collect_targets(inputs: &[PathBuf]) -> Result<Vec<Target>, RunError> {
+pub(crate) fn collect_targets(inputs: &[PathBuf]) -> Result<Vec<Target>, RunError> {
     let mut targets = Vec::new();
     let mut used: HashSet<String> = HashSet::new();
     for file in fasta_files(inputs)? {
@@ -140,7 +140,7 @@ pub fn collect_targets(inputs: &[PathBuf]) -> Result<Vec<Target>, RunError> {
 
 /// The job-array task of this process: explicit `(index, size)` if given, else Slurm's
 /// `SLURM_ARRAY_TASK_ID` (minus `SLURM_ARRAY_TASK_MIN`) of `SLURM_ARRAY_TASK_COUNT`, else the whole batch.
-pub fn array_task(explicit: Option<(usize, usize)>) -> Result<(usize, usize), RunError> {
+pub(crate) fn array_task(explicit: Option<(usize, usize)>) -> Result<(usize, usize), RunError> {
     if let Some((i, n)) = explicit {
         if n == 0 || i >= n {
             return Err(RunError::Input(format!(
@@ -169,7 +169,7 @@ pub fn array_task(explicit: Option<(usize, usize)>) -> Result<(usize, usize), Ru
 }
 
 /// The share of task `index` of `size`.
-pub fn shard(targets: Vec<Target>, index: usize, size: usize) -> Vec<Target> {
+pub(crate) fn shard(targets: Vec<Target>, index: usize, size: usize) -> Vec<Target> {
     targets
         .into_iter()
         .enumerate()
@@ -366,8 +366,9 @@ fn append_log(target_dir: &Path, t: &Target, line: &str, command: &str) {
         .and_then(|mut f| f.write_all(text.as_bytes()));
 }
 
-/// Whether `p` is a path inside `dir` (used by tests and callers that join untrusted names).
-pub fn is_inside(dir: &Path, p: &Path) -> bool {
+/// Whether `p` is a path inside `dir`.
+#[cfg(test)]
+fn is_inside(dir: &Path, p: &Path) -> bool {
     p.components()
         .all(|c| !matches!(c, std::path::Component::ParentDir))
         && p.starts_with(dir)

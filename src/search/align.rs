@@ -74,7 +74,7 @@ pub fn bits(score: i32) -> f64 {
 }
 
 /// Query profile: for each residue code (0..=20), the substitution score at every query position.
-pub fn profile(query: &[u8]) -> Vec<Vec<i32>> {
+pub(crate) fn profile(query: &[u8]) -> Vec<Vec<i32>> {
     (0..21)
         .map(|r| {
             query
@@ -87,7 +87,7 @@ pub fn profile(query: &[u8]) -> Vec<Vec<i32>> {
 
 /// Best local alignment score of the query (as a profile) against `target`. `h` and `e` are scratch rows of
 /// at least `query length + 1`.
-pub fn sw_score(
+pub(crate) fn sw_score(
     prof: &[Vec<i32>],
     target: &[u8],
     gaps: GapCosts,
@@ -144,7 +144,8 @@ pub struct Alignment {
 }
 
 /// Best local alignment with traceback (the band of [`sw_align_banded`] widened to every diagonal).
-pub fn sw_align(query: &[u8], target: &[u8], gaps: GapCosts) -> Alignment {
+#[cfg(test)]
+fn sw_align(query: &[u8], target: &[u8], gaps: GapCosts) -> Alignment {
     sw_align_banded(query, target, gaps, 0, query.len() + target.len())
 }
 
@@ -152,7 +153,7 @@ pub fn sw_align(query: &[u8], target: &[u8], gaps: GapCosts) -> Alignment {
 /// query index` of a seed): linear in the query length for long targets. The score is that of the best
 /// alignment inside the band (the full Smith-Waterman score when the alignment's indels stay within it).
 #[allow(clippy::needless_range_loop)] // several arrays indexed by the same band column
-pub fn sw_align_banded(
+pub(crate) fn sw_align_banded(
     query: &[u8],
     target: &[u8],
     gaps: GapCosts,

@@ -25,7 +25,7 @@ pub enum DbError {
 
 /// Code of a residue letter for alignment: the 20 standard amino acids in AlphaFold2's order, anything else
 /// (B, Z, J, U, O, X) as X (20).
-pub fn encode(c: u8) -> u8 {
+pub(crate) fn encode(c: u8) -> u8 {
     crate::residue_constants::restype_index_with_x((c as char).to_ascii_uppercase()).unwrap_or(20)
         as u8
 }
@@ -126,7 +126,7 @@ impl SequenceDb {
     }
 
     /// 3-mer indices of sequence `i` (see [`SequenceDb::kmers`]).
-    pub fn kmers_of(&self, i: usize) -> &[u16] {
+    pub(crate) fn kmers_of(&self, i: usize) -> &[u16] {
         &self.kmers[self.offsets[i]..self.offsets[i + 1]]
     }
 
@@ -146,7 +146,7 @@ impl SequenceDb {
     }
 
     /// Codes of sequence `i`.
-    pub fn codes_of(&self, i: usize) -> &[u8] {
+    pub(crate) fn codes_of(&self, i: usize) -> &[u8] {
         &self.codes[self.offsets[i]..self.offsets[i + 1]]
     }
 

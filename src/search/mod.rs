@@ -304,7 +304,7 @@ pub fn search(query: &str, db: &SequenceDb, opts: &SearchOptions) -> (Vec<Hit>, 
 
 /// The hits as an A3M alignment in the query's columns, the query first. Rows are named
 /// `<db header id>/<start>-<end>` (1-based target range) followed by the rest of the header and the E-value.
-pub fn hits_to_a3m(query_id: &str, query: &str, hits: &[Hit], db: &SequenceDb) -> A3m {
+pub(crate) fn hits_to_a3m(query_id: &str, query: &str, hits: &[Hit], db: &SequenceDb) -> A3m {
     let mut records = vec![A3mRecord {
         description: query_id.to_string(),
         text: query.to_string(),

@@ -69,7 +69,10 @@ fn exists(files: Vec<PathBuf>, missing: &str) -> Result<Vec<PathBuf>, SearchErro
 
 /// The files a database spec of `tool` stands for (one FASTA file; for hhblits an HH-suite prefix's
 /// ffindex/ffdata files, several prefixes joined by `:`), each checked to exist.
-pub fn database_files(tool: SearchTool, database: &Path) -> Result<Vec<PathBuf>, SearchError> {
+pub(crate) fn database_files(
+    tool: SearchTool,
+    database: &Path,
+) -> Result<Vec<PathBuf>, SearchError> {
     if tool == SearchTool::Hhblits {
         let files = Hhblits::prefixes(database)
             .iter()
@@ -96,7 +99,10 @@ pub fn database_files(tool: SearchTool, database: &Path) -> Result<Vec<PathBuf>,
 
 /// Path, size and modification time of every file of a database: what ties an alignment to the
 /// database it was searched in (part of the features' input hash).
-pub fn database_fingerprint(tool: SearchTool, database: &Path) -> Result<String, SearchError> {
+pub(crate) fn database_fingerprint(
+    tool: SearchTool,
+    database: &Path,
+) -> Result<String, SearchError> {
     let mut parts = Vec::new();
     for f in database_files(tool, database)? {
         let meta = std::fs::metadata(&f).map_err(io_err(&f))?;
@@ -113,7 +119,7 @@ pub fn database_fingerprint(tool: SearchTool, database: &Path) -> Result<String,
 
 /// The runner for `tool`. External programs are looked up now (`binary`, else `PATH`), so a missing one
 /// is reported before any work; `timeout` bounds each run.
-pub fn searcher(
+pub(crate) fn searcher(
     tool: SearchTool,
     options: &SearchOptions,
     binary: Option<&Path>,

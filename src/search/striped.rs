@@ -29,7 +29,7 @@ impl StripedProfile {
         Self::with_lanes(query, lanes())
     }
 
-    pub fn with_lanes(query: &[u8], lanes: usize) -> Self {
+    pub(crate) fn with_lanes(query: &[u8], lanes: usize) -> Self {
         let m = query.len();
         let seg_len = m.div_ceil(lanes).max(1);
         let mut profile = vec![0i16; 21 * seg_len * lanes];
@@ -71,7 +71,7 @@ impl Scratch {
 
 /// Best local alignment score of the profile's query against `target`.
 #[cfg(target_arch = "x86_64")]
-pub fn score(p: &StripedProfile, target: &[u8], gaps: GapCosts, s: &mut Scratch) -> i32 {
+pub(crate) fn score(p: &StripedProfile, target: &[u8], gaps: GapCosts, s: &mut Scratch) -> i32 {
     s.reset(p.seg_len * p.lanes);
     if p.lanes == 16 && std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: AVX2 was detected at run time; all loads and stores stay inside vectors of
@@ -228,7 +228,7 @@ impl BytesProfile {
     }
 
     /// A profile for `lanes` (32: AVX2, 64: AVX-512BW) bytes per vector; `None` if the CPU lacks them.
-    pub fn with_lanes(query: &[u8], lanes: usize) -> Option<Self> {
+    pub(crate) fn with_lanes(query: &[u8], lanes: usize) -> Option<Self> {
         #[cfg(target_arch = "x86_64")]
         {
             let supported = match lanes {
@@ -281,7 +281,7 @@ impl BytesProfile {
 
 impl BytesProfile {
     /// Scores from this value up are past the 8-bit kernel's range ([`score_bytes`] answers `None`).
-    pub fn saturation_score(&self) -> i32 {
+    pub(crate) fn saturation_score(&self) -> i32 {
         255 - self.largest as i32
     }
 }
@@ -297,7 +297,7 @@ pub struct ByteScratch {
 /// The best local alignment score in 8 bits, or `None` when it reaches the range where a cell could have
 /// saturated (the caller re-scores in 16 bits then).
 #[cfg(target_arch = "x86_64")]
-pub fn score_bytes(
+pub(crate) fn score_bytes(
     p: &BytesProfile,
     target: &[u8],
     gaps: GapCosts,

@@ -41,7 +41,7 @@ pub struct PipelineConfig {
 
 impl PipelineConfig {
     /// The pipeline sizes a model was trained with.
-    pub fn for_model(cfg: &crate::model::params::config::ModelConfig) -> Self {
+    pub(crate) fn for_model(cfg: &crate::model::params::config::ModelConfig) -> Self {
         Self {
             max_msa_clusters: cfg.input.max_msa_clusters,
             max_extra_msa: cfg.input.max_extra_msa,
@@ -83,7 +83,7 @@ impl CodedMsa {
     }
 
     /// AlphaFold2's `make_hhblits_profile`: per-residue frequencies of the 22 codes over all rows, `[N, 22]`.
-    pub fn profile(&self) -> Array2<f32> {
+    pub(crate) fn profile(&self) -> Array2<f32> {
         let (s, n) = self.codes.dim();
         let mut p = Array2::<f32>::zeros((n, 22));
         for row in self.codes.rows() {

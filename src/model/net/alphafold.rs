@@ -74,7 +74,7 @@ impl<'w> AlphaFold<'w> {
     }
 
     /// As [`AlphaFold::load`], below any root scope (a recorder, for the schema).
-    pub fn load_scope(cfg: &ModelConfig, root: &Scope<'w>) -> Result<Self, WeightError> {
+    pub(crate) fn load_scope(cfg: &ModelConfig, root: &Scope<'w>) -> Result<Self, WeightError> {
         Ok(Self {
             config: cfg.clone(),
             trunk: Trunk::load(root, cfg)?,

@@ -93,7 +93,7 @@ impl<'w> RelPos<'w> {
 }
 
 /// Pseudo-β positions `[N, 3]`: Cα for glycine, Cβ otherwise (AlphaFold2's `pseudo_beta_fn`).
-pub fn pseudo_beta(aatype: &[i32], pos: ArrayView3<f32>) -> Array2<f32> {
+pub(crate) fn pseudo_beta(aatype: &[i32], pos: ArrayView3<f32>) -> Array2<f32> {
     let gly = rc::RESTYPES
         .iter()
         .position(|&r| r == 'G')

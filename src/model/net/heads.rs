@@ -60,7 +60,7 @@ fn bin_centers(breaks: &Array1<f32>) -> Array1<f32> {
 }
 
 /// pLDDT in 0-100 from `[N, bins]` logits: expected value of the bin centres `(k + 0.5) / bins`.
-pub fn plddt_from_logits(logits: &Array2<f32>) -> Array1<f32> {
+pub(crate) fn plddt_from_logits(logits: &Array2<f32>) -> Array1<f32> {
     let bins = logits.ncols();
     let mut p = logits.clone();
     softmax_rows(p.view_mut());
@@ -78,7 +78,7 @@ pub fn plddt_from_logits(logits: &Array2<f32>) -> Array1<f32> {
 
 /// PAE, its maximum and pTM from `[N, N, bins]` logits (AlphaFold2's `compute_predicted_aligned_error` and
 /// `predicted_tm_score` with all residues weighted 1).
-pub fn pae_from_logits(logits: &Array3<f32>, breaks: &Array1<f32>) -> PaeOutputs {
+pub(crate) fn pae_from_logits(logits: &Array3<f32>, breaks: &Array1<f32>) -> PaeOutputs {
     let (n, _, bins) = logits.dim();
     let centers = bin_centers(breaks);
     let mut probs = logits

@@ -277,7 +277,7 @@ impl<'w> MultiRigidSidechain<'w> {
 
 /// Alg. 24: rigid-group frames from the backbone frame and torsions, then atom14 positions from the
 /// idealised literature positions. `backbone` is in Å.
-pub fn atom14_from_torsions(
+pub(crate) fn atom14_from_torsions(
     aatype: usize,
     backbone: &Rigid,
     sin_cos: ArrayView2<f32>,
@@ -311,7 +311,10 @@ pub fn atom14_from_torsions(
 }
 
 /// atom14 → atom37 by atom name (AlphaFold2's `atom14_to_atom37` with `atom37_atom_exists`).
-pub fn atom14_to_atom37(aatype: &[usize], atom14: &Array3<f32>) -> (Array3<f32>, Array2<f32>) {
+pub(crate) fn atom14_to_atom37(
+    aatype: &[usize],
+    atom14: &Array3<f32>,
+) -> (Array3<f32>, Array2<f32>) {
     let n = aatype.len();
     let mut pos = Array3::zeros((n, 37, 3));
     let mut mask = Array2::zeros((n, 37));

@@ -15,7 +15,7 @@ impl Rigid {
     };
 
     /// From a 4×4 homogeneous matrix (row-major).
-    pub fn from_4x4(m: &[[f32; 4]; 4]) -> Self {
+    pub(crate) fn from_4x4(m: &[[f32; 4]; 4]) -> Self {
         Rigid {
             rot: [
                 [m[0][0], m[0][1], m[0][2]],
@@ -27,7 +27,7 @@ impl Rigid {
     }
 
     /// `R p + t`.
-    pub fn apply(&self, p: [f32; 3]) -> [f32; 3] {
+    pub(crate) fn apply(&self, p: [f32; 3]) -> [f32; 3] {
         let r = rotate(&self.rot, p);
         [
             r[0] + self.trans[0],
@@ -37,7 +37,7 @@ impl Rigid {
     }
 
     /// `Rᵀ (p − t)`.
-    pub fn invert_apply(&self, p: [f32; 3]) -> [f32; 3] {
+    pub(crate) fn invert_apply(&self, p: [f32; 3]) -> [f32; 3] {
         let d = [
             p[0] - self.trans[0],
             p[1] - self.trans[1],
@@ -52,7 +52,7 @@ impl Rigid {
     }
 
     /// `self ∘ other`: apply `other`, then `self`.
-    pub fn compose(&self, other: &Rigid) -> Rigid {
+    pub(crate) fn compose(&self, other: &Rigid) -> Rigid {
         Rigid {
             rot: matmul(&self.rot, &other.rot),
             trans: self.apply(other.trans),
@@ -60,7 +60,7 @@ impl Rigid {
     }
 
     /// `self` with its rotation followed by `rot` on the right: `(R·rot, t)`.
-    pub fn mul_rot(&self, rot: &[[f32; 3]; 3]) -> Rigid {
+    pub(crate) fn mul_rot(&self, rot: &[[f32; 3]; 3]) -> Rigid {
         Rigid {
             rot: matmul(&self.rot, rot),
             trans: self.trans,
@@ -69,7 +69,7 @@ impl Rigid {
 }
 
 /// `R v`.
-pub fn rotate(r: &[[f32; 3]; 3], v: [f32; 3]) -> [f32; 3] {
+pub(crate) fn rotate(r: &[[f32; 3]; 3], v: [f32; 3]) -> [f32; 3] {
     [
         r[0][0] * v[0] + r[0][1] * v[1] + r[0][2] * v[2],
         r[1][0] * v[0] + r[1][1] * v[1] + r[1][2] * v[2],
@@ -88,7 +88,7 @@ fn matmul(a: &[[f32; 3]; 3], b: &[[f32; 3]; 3]) -> [[f32; 3]; 3] {
 }
 
 /// Rotation of a unit quaternion `(w, x, y, z)`.
-pub fn quat_to_rot(q: [f32; 4]) -> [[f32; 3]; 3] {
+pub(crate) fn quat_to_rot(q: [f32; 4]) -> [[f32; 3]; 3] {
     let [a, b, c, d] = q;
     [
         [
@@ -138,7 +138,7 @@ impl QuatAffine {
 
     /// Alg. 23: `update = (b, c, d, tx, ty, tz)`; the quaternion becomes `q + q ⊗ (0, b, c, d)` (then
     /// normalised) and the translation `t + R (tx, ty, tz)` (AlphaFold2's `QuatAffine.pre_compose`).
-    pub fn pre_compose(&self, u: [f32; 6]) -> Self {
+    pub(crate) fn pre_compose(&self, u: [f32; 6]) -> Self {
         let [q0, q1, q2, q3] = self.quat;
         let (v0, v1, v2) = (u[0], u[1], u[2]);
         let dq = [
@@ -154,7 +154,7 @@ impl QuatAffine {
     }
 
     /// The frame with its translation multiplied by `scale` (to Å).
-    pub fn scaled(&self, scale: f32) -> Rigid {
+    pub(crate) fn scaled(&self, scale: f32) -> Rigid {
         let t = self.rigid.trans;
         Rigid {
             rot: self.rigid.rot,
@@ -163,7 +163,7 @@ impl QuatAffine {
     }
 
     /// `[w, x, y, z, tx·scale, ty·scale, tz·scale]` (AlphaFold2's `traj` rows).
-    pub fn to_tensor(&self, scale: f32) -> [f32; 7] {
+    pub(crate) fn to_tensor(&self, scale: f32) -> [f32; 7] {
         let t = self.rigid.trans;
         [
             self.quat[0],

@@ -19,7 +19,7 @@ pub(crate) fn rows_per_task(rows: usize) -> usize {
 }
 
 /// Layer norm over the last axis of `[rows, c]`, with a learned scale and offset (rows in parallel).
-pub fn layer_norm(
+pub(crate) fn layer_norm(
     x: ArrayView2<f32>,
     scale: ArrayView1<f32>,
     offset: ArrayView1<f32>,
@@ -70,7 +70,11 @@ impl<'w> LayerNorm<'w> {
 }
 
 /// `x @ w + b`, one GEMM per block of rows, blocks in parallel.
-pub fn linear(x: ArrayView2<f32>, w: ArrayView2<f32>, b: Option<ArrayView1<f32>>) -> Array2<f32> {
+pub(crate) fn linear(
+    x: ArrayView2<f32>,
+    w: ArrayView2<f32>,
+    b: Option<ArrayView1<f32>>,
+) -> Array2<f32> {
     let mut out = Array2::<f32>::zeros((x.nrows(), w.ncols()));
     let chunk = rows_per_task(x.nrows());
     out.axis_chunks_iter_mut(Axis(0), chunk)
@@ -100,7 +104,7 @@ impl<'w> Linear<'w> {
 
     /// Weights of shape `input ++ output` (AlphaFold2's `num_input_dims` / multi-axis outputs), used as
     /// a `[prod(input), prod(output)]` matrix; the bias has shape `output`.
-    pub fn load_nd(
+    pub(crate) fn load_nd(
         scope: &Scope<'w>,
         input: &[usize],
         output: &[usize],
@@ -118,7 +122,7 @@ impl<'w> Linear<'w> {
     }
 
     /// Output channels.
-    pub fn c_out(&self) -> usize {
+    pub(crate) fn c_out(&self) -> usize {
         self.weights.ncols()
     }
 }
@@ -126,13 +130,13 @@ impl<'w> Linear<'w> {
 pub use crate::model::ops::vmath::sigmoid;
 
 /// Softmax over each row, in place.
-pub fn softmax_rows(a: ArrayViewMut2<f32>) {
+pub(crate) fn softmax_rows(a: ArrayViewMut2<f32>) {
     softmax_rows_biased(a, None, None);
 }
 
 /// Softmax over each row of `a + key_bias[None, :] (+ pair_bias)`, in place (the additions fused into
 /// the softmax's passes; vectorised e^x, see `vmath`).
-pub fn softmax_rows_biased(
+pub(crate) fn softmax_rows_biased(
     mut a: ArrayViewMut2<f32>,
     key_bias: Option<ArrayView1<f32>>,
     pair_bias: Option<ArrayView2<f32>>,
@@ -155,7 +159,7 @@ pub fn softmax_rows_biased(
 }
 
 /// Views a C-contiguous 3-D array as `[a*b, c]`.
-pub fn flat2(x: &Array3<f32>) -> ArrayView2<'_, f32> {
+pub(crate) fn flat2(x: &Array3<f32>) -> ArrayView2<'_, f32> {
     let (a, b, c) = x.dim();
     x.view()
         .into_shape_with_order((a * b, c))
@@ -163,7 +167,7 @@ pub fn flat2(x: &Array3<f32>) -> ArrayView2<'_, f32> {
 }
 
 /// Reshapes `[a*b, c]` back to `[a, b, c]`.
-pub fn unflat3(x: Array2<f32>, a: usize, b: usize) -> Array3<f32> {
+pub(crate) fn unflat3(x: Array2<f32>, a: usize, b: usize) -> Array3<f32> {
     let c = x.ncols();
     x.into_shape_with_order((a, b, c))
         .expect("row count is a*b")
@@ -184,7 +188,7 @@ pub struct AttentionDims {
 
 impl AttentionDims {
     /// Gated self-attention over `c` channels with `heads` heads of `c / heads` (Evoformer attentions).
-    pub fn gated_self(c: usize, heads: usize) -> Self {
+    pub(crate) fn gated_self(c: usize, heads: usize) -> Self {
         Self {
             c_q: c,
             c_kv: c,
@@ -245,7 +249,7 @@ impl<'a> Attention<'a> {
 
     /// Self-attention of `x [N, c]` over itself with a per-key additive bias `key_bias [N]` and an optional
     /// shared bias `pair_bias [H, N, N]`; returns `[N, c_out]`.
-    pub fn apply(
+    pub(crate) fn apply(
         &self,
         x: ArrayView2<f32>,
         key_bias: ArrayView1<f32>,
@@ -287,7 +291,7 @@ impl<'a> Attention<'a> {
 }
 
 /// The key bias AlphaFold2 derives from a mask: `1e9 * (mask - 1)`.
-pub fn mask_bias(mask: ArrayView1<f32>) -> Array1<f32> {
+pub(crate) fn mask_bias(mask: ArrayView1<f32>) -> Array1<f32> {
     mask.mapv(|m| 1e9 * (m - 1.0))
 }
 

@@ -86,7 +86,7 @@ pub enum ModelFileError {
 }
 
 /// Encodes a model as ONNX bytes.
-pub fn encode(m: &ModelFile) -> Vec<u8> {
+pub(crate) fn encode(m: &ModelFile) -> Vec<u8> {
     let initializer = m
         .weights
         .tensors

@@ -49,7 +49,7 @@ impl Weights {
     }
 
     /// Whether any tensor lives under `prefix`.
-    pub fn has_prefix(&self, prefix: &str) -> bool {
+    pub(crate) fn has_prefix(&self, prefix: &str) -> bool {
         self.tensors
             .range(prefix.to_string()..)
             .next()
@@ -164,7 +164,7 @@ impl<'a> Scope<'a> {
     }
 
     /// A vector parameter of length `n`.
-    pub fn vector(&self, name: &str, n: usize) -> Result<ArrayView1<'a, f32>, WeightError> {
+    pub(crate) fn vector(&self, name: &str, n: usize) -> Result<ArrayView1<'a, f32>, WeightError> {
         Ok(self
             .tensor(name, &[n])?
             .into_dimensionality::<Ix1>()

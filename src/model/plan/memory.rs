@@ -261,7 +261,7 @@ unsafe impl std::alloc::GlobalAlloc for LargePageHint {
 
 /// Memory this process may use: the smaller of `MemAvailable` (/proc/meminfo) and a cgroup v2 limit
 /// (`memory.max` minus `memory.current`), where they can be read.
-pub fn available_memory() -> Option<u64> {
+pub(crate) fn available_memory() -> Option<u64> {
     let meminfo = std::fs::read_to_string("/proc/meminfo").ok().and_then(|t| {
         t.lines()
             .find(|l| l.starts_with("MemAvailable:"))
@@ -284,7 +284,7 @@ pub fn available_memory() -> Option<u64> {
 }
 
 /// Bytes as GiB with one decimal (MiB below 1 GiB), for messages.
-pub fn human(bytes: u64) -> String {
+pub(crate) fn human(bytes: u64) -> String {
     if bytes >= 1 << 30 {
         format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64)
     } else {

@@ -13,7 +13,7 @@ use crate::model::ops::primitives::{
 use crate::model::params::weights::{Scope, WeightError};
 
 /// `[N, N, c_z]` → `[H, N, N]` bias from the layer-normed pair representation (`feat_2d_weights`).
-pub fn pair_bias(pair_normed: ArrayView3<f32>, weights: ArrayView2<f32>) -> Array3<f32> {
+pub(crate) fn pair_bias(pair_normed: ArrayView3<f32>, weights: ArrayView2<f32>) -> Array3<f32> {
     let (n, n2, c) = pair_normed.dim();
     let h = weights.ncols();
     // [N*N, H]
