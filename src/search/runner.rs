@@ -216,6 +216,24 @@ fn query_fasta(query: &Query, dir: &Path) -> Result<tempfile::NamedTempFile, Sea
     Ok(f)
 }
 
+/// Runs an external tool that reads the query from a FASTA file and writes its alignment to a path:
+/// `run(query_fasta, temporary_output)`, then moves the output into place (atomically).
+fn run_into(
+    query: &Query,
+    database: &Path,
+    out: &Path,
+    work: &Path,
+    run: impl FnOnce(&Path, &Path) -> Result<(), ToolError>,
+) -> Result<(), SearchError> {
+    let q = query_fasta(query, work)?;
+    let tmp = AtomicFile::create(out).map_err(io_err(out))?;
+    run(q.path(), tmp.temp_path()).map_err(|source| SearchError::Tool {
+        database: database.into(),
+        source,
+    })?;
+    tmp.commit().map_err(io_err(out))
+}
+
 /// HMMER's jackhmmer with AlphaFold2's flags (one iteration), Stockholm out.
 pub struct Jackhmmer {
     pub binary: PathBuf,
@@ -239,22 +257,9 @@ impl Searcher for Jackhmmer {
         out: &Path,
         work: &Path,
     ) -> Result<(), SearchError> {
-        let q = query_fasta(query, work)?;
-        let tmp = AtomicFile::create(out).map_err(io_err(out))?;
-        tools::jackhmmer(
-            &self.binary,
-            q.path(),
-            database,
-            tmp.temp_path(),
-            1,
-            self.cpu,
-            self.timeout,
-        )
-        .map_err(|source| SearchError::Tool {
-            database: database.into(),
-            source,
-        })?;
-        tmp.commit().map_err(io_err(out))
+        run_into(query, database, out, work, |q, tmp| {
+            tools::jackhmmer(&self.binary, q, database, tmp, 1, self.cpu, self.timeout)
+        })
     }
 }
 
@@ -292,24 +297,11 @@ impl Searcher for Hhblits {
         out: &Path,
         work: &Path,
     ) -> Result<(), SearchError> {
-        let q = query_fasta(query, work)?;
-        let tmp = AtomicFile::create(out).map_err(io_err(out))?;
         let prefixes = Self::prefixes(database);
         let refs: Vec<&Path> = prefixes.iter().map(PathBuf::as_path).collect();
-        tools::hhblits(
-            &self.binary,
-            q.path(),
-            &refs,
-            tmp.temp_path(),
-            3,
-            self.cpu,
-            self.timeout,
-        )
-        .map_err(|source| SearchError::Tool {
-            database: database.into(),
-            source,
-        })?;
-        tmp.commit().map_err(io_err(out))
+        run_into(query, database, out, work, |q, tmp| {
+            tools::hhblits(&self.binary, q, &refs, tmp, 3, self.cpu, self.timeout)
+        })
     }
 }
 

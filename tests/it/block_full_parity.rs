@@ -3,7 +3,7 @@
 //! a seed by `ferrofold::model::params::random`, which `tests/reference/make_block_fixture.py` mirrors in numpy;
 //! the fixture holds only names, shapes and AlphaFold2's outputs.
 
-use crate::common::data;
+use crate::common::{data, rel_err};
 use ferrofold::io::npz::Npz;
 use ferrofold::model::net::evoformer::{Activations, EvoformerBlock, StackKind};
 use ferrofold::model::params::config::ModelConfig;
@@ -60,13 +60,7 @@ fn full_size_evoformer_block_matches_alphafold2() {
         ("msa", act.msa.into_dyn(), get("msa")),
         ("pair", act.pair.into_dyn(), get("pair")),
     ] {
-        let num: f64 = ours
-            .iter()
-            .zip(want.iter())
-            .map(|(a, b)| ((a - b) as f64).powi(2))
-            .sum();
-        let den: f64 = want.iter().map(|b| (*b as f64).powi(2)).sum();
-        let rel = (num / den).sqrt();
+        let rel = rel_err(&ours, &want);
         eprintln!("full-size block: {name} relative error {rel:.2e}");
         assert!(rel < 1e-4, "{name}: relative error {rel:.3e}");
     }

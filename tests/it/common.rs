@@ -109,3 +109,17 @@ pub fn serve(body: Vec<u8>, path: &'static str) -> (u16, Log) {
     });
     (port, log)
 }
+
+/// Relative RMS error of `ours` against a reference of the same shape: ‖ours − ref‖ / ‖ref‖.
+pub fn rel_err<D: ndarray::Dimension>(
+    ours: &ndarray::Array<f32, D>,
+    reference: &ndarray::ArrayD<f32>,
+) -> f64 {
+    assert_eq!(ours.shape(), reference.shape(), "shapes");
+    let (mut num, mut den) = (0f64, 0f64);
+    for (a, b) in ours.iter().zip(reference.iter()) {
+        num += ((*a - *b) as f64).powi(2);
+        den += (*b as f64).powi(2);
+    }
+    (num / den).sqrt()
+}

@@ -8,7 +8,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use crate::common::data;
+use crate::common::{data, rel_err};
 use ferrofold::io::npz::Npz;
 use ferrofold::model::net::evoformer::msa_attention::{
     MsaColumnAttention, MsaColumnGlobalAttention, MsaRowAttentionWithPairBias,
@@ -115,15 +115,7 @@ impl Fixture {
 
     /// Relative RMS error of `ours` against AlphaFold2's `key`; asserted below 1e-5.
     fn check(&self, key: &str, ours: ArrayD<f32>) {
-        let want = self.want(key);
-        assert_eq!(ours.shape(), want.shape(), "{key}: shape");
-        let num: f64 = ours
-            .iter()
-            .zip(want.iter())
-            .map(|(a, b)| ((a - b) as f64).powi(2))
-            .sum();
-        let den: f64 = want.iter().map(|b| (*b as f64).powi(2)).sum();
-        let rel = (num / den).sqrt();
+        let rel = rel_err(&ours, &self.want(key));
         eprintln!("{key}: relative error {rel:.2e}");
         assert!(
             rel < 1e-5,

@@ -4,23 +4,13 @@
 //! MSA row and pair representation must match within 1e-4 relative error (‖ours − ref‖ / ‖ref‖), and the
 //! single representation after the last iteration too. Fixtures: tests/data/model/*/ (README there).
 
-use crate::common::data;
+use crate::common::{data, rel_err};
 use ferrofold::io::npz::Npz;
 use ferrofold::model::input::trunk_inputs::{Recycled, TrunkInputs};
 use ferrofold::model::net::trunk::Trunk;
 use ferrofold::model::params::config::ModelConfig;
 use ferrofold::model::params::weights::Weights;
-use ndarray::{ArrayD, Dimension, Ix2, Ix3};
-
-fn rel_err<D: Dimension>(ours: &ndarray::Array<f32, D>, reference: &ArrayD<f32>) -> f64 {
-    assert_eq!(ours.shape(), reference.shape(), "shapes");
-    let (mut num, mut den) = (0f64, 0f64);
-    for (a, b) in ours.iter().zip(reference.iter()) {
-        num += ((*a - *b) as f64).powi(2);
-        den += (*b as f64).powi(2);
-    }
-    (num / den).sqrt()
-}
+use ndarray::{Ix2, Ix3};
 
 fn check_fixture(dir: &str) {
     let base = data(&format!("model/{dir}"));
