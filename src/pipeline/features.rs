@@ -245,6 +245,54 @@ fn run_search(
     Ok(out)
 }
 
+/// The input hash `features.h5` records for `query` under `opts` (sequence, header, alignment inputs or
+/// databases and search settings, row limits, format version), and the precomputed alignments with their
+/// SHA-256 in merge order. Runs no search: a later stage uses it to prove that an existing `features.h5`
+/// belongs to the current input.
+pub fn expected_input_hash(
+    query: &Query,
+    opts: &FeaturesOptions,
+) -> Result<String, FeaturesStageError> {
+    Ok(hashed_inputs(query, opts)?.0)
+}
+
+fn hashed_inputs(
+    query: &Query,
+    opts: &FeaturesOptions,
+) -> Result<(String, Vec<(MsaInput, String)>), FeaturesStageError> {
+    // With a search, the inputs are the databases and the settings (the alignments are made below).
+    let search_hash = match &opts.msas {
+        MsaSource::Search {
+            searches, options, ..
+        } => {
+            let mut h = InputHash::new("ferrofold features search");
+            h.add(&FORMAT_VERSION.to_string())
+                .add(&query.description)
+                .add(&query.sequence);
+            h.add(&format!("{options:?}"));
+            for spec in searches {
+                h.add(&format!("{:?} {}", spec.tool, spec.output_stem));
+                h.add(&database_fingerprint(spec.tool, &spec.database)?);
+            }
+            Some(h.finish())
+        }
+        _ => None,
+    };
+    let inputs = msa_inputs(&opts.msas, query)?;
+    let mut hashed: Vec<(MsaInput, String)> = inputs
+        .into_iter()
+        .map(|m| {
+            sha256_file(&m.path)
+                .map(|s| (m.clone(), s))
+                .map_err(io_err(&m.path))
+        })
+        .collect::<Result<_, _>>()?;
+    // Merge order (uniref90, BFD, MGnify, others; stable), the order the builder reads them in.
+    hashed.sort_by_key(|(m, _)| m.role.clone());
+    let hash = search_hash.unwrap_or_else(|| input_hash(query, &hashed, &opts.limits));
+    Ok((hash, hashed))
+}
+
 /// Runs the stage for one query.
 pub(crate) fn run_target(
     query: &Query,
@@ -277,36 +325,7 @@ pub(crate) fn run_target(
             query.id
         );
     }
-    // With a search, the inputs are the databases and the settings (the alignments are made below).
-    let search_hash = match &opts.msas {
-        MsaSource::Search {
-            searches, options, ..
-        } => {
-            let mut h = InputHash::new("ferrofold features search");
-            h.add(&FORMAT_VERSION.to_string())
-                .add(&query.description)
-                .add(&query.sequence);
-            h.add(&format!("{options:?}"));
-            for spec in searches {
-                h.add(&format!("{:?} {}", spec.tool, spec.output_stem));
-                h.add(&database_fingerprint(spec.tool, &spec.database)?);
-            }
-            Some(h.finish())
-        }
-        _ => None,
-    };
-    let inputs = msa_inputs(&opts.msas, query)?;
-    let mut hashed: Vec<(MsaInput, String)> = inputs
-        .into_iter()
-        .map(|m| {
-            sha256_file(&m.path)
-                .map(|s| (m.clone(), s))
-                .map_err(io_err(&m.path))
-        })
-        .collect::<Result<_, _>>()?;
-    // Merge order (uniref90, BFD, MGnify, others; stable), the order the builder reads them in.
-    hashed.sort_by_key(|(m, _)| m.role.clone());
-    let hash = search_hash.unwrap_or_else(|| input_hash(query, &hashed, &opts.limits));
+    let (hash, mut hashed) = hashed_inputs(query, opts)?;
 
     let recorded = || {
         features_h5::read_provenance(&features_path)

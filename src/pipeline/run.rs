@@ -252,6 +252,38 @@ pub struct TargetResult {
     pub models: Vec<predict::ModelReport>,
 }
 
+/// Proves that an existing `features.h5` was made from this target's current input (the record's
+/// sequence and header, the alignment inputs and options of this command): the input hash recorded in
+/// it must equal the one the features stage would record now. Otherwise the predict stage would predict
+/// an old sequence and credit the new FASTA. The error says what differs and what to run.
+fn check_features_belong(t: &Target, path: &Path, opts: &FeaturesOptions) -> Result<(), RunError> {
+    let expected = super::features::expected_input_hash(&t.query, opts)?;
+    let prov = crate::io::features_h5::read_provenance(path)
+        .map_err(|e| RunError::Input(format!("target '{}': {e}", t.name)))?;
+    if prov.input_hash == expected {
+        return Ok(());
+    }
+    let why = if prov.query_sequence != t.query.sequence {
+        format!(
+            "it was made for another sequence ({} residues; record '{}' in {} now has {})",
+            prov.query_sequence.len(),
+            t.original_id,
+            t.source.display(),
+            t.query.len()
+        )
+    } else {
+        format!(
+            "it was made from another header of record '{}' or from other alignment inputs or options than this command's",
+            t.original_id
+        )
+    };
+    Err(RunError::Input(format!(
+        "target '{}': {} does not belong to the current input: {why}; run the features stage again (ferrofold run --stage features with the same inputs and -o), or give the options it was made with",
+        t.name,
+        path.display()
+    )))
+}
+
 /// Runs the batch share of this task.
 pub fn run(opts: &RunOptions) -> Result<Vec<TargetResult>, RunError> {
     let all = collect_targets(&opts.inputs)?;
@@ -289,6 +321,7 @@ pub fn run(opts: &RunOptions) -> Result<Vec<TargetResult>, RunError> {
                     p.display()
                 )));
             }
+            check_features_belong(&t, &p, &f_opts)?;
             (p, "features: from the features stage".to_string())
         };
         if !opts.stages.predict() {

@@ -370,3 +370,72 @@ fn params_info_estimates_memory_and_work() {
     assert!(m2 > m1 && f2 > 2.0 * f1, "{m1} {m2} {f1} {f2}");
     assert!(m3 > m1);
 }
+
+/// Issue 14 (1): `run --stage predict` must not predict a features.h5 made from an earlier version of the
+/// record (it did, with exit 0, crediting the new FASTA). Each kind of change is refused with what differs;
+/// the unchanged input predicts.
+#[test]
+fn stage_predict_refuses_features_of_another_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let model = tiny_model(d);
+    let fasta = d.join("t.fasta");
+    let out = d.join("out");
+    let args = |stage: &str, extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = [
+            "run",
+            fasta.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--stage",
+            stage,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let run_args = |stage: &str, extra: &[&str]| {
+        let a = args(stage, extra);
+        let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+        run(&refs, &[])
+    };
+    std::fs::write(&fasta, ">t1 first\nMKTAYIAKQRQISFVKSHFSRQ\n").unwrap();
+    let (code, _, err) = run_args("features", &["--single-sequence"]);
+    assert_eq!(code, 0, "{err}");
+    let target = out.join("t1");
+    let before = files_below(&target);
+
+    // The sequence changed since the features were made.
+    std::fs::write(&fasta, ">t1 first\nMKTAYIAKQRQISFVKSHFSRA\n").unwrap();
+    let (code, _, err) = run_args("predict", &["--single-sequence"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("features.h5")
+            && err.contains("does not belong to the current input")
+            && err.contains("another sequence")
+            && err.contains("--stage features"),
+        "{err}"
+    );
+    // The header changed.
+    std::fs::write(&fasta, ">t1 renamed\nMKTAYIAKQRQISFVKSHFSRQ\n").unwrap();
+    let (code, _, err) = run_args("predict", &["--single-sequence"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("another header"), "{err}");
+    // Other alignment options than the features were made with.
+    std::fs::write(&fasta, ">t1 first\nMKTAYIAKQRQISFVKSHFSRQ\n").unwrap();
+    let (code, _, err) = run_args("predict", &["--single-sequence", "--uniref-max-hits", "7"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("other alignment inputs or options"), "{err}");
+    // Nothing was predicted or written by the refused runs (the log is appended only by finished ones).
+    assert_eq!(files_below(&target), before);
+
+    // The input the features were made from predicts.
+    let (code, stdout, err) = run_args("predict", &["--single-sequence"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("t1\ttiny"), "{stdout}");
+    assert!(target.join("ranked_0.pdb").is_file());
+}
