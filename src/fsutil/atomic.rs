@@ -29,9 +29,11 @@ impl AtomicFile {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         // 0o666 before the umask, like any newly created file (tempfile's default, 0o600, is for secrets).
+        let (prefix, suffix) = (owned_prefix(), format!(".{name}.tmp"));
         let tmp = Builder::new()
-            .prefix(&format!(".{name}."))
-            .suffix(".tmp")
+            .prefix(&prefix)
+            .rand_bytes(RANDOM_CHARS)
+            .suffix(&suffix)
             .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
             .tempfile_in(&dir)?;
         Ok(Self { tmp, dest })
@@ -66,14 +68,57 @@ impl AtomicFile {
     }
 }
 
-/// Prefixes of the other temporaries ferrofold makes inside output folders: the query FASTA handed to
-/// search tools, MMseqs2's work folder, a database archive being unpacked.
-pub const TEMPORARY_PREFIXES: [&str; 3] = [".query.", ".mmseqs.", ".unpack."];
+/// What every temporary file or folder ferrofold makes inside an output tree starts with:
+/// `.ferrofold-<pid>-`, then 12 random characters, then what it is (`.features.h5.tmp`,
+/// `.query.fasta`, `.mmseqs`, `.unpack`). The name says who made it and whether that process still lives;
+/// cleanup removes nothing else, so a user's `.notes.tmp` or `.mmseqs.mywork/` is never touched.
+pub const TEMPORARY_PREFIX: &str = ".ferrofold-";
 
-/// Removes temporaries ferrofold left in `dir` (a process killed with SIGKILL cannot delete its own):
-/// files `.<file>.<random>.tmp` of this module and the files and folders named in
-/// [`TEMPORARY_PREFIXES`]. Call it only where no other process is writing (one target is processed by
-/// one task at a time). Returns how many were removed.
+const RANDOM_CHARS: usize = 12;
+
+/// `.ferrofold-<pid>-` of this process.
+fn owned_prefix() -> String {
+    format!("{TEMPORARY_PREFIX}{}-", std::process::id())
+}
+
+/// A temporary file in `dir` owned by this process, ending in `suffix` (removed when dropped).
+pub fn temp_file_in(dir: &Path, suffix: &str) -> io::Result<NamedTempFile> {
+    Builder::new()
+        .prefix(&owned_prefix())
+        .rand_bytes(RANDOM_CHARS)
+        .suffix(suffix)
+        .tempfile_in(dir)
+}
+
+/// A temporary folder in `dir` owned by this process, ending in `suffix` (removed when dropped).
+pub fn temp_dir_in(dir: &Path, suffix: &str) -> io::Result<tempfile::TempDir> {
+    Builder::new()
+        .prefix(&owned_prefix())
+        .rand_bytes(RANDOM_CHARS)
+        .suffix(suffix)
+        .tempdir_in(dir)
+}
+
+/// The process that made a temporary named `name`, if the name is one of ours.
+fn owner(name: &str) -> Option<i32> {
+    let rest = name.strip_prefix(TEMPORARY_PREFIX)?;
+    let (pid, rest) = rest.split_once('-')?;
+    if rest.len() < RANDOM_CHARS {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// Whether process `pid` is alive (a process we may not signal is alive too).
+fn alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks for existence and permission.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Removes the temporaries a killed ferrofold left in `dir` (a process killed with SIGKILL cannot
+/// delete its own): entries named as [`TEMPORARY_PREFIX`] describes whose process is gone. Links are never
+/// followed (a link is removed as a link). Returns how many were removed.
 pub(crate) fn remove_stale_temporaries(dir: &Path) -> usize {
     let Ok(entries) = fs::read_dir(dir) else {
         return 0;
@@ -81,13 +126,15 @@ pub(crate) fn remove_stale_temporaries(dir: &Path) -> usize {
     let mut removed = 0;
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let ours = name.starts_with('.')
-            && (name.ends_with(".tmp") || TEMPORARY_PREFIXES.iter().any(|p| name.starts_with(p)));
-        if !ours {
+        let Some(pid) = owner(&name) else {
+            continue;
+        };
+        if alive(pid) {
             continue;
         }
         let path = e.path();
-        let gone = if path.is_dir() {
+        let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+        let gone = if is_dir {
             fs::remove_dir_all(&path).is_ok()
         } else {
             fs::remove_file(&path).is_ok()
@@ -153,19 +200,79 @@ mod tests {
     }
 
     #[test]
-    fn stale_temporaries_are_removed() {
+    fn only_our_temporaries_of_dead_processes_are_removed() {
         let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join(".features.h5.Ab12Cd.tmp"), b"half").unwrap();
-        fs::write(dir.path().join("keep.tmp"), b"user file").unwrap();
-        fs::write(dir.path().join("features.h5"), b"done").unwrap();
-        fs::write(dir.path().join(".query.x1Y2z3.fasta"), b">q\nMK\n").unwrap();
-        fs::create_dir_all(dir.path().join(".mmseqs.AbCdEf/tmp")).unwrap();
-        fs::write(dir.path().join(".mmseqs.AbCdEf/tmp/db"), b"x").unwrap();
-        fs::write(dir.path().join(".hidden_user_file"), b"keep").unwrap();
-        assert_eq!(remove_stale_temporaries(dir.path()), 3);
-        assert!(dir.path().join("keep.tmp").exists() && dir.path().join("features.h5").exists());
-        assert!(dir.path().join(".hidden_user_file").exists());
-        assert!(!dir.path().join(".mmseqs.AbCdEf").exists());
+        let d = dir.path();
+        // A process id that is not running: past the kernel's pid_max (at most 2^22).
+        let dead = 9_999_999;
+        fs::write(
+            d.join(format!(".ferrofold-{dead}-Ab12Cd34Ef56.features.h5.tmp")),
+            b"half",
+        )
+        .unwrap();
+        fs::write(
+            d.join(format!(".ferrofold-{dead}-Ab12Cd34Ef57.query.fasta")),
+            b">q\nMK\n",
+        )
+        .unwrap();
+        fs::create_dir_all(d.join(format!(".ferrofold-{dead}-Ab12Cd34Ef58.mmseqs/tmp"))).unwrap();
+        fs::write(
+            d.join(format!(".ferrofold-{dead}-Ab12Cd34Ef58.mmseqs/tmp/db")),
+            b"x",
+        )
+        .unwrap();
+        // A live process's temporary (ours, this test's) stays.
+        let live = d.join(format!(
+            ".ferrofold-{}-Ab12Cd34Ef59.x.tmp",
+            std::process::id()
+        ));
+        fs::write(&live, b"being written").unwrap();
+        // Files that merely look like temporaries are the user's.
+        for user in [
+            ".notes.tmp",
+            ".query.bak",
+            ".features.h5.Ab12Cd.tmp",
+            "keep.tmp",
+            ".hidden",
+        ] {
+            fs::write(d.join(user), b"user file").unwrap();
+        }
+        fs::create_dir_all(d.join(".mmseqs.mywork")).unwrap();
+        // A link named like one of ours is removed as a link; what it points to stays.
+        let elsewhere = tempfile::tempdir().unwrap();
+        fs::write(elsewhere.path().join("precious"), b"keep").unwrap();
+        std::os::unix::fs::symlink(
+            elsewhere.path(),
+            d.join(format!(".ferrofold-{dead}-Ab12Cd34Ef60.unpack")),
+        )
+        .unwrap();
+        assert_eq!(remove_stale_temporaries(d), 4);
+        assert!(live.exists());
+        for user in [
+            ".notes.tmp",
+            ".query.bak",
+            ".features.h5.Ab12Cd.tmp",
+            "keep.tmp",
+            ".hidden",
+            ".mmseqs.mywork",
+        ] {
+            assert!(d.join(user).exists(), "{user} was removed");
+        }
+        assert!(elsewhere.path().join("precious").exists());
+    }
+
+    #[test]
+    fn temporaries_are_named_for_their_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = AtomicFile::create(dir.path().join("features.h5")).unwrap();
+        let name = f
+            .temp_path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert_eq!(owner(&name), Some(std::process::id() as i32), "{name}");
+        assert!(name.ends_with(".features.h5.tmp"), "{name}");
     }
 
     #[test]

@@ -5,3 +5,4 @@
 pub mod atomic;
 pub mod checksum;
 pub mod download;
+pub mod tree;

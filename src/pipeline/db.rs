@@ -115,10 +115,8 @@ fn unpack(e: &ManifestEntry, archive: &Path, dir: &Path, target: &Path) -> Resul
             // Unpack into a temporary folder, then move the result into place: no half-extracted database
             // (one a killed run left is removed first).
             crate::fsutil::atomic::remove_stale_temporaries(dir);
-            let tmp = tempfile::Builder::new()
-                .prefix(".unpack.")
-                .tempdir_in(dir)
-                .map_err(|x| err(dir, x))?;
+            let tmp =
+                crate::fsutil::atomic::temp_dir_in(dir, ".unpack").map_err(|x| err(dir, x))?;
             let f = fs::File::open(archive).map_err(|x| err(archive, x))?;
             tar::Archive::new(flate2::read::MultiGzDecoder::new(io::BufReader::new(f)))
                 .unpack(tmp.path())

@@ -17,6 +17,7 @@ use crate::features::builder::{
     classify, BuildError, FeatureBuilder, MsaFileKind, MsaInput, MsaLimits,
 };
 use crate::fsutil::checksum::{sha256_file, InputHash};
+use crate::fsutil::tree;
 use crate::io::fasta::FastaError;
 use crate::io::features_h5::{self, FeaturesFileError, Provenance, FORMAT_VERSION};
 use crate::query::Query;
@@ -316,9 +317,17 @@ pub(crate) fn run_target(
     }
     let target_dir = opts.output_dir.join(&query.id);
     let features_path = target_dir.join(FEATURES_FILE);
+    // The target folder is a real folder (never a link to elsewhere), and one process at a time works in
+    // it: a second one waits, then finds the first one's outputs up to date.
+    tree::ensure_dir(&target_dir).map_err(io_err(&target_dir))?;
+    let _lock = tree::DirLock::acquire(&target_dir, &query.id).map_err(io_err(&target_dir))?;
+    let msas_dir = target_dir.join(MSAS_DIR);
+    if fs::symlink_metadata(&msas_dir).is_ok() {
+        tree::ensure_dir(&msas_dir).map_err(io_err(&msas_dir))?;
+    }
     // Leftovers of a killed run (its temporary files) are never trusted, only removed.
     let stale = crate::fsutil::atomic::remove_stale_temporaries(&target_dir)
-        + crate::fsutil::atomic::remove_stale_temporaries(&target_dir.join(MSAS_DIR));
+        + crate::fsutil::atomic::remove_stale_temporaries(&msas_dir);
     if stale > 0 {
         info!(
             "{}: removed {stale} temporary file(s) left by an interrupted run",
@@ -365,8 +374,7 @@ pub(crate) fn run_target(
         timeout_s,
     } = &opts.msas
     {
-        let msas_dir = target_dir.join(MSAS_DIR);
-        fs::create_dir_all(&msas_dir).map_err(io_err(&msas_dir))?;
+        tree::ensure_dir(&msas_dir).map_err(io_err(&msas_dir))?;
         for spec in searches {
             let searcher = runner::searcher(
                 spec.tool,
@@ -390,8 +398,7 @@ pub(crate) fn run_target(
         .with_limits(opts.limits);
     let built = builder.build(query, &opts.fasta.display().to_string())?;
 
-    let msas_dir = target_dir.join(MSAS_DIR);
-    fs::create_dir_all(&msas_dir).map_err(io_err(&msas_dir))?;
+    tree::ensure_dir(&msas_dir).map_err(io_err(&msas_dir))?;
     let mut databases = Vec::new();
     for (usage, (input, sha)) in built.msas.iter().zip(&hashed) {
         let file = input

@@ -126,6 +126,9 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
     let models = load_models(opts, raw.num_res())?;
     let runtimes = plan_memory(opts, &raw, &models)?;
     std::fs::create_dir_all(&opts.output_dir).map_err(write_err(&opts.output_dir))?;
+    // One process at a time writes a prediction folder; a second waits, then finds the results up to date.
+    let _lock = crate::fsutil::tree::DirLock::acquire(&opts.output_dir, "predict")
+        .map_err(write_err(&opts.output_dir))?;
     let stale = crate::fsutil::atomic::remove_stale_temporaries(&opts.output_dir);
     if stale > 0 {
         info!(

@@ -313,6 +313,8 @@ pub fn run(opts: &RunOptions) -> Result<Vec<TargetResult>, RunError> {
             );
             (report.features_path, line)
         } else {
+            crate::fsutil::tree::ensure_dir(&target_dir)
+                .map_err(|e| RunError::Input(format!("target '{}': {e}", t.name)))?;
             let p = target_dir.join(super::features::FEATURES_FILE);
             if !p.is_file() {
                 return Err(RunError::Input(format!(
@@ -381,7 +383,6 @@ pub fn run(opts: &RunOptions) -> Result<Vec<TargetResult>, RunError> {
 
 /// Appends one line per run to `<target>/log.txt`: when, what ran and what came of it, and the command.
 fn append_log(target_dir: &Path, t: &Target, line: &str, command: &str) {
-    use std::io::Write;
     let when = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -392,11 +393,10 @@ fn append_log(target_dir: &Path, t: &Target, line: &str, command: &str) {
         t.original_id,
         t.source.display()
     );
-    let _ = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(target_dir.join("log.txt"))
-        .and_then(|mut f| f.write_all(text.as_bytes()));
+    let log = target_dir.join("log.txt");
+    if let Err(e) = crate::fsutil::tree::append_no_follow(&log, &text) {
+        warn!("{}: cannot append to {}: {e}", t.name, log.display());
+    }
 }
 
 /// Whether `p` is a path inside `dir`.

@@ -207,11 +207,7 @@ impl Searcher for Builtin {
 /// External tools read the query from a FASTA file in `dir` (removed when dropped).
 fn query_fasta(query: &Query, dir: &Path) -> Result<tempfile::NamedTempFile, SearchError> {
     use std::io::Write;
-    let mut f = tempfile::Builder::new()
-        .prefix(".query.")
-        .suffix(".fasta")
-        .tempfile_in(dir)
-        .map_err(io_err(dir))?;
+    let mut f = atomic::temp_file_in(dir, ".query.fasta").map_err(io_err(dir))?;
     writeln!(f, ">{}\n{}", query.id, query.sequence).map_err(io_err(dir))?;
     Ok(f)
 }
@@ -330,10 +326,7 @@ impl Searcher for Mmseqs {
         work: &Path,
     ) -> Result<(), SearchError> {
         let q = query_fasta(query, work)?;
-        let scratch = tempfile::Builder::new()
-            .prefix(".mmseqs.")
-            .tempdir_in(work)
-            .map_err(io_err(work))?;
+        let scratch = atomic::temp_dir_in(work, ".mmseqs").map_err(io_err(work))?;
         tools::mmseqs(
             &self.binary,
             q.path(),
