@@ -195,7 +195,7 @@ pub(crate) enum ParamsCommand {
 #[command(after_help = "Examples:\n  \
     ferrofold run targets.fasta --models-dir models/ -o out/\n  \
     ferrofold run fastas/ --db-preset reduced_dbs --data-dir /data/af2 --models-dir models/ -o out/ --array-index 3 --array-size 10\n\n\
-In a Slurm job array the task is read from SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_MIN / SLURM_ARRAY_TASK_COUNT.\n\
+In a Slurm job array the task is its rank among the array ids (SLURM_ARRAY_TASK_ID, _MIN, _MAX,\n_STEP, _COUNT: offset, stepped and throttled arrays work).\n\
 Task i of n takes the targets at positions p with p mod n == i (input order). Finished work is skipped.")]
 pub(crate) struct RunArgs {
     /// FASTA files or folders of them (*.fasta, *.fa, *.faa); every record is one target

@@ -138,9 +138,9 @@ pub(crate) fn collect_targets(inputs: &[PathBuf]) -> Result<Vec<Target>, RunErro
         .collect())
 }
 
-/// The job-array task of this process: explicit `(index, size)` if given, else Slurm's
-/// `SLURM_ARRAY_TASK_ID` (minus `SLURM_ARRAY_TASK_MIN`) of `SLURM_ARRAY_TASK_COUNT`, else the whole batch.
-pub(crate) fn array_task(explicit: Option<(usize, usize)>) -> Result<(usize, usize), RunError> {
+/// The job-array task of this process as `(index, size)`: explicit `(index, size)` if given, else from
+/// Slurm's variables ([`slurm_task`]), else the whole batch `(0, 1)`.
+pub fn array_task(explicit: Option<(usize, usize)>) -> Result<(usize, usize), RunError> {
     if let Some((i, n)) = explicit {
         if n == 0 || i >= n {
             return Err(RunError::Input(format!(
@@ -149,23 +149,73 @@ pub(crate) fn array_task(explicit: Option<(usize, usize)>) -> Result<(usize, usi
         }
         return Ok((i, n));
     }
-    let var = |k: &str| {
-        std::env::var(k)
-            .ok()
-            .and_then(|v| v.trim().parse::<usize>().ok())
+    slurm_task(|k| std::env::var_os(k).map(|v| v.to_string_lossy().into_owned()))
+        .map_err(RunError::Input)
+}
+
+/// Largest array Slurm allows (`MaxArraySize` is at most 4,000,001).
+const MAX_ARRAY_TASKS: u64 = 4_000_001;
+
+/// The task's rank among the array's ids, from Slurm's `SLURM_ARRAY_TASK_ID`, `_MIN`, `_MAX`, `_STEP`
+/// and `_COUNT` (read through `var`). Arrays may be offset (`--array=5-9`), stepped (`--array=3-11:4`)
+/// and throttled (`%2`, which does not change the ids): task ids `MIN, MIN+STEP, …, MAX` are ranks
+/// `0, 1, …, COUNT-1`. Outside an array (no `SLURM_ARRAY_TASK_ID`) the batch is one task. Values that are
+/// missing, unparseable, negative or inconsistent with each other (an id that is not in the array, a
+/// list such as `--array=1,4,6` that no step describes) are an error that says so: never "run
+/// everything".
+pub fn slurm_task(var: impl Fn(&str) -> Option<String>) -> Result<(usize, usize), String> {
+    let Some(id_text) = var("SLURM_ARRAY_TASK_ID") else {
+        return Ok((0, 1));
     };
-    match (var("SLURM_ARRAY_TASK_ID"), var("SLURM_ARRAY_TASK_COUNT")) {
-        (Some(id), Some(count)) => {
-            let i = id - var("SLURM_ARRAY_TASK_MIN").unwrap_or(0).min(id);
-            if count == 0 || i >= count {
-                return Err(RunError::Input(format!(
-                    "SLURM_ARRAY_TASK_ID {id} is outside the array of {count} tasks"
-                )));
-            }
-            Ok((i, count))
+    let get = |name: &str, text: Option<String>| -> Result<Option<u64>, String> {
+        match text {
+            None => Ok(None),
+            Some(t) => t.trim().parse::<u64>().map(Some).map_err(|_| {
+                format!("{name}='{t}' is not a task number (Slurm sets it to a whole number ≥ 0)")
+            }),
         }
-        _ => Ok((0, 1)),
+    };
+    let required = |name: &str| -> Result<u64, String> {
+        get(name, var(name))?.ok_or_else(|| {
+            format!("SLURM_ARRAY_TASK_ID is set but {name} is not: not a Slurm job array task? (use --array-index and --array-size to set the task by hand)")
+        })
+    };
+    let id = get("SLURM_ARRAY_TASK_ID", Some(id_text))?.expect("given");
+    let min = required("SLURM_ARRAY_TASK_MIN")?;
+    let count = required("SLURM_ARRAY_TASK_COUNT")?;
+    let step = get("SLURM_ARRAY_TASK_STEP", var("SLURM_ARRAY_TASK_STEP"))?.unwrap_or(1);
+    let max = get("SLURM_ARRAY_TASK_MAX", var("SLURM_ARRAY_TASK_MAX"))?;
+    let described = format!(
+        "SLURM_ARRAY_TASK_ID={id}, _MIN={min}, _MAX={}, _STEP={step}, _COUNT={count}",
+        max.map_or("unset".into(), |m| m.to_string())
+    );
+    let inconsistent = |why: &str| {
+        Err(format!(
+            "inconsistent Slurm array variables ({described}): {why}; give the task with --array-index and --array-size"
+        ))
+    };
+    if count == 0 || count > MAX_ARRAY_TASKS {
+        return inconsistent("the task count must be between 1 and 4000001");
     }
+    if step == 0 {
+        return inconsistent("the step must be at least 1");
+    }
+    if id < min || (id - min) % step != 0 {
+        return inconsistent("the task id is not one of the array's ids");
+    }
+    let rank = (id - min) / step;
+    if rank >= count {
+        return inconsistent("the task id lies beyond the array's last task");
+    }
+    if let Some(max) = max {
+        // An arithmetic array's last id; anything else (a list like 1,4,6) has no rank by step.
+        if min + (count - 1) * step != max {
+            return inconsistent(
+                "the ids are not MIN, MIN+STEP, ..., MAX (an id list rather than a range?)",
+            );
+        }
+    }
+    Ok((rank as usize, count as usize))
 }
 
 /// The share of task `index` of `size`.
@@ -410,6 +460,109 @@ fn is_inside(dir: &Path, p: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn slurm(vars: &[(&str, &str)]) -> Result<(usize, usize), String> {
+        let map: std::collections::HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (format!("SLURM_ARRAY_TASK_{k}"), v.to_string()))
+            .collect();
+        slurm_task(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn slurm_tasks_are_ranked_among_the_arrays_ids() {
+        // Not an array.
+        assert_eq!(slurm(&[]), Ok((0, 1)));
+        // --array=0-2
+        let plain = |id: &str| {
+            slurm(&[
+                ("ID", id),
+                ("MIN", "0"),
+                ("MAX", "2"),
+                ("STEP", "1"),
+                ("COUNT", "3"),
+            ])
+        };
+        assert_eq!(plain("0"), Ok((0, 3)));
+        assert_eq!(plain("2"), Ok((2, 3)));
+        // --array=5-9 (offset), STEP unset as older Slurm leaves it.
+        assert_eq!(
+            slurm(&[("ID", "7"), ("MIN", "5"), ("MAX", "9"), ("COUNT", "5")]),
+            Ok((2, 5))
+        );
+        // --array=3-11:4%1 (stepped, throttled): ids 3, 7, 11.
+        for (id, rank) in [("3", 0), ("7", 1), ("11", 2)] {
+            assert_eq!(
+                slurm(&[
+                    ("ID", id),
+                    ("MIN", "3"),
+                    ("MAX", "11"),
+                    ("STEP", "4"),
+                    ("COUNT", "3")
+                ]),
+                Ok((rank, 3)),
+                "id {id}"
+            );
+        }
+    }
+
+    #[test]
+    fn broken_slurm_variables_are_errors_not_the_whole_batch() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (
+                &[("ID", "x"), ("MIN", "0"), ("COUNT", "3")],
+                "'x' is not a task number",
+            ),
+            (
+                &[("ID", "-1"), ("MIN", "0"), ("COUNT", "3")],
+                "'-1' is not a task number",
+            ),
+            (&[("ID", "1")], "SLURM_ARRAY_TASK_MIN is not"),
+            (
+                &[("ID", "1"), ("MIN", "0")],
+                "SLURM_ARRAY_TASK_COUNT is not",
+            ),
+            (&[("ID", "1"), ("MIN", "0"), ("COUNT", "0")], "task count"),
+            (
+                &[("ID", "5"), ("MIN", "3"), ("STEP", "4"), ("COUNT", "3")],
+                "not one of the array's ids",
+            ),
+            (
+                &[("ID", "2"), ("MIN", "3"), ("COUNT", "3")],
+                "not one of the array's ids",
+            ),
+            (
+                &[("ID", "9"), ("MIN", "0"), ("COUNT", "3")],
+                "beyond the array's last task",
+            ),
+            (
+                &[
+                    ("ID", "1"),
+                    ("MIN", "1"),
+                    ("MAX", "6"),
+                    ("STEP", "1"),
+                    ("COUNT", "3"),
+                ],
+                "not MIN, MIN+STEP",
+            ),
+            (
+                &[("ID", "1"), ("MIN", "1"), ("STEP", "0"), ("COUNT", "3")],
+                "step",
+            ),
+            (
+                &[("ID", "1"), ("MIN", "0"), ("COUNT", "99999999999999999999")],
+                "not a task number",
+            ),
+        ];
+        for (vars, expect) in cases {
+            let e = slurm(vars).unwrap_err();
+            assert!(e.contains(expect), "{vars:?}: {e}");
+            assert!(
+                vars.is_empty() || e.contains("--array-index") || e.contains("task number"),
+                "{e}"
+            );
+        }
+    }
 
     #[test]
     fn ids_become_safe_folder_names() {

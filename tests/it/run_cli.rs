@@ -26,6 +26,8 @@ fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     for k in [
         "SLURM_ARRAY_TASK_ID",
         "SLURM_ARRAY_TASK_MIN",
+        "SLURM_ARRAY_TASK_MAX",
+        "SLURM_ARRAY_TASK_STEP",
         "SLURM_ARRAY_TASK_COUNT",
     ] {
         c.env_remove(k);
@@ -438,4 +440,84 @@ fn stage_predict_refuses_features_of_another_input() {
     assert_eq!(code, 0, "{err}");
     assert!(stdout.contains("t1\ttiny"), "{stdout}");
     assert!(target.join("ranked_0.pdb").is_file());
+}
+
+/// Issue 14 (5): stepped and offset arrays map each task to its rank among the array's ids, so together
+/// the tasks cover every target exactly once; broken variables stop the task before any work.
+#[test]
+fn stepped_slurm_arrays_cover_every_target_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fasta = tmp.path().join("t.fasta");
+    let mut text = String::new();
+    for i in 0..7 {
+        text.push_str(&format!(">t{i}\nMKTAYIAKQRQISFVKSHFSRQ\n"));
+    }
+    std::fs::write(&fasta, text).unwrap();
+    let out = tmp.path().join("out");
+    let list = |env: &[(&str, &str)]| {
+        run(
+            &[
+                "run",
+                fasta.to_str().unwrap(),
+                "-o",
+                out.to_str().unwrap(),
+                "--list",
+            ],
+            env,
+        )
+    };
+    // --array=3-11:4 (ids 3, 7, 11): 3 tasks.
+    let mut seen = Vec::new();
+    for id in ["3", "7", "11"] {
+        let (code, stdout, err) = list(&[
+            ("SLURM_ARRAY_TASK_ID", id),
+            ("SLURM_ARRAY_TASK_MIN", "3"),
+            ("SLURM_ARRAY_TASK_MAX", "11"),
+            ("SLURM_ARRAY_TASK_STEP", "4"),
+            ("SLURM_ARRAY_TASK_COUNT", "3"),
+        ]);
+        assert_eq!(code, 0, "{err}");
+        seen.extend(
+            stdout
+                .lines()
+                .map(|l| l.split('\t').nth(2).unwrap().to_string()),
+        );
+    }
+    seen.sort();
+    let all: Vec<String> = (0..7).map(|i| format!("t{i}")).collect();
+    assert_eq!(seen, all, "each target once");
+    // Garbage or inconsistent variables: exit 1, nothing listed or made.
+    for env in [
+        vec![
+            ("SLURM_ARRAY_TASK_ID", "seven"),
+            ("SLURM_ARRAY_TASK_MIN", "0"),
+            ("SLURM_ARRAY_TASK_COUNT", "3"),
+        ],
+        vec![
+            ("SLURM_ARRAY_TASK_ID", "5"),
+            ("SLURM_ARRAY_TASK_MIN", "3"),
+            ("SLURM_ARRAY_TASK_STEP", "4"),
+            ("SLURM_ARRAY_TASK_COUNT", "3"),
+        ],
+        vec![("SLURM_ARRAY_TASK_ID", "2")],
+    ] {
+        let (code, stdout, err) = list(&env);
+        assert_eq!(code, 1, "{env:?}: {err}");
+        assert!(
+            stdout.is_empty() && err.contains("SLURM_ARRAY_TASK"),
+            "{env:?}: {err}"
+        );
+        let args = [
+            "run",
+            fasta.to_str().unwrap(),
+            "--single-sequence",
+            "--stage",
+            "features",
+            "-o",
+            out.to_str().unwrap(),
+        ];
+        let (code, _, err) = run(&args, &env);
+        assert_eq!(code, 1, "{env:?}: {err}");
+        assert!(!out.exists(), "{env:?}: work was done");
+    }
 }

@@ -310,5 +310,59 @@ fn slurm_job_arrays_run_features_then_predict_for_three_targets() {
         3,
         "{logs:?}"
     );
+    // Issue 14 (5): an offset, stepped and throttled array (ids 3, 7, 11; one task at a time) covers
+    // every target once.
+    let out2 = d.join("out2");
+    let features_sbatch =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/slurm/features.sbatch");
+    let (ok, id) = output_of(
+        slurm("sbatch")
+            .args([
+                "--parsable",
+                "--export=ALL",
+                "--array=3-11:4%1",
+                "--cpus-per-task=1",
+                "--mem=600M",
+            ])
+            .arg(format!(
+                "--output={}/stepped-%A_%a.log",
+                d.join("logs").display()
+            ))
+            .arg(&features_sbatch)
+            .arg(&fastas)
+            .arg("-o")
+            .arg(&out2)
+            .env("FERROFOLD", env!("CARGO_BIN_EXE_ferrofold")),
+    );
+    assert!(ok, "sbatch failed: {id}");
+    let id = id.trim().split(';').next().unwrap().to_string();
+    wait_for(300, "the stepped array to finish", &daemons, || {
+        let (ok, q) = output_of(slurm("squeue").args(["-h", "-j", &id]));
+        ok && q.trim().is_empty()
+    });
+    let (_, jobs) = output_of(slurm("scontrol").args(["-o", "show", "job", &id]));
+    let tasks: Vec<&str> = jobs
+        .lines()
+        .filter(|l| l.contains("ArrayTaskId="))
+        .collect();
+    assert_eq!(tasks.len(), 3, "{jobs}");
+    assert!(
+        tasks
+            .iter()
+            .all(|t| t.contains("JobState=COMPLETED") && t.contains("ExitCode=0:0")),
+        "{jobs}"
+    );
+    for t in ["alpha", "beta", "gamma"] {
+        assert!(
+            out2.join(t).join("features.h5").is_file(),
+            "{t} missed by the stepped array"
+        );
+        let log = std::fs::read_to_string(out2.join(t).join("log.txt")).unwrap();
+        assert_eq!(
+            log.matches("--stage features").count(),
+            1,
+            "{t} done more than once: {log}"
+        );
+    }
     drop(daemons);
 }
