@@ -135,7 +135,7 @@ pub(crate) enum ParamsCommand {
         #[arg(long, value_name = "N")]
         structure_layers: Option<usize>,
         /// Recycling iterations after the first, for non-preset models (AlphaFold2: 3)
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", value_parser = parse_recycles)]
         num_recycle: Option<usize>,
     },
     /// ferrofold model file -> DeepMind's .npz layout (lossless)
@@ -168,7 +168,7 @@ pub(crate) enum ParamsCommand {
         #[arg(long, value_name = "ROWS", default_value_t = 1, requires = "len")]
         depth: usize,
         /// Recycles, for the estimate (default: the model's)
-        #[arg(long, value_name = "N", requires = "len")]
+        #[arg(long, value_name = "N", requires = "len", value_parser = parse_recycles)]
         num_recycle: Option<usize>,
     },
     /// Download DeepMind's parameter archive (resumable) and convert every monomer model
@@ -250,7 +250,7 @@ pub(crate) struct ModelArgs {
     #[arg(long, default_value_t = 0)]
     pub(crate) seed: u64,
     /// Recycling iterations after the first (default: the model's, 3 for AlphaFold2)
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = parse_recycles)]
     pub(crate) num_recycle: Option<usize>,
     /// Stop recycling when Ca-Ca distances change less than this (Angstrom); off by default
     #[arg(long, value_name = "ANGSTROM")]
@@ -341,19 +341,43 @@ pub(crate) struct InspectArgs {
 }
 
 pub(crate) fn parse_size(s: &str) -> Result<usize, String> {
+    /// Largest size accepted: 1 PiB (more memory than any machine has).
+    const MAX_SIZE: f64 = (1u64 << 50) as f64;
     let t = s.trim();
     let (num, mult) = match t.chars().last().map(|c| c.to_ascii_uppercase()) {
-        Some('K') => (&t[..t.len() - 1], 1usize << 10),
+        Some('K') => (&t[..t.len() - 1], 1u64 << 10),
         Some('M') => (&t[..t.len() - 1], 1 << 20),
         Some('G') => (&t[..t.len() - 1], 1 << 30),
         Some('T') => (&t[..t.len() - 1], 1 << 40),
+        Some('P') => (&t[..t.len() - 1], 1 << 50),
         _ => (t, 1),
     };
     let v: f64 = num
         .parse()
-        .map_err(|_| format!("'{s}' is not a size (e.g. 2G, 512M, 1000000)"))?;
+        .ok()
+        .filter(|v: &f64| v.is_finite())
+        .ok_or_else(|| format!("'{s}' is not a size (e.g. 2G, 512M, 1000000)"))?;
     if v <= 0.0 {
         return Err(format!("'{s}' must be positive"));
     }
-    Ok((v * mult as f64) as usize)
+    let bytes = v * mult as f64;
+    if bytes > MAX_SIZE {
+        return Err(format!(
+            "'{s}' is more than the largest size accepted, 1P (1 PiB)"
+        ));
+    }
+    Ok(bytes as usize)
+}
+
+/// A recycle count, at most [`MAX_NUM_RECYCLE`](ferrofold::model::params::config::MAX_NUM_RECYCLE).
+pub(crate) fn parse_recycles(s: &str) -> Result<usize, String> {
+    let max = ferrofold::model::params::config::MAX_NUM_RECYCLE;
+    let n: usize = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a whole number of recycles"))?;
+    if n > max {
+        return Err(format!("{n} recycles is more than the limit of {max}"));
+    }
+    Ok(n)
 }

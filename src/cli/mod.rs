@@ -13,6 +13,33 @@ pub(crate) use args::Cli;
 use args::Command;
 use options::UsageError;
 
+/// Writes one line to stderr. A reader that closed stderr (`2>&1 >/dev/null | head -1`) stops the
+/// messages, not the program: `eprintln!` would panic on the broken pipe.
+pub(crate) fn stderr_line(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
+}
+
+/// stderr for the log: once the reader has closed it, log lines are dropped (tracing-subscriber would
+/// otherwise report the failed write with `eprintln!`, which panics).
+struct ClosedStderrIsFine;
+
+impl std::io::Write for ClosedStderrIsFine {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match std::io::stderr().write(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(buf.len()),
+            r => r,
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match std::io::stderr().flush() {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            r => r,
+        }
+    }
+}
+
 /// Runs the subcommand.
 pub(crate) fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
@@ -37,7 +64,7 @@ pub(crate) fn init_logging(verbose: u8, quiet: bool) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("ferrofold={level}")));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| ClosedStderrIsFine)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .without_time()
@@ -69,7 +96,7 @@ pub(crate) fn report(result: anyhow::Result<()>) -> ExitCode {
                     line = format!("{line}: {c}");
                 }
             }
-            eprintln!("error: {}", line.replace('\n', " "));
+            stderr_line(&format!("error: {}", line.replace('\n', " ")));
             ExitCode::from(if usage { 2 } else { 1 })
         }
     }

@@ -77,9 +77,9 @@ pub(crate) fn msa_source(args: MsaArgs) -> anyhow::Result<(MsaSource, MsaLimits)
 
 /// Says, on stderr, that the demo model's weights are random.
 pub(crate) fn warn_demo() {
-    eprintln!(
+    super::stderr_line(
         "warning: the ferrofold demo model has RANDOM weights: its structures and confidences are not meaningful.\n\
-         For real predictions get DeepMind's parameters: ferrofold params fetch --data-dir DIR, then --models-dir DIR/models"
+         For real predictions get DeepMind's parameters: ferrofold params fetch --data-dir DIR, then --models-dir DIR/models",
     );
 }
 

@@ -20,7 +20,7 @@ pub fn sidecar_path(file: &Path) -> PathBuf {
 
 /// Hex SHA-256 of a file's contents (the one implementation: input hashes use it too).
 pub fn sha256_file(file: &Path) -> io::Result<String> {
-    let mut f = std::fs::File::open(file)?;
+    let mut f = super::regular::open(file)?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {

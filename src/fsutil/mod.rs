@@ -5,4 +5,5 @@
 pub mod atomic;
 pub mod checksum;
 pub mod download;
+pub mod regular;
 pub mod tree;

@@ -6,7 +6,6 @@
 //! unsafe as directory names.
 
 use std::collections::HashMap;
-use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -125,10 +124,11 @@ pub enum FastaError {
 /// Reads every record of a FASTA file, without validation beyond FASTA syntax.
 pub fn read_path(path: impl AsRef<Path>) -> Result<Vec<FastaRecord>, FastaError> {
     let path = path.as_ref();
-    let bytes = fs::read(path).map_err(|source| FastaError::Io {
-        path: path.into(),
-        source,
-    })?;
+    let bytes =
+        crate::fsutil::regular::read_file_or_pipe(path).map_err(|source| FastaError::Io {
+            path: path.into(),
+            source,
+        })?;
     parse_bytes(&bytes, path)
 }
 

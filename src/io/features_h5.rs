@@ -198,10 +198,9 @@ pub(crate) fn read_provenance(path: impl AsRef<Path>) -> Result<Provenance, Feat
 
 fn open(path: &Path) -> Result<hdf5::File, FeaturesFileError> {
     if !path.is_file() {
-        let message = if path.exists() {
-            "not a regular file".to_string()
-        } else {
-            "no such file".to_string()
+        let message = match crate::fsutil::regular::check(path) {
+            Err(e) if path.exists() => e.to_string(),
+            _ => "no such file".to_string(),
         };
         return Err(FeaturesFileError::Open {
             path: path.into(),
@@ -296,11 +295,29 @@ pub fn read(path: impl AsRef<Path>) -> Result<(RawFeatures, Provenance), Feature
             format!("{} residues, 'aatype' has {n}", sequence.chars().count()),
         ));
     }
-    let msa = r.int::<ndarray::Ix2>(names::MSA, &[None, Some(n)])?;
-    let s = msa.dim().0;
-    if s == 0 {
-        return Err(r.invalid(names::MSA, "no rows (the query row is required)".into()));
+    // The row count is claimed by 'num_alignments' (and the shapes of the MSA datasets); all of them are
+    // checked against each other before the large arrays are read.
+    let num_alignments = r.int::<ndarray::Ix1>(names::NUM_ALIGNMENTS, &[Some(n)])?;
+    let s = num_alignments.first().copied().unwrap_or(0);
+    if s <= 0 || num_alignments.iter().any(|&v| v != s) {
+        return Err(r.invalid(
+            names::NUM_ALIGNMENTS,
+            format!(
+                "entries must all equal the MSA's row count (at least 1), found {:?}",
+                num_alignments.iter().take(3).collect::<Vec<_>>()
+            ),
+        ));
     }
+    let s = s as usize;
+    for (name, shape) in [
+        (names::MSA, vec![Some(s), Some(n)]),
+        (names::DELETION_MATRIX_INT, vec![Some(s), Some(n)]),
+        (names::MSA_SPECIES_IDENTIFIERS, vec![Some(s)]),
+    ] {
+        let (ds, _) = r.dataset(name)?;
+        r.check_shape(name, &ds, &shape)?;
+    }
+    let msa = r.int::<ndarray::Ix2>(names::MSA, &[Some(s), Some(n)])?;
     if let Some(v) = msa.iter().find(|&&v| !(0..=rc::HHBLITS_GAP).contains(&v)) {
         return Err(r.invalid(
             names::MSA,
@@ -312,14 +329,35 @@ pub fn read(path: impl AsRef<Path>) -> Result<(RawFeatures, Provenance), Feature
     if let Some(v) = deletion_matrix_int.iter().find(|&&v| v < 0) {
         return Err(r.invalid(names::DELETION_MATRIX_INT, format!("negative value {v}")));
     }
-    let num_alignments = r.int::<ndarray::Ix1>(names::NUM_ALIGNMENTS, &[Some(n)])?;
     let msa_species_identifiers = r.strings(names::MSA_SPECIES_IDENTIFIERS, Some(s))?;
 
+    let t = {
+        let (ds, _) = r.dataset(names::TEMPLATE_AATYPE)?;
+        r.check_shape(
+            names::TEMPLATE_AATYPE,
+            &ds,
+            &[None, Some(n), Some(rc::RESTYPE_WITH_X_AND_GAP)],
+        )?;
+        ds.shape()[0]
+    };
+    for (name, shape) in [
+        (
+            names::TEMPLATE_ALL_ATOM_MASKS,
+            vec![Some(t), Some(n), Some(rc::ATOM_TYPE_NUM)],
+        ),
+        (
+            names::TEMPLATE_ALL_ATOM_POSITIONS,
+            vec![Some(t), Some(n), Some(rc::ATOM_TYPE_NUM), Some(3)],
+        ),
+        (names::TEMPLATE_SUM_PROBS, vec![Some(t), Some(1)]),
+    ] {
+        let (ds, _) = r.dataset(name)?;
+        r.check_shape(name, &ds, &shape)?;
+    }
     let t_aatype = r.float::<ndarray::Ix3>(
         names::TEMPLATE_AATYPE,
-        &[None, Some(n), Some(rc::RESTYPE_WITH_X_AND_GAP)],
+        &[Some(t), Some(n), Some(rc::RESTYPE_WITH_X_AND_GAP)],
     )?;
-    let t = t_aatype.dim().0;
     let templates = TemplateFeatures {
         aatype: t_aatype,
         all_atom_masks: r.float(
@@ -353,6 +391,9 @@ pub fn read(path: impl AsRef<Path>) -> Result<(RawFeatures, Provenance), Feature
     };
     Ok((features, prov))
 }
+
+/// Largest dataset read without the file storing (about) as many bytes.
+const MAX_UNSTORED_BYTES: u64 = 64 << 20;
 
 struct Reader<'a> {
     f: &'a hdf5::File,
@@ -420,6 +461,33 @@ impl Reader<'_> {
         })
     }
 
+    /// Refuses a dataset whose shape claims far more bytes than the file stores for it (a fill value
+    /// standing in for terabytes), before anything is allocated. ferrofold writes its datasets
+    /// uncompressed, so the two agree in its own files.
+    fn check_claimed_size(
+        &self,
+        name: &'static str,
+        ds: &hdf5::Dataset,
+        elem: usize,
+    ) -> Result<(), FeaturesFileError> {
+        let claimed = ds
+            .shape()
+            .iter()
+            .try_fold(elem as u64, |a, &d| a.checked_mul(d as u64));
+        let stored = ds.storage_size();
+        match claimed {
+            Some(c) if c <= MAX_UNSTORED_BYTES || c <= stored.saturating_mul(16) => Ok(()),
+            _ => Err(self.invalid(
+                name,
+                format!(
+                    "its shape {:?} claims {} bytes but the file stores {stored}: a corrupt or hostile file",
+                    ds.shape(),
+                    claimed.map_or("more than 2^64".to_string(), |c| c.to_string())
+                ),
+            )),
+        }
+    }
+
     fn typed<T: hdf5::H5Type, D: Dimension>(
         &self,
         name: &'static str,
@@ -437,6 +505,7 @@ impl Reader<'_> {
             });
         }
         self.check_shape(name, &ds, expected)?;
+        self.check_claimed_size(name, &ds, std::mem::size_of::<T>())?;
         let a: ArrayD<T> = ds
             .read_dyn::<T>()
             .map_err(|e| self.invalid(name, e.to_string()))?;
@@ -477,6 +546,7 @@ impl Reader<'_> {
     ) -> Result<Vec<String>, FeaturesFileError> {
         let (ds, td) = self.dataset(name)?;
         self.check_shape(name, &ds, &[len])?;
+        self.check_claimed_size(name, &ds, std::mem::size_of::<VarLenUnicode>())?;
         let err = |e: hdf5::Error| self.invalid(name, e.to_string());
         let v: Vec<String> = match td {
             TypeDescriptor::VarLenUnicode => ds

@@ -102,7 +102,7 @@ impl MsaError {
 
 /// Reads a whole file as UTF-8 text for the alignment parsers.
 pub(crate) fn read_text(path: &std::path::Path) -> Result<String, MsaError> {
-    let bytes = std::fs::read(path).map_err(|e| MsaError::io(path, e))?;
+    let bytes = crate::fsutil::regular::read(path).map_err(|e| MsaError::io(path, e))?;
     String::from_utf8(bytes).map_err(|e| {
         let upto = e.utf8_error().valid_up_to();
         let line = 1 + e.as_bytes()[..upto].iter().filter(|&&b| b == b'\n').count();

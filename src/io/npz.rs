@@ -5,7 +5,6 @@
 //! Pickled object arrays are refused (they would execute code in Python; here they are simply unreadable).
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
@@ -111,7 +110,7 @@ impl Npz {
     /// Reads every array of an archive (stored or deflated).
     pub fn read_path(path: impl AsRef<Path>) -> Result<Self, NpzError> {
         let path = path.as_ref();
-        let file = File::open(path).map_err(|source| NpzError::Io {
+        let file = crate::fsutil::regular::open(path).map_err(|source| NpzError::Io {
             path: path.into(),
             source,
         })?;

@@ -56,6 +56,7 @@ pub(crate) fn read_format(
     let name = path
         .to_str()
         .ok_or_else(|| read_err("path is not valid UTF-8".into()))?;
+    crate::fsutil::regular::check(path).map_err(|e| read_err(e.to_string()))?;
     // pdbtbx 0.12 panics (`expect`) on some malformed mmCIF rows (an atom_site row without an id, found by
     // fuzzing); such a file is a read error here, not a crash.
     let parsed = without_panic(|| {

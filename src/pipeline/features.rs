@@ -138,12 +138,13 @@ fn msa_inputs(source: &MsaSource, query: &Query) -> Result<Vec<MsaInput>, Featur
         MsaSource::SingleSequence | MsaSource::Search { .. } => Ok(Vec::new()),
         MsaSource::Files(files) => {
             for f in files {
-                if !f.is_file() {
+                if !f.exists() {
                     return Err(FeaturesStageError::Io {
                         path: f.clone(),
                         message: "no such alignment file".into(),
                     });
                 }
+                crate::fsutil::regular::check(f).map_err(io_err(f))?;
             }
             Ok(files.iter().map(MsaInput::from_path).collect())
         }

@@ -122,6 +122,16 @@ fn write_err(path: &Path) -> impl Fn(std::io::Error) -> PredictError + '_ {
 
 /// Runs the stage: every model on the features, then the ranking, timings and plots.
 pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
+    let max = crate::model::params::config::MAX_NUM_RECYCLE;
+    if opts.num_recycle.is_some_and(|n| n > max) {
+        return Err(PredictError::Invalid {
+            path: opts.features.clone(),
+            message: format!(
+                "{} recycles is more than the limit of {max}",
+                opts.num_recycle.unwrap_or(0)
+            ),
+        });
+    }
     let (raw, prov, features_sha) = read_features(opts)?;
     let models = load_models(opts, raw.num_res())?;
     let runtimes = plan_memory(opts, &raw, &models)?;
@@ -199,7 +209,10 @@ pub fn predict_features(
     raw: &crate::features::RawFeatures,
     opts: &PredictOptions,
 ) -> Result<(Prediction, Protein), PredictError> {
-    let recycles = opts.num_recycle.unwrap_or(model.config.num_recycle);
+    let recycles = opts
+        .num_recycle
+        .unwrap_or(model.config.num_recycle)
+        .min(crate::model::params::config::MAX_NUM_RECYCLE);
     let inputs = process_features(
         raw,
         &PipelineConfig::for_model(&model.config),

@@ -1,6 +1,5 @@
 //! A protein sequence database in memory: FASTA or gzipped FASTA, residues encoded for alignment.
 
-use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
@@ -48,6 +47,11 @@ pub struct SequenceDb {
     pub kmers: Vec<u16>,
 }
 
+/// Longest line a database may have (sequences unwrapped on one line included).
+pub const MAX_LINE_BYTES: usize = 1 << 24;
+/// Longest database sequence: far beyond any protein (titin, the longest known, has ~35,000 residues).
+pub const MAX_SEQUENCE_RESIDUES: usize = 1_000_000;
+
 /// No 3-mer starts at this position.
 pub const NO_KMER: u16 = u16::MAX;
 
@@ -58,7 +62,7 @@ impl SequenceDb {
         if path.is_dir() {
             return Err(DbError::IsDirectory { path: path.into() });
         }
-        let f = File::open(path).map_err(|e| DbError::Io {
+        let f = crate::fsutil::regular::open(path).map_err(|e| DbError::Io {
             path: path.into(),
             message: e.to_string(),
         })?;
@@ -72,17 +76,37 @@ impl SequenceDb {
             ..Default::default()
         };
         let mut started = false;
-        for (i, line) in BufReader::with_capacity(1 << 20, reader)
-            .split(b'\n')
-            .enumerate()
-        {
-            let line = line.map_err(|e| DbError::Io {
-                path: path.into(),
-                message: format!("line {}: {e}", i + 1),
-            })?;
-            let line = line.strip_suffix(b"\r").unwrap_or(&line);
+        let mut reader = BufReader::with_capacity(1 << 20, reader);
+        let mut line = Vec::new();
+        let mut record_start = 0usize;
+        for i in 0.. {
+            // Lines and records are bounded, so a device or a decompression bomb (one endless line or
+            // sequence) is an error naming the line, not an exhausted memory.
+            line.clear();
+            let n = (&mut reader)
+                .take(MAX_LINE_BYTES as u64 + 1)
+                .read_until(b'\n', &mut line)
+                .map_err(|e| DbError::Io {
+                    path: path.into(),
+                    message: format!("line {}: {e}", i + 1),
+                })?;
+            if n == 0 {
+                break;
+            }
+            if line.len() > MAX_LINE_BYTES {
+                return Err(DbError::Format {
+                    path: path.into(),
+                    line: i + 1,
+                    message: format!(
+                        "a line longer than {MAX_LINE_BYTES} bytes: not a FASTA database"
+                    ),
+                });
+            }
+            let line = line.strip_suffix(b"\n").unwrap_or(&line);
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
             if let Some(h) = line.strip_prefix(b">") {
                 db.offsets.push(db.residues.len());
+                record_start = db.residues.len();
                 db.headers
                     .push(String::from_utf8_lossy(h).trim().to_string());
                 started = true;
@@ -106,6 +130,16 @@ impl SequenceDb {
                             message: format!("character {:?} in a sequence", c as char),
                         });
                     }
+                }
+                if db.residues.len() - record_start > MAX_SEQUENCE_RESIDUES {
+                    return Err(DbError::Format {
+                        path: path.into(),
+                        line: i + 1,
+                        message: format!(
+                            "record '{}' is longer than {MAX_SEQUENCE_RESIDUES} residues: not a protein sequence database",
+                            db.headers.last().map(String::as_str).unwrap_or("")
+                        ),
+                    });
                 }
             }
         }

@@ -25,8 +25,9 @@ pub enum SearchError {
     },
     #[error("{}: {message}", path.display())]
     Io { path: PathBuf, message: String },
-    #[error("{}: {message}", database.display())]
-    Database { database: PathBuf, message: String },
+    /// The database could not be loaded (the error names it).
+    #[error(transparent)]
+    Database(#[from] super::db::DbError),
 }
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> SearchError + '_ {
@@ -168,10 +169,7 @@ fn cached_database(path: &Path) -> Result<Arc<SequenceDb>, SearchError> {
         }
     }
     *cache = None; // release the previous database before loading the next
-    let db = Arc::new(SequenceDb::load(path).map_err(|e| SearchError::Database {
-        database: path.into(),
-        message: e.to_string(),
-    })?);
+    let db = Arc::new(SequenceDb::load(path)?);
     *cache = Some((key, db.clone()));
     Ok(db)
 }

@@ -16,6 +16,7 @@ mod model_files;
 mod output_tree;
 mod params_fetch;
 mod predict_cli;
+mod reliability;
 mod run_cli;
 mod search;
 mod slurm;

@@ -5,6 +5,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::params::weights::{WeightError, Weights};
 
+/// Most recycling iterations a configuration or a run may ask for (AlphaFold2 uses 3; ColabFold users go
+/// to a few dozen): a bound, so that a typo is an error rather than days of work.
+pub const MAX_NUM_RECYCLE: usize = 200;
+
 /// Network sizes and switches (what the parameters must fit), grouped as AlphaFold2's `model_config`
 /// groups them. Model files written before the grouping (one flat JSON object) still read: see
 /// [`ModelConfig::from_json`].
@@ -276,7 +280,6 @@ impl ModelConfig {
                 "structure_module.transition_layers",
                 self.structure_module.transition_layers,
             ),
-            ("num_recycle", self.num_recycle),
             (
                 "evoformer.max_relative_feature",
                 self.evoformer.max_relative_feature,
@@ -301,6 +304,12 @@ impl ModelConfig {
             if v > MAX_BLOCKS {
                 return Err(format!("{name} is {v}, more than {MAX_BLOCKS}"));
             }
+        }
+        if self.num_recycle > MAX_NUM_RECYCLE {
+            return Err(format!(
+                "num_recycle is {}, more than {MAX_NUM_RECYCLE}",
+                self.num_recycle
+            ));
         }
         if self
             .heads

@@ -3,7 +3,6 @@
 //! blocks keep their leading axis) and whose `metadata_props` hold the model configuration (JSON), the
 //! format version, the source parameter file's SHA-256 and the weights' licence.
 
-use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -264,7 +263,7 @@ pub fn decode(bytes: &[u8], path: &Path) -> Result<ModelFile, ModelFileError> {
 /// Reads a model file.
 pub fn read(path: impl AsRef<Path>) -> Result<ModelFile, ModelFileError> {
     let path = path.as_ref();
-    let bytes = fs::read(path).map_err(|source| ModelFileError::Read {
+    let bytes = crate::fsutil::regular::read(path).map_err(|source| ModelFileError::Read {
         path: path.into(),
         source,
     })?;
