@@ -71,10 +71,7 @@ mod tests {
     #[test]
     fn devices_fifos_and_folders_are_refused() {
         let e = read(Path::new("/dev/zero")).unwrap_err();
-        assert!(
-            e.to_string().contains("is a character device"),
-            "{e}"
-        );
+        assert!(e.to_string().contains("is a character device"), "{e}");
         let d = tempfile::tempdir().unwrap();
         let e = open(d.path()).unwrap_err();
         assert!(e.to_string().contains("is a folder"), "{e}");

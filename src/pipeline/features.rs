@@ -137,7 +137,19 @@ fn msa_inputs(source: &MsaSource, query: &Query) -> Result<Vec<MsaInput>, Featur
     match source {
         MsaSource::SingleSequence | MsaSource::Search { .. } => Ok(Vec::new()),
         MsaSource::Files(files) => {
+            let mut names = std::collections::HashSet::new();
             for f in files {
+                // Alignments are kept in msas/ under their file names, and the name says which database
+                // an alignment is from: two with one name would overwrite each other.
+                if let Some(name) = f.file_name() {
+                    if !names.insert(name.to_owned()) {
+                        return Err(FeaturesStageError::Usage(format!(
+                            "two alignments are named '{}' ({}): names say which database an alignment is from; rename one",
+                            name.to_string_lossy(),
+                            f.display()
+                        )));
+                    }
+                }
                 if !f.exists() {
                     return Err(FeaturesStageError::Io {
                         path: f.clone(),

@@ -412,6 +412,26 @@ pub fn ensure_demo_model(path: &Path) -> Result<bool, ParamsError> {
         }
     }
     create_parent(path)?;
+    // A kill while an earlier run wrote it left a temporary beside it.
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        crate::fsutil::atomic::remove_stale_temporaries(dir);
+    }
     model_file::write(path, &demo_model())?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writing_the_demo_model_removes_what_a_killed_writer_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let stale = dir
+            .path()
+            .join(".ferrofold-9999999-Ab12Cd34Ef56.ferrofold_demo.onnx.tmp");
+        std::fs::write(&stale, b"half a model").unwrap();
+        assert!(ensure_demo_model(&dir.path().join("ferrofold_demo.onnx")).unwrap());
+        assert!(!stale.exists());
+    }
 }

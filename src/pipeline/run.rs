@@ -47,8 +47,10 @@ pub enum RunError {
 }
 
 /// A folder name from a record id: path separators, control characters and whitespace become `_`,
-/// leading `.` and `-` too; at most 100 characters; never empty.
+/// leading `.` and `-` too; at most 100 bytes (cut at a character boundary, so multi-byte ids fit the
+/// same limit as ASCII ones); never empty.
 pub(crate) fn sanitize_id(id: &str) -> String {
+    const MAX_FOLDER_BYTES: usize = 100;
     let mut s: String = id
         .chars()
         .map(|c| {
@@ -62,7 +64,11 @@ pub(crate) fn sanitize_id(id: &str) -> String {
     while s.starts_with('.') || s.starts_with('-') {
         s.replace_range(0..1, "_");
     }
-    let s: String = s.chars().take(100).collect();
+    let mut end = s.len().min(MAX_FOLDER_BYTES);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    let s = s[..end].to_string();
     if s.is_empty() {
         "target".into()
     } else {
@@ -103,15 +109,18 @@ pub(crate) fn fasta_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, RunError> 
 pub(crate) fn collect_targets(inputs: &[PathBuf]) -> Result<Vec<Target>, RunError> {
     let mut targets = Vec::new();
     let mut used: HashSet<String> = HashSet::new();
+    let mut next_suffix: std::collections::HashMap<String, usize> =
+        std::collections::HashMap::new();
     for file in fasta_files(inputs)? {
         let mut records = fasta::read_path(&file)?;
         for r in &mut records {
             let base = sanitize_id(&r.id);
             let mut name = base.clone();
-            let mut k = 2;
+            // The next suffix to try per base name: linear in the number of targets sharing it.
+            let k = next_suffix.entry(base.clone()).or_insert(2usize);
             while used.contains(&name) {
                 name = format!("{base}_{k}");
-                k += 1;
+                *k += 1;
             }
             if name != r.id {
                 warn!(
@@ -562,6 +571,32 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    #[test]
+    fn long_multibyte_ids_are_cut_to_100_bytes_at_a_character_boundary() {
+        let id: String = "😀".repeat(120);
+        let name = sanitize_id(&id);
+        assert!(name.len() <= 100 && name.len() > 90, "{} bytes", name.len());
+        assert!(name.chars().all(|c| c == '😀'));
+        assert_eq!(crate::io::fasta::unsafe_id_reason(&name), None);
+    }
+
+    #[test]
+    fn colliding_folder_names_get_consecutive_suffixes() {
+        let dir = tempfile::tempdir().unwrap();
+        let fasta = dir.path().join("t.fasta");
+        let mut text = String::new();
+        for i in 0..2000 {
+            // ids that differ only past the 100-byte cut
+            text.push_str(&format!(">{}{i}\nMKTAYIAKQRQ\n", "a".repeat(100)));
+        }
+        std::fs::write(&fasta, text).unwrap();
+        let targets = collect_targets(&[fasta]).unwrap();
+        let base = "a".repeat(100);
+        assert_eq!(targets[0].name, base);
+        assert_eq!(targets[1].name, format!("{base}_2"));
+        assert_eq!(targets[1999].name, format!("{base}_2000"));
     }
 
     #[test]

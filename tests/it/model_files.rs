@@ -192,3 +192,32 @@ fn preset_name_with_wrong_sizes_is_refused() {
         "no temporary left"
     );
 }
+
+/// Issue 14 (9): a bit flipped in the weights of a model file is detected (the weights' SHA-256 is
+/// recorded in the file), not used silently; a file without the record (older ferrofold) still reads.
+#[test]
+fn a_bit_flipped_in_the_weights_is_detected() {
+    use ferrofold::model::params::model_file::{meta, proto};
+    use prost::Message;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tiny.onnx");
+    model_file::write(&path, &tiny_model()).unwrap();
+    let good = std::fs::read(&path).unwrap();
+    let mut m = proto::ModelProto::decode(good.as_slice()).unwrap();
+    let t = &mut m.graph.as_mut().unwrap().initializer[3];
+    let raw = t.raw_data.as_mut().unwrap();
+    let mid = raw.len() / 2 & !3; // the lowest mantissa bit of one value: still a finite number
+    raw[mid] ^= 1;
+    let flipped = dir.path().join("flipped.onnx");
+    std::fs::write(&flipped, m.encode_to_vec()).unwrap();
+    let e = params::load(&flipped).unwrap_err().to_string();
+    assert!(
+        e.contains("flipped.onnx") && e.contains("recorded checksum") && e.contains("corrupted"),
+        "{e}"
+    );
+    // Without the record the same file is read (files from before it existed).
+    m.metadata_props
+        .retain(|p| p.key.as_deref() != Some(meta::WEIGHTS_SHA256));
+    std::fs::write(&flipped, m.encode_to_vec()).unwrap();
+    params::load(&flipped).unwrap();
+}

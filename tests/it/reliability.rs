@@ -302,3 +302,33 @@ fn non_utf8_paths_are_paths() {
         "{err}"
     );
 }
+
+/// Issue 14 (9): two `--msa` files with one name would overwrite each other in msas/.
+#[test]
+fn two_alignments_with_one_name_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let q = d.join("q.fasta");
+    fs::write(&q, ">q\nMKTAYIAKQRQ\n").unwrap();
+    for sub in ["a", "b"] {
+        fs::create_dir_all(d.join(sub)).unwrap();
+        fs::write(d.join(sub).join("uniref90_hits.a3m"), ">q\nMKTAYIAKQRQ\n").unwrap();
+    }
+    let out = d.join("out");
+    assert_refused(
+        "same name",
+        code_and_stderr(&[
+            "features",
+            q.to_str().unwrap(),
+            "--msa",
+            d.join("a/uniref90_hits.a3m").to_str().unwrap(),
+            "--msa",
+            d.join("b/uniref90_hits.a3m").to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ]),
+        2,
+        &["two alignments are named 'uniref90_hits.a3m'"],
+    );
+    assert!(crate::common::files_below(&out).is_empty());
+}

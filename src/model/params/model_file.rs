@@ -33,6 +33,34 @@ pub mod meta {
     pub const CONFIG: &str = "ferrofold.config";
     pub const SOURCE_SHA256: &str = "ferrofold.source_sha256";
     pub const LICENSE: &str = "ferrofold.weights_license";
+    /// SHA-256 of the weights themselves ([`super::weights_sha256`]); files written before it was
+    /// recorded have none and are read unchecked.
+    pub const WEIGHTS_SHA256: &str = "ferrofold.weights_sha256";
+}
+
+/// SHA-256 over every tensor in name order: its name, its shape and its values (little-endian f32). A bit
+/// flipped anywhere in the weights changes it.
+pub fn weights_sha256(w: &Weights) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for (name, t) in &w.tensors {
+        h.update((name.len() as u64).to_le_bytes());
+        h.update(name.as_bytes());
+        h.update((t.ndim() as u64).to_le_bytes());
+        for &d in t.shape() {
+            h.update((d as u64).to_le_bytes());
+        }
+        match t.as_slice() {
+            Some(values) => {
+                for chunk in values.chunks(1 << 16) {
+                    let bytes: Vec<u8> = chunk.iter().flat_map(|v| v.to_le_bytes()).collect();
+                    h.update(&bytes);
+                }
+            }
+            None => t.iter().for_each(|v| h.update(v.to_le_bytes())),
+        }
+    }
+    crate::fsutil::checksum::hex(&h.finalize())
 }
 
 /// Licence of DeepMind's published AlphaFold2 parameters.
@@ -134,6 +162,7 @@ pub(crate) fn encode(m: &ModelFile) -> Vec<u8> {
             ),
             kv(meta::SOURCE_SHA256, &m.source_sha256),
             kv(meta::LICENSE, &m.license),
+            kv(meta::WEIGHTS_SHA256, &weights_sha256(&m.weights)),
         ],
         ..Default::default()
     };
@@ -249,6 +278,20 @@ pub fn decode(bytes: &[u8], path: &Path) -> Result<ModelFile, ModelFileError> {
         let arr = ArrayD::from_shape_vec(IxDyn(&dims), values).map_err(|e| terr(e.to_string()))?;
         if weights.tensors.insert(name.clone(), arr).is_some() {
             return Err(terr("appears twice".into()));
+        }
+    }
+    if let Ok(recorded) = get(meta::WEIGHTS_SHA256) {
+        let actual = weights_sha256(&weights);
+        if recorded != actual {
+            return Err(ModelFileError::Metadata {
+                path: path.into(),
+                key: meta::WEIGHTS_SHA256,
+                message: format!(
+                    "the weights do not match their recorded checksum (recorded {}…, now {}…): the file is corrupted; convert or copy it again",
+                    &recorded[..recorded.len().min(12)],
+                    &actual[..12]
+                ),
+            });
         }
     }
     Ok(ModelFile {
