@@ -176,3 +176,67 @@ pub fn features_h5(data: &[u8]) {
         let _ = process_features(&raw, &cfg, 1, 0, true);
     }
 }
+
+/// Claimed shapes against real sizes: a valid `features.h5` for a short query, then up to four datasets
+/// replaced by chunked ones whose *claimed* shape (any rank, dimensions up to 2^40) differs from what is
+/// stored (the input writes a few real values or none; the rest is the fill value, stored nowhere), and
+/// `num_alignments` may claim any row count. Whatever `features_h5::read` accepts must go through the
+/// input pipeline; nothing may allocate what is only claimed (the fuzzer's RSS limit catches that).
+pub fn features_h5_claims(data: &[u8]) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("features.h5");
+    let (raw, prov) = base();
+    features_h5::write(&path, &raw, &prov).unwrap();
+    {
+        let f = hdf5::File::open_rw(&path).unwrap();
+        let mut bytes = data.iter().copied();
+        let mut next = || bytes.next().unwrap_or(0);
+        for _ in 0..4 {
+            let sel = next();
+            if sel == 0 && next() == 0 {
+                break;
+            }
+            let name = names::ALL[sel as usize % names::ALL.len()];
+            let ndim = 1 + (next() % 3) as usize;
+            // Dimensions from 0 up to 2^40: real sizes, a little more, or absurd.
+            let dims: Vec<usize> = (0..ndim)
+                .map(|_| match next() % 4 {
+                    0 => (next() % 8) as usize,
+                    1 => (next() as usize) << 8,
+                    2 => 1usize << (20 + next() % 21),
+                    _ => raw.num_res(),
+                })
+                .collect();
+            let chunk: Vec<usize> = dims.iter().map(|&d| d.clamp(1, 64)).collect();
+            let _ = f.unlink(name);
+            let made = if next() % 2 == 0 {
+                f.new_dataset::<i32>()
+                    .chunk(chunk.as_slice())
+                    .shape(dims.as_slice())
+                    .create(name)
+            } else {
+                f.new_dataset::<f32>()
+                    .chunk(chunk.as_slice())
+                    .shape(dims.as_slice())
+                    .create(name)
+            };
+            // A few real values at the start of the first chunk, or none.
+            if let Ok(ds) = made {
+                let real = (next() % 4) as usize;
+                if real > 0 && dims.iter().all(|&d| d >= real) {
+                    let block: Vec<usize> = dims.iter().map(|_| real).collect();
+                    let values = ndarray::ArrayD::from_shape_fn(ndarray::IxDyn(&block), |_| 1i32);
+                    let sel: Vec<hdf5::SliceOrIndex> = block
+                        .iter()
+                        .map(|&n| hdf5::SliceOrIndex::from(0..n))
+                        .collect();
+                    let _ = ds.write_slice(&values, hdf5::Selection::from(hdf5::Hyperslab::from(sel)));
+                }
+            }
+        }
+    }
+    if let Ok((raw, _)) = features_h5::read(&path) {
+        let cfg = PipelineConfig::for_model(&ModelConfig::model_1_ptm());
+        let _ = process_features(&raw, &cfg, 1, 0, true);
+    }
+}

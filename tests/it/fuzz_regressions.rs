@@ -50,3 +50,11 @@ fn features_h5() {
 fn structure() {
     replay("structure", ferrofold::testing::fuzzing::structure);
 }
+
+#[test]
+fn features_h5_claims() {
+    replay(
+        "features_h5_claims",
+        ferrofold::testing::fuzzing::features_h5_claims,
+    );
+}
