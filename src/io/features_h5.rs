@@ -574,6 +574,25 @@ impl Reader<'_> {
     }
 }
 
+/// The residue count and the MSA's row count a features file claims, read without reading the
+/// alignment (the small `aatype` and `num_alignments` datasets only), so that a stage can check its
+/// memory budget before reading what the rows need. The full read checks everything again.
+pub fn peek_sizes(path: impl AsRef<Path>) -> Result<(usize, usize), FeaturesFileError> {
+    let path = path.as_ref();
+    let f = open(path)?;
+    let r = Reader { f: &f, path };
+    let n = {
+        let (ds, _) = r.dataset(names::AATYPE)?;
+        r.check_shape(names::AATYPE, &ds, &[None, Some(rc::RESTYPE_WITH_X)])?;
+        ds.shape()[0]
+    };
+    let num_alignments = r.int::<ndarray::Ix1>(names::NUM_ALIGNMENTS, &[Some(n)])?;
+    match num_alignments.first() {
+        Some(&s) if s > 0 => Ok((n, s as usize)),
+        _ => Err(r.invalid(names::NUM_ALIGNMENTS, "no positive MSA row count".into())),
+    }
+}
+
 /// Shape of a dataset, for summaries (`ferrofold inspect`).
 pub(crate) fn dataset_shapes(
     path: impl AsRef<Path>,

@@ -132,9 +132,20 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
             ),
         });
     }
-    let (raw, prov, features_sha) = read_features(opts)?;
-    let models = load_models(opts, raw.num_res())?;
-    let runtimes = plan_memory(opts, &raw, &models)?;
+    // Everything that decides whether the job fits is checked before the alignment is read: the file's
+    // integrity, the models, and the peak memory at the sizes the file claims.
+    let features_sha = check_features_file(opts)?;
+    let (num_res, num_alignments) = features_h5::peek_sizes(&opts.features)?;
+    let models = load_models(opts, num_res)?;
+    let runtimes = plan_memory(opts, num_res, num_alignments, &models)?;
+    let (raw, prov) = read_features(opts)?;
+    let runtimes: Vec<RuntimeOptions> = runtimes
+        .into_iter()
+        .map(|(rt, line)| {
+            info!("{line}");
+            rt
+        })
+        .collect();
     std::fs::create_dir_all(&opts.output_dir).map_err(write_err(&opts.output_dir))?;
     // One process at a time writes a prediction folder; a second waits, then finds the results up to date.
     let _lock = crate::fsutil::tree::DirLock::acquire(&opts.output_dir, "predict")
@@ -225,19 +236,9 @@ pub fn predict_features(
     Ok((pred, protein))
 }
 
-/// The features file, checked against its recorded checksum (a file without one is taken as given), and
-/// its SHA-256 (which keys the results).
-fn read_features(
-    opts: &PredictOptions,
-) -> Result<
-    (
-        crate::features::RawFeatures,
-        features_h5::Provenance,
-        String,
-    ),
-    PredictError,
-> {
-    // Hashed once. A file that cannot be read is reported by the features reader below.
+/// The features file's SHA-256 (which keys the results), checked against its recorded checksum (a file
+/// without one is taken as given). A file that cannot be read is reported by the features reader.
+fn check_features_file(opts: &PredictOptions) -> Result<String, PredictError> {
     let features_sha = sha256_file(&opts.features);
     if let Ok(sha) = &features_sha {
         let integrity = crate::fsutil::checksum::check_hash(&opts.features, sha.clone());
@@ -251,18 +252,32 @@ fn read_features(
             });
         }
     }
-    let (raw, prov) = features_h5::read(&opts.features)?;
-    let features_sha = features_sha.map_err(|e| PredictError::Invalid {
+    if let Err(e) = features_sha {
+        // The reader names what is wrong with the file (missing, not HDF5, not a regular file).
+        features_h5::read_provenance(&opts.features)?;
+        return Err(PredictError::Invalid {
+            path: opts.features.clone(),
+            message: e.to_string(),
+        });
+    }
+    features_sha.map_err(|e| PredictError::Invalid {
         path: opts.features.clone(),
         message: e.to_string(),
-    })?;
+    })
+}
+
+/// The features, refused when they hold templates (not supported yet).
+fn read_features(
+    opts: &PredictOptions,
+) -> Result<(crate::features::RawFeatures, features_h5::Provenance), PredictError> {
+    let (raw, prov) = features_h5::read(&opts.features)?;
     if raw.templates.count() > 0 {
         return Err(PredictError::Invalid {
             path: opts.features.clone(),
             message: format!("{} templates: template features are not supported yet (make features without templates)", raw.templates.count()),
         });
     }
-    Ok((raw, prov, features_sha))
+    Ok((raw, prov))
 }
 
 /// Loads and checks every model before anything is written; refuses a query longer than
@@ -310,12 +325,14 @@ fn load_models(opts: &PredictOptions, num_res: usize) -> Result<Vec<ModelFile>, 
 }
 
 /// Every model's peak memory, estimated and fitted to the budget (chunk sizes shrink to fit) before
-/// anything is written; a model that cannot fit is refused with the numbers.
+/// anything is read or written; a model that cannot fit is refused with the numbers. Returns each
+/// model's runtime settings and the line that reports its estimate.
 fn plan_memory(
     opts: &PredictOptions,
-    raw: &crate::features::RawFeatures,
+    num_res: usize,
+    num_alignments: usize,
     models: &[ModelFile],
-) -> Result<Vec<RuntimeOptions>, PredictError> {
+) -> Result<Vec<(RuntimeOptions, String)>, PredictError> {
     let (budget, source_of_budget) = match opts.memory_budget {
         Some(b) => (b, "--memory-budget"),
         None => (
@@ -326,8 +343,8 @@ fn plan_memory(
     let mut runtimes = Vec::new();
     for m in models {
         let sizes = memory::Sizes {
-            num_res: raw.num_res(),
-            num_alignments: raw.num_alignments(),
+            num_res,
+            num_alignments,
             iterations: opts.num_recycle.unwrap_or(m.config.num_recycle) + 1,
             threads: opts.runtime.threads,
         };
@@ -340,16 +357,18 @@ fn plan_memory(
             opts.runtime.chunk_budget as u64,
         ) {
             Ok(est) => {
-                info!(
-                    "{}: estimated peak memory {} of a {} budget",
-                    m.name,
-                    est.describe(),
-                    memory::human(budget)
-                );
-                runtimes.push(RuntimeOptions {
-                    chunk_budget: est.chunk_budget as usize,
-                    ..opts.runtime.clone()
-                });
+                runtimes.push((
+                    RuntimeOptions {
+                        chunk_budget: est.chunk_budget as usize,
+                        ..opts.runtime.clone()
+                    },
+                    format!(
+                        "{}: estimated peak memory {} of a {} budget",
+                        m.name,
+                        est.describe(),
+                        memory::human(budget)
+                    ),
+                ));
             }
             Err(est) => {
                 return Err(PredictError::Memory {

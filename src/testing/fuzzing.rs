@@ -209,6 +209,15 @@ pub fn features_h5_claims(data: &[u8]) {
                 .collect();
             let chunk: Vec<usize> = dims.iter().map(|&d| d.clamp(1, 64)).collect();
             let _ = f.unlink(name);
+            // Claims whose element count overflows 64 bits cannot be made: the hdf5 crate and libhdf5
+            // both fail on them (a panic, a crash) while writing the file; the dataset stays deleted.
+            if dims
+                .iter()
+                .try_fold(1u64, |a, &d| a.checked_mul(d as u64))
+                .is_none_or(|c| c > 1 << 60)
+            {
+                continue;
+            }
             let made = if next() % 2 == 0 {
                 f.new_dataset::<i32>()
                     .chunk(chunk.as_slice())
@@ -230,7 +239,8 @@ pub fn features_h5_claims(data: &[u8]) {
                         .iter()
                         .map(|&n| hdf5::SliceOrIndex::from(0..n))
                         .collect();
-                    let _ = ds.write_slice(&values, hdf5::Selection::from(hdf5::Hyperslab::from(sel)));
+                    let _ =
+                        ds.write_slice(&values, hdf5::Selection::from(hdf5::Hyperslab::from(sel)));
                 }
             }
         }

@@ -77,6 +77,8 @@ fn claiming_file(src: &Path, dest: &Path) {
         .shape(rows)
         .create("msa_species_identifiers")
         .unwrap();
+    // Closed (and unlocked) before the program under test opens it.
+    f.close().unwrap();
 }
 
 #[test]
@@ -331,4 +333,73 @@ fn two_alignments_with_one_name_are_refused() {
         &["two alignments are named 'uniref90_hits.a3m'"],
     );
     assert!(crate::common::files_below(&out).is_empty());
+}
+
+/// Issue 14 (6): the raw alignment counts against `--memory-budget`, and the budget is checked before the
+/// alignment is read (a 20 M-row file peaked at 11.3 GB under a 2 GB budget).
+#[test]
+fn deep_alignments_count_against_the_budget_before_they_are_read() {
+    use ferrofold::features::builder::FeatureBuilder;
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let q = ferrofold::Query {
+        id: "deep".into(),
+        description: "deep".into(),
+        sequence: "MKTAYIAKQRQISFVKSHFS".into(),
+    };
+    let write = |rows: usize, path: &Path| {
+        let mut built = FeatureBuilder::single_sequence().build(&q, "t").unwrap();
+        let msa = &mut built.features.msa;
+        let row0 = msa.msa.row(0).to_owned();
+        msa.msa = ndarray::Array2::from_shape_fn((rows, 20), |(r, c)| {
+            if r == 0 {
+                row0[c]
+            } else {
+                ((r * 7 + c) % 21) as i32
+            }
+        });
+        msa.deletion_matrix_int = ndarray::Array2::zeros((rows, 20));
+        msa.num_alignments = ndarray::Array1::from_elem(20, rows as i32);
+        msa.msa_species_identifiers = vec![String::new(); rows];
+        ferrofold::io::features_h5::write(path, &built.features, &Default::default()).unwrap();
+    };
+    let shallow = d.join("shallow.h5");
+    let deep = d.join("deep.h5");
+    write(1, &shallow);
+    write(300_000, &deep);
+    let out = d.join("out");
+    let o = out.to_str().unwrap();
+    let (code, err) = code_and_stderr(&[
+        "predict",
+        shallow.to_str().unwrap(),
+        "--demo-model",
+        "--memory-budget",
+        "80M",
+        "--num-recycle",
+        "0",
+        "--no-plots",
+        "-o",
+        o,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let out2 = d.join("out2");
+    let (code, err) = code_and_stderr(&[
+        "predict",
+        deep.to_str().unwrap(),
+        "--demo-model",
+        "--memory-budget",
+        "80M",
+        "--num-recycle",
+        "0",
+        "--no-plots",
+        "-o",
+        out2.to_str().unwrap(),
+    ]);
+    assert_refused(
+        "deep",
+        (code, err.clone()),
+        1,
+        &["raw MSA", "80 MiB", "--memory-budget"],
+    );
+    assert!(crate::common::files_below(&out2).is_empty(), "{err}");
 }

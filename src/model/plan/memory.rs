@@ -23,6 +23,9 @@ const F32: u64 = 4;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemoryEstimate {
     pub weights: u64,
+    /// The raw alignment as read from `features.h5` (rows, deletions, species ids) and its coded copy
+    /// in the input pipeline: everything that grows with the rows *before* sampling.
+    pub raw_msa: u64,
     /// Processed features of every iteration.
     pub inputs: u64,
     /// Representations alive throughout (recycled pair, main MSA; extra MSA during its stack).
@@ -79,6 +82,12 @@ pub fn estimate(
     // Per iteration: msa_feat (49 channels) and masks of the clusters, the extra rows' ints and floats.
     let inputs =
         sizes.iterations.max(1) as u64 * (s * n * (49 + 1) * F32 + e * n * 4 * F32 + n * 64);
+    // The raw MSA: int32 rows and deletions as read, a species id per row (a String and its heap block,
+    // read through HDF5's variable-length strings: ~96 bytes), and the
+    // input pipeline's coded copy (int32 codes, f32 deletions) with its per-row index vectors; the
+    // sampling's per-cluster temporaries (corrupted rows, BERT mask, profile and deletion sums).
+    let rows = sizes.num_alignments.max(1) as u64;
+    let raw_msa = rows * n * 8 + rows * 96 + rows * n * 8 + rows * 16 + s * n * (2 + 23 + 2) * F32;
     let c_tri = cfg.evoformer.triangle_multiplication_channels as u64;
     let tri_chunks = chunk_budget.min(2 * n * n * c_tri * F32);
     // A transition's output plus its chunks in flight: each row needs (factor + 2)·c floats; the rows
@@ -129,7 +138,13 @@ pub fn estimate(
         "outer product mean",
         opm(s, cfg.evoformer.msa_channel as u64),
     ));
-    steps.push(("structure module and heads", 2 * p));
+    steps.push(("structure module", 2 * p));
+    // The heads: the distogram's half logits and their symmetric sum, then beside them the PAE logits,
+    // their softmax and the copy the outputs keep, and the outputs while the result file is written (all
+    // [N, N, bins] f32). Measured by `cargo bench --bench memory`.
+    let bins_d = cfg.heads.distogram_bins as u64;
+    let bins_p = cfg.heads.pae_bins.unwrap_or(0) as u64;
+    steps.push(("heads", n * n * (3 * bins_d + 4 * bins_p) * F32));
     let (name, largest) = steps
         .iter()
         .copied()
@@ -141,9 +156,10 @@ pub fn estimate(
     // The program itself: code, HDF5, thread stacks, masks and other small arrays (measured: 30-40 MiB).
     const RUNTIME: u64 = 40 << 20;
     // Allocator slack: freed blocks below the mmap threshold stay in the heap (measured up to ~10 %).
-    let total = RUNTIME + weights_bytes + inputs + (representations + largest) * 23 / 20;
+    let total = RUNTIME + weights_bytes + raw_msa + inputs + (representations + largest) * 23 / 20;
     MemoryEstimate {
         weights: weights_bytes,
+        raw_msa,
         inputs,
         representations,
         largest_step: largest,
@@ -296,9 +312,10 @@ impl MemoryEstimate {
     /// One line: the total and its parts.
     pub fn describe(&self) -> String {
         format!(
-            "{} (weights {}, inputs {}, representations {}, largest step: {} {}, chunks of {})",
+            "{} (weights {}, raw MSA {}, inputs {}, representations {}, largest step: {} {}, chunks of {})",
             human(self.total),
             human(self.weights),
+            human(self.raw_msa),
             human(self.inputs),
             human(self.representations),
             self.largest_step_name,
@@ -355,8 +372,9 @@ mod tests {
 
     #[test]
     fn fitting_shrinks_chunks_before_refusing() {
-        let cfg = ModelConfig::model_1_ptm();
-        // At 300 residues the pair transition's chunks are the largest step.
+        let mut cfg = ModelConfig::model_1_ptm();
+        // Without the PAE head, at 300 residues the triangle multiplication's chunks are the largest step.
+        cfg.heads.pae_bins = None;
         let s = sizes(300, 100);
         let roomy = fit(&cfg, s, 0, 64 << 30, 1 << 30).unwrap();
         assert_eq!(roomy.chunk_budget, 1 << 30);
