@@ -109,15 +109,21 @@ pub fn structure(data: &[u8]) {
     }
 }
 
+/// A valid `features.h5` for a short query in a fresh folder (kept alive by the returned guard).
+fn base_file() -> (tempfile::TempDir, std::path::PathBuf, crate::features::RawFeatures) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("features.h5");
+    let (raw, prov) = base();
+    features_h5::write(&path, &raw, &prov).unwrap();
+    (dir, path, raw)
+}
+
 /// Our validation of what a `features.h5` holds. A valid file for a short query is written first; the
 /// input then replaces (or deletes) up to four of its datasets with arrays of any type, rank, shape and
 /// contents. Whatever `features_h5::read` accepts must then go through the model's input pipeline
 /// without a panic.
 pub fn features_h5(data: &[u8]) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("features.h5");
-    let (raw, prov) = base();
-    features_h5::write(&path, &raw, &prov).unwrap();
+    let (_dir, path, _) = base_file();
     {
         let f = hdf5::File::open_rw(&path).unwrap();
         let mut bytes = data.iter().copied();
@@ -183,10 +189,7 @@ pub fn features_h5(data: &[u8]) {
 /// `num_alignments` may claim any row count. Whatever `features_h5::read` accepts must go through the
 /// input pipeline; nothing may allocate what is only claimed (the fuzzer's RSS limit catches that).
 pub fn features_h5_claims(data: &[u8]) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("features.h5");
-    let (raw, prov) = base();
-    features_h5::write(&path, &raw, &prov).unwrap();
+    let (_dir, path, raw) = base_file();
     {
         let f = hdf5::File::open_rw(&path).unwrap();
         let mut bytes = data.iter().copied();
