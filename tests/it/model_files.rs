@@ -206,7 +206,7 @@ fn a_bit_flipped_in_the_weights_is_detected() {
     let mut m = proto::ModelProto::decode(good.as_slice()).unwrap();
     let t = &mut m.graph.as_mut().unwrap().initializer[3];
     let raw = t.raw_data.as_mut().unwrap();
-    let mid = raw.len() / 2 & !3; // the lowest mantissa bit of one value: still a finite number
+    let mid = (raw.len() / 2) & !3; // the lowest mantissa bit of one value: still a finite number
     raw[mid] ^= 1;
     let flipped = dir.path().join("flipped.onnx");
     std::fs::write(&flipped, m.encode_to_vec()).unwrap();

@@ -163,7 +163,7 @@ impl QuatAffine {
     }
 
     /// `[w, x, y, z, tx·scale, ty·scale, tz·scale]` (AlphaFold2's `traj` rows).
-    pub(crate) fn to_tensor(&self, scale: f32) -> [f32; 7] {
+    pub fn to_tensor(&self, scale: f32) -> [f32; 7] {
         let t = self.rigid.trans;
         [
             self.quat[0],
