@@ -69,7 +69,7 @@ pub(crate) struct MsaArgs {
     /// Database preset: demo (built-in search of the shipped demo database); reduced_dbs (jackhmmer on
     /// uniref90, mgnify, small_bfd); full_dbs (jackhmmer on uniref90, mgnify; hhblits on bfd + uniref30),
     /// the databases below --data-dir as `ferrofold db download` lays them out
-    #[arg(long, value_name = "PRESET", value_parser = ["demo", "reduced_dbs", "full_dbs", "colabfold"], conflicts_with_all = ["msas", "msa_dir", "single_sequence", "databases"])]
+    #[arg(long, value_name = "PRESET", value_parser = ["demo", "reduced_dbs", "full_dbs"], conflicts_with_all = ["msas", "msa_dir", "single_sequence", "databases", "tool", "tool_binary"])]
     pub(crate) db_preset: Option<String>,
     /// Directory holding the databases of --db-preset (as written by `ferrofold db download`)
     #[arg(long, value_name = "DIR")]

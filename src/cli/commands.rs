@@ -186,29 +186,41 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
         command_line: command_line(),
         stages,
     };
-    let results = run_stage::run(&opts)?;
-    let mut out = std::io::stdout().lock();
-    for t in results {
-        if t.models.is_empty() {
-            writeln!(out, "{}\tfeatures\t{}", t.name, t.output_dir.display())?;
+    // One line per target as it finishes (flushed: a long batch can be followed with `tail -f`).
+    let mut failed_write = None;
+    run_stage::run_each(&opts, |t| {
+        if failed_write.is_none() {
+            failed_write = print_target(t).err();
         }
-        for m in t.models {
-            let ptm = m
-                .ptm
-                .map(|p| format!("{p:.4}"))
-                .unwrap_or_else(|| "-".into());
-            let what = if m.skipped { "up to date" } else { "written" };
-            writeln!(
-                out,
-                "{}\t{}\t{}\tmean_plddt {:.2}\tptm {ptm}\t{what}",
-                t.name,
-                m.name,
-                t.output_dir.display(),
-                m.mean_plddt
-            )?;
-        }
+    })?;
+    if let Some(e) = failed_write {
+        return Err(e.into());
     }
     Ok(())
+}
+
+/// `run`'s line(s) for one finished target on stdout.
+fn print_target(t: &run_stage::TargetResult) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if t.models.is_empty() {
+        writeln!(out, "{}\tfeatures\t{}", t.name, t.output_dir.display())?;
+    }
+    for m in &t.models {
+        let ptm = m
+            .ptm
+            .map(|p| format!("{p:.4}"))
+            .unwrap_or_else(|| "-".into());
+        let what = if m.skipped { "up to date" } else { "written" };
+        writeln!(
+            out,
+            "{}\t{}\t{}\tmean_plddt {:.2}\tptm {ptm}\t{what}",
+            t.name,
+            m.name,
+            t.output_dir.display(),
+            m.mean_plddt
+        )?;
+    }
+    out.flush()
 }
 
 pub(crate) fn predict(args: PredictArgs) -> anyhow::Result<()> {

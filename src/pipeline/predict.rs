@@ -429,6 +429,19 @@ fn reusable_result(opts: &PredictOptions, m: &ModelFile, hash: &str) -> Option<M
     })
 }
 
+/// Worker threads for `requested` (0: one per core): at most what this process may run on (its CPU
+/// affinity and cgroup quota, as a Slurm allocation sets them), saying so when it asks for more.
+fn worker_threads(requested: usize) -> usize {
+    let available = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if requested > available {
+        tracing::warn!(
+            "--threads {requested}: this machine (or its allocation) offers {available} cores; using {available}"
+        );
+        return available;
+    }
+    requested
+}
+
 /// Runs one model on the CPU engine in its own thread pool, with a progress bar of its blocks.
 fn predict_model(
     opts: &PredictOptions,
@@ -443,7 +456,7 @@ fn predict_model(
         message: e.to_string(),
     };
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.runtime.threads)
+        .num_threads(worker_threads(opts.runtime.threads))
         .build()
         .map_err(|e| model_err(&e))?;
     // One step per extra-MSA / Evoformer block of every iteration.

@@ -46,7 +46,8 @@ pub enum RunError {
     Input(String),
 }
 
-/// A folder name from a record id: path separators, control characters and whitespace become `_`,
+/// A folder name from a record id: path separators, `|` (UniProt's `tr|F8AN26|F8AN26_METOI` becomes
+/// `tr_F8AN26_F8AN26_METOI`, as ColabFold names it), control characters and whitespace become `_`,
 /// leading `.` and `-` too; at most 100 bytes (cut at a character boundary, so multi-byte ids fit the
 /// same limit as ASCII ones); never empty.
 pub(crate) fn sanitize_id(id: &str) -> String {
@@ -54,7 +55,7 @@ pub(crate) fn sanitize_id(id: &str) -> String {
     let mut s: String = id
         .chars()
         .map(|c| {
-            if c == '/' || c == '\\' || c.is_control() || c.is_whitespace() {
+            if c == '/' || c == '\\' || c == '|' || c.is_control() || c.is_whitespace() {
                 '_'
             } else {
                 c
@@ -345,13 +346,20 @@ fn check_features_belong(t: &Target, path: &Path, opts: &FeaturesOptions) -> Res
 
 /// Runs the batch share of this task.
 pub fn run(opts: &RunOptions) -> Result<Vec<TargetResult>, RunError> {
+    let mut out = Vec::new();
+    run_each(opts, |t| out.push(t.clone()))?;
+    Ok(out)
+}
+
+/// As [`run`], calling `done` with each target's result as soon as it is finished (so a batch of
+/// hundreds can be followed, `tail -f`), in input order.
+pub fn run_each(opts: &RunOptions, mut done: impl FnMut(&TargetResult)) -> Result<(), RunError> {
     let all = collect_targets(&opts.inputs)?;
     let (index, size) = array_task(opts.array)?;
     let mine = shard(all, index, size);
     info!("task {index} of {size}: {} target(s)", mine.len());
     std::fs::create_dir_all(&opts.output_dir)
         .map_err(|e| RunError::Input(format!("{}: {e}", opts.output_dir.display())))?;
-    let mut out = Vec::new();
     for t in mine {
         let f_opts = FeaturesOptions {
             fasta: t.source.clone(),
@@ -392,7 +400,7 @@ pub fn run(opts: &RunOptions) -> Result<Vec<TargetResult>, RunError> {
                 &format!("{features_line} [{:.1} s]", started.elapsed().as_secs_f64()),
                 &opts.command_line,
             );
-            out.push(TargetResult {
+            done(&TargetResult {
                 name: t.name,
                 output_dir: target_dir,
                 models: Vec::new(),
@@ -431,13 +439,13 @@ pub fn run(opts: &RunOptions) -> Result<Vec<TargetResult>, RunError> {
             target: t.name.clone(),
             source,
         })?;
-        out.push(TargetResult {
+        done(&TargetResult {
             name: t.name,
             output_dir: target_dir,
             models,
         });
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Appends one line per run to `<target>/log.txt`: when, what ran and what came of it, and the command.
@@ -600,6 +608,14 @@ mod tests {
     }
 
     #[test]
+    fn uniprot_ids_are_named_as_colabfold_names_them() {
+        assert_eq!(
+            sanitize_id("tr|F8AN26|F8AN26_METOI"),
+            "tr_F8AN26_F8AN26_METOI"
+        );
+    }
+
+    #[test]
     fn ids_become_safe_folder_names() {
         assert_eq!(sanitize_id("../../etc/x"), "_._.._etc_x");
         for id in [
@@ -626,7 +642,7 @@ mod tests {
                 "{id:?} -> {s:?}"
             );
         }
-        assert_eq!(sanitize_id("sp|P69905|HBA_HUMAN"), "sp|P69905|HBA_HUMAN");
+        assert_eq!(sanitize_id("sp|P69905|HBA_HUMAN"), "sp_P69905_HBA_HUMAN");
     }
 
     #[test]

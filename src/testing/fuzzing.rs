@@ -110,7 +110,11 @@ pub fn structure(data: &[u8]) {
 }
 
 /// A valid `features.h5` for a short query in a fresh folder (kept alive by the returned guard).
-fn base_file() -> (tempfile::TempDir, std::path::PathBuf, crate::features::RawFeatures) {
+fn base_file() -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    crate::features::RawFeatures,
+) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("features.h5");
     let (raw, prov) = base();

@@ -521,3 +521,95 @@ fn stepped_slurm_arrays_cover_every_target_once() {
         assert!(!out.exists(), "{env:?}: work was done");
     }
 }
+
+/// Issue 18 (2): each target's line is printed as it finishes, so what finished before a failure is on
+/// stdout (and a long batch can be followed).
+#[test]
+fn each_target_is_reported_as_it_finishes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let model = tiny_model(d);
+    let out = d.join("out");
+    let one = d.join("one.fasta");
+    std::fs::write(&one, ">t1\nMKTAYIAKQRQISFVKSHFSRQ\n").unwrap();
+    let (code, _, err) = run(
+        &[
+            "run",
+            one.to_str().unwrap(),
+            "--single-sequence",
+            "--stage",
+            "features",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    // Two targets, features only for the first: the second fails, the first's line is already out.
+    let two = d.join("two.fasta");
+    std::fs::write(
+        &two,
+        ">t1\nMKTAYIAKQRQISFVKSHFSRQ\n>t2\nMKTAYIAKQRQISFVKSHFSRA\n",
+    )
+    .unwrap();
+    let (code, stdout, err) = run(
+        &[
+            "run",
+            two.to_str().unwrap(),
+            "--single-sequence",
+            "--stage",
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(stdout.starts_with("t1\ttiny"), "{stdout}");
+    assert!(
+        err.contains("t2") && err.contains("run the features stage first"),
+        "{err}"
+    );
+}
+
+/// Issue 18 (9, 15): contradicting or unsupported flags are usage errors; more threads than the machine
+/// offers are capped, with a warning.
+#[test]
+fn contradicting_flags_and_too_many_threads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let q = d.join("q.fasta");
+    std::fs::write(&q, ">q\nMKTAYIAKQRQISFVKSHFSRQ\n").unwrap();
+    let o = d.join("o");
+    for extra in [
+        vec!["--db-preset", "demo", "--tool", "jackhmmer"],
+        vec!["--db-preset", "colabfold"],
+    ] {
+        let mut args = vec!["features", q.to_str().unwrap(), "-o", o.to_str().unwrap()];
+        args.extend(extra.iter().copied());
+        let (code, _, err) = run(&args, &[]);
+        assert_eq!(code, 2, "{extra:?}: {err}");
+    }
+    let model = tiny_model(d);
+    let (code, _, err) = run(
+        &[
+            "run",
+            q.to_str().unwrap(),
+            "--single-sequence",
+            "--model",
+            model.to_str().unwrap(),
+            "-o",
+            o.to_str().unwrap(),
+            "--threads",
+            "10000",
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("--threads 10000") && err.contains("cores; using"),
+        "{err}"
+    );
+}
