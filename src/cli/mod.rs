@@ -88,6 +88,12 @@ pub(crate) fn report(result: anyhow::Result<()>) -> ExitCode {
                 || matches!(
                     e.downcast_ref::<FeaturesStageError>(),
                     Some(FeaturesStageError::Usage(_))
+                )
+                || matches!(
+                    e.downcast_ref::<ferrofold::pipeline::run::RunError>(),
+                    Some(ferrofold::pipeline::run::RunError::Features(
+                        FeaturesStageError::Usage(_)
+                    ))
                 );
             let mut line = e.to_string();
             for cause in e.chain().skip(1) {

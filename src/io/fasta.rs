@@ -219,6 +219,33 @@ pub(crate) fn unsafe_id_reason(id: &str) -> Option<&'static str> {
 /// that is safe as a directory name and unique, a non-empty sequence, and only letters AlphaFold2
 /// accepts (`sequence_to_onehot(..., map_unknown_to_x=True)`: any upper-case ASCII letter; the ones outside
 /// the 20 standard + X are read as X; everything else, lower case included, is rejected as AlphaFold2 does).
+/// The checks of [`validate_protein`] that concern one record alone: a non-empty sequence of letters
+/// AlphaFold2 accepts.
+pub fn validate_protein_record(r: &FastaRecord, path: &Path) -> Result<(), FastaError> {
+    if r.sequence.is_empty() {
+        return Err(FastaError::EmptyRecord {
+            path: path.into(),
+            id: r.id.clone(),
+            line: r.line,
+        });
+    }
+    if let Some((pos, c)) = r
+        .sequence
+        .chars()
+        .enumerate()
+        .find(|&(_, c)| residue_constants::restype_index_with_x(c).is_none())
+    {
+        return Err(FastaError::InvalidResidue {
+            path: path.into(),
+            id: r.id.clone(),
+            line: r.line_of_residue(pos),
+            position: pos + 1,
+            found: c,
+        });
+    }
+    Ok(())
+}
+
 pub fn validate_protein(records: &[FastaRecord], path: &Path) -> Result<(), FastaError> {
     if records.is_empty() {
         return Err(FastaError::Empty { path: path.into() });
@@ -248,27 +275,7 @@ pub fn validate_protein(records: &[FastaRecord], path: &Path) -> Result<(), Fast
             });
         }
         seen.insert(&r.id, r.line);
-        if r.sequence.is_empty() {
-            return Err(FastaError::EmptyRecord {
-                path: path.into(),
-                id: r.id.clone(),
-                line: r.line,
-            });
-        }
-        if let Some((pos, c)) = r
-            .sequence
-            .chars()
-            .enumerate()
-            .find(|&(_, c)| residue_constants::restype_index_with_x(c).is_none())
-        {
-            return Err(FastaError::InvalidResidue {
-                path: path.into(),
-                id: r.id.clone(),
-                line: r.line_of_residue(pos),
-                position: pos + 1,
-                found: c,
-            });
-        }
+        validate_protein_record(r, path)?;
     }
     Ok(())
 }

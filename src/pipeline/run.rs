@@ -28,6 +28,9 @@ pub struct Target {
     pub original_id: String,
     pub query: Query,
     pub source: PathBuf,
+    /// Why the record cannot be a target (an empty or mis-lettered sequence), if it cannot: the batch
+    /// records it as failed and goes on with the others.
+    pub problem: Option<String>,
 }
 
 /// Errors of the batch; each names the input or target.
@@ -44,6 +47,13 @@ pub enum RunError {
     },
     #[error("{0}")]
     Input(String),
+    /// Some targets failed; every other target was done.
+    #[error("{failed} of {total} target(s) failed (each with its reason in {}); the others are done", list.display())]
+    Batch {
+        failed: usize,
+        total: usize,
+        list: PathBuf,
+    },
 }
 
 /// A folder name from a record id: path separators, `|` (UniProt's `tr|F8AN26|F8AN26_METOI` becomes
@@ -133,17 +143,26 @@ pub(crate) fn collect_targets(inputs: &[PathBuf]) -> Result<Vec<Target>, RunErro
             }
             used.insert(name.clone());
             let original = std::mem::replace(&mut r.id, name.clone());
-            targets.push((original, r.clone(), file.clone()));
+            // A bad record is one failed target, not a failed batch (its position still counts, so
+            // array tasks share the batch the same way whatever the records hold).
+            let problem = fasta::validate_protein_record(r, &file).err().map(|e| {
+                e.to_string()
+                    .replace(&format!("'{name}'"), &format!("'{original}'"))
+            });
+            targets.push((original, r.clone(), file.clone(), problem));
         }
-        fasta::validate_protein(&records, &file)?;
+        if records.is_empty() {
+            fasta::validate_protein(&records, &file)?;
+        }
     }
     Ok(targets
         .into_iter()
-        .map(|(original_id, r, source)| Target {
+        .map(|(original_id, r, source, problem)| Target {
             name: r.id.clone(),
             original_id,
             query: Query::from_record(&r),
             source,
+            problem,
         })
         .collect())
 }
@@ -355,97 +374,181 @@ pub fn run(opts: &RunOptions) -> Result<Vec<TargetResult>, RunError> {
 /// hundreds can be followed, `tail -f`), in input order.
 pub fn run_each(opts: &RunOptions, mut done: impl FnMut(&TargetResult)) -> Result<(), RunError> {
     let all = collect_targets(&opts.inputs)?;
+    if matches!(opts.msas, MsaSource::Files(_)) && all.len() > 1 {
+        return Err(RunError::Features(FeaturesStageError::Usage(format!(
+            "{} targets but --msa files belong to one target; use --msa-dir with one folder per record id",
+            all.len()
+        ))));
+    }
     let (index, size) = array_task(opts.array)?;
     let mine = shard(all, index, size);
     info!("task {index} of {size}: {} target(s)", mine.len());
     std::fs::create_dir_all(&opts.output_dir)
         .map_err(|e| RunError::Input(format!("{}: {e}", opts.output_dir.display())))?;
+    let total = mine.len();
+    let mut failed = 0usize;
     for t in mine {
-        let f_opts = FeaturesOptions {
-            fasta: t.source.clone(),
-            msas: opts.msas.clone(),
-            output_dir: opts.output_dir.clone(),
-            limits: opts.limits,
-            overwrite: opts.overwrite,
-            command_line: opts.command_line.clone(),
-            max_length: opts.predict.max_length,
+        let result = match &t.problem {
+            Some(problem) => Err(("input", RunError::Input(problem.clone()))),
+            None => one_target(opts, &t),
         };
-        let target_dir = opts.output_dir.join(&t.name);
-        let started = std::time::Instant::now();
-        let (features_path, features_line) = if opts.stages.features() {
-            let report = run_target(&t.query, &f_opts)?;
-            let line = format!(
-                "features: {} residues, {} alignment rows ({:?}, {:.2} s)",
-                report.num_res, report.num_alignments, report.outcome, report.seconds
-            );
-            (report.features_path, line)
-        } else {
-            crate::fsutil::tree::ensure_dir(&target_dir)
-                .map_err(|e| RunError::Input(format!("target '{}': {e}", t.name)))?;
-            let p = target_dir.join(super::features::FEATURES_FILE);
-            if !p.is_file() {
-                return Err(RunError::Input(format!(
-                    "target '{}': {} does not exist: run the features stage first (ferrofold run --stage features with the same inputs and -o)",
-                    t.name,
-                    p.display()
-                )));
+        match result {
+            Ok(r) => done(&r),
+            // A usage problem is the same for every target: stop at once.
+            Err((_, e @ RunError::Features(FeaturesStageError::Usage(_)))) => return Err(e),
+            Err((stage, e)) => {
+                failed += 1;
+                record_failure(opts, &t, stage, &e);
             }
-            check_features_belong(&t, &p, &f_opts)?;
-            (p, "features: from the features stage".to_string())
-        };
-        if !opts.stages.predict() {
-            append_log(
-                &target_dir,
-                &t,
-                &format!("{features_line} [{:.1} s]", started.elapsed().as_secs_f64()),
-                &opts.command_line,
-            );
-            done(&TargetResult {
-                name: t.name,
-                output_dir: target_dir,
-                models: Vec::new(),
-            });
-            continue;
         }
-        let p_opts = PredictOptions {
-            features: features_path,
-            models: opts.models.clone(),
-            output_dir: target_dir.clone(),
-            overwrite: opts.overwrite,
-            ..opts.predict.clone()
-        };
-        let result = predict::run(&p_opts);
-        let line = match &result {
-            Ok(models) => models
-                .iter()
-                .map(|m| {
-                    let ptm = m.ptm.map(|p| format!(", pTM {p:.4}")).unwrap_or_default();
-                    let what = if m.skipped { "up to date" } else { "written" };
-                    format!(
-                        "predict {}: mean pLDDT {:.2}{ptm} ({what})",
-                        m.name, m.mean_plddt
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("; "),
-            Err(e) => format!("predict failed: {e}"),
-        };
-        let summary = format!(
-            "{features_line}; {line} [{:.1} s]",
-            started.elapsed().as_secs_f64()
-        );
-        append_log(&target_dir, &t, &summary, &opts.command_line);
-        let models = result.map_err(|source| RunError::Predict {
-            target: t.name.clone(),
-            source,
-        })?;
-        done(&TargetResult {
-            name: t.name,
-            output_dir: target_dir,
-            models,
+    }
+    if failed > 0 {
+        return Err(RunError::Batch {
+            failed,
+            total,
+            list: opts.output_dir.join(FAILED_FILE),
         });
     }
     Ok(())
+}
+
+/// The batch's list of failed targets (tab-separated, appended by every run and array task: when, array
+/// task, target folder, record id, stage, reason).
+pub const FAILED_FILE: &str = "failed.tsv";
+
+/// Records a failed target: an error line in the log, a line in its `log.txt` and in `failed.tsv`.
+fn record_failure(opts: &RunOptions, t: &Target, stage: &str, e: &RunError) {
+    let reason = e.to_string().replace(['\t', '\n'], " ");
+    tracing::error!(
+        "{}: {stage} failed: {reason}; going on with the other targets",
+        t.name
+    );
+    let target_dir = opts.output_dir.join(&t.name);
+    if crate::fsutil::tree::ensure_dir(&target_dir).is_ok() {
+        append_log(
+            &target_dir,
+            t,
+            &format!("{stage} failed: {reason}"),
+            &opts.command_line,
+        );
+    }
+    let list = opts.output_dir.join(FAILED_FILE);
+    let header = if list.exists() {
+        ""
+    } else {
+        "# unix_time\tarray_task\ttarget\trecord_id\tstage\treason\n"
+    };
+    let when = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let task = array_task(opts.array).map_or("-".into(), |(i, n)| format!("{i}/{n}"));
+    let line = format!(
+        "{header}{when}\t{task}\t{}\t{}\t{stage}\t{reason}\n",
+        t.name, t.original_id
+    );
+    if let Err(e) = crate::fsutil::tree::append_no_follow(&list, &line) {
+        warn!("cannot append to {}: {e}", list.display());
+    }
+}
+
+/// Features and/or predict for one target; an error comes with the stage it happened in.
+// Returned once per target: the size of the error does not matter.
+#[allow(clippy::result_large_err)]
+fn one_target(opts: &RunOptions, t: &Target) -> Result<TargetResult, (&'static str, RunError)> {
+    let f_opts = FeaturesOptions {
+        fasta: t.source.clone(),
+        msas: opts.msas.clone(),
+        output_dir: opts.output_dir.clone(),
+        limits: opts.limits,
+        overwrite: opts.overwrite,
+        command_line: opts.command_line.clone(),
+        max_length: opts.predict.max_length,
+    };
+    let target_dir = opts.output_dir.join(&t.name);
+    let started = std::time::Instant::now();
+    let (features_path, features_line) = if opts.stages.features() {
+        let report = run_target(&t.query, &f_opts).map_err(|e| ("features", e.into()))?;
+        let line = format!(
+            "features: {} residues, {} alignment rows ({:?}, {:.2} s)",
+            report.num_res, report.num_alignments, report.outcome, report.seconds
+        );
+        (report.features_path, line)
+    } else {
+        crate::fsutil::tree::ensure_dir(&target_dir).map_err(|e| {
+            (
+                "features",
+                RunError::Input(format!("target '{}': {e}", t.name)),
+            )
+        })?;
+        let p = target_dir.join(super::features::FEATURES_FILE);
+        if !p.is_file() {
+            return Err(("features", RunError::Input(format!(
+                "target '{}': {} does not exist: run the features stage first (ferrofold run --stage features with the same inputs and -o)",
+                t.name,
+                p.display()
+            ))));
+        }
+        check_features_belong(t, &p, &f_opts).map_err(|e| ("features", e))?;
+        (p, "features: from the features stage".to_string())
+    };
+    if !opts.stages.predict() {
+        append_log(
+            &target_dir,
+            t,
+            &format!("{features_line} [{:.1} s]", started.elapsed().as_secs_f64()),
+            &opts.command_line,
+        );
+        return Ok(TargetResult {
+            name: t.name.clone(),
+            output_dir: target_dir,
+            models: Vec::new(),
+        });
+    }
+    let p_opts = PredictOptions {
+        features: features_path,
+        models: opts.models.clone(),
+        output_dir: target_dir.clone(),
+        overwrite: opts.overwrite,
+        ..opts.predict.clone()
+    };
+    let result = predict::run(&p_opts);
+    let line = match &result {
+        Ok(models) => models
+            .iter()
+            .map(|m| {
+                let ptm = m.ptm.map(|p| format!(", pTM {p:.4}")).unwrap_or_default();
+                let what = if m.skipped { "up to date" } else { "written" };
+                format!(
+                    "predict {}: mean pLDDT {:.2}{ptm} ({what})",
+                    m.name, m.mean_plddt
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        Err(e) => format!("predict failed: {e}"),
+    };
+    let summary = format!(
+        "{features_line}; {line} [{:.1} s]",
+        started.elapsed().as_secs_f64()
+    );
+    if result.is_ok() {
+        append_log(&target_dir, t, &summary, &opts.command_line);
+    }
+    let models = result.map_err(|source| {
+        (
+            "predict",
+            RunError::Predict {
+                target: t.name.clone(),
+                source,
+            },
+        )
+    })?;
+    Ok(TargetResult {
+        name: t.name.clone(),
+        output_dir: target_dir,
+        models,
+    })
 }
 
 /// Appends one line per run to `<target>/log.txt`: when, what ran and what came of it, and the command.
@@ -657,6 +760,7 @@ mod tests {
                     sequence: "MK".into(),
                 },
                 source: PathBuf::from("x"),
+                problem: None,
             })
             .collect();
         let mut seen = Vec::new();

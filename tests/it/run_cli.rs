@@ -613,3 +613,83 @@ fn contradicting_flags_and_too_many_threads() {
         "{err}"
     );
 }
+
+/// Issue 18 (1): one bad target never sinks a batch. An invalid record and a target over --max-length are
+/// recorded (their log.txt, the batch's failed.tsv with stage and reason), every other target finishes,
+/// and the command exits 1 at the end saying how many failed; usage errors still stop at once.
+#[test]
+fn a_bad_target_is_recorded_and_the_batch_goes_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let model = tiny_model(d);
+    let fasta = d.join("batch.fasta");
+    std::fs::write(
+        &fasta,
+        ">good1\nMKTAYIAKQRQISFVKSHFSRQ\n>bad_letters\nMKTAYIAKqrqisf\n>too_long\nMKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ\n>good2\nMKTAYIAKQRQISFVKSHFSRA\n",
+    )
+    .unwrap();
+    let out = d.join("out");
+    let (code, stdout, err) = run(
+        &[
+            "run",
+            fasta.to_str().unwrap(),
+            "--single-sequence",
+            "--model",
+            model.to_str().unwrap(),
+            "--max-length",
+            "25",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("2 of 4 target(s) failed") && err.contains("failed.tsv"),
+        "{err}"
+    );
+    for good in ["good1", "good2"] {
+        assert!(stdout.contains(&format!("{good}\ttiny")), "{stdout}");
+        assert!(out.join(good).join("ranked_0.pdb").is_file(), "{good}");
+    }
+    let failed = std::fs::read_to_string(out.join("failed.tsv")).unwrap();
+    let rows: Vec<Vec<&str>> = failed
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.split('\t').collect())
+        .collect();
+    assert_eq!(rows.len(), 2, "{failed}");
+    assert_eq!(
+        (rows[0][2], rows[0][4]),
+        ("bad_letters", "input"),
+        "{failed}"
+    );
+    assert!(rows[0][5].contains("'q'"), "{failed}");
+    assert_eq!(
+        (rows[1][2], rows[1][4]),
+        ("too_long", "features"),
+        "{failed}"
+    );
+    assert!(rows[1][5].contains("--max-length"), "{failed}");
+    let log = std::fs::read_to_string(out.join("too_long/log.txt")).unwrap();
+    assert!(log.contains("features failed"), "{log}");
+
+    // A usage error (--msa files for a multi-record batch) still stops at once.
+    let msa = d.join("uniref90_hits.a3m");
+    std::fs::write(&msa, ">q\nMKTAYIAKQRQISFVKSHFSRQ\n").unwrap();
+    let (code, _, err) = run(
+        &[
+            "run",
+            fasta.to_str().unwrap(),
+            "--msa",
+            msa.to_str().unwrap(),
+            "--stage",
+            "features",
+            "-o",
+            d.join("o2").to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(!d.join("o2/failed.tsv").exists());
+}
