@@ -88,7 +88,12 @@ pub(crate) fn warn_demo() {
 pub(crate) fn model_list(args: &ModelArgs) -> anyhow::Result<Vec<PathBuf>> {
     if args.demo_model {
         let path = params::demo_model_path();
-        params::ensure_demo_model(&path)?;
+        if params::ensure_demo_model(&path)? {
+            tracing::info!(
+                "wrote the demo model to {} (set FERROFOLD_MODELS to keep it elsewhere)",
+                path.display()
+            );
+        }
         warn_demo();
         return Ok(vec![path]);
     }

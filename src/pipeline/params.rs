@@ -86,13 +86,22 @@ pub fn models_in_dir(dir: &Path) -> Result<Vec<PathBuf>, ParamsError> {
     Ok(found)
 }
 
-/// Where `--demo-model` keeps the demo model: `$FERROFOLD_MODELS/ferrofold_demo.onnx`, else
-/// `models/ferrofold_demo.onnx`.
+/// Where `--demo-model` keeps the demo model: `$FERROFOLD_MODELS/ferrofold_demo.onnx`, else the user's
+/// cache (`$XDG_CACHE_HOME/ferrofold/models/`, by default `~/.cache/ferrofold/models/`), never the folder
+/// the user happens to be in (`models/` there only when no home is known).
 pub fn demo_model_path() -> PathBuf {
-    std::env::var_os("FERROFOLD_MODELS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("models"))
-        .join("ferrofold_demo.onnx")
+    let nonempty = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let dir = nonempty("FERROFOLD_MODELS").unwrap_or_else(|| {
+        nonempty("XDG_CACHE_HOME")
+            .or_else(|| nonempty("HOME").map(|h| h.join(".cache")))
+            .map(|c| c.join("ferrofold").join("models"))
+            .unwrap_or_else(|| PathBuf::from("models"))
+    });
+    dir.join("ferrofold_demo.onnx")
 }
 
 /// What a conversion did.

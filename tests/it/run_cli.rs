@@ -693,3 +693,38 @@ fn a_bad_target_is_recorded_and_the_batch_goes_on() {
     assert_eq!(code, 2, "{err}");
     assert!(!d.join("o2/failed.tsv").exists());
 }
+
+/// Issue 18 (14): `--demo-model` keeps the demo model in the user's cache, not in whatever folder the
+/// user is in, and says where.
+#[test]
+fn the_demo_model_goes_to_the_cache() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let cwd = d.join("work");
+    std::fs::create_dir_all(&cwd).unwrap();
+    std::fs::write(cwd.join("q.fasta"), ">q\nMKTAYIAKQRQISFVKSHFSRQ\n").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_ferrofold"))
+        .args([
+            "run",
+            "q.fasta",
+            "--single-sequence",
+            "--demo-model",
+            "--num-recycle",
+            "0",
+            "-o",
+            "out",
+        ])
+        .current_dir(&cwd)
+        .env("XDG_CACHE_HOME", d.join("cache"))
+        .env_remove("FERROFOLD_MODELS")
+        .env_remove("RUST_LOG")
+        .env_remove("SLURM_ARRAY_TASK_ID")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let model = d.join("cache/ferrofold/models/ferrofold_demo.onnx");
+    assert!(model.is_file());
+    assert!(err.contains(&model.display().to_string()), "{err}");
+    assert!(!cwd.join("models").exists());
+}
