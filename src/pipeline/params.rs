@@ -65,22 +65,37 @@ pub fn read_npz_weights(path: impl AsRef<Path>) -> Result<Weights, ParamsError> 
     Ok(w)
 }
 
-/// Every `.onnx` model file in `dir`, sorted by name; none is an error.
+/// Every `.onnx` model file in `dir`, sorted by name; where there is none, DeepMind's
+/// `params_model_*.npz` (AlphaFold2's own `params/` folder); neither is an error.
 pub fn models_in_dir(dir: &Path) -> Result<Vec<PathBuf>, ParamsError> {
     let io_err = |e: std::io::Error| ParamsError::Io {
         path: dir.into(),
         message: e.to_string(),
     };
-    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+    let files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(io_err)?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "onnx"))
         .collect();
-    found.sort();
+    let pick = |keep: &dyn Fn(&Path) -> bool| {
+        let mut v: Vec<PathBuf> = files.iter().filter(|p| keep(p)).cloned().collect();
+        v.sort();
+        v
+    };
+    let mut found = pick(&|p| p.extension().is_some_and(|x| x == "onnx"));
+    if found.is_empty() {
+        found = pick(&|p| {
+            // Multimer parameters (params_model_*_multimer_*.npz) are another network.
+            p.extension().is_some_and(|x| x == "npz")
+                && p.file_name().is_some_and(|n| {
+                    let n = n.to_string_lossy();
+                    n.starts_with("params_model_") && !n.contains("multimer")
+                })
+        });
+    }
     if found.is_empty() {
         return Err(ParamsError::Io {
             path: dir.into(),
-            message: "no .onnx model files".into(),
+            message: "no .onnx model files (nor DeepMind's params_model_*.npz)".into(),
         });
     }
     Ok(found)
@@ -149,14 +164,37 @@ pub fn convert(
     Ok(report)
 }
 
-/// Loads a model file and checks every tensor against its configuration.
+/// Loads a model file and checks every tensor against its configuration. DeepMind's own
+/// `params_model_*.npz` is accepted as it is (converted in memory, as `params convert` would: AlphaFold2's
+/// preset for its names, sizes read off the weights otherwise).
 pub fn load(path: &Path) -> Result<ModelFile, ParamsError> {
+    if path.extension().is_some_and(|e| e == "npz") {
+        return load_npz(path);
+    }
     let m = model_file::read(path)?;
     schema::check(&m.weights, &m.config).map_err(|source| ParamsError::Schema {
         path: path.into(),
         source,
     })?;
     Ok(m)
+}
+
+/// DeepMind's `.npz` parameters as a model, in memory.
+fn load_npz(path: &Path) -> Result<ModelFile, ParamsError> {
+    let name = model_name_from_path(path);
+    let source_sha256 = sha256_file(path).map_err(|e| ParamsError::Io {
+        path: path.into(),
+        message: e.to_string(),
+    })?;
+    let weights = read_npz_weights(path)?;
+    let config = config_for(&name, &weights, path)?;
+    Ok(ModelFile {
+        name,
+        config,
+        weights,
+        source_sha256,
+        license: ALPHAFOLD_PARAMS_LICENSE.into(),
+    })
 }
 
 /// What `params info` reports about a model file.

@@ -332,3 +332,41 @@ fn predict_errors_leave_nothing_behind() {
         &["broken.h5", "residue_index", "[39]"],
     );
 }
+
+/// Issue 18 (5): DeepMind's `.npz` parameters work as they are, named one by one or as AlphaFold2's
+/// `params/` folder (multimer parameters there are left out).
+#[test]
+fn alphafold2_npz_parameters_predict_directly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let features = single_sequence_features(d);
+    let params = d.join("params");
+    std::fs::create_dir_all(&params).unwrap();
+    let npz = params.join("params_model_tiny_ptm.npz");
+    std::fs::copy(data("model/tiny/params_model_1_ptm.npz"), &npz).unwrap();
+    std::fs::write(params.join("params_model_1_multimer_v3.npz"), b"not read").unwrap();
+    for (i, args) in [
+        vec!["--model", npz.to_str().unwrap()],
+        vec!["--models-dir", params.to_str().unwrap()],
+    ]
+    .iter()
+    .enumerate()
+    {
+        let out = d.join(format!("out{i}"));
+        let mut all = vec![
+            "predict",
+            features.to_str().unwrap(),
+            "--num-recycle",
+            "0",
+            "--no-plots",
+            "-o",
+            out.to_str().unwrap(),
+        ];
+        all.extend(args.iter().copied());
+        let r = ferrofold(&all);
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(r.status.success(), "{args:?}: {err}");
+        assert!(out.join("result_model_tiny_ptm.h5").is_file(), "{args:?}");
+        assert!(out.join("ranked_0.pdb").is_file());
+    }
+}
