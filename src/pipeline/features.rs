@@ -161,8 +161,12 @@ fn msa_inputs(source: &MsaSource, query: &Query) -> Result<Vec<MsaInput>, Featur
             Ok(files.iter().map(MsaInput::from_path).collect())
         }
         MsaSource::Dir(dir) => {
+            // DIR/<id>/ (OpenFold's layout), DIR/<id>/msas/ (an AlphaFold2 or ferrofold output folder:
+            // the batch form of AlphaFold2's --use_precomputed_msas), or DIR itself.
             let per_target = dir.join(&query.id);
-            let dir = if per_target.is_dir() {
+            let dir = if per_target.join(MSAS_DIR).is_dir() {
+                per_target.join(MSAS_DIR)
+            } else if per_target.is_dir() {
                 per_target
             } else {
                 dir.clone()

@@ -228,6 +228,28 @@ fn run_into(
     tmp.commit().map_err(io_err(out))
 }
 
+/// A `.gz` database decompressed into a temporary file in `work` (removed when dropped); `None` for a
+/// database that is not gzipped.
+fn decompressed(
+    database: &Path,
+    work: &Path,
+) -> Result<Option<tempfile::NamedTempFile>, SearchError> {
+    if database.extension().is_none_or(|e| e != "gz") {
+        return Ok(None);
+    }
+    let mut tmp = atomic::temp_file_in(work, ".database.fasta").map_err(io_err(work))?;
+    let f = crate::fsutil::regular::open(database).map_err(io_err(database))?;
+    std::io::copy(
+        &mut flate2::read::MultiGzDecoder::new(std::io::BufReader::new(f)),
+        tmp.as_file_mut(),
+    )
+    .map_err(|e| SearchError::Io {
+        path: database.into(),
+        message: format!("cannot decompress: {e}"),
+    })?;
+    Ok(Some(tmp))
+}
+
 /// HMMER's jackhmmer with AlphaFold2's flags (one iteration), Stockholm out.
 pub struct Jackhmmer {
     pub binary: PathBuf,
@@ -251,8 +273,11 @@ impl Searcher for Jackhmmer {
         out: &Path,
         work: &Path,
     ) -> Result<(), SearchError> {
+        // jackhmmer rewinds its database between iterations: a gzipped FASTA is decompressed first.
+        let plain = decompressed(database, work)?;
+        let db = plain.as_ref().map_or(database, |f| f.path());
         run_into(query, database, out, work, |q, tmp| {
-            tools::jackhmmer(&self.binary, q, database, tmp, 1, self.cpu, self.timeout)
+            tools::jackhmmer(&self.binary, q, db, tmp, 1, self.cpu, self.timeout)
         })
     }
 }

@@ -728,3 +728,50 @@ fn the_demo_model_goes_to_the_cache() {
     assert!(err.contains(&model.display().to_string()), "{err}");
     assert!(!cwd.join("models").exists());
 }
+
+/// Issue 18 (8): `--msa-dir` over an earlier output folder (`<out>/<id>/msas/`, AlphaFold2's and
+/// ferrofold's layout) reuses its alignments, the batch form of AlphaFold2's `--use_precomputed_msas`.
+#[test]
+fn msa_dir_reads_an_earlier_output_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let fasta = d.join("t.fasta");
+    std::fs::write(
+        &fasta,
+        ">t1\nMKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQ\n>t2\nMSKGEELFTGVVPILVELDGDVNGHKFSVSGEG\n",
+    )
+    .unwrap();
+    let first = d.join("first");
+    let (code, _, err) = run(
+        &[
+            "run",
+            fasta.to_str().unwrap(),
+            "--stage",
+            "features",
+            "-o",
+            first.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    let second = d.join("second");
+    let (code, _, err) = run(
+        &[
+            "run",
+            fasta.to_str().unwrap(),
+            "--msa-dir",
+            first.to_str().unwrap(),
+            "--stage",
+            "features",
+            "-o",
+            second.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{err}");
+    for t in ["t1", "t2"] {
+        let a = std::fs::read(first.join(t).join("msas/uniprot20k_hits.a3m")).unwrap();
+        let b = std::fs::read(second.join(t).join("msas/uniprot20k_hits.a3m")).unwrap();
+        assert_eq!(a, b, "{t}");
+    }
+}

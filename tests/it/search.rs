@@ -408,3 +408,35 @@ fn hhblits_runs_for_real_on_a_database_built_here() {
         "{err}"
     );
 }
+
+/// Issue 18 (6): `--db` takes FASTA.gz for every tool; jackhmmer (which rewinds its database) gets it
+/// decompressed into a temporary that is gone afterwards.
+#[test]
+fn jackhmmer_searches_a_gzipped_database() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let q = d.join("q.fasta");
+    std::fs::write(
+        &q,
+        ">q\nMKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEKAVQVKVKALPDAQFEVVHSLAKWKRQTLGQHDFSAGEGLYTHMKALRPDEDRLSPLHSVYVDQWDWERVMGDGERQFSTLKSTVEAIWAGIKATEAAVSEEFGLAPFLPDQIHFVHSQELLSRYPDLDAKGRERAIAKDLGAVFLVGIGGKLSDGHRHDVRAPDYDDWSTPSELGHAGLNGDILVWNPVLEDAFELSSMGIRVDADTLKHQLALTGDEDRLELEWHQALLRGEMPQTIGGGIGQSRLTMLLLQLPHIGQVQCGVWPAACRESVPALL\n",
+    )
+    .unwrap();
+    let out = d.join("out");
+    let r = ferrofold(&[
+        "features",
+        q.to_str().unwrap(),
+        "--db",
+        repo("databases/demo/uniprot20k.fasta.gz").to_str().unwrap(),
+        "--tool",
+        "jackhmmer",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(r.status.success(), "{err}");
+    assert!(out.join("q/msas/uniprot20k_hits.sto").is_file());
+    assert!(
+        !files_below(&out).iter().any(|f| f.contains(".ferrofold-")),
+        "temporary left"
+    );
+}
