@@ -410,6 +410,10 @@ pub(crate) fn run_target(
             let sha = sha256_file(&out).map_err(io_err(&out))?;
             hashed.push((MsaInput::from_path(out), sha));
         }
+        // Into merge order, as the builder reads them, so that the provenance below pairs each
+        // alignment's role and row counts with its own file and checksum (searches run in the order
+        // given; uniref90, BFD, MGnify is the merge order).
+        hashed.sort_by_key(|(m, _)| m.role.clone());
     }
     let builder = FeatureBuilder::from_msas(hashed.iter().map(|(m, _)| m.clone()).collect())
         .with_limits(opts.limits);

@@ -440,3 +440,64 @@ fn jackhmmer_searches_a_gzipped_database() {
         "temporary left"
     );
 }
+
+/// Issue 18 (11): the provenance in features.h5 pairs each alignment's name and row counts with its own
+/// file and checksum, whatever order the searches ran in (it followed the search order for files and the
+/// merge order for names: `{"name":"uniref90","file":"mgnify_hits.a3m"}`).
+#[test]
+fn provenance_pairs_each_alignment_with_its_own_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let small = small_db(d, 300);
+    let big = small_db(
+        &{
+            let b = d.join("b");
+            std::fs::create_dir_all(&b).unwrap();
+            b
+        },
+        3000,
+    );
+    // Searched MGnify first, uniref90 second; merged uniref90 first.
+    std::fs::rename(&small, d.join("mgnify.fasta")).unwrap();
+    std::fs::rename(&big, d.join("uniref90.fasta")).unwrap();
+    let q = d.join("q.fasta");
+    let first = {
+        let text = std::fs::read_to_string(d.join("uniref90.fasta")).unwrap();
+        let mut lines = text.lines();
+        let _ = lines.next();
+        lines.next().unwrap().to_string()
+    };
+    std::fs::write(&q, format!(">q\n{first}\n")).unwrap();
+    let out = d.join("out");
+    let r = ferrofold(&[
+        "features",
+        q.to_str().unwrap(),
+        "--db",
+        d.join("mgnify.fasta").to_str().unwrap(),
+        "--db",
+        d.join("uniref90.fasta").to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let (_, prov) = ferrofold::io::features_h5::read(out.join("q/features.h5")).unwrap();
+    let dbs: serde_json::Value = serde_json::from_str(&prov.databases).unwrap();
+    let dbs = dbs.as_array().unwrap();
+    assert_eq!(dbs.len(), 2, "{dbs:?}");
+    for e in dbs {
+        let (name, file) = (e["name"].as_str().unwrap(), e["file"].as_str().unwrap());
+        assert_eq!(format!("{name}_hits.a3m"), file, "{e}");
+        let path = out.join("q/msas").join(file);
+        assert_eq!(
+            e["sha256"].as_str().unwrap(),
+            ferrofold::fsutil::checksum::sha256_file(&path).unwrap(),
+            "{e}"
+        );
+        let rows = ferrofold::io::a3m::A3m::read_path(&path)
+            .unwrap()
+            .records
+            .len();
+        assert_eq!(e["rows"].as_u64().unwrap() as usize, rows, "{e}");
+    }
+    assert_eq!(dbs[0]["name"], "uniref90", "merge order");
+}
