@@ -311,6 +311,19 @@ fn hashed_inputs(
     Ok((hash, hashed))
 }
 
+/// Records the features stage's seconds as `features` in the target's `timings.json` (AlphaFold2's key;
+/// predict adds its own keys to the same file), keeping what else is there.
+fn record_features_time(target_dir: &Path, seconds: f64) -> Result<(), FeaturesStageError> {
+    let p = target_dir.join("timings.json");
+    let mut all: std::collections::BTreeMap<String, f64> = fs::read_to_string(&p)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    all.insert("features".into(), seconds);
+    let text = crate::io::confidence::to_json_indent4(&all);
+    crate::io::confidence::write_json_path(&text, &p).map_err(io_err(&p))
+}
+
 /// Runs the stage for one query.
 pub(crate) fn run_target(
     query: &Query,
@@ -462,6 +475,7 @@ pub(crate) fn run_target(
         num_alignments: built.features.num_alignments(),
         seconds: start.elapsed().as_secs_f64(),
     };
+    record_features_time(&target_dir, report.seconds)?;
     info!(
         "{}: {} residues, {} alignment rows → {} ({:.2} s)",
         report.target,

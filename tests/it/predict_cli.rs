@@ -168,6 +168,12 @@ fn fasta_to_features_to_predict_writes_every_output() {
         serde_json::from_str(&std::fs::read_to_string(target.join("timings.json")).unwrap())
             .unwrap();
     assert!(timings["predict_and_compile_tiny_ptm"].as_f64().unwrap() > 0.0);
+    // AlphaFold2's keys: the features stage's time too (issue 18, item 11).
+    assert!(timings["features"].as_f64().unwrap() > 0.0, "{timings}");
+    assert!(
+        timings["process_features_tiny_nopae"].as_f64().is_some(),
+        "{timings}"
+    );
 
     // Rerun: up to date, same bytes.
     let before = std::fs::read(target.join("unrelaxed_tiny_ptm.pdb")).unwrap();
