@@ -383,13 +383,15 @@ fn plan_memory(
     Ok(runtimes)
 }
 
-/// What a model's result depends on: the features' bytes, the model's parameters and configuration, and
-/// the sampling settings.
+/// What a model's result depends on: the features' bytes, the model's weights (their own checksum: a
+/// demo model or an export can share a name, a source and a configuration with other weights) and
+/// configuration, and the sampling settings.
 fn result_hash(opts: &PredictOptions, features_sha: &str, m: &ModelFile) -> String {
     let recycles = opts.num_recycle.unwrap_or(m.config.num_recycle);
-    let mut h = InputHash::new("ferrofold predict v1");
+    let mut h = InputHash::new("ferrofold predict v2");
     h.add(features_sha)
         .add(&m.source_sha256)
+        .add(&m.weights_sha256)
         .add(&serde_json::to_string(&m.config).unwrap_or_default());
     h.add(&format!(
         "{}/{}/{}/{:?}",

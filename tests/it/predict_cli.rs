@@ -376,3 +376,41 @@ fn alphafold2_npz_parameters_predict_directly() {
         assert!(out.join("ranked_0.pdb").is_file());
     }
 }
+
+/// A model file whose weights changed but whose name, configuration and source stayed (a regenerated
+/// demo model, a re-export) is predicted again, never answered from the earlier result.
+#[test]
+fn changed_weights_are_never_answered_from_an_earlier_result() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let features = single_sequence_features(d);
+    let model = tiny_model(d, "tiny_ptm", false);
+    let out = d.join("out");
+    let args = [
+        "predict",
+        features.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--num-recycle",
+        "0",
+        "--no-plots",
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    let first = run_ok(&args);
+    assert!(first.contains("written"), "{first}");
+    assert!(run_ok(&args).contains("up to date"));
+    let mut m = ferrofold::model::params::model_file::read(&model).unwrap();
+    let key = m.weights.tensors.keys().next().unwrap().clone();
+    m.weights
+        .tensors
+        .get_mut(&key)
+        .unwrap()
+        .mapv_inplace(|v| v * 0.5);
+    ferrofold::model::params::model_file::write(&model, &m).unwrap();
+    let again = run_ok(&args);
+    assert!(
+        again.contains("written") && !again.contains("up to date"),
+        "{again}"
+    );
+}

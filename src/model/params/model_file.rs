@@ -77,6 +77,10 @@ pub struct ModelFile {
     /// SHA-256 of the parameter file the weights came from.
     pub source_sha256: String,
     pub license: String,
+    /// SHA-256 of the weights as loaded ([`weights_sha256`]; empty for a model built in memory). What
+    /// a result depends on: two model files with one name and configuration but other weights never share
+    /// results. (Writing recomputes it from the weights.)
+    pub weights_sha256: String,
 }
 
 /// Errors reading or writing model files; each names the file and, where it applies, the tensor or key.
@@ -280,8 +284,8 @@ pub fn decode(bytes: &[u8], path: &Path) -> Result<ModelFile, ModelFileError> {
             return Err(terr("appears twice".into()));
         }
     }
+    let actual = weights_sha256(&weights);
     if let Ok(recorded) = get(meta::WEIGHTS_SHA256) {
-        let actual = weights_sha256(&weights);
         if recorded != actual {
             return Err(ModelFileError::Metadata {
                 path: path.into(),
@@ -300,6 +304,7 @@ pub fn decode(bytes: &[u8], path: &Path) -> Result<ModelFile, ModelFileError> {
         weights,
         source_sha256: get(meta::SOURCE_SHA256).unwrap_or_default(),
         license: get(meta::LICENSE).unwrap_or_default(),
+        weights_sha256: actual,
     })
 }
 
