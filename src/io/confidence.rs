@@ -31,6 +31,17 @@ pub enum ConfidenceError {
     PaeShape { values: usize, n: usize },
 }
 
+/// Adds `entries` to the `timings.json` at `path` (AlphaFold2's flat name → seconds map), keeping the
+/// keys already there: the features stage and each model write their own.
+pub fn merge_timings(path: &Path, entries: &BTreeMap<String, f64>) -> std::io::Result<()> {
+    let mut all: BTreeMap<String, f64> = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    all.extend(entries.iter().map(|(k, v)| (k.clone(), *v)));
+    write_json_path(&to_json_indent4(&all), path)
+}
+
 /// Rounds as Python's `round(x, digits)` does (correctly rounded, ties to even on the exact value).
 pub(crate) fn round_to(x: f64, digits: usize) -> f64 {
     format!("{x:.digits$}").parse().unwrap_or(x)

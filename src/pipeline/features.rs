@@ -315,13 +315,8 @@ fn hashed_inputs(
 /// predict adds its own keys to the same file), keeping what else is there.
 fn record_features_time(target_dir: &Path, seconds: f64) -> Result<(), FeaturesStageError> {
     let p = target_dir.join("timings.json");
-    let mut all: std::collections::BTreeMap<String, f64> = fs::read_to_string(&p)
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default();
-    all.insert("features".into(), seconds);
-    let text = crate::io::confidence::to_json_indent4(&all);
-    crate::io::confidence::write_json_path(&text, &p).map_err(io_err(&p))
+    let entry = std::collections::BTreeMap::from([("features".to_string(), seconds)]);
+    crate::io::confidence::merge_timings(&p, &entry).map_err(io_err(&p))
 }
 
 /// Runs the stage for one query.

@@ -704,13 +704,8 @@ fn write_ranking(
     }
     let p = dir.join("ranking_debug.json");
     write_json_path(&to_json_indent4(&ranking), &p).map_err(write_err(&p))?;
-    // Keep the timings of models skipped on this run from an earlier timings.json.
+    // Keeps the features stage's time and those of models skipped on this run.
     let p = dir.join("timings.json");
-    let mut all: BTreeMap<String, f64> = std::fs::read_to_string(&p)
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default();
-    all.extend(timings.iter().map(|(k, v)| (k.clone(), *v)));
-    write_json_path(&to_json_indent4(&all), &p).map_err(write_err(&p))?;
+    crate::io::confidence::merge_timings(&p, timings).map_err(write_err(&p))?;
     Ok(ranking.order)
 }
