@@ -104,6 +104,7 @@ fn main() {
                 num_alignments: rows,
                 iterations: 1,
                 threads: 0,
+                templates: 0,
             },
             weights,
             1 << 30,

@@ -4,18 +4,21 @@
 //!
 //! ```text
 //! cargo bench --bench trunk -- --len 128 --depth 32 --blocks 2 --extra-blocks 1
+//! cargo bench --bench trunk -- --len 256 --depth 64 --templates 4   # with the template module
 //! ```
+//! With `--templates T`, T synthetic templates (an ideal α-helix, every backbone and Cβ atom present)
+//! run through the template module; its seconds (`template_s`) are also timed alone in the same process.
 //! Run one configuration per process so that peak RSS belongs to it.
 
 use std::time::Instant;
 
-use ferrofold::model::input::trunk_inputs::{Recycled, TrunkInputs};
+use ferrofold::model::input::trunk_inputs::{Recycled, TemplateInputs, TrunkInputs};
 use ferrofold::model::net::trunk::Trunk;
 use ferrofold::model::params::config::{ModelConfig, RuntimeOptions};
 use ferrofold::model::params::random::{input_values, param_values};
 use ferrofold::model::params::schema;
 use ferrofold::model::params::weights::Weights;
-use ndarray::{Array1, Array2, Ix2, Ix3};
+use ndarray::{Array1, Array2, Array3, Array4, Ix2, Ix3};
 
 #[global_allocator]
 static ALLOCATOR: ferrofold::model::plan::memory::LargePageHint =
@@ -52,6 +55,7 @@ fn main() {
     cfg.evoformer.extra_msa_num_block = arg("--extra-blocks", 1);
     let clusters = depth.min(arg("--max-clusters", 508));
     let extra = depth - clusters;
+    let num_templates = arg("--templates", 0);
     if std::env::args().any(|a| a == "--estimate-only") {
         // The estimate alone, for sizes too large to run here (weights from the schema's shapes).
         let weights_bytes: u64 = schema::expected(&cfg)
@@ -65,9 +69,10 @@ fn main() {
             num_alignments: depth,
             iterations: arg("--iterations", 1),
             threads: 0,
+            templates: 0,
         };
         let est = ferrofold::model::plan::memory::estimate(&est_cfg, sizes, weights_bytes, 1 << 30);
-        let f = ferrofold::model::plan::flops::per_iteration(&cfg, n, clusters, extra);
+        let f = ferrofold::model::plan::flops::per_iteration(&cfg, n, clusters, extra, 0);
         println!(
             "len {n} depth {depth}: {}; {:.0} GFLOP per iteration (extra-MSA stack {:.0}, Evoformer {:.0})",
             est.describe(),
@@ -110,6 +115,7 @@ fn main() {
             .into_dimensionality::<Ix2>()
             .unwrap()
             .mapv(|v| v.abs() * 0.1),
+        templates: helix_templates(num_templates, n),
     };
     let prev = Recycled::zeros(n, cfg.evoformer.msa_channel, cfg.evoformer.pair_channel);
     let rt = RuntimeOptions::default();
@@ -123,6 +129,7 @@ fn main() {
             num_alignments: depth,
             iterations: 1,
             threads: 0,
+            templates: num_templates,
         },
         weights_bytes,
         rt.chunk_budget as u64,
@@ -131,11 +138,25 @@ fn main() {
     let trunk = Trunk::load(&w.root(), &cfg).expect("trunk parameters");
     let out = trunk.forward(&x, &prev, &rt);
     let secs = t.elapsed().as_secs_f64();
-    let flops = ferrofold::model::plan::flops::per_iteration(&cfg, n, clusters, extra);
-    let trunk_flops = flops.extra_msa_stack + flops.evoformer;
+    let template_s = match (&trunk.template_embedding, num_templates) {
+        (Some(te), 1..) => {
+            let pair = Array3::<f32>::zeros((n, n, cfg.evoformer.pair_channel));
+            let mask = Array2::<f32>::ones((n, n));
+            let t = Instant::now();
+            let u = te.pair_update(&pair, &x.templates, &mask, &rt);
+            let rows = te.msa_rows(&x.templates);
+            assert!(u.iter().all(|v| v.is_finite()) && rows.0.iter().all(|v| v.is_finite()));
+            t.elapsed().as_secs_f64()
+        }
+        _ => 0.0,
+    };
+    let flops =
+        ferrofold::model::plan::flops::per_iteration(&cfg, n, clusters, extra, num_templates);
+    let trunk_flops = flops.templates + flops.extra_msa_stack + flops.evoformer;
     assert!(out.pair.iter().all(|v| v.is_finite()));
     println!(
-        "{{\"len\": {n}, \"depth\": {depth}, \"clusters\": {clusters}, \"extra\": {extra}, \"evoformer_blocks\": {}, \"extra_blocks\": {}, \"threads\": {}, \"wall_s\": {secs:.3}, \"trunk_gflop\": {:.1}, \"gflops\": {:.2}, \"peak_rss_mib\": {:.1}, \"estimate_mib\": {:.1}, \"estimate_largest_step\": \"{}\", \"weights_rss_mib\": {rss_weights:.1}}}",
+        "{{\"len\": {n}, \"depth\": {depth}, \"templates\": {num_templates}, \"template_s\": {template_s:.3}, \"template_gflop\": {:.1}, \"clusters\": {clusters}, \"extra\": {extra}, \"evoformer_blocks\": {}, \"extra_blocks\": {}, \"threads\": {}, \"wall_s\": {secs:.3}, \"trunk_gflop\": {:.1}, \"gflops\": {:.2}, \"peak_rss_mib\": {:.1}, \"estimate_mib\": {:.1}, \"estimate_largest_step\": \"{}\", \"weights_rss_mib\": {rss_weights:.1}}}",
+        flops.templates / 1e9,
         cfg.evoformer.num_block,
         cfg.evoformer.extra_msa_num_block,
         rayon::current_num_threads(),
@@ -145,4 +166,36 @@ fn main() {
         est.total as f64 / (1u64 << 20) as f64,
         est.largest_step_name
     );
+}
+
+/// `count` copies of an ideal α-helix (Cα on a radius of 2.3 Å, 100° and
+/// 1.5 Å per residue), backbone N, Cα, C, O and Cβ placed around each Cα; all of them present.
+fn helix_templates(count: usize, n: usize) -> TemplateInputs {
+    let mut pos = Array4::<f32>::zeros((count, n, 37, 3));
+    let mut mask = Array3::<f32>::zeros((count, n, 37));
+    for t in 0..count {
+        for i in 0..n {
+            let a = i as f32 * 100f32.to_radians();
+            let ca = [2.3 * a.cos(), 2.3 * a.sin(), 1.5 * i as f32];
+            // N, CA, C, CB, O (atom37 0..=4) at fixed offsets from the Cα: enough for every feature.
+            let offsets = [
+                [-1.2, 0.6, -0.5],
+                [0.0, 0.0, 0.0],
+                [1.2, 0.7, 0.4],
+                [0.3, -1.4, 0.2],
+                [1.6, 1.8, 0.5],
+            ];
+            for (atom, off) in offsets.iter().enumerate() {
+                for k in 0..3 {
+                    pos[[t, i, atom, k]] = ca[k] + off[k] + 0.01 * t as f32;
+                }
+                mask[[t, i, atom]] = 1.0;
+            }
+        }
+    }
+    TemplateInputs {
+        aatype: Array2::zeros((count, n)),
+        all_atom_positions: pos,
+        all_atom_masks: mask,
+    }
 }

@@ -577,7 +577,7 @@ impl Reader<'_> {
 /// The residue count and the MSA's row count a features file claims, read without reading the
 /// alignment (the small `aatype` and `num_alignments` datasets only), so that a stage can check its
 /// memory budget before reading what the rows need. The full read checks everything again.
-pub fn peek_sizes(path: impl AsRef<Path>) -> Result<(usize, usize), FeaturesFileError> {
+pub fn peek_sizes(path: impl AsRef<Path>) -> Result<PeekedSizes, FeaturesFileError> {
     let path = path.as_ref();
     let f = open(path)?;
     let r = Reader { f: &f, path };
@@ -587,10 +587,26 @@ pub fn peek_sizes(path: impl AsRef<Path>) -> Result<(usize, usize), FeaturesFile
         ds.shape()[0]
     };
     let num_alignments = r.int::<ndarray::Ix1>(names::NUM_ALIGNMENTS, &[Some(n)])?;
+    let templates = match r.dataset(names::TEMPLATE_AATYPE) {
+        Ok((ds, _)) => ds.shape().first().copied().unwrap_or(0),
+        Err(_) => 0,
+    };
     match num_alignments.first() {
-        Some(&s) if s > 0 => Ok((n, s as usize)),
+        Some(&s) if s > 0 => Ok(PeekedSizes {
+            num_res: n,
+            num_alignments: s as usize,
+            templates,
+        }),
         _ => Err(r.invalid(names::NUM_ALIGNMENTS, "no positive MSA row count".into())),
     }
+}
+
+/// What [`peek_sizes`] reads: residues, MSA rows, templates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeekedSizes {
+    pub num_res: usize,
+    pub num_alignments: usize,
+    pub templates: usize,
 }
 
 /// Shape of a dataset, for summaries (`ferrofold inspect`).

@@ -244,6 +244,8 @@ pub fn info(path: &Path, estimate: Option<EstimateRequest>) -> Result<ModelInfo,
             num_alignments: q.depth,
             iterations: q.num_recycle.unwrap_or(m.config.num_recycle) + 1,
             threads: 0,
+            // A template model's worst case: AlphaFold2's four templates.
+            templates: 4,
         };
         let (clusters, extra) = sizes.msa_rows(&m.config);
         let weights: u64 = m.weights.tensors.values().map(|t| t.len() as u64 * 4).sum();
@@ -252,7 +254,13 @@ pub fn info(path: &Path, estimate: Option<EstimateRequest>) -> Result<ModelInfo,
             extra,
             iterations: sizes.iterations,
             memory: memory::estimate(&m.config, sizes, weights, 1 << 30),
-            flops: flops::per_iteration(&m.config, q.len, clusters, extra),
+            flops: flops::per_iteration(
+                &m.config,
+                q.len,
+                clusters,
+                extra,
+                sizes.templates_seen(&m.config),
+            ),
         }
     });
     Ok(ModelInfo {

@@ -135,9 +135,13 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
     // Everything that decides whether the job fits is checked before the alignment is read: the file's
     // integrity, the models, and the peak memory at the sizes the file claims.
     let features_sha = check_features_file(opts)?;
-    let (num_res, num_alignments) = features_h5::peek_sizes(&opts.features)?;
+    let features_h5::PeekedSizes {
+        num_res,
+        num_alignments,
+        templates: num_templates,
+    } = features_h5::peek_sizes(&opts.features)?;
     let models = load_models(opts, num_res)?;
-    let runtimes = plan_memory(opts, num_res, num_alignments, &models)?;
+    let runtimes = plan_memory(opts, num_res, num_alignments, num_templates, &models)?;
     let (raw, prov) = read_features(opts)?;
     let runtimes: Vec<RuntimeOptions> = runtimes
         .into_iter()
@@ -266,18 +270,11 @@ fn check_features_file(opts: &PredictOptions) -> Result<String, PredictError> {
     })
 }
 
-/// The features, refused when they hold templates (not supported yet).
+/// The features (with their templates, if any: template models use the first four, the others none).
 fn read_features(
     opts: &PredictOptions,
 ) -> Result<(crate::features::RawFeatures, features_h5::Provenance), PredictError> {
-    let (raw, prov) = features_h5::read(&opts.features)?;
-    if raw.templates.count() > 0 {
-        return Err(PredictError::Invalid {
-            path: opts.features.clone(),
-            message: format!("{} templates: template features are not supported yet (make features without templates)", raw.templates.count()),
-        });
-    }
-    Ok((raw, prov))
+    Ok(features_h5::read(&opts.features)?)
 }
 
 /// Loads and checks every model before anything is written; refuses a query longer than
@@ -331,6 +328,7 @@ fn plan_memory(
     opts: &PredictOptions,
     num_res: usize,
     num_alignments: usize,
+    num_templates: usize,
     models: &[ModelFile],
 ) -> Result<Vec<(RuntimeOptions, String)>, PredictError> {
     let (budget, source_of_budget) = match opts.memory_budget {
@@ -347,6 +345,7 @@ fn plan_memory(
             num_alignments,
             iterations: opts.num_recycle.unwrap_or(m.config.num_recycle) + 1,
             threads: opts.runtime.threads,
+            templates: num_templates,
         };
         let weights_bytes: u64 = m.weights.tensors.values().map(|t| t.len() as u64 * 4).sum();
         match memory::fit(

@@ -162,6 +162,39 @@ pub fn is_standard_or_x(c: char) -> bool {
     c == 'X' || RESTYPES.contains(&c)
 }
 
+/// The four atoms defining each χ angle, per residue type in [`RESTYPE_3`] order (AlphaFold2's
+/// `chi_angles_atoms`; `UNK` has none; Arg χ5 is left out, as in AlphaFold2). Suppl. Table 2.
+#[rustfmt::skip]
+pub const CHI_ANGLES_ATOMS: [&[[&str; 4]]; 21] = [
+    &[],
+    &[["N", "CA", "CB", "CG"], ["CA", "CB", "CG", "CD"], ["CB", "CG", "CD", "NE"], ["CG", "CD", "NE", "CZ"]],
+    &[["N", "CA", "CB", "CG"], ["CA", "CB", "CG", "OD1"]],
+    &[["N", "CA", "CB", "CG"], ["CA", "CB", "CG", "OD1"]],
+    &[["N", "CA", "CB", "SG"]],
+    &[["N", "CA", "CB", "CG"], ["CA", "CB", "CG", "CD"], ["CB", "CG", "CD", "OE1"]],
+    &[["N", "CA", "CB", "CG"], ["CA", "CB", "CG", "CD"], ["CB", "CG", "CD", "OE1"]],
+    &[],
+    &[["N", "CA", "CB", "CG"], ["CA", "CB", "CG", "ND1"]],
+    &[["N", "CA", "CB", "CG1"], ["CA", "CB", "CG1", "CD1"]],
+    &[["N", "CA", "CB", "CG"], ["CA", "CB", "CG", "CD1"]],
+    &[["N", "CA", "CB", "CG"], ["CA", "CB", "CG", "CD"], ["CB", "CG", "CD", "CE"], ["CG", "CD", "CE", "NZ"]],
+    &[["N", "CA", "CB", "CG"], ["CA", "CB", "CG", "SD"], ["CB", "CG", "SD", "CE"]],
+    &[["N", "CA", "CB", "CG"], ["CA", "CB", "CG", "CD1"]],
+    &[["N", "CA", "CB", "CG"], ["CA", "CB", "CG", "CD"]],
+    &[["N", "CA", "CB", "OG"]],
+    &[["N", "CA", "CB", "OG1"]],
+    &[["N", "CA", "CB", "CG"], ["CA", "CB", "CG", "CD1"]],
+    &[["N", "CA", "CB", "CG"], ["CA", "CB", "CG", "CD1"]],
+    &[["N", "CA", "CB", "CG1"]],
+    &[],
+];
+
+/// χ angles that are π-periodic because of symmetric atom naming (Asp χ2, Glu χ3, Phe χ2, Tyr χ2;
+/// AlphaFold2's `chi_pi_periodic`), per residue type in [`RESTYPE_3`] order.
+pub fn chi_pi_periodic(restype: usize, chi: usize) -> bool {
+    matches!((restype, chi), (3, 1) | (6, 2) | (13, 1) | (18, 1))
+}
+
 /// Index of a three-letter residue name in [`RESTYPE_3`] (`UNK` and unknown names → 20).
 pub fn restype_3_index(name: &str) -> usize {
     RESTYPE_3[..RESTYPE_NUM]

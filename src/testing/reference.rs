@@ -1,10 +1,10 @@
 //! Readers for DeepMind reference outputs (the parity fixtures under `tests/data/`).
 
-use ndarray::{ArrayD, Ix1, Ix2, Ix3};
+use ndarray::{ArrayD, Ix1, Ix2, Ix3, Ix4};
 use thiserror::Error;
 
 use crate::io::npz::Npz;
-use crate::model::input::trunk_inputs::TrunkInputs;
+use crate::model::input::trunk_inputs::{TemplateInputs, TrunkInputs};
 
 /// Errors reading processed features; each names the feature.
 #[derive(Debug, Error)]
@@ -62,6 +62,23 @@ fn slice_i32<D: ndarray::Dimension>(
 }
 
 /// Slice `r` of AlphaFold2's processed features (`RunModel.process_features` output, leading recycling axis).
+/// The templates of iteration `r` whose `template_mask` is set (none when the features have no
+/// `template_aatype`, as with `--templates off`).
+fn templates_from_processed(npz: &Npz, r: usize) -> Result<TemplateInputs, InputError> {
+    let n = slice_i32::<Ix1>(npz, "aatype", r)?.len();
+    if npz.get("template_aatype").is_err() {
+        return Ok(TemplateInputs::none(n));
+    }
+    let mask = slice_f32::<Ix1>(npz, "template_mask", r)?;
+    let all = TemplateInputs {
+        aatype: slice_i32::<Ix2>(npz, "template_aatype", r)?,
+        all_atom_positions: slice_f32::<Ix4>(npz, "template_all_atom_positions", r)?,
+        all_atom_masks: slice_f32::<Ix3>(npz, "template_all_atom_masks", r)?,
+    };
+    let keep: Vec<usize> = (0..mask.len()).filter(|&t| mask[t] > 0.0).collect();
+    Ok(all.select(&keep))
+}
+
 pub fn trunk_inputs_from_processed(npz: &Npz, r: usize) -> Result<TrunkInputs, InputError> {
     Ok(TrunkInputs {
         aatype: slice_i32::<Ix1>(npz, "aatype", r)?,
@@ -74,5 +91,6 @@ pub fn trunk_inputs_from_processed(npz: &Npz, r: usize) -> Result<TrunkInputs, I
         extra_msa_mask: slice_f32::<Ix2>(npz, "extra_msa_mask", r)?,
         extra_has_deletion: slice_f32::<Ix2>(npz, "extra_has_deletion", r)?,
         extra_deletion_value: slice_f32::<Ix2>(npz, "extra_deletion_value", r)?,
+        templates: templates_from_processed(npz, r)?,
     })
 }

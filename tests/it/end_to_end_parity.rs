@@ -120,3 +120,15 @@ fn tiny_model_end_to_end_matches_alphafold2() {
 fn small_model_end_to_end_matches_alphafold2() {
     check("small");
 }
+
+#[test]
+fn template_model_end_to_end_matches_alphafold2() {
+    // Real templates (4 of the OpenFold query's 7 DeepMind-featurised hits), 2 iterations.
+    check("templates");
+}
+
+#[test]
+fn small_template_model_end_to_end_matches_alphafold2() {
+    // Other widths, 3 templates, 3 iterations.
+    check("templates_small");
+}

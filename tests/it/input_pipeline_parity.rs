@@ -95,7 +95,7 @@ fn check(dir: &str, fasta: &str, a3m: &str) {
     for r in 0..iterations {
         let choices = recover_choices(&msa, &p, r);
         corrupted += choices.bert_mask.sum();
-        let ours = assemble(&raw, &msa, &choices);
+        let ours = assemble(&raw, &msa, &choices, 4);
         let af2 = ferrofold::testing::reference::trunk_inputs_from_processed(&p, r)
             .unwrap()
             .without_padding_rows();

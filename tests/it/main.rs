@@ -23,4 +23,5 @@ mod slurm;
 mod snakemake;
 mod structure_parity;
 mod structures;
+mod template_parity;
 mod trunk_parity;

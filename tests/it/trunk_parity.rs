@@ -96,9 +96,20 @@ fn small_model_openfold_query_matches_alphafold2() {
     check_fixture("small");
 }
 
+#[test]
+fn template_models_match_alphafold2() {
+    check_fixture("templates");
+    check_fixture("templates_small");
+}
+
 /// The small fixture model's weights, configuration and first-iteration trunk inputs (unpadded).
 fn small_model_inputs() -> (Weights, ModelConfig, TrunkInputs) {
-    let base = data("model/small");
+    fixture_inputs("small")
+}
+
+/// A fixture model's weights, configuration and first-iteration trunk inputs (unpadded).
+fn fixture_inputs(dir: &str) -> (Weights, ModelConfig, TrunkInputs) {
+    let base = data(&format!("model/{dir}"));
     let w =
         ferrofold::pipeline::params::read_npz_weights(base.join("params_model_1_ptm.npz")).unwrap();
     let cfg = ModelConfig::infer(&w).unwrap();
@@ -113,8 +124,14 @@ fn small_model_inputs() -> (Weights, ModelConfig, TrunkInputs) {
 /// bitwise identical with a tiny chunk budget (many chunks, one channel per block) and with 1 or 2 threads.
 #[test]
 fn outputs_do_not_depend_on_chunking_or_threads() {
+    same_outputs_for_any_chunking_or_threads("small");
+    // With templates: the template pair stack, pointwise attention and torsion rows too.
+    same_outputs_for_any_chunking_or_threads("templates");
+}
+
+fn same_outputs_for_any_chunking_or_threads(dir: &str) {
     use ferrofold::model::params::config::RuntimeOptions;
-    let (w, cfg, x) = small_model_inputs();
+    let (w, cfg, x) = fixture_inputs(dir);
     let prev = Recycled::zeros(
         x.num_res(),
         cfg.evoformer.msa_channel,

@@ -56,6 +56,31 @@ FIXTURES = {
         "--extra-msa-channel", "8", "--seq-channel", "32", "--structure-layers", "2", "--num-recycle", "2",
         "--max-msa-clusters", "20", "--max-extra-msa", "48", "--templates", "off", "--fuse-tri-mult", "0",
     ], 48, 24),
+    # The OpenFold query again, now with its real templates: DeepMind v2.3.2's featuriser on its
+    # pdb70_hits.hhr against the shared mmCIFs (tests/data/templates/openfold_query/template_features.npz,
+    # 7 templates, 4 used), 2 iterations; the template pair stack at AlphaFold2's full width (64 channels,
+    # 4 heads, 2 blocks). Also records the template module's intermediates (recycle 0, eager).
+    "templates": ([
+        "--fasta", str(REPO / "tests/data/msas/openfold_query/short.fasta"),
+        "--a3m", str(REPO / "tests/data/msas/openfold_query/bfd_uniclust_hits.a3m"),
+        "--template-features", str(REPO / "tests/data/templates/openfold_query/template_features.npz"),
+        "--dump-template-intermediates",
+        "--seed", "2", "--data-seed", "1",
+        "--evoformer-blocks", "2", "--extra-msa-blocks", "1", "--msa-channel", "32", "--pair-channel", "16",
+        "--extra-msa-channel", "16", "--seq-channel", "64", "--structure-layers", "2", "--num-recycle", "1",
+        "--max-msa-clusters", "16", "--max-extra-msa", "32", "--fuse-tri-mult", "0",
+    ], 64, 32),
+    # Same templates, other widths, 3 of the 7 templates, 3 iterations.
+    "templates_small": ([
+        "--fasta", str(REPO / "tests/data/msas/openfold_query/short.fasta"),
+        "--a3m", str(REPO / "tests/data/msas/openfold_query/bfd_uniclust_hits.a3m"),
+        "--template-features", str(REPO / "tests/data/templates/openfold_query/template_features.npz"),
+        "--max-templates", "3",
+        "--seed", "3", "--data-seed", "2",
+        "--evoformer-blocks", "3", "--extra-msa-blocks", "2", "--msa-channel", "48", "--pair-channel", "24",
+        "--extra-msa-channel", "8", "--seq-channel", "32", "--structure-layers", "2", "--num-recycle", "2",
+        "--max-msa-clusters", "20", "--max-extra-msa", "48", "--fuse-tri-mult", "0",
+    ], 48, 24),
 }
 
 # Processed features the network reads.
@@ -64,7 +89,7 @@ MODEL_INPUTS = [
     "extra_has_deletion", "extra_deletion_value", "atom14_atom_exists", "atom37_atom_exists",
     "residx_atom14_to_atom37", "residx_atom37_to_atom14", "template_aatype", "template_all_atom_masks",
     "template_all_atom_positions", "template_mask", "template_pseudo_beta", "template_pseudo_beta_mask",
-    "bert_mask", "true_msa", "seq_length",
+    "bert_mask", "true_msa", "seq_length", "template_sum_probs",
 ]
 
 
@@ -73,6 +98,22 @@ def dropped_output(key):
     duplicates = {"distogram/logits", "structure_module/final_atom_positions", "structure_module/final_atom_mask",
                   "repr_msa"}
     return key.startswith(("representations/", "prev/")) or key in duplicates
+
+
+def kept_intermediate(key):
+    """The template-module seams the Rust tests check: template 0's pair features and pair stack, every
+    template's embedding (the pointwise attention's keys), the pointwise attention, the torsion rows."""
+    scope = "alphafold/alphafold_iteration/evoformer/"
+    single = scope + "template_embedding/single_template_embedding/"
+    return key in {
+        single + "embedding2d/out#0",
+        single + "template_pair_stack/in0#0",
+        single + "template_pair_stack/out#0",
+        scope + "template_embedding/in0#0",
+        scope + "template_embedding/out#0",
+        scope + "template_single_embedding/in0#0",
+        scope + "template_projection/out#0",
+    } or key.startswith(single + "out#")
 
 
 def load_oracle(sm_channel, lddt_channel):
@@ -122,6 +163,10 @@ def make(name):
         out = np.load(t / "outputs.npz")
         keep = {k: out[k] for k in out.files if not dropped_output(k)}
         np.savez_compressed(dest / "outputs.npz", **keep)
+        if (t / "template_intermediates.npz").exists():
+            rec = np.load(t / "template_intermediates.npz")
+            np.savez_compressed(dest / "template_intermediates.npz",
+                                **{k: rec[k] for k in rec.files if kept_intermediate(k)})
         for f in ("unrelaxed.pdb", "config.json", "summary.json"):
             shutil.copy(t / f, dest / f)
     size = sum(f.stat().st_size for f in dest.iterdir())

@@ -18,7 +18,7 @@ use ndarray::{Array1, Array2, Array3, Axis};
 use rayon::prelude::*;
 
 use crate::features::RawFeatures;
-use crate::model::input::trunk_inputs::TrunkInputs;
+use crate::model::input::trunk_inputs::{TemplateInputs, TrunkInputs};
 use crate::residue_constants as rc;
 use crate::rng::Rng;
 
@@ -32,6 +32,9 @@ pub struct PipelineConfig {
     pub max_msa_clusters: usize,
     /// Extra rows kept (AlphaFold2: 5120; 1024 for model_3..5 in some configurations).
     pub max_extra_msa: usize,
+    /// Templates the model sees: the first `max_templates` hits (AlphaFold2: 4; 0 for models without
+    /// the template module, whose configuration sets `use_templates = False`).
+    pub max_templates: usize,
     /// Fraction of cluster positions corrupted (0.15 at inference, as in AlphaFold2).
     pub replace_fraction: f32,
     pub uniform_prob: f32,
@@ -45,6 +48,7 @@ impl PipelineConfig {
         Self {
             max_msa_clusters: cfg.input.max_msa_clusters,
             max_extra_msa: cfg.input.max_extra_msa,
+            max_templates: if cfg.evoformer.templates { 4 } else { 0 },
             ..Self::default()
         }
     }
@@ -55,6 +59,7 @@ impl Default for PipelineConfig {
         Self {
             max_msa_clusters: 508,
             max_extra_msa: 5120,
+            max_templates: 4,
             replace_fraction: 0.15,
             uniform_prob: 0.1,
             profile_prob: 0.1,
@@ -190,7 +195,12 @@ fn atan_feature(d: f32) -> f32 {
 
 /// Builds one iteration's inputs from the raw features and the random decisions. Extra rows are all rows
 /// that are not cluster centres (for the cluster summaries); only `choices.extra` become extra-MSA inputs.
-pub fn assemble(raw: &RawFeatures, msa: &CodedMsa, choices: &Choices) -> TrunkInputs {
+pub fn assemble(
+    raw: &RawFeatures,
+    msa: &CodedMsa,
+    choices: &Choices,
+    max_templates: usize,
+) -> TrunkInputs {
     let (s, n) = msa.codes.dim();
     let k = choices.clusters.len();
     let mut is_cluster = vec![false; s];
@@ -276,6 +286,31 @@ pub fn assemble(raw: &RawFeatures, msa: &CodedMsa, choices: &Choices) -> TrunkIn
         extra_has_deletion: extra_del.mapv(|d| d.clamp(0.0, 1.0)),
         extra_deletion_value: extra_del.mapv(atan_feature),
         extra_msa,
+        templates: template_inputs(raw, max_templates),
+    }
+}
+
+/// The first `max_templates` templates of the raw features, residue types mapped from the HHblits
+/// one-hot of `template_aatype` to restype order (AlphaFold2's `fix_templates_aatype`; at inference
+/// templates are not subsampled, so the hit order is kept).
+pub fn template_inputs(raw: &RawFeatures, max_templates: usize) -> TemplateInputs {
+    let t = &raw.templates;
+    let keep: Vec<usize> = (0..t.count().min(max_templates)).collect();
+    let aatype = Array2::from_shape_fn((keep.len(), raw.num_res()), |(k, i)| {
+        let onehot = t.aatype.slice(ndarray::s![keep[k], i, ..]);
+        // argmax, first maximum (an all-zero row reads as code 0, as tf.argmax).
+        let mut best = 0;
+        for (c, &v) in onehot.iter().enumerate() {
+            if v > onehot[best] {
+                best = c;
+            }
+        }
+        rc::MAP_HHBLITS_AATYPE_TO_OUR_AATYPE[best.min(21)] as i32
+    });
+    TemplateInputs {
+        aatype,
+        all_atom_positions: t.all_atom_positions.select(Axis(0), &keep),
+        all_atom_masks: t.all_atom_masks.select(Axis(0), &keep),
     }
 }
 
@@ -299,7 +334,7 @@ pub fn process_features(
             } else {
                 Choices::identity(&msa, cfg)
             };
-            assemble(raw, &msa, &choices)
+            assemble(raw, &msa, &choices, cfg.max_templates)
         })
         .collect()
 }

@@ -1,7 +1,7 @@
 //! What one iteration of the network consumes: AlphaFold2's processed features (the output of
 //! `process_features`, one recycling slice), and the recycled state.
 
-use ndarray::{Array1, Array2, Array3};
+use ndarray::{Array1, Array2, Array3, Array4, Axis};
 
 /// Model inputs of one iteration.
 #[derive(Debug, Clone)]
@@ -24,6 +24,48 @@ pub struct TrunkInputs {
     pub extra_msa_mask: Array2<f32>,
     pub extra_has_deletion: Array2<f32>,
     pub extra_deletion_value: Array2<f32>,
+    /// The templates the model sees (none for template-free models or inputs).
+    pub templates: TemplateInputs,
+}
+
+/// Template inputs of one iteration: AlphaFold2's processed `template_aatype`,
+/// `template_all_atom_positions` and `template_all_atom_masks` for the templates whose `template_mask`
+/// is 1 (the first `max_templates` hits, in hit order). AlphaFold2 pads to `max_templates` with masked
+/// templates; those change nothing (pointwise attention gives them weight exp(-1e9) = 0 and their MSA
+/// rows are masked), so they are not carried.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplateInputs {
+    /// `[T, N]` residue types in restype order (20 = X, 21 = gap).
+    pub aatype: Array2<i32>,
+    /// `[T, N, 37, 3]`
+    pub all_atom_positions: Array4<f32>,
+    /// `[T, N, 37]`
+    pub all_atom_masks: Array3<f32>,
+}
+
+impl TemplateInputs {
+    /// No templates for `n` residues.
+    pub fn none(n: usize) -> Self {
+        Self {
+            aatype: Array2::zeros((0, n)),
+            all_atom_positions: Array4::zeros((0, n, 37, 3)),
+            all_atom_masks: Array3::zeros((0, n, 37)),
+        }
+    }
+
+    /// Number of templates T.
+    pub fn count(&self) -> usize {
+        self.aatype.nrows()
+    }
+
+    /// Keeps the templates at `keep` (in that order).
+    pub fn select(&self, keep: &[usize]) -> Self {
+        Self {
+            aatype: self.aatype.select(Axis(0), keep),
+            all_atom_positions: self.all_atom_positions.select(Axis(0), keep),
+            all_atom_masks: self.all_atom_masks.select(Axis(0), keep),
+        }
+    }
 }
 
 /// State carried from one iteration to the next (Alg. 2 lines 5-6).

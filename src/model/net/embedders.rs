@@ -153,25 +153,20 @@ impl<'w> RecyclingEmbedder<'w> {
         let n = pair.dim().0;
         // Distogram of the previous pseudo-β positions, squared bin edges as AlphaFold2 compares squared distances.
         let x = pseudo_beta(aatype, prev.pos.view());
-        let nb = self.num_bins;
-        let lower: Vec<f32> = (0..nb)
-            .map(|k| {
-                let e = self.min_bin + (self.max_bin - self.min_bin) * k as f32 / (nb - 1) as f32;
-                e * e
-            })
-            .collect();
-        let upper: Vec<f32> = lower[1..]
-            .iter()
-            .copied()
-            .chain(std::iter::once(1e8))
-            .collect();
+        let (lower, upper) = crate::model::net::template_embedding::dgram_edges(
+            self.min_bin,
+            self.max_bin,
+            self.num_bins,
+        );
         let (w, b) = (self.prev_pos_linear.weights, self.prev_pos_linear.bias);
         for i in 0..n {
             for j in 0..n {
                 let d2: f32 = (0..3).map(|k| (x[[i, k]] - x[[j, k]]).powi(2)).sum();
                 let mut z = pair.slice_mut(s![i, j, ..]);
                 z += &b;
-                if let Some(bin) = (0..nb).find(|&k| d2 > lower[k] && d2 < upper[k]) {
+                if let Some(bin) =
+                    crate::model::net::template_embedding::dgram_bin(d2, &lower, &upper)
+                {
                     z += &w.row(bin);
                 }
             }

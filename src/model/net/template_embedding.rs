@@ -1,14 +1,22 @@
-//! The template parameters of model_1 and model_2 (Jumper et al. (2021) Suppl. Alg. 16
-//! "TemplatePairStack", Alg. 17 "TemplatePointwiseAttention", and the template torsion-angle rows of
-//! Suppl. 1.4 / Alg. 2 lines 7-8), loaded and shape-checked so that a model file with templates is
-//! validated tensor by tensor like every other module.
+//! The template module of model_1 and model_2: Jumper et al. (2021) Suppl. Alg. 2 lines 7-13 — the
+//! template pair features (Suppl. Table 1), the template pair stack (Alg. 16 "TemplatePairStack"), the
+//! pointwise attention from the pair representation to the templates (Alg. 17
+//! "TemplatePointwiseAttention"), and the template torsion-angle features embedded as extra MSA rows
+//! (Alg. 2 lines 7-8, `embed_torsion_angles`).
 //!
-//! DISCREPANCY: the template forward pass is not implemented yet (the trunk refuses features with
-//! templates; with no templates AlphaFold2's template contributions are masked to zero, so predictions
-//! without templates are unaffected). These loaders are where it will attach.
+//! AlphaFold2 pads the templates to `max_templates` with masked ones; ferrofold runs only the real
+//! templates (see [`TemplateInputs`]); with none the module adds nothing, as in AlphaFold2 (the embedding
+//! is multiplied by `sum(template_mask) > 0` and every template row is masked).
 
+use ndarray::{s, Array2, Array3, Axis};
+use rayon::prelude::*;
+
+use crate::model::input::trunk_inputs::TemplateInputs;
+use crate::model::net::embedders::pseudo_beta;
+use crate::model::net::evoformer::add_in_place;
 use crate::model::ops::primitives::{Attention, AttentionDims, LayerNorm, Linear};
-use crate::model::params::config::ModelConfig;
+use crate::model::ops::torsions::atom37_to_torsion_angles;
+use crate::model::params::config::{ModelConfig, RuntimeOptions};
 use crate::model::params::weights::{Scope, WeightError};
 
 /// Template angle features (Suppl. Table 1: 22 residue classes, 14 torsion sin/cos, 14 alternative
@@ -36,6 +44,9 @@ pub struct TemplatePairBlock<'w> {
 /// Everything below `evoformer/template_*`.
 #[derive(Debug, Clone)]
 pub struct TemplateEmbedding<'w> {
+    /// Distogram of the template pseudo-β distances: (min, max, bins) of the lower bin edges
+    /// (AlphaFold2's `dgram_features`: 3.25 Å, 50.75 Å, 39).
+    pub dgram: (f32, f32, usize),
     pub template_single_embedding: Linear<'w>,
     pub template_projection: Linear<'w>,
     pub pointwise_attention: Attention<'w>,
@@ -96,6 +107,7 @@ impl<'w> TemplateEmbedding<'w> {
             })
             .collect::<Result<_, WeightError>>()?;
         Ok(Self {
+            dgram: (3.25, 50.75, 39),
             template_single_embedding: Linear::load(
                 &evo.sub("template_single_embedding"),
                 TEMPLATE_ANGLE_FEAT_CHANNELS,
@@ -118,5 +130,238 @@ impl<'w> TemplateEmbedding<'w> {
             pair_stack,
             output_layer_norm: LayerNorm::load(&single.sub("output_layer_norm"), tc)?,
         })
+    }
+}
+
+/// Squared lower and upper bin edges of a distogram with `bins` lower edges evenly spaced from `min` to
+/// `max` Å; the last bin is open (upper edge 1e8), as AlphaFold2's `dgram_from_positions`.
+pub(crate) fn dgram_edges(min: f32, max: f32, bins: usize) -> (Vec<f32>, Vec<f32>) {
+    let lower: Vec<f32> = (0..bins)
+        .map(|k| {
+            let e = min + (max - min) * k as f32 / (bins - 1) as f32;
+            e * e
+        })
+        .collect();
+    let upper = lower[1..]
+        .iter()
+        .copied()
+        .chain(std::iter::once(1e8))
+        .collect();
+    (lower, upper)
+}
+
+/// The bin of squared distance `d2` (strictly inside one bin), if any.
+pub(crate) fn dgram_bin(d2: f32, lower: &[f32], upper: &[f32]) -> Option<usize> {
+    (0..lower.len()).find(|&k| d2 > lower[k] && d2 < upper[k])
+}
+
+impl TemplatePairBlock<'_> {
+    /// One block of Alg. 16, in AlphaFold2's order: triangle attention (starting, ending node), then
+    /// triangle multiplication (outgoing, incoming), then the transition.
+    pub fn forward(&self, act: &mut Array3<f32>, pair_mask: &Array2<f32>, rt: &RuntimeOptions) {
+        let mask = pair_mask.view();
+        let u = self.triangle_attention_starting_node.forward(act, mask);
+        add_in_place(act, u);
+        let u = self.triangle_attention_ending_node.forward(act, mask);
+        add_in_place(act, u);
+        let u = self.triangle_multiplication_outgoing.forward(act, mask, rt);
+        add_in_place(act, u);
+        let u = self.triangle_multiplication_incoming.forward(act, mask, rt);
+        add_in_place(act, u);
+        let u = self.pair_transition.forward(act, rt);
+        add_in_place(act, u);
+    }
+}
+
+impl TemplateEmbedding<'_> {
+    /// Template pair features of template `t` (Suppl. Table 1, AlphaFold2's `SingleTemplateEmbedding`
+    /// channel order: pseudo-β distogram 39, pseudo-β pair mask 1, residue type of j 22, of i 22, unit
+    /// vector 3, backbone pair mask 1; everything times the backbone pair mask) through `embedding2d`:
+    /// `[N, N, c_t]`, one row of i at a time.
+    ///
+    /// The unit vector is zero: AlphaFold2's monomer models have `use_template_unit_vector = False`.
+    pub fn embed_pair_features(&self, x: &TemplateInputs, t: usize) -> Array3<f32> {
+        let n = x.aatype.ncols();
+        let aatype: Vec<i32> = x.aatype.row(t).to_vec();
+        let pos = x.all_atom_positions.index_axis(Axis(0), t);
+        let mask = x.all_atom_masks.index_axis(Axis(0), t);
+        let pb = pseudo_beta(&aatype, pos);
+        let gly = crate::residue_constants::RESTYPES
+            .iter()
+            .position(|&r| r == 'G')
+            .expect("G") as i32;
+        let pb_mask: Vec<f32> = (0..n)
+            .map(|i| {
+                if aatype[i] == gly {
+                    mask[[i, 1]]
+                } else {
+                    mask[[i, 3]]
+                }
+            })
+            .collect();
+        let bb_mask: Vec<f32> = (0..n)
+            .map(|i| mask[[i, 0]] * mask[[i, 1]] * mask[[i, 2]])
+            .collect();
+        let (lower, upper) = dgram_edges(self.dgram.0, self.dgram.1, self.dgram.2);
+        let nb = self.dgram.2;
+        let c_t = self.embedding2d.c_out();
+        let mut out = Array3::<f32>::zeros((n, n, c_t));
+        out.axis_iter_mut(Axis(0))
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(i, mut o)| {
+                let mut feat = Array2::<f32>::zeros((n, TEMPLATE_PAIR_FEAT_CHANNELS));
+                for j in 0..n {
+                    let bb = bb_mask[i] * bb_mask[j];
+                    let mut f = feat.row_mut(j);
+                    let d2: f32 = (0..3).map(|k| (pb[[i, k]] - pb[[j, k]]).powi(2)).sum();
+                    if let Some(bin) = dgram_bin(d2, &lower, &upper) {
+                        f[bin] = bb;
+                    }
+                    f[nb] = pb_mask[i] * pb_mask[j] * bb;
+                    f[nb + 1 + aatype[j].clamp(0, 21) as usize] = bb;
+                    f[nb + 23 + aatype[i].clamp(0, 21) as usize] = bb;
+                    // nb + 45 .. nb + 48: the unit vector, zero.
+                    f[TEMPLATE_PAIR_FEAT_CHANNELS - 1] = bb * bb;
+                }
+                let e = self.embedding2d.forward(feat.view());
+                o.assign(&e);
+            });
+        out
+    }
+
+    /// Alg. 2 lines 9-13: each template's pair features through the template pair stack and the output
+    /// layer norm, then Alg. 17: the pair representation `pair [N, N, c_z]` attends to the templates at
+    /// each (i, j). Returns the update to add to the pair representation (zero without templates).
+    pub fn pair_update(
+        &self,
+        pair: &Array3<f32>,
+        x: &TemplateInputs,
+        pair_mask: &Array2<f32>,
+        rt: &RuntimeOptions,
+    ) -> Array3<f32> {
+        let (n, _, c_z) = pair.dim();
+        if x.count() == 0 {
+            return Array3::zeros((n, n, c_z));
+        }
+        let templates: Vec<Array3<f32>> = (0..x.count())
+            .map(|t| {
+                let mut act = self.embed_pair_features(x, t);
+                for block in &self.pair_stack {
+                    block.forward(&mut act, pair_mask, rt);
+                }
+                let c_t = act.dim().2;
+                let normed = self
+                    .output_layer_norm
+                    .forward(crate::model::ops::primitives::flat2(&act));
+                normed.into_shape_with_order((n, n, c_t)).expect("N*N rows")
+            })
+            .collect();
+        self.pointwise_attention(pair, &templates)
+    }
+
+    /// Alg. 17 at every (i, j): query `pair[i, j]`, keys and values the templates' `[i, j]` entries (no
+    /// gating; every template carried is unmasked, so the mask bias is zero). Rows i in parallel.
+    pub fn pointwise_attention(
+        &self,
+        pair: &Array3<f32>,
+        templates: &[Array3<f32>],
+    ) -> Array3<f32> {
+        let (n, _, c_z) = pair.dim();
+        let att = &self.pointwise_attention;
+        let (h, d, dv) = (att.heads, att.key_dim, att.value_dim);
+        let nt = templates.len();
+        let scale = (d as f32).powf(-0.5);
+        let mut out = Array3::<f32>::zeros((n, n, c_z));
+        out.axis_iter_mut(Axis(0))
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(i, mut o)| {
+                let mut q = pair.index_axis(Axis(0), i).dot(&att.query);
+                q.mapv_inplace(|v| v * scale);
+                let keys: Vec<Array2<f32>> = templates
+                    .iter()
+                    .map(|t| t.index_axis(Axis(0), i).dot(&att.key))
+                    .collect();
+                let values: Vec<Array2<f32>> = templates
+                    .iter()
+                    .map(|t| t.index_axis(Axis(0), i).dot(&att.value))
+                    .collect();
+                let mut logits = vec![0f32; n * h * nt];
+                for j in 0..n {
+                    for head in 0..h {
+                        let qh = q.slice(s![j, head * d..(head + 1) * d]);
+                        for (t, k) in keys.iter().enumerate() {
+                            let kh = k.slice(s![j, head * d..(head + 1) * d]);
+                            logits[(j * h + head) * nt + t] = qh.dot(&kh);
+                        }
+                    }
+                }
+                crate::model::ops::vmath::softmax_rows(&mut logits, nt, None, None);
+                let mut avg = Array2::<f32>::zeros((n, h * dv));
+                for j in 0..n {
+                    for head in 0..h {
+                        let mut a = avg.slice_mut(s![j, head * dv..(head + 1) * dv]);
+                        for (t, v) in values.iter().enumerate() {
+                            let w = logits[(j * h + head) * nt + t];
+                            a.scaled_add(w, &v.slice(s![j, head * dv..(head + 1) * dv]));
+                        }
+                    }
+                }
+                let mut res = avg.dot(&att.output);
+                res += &att.output_b;
+                o.assign(&res);
+            });
+        out
+    }
+
+    /// Alg. 2 lines 7-8: the templates' residue types and torsion angles (`[T, N, 57]`: one-hot 22,
+    /// sin/cos 14, alternative sin/cos 14, torsion mask 7) through `template_single_embedding`, ReLU and
+    /// `template_projection`: MSA rows `[T, N, c_m]`, with their mask `[T, N]` (the ψ mask, which depends
+    /// on one residue's backbone only, as AlphaFold2).
+    pub fn msa_rows(&self, x: &TemplateInputs) -> (Array3<f32>, Array2<f32>) {
+        let (nt, n) = x.aatype.dim();
+        let (feat, mask) = torsion_features(x);
+        let mut h = self.template_single_embedding.forward(feat.view());
+        h.mapv_inplace(|v| v.max(0.0));
+        let rows = self.template_projection.forward(h.view());
+        let c_m = rows.ncols();
+        (
+            rows.into_shape_with_order((nt, n, c_m)).expect("T*N rows"),
+            mask,
+        )
+    }
+}
+
+/// The template angle features `[T*N, 57]` (one-hot residue type 22, torsion sin/cos 14, alternative
+/// sin/cos 14, torsion mask 7; AlphaFold2's concatenation order) and the ψ mask `[T, N]`.
+pub fn torsion_features(x: &TemplateInputs) -> (Array2<f32>, Array2<f32>) {
+    {
+        let (nt, n) = x.aatype.dim();
+        let mut feat = Array2::<f32>::zeros((nt * n, TEMPLATE_ANGLE_FEAT_CHANNELS));
+        let mut mask = Array2::<f32>::zeros((nt, n));
+        for t in 0..nt {
+            let aatype: Vec<i32> = x.aatype.row(t).to_vec();
+            let tors = atom37_to_torsion_angles(
+                &aatype,
+                x.all_atom_positions.index_axis(Axis(0), t),
+                x.all_atom_masks.index_axis(Axis(0), t),
+            );
+            for (i, r) in tors.iter().enumerate() {
+                let mut f = feat.row_mut(t * n + i);
+                if (0..22).contains(&aatype[i]) {
+                    f[aatype[i] as usize] = 1.0;
+                }
+                for k in 0..7 {
+                    f[22 + 2 * k] = r.sin_cos[k][0];
+                    f[22 + 2 * k + 1] = r.sin_cos[k][1];
+                    f[36 + 2 * k] = r.alt_sin_cos[k][0];
+                    f[36 + 2 * k + 1] = r.alt_sin_cos[k][1];
+                    f[50 + k] = r.mask[k];
+                }
+                mask[[t, i]] = r.mask[2];
+            }
+        }
+        (feat, mask)
     }
 }

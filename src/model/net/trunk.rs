@@ -1,10 +1,9 @@
 //! One iteration of the trunk: Jumper et al. (2021) Suppl. Alg. 2 "Inference" lines 5-17 without the
 //! structure module: embeddings (Alg. 3-5), recycling (Alg. 32), extra-MSA stack (Alg. 18-19), Evoformer
 //! (Alg. 6) and the single-representation projection (Alg. 2 line 17).
-//!
-//! DISCREPANCY: the template module is not run yet. With no template hits AlphaFold2's template pair
-//! embedding is multiplied by zero and its template rows are fully masked, so the outputs are the same; a
-//! features file with templates is refused until the template module lands.
+//! Template models (model_1/2) add the template pair embedding after relpos (Alg. 2 lines 9-13) and the
+//! template torsion rows below the MSA for the Evoformer (lines 7-8); the rows are dropped again from the
+//! MSA representation the Evoformer returns, as AlphaFold2 does.
 
 use ndarray::{Array2, Array3, Axis};
 
@@ -44,7 +43,7 @@ pub struct Trunk<'w> {
     pub extra_msa_stack: EvoformerStack<'w>,
     pub evoformer: EvoformerStack<'w>,
     pub single_activations: Linear<'w>,
-    /// Loaded and checked; not run yet (see the module's DISCREPANCY note).
+    /// model_1/2 only.
     pub template_embedding: Option<TemplateEmbedding<'w>>,
 }
 
@@ -93,18 +92,41 @@ impl<'w> Trunk<'w> {
 
         let seq_mask = &x.seq_mask;
         let pair_mask = Array2::from_shape_fn((n, n), |(i, j)| seq_mask[i] * seq_mask[j]);
+        let templates = self
+            .template_embedding
+            .as_ref()
+            .filter(|_| x.templates.count() > 0);
+        if let Some(te) = templates {
+            let update = te.pair_update(&pair, &x.templates, &pair_mask, rt);
+            pair += &update;
+        }
 
         let extra = self.extra_msa_embedder.forward(x);
         let mut act = Activations { msa: extra, pair };
         self.extra_msa_stack
             .forward(&mut act, &x.extra_msa_mask, &pair_mask, rt);
 
+        let num_msa = msa.dim().0;
+        let (msa, msa_mask) = match templates {
+            Some(te) => {
+                let (rows, rows_mask) = te.msa_rows(&x.templates);
+                (
+                    ndarray::concatenate(Axis(0), &[msa.view(), rows.view()])
+                        .expect("same residues and channels"),
+                    ndarray::concatenate(Axis(0), &[x.msa_mask.view(), rows_mask.view()])
+                        .expect("same residues"),
+                )
+            }
+            None => (msa, x.msa_mask.clone()),
+        };
         let mut act = Activations {
             msa,
             pair: act.pair,
         };
-        self.evoformer
-            .forward(&mut act, &x.msa_mask, &pair_mask, rt);
+        self.evoformer.forward(&mut act, &msa_mask, &pair_mask, rt);
+        if act.msa.dim().0 > num_msa {
+            act.msa = act.msa.slice_move(ndarray::s![..num_msa, .., ..]);
+        }
 
         let single = self
             .single_activations

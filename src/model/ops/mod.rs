@@ -2,4 +2,5 @@
 
 pub mod geometry;
 pub mod primitives;
+pub mod torsions;
 pub mod vmath;

@@ -9,6 +9,8 @@ use crate::model::params::config::ModelConfig;
 /// FLOPs of the parts of one iteration.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Flops {
+    /// The template module (model_1/2 with templates): pair stacks, pointwise attention, torsion rows.
+    pub templates: f64,
     pub extra_msa_stack: f64,
     pub evoformer: f64,
     pub structure_module: f64,
@@ -16,7 +18,7 @@ pub struct Flops {
 
 impl Flops {
     pub fn total(&self) -> f64 {
-        self.extra_msa_stack + self.evoformer + self.structure_module
+        self.templates + self.extra_msa_stack + self.evoformer + self.structure_module
     }
 }
 
@@ -49,9 +51,46 @@ fn pair_part(cfg: &ModelConfig, n: f64, rows: f64, c_msa: f64) -> f64 {
     opm + tri_mult + tri_att + transition
 }
 
-/// FLOPs of one iteration at `n` residues with `clusters` MSA rows and `extra` extra rows.
-pub fn per_iteration(cfg: &ModelConfig, n: usize, clusters: usize, extra: usize) -> Flops {
+/// FLOPs of one iteration at `n` residues with `clusters` MSA rows, `extra` extra rows and `templates`
+/// templates run (0 for models without the template module).
+pub fn per_iteration(
+    cfg: &ModelConfig,
+    n: usize,
+    clusters: usize,
+    extra: usize,
+    templates: usize,
+) -> Flops {
     let (n, s, e) = (n as f64, clusters as f64, extra as f64);
+    let t = if cfg.evoformer.templates {
+        templates as f64
+    } else {
+        0.0
+    };
+    // Template pair stack (Alg. 16) at width c_t: triangle multiplications (c_t channels), triangle
+    // attentions, a 2× transition; then the pointwise attention (Alg. 17: query from c_z, keys and values
+    // from c_t, output back to c_z) and the torsion rows (57 → c_m → c_m).
+    let c_t = cfg.evoformer.template.pair_channel as f64;
+    let h_t = cfg.evoformer.template.heads as f64;
+    let template_block = 2.0
+        * (4.0 * 2.0 * n * n * c_t * c_t
+            + 2.0 * n * n * n * c_t
+            + 2.0 * n * n * c_t * c_t
+            + 2.0 * n * n * c_t * c_t)
+        + 2.0 * (attention(n, n, c_t, h_t, c_t / h_t) + 2.0 * n * n * c_t * h_t)
+        + 2.0 * 2.0 * n * n * c_t * 2.0 * c_t;
+    let cm_ = cfg.evoformer.msa_channel as f64;
+    let cz_ = cfg.evoformer.pair_channel as f64;
+    let templates_flops = t
+        * (2.0 * n * n * 88.0 * c_t
+            + template_block * cfg.evoformer.template.pair_blocks as f64
+            + 2.0 * 2.0 * n * n * c_t * c_t
+            + 2.0 * 2.0 * n * n * c_t
+            + 2.0 * n * (57.0 * cm_ + cm_ * cm_))
+        + if t > 0.0 {
+            2.0 * 2.0 * n * n * cz_ * c_t
+        } else {
+            0.0
+        };
     let cm = cfg.evoformer.msa_channel as f64;
     let ce = cfg.evoformer.extra_msa_channel as f64;
     let cz = cfg.evoformer.pair_channel as f64;
@@ -86,6 +125,7 @@ pub fn per_iteration(cfg: &ModelConfig, n: usize, clusters: usize, extra: usize)
         + 2.0 * n * hi * (v + cz) * cs;
     let sm_transition = cfg.structure_module.transition_layers as f64 * 2.0 * n * cs * cs;
     Flops {
+        templates: templates_flops,
         extra_msa_stack: extra_block * cfg.evoformer.extra_msa_num_block as f64,
         evoformer: evo_block * cfg.evoformer.num_block as f64,
         structure_module: cfg.structure_module.layers as f64 * (ipa + sm_transition),
@@ -99,16 +139,16 @@ mod tests {
     #[test]
     fn scales_as_the_algorithms_do() {
         let cfg = ModelConfig::model_1_ptm();
-        let a = per_iteration(&cfg, 128, 32, 0);
-        let b = per_iteration(&cfg, 256, 32, 0);
+        let a = per_iteration(&cfg, 128, 32, 0, 0);
+        let b = per_iteration(&cfg, 256, 32, 0, 0);
         // Triangle updates are cubic in N, pair work quadratic, MSA work linear: between 2x and 8x.
         let r = b.evoformer / a.evoformer;
         assert!(r > 3.0 && r < 8.0, "{r}");
         assert_eq!(a.extra_msa_stack, 0.0);
-        let deep = per_iteration(&cfg, 128, 508, 5120);
+        let deep = per_iteration(&cfg, 128, 508, 5120, 0);
         assert!(deep.extra_msa_stack > deep.evoformer * 0.1);
         // model_1_ptm at N = 256, 512 rows: about 600 GFLOP per Evoformer block, 29 TFLOP an iteration.
-        let t = per_iteration(&cfg, 256, 508, 4).total();
+        let t = per_iteration(&cfg, 256, 508, 4, 0).total();
         assert!(t > 2e13 && t < 4e13, "{t:e}");
     }
 }

@@ -50,6 +50,8 @@ pub struct Sizes {
     /// Worker threads the prediction will run on (0: rayon's default, one per core); each holds a
     /// transition chunk.
     pub threads: usize,
+    /// Templates in the features file (a template model sees at most 4).
+    pub templates: usize,
 }
 
 impl Sizes {
@@ -63,6 +65,15 @@ impl Sizes {
             .saturating_sub(s)
             .min(cfg.input.max_extra_msa);
         (s, e)
+    }
+
+    /// Templates the model runs (AlphaFold2's `max_templates` = 4 for template models, else none).
+    pub fn templates_seen(&self, cfg: &ModelConfig) -> usize {
+        if cfg.evoformer.templates {
+            self.templates.min(4)
+        } else {
+            0
+        }
     }
 }
 
@@ -139,6 +150,19 @@ pub fn estimate(
         opm(s, cfg.evoformer.msa_channel as u64),
     ));
     steps.push(("structure module", 2 * p));
+    // Templates (model_1/2): each template's pair stack runs at the template width with the finished
+    // templates kept for the pointwise attention, which then adds its output beside them.
+    let templates = sizes.templates_seen(cfg) as u64;
+    if templates > 0 {
+        let pt = n * n * cfg.evoformer.template.pair_channel as u64 * F32;
+        let tri = chunk_budget
+            .min(2 * n * n * c_tri.min(cfg.evoformer.template.pair_channel as u64) * F32);
+        steps.push((
+            "template pair stack",
+            (templates - 1) * pt + (2 * pt + tri).max(3 * pt),
+        ));
+        steps.push(("template pointwise attention", templates * pt + p));
+    }
     // The heads: the distogram's half logits and their symmetric sum, then beside them the PAE logits,
     // their softmax and the copy the outputs keep, and the outputs while the result file is written (all
     // [N, N, bins] f32). Measured by `cargo bench --bench memory`.
@@ -335,6 +359,7 @@ mod tests {
             num_alignments: depth,
             iterations: 4,
             threads: 2,
+            templates: 0,
         }
     }
 

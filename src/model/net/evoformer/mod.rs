@@ -169,7 +169,7 @@ impl<'w> EvoformerBlock<'w> {
 }
 
 /// `x += update`, in parallel over the leading axis (the residual adds touch the whole MSA).
-fn add_in_place(x: &mut Array3<f32>, update: Array3<f32>) {
+pub(crate) fn add_in_place(x: &mut Array3<f32>, update: Array3<f32>) {
     ndarray::Zip::from(x)
         .and(&update)
         .par_for_each(|v, &u| *v += u);
