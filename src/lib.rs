@@ -44,6 +44,7 @@ pub mod query;
 pub mod residue_constants;
 pub mod rng;
 pub mod search;
+pub mod templates;
 #[cfg(feature = "test-support")]
 pub mod testing;
 

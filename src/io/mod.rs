@@ -2,9 +2,11 @@
 //! the line and the field that failed.
 
 pub mod a3m;
+pub mod cif;
 pub mod confidence;
 pub mod fasta;
 pub mod features_h5;
+pub mod hhr;
 pub mod mmcif;
 pub mod msa;
 pub mod npz;

@@ -23,5 +23,6 @@ mod slurm;
 mod snakemake;
 mod structure_parity;
 mod structures;
+mod template_features_parity;
 mod template_parity;
 mod trunk_parity;

@@ -1,0 +1,81 @@
+//! Template featurisation against DeepMind's own (AlphaFold2 v2.3.2 `HhsearchHitFeaturizer`, run by
+//! `../shared/reference/template_features.py`): the OpenFold query's real `pdb70_hits.hhr` against the 8
+//! shared mmCIF files (gzipped here), max template date 2021-11-01. Residue types and masks bitwise,
+//! positions within 1e-4 Å, names, sequences and `Sum_probs` equal, and the hits DeepMind's code skips
+//! skipped with their reasons.
+
+use std::path::Path;
+
+use crate::common::data;
+use ferrofold::io::npz::Npz;
+use ferrofold::templates::{featurize, TemplateSettings, MAX_TEMPLATE_HITS};
+
+fn settings() -> TemplateSettings {
+    TemplateSettings {
+        mmcif_dir: data("templates/mmcif"),
+        max_template_date: "2021-11-01".parse().unwrap(),
+        max_hits: MAX_TEMPLATE_HITS,
+        kalign: ferrofold::search::tools::find("kalign", None, "kalign").ok(),
+        obsolete: Default::default(),
+        tool_timeout: std::time::Duration::from_secs(60),
+    }
+}
+
+fn query() -> String {
+    ferrofold::Query::from_fasta_path(data("msas/openfold_query/short.fasta"))
+        .unwrap()
+        .sequence
+}
+
+fn strings(npz: &Npz, key: &str) -> Vec<String> {
+    let a = npz.get(key).unwrap();
+    a.to_strings().unwrap()
+}
+
+#[test]
+fn openfold_query_templates_match_deepmind() {
+    let text = std::fs::read_to_string(data("msas/openfold_query/pdb70_hits.hhr")).unwrap();
+    let hits = ferrofold::io::hhr::parse(&text, Path::new("pdb70_hits.hhr")).unwrap();
+    assert_eq!(hits.len(), 10);
+    let (f, reports) = featurize(&query(), &hits, &settings()).unwrap();
+    let want = Npz::read_path(data("templates/openfold_query/template_features.npz")).unwrap();
+    assert_eq!(
+        f.domain_names,
+        strings(&want, "template_domain_names"),
+        "templates used, in order"
+    );
+    assert_eq!(f.sequence, strings(&want, "template_sequence"));
+    let g = |k: &str| want.get(k).unwrap().to_f32().unwrap();
+    assert_eq!(f.aatype.view().into_dyn(), g("template_aatype").view());
+    assert_eq!(
+        f.all_atom_masks.view().into_dyn(),
+        g("template_all_atom_masks").view()
+    );
+    assert_eq!(f.sum_probs.view().into_dyn(), g("template_sum_probs").view());
+    let pos = g("template_all_atom_positions");
+    let d = f
+        .all_atom_positions
+        .iter()
+        .zip(pos.iter())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(d <= 1e-4, "positions differ by {d} Å");
+    eprintln!("7 templates; positions max |diff| {d:.1e} Å");
+
+    let skipped: Vec<(&str, &str)> = reports
+        .iter()
+        .filter_map(|r| r.skipped.as_deref().map(|s| (r.hit.as_str(), s)))
+        .collect();
+    assert_eq!(skipped.len(), 3, "{skipped:?}");
+    assert!(skipped
+        .iter()
+        .any(|(h, why)| *h == "1hf9_B" && why.contains("no mmCIF file")));
+    for chain in ["5kc1_F", "5kc1_J"] {
+        assert!(
+            skipped
+                .iter()
+                .any(|(h, why)| *h == chain && why.contains("all zeros")),
+            "{chain}: {skipped:?}"
+        );
+    }
+}
