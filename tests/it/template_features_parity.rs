@@ -32,13 +32,13 @@ fn strings(npz: &Npz, key: &str) -> Vec<String> {
     a.to_strings().unwrap()
 }
 
-#[test]
-fn openfold_query_templates_match_deepmind() {
-    let text = std::fs::read_to_string(data("msas/openfold_query/pdb70_hits.hhr")).unwrap();
-    let hits = ferrofold::io::hhr::parse(&text, Path::new("pdb70_hits.hhr")).unwrap();
+/// Features from `hhr` equal DeepMind's in `npz`; returns the reports.
+fn check(hhr: &str, npz: &str) -> Vec<ferrofold::templates::HitReport> {
+    let text = std::fs::read_to_string(data(hhr)).unwrap();
+    let hits = ferrofold::io::hhr::parse(&text, Path::new(hhr)).unwrap();
     assert_eq!(hits.len(), 10);
     let (f, reports) = featurize(&query(), &hits, &settings()).unwrap();
-    let want = Npz::read_path(data("templates/openfold_query/template_features.npz")).unwrap();
+    let want = Npz::read_path(data(npz)).unwrap();
     assert_eq!(
         f.domain_names,
         strings(&want, "template_domain_names"),
@@ -51,7 +51,10 @@ fn openfold_query_templates_match_deepmind() {
         f.all_atom_masks.view().into_dyn(),
         g("template_all_atom_masks").view()
     );
-    assert_eq!(f.sum_probs.view().into_dyn(), g("template_sum_probs").view());
+    assert_eq!(
+        f.sum_probs.view().into_dyn(),
+        g("template_sum_probs").view()
+    );
     let pos = g("template_all_atom_positions");
     let d = f
         .all_atom_positions
@@ -60,7 +63,19 @@ fn openfold_query_templates_match_deepmind() {
         .map(|(a, b)| (a - b).abs())
         .fold(0f32, f32::max);
     assert!(d <= 1e-4, "positions differ by {d} Å");
-    eprintln!("7 templates; positions max |diff| {d:.1e} Å");
+    eprintln!(
+        "{hhr}: {} templates; positions max |diff| {d:.1e} Å",
+        f.count()
+    );
+    reports
+}
+
+#[test]
+fn openfold_query_templates_match_deepmind() {
+    let reports = check(
+        "msas/openfold_query/pdb70_hits.hhr",
+        "templates/openfold_query/template_features.npz",
+    );
 
     let skipped: Vec<(&str, &str)> = reports
         .iter()
@@ -78,4 +93,20 @@ fn openfold_query_templates_match_deepmind() {
             "{chain}: {skipped:?}"
         );
     }
+}
+
+/// The same hits edited (tests/reference/make_template_fixtures.py): 3U8V_A differs from its mmCIF SEQRES
+/// in 2 of 32 residues (realigned with kalign), 2CRB_A has an X (found by the wildcard match), 4ZEY_A
+/// differs in 5 of 20 (realignment refused, < 90 % identical).
+#[test]
+fn realigned_and_wildcard_hits_match_deepmind() {
+    let reports = check(
+        "templates/openfold_query/pdb70_hits_mutated.hhr",
+        "templates/openfold_query/template_features_mutated.npz",
+    );
+    let by = |h: &str| reports.iter().find(|r| r.hit == h).unwrap();
+    assert!(by("3u8v_A").realigned && by("3u8v_A").skipped.is_none());
+    assert!(!by("2crb_A").realigned && by("2crb_A").skipped.is_none());
+    let why = by("4zey_A").skipped.as_deref().unwrap();
+    assert!(why.contains("90 %"), "{why}");
 }
