@@ -90,13 +90,53 @@ pub(crate) struct MsaArgs {
     /// Rows kept from MGnify alignments (AlphaFold2: 501)
     #[arg(long, default_value_t = MsaLimits::default().mgnify_max_hits, value_name = "N")]
     pub(crate) mgnify_max_hits: usize,
+    /// Use template hits (pdb70_hits.hhr in --msa-dir, or --template-hits) with their structures from
+    /// this folder: <id>.cif[.gz], AlphaFold2's pdb_mmcif/mmcif_files layout, or wwPDB's divided layout
+    #[arg(long, value_name = "DIR", help_heading = "Templates")]
+    pub(crate) template_mmcif_dir: Option<PathBuf>,
+    /// Use no template released after this date (YYYY-MM-DD; AlphaFold2's --max_template_date);
+    /// default: no cutoff
+    #[arg(
+        long,
+        value_name = "DATE",
+        requires = "template_mmcif_dir",
+        help_heading = "Templates"
+    )]
+    pub(crate) max_template_date: Option<String>,
+    /// Template hits from hhsearch (.hhr) for a one-record FASTA with --msa files
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "template_mmcif_dir",
+        help_heading = "Templates"
+    )]
+    pub(crate) template_hits: Option<PathBuf>,
+    /// PDB's obsolete.dat (withdrawn and replaced entries); default: obsolete.dat beside or above
+    /// --template-mmcif-dir, when there
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "template_mmcif_dir",
+        help_heading = "Templates"
+    )]
+    pub(crate) obsolete_pdbs: Option<PathBuf>,
+    /// kalign, to realign a hit whose sequence differs from its mmCIF file's (default: on PATH)
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "template_mmcif_dir",
+        help_heading = "Templates"
+    )]
+    pub(crate) kalign: Option<PathBuf>,
 }
 
 #[derive(Args)]
 #[command(after_help = "Examples:\n  \
     ferrofold features target.fasta --msa uniref90_hits.sto --msa bfd_uniclust_hits.a3m -o out/\n  \
     ferrofold features targets.fasta --msa-dir alignments/ -o out/\n  \
-    ferrofold features target.fasta --single-sequence -o out/\n\n\
+    ferrofold features target.fasta --single-sequence -o out/\n  \
+    ferrofold features targets.fasta --msa-dir alignments/ --template-mmcif-dir pdb_mmcif/mmcif_files \\\n      \
+    --max-template-date 2021-11-01 -o out/     # templates from alignments/<id>/pdb70_hits.hhr\n\n\
 Alignments are recognised by AlphaFold2's file names (uniref90_hits.sto, bfd_uniref_hits.a3m,\n\
 bfd_uniclust_hits.a3m, small_bfd_hits.sto, mgnify_hits.sto) and merged in AlphaFold2's order\n\
 uniref90 -> BFD -> MGnify, then any other .a3m/.sto in the order given, de-duplicated.")]

@@ -12,9 +12,12 @@ use ferrofold::pipeline::{
 use super::args::{
     DbCommand, FeaturesArgs, InspectArgs, ParamsCommand, PredictArgs, RunArgs, StageArg,
 };
-use super::options::{command_line, model_list, msa_source, predict_options, warn_demo};
+use super::options::{
+    command_line, model_list, msa_source, predict_options, template_options, warn_demo,
+};
 
 pub(crate) fn features(args: FeaturesArgs) -> anyhow::Result<()> {
+    let templates = template_options(&args.msa)?;
     let (msas, limits) = msa_source(args.msa)?;
     let opts = FeaturesOptions {
         fasta: args.fasta,
@@ -24,6 +27,7 @@ pub(crate) fn features(args: FeaturesArgs) -> anyhow::Result<()> {
         overwrite: args.overwrite,
         command_line: command_line(),
         max_length: args.max_length,
+        templates,
     };
     let reports = features_stage::run(&opts)?;
     let mut out = std::io::stdout().lock();
@@ -167,6 +171,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
         StageArg::Features => Stages::Features,
         StageArg::Predict => Stages::Predict,
     };
+    let templates = template_options(&args.msa)?;
     let (msas, limits) = msa_source(args.msa)?;
     // The features stage needs no model.
     let models = if stages == Stages::Features {
@@ -179,6 +184,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
         output_dir: args.output,
         msas,
         limits,
+        templates,
         predict: predict_options(&args.model, models.clone()),
         models,
         array,
@@ -320,6 +326,18 @@ pub(crate) fn inspect(args: InspectArgs) -> anyhow::Result<()> {
     writeln!(out, "residues\t{}", i.residues)?;
     writeln!(out, "alignment rows\t{}", i.alignment_rows)?;
     writeln!(out, "templates\t{}", i.templates)?;
+    for (k, (name, sum_probs, covered)) in i.template_hits.iter().enumerate() {
+        let note = if k < 4 {
+            "\tseen by template models"
+        } else {
+            ""
+        };
+        writeln!(
+            out,
+            "template\t{name}\tsum_probs {sum_probs}\t{covered} of {} residues{note}",
+            i.residues
+        )?;
+    }
     writeln!(out, "sequence\t{}", i.sequence)?;
     writeln!(out, "command\t{}", i.command)?;
     writeln!(out, "databases\t{}", i.databases)?;

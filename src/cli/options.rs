@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use ferrofold::features::builder::MsaLimits;
-use ferrofold::pipeline::features::MsaSource;
+use ferrofold::pipeline::features::{MsaSource, TemplateOptions};
 use ferrofold::pipeline::params;
 use ferrofold::pipeline::predict::PredictOptions;
 
@@ -21,6 +21,39 @@ impl std::fmt::Display for UsageError {
 }
 
 impl std::error::Error for UsageError {}
+
+/// Template settings from the arguments (`None` without `--template-mmcif-dir`).
+pub(crate) fn template_options(args: &MsaArgs) -> anyhow::Result<Option<TemplateOptions>> {
+    let Some(dir) = &args.template_mmcif_dir else {
+        return Ok(None);
+    };
+    if !dir.is_dir() {
+        return Err(UsageError(format!(
+            "--template-mmcif-dir {}: no such folder",
+            dir.display()
+        ))
+        .into());
+    }
+    let max_template_date = args
+        .max_template_date
+        .as_deref()
+        .map(|d| {
+            d.parse::<ferrofold::templates::Date>()
+                .map_err(|e| UsageError(format!("--max-template-date: {e}")))
+        })
+        .transpose()?;
+    if args.template_hits.is_some() && args.msa_dir.is_some() {
+        tracing::info!("--template-hits given: the .hhr files in --msa-dir are not read");
+    }
+    Ok(Some(TemplateOptions {
+        mmcif_dir: dir.clone(),
+        max_template_date,
+        obsolete: args.obsolete_pdbs.clone(),
+        hits: args.template_hits.clone(),
+        kalign: args.kalign.clone(),
+        tool_timeout_s: args.tool_timeout,
+    }))
+}
 
 /// Where the alignments come from, and the row limits.
 pub(crate) fn msa_source(args: MsaArgs) -> anyhow::Result<(MsaSource, MsaLimits)> {

@@ -43,13 +43,15 @@ impl MsaRole {
 pub enum MsaFileKind {
     /// An alignment to merge.
     Msa(MsaRole),
-    /// A file the monomer pipeline does not use (template hits, multimer pairing MSA), with why.
+    /// Template hits in HH-suite's `.hhr` format (`pdb70_hits.hhr`), used with `--template-mmcif-dir`.
+    TemplateHits,
+    /// A file the monomer pipeline does not use (multimer pairing MSA, Stockholm template hits), with why.
     Unused(&'static str),
 }
 
 /// Classifies a file by AlphaFold2's / OpenFold's names: `uniref90_hits.sto`, `bfd_uniref_hits.a3m`,
-/// `bfd_uniclust_hits.a3m`, `small_bfd_hits.sto`, `mgnify_hits.sto`; `uniprot_hits.sto` (multimer pairing)
-/// and `pdb_hits.sto` / `pdb70_hits.hhr` (templates) are not used; any other `.a3m`/`.sto` is `Other`.
+/// `bfd_uniclust_hits.a3m`, `small_bfd_hits.sto`, `mgnify_hits.sto`; `*.hhr` are template hits;
+/// `uniprot_hits.sto` (multimer pairing) and `pdb_hits.sto` are not used; any other `.a3m`/`.sto` is `Other`.
 pub fn classify(path: &Path) -> MsaFileKind {
     let name = path
         .file_name()
@@ -63,12 +65,10 @@ pub fn classify(path: &Path) -> MsaFileKind {
         }
         "mgnify_hits" => MsaFileKind::Msa(MsaRole::Mgnify),
         "uniprot_hits" => MsaFileKind::Unused("multimer pairing alignment (monomer pipeline)"),
-        "pdb_hits" | "pdb70_hits" => {
-            MsaFileKind::Unused("template hits (templates are not used yet)")
-        }
-        _ if name.ends_with(".hhr") => {
-            MsaFileKind::Unused("template hits (templates are not used yet)")
-        }
+        _ if name.ends_with(".hhr") => MsaFileKind::TemplateHits,
+        "pdb_hits" => MsaFileKind::Unused(
+            "template hits in Stockholm form (hmmsearch, AlphaFold-Multimer's path) are not read yet; give pdb70_hits.hhr",
+        ),
         _ => MsaFileKind::Msa(MsaRole::Other),
     }
 }
@@ -114,7 +114,7 @@ impl MsaInput {
         let path = path.into();
         let role = match classify(&path) {
             MsaFileKind::Msa(r) => r,
-            MsaFileKind::Unused(_) => MsaRole::Other,
+            MsaFileKind::Unused(_) | MsaFileKind::TemplateHits => MsaRole::Other,
         };
         Self { path, role }
     }
@@ -327,10 +327,10 @@ mod tests {
             classify(Path::new("T1050.a3m")),
             MsaFileKind::Msa(MsaRole::Other)
         );
-        assert!(matches!(
+        assert_eq!(
             classify(Path::new("pdb70_hits.hhr")),
-            MsaFileKind::Unused(_)
-        ));
+            MsaFileKind::TemplateHits
+        );
         assert!(matches!(
             classify(Path::new("uniprot_hits.sto")),
             MsaFileKind::Unused(_)

@@ -61,6 +61,38 @@ pub struct FeaturesOptions {
     pub command_line: String,
     /// Longest query accepted (`--max-length`).
     pub max_length: usize,
+    /// Template featurisation from precomputed hits (`--template-mmcif-dir`); `None`: no templates.
+    pub templates: Option<TemplateOptions>,
+}
+
+/// Where template hits and their structures come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateOptions {
+    /// The hit structures (`--template-mmcif-dir`).
+    pub mmcif_dir: PathBuf,
+    /// Release-date cutoff (`--max-template-date`); `None`: every release date.
+    pub max_template_date: Option<crate::templates::Date>,
+    /// `obsolete.dat` (`--obsolete-pdbs`; found beside the mmCIF files when not given).
+    pub obsolete: Option<PathBuf>,
+    /// An `.hhr` file for `--msa` inputs (`--template-hits`); with `--msa-dir` the target's `*.hhr`.
+    pub hits: Option<PathBuf>,
+    /// kalign for realignments (`--kalign`; default: found on PATH).
+    pub kalign: Option<PathBuf>,
+    pub tool_timeout_s: u64,
+}
+
+impl TemplateOptions {
+    /// `obsolete.dat` as given, or AlphaFold2's `pdb_mmcif/obsolete.dat` beside or above the mmCIF folder.
+    fn obsolete_file(&self) -> Option<PathBuf> {
+        self.obsolete.clone().or_else(|| {
+            [
+                self.mmcif_dir.join("obsolete.dat"),
+                self.mmcif_dir.join("../obsolete.dat"),
+            ]
+            .into_iter()
+            .find(|p| p.is_file())
+        })
+    }
 }
 
 /// Default of `features --max-length`: far beyond any protein AlphaFold2 can fold, low enough to refuse
@@ -132,6 +164,98 @@ struct DatabaseRecord {
     rows_used: usize,
 }
 
+/// The folder `--msa-dir` holds `query`'s alignments in.
+fn target_msa_dir(dir: &Path, query: &Query) -> PathBuf {
+    // DIR/<id>/ (OpenFold's layout), DIR/<id>/msas/ (an AlphaFold2 or ferrofold output folder: the batch
+    // form of AlphaFold2's --use_precomputed_msas), or DIR itself.
+    let per_target = dir.join(&query.id);
+    if per_target.join(MSAS_DIR).is_dir() {
+        per_target.join(MSAS_DIR)
+    } else if per_target.is_dir() {
+        per_target
+    } else {
+        dir.to_path_buf()
+    }
+}
+
+/// The template hits (`.hhr`) of one target: `--template-hits`, or in the target's `--msa-dir` folder
+/// `pdb70_hits.hhr` (or the one `.hhr` there).
+fn template_hits_file(
+    source: &MsaSource,
+    query: &Query,
+    t: &TemplateOptions,
+) -> Result<Option<PathBuf>, FeaturesStageError> {
+    if let Some(h) = &t.hits {
+        crate::fsutil::regular::check(h).map_err(io_err(h))?;
+        return Ok(Some(h.clone()));
+    }
+    let MsaSource::Dir(dir) = source else {
+        return Ok(None);
+    };
+    let dir = target_msa_dir(dir, query);
+    let mut found: Vec<PathBuf> = fs::read_dir(&dir)
+        .map_err(io_err(&dir))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && classify(p) == MsaFileKind::TemplateHits)
+        .collect();
+    found.sort();
+    if let Some(p) = found
+        .iter()
+        .find(|p| p.file_name().is_some_and(|n| n == "pdb70_hits.hhr"))
+    {
+        return Ok(Some(p.clone()));
+    }
+    match found.len() {
+        0 => Ok(None),
+        1 => Ok(found.pop()),
+        _ => Err(FeaturesStageError::Usage(format!(
+            "{}: {} template hit files ({}); keep one, or name it with --template-hits",
+            dir.display(),
+            found.len(),
+            found
+                .iter()
+                .map(|p| p
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// What the template features of `query` depend on: the hits file, the settings, `obsolete.dat`, and
+/// the size and modification time of each mmCIF file the hits name (the structures that can be read).
+fn template_fingerprint(hits: &Path, t: &TemplateOptions) -> Result<String, FeaturesStageError> {
+    let mut h = InputHash::new("ferrofold templates");
+    h.add(&sha256_file(hits).map_err(io_err(hits))?);
+    h.add(&t.mmcif_dir.display().to_string());
+    h.add(&format!("{:?}", t.max_template_date));
+    if let Some(o) = t.obsolete_file() {
+        h.add(&sha256_file(&o).map_err(io_err(&o))?);
+    }
+    let text = crate::fsutil::regular::read(hits).map_err(io_err(hits))?;
+    let parsed = crate::io::hhr::parse(&String::from_utf8_lossy(&text), hits)
+        .map_err(|e| FeaturesStageError::Search(e.to_string()))?;
+    for hit in &parsed {
+        if let Some((id, _)) = crate::templates::pdb_id_and_chain(&hit.name) {
+            let meta = crate::templates::find_mmcif(&t.mmcif_dir, &id).and_then(|p| {
+                let m = fs::metadata(&p).ok()?;
+                let mtime = m
+                    .modified()
+                    .ok()?
+                    .duration_since(UNIX_EPOCH)
+                    .ok()?
+                    .as_nanos();
+                Some(format!("{} {} {mtime}", p.display(), m.len()))
+            });
+            h.add(&format!("{id}: {meta:?}"));
+        }
+    }
+    Ok(h.finish())
+}
+
 /// The alignment inputs of one target.
 fn msa_inputs(source: &MsaSource, query: &Query) -> Result<Vec<MsaInput>, FeaturesStageError> {
     match source {
@@ -161,16 +285,7 @@ fn msa_inputs(source: &MsaSource, query: &Query) -> Result<Vec<MsaInput>, Featur
             Ok(files.iter().map(MsaInput::from_path).collect())
         }
         MsaSource::Dir(dir) => {
-            // DIR/<id>/ (OpenFold's layout), DIR/<id>/msas/ (an AlphaFold2 or ferrofold output folder:
-            // the batch form of AlphaFold2's --use_precomputed_msas), or DIR itself.
-            let per_target = dir.join(&query.id);
-            let dir = if per_target.join(MSAS_DIR).is_dir() {
-                per_target.join(MSAS_DIR)
-            } else if per_target.is_dir() {
-                per_target
-            } else {
-                dir.clone()
-            };
+            let dir = target_msa_dir(dir, query);
             let mut entries: Vec<PathBuf> = fs::read_dir(&dir)
                 .map_err(io_err(&dir))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
@@ -188,6 +303,8 @@ fn msa_inputs(source: &MsaSource, query: &Query) -> Result<Vec<MsaInput>, Featur
                         inputs.push(MsaInput::from_path(p))
                     }
                     MsaFileKind::Unused(why) => info!("{}: not used: {why}", p.display()),
+                    // Read by the template step (with --template-mmcif-dir).
+                    MsaFileKind::TemplateHits => {}
                     _ => {}
                 }
             }
@@ -308,7 +425,98 @@ fn hashed_inputs(
     // Merge order (uniref90, BFD, MGnify, others; stable), the order the builder reads them in.
     hashed.sort_by_key(|(m, _)| m.role.clone());
     let hash = search_hash.unwrap_or_else(|| input_hash(query, &hashed, &opts.limits));
+    // Template hits and structures join the hash (without templates it stays as it was).
+    let hash = match &opts.templates {
+        Some(t) => match template_hits_file(&opts.msas, query, t)? {
+            Some(hits) => {
+                let mut h = InputHash::new("ferrofold features with templates");
+                h.add(&hash).add(&template_fingerprint(&hits, t)?);
+                h.finish()
+            }
+            None => hash,
+        },
+        None => hash,
+    };
     Ok((hash, hashed))
+}
+
+/// Template features of `query` from its hits file, with a line per hit in the log; the hits file is
+/// copied into `msas_dir` and recorded.
+fn template_features(
+    query: &Query,
+    hits_path: &Path,
+    t: &TemplateOptions,
+    msas_dir: &Path,
+) -> Result<(crate::features::TemplateFeatures, DatabaseRecord), FeaturesStageError> {
+    let started = Instant::now();
+    let bytes = crate::fsutil::regular::read(hits_path).map_err(io_err(hits_path))?;
+    let text = String::from_utf8(bytes).map_err(|_| FeaturesStageError::Io {
+        path: hits_path.into(),
+        message: "not UTF-8 text".into(),
+    })?;
+    let hits = crate::io::hhr::parse(&text, hits_path)
+        .map_err(|e| FeaturesStageError::Search(e.to_string()))?;
+    let obsolete = match t.obsolete_file() {
+        Some(p) => crate::templates::parse_obsolete(&p)
+            .map_err(|e| FeaturesStageError::Search(e.to_string()))?,
+        None => Default::default(),
+    };
+    let settings = crate::templates::TemplateSettings {
+        mmcif_dir: t.mmcif_dir.clone(),
+        max_template_date: t.max_template_date.unwrap_or(crate::templates::Date {
+            year: 9999,
+            month: 12,
+            day: 31,
+        }),
+        max_hits: crate::templates::MAX_TEMPLATE_HITS,
+        kalign: crate::search::tools::find("kalign", t.kalign.as_deref(), "kalign").ok(),
+        obsolete,
+        tool_timeout: std::time::Duration::from_secs(t.tool_timeout_s),
+    };
+    let (features, reports) = crate::templates::featurize(&query.sequence, &hits, &settings)
+        .map_err(|e| FeaturesStageError::Search(format!("{}: {e}", hits_path.display())))?;
+    for r in &reports {
+        match &r.skipped {
+            None => info!(
+                "{}: template {} (sum_probs {}){}",
+                query.id,
+                r.hit,
+                r.sum_probs,
+                if r.realigned {
+                    ", realigned to its mmCIF sequence"
+                } else {
+                    ""
+                }
+            ),
+            Some(why) => info!("{}: template hit {} skipped: {why}", query.id, r.hit),
+        }
+    }
+    info!(
+        "{}: {} templates from {} hits in {} ({:.2} s); a template model uses the first {}",
+        query.id,
+        features.count(),
+        hits.len(),
+        hits_path.display(),
+        started.elapsed().as_secs_f64(),
+        features.count().min(4)
+    );
+    let file = hits_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let dest = msas_dir.join(&file);
+    if fs::canonicalize(hits_path).ok() != fs::canonicalize(&dest).ok() {
+        crate::fsutil::atomic::copy(hits_path, &dest).map_err(io_err(&dest))?;
+    }
+    let record = DatabaseRecord {
+        name: "templates".into(),
+        path: hits_path.display().to_string(),
+        file,
+        sha256: sha256_file(hits_path).map_err(io_err(hits_path))?,
+        rows: hits.len(),
+        rows_used: features.count(),
+    };
+    Ok((features, record))
 }
 
 /// Records the features stage's seconds as `features` in the target's `timings.json` (AlphaFold2's key;
@@ -425,9 +633,23 @@ pub(crate) fn run_target(
     }
     let builder = FeatureBuilder::from_msas(hashed.iter().map(|(m, _)| m.clone()).collect())
         .with_limits(opts.limits);
-    let built = builder.build(query, &opts.fasta.display().to_string())?;
+    let mut built = builder.build(query, &opts.fasta.display().to_string())?;
 
     tree::ensure_dir(&msas_dir).map_err(io_err(&msas_dir))?;
+    let mut template_record = None;
+    if let Some(t) = &opts.templates {
+        match template_hits_file(&opts.msas, query, t)? {
+            Some(hits) => {
+                let (features, record) = template_features(query, &hits, t, &msas_dir)?;
+                built.features.templates = features;
+                template_record = Some(record);
+            }
+            None => warn!(
+                "{}: no template hits (.hhr) found (--template-hits, or pdb70_hits.hhr with --msa-dir): features without templates",
+                query.id
+            ),
+        }
+    }
     let mut databases = Vec::new();
     for (usage, (input, sha)) in built.msas.iter().zip(&hashed) {
         let file = input
@@ -448,6 +670,7 @@ pub(crate) fn run_target(
             rows_used: usage.rows_used,
         });
     }
+    databases.extend(template_record);
     let prov = Provenance {
         tool: crate::TOOL.into(),
         query_sequence: query.sequence.clone(),

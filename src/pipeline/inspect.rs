@@ -13,6 +13,8 @@ pub struct Inspection {
     pub residues: usize,
     pub alignment_rows: usize,
     pub templates: usize,
+    /// Per template: domain name (`pdbid_chain`), `Sum_probs`, query residues it covers.
+    pub template_hits: Vec<(String, f32, usize)>,
     pub sequence: String,
     pub command: String,
     pub databases: String,
@@ -29,6 +31,19 @@ pub fn inspect(path: &Path) -> Result<Inspection, FeaturesFileError> {
         residues: f.num_res(),
         alignment_rows: f.num_alignments(),
         templates: f.templates.count(),
+        template_hits: (0..f.templates.count())
+            .map(|t| {
+                let covered = f.templates.sequence[t]
+                    .chars()
+                    .filter(|&c| c != '-')
+                    .count();
+                (
+                    f.templates.domain_names[t].clone(),
+                    f.templates.sum_probs[[t, 0]],
+                    covered,
+                )
+            })
+            .collect(),
         sequence: f.sequence.sequence.clone(),
         command: prov.command,
         databases: prov.databases,

@@ -179,6 +179,24 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
             opts.random,
         );
         let process_s = t0.elapsed().as_secs_f64();
+        let seen = inputs.first().map_or(0, |x| x.templates.count());
+        if raw.templates.count() > 0 {
+            info!(
+                "{}: {}",
+                m.name,
+                if seen == 0 {
+                    format!(
+                        "no template module: the {} templates in the features are not used",
+                        raw.templates.count()
+                    )
+                } else {
+                    format!(
+                        "templates {}",
+                        raw.templates.domain_names[..seen].join(", ")
+                    )
+                }
+            );
+        }
         let t1 = Instant::now();
         let pred = predict_model(opts, m, &inputs, runtime, recycles)?;
         let predict_s = t1.elapsed().as_secs_f64();

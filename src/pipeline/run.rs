@@ -292,6 +292,8 @@ pub struct RunOptions {
     pub output_dir: PathBuf,
     pub msas: MsaSource,
     pub limits: MsaLimits,
+    /// Template featurisation (`--template-mmcif-dir`); `None`: no templates.
+    pub templates: Option<super::features::TemplateOptions>,
     pub models: Vec<PathBuf>,
     /// Predict settings (its `features`, `output_dir` and `overwrite` are set per target).
     pub predict: PredictOptions,
@@ -464,6 +466,7 @@ fn one_target(opts: &RunOptions, t: &Target) -> Result<TargetResult, (&'static s
         overwrite: opts.overwrite,
         command_line: opts.command_line.clone(),
         max_length: opts.predict.max_length,
+        templates: opts.templates.clone(),
     };
     let target_dir = opts.output_dir.join(&t.name);
     let started = std::time::Instant::now();

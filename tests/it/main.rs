@@ -25,4 +25,5 @@ mod structure_parity;
 mod structures;
 mod template_features_parity;
 mod template_parity;
+mod templates_cli;
 mod trunk_parity;

@@ -1,0 +1,213 @@
+//! Templates through the program: `features --template-mmcif-dir` over an AlphaFold2-style alignments
+//! folder with `pdb70_hits.hhr` gives DeepMind's template features in `features.h5` (and reuses them only
+//! while the hits, structures and settings are the same); `predict` runs a template model on them; and
+//! broken template inputs are skipped with a reason (where AlphaFold2 skips) or refused with one error
+//! naming the file, with no features file written.
+
+use std::path::{Path, PathBuf};
+
+use crate::common::{data, ferrofold, files_below};
+use ferrofold::io::npz::Npz;
+
+/// An alignments folder for record `q` (the OpenFold query): BFD alignment and pdb70 hits.
+fn inputs(d: &Path, hhr: &str) -> (PathBuf, PathBuf) {
+    let msas = d.join("msas/q");
+    std::fs::create_dir_all(&msas).unwrap();
+    std::fs::copy(
+        data("msas/openfold_query/bfd_uniclust_hits.a3m"),
+        msas.join("bfd_uniclust_hits.a3m"),
+    )
+    .unwrap();
+    std::fs::write(msas.join("pdb70_hits.hhr"), hhr).unwrap();
+    let seq = std::fs::read_to_string(data("msas/openfold_query/short.fasta")).unwrap();
+    let body: String = seq.lines().skip(1).collect();
+    let fasta = d.join("q.fasta");
+    std::fs::write(&fasta, format!(">q\n{body}\n")).unwrap();
+    (fasta, d.join("msas"))
+}
+
+fn real_hhr() -> String {
+    std::fs::read_to_string(data("msas/openfold_query/pdb70_hits.hhr")).unwrap()
+}
+
+fn features(
+    fasta: &Path,
+    msas: &Path,
+    mmcif: &Path,
+    out: &Path,
+    date: &str,
+) -> std::process::Output {
+    let args = vec![
+        "features",
+        fasta.to_str().unwrap(),
+        "--msa-dir",
+        msas.to_str().unwrap(),
+        "--template-mmcif-dir",
+        mmcif.to_str().unwrap(),
+        "--max-template-date",
+        date,
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    ferrofold(&args)
+}
+
+#[test]
+fn features_with_templates_then_a_template_model_predicts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let (fasta, msas) = inputs(d, &real_hhr());
+    let out = d.join("out");
+    let r = features(&fasta, &msas, &data("templates/mmcif"), &out, "2021-11-01");
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(r.status.success(), "{err}");
+    assert!(err.contains("1hf9_B skipped: no mmCIF file"), "{err}");
+    assert!(err.contains("7 templates from 10 hits"), "{err}");
+    let h5 = out.join("q/features.h5");
+    let (f, prov) = ferrofold::io::features_h5::read(&h5).unwrap();
+    let want = Npz::read_path(data("templates/openfold_query/template_features.npz")).unwrap();
+    assert_eq!(
+        f.templates.domain_names,
+        want.get("template_domain_names")
+            .unwrap()
+            .to_strings()
+            .unwrap()
+    );
+    assert_eq!(
+        f.templates.all_atom_positions.view().into_dyn(),
+        want.get("template_all_atom_positions")
+            .unwrap()
+            .to_f32()
+            .unwrap()
+            .view()
+    );
+    assert!(
+        prov.databases.contains("\"templates\""),
+        "{}",
+        prov.databases
+    );
+    assert!(out.join("q/msas/pdb70_hits.hhr").is_file());
+
+    // Same inputs: up to date. Another date cutoff: made again, without the later structures.
+    let r = features(&fasta, &msas, &data("templates/mmcif"), &out, "2021-11-01");
+    assert!(String::from_utf8_lossy(&r.stdout).contains("up to date"));
+    let r = features(&fasta, &msas, &data("templates/mmcif"), &out, "2012-01-01");
+    assert!(r.status.success());
+    assert!(String::from_utf8_lossy(&r.stdout).contains("written"));
+    let (f2, _) = ferrofold::io::features_h5::read(&h5).unwrap();
+    assert!(f2.templates.count() < 7, "{:?}", f2.templates.domain_names);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        err.contains("after the maximum template date 2012-01-01"),
+        "{err}"
+    );
+
+    // The template model of the parity fixtures predicts from these features.
+    let r = features(&fasta, &msas, &data("templates/mmcif"), &out, "2021-11-01");
+    assert!(r.status.success());
+    let model = d.join("tiny_templates.onnx");
+    ferrofold::pipeline::params::convert(
+        &data("model/templates/params_model_1_ptm.npz"),
+        &model,
+        Some("tiny_templates"),
+        |c| {
+            c.structure_module.layers = 2;
+            c.num_recycle = 1;
+        },
+    )
+    .unwrap();
+    let pred = d.join("pred");
+    let r = ferrofold(&[
+        "predict",
+        h5.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "-o",
+        pred.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(r.status.success(), "{err}");
+    assert!(
+        err.contains("tiny_templates: templates 3u8v_A, 2crb_A, 4zey_A, 1psm_A"),
+        "{err}"
+    );
+    assert!(files_below(&pred)
+        .iter()
+        .any(|f| f.ends_with("ranked_0.pdb")));
+}
+
+/// One error line, exit code `code`, and no features file.
+fn refused(r: &std::process::Output, code: i32, expect: &[&str], out: &Path) {
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(code), "{err}");
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    for e in expect {
+        assert!(errors[0].contains(e), "{e:?} not in {}", errors[0]);
+    }
+    assert!(!out.join("q/features.h5").exists());
+    assert!(!err.contains("panicked"));
+}
+
+#[test]
+fn broken_template_inputs_are_skipped_or_refused_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+
+    // Hits whose columns disagree: the whole file is unusable.
+    let bad = real_hhr().replace(
+        "T 3U8V_A           50 THVGHGIKHLEDAIKHGEEGHVGVATKHAQEA   81 (93)",
+        "T 3U8V_A           50 THVGHGIKHLEDAIKHGEEGHVGVATKHAQEAK   81 (93)",
+    );
+    let (fasta, msas) = inputs(&d.join("a"), &bad);
+    let out = d.join("a/out");
+    let r = features(&fasta, &msas, &data("templates/mmcif"), &out, "2021-11-01");
+    refused(&r, 1, &["pdb70_hits.hhr", "line 71"], &out);
+
+    // A hit that is not PDB_chain.
+    let bad = real_hhr().replace(">2Q2K_A Hypothetical", ">not-a-pdb-hit Hypothetical");
+    let (fasta, msas) = inputs(&d.join("b"), &bad);
+    let out = d.join("b/out");
+    let r = features(&fasta, &msas, &data("templates/mmcif"), &out, "2021-11-01");
+    refused(&r, 1, &["not-a-pdb-hit"], &out);
+
+    // A date that does not parse: a usage error.
+    let (fasta, msas) = inputs(&d.join("c"), &real_hhr());
+    let out = d.join("c/out");
+    let r = features(&fasta, &msas, &data("templates/mmcif"), &out, "2021-02-30");
+    refused(&r, 2, &["--max-template-date", "2021-02-30"], &out);
+
+    // A corrupt and a truncated structure: those hits are skipped with the reason, the rest used.
+    let mmcif = d.join("mmcif");
+    std::fs::create_dir_all(&mmcif).unwrap();
+    for e in std::fs::read_dir(data("templates/mmcif")).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, mmcif.join(p.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(mmcif.join("3u8v.cif.gz"), b"\x1f\x8b\x08\x00garbage").unwrap();
+    let gz = std::fs::read(data("templates/mmcif/2crb.cif.gz")).unwrap();
+    std::fs::write(mmcif.join("2crb.cif.gz"), &gz[..gz.len() / 2]).unwrap();
+    std::fs::remove_file(mmcif.join("4zey.cif.gz")).unwrap();
+    std::fs::write(
+        mmcif.join("4zey.cif"),
+        "data_4ZEY\nloop_\n_atom_site.id\n_atom_site.x\n1\n",
+    )
+    .unwrap();
+    let (fasta, msas) = inputs(&d.join("e"), &real_hhr());
+    let out = d.join("e/out");
+    let r = features(&fasta, &msas, &mmcif, &out, "2021-11-01");
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(r.status.success(), "{err}");
+    for (hit, why) in [
+        ("3u8v_A", "3u8v.cif.gz"),
+        ("2crb_A", "2crb.cif.gz"),
+        ("4zey_A", "4zey.cif: cannot be read as a template structure"),
+    ] {
+        assert!(
+            err.lines()
+                .any(|l| l.contains(&format!("{hit} skipped")) && l.contains(why)),
+            "{hit}: {err}"
+        );
+    }
+    assert!(err.contains("4 templates from 10 hits"), "{err}");
+}
