@@ -257,3 +257,61 @@ pub fn features_h5_claims(data: &[u8]) {
         let _ = process_features(&raw, &cfg, 1, 0, true);
     }
 }
+
+/// Template inputs: with an even first byte the rest is an `.hhr` file (parsed; each hit's query
+/// mapping built against a fixed query); with an odd one it is the mmCIF file of the one hit of a fixed
+/// `.hhr`, featurised from a temporary folder (CIF syntax, the mmCIF reading, atom placement). Whatever
+/// the input, no panic.
+pub fn templates(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let Ok(text) = std::str::from_utf8(rest) else {
+        return;
+    };
+    let query = "MAAHKGAEHHHKAAEHHEQAAKHHHAAAEHHEKGEHEQAAHHADTAYAHHKHAEEHAAQAAKHDAEHHAPKPH";
+    if mode % 2 == 0 {
+        if let Ok(hits) = crate::io::hhr::parse(text, Path::new("fuzz.hhr")) {
+            for h in &hits {
+                let _ = crate::templates::query_to_hit_mapping(h, query);
+                let _ = crate::templates::pdb_id_and_chain(&h.name);
+            }
+        }
+        return;
+    }
+    let hhr = "No 1\n>1ABC_A fuzz\nProbab=7.51  E-value=3.8e+02  Score=16.19  Aligned_cols=12  Identities=23%  Similarity=0.398  Sum_probs=13.1  Template_Neff=4.500\n\nQ query             7 AEHHHKAAEHHE   18 (73)\nT 1ABC_A            1 AEHHHKAAEHHE   12 (20)\n";
+    let hits = crate::io::hhr::parse(hhr, Path::new("fuzz.hhr")).expect("fixed hits parse");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("1abc.cif"), text).unwrap();
+    let settings = crate::templates::TemplateSettings {
+        mmcif_dir: dir.path().to_path_buf(),
+        max_template_date: crate::templates::Date {
+            year: 9999,
+            month: 12,
+            day: 31,
+        },
+        max_hits: 20,
+        kalign: None,
+        obsolete: Default::default(),
+        tool_timeout: std::time::Duration::from_secs(10),
+    };
+    let _ = crate::templates::featurize(query, &hits, &settings);
+}
+
+#[cfg(test)]
+mod template_seed_tests {
+    /// The small mmCIF seed reaches the end of the featuriser: one template.
+    #[test]
+    fn the_small_mmcif_seed_gives_a_template() {
+        let data = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/fuzz/templates/seed_cif_small"
+        ))
+        .unwrap();
+        let text = std::str::from_utf8(&data[1..]).unwrap();
+        let d = crate::io::cif::parse(text).unwrap();
+        let m = crate::templates::mmcif::from_dict("1abc", &d).unwrap();
+        assert_eq!(m.seqres("A"), Some("AEHHHKAAEHHE"));
+        assert_eq!(m.release_date.as_deref(), Some("2001-02-03"));
+    }
+}

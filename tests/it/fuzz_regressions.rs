@@ -58,3 +58,8 @@ fn features_h5_claims() {
         ferrofold::testing::fuzzing::features_h5_claims,
     );
 }
+
+#[test]
+fn templates() {
+    replay("templates", ferrofold::testing::fuzzing::templates);
+}
