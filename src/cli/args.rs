@@ -128,6 +128,19 @@ pub(crate) struct MsaArgs {
         help_heading = "Templates"
     )]
     pub(crate) kalign: Option<PathBuf>,
+    /// Search template hits instead of reading them: a pdb70 database prefix (hhsearch; repeat for
+    /// several) or a pdb_seqres.txt file (the built-in search)
+    #[arg(
+        long = "template-db",
+        value_name = "PATH",
+        requires = "template_mmcif_dir",
+        help_heading = "Templates"
+    )]
+    pub(crate) template_dbs: Vec<PathBuf>,
+    /// Template search program: hhsearch (HH-suite, AlphaFold2's monomer default) or builtin; default:
+    /// builtin for a file, hhsearch for a database prefix
+    #[arg(long, value_name = "TOOL", value_parser = ["hhsearch", "builtin"], requires = "template_dbs", help_heading = "Templates")]
+    pub(crate) template_tool: Option<String>,
 }
 
 #[derive(Args)]

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use ferrofold::features::builder::MsaLimits;
-use ferrofold::pipeline::features::{MsaSource, TemplateOptions};
+use ferrofold::pipeline::features::{MsaSource, TemplateOptions, TemplateSearch};
 use ferrofold::pipeline::params;
 use ferrofold::pipeline::predict::PredictOptions;
 
@@ -22,10 +22,84 @@ impl std::fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
-/// Template settings from the arguments (`None` without `--template-mmcif-dir`).
+/// The template search `--template-db` (and `--template-tool`) ask for.
+fn template_search(args: &MsaArgs) -> anyhow::Result<Option<TemplateSearch>> {
+    let Some(first) = args.template_dbs.first() else {
+        return Ok(None);
+    };
+    let tool = args.template_tool.clone().unwrap_or_else(|| {
+        if first.is_file() {
+            "builtin".into()
+        } else {
+            "hhsearch".into()
+        }
+    });
+    Ok(Some(match tool.as_str() {
+        "builtin" => {
+            if args.template_dbs.len() > 1 {
+                return Err(UsageError(
+                    "the built-in template search reads one pdb_seqres.txt (--template-db once)"
+                        .into(),
+                )
+                .into());
+            }
+            TemplateSearch::Builtin {
+                seqres: first.clone(),
+            }
+        }
+        _ => TemplateSearch::Hhsearch {
+            databases: args.template_dbs.clone(),
+            binary: None,
+        },
+    }))
+}
+
+/// Template settings of a database preset: pdb70 (hhsearch) and pdb_mmcif below `--data-dir`, when both
+/// are there (AlphaFold2's presets search templates); `None` (with a note) otherwise.
+fn preset_templates(args: &MsaArgs) -> Option<TemplateOptions> {
+    let preset = args.db_preset.as_deref()?;
+    if !matches!(preset, "reduced_dbs" | "full_dbs") {
+        return None;
+    }
+    let data = args.data_dir.as_ref()?;
+    let pdb70 = data.join("pdb70").join("pdb70");
+    let mmcif = data.join("pdb_mmcif").join("mmcif_files");
+    if !std::path::Path::new(&format!("{}_a3m.ffdata", pdb70.display())).is_file()
+        || !mmcif.is_dir()
+    {
+        tracing::warn!(
+            "--db-preset {preset}: no templates ({} or {} is missing; `ferrofold db download pdb70`, and rsync pdb_mmcif as AlphaFold2's scripts do)",
+            pdb70.display(),
+            mmcif.display()
+        );
+        return None;
+    }
+    Some(TemplateOptions {
+        mmcif_dir: mmcif,
+        max_template_date: None,
+        obsolete: None,
+        hits: None,
+        kalign: None,
+        tool_timeout_s: args.tool_timeout,
+        search: Some(TemplateSearch::Hhsearch {
+            databases: vec![pdb70],
+            binary: None,
+        }),
+    })
+}
+
+/// Template settings from the arguments (`None` without `--template-mmcif-dir` or a preset with
+/// template databases).
 pub(crate) fn template_options(args: &MsaArgs) -> anyhow::Result<Option<TemplateOptions>> {
     let Some(dir) = &args.template_mmcif_dir else {
-        return Ok(None);
+        let mut preset = preset_templates(args);
+        if let (Some(p), Some(d)) = (preset.as_mut(), &args.max_template_date) {
+            p.max_template_date = Some(
+                d.parse::<ferrofold::templates::Date>()
+                    .map_err(|e| UsageError(format!("--max-template-date: {e}")))?,
+            );
+        }
+        return Ok(preset);
     };
     if !dir.is_dir() {
         return Err(UsageError(format!(
@@ -52,6 +126,7 @@ pub(crate) fn template_options(args: &MsaArgs) -> anyhow::Result<Option<Template
         hits: args.template_hits.clone(),
         kalign: args.kalign.clone(),
         tool_timeout_s: args.tool_timeout,
+        search: template_search(args)?,
     }))
 }
 

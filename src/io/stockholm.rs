@@ -51,11 +51,10 @@ impl Stockholm {
             if let Some(rest) = line.strip_prefix("#=GS") {
                 let mut cols = rest.split_whitespace();
                 if let (Some(name), Some("DE")) = (cols.next(), cols.next()) {
-                    let value = rest
-                        .trim_start()
-                        .splitn(3, char::is_whitespace)
-                        .nth(2)
-                        .unwrap_or("");
+                    // The text after the name and the DE tag, however many spaces separate them
+                    // (AlphaFold2: `line.split(maxsplit=3)[3]`).
+                    let after_name = rest.trim_start()[name.len()..].trim_start();
+                    let value = after_name["DE".len()..].trim_start();
                     sto.descriptions
                         .insert(name.to_string(), value.trim().to_string());
                 }

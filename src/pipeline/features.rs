@@ -79,6 +79,51 @@ pub struct TemplateOptions {
     /// kalign for realignments (`--kalign`; default: found on PATH).
     pub kalign: Option<PathBuf>,
     pub tool_timeout_s: u64,
+    /// Search for template hits (`--template-db`) instead of reading precomputed ones.
+    pub search: Option<TemplateSearch>,
+}
+
+/// How template hits are searched for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplateSearch {
+    /// `hhsearch` on pdb70 databases (HH-suite prefixes) with the target's uniref90 alignment
+    /// (AlphaFold2's monomer default); hits to `msas/pdb_hits.hhr`.
+    Hhsearch {
+        databases: Vec<PathBuf>,
+        binary: Option<PathBuf>,
+    },
+    /// ferrofold's Smith-Waterman over `pdb_seqres.txt`; hits to `msas/pdb_seqres_hits.hhr`.
+    Builtin { seqres: PathBuf },
+}
+
+impl TemplateSearch {
+    /// Ties hits to the database(s) they were searched in (path, size, time of every file).
+    fn fingerprint(&self) -> Result<String, FeaturesStageError> {
+        use crate::search::tools::SearchTool;
+        Ok(match self {
+            TemplateSearch::Hhsearch { databases, .. } => {
+                let mut parts = vec!["hhsearch".to_string()];
+                for d in databases {
+                    parts.push(database_fingerprint(SearchTool::Hhblits, d)?);
+                }
+                parts.join(";")
+            }
+            TemplateSearch::Builtin { seqres } => {
+                format!(
+                    "builtin;{}",
+                    database_fingerprint(SearchTool::Builtin, seqres)?
+                )
+            }
+        })
+    }
+
+    /// The hits file this search writes in `msas/`.
+    fn output_name(&self) -> &'static str {
+        match self {
+            TemplateSearch::Hhsearch { .. } => "pdb_hits.hhr",
+            TemplateSearch::Builtin { .. } => "pdb_seqres_hits.hhr",
+        }
+    }
 }
 
 impl TemplateOptions {
@@ -427,6 +472,18 @@ fn hashed_inputs(
     let hash = search_hash.unwrap_or_else(|| input_hash(query, &hashed, &opts.limits));
     // Template hits and structures join the hash (without templates it stays as it was).
     let hash = match &opts.templates {
+        Some(t) if t.search.is_some() => {
+            let search = t.search.as_ref().expect("checked");
+            let mut h = InputHash::new("ferrofold features with a template search");
+            h.add(&hash)
+                .add(&search.fingerprint()?)
+                .add(&t.mmcif_dir.display().to_string())
+                .add(&format!("{:?}", t.max_template_date));
+            if let Some(o) = t.obsolete_file() {
+                h.add(&sha256_file(&o).map_err(io_err(&o))?);
+            }
+            h.finish()
+        }
         Some(t) => match template_hits_file(&opts.msas, query, t)? {
             Some(hits) => {
                 let mut h = InputHash::new("ferrofold features with templates");
@@ -438,6 +495,78 @@ fn hashed_inputs(
         None => hash,
     };
     Ok((hash, hashed))
+}
+
+/// Searches template hits for `query`, writing them to `msas_dir` (atomically); returns the hits file.
+fn search_templates(
+    query: &Query,
+    search: &TemplateSearch,
+    t: &TemplateOptions,
+    msas: &[(MsaInput, String)],
+    limits: &MsaLimits,
+    msas_dir: &Path,
+) -> Result<PathBuf, FeaturesStageError> {
+    let started = Instant::now();
+    let out = msas_dir.join(search.output_name());
+    let timeout = std::time::Duration::from_secs(t.tool_timeout_s);
+    let text = match search {
+        TemplateSearch::Hhsearch { databases, binary } => {
+            let bin = crate::search::tools::find("hhsearch", binary.as_deref(), "hhsuite")
+                .map_err(|e| FeaturesStageError::Search(e.to_string()))?;
+            // AlphaFold2 searches with the uniref90 alignment; without one, the first alignment.
+            let msa = msas
+                .iter()
+                .map(|(m, _)| m)
+                .find(|m| m.role == crate::features::builder::MsaRole::Uniref90)
+                .or_else(|| msas.first().map(|(m, _)| m));
+            let a3m = match msa {
+                Some(m) => {
+                    if m.role != crate::features::builder::MsaRole::Uniref90 {
+                        info!(
+                            "{}: no uniref90 alignment; hhsearch reads {} instead",
+                            query.id,
+                            m.path.display()
+                        );
+                    }
+                    crate::templates::search::hhsearch_input(&m.path, limits.uniref_max_hits)
+                        .map_err(FeaturesStageError::Search)?
+                }
+                None => format!(">{}\n{}\n", query.id, query.sequence),
+            };
+            // Owned temporaries (removed when dropped, or by a later run if this one is killed).
+            let input = crate::fsutil::atomic::temp_file_in(msas_dir, ".hhsearch.a3m")
+                .map_err(io_err(msas_dir))?;
+            fs::write(input.path(), a3m).map_err(io_err(input.path()))?;
+            let hhr =
+                crate::fsutil::atomic::temp_file_in(msas_dir, ".hhr").map_err(io_err(msas_dir))?;
+            crate::templates::search::hhsearch(&bin, input.path(), databases, hhr.path(), timeout)
+                .map_err(|e| FeaturesStageError::Search(e.to_string()))?;
+            fs::read_to_string(hhr.path()).map_err(io_err(hhr.path()))?
+        }
+        TemplateSearch::Builtin { seqres } => {
+            let db = crate::search::db::SequenceDb::load(seqres)
+                .map_err(|e| FeaturesStageError::Search(e.to_string()))?;
+            let opts = crate::search::SearchOptions {
+                evalue: 10.0,
+                max_hits: 200,
+                ..Default::default()
+            };
+            let (hits, stats) = crate::templates::search::builtin_hits(&query.sequence, &db, &opts);
+            crate::templates::search::write_hhr(query.len(), &hits, &stats)
+        }
+    };
+    crate::fsutil::atomic::write_bytes(&out, text.as_bytes()).map_err(io_err(&out))?;
+    info!(
+        "{}: template search ({}) → {} in {:.2} s",
+        query.id,
+        match search {
+            TemplateSearch::Hhsearch { .. } => "hhsearch",
+            TemplateSearch::Builtin { .. } => "built-in",
+        },
+        out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(out)
 }
 
 /// Template features of `query` from its hits file, with a line per hit in the log; the hits file is
@@ -638,7 +767,22 @@ pub(crate) fn run_target(
     tree::ensure_dir(&msas_dir).map_err(io_err(&msas_dir))?;
     let mut template_record = None;
     if let Some(t) = &opts.templates {
-        match template_hits_file(&opts.msas, query, t)? {
+        let searched = match &t.search {
+            Some(search) => Some(search_templates(
+                query,
+                search,
+                t,
+                &hashed,
+                &opts.limits,
+                &msas_dir,
+            )?),
+            None => None,
+        };
+        let hits_file = match searched {
+            Some(p) => Some(p),
+            None => template_hits_file(&opts.msas, query, t)?,
+        };
+        match hits_file {
             Some(hits) => {
                 let (features, record) = template_features(query, &hits, t, &msas_dir)?;
                 built.features.templates = features;

@@ -11,6 +11,7 @@
 pub mod kalign;
 pub mod mmcif;
 pub mod scop;
+pub mod search;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

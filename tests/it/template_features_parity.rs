@@ -110,3 +110,31 @@ fn realigned_and_wildcard_hits_match_deepmind() {
     let why = by("4zey_A").skipped.as_deref().unwrap();
     assert!(why.contains("90 %"), "{why}");
 }
+
+/// What hhsearch reads: the uniref90 alignment as AlphaFold2 v2.3.2's monomer pipeline prepares it
+/// (first 10,000 rows, deduplicated on the query's columns, empty columns removed, A3M).
+#[test]
+fn hhsearch_input_is_alphafold2s() {
+    let ours = ferrofold::templates::search::hhsearch_input(
+        &data("msas/openfold_query/uniref90_hits.sto"),
+        10_000,
+    )
+    .unwrap();
+    let theirs =
+        std::fs::read_to_string(data("templates/openfold_query/uniref90_for_hhsearch.a3m"))
+            .unwrap();
+    let records = |t: &str| -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        for l in t.lines() {
+            if let Some(h) = l.strip_prefix('>') {
+                out.push((h.trim().to_string(), String::new()));
+            } else if let Some(last) = out.last_mut() {
+                last.1.push_str(l.trim());
+            }
+        }
+        out
+    };
+    let (a, b) = (records(&ours), records(&theirs));
+    assert_eq!(a.len(), b.len());
+    assert_eq!(a, b);
+}

@@ -211,3 +211,164 @@ fn broken_template_inputs_are_skipped_or_refused_by_name() {
     }
     assert!(err.contains("4 templates from 10 hits"), "{err}");
 }
+
+/// A pdb70-style HH-suite database of the protein chains of `tests/data/templates/pdb_seqres.txt`, made
+/// with HH-suite's own tools (one sequence per entry: `ffindex_from_fasta`, `hhmake` through
+/// `ffindex_apply`, `cstranslate`).
+fn pdb70(dir: &Path) -> PathBuf {
+    let seqres = std::fs::read_to_string(data("templates/pdb_seqres.txt")).unwrap();
+    let mut fasta = String::new();
+    let mut keep = false;
+    for l in seqres.lines() {
+        if let Some(h) = l.strip_prefix('>') {
+            keep = h.contains("mol:protein");
+            if keep {
+                fasta.push_str(&format!(">{}\n", h.split_whitespace().next().unwrap()));
+            }
+        } else if keep {
+            fasta.push_str(l);
+            fasta.push('\n');
+        }
+    }
+    std::fs::create_dir_all(dir).unwrap();
+    let seqs = dir.join("seqs.fasta");
+    std::fs::write(&seqs, fasta).unwrap();
+    let p = |s: &str| dir.join(format!("pdb70_{s}"));
+    let ok = |c: &mut std::process::Command| {
+        let o = c.output().unwrap();
+        assert!(
+            o.status.success(),
+            "{c:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    ok(std::process::Command::new("ffindex_from_fasta")
+        .arg("-s")
+        .arg(p("a3m.ffdata"))
+        .arg(p("a3m.ffindex"))
+        .arg(&seqs));
+    ok(std::process::Command::new("ffindex_apply")
+        .arg(p("a3m.ffdata"))
+        .arg(p("a3m.ffindex"))
+        .arg("-i")
+        .arg(p("hhm.ffindex"))
+        .arg("-d")
+        .arg(p("hhm.ffdata"))
+        .args(["--", "hhmake", "-i", "stdin", "-o", "stdout", "-v", "0"]));
+    let cpu = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let variant = ["avx2", "sse3", "plain"]
+        .into_iter()
+        .find(|v| *v == "plain" || cpu.contains(v))
+        .unwrap();
+    let cs = PathBuf::from(format!("/usr/libexec/hhsuite/cstranslate-{variant}"));
+    let cs = if cs.is_file() {
+        cs
+    } else {
+        PathBuf::from("cstranslate")
+    };
+    ok(std::process::Command::new(cs)
+        .args(["-f", "-x", "0.3", "-c", "4", "-I", "a3m", "-b", "-i"])
+        .arg(dir.join("pdb70_a3m"))
+        .arg("-o")
+        .arg(dir.join("pdb70_cs219"))
+        .arg("-A")
+        .arg("/usr/share/hhsuite/data/cs219.lib")
+        .arg("-D")
+        .arg("/usr/share/hhsuite/data/context_data.lib"));
+    dir.join("pdb70")
+}
+
+#[test]
+fn hhsearch_and_the_builtin_search_find_templates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    // hhsearch on pdb70 with the query's uniref90 alignment (AlphaFold2's monomer path).
+    let (fasta, msas) = inputs(d, "");
+    std::fs::remove_file(msas.join("q/pdb70_hits.hhr")).unwrap();
+    std::fs::copy(
+        data("msas/openfold_query/uniref90_hits.sto"),
+        msas.join("q/uniref90_hits.sto"),
+    )
+    .unwrap();
+    let db = pdb70(&d.join("pdb70"));
+    let out = d.join("out");
+    let r = ferrofold(&[
+        "features",
+        fasta.to_str().unwrap(),
+        "--msa-dir",
+        msas.to_str().unwrap(),
+        "--template-mmcif-dir",
+        data("templates/mmcif").to_str().unwrap(),
+        "--template-db",
+        db.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(r.status.success(), "{err}");
+    assert!(
+        err.contains("running: ") && err.contains("hhsearch -i"),
+        "{err}"
+    );
+    let hits = ferrofold::io::hhr::parse(
+        &std::fs::read_to_string(out.join("q/msas/pdb_hits.hhr")).unwrap(),
+        Path::new("pdb_hits.hhr"),
+    )
+    .unwrap();
+    assert!(!hits.is_empty());
+    let (f, _) = ferrofold::io::features_h5::read(out.join("q/features.h5")).unwrap();
+    assert!(f.templates.count() > 0, "{err}");
+    assert!(
+        f.templates
+            .domain_names
+            .iter()
+            .all(|n| hits.iter().any(|h| h.name.starts_with(n.as_str()))),
+        "{:?}",
+        f.templates.domain_names
+    );
+
+    // The built-in search over pdb_seqres.txt, no external tool: a query 3U8V_A mutated at every 9th
+    // residue finds chains A and B of 3U8V.
+    let seqres = std::fs::read_to_string(data("templates/pdb_seqres.txt")).unwrap();
+    let s3u8v: String = seqres
+        .lines()
+        .skip_while(|l| !l.starts_with(">3u8v_A"))
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let mutated: String = s3u8v
+        .chars()
+        .enumerate()
+        .map(|(i, c)| {
+            if i % 9 == 3 {
+                if c == 'A' {
+                    'G'
+                } else {
+                    'A'
+                }
+            } else {
+                c
+            }
+        })
+        .collect();
+    let m = d.join("m.fasta");
+    std::fs::write(&m, format!(">m\n{mutated}\n")).unwrap();
+    let r = ferrofold(&[
+        "features",
+        m.to_str().unwrap(),
+        "--single-sequence",
+        "--template-mmcif-dir",
+        data("templates/mmcif").to_str().unwrap(),
+        "--template-db",
+        data("templates/pdb_seqres.txt").to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(r.status.success(), "{err}");
+    let (f, _) = ferrofold::io::features_h5::read(out.join("m/features.h5")).unwrap();
+    assert_eq!(f.templates.domain_names[..2], ["3u8v_A", "3u8v_B"], "{err}");
+    assert!(out.join("m/msas/pdb_seqres_hits.hhr").is_file());
+    // The template residues are the structure's, placed on the query's (mutated) positions.
+    assert_eq!(f.templates.sequence[0], s3u8v);
+}

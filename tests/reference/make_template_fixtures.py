@@ -72,7 +72,22 @@ def main():
     mutated = OUT / "pdb70_hits_mutated.hhr"
     mutated.write_text(mutate(HHR.read_text()))
     run(mutated, "_mutated")
+    hhsearch_input()
 
 
 if __name__ == "__main__":
     main()
+
+
+def hhsearch_input():
+    """uniref90_for_hhsearch.a3m: what AlphaFold2 v2.3.2's monomer pipeline gives hhsearch for the query's
+    uniref90 hits (truncated to 10,000 rows, deduplicated, empty columns removed, converted to A3M)."""
+    from alphafold.data import parsers
+    sto = (REPO / "tests/data/msas/openfold_query/uniref90_hits.sto").read_text()
+    with tempfile.NamedTemporaryFile("w", suffix=".sto") as f:
+        f.write(sto)
+        f.flush()
+        sto = parsers.truncate_stockholm_msa(f.name, 10000)
+    sto = parsers.deduplicate_stockholm_msa(sto)
+    sto = parsers.remove_empty_columns_from_stockholm_msa(sto)
+    (OUT / "uniref90_for_hhsearch.a3m").write_text(parsers.convert_stockholm_to_a3m(sto))
