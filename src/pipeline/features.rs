@@ -159,6 +159,8 @@ pub struct TargetReport {
     pub outcome: Outcome,
     pub num_res: usize,
     pub num_alignments: usize,
+    /// Template domain names (`pdbid_chain`) in the features, in order (template models use the first 4).
+    pub templates: Vec<String>,
     pub seconds: f64,
 }
 
@@ -724,6 +726,7 @@ pub(crate) fn run_target(
                 outcome: Outcome::UpToDate,
                 num_res: f.num_res(),
                 num_alignments: f.num_alignments(),
+                templates: f.templates.domain_names.clone(),
                 seconds: start.elapsed().as_secs_f64(),
             });
         }
@@ -835,6 +838,7 @@ pub(crate) fn run_target(
         outcome: Outcome::Written,
         num_res: built.features.num_res(),
         num_alignments: built.features.num_alignments(),
+        templates: built.features.templates.domain_names.clone(),
         seconds: start.elapsed().as_secs_f64(),
     };
     record_features_time(&target_dir, report.seconds)?;

@@ -472,8 +472,15 @@ fn one_target(opts: &RunOptions, t: &Target) -> Result<TargetResult, (&'static s
     let started = std::time::Instant::now();
     let (features_path, features_line) = if opts.stages.features() {
         let report = run_target(&t.query, &f_opts).map_err(|e| ("features", e.into()))?;
+        let templates = match report.templates.len() {
+            0 => String::new(),
+            n => format!(
+                ", {n} templates (template models see {})",
+                report.templates[..n.min(4)].join(" ")
+            ),
+        };
         let line = format!(
-            "features: {} residues, {} alignment rows ({:?}, {:.2} s)",
+            "features: {} residues, {} alignment rows{templates} ({:?}, {:.2} s)",
             report.num_res, report.num_alignments, report.outcome, report.seconds
         );
         (report.features_path, line)

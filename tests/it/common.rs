@@ -23,6 +23,49 @@ pub fn ferrofold(args: &[&str]) -> Output {
         .expect("run ferrofold")
 }
 
+/// Runs a helper program (an HH-suite tool making a test database) and asserts it succeeded.
+pub fn run_tool(c: &mut Command) {
+    let o = c.output().unwrap();
+    assert!(
+        o.status.success(),
+        "{c:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Adds HH-suite's column-state prefilter (`<prefix>_cs219`) to a database with `<prefix>_a3m`.
+/// Debian's `cstranslate` wrapper looks for its SIMD builds in the wrong place; one is called directly.
+pub fn cstranslate(prefix: &Path) {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let variant = ["avx2", "sse3", "plain"]
+        .into_iter()
+        .find(|v| *v == "plain" || cpu.contains(v))
+        .unwrap();
+    let cs = PathBuf::from(format!("/usr/libexec/hhsuite/cstranslate-{variant}"));
+    let cs = if cs.is_file() {
+        cs
+    } else {
+        PathBuf::from("cstranslate")
+    };
+    let name = |s: &str| {
+        let mut p = prefix.as_os_str().to_owned();
+        p.push(s);
+        PathBuf::from(p)
+    };
+    run_tool(
+        Command::new(cs)
+            .args(["-f", "-x", "0.3", "-c", "4", "-I", "a3m", "-b"])
+            .arg("-i")
+            .arg(name("_a3m"))
+            .arg("-o")
+            .arg(name("_cs219"))
+            .arg("-A")
+            .arg("/usr/share/hhsuite/data/cs219.lib")
+            .arg("-D")
+            .arg("/usr/share/hhsuite/data/context_data.lib"),
+    );
+}
+
 /// Features of the 2Q2K A query in single-sequence mode, made by the CLI below `dir/feat`; returns the
 /// `features.h5` path.
 pub fn single_sequence_features(dir: &Path) -> PathBuf {

@@ -322,41 +322,14 @@ fn reduced_dbs_preset_runs_jackhmmer_on_three_databases_with_alphafold2s_names()
 fn hhsuite_db(dir: &Path, n: usize) -> PathBuf {
     let fasta = small_db(dir, n);
     let prefix = dir.join("hhdb");
-    let ok = |c: &mut std::process::Command| {
-        let o = c.output().unwrap();
-        assert!(
-            o.status.success(),
-            "{c:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    };
-    ok(std::process::Command::new("ffindex_from_fasta")
-        .arg("-s")
-        .arg(dir.join("hhdb_a3m.ffdata"))
-        .arg(dir.join("hhdb_a3m.ffindex"))
-        .arg(&fasta));
-    // Debian's `cstranslate` wrapper looks for its SIMD builds in the wrong place; call one directly.
-    let cpu = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let variant = ["avx2", "sse3", "plain"]
-        .into_iter()
-        .find(|v| *v == "plain" || cpu.contains(v))
-        .unwrap();
-    let cs = PathBuf::from(format!("/usr/libexec/hhsuite/cstranslate-{variant}"));
-    let cs = if cs.is_file() {
-        cs
-    } else {
-        PathBuf::from("cstranslate")
-    };
-    ok(std::process::Command::new(cs)
-        .args(["-f", "-x", "0.3", "-c", "4", "-I", "a3m", "-b"])
-        .arg("-i")
-        .arg(dir.join("hhdb_a3m"))
-        .arg("-o")
-        .arg(dir.join("hhdb_cs219"))
-        .arg("-A")
-        .arg("/usr/share/hhsuite/data/cs219.lib")
-        .arg("-D")
-        .arg("/usr/share/hhsuite/data/context_data.lib"));
+    crate::common::run_tool(
+        std::process::Command::new("ffindex_from_fasta")
+            .arg("-s")
+            .arg(dir.join("hhdb_a3m.ffdata"))
+            .arg(dir.join("hhdb_a3m.ffindex"))
+            .arg(&fasta),
+    );
+    crate::common::cstranslate(&prefix);
     prefix
 }
 

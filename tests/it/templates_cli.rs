@@ -234,47 +234,24 @@ fn pdb70(dir: &Path) -> PathBuf {
     let seqs = dir.join("seqs.fasta");
     std::fs::write(&seqs, fasta).unwrap();
     let p = |s: &str| dir.join(format!("pdb70_{s}"));
-    let ok = |c: &mut std::process::Command| {
-        let o = c.output().unwrap();
-        assert!(
-            o.status.success(),
-            "{c:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    };
-    ok(std::process::Command::new("ffindex_from_fasta")
-        .arg("-s")
-        .arg(p("a3m.ffdata"))
-        .arg(p("a3m.ffindex"))
-        .arg(&seqs));
-    ok(std::process::Command::new("ffindex_apply")
-        .arg(p("a3m.ffdata"))
-        .arg(p("a3m.ffindex"))
-        .arg("-i")
-        .arg(p("hhm.ffindex"))
-        .arg("-d")
-        .arg(p("hhm.ffdata"))
-        .args(["--", "hhmake", "-i", "stdin", "-o", "stdout", "-v", "0"]));
-    let cpu = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let variant = ["avx2", "sse3", "plain"]
-        .into_iter()
-        .find(|v| *v == "plain" || cpu.contains(v))
-        .unwrap();
-    let cs = PathBuf::from(format!("/usr/libexec/hhsuite/cstranslate-{variant}"));
-    let cs = if cs.is_file() {
-        cs
-    } else {
-        PathBuf::from("cstranslate")
-    };
-    ok(std::process::Command::new(cs)
-        .args(["-f", "-x", "0.3", "-c", "4", "-I", "a3m", "-b", "-i"])
-        .arg(dir.join("pdb70_a3m"))
-        .arg("-o")
-        .arg(dir.join("pdb70_cs219"))
-        .arg("-A")
-        .arg("/usr/share/hhsuite/data/cs219.lib")
-        .arg("-D")
-        .arg("/usr/share/hhsuite/data/context_data.lib"));
+    crate::common::run_tool(
+        std::process::Command::new("ffindex_from_fasta")
+            .arg("-s")
+            .arg(p("a3m.ffdata"))
+            .arg(p("a3m.ffindex"))
+            .arg(&seqs),
+    );
+    crate::common::run_tool(
+        std::process::Command::new("ffindex_apply")
+            .arg(p("a3m.ffdata"))
+            .arg(p("a3m.ffindex"))
+            .arg("-i")
+            .arg(p("hhm.ffindex"))
+            .arg("-d")
+            .arg(p("hhm.ffdata"))
+            .args(["--", "hhmake", "-i", "stdin", "-o", "stdout", "-v", "0"]),
+    );
+    crate::common::cstranslate(&dir.join("pdb70"));
     dir.join("pdb70")
 }
 

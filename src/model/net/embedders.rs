@@ -1,6 +1,8 @@
 //! Input embeddings: Jumper et al. (2021) Suppl. Alg. 3 "InputEmbedder" (with Alg. 4 "relpos" and Alg. 5
 //! "one_hot"), Alg. 32 "RecyclingEmbedder", and the extra-MSA embedding of Alg. 2 line 11 (Suppl. 1.4).
 
+use std::ops::AddAssign;
+
 use ndarray::{s, Array2, Array3, ArrayView2, ArrayView3, Axis};
 
 use crate::model::input::trunk_inputs::{Recycled, TrunkInputs};
@@ -40,13 +42,37 @@ impl<'w> InputEmbedder<'w> {
 
     /// The MSA `[S, N, c_m]` and pair `[N, N, c_z]` representations.
     pub fn forward(&self, x: &TrunkInputs) -> (Array3<f32>, Array3<f32>) {
+        self.forward_with_room(x, 0)
+    }
+
+    /// As [`InputEmbedder::forward`], with `extra_rows` zero rows allocated below the MSA (for the
+    /// template rows, so that adding them copies nothing).
+    pub fn forward_with_room(
+        &self,
+        x: &TrunkInputs,
+        extra_rows: usize,
+    ) -> (Array3<f32>, Array3<f32>) {
         let n = x.num_res();
         let (s, _, _) = x.msa_feat.dim();
         let tf = x.target_feat.view();
         let a1 = self.preprocess_1d.forward(tf);
-        let m = self.preprocess_msa.forward(flat2(&x.msa_feat));
-        let mut msa = unflat3(m, s, n);
-        msa += &a1.view().insert_axis(Axis(0));
+        let c_m = self.preprocess_msa.c_out();
+        let mut msa = Array3::<f32>::zeros((s + extra_rows, n, c_m));
+        {
+            let rows = msa
+                .view_mut()
+                .into_shape_with_order(((s + extra_rows) * n, c_m))
+                .expect("fresh array");
+            let (first, _) = rows.split_at(Axis(0), s * n);
+            crate::model::ops::primitives::linear_into(
+                flat2(&x.msa_feat),
+                self.preprocess_msa.weights,
+                Some(self.preprocess_msa.bias),
+                first,
+            );
+        }
+        msa.slice_mut(s![..s, .., ..])
+            .add_assign(&a1.view().insert_axis(Axis(0)));
         let left = self.left_single.forward(tf);
         let right = self.right_single.forward(tf);
         let mut pair = Array3::<f32>::zeros((n, n, self.left_single.c_out()));

@@ -84,7 +84,13 @@ impl<'w> Trunk<'w> {
     /// Runs embeddings, recycling, the extra-MSA stack and the Evoformer for one iteration.
     pub fn forward(&self, x: &TrunkInputs, prev: &Recycled, rt: &RuntimeOptions) -> TrunkOutput {
         let n = x.num_res();
-        let (mut msa, mut pair) = self.input_embedder.forward(x);
+        let templates = self
+            .template_embedding
+            .as_ref()
+            .filter(|_| x.templates.count() > 0);
+        // Template rows go below the MSA: room for them is allocated with it.
+        let t_rows = templates.map_or(0, |_| x.templates.count());
+        let (mut msa, mut pair) = self.input_embedder.forward_with_room(x, t_rows);
         let aatype: Vec<i32> = x.aatype.to_vec();
         self.recycling_embedder
             .forward(&mut msa, &mut pair, prev, &aatype);
@@ -92,10 +98,6 @@ impl<'w> Trunk<'w> {
 
         let seq_mask = &x.seq_mask;
         let pair_mask = Array2::from_shape_fn((n, n), |(i, j)| seq_mask[i] * seq_mask[j]);
-        let templates = self
-            .template_embedding
-            .as_ref()
-            .filter(|_| x.templates.count() > 0);
         if let Some(te) = templates {
             let update = te.pair_update(&pair, &x.templates, &pair_mask, rt);
             pair += &update;
@@ -106,18 +108,15 @@ impl<'w> Trunk<'w> {
         self.extra_msa_stack
             .forward(&mut act, &x.extra_msa_mask, &pair_mask, rt);
 
-        let num_msa = msa.dim().0;
-        let (msa, msa_mask) = match templates {
+        let num_msa = msa.dim().0 - t_rows;
+        let msa_mask = match templates {
             Some(te) => {
                 let (rows, rows_mask) = te.msa_rows(&x.templates);
-                (
-                    ndarray::concatenate(Axis(0), &[msa.view(), rows.view()])
-                        .expect("same residues and channels"),
-                    ndarray::concatenate(Axis(0), &[x.msa_mask.view(), rows_mask.view()])
-                        .expect("same residues"),
-                )
+                msa.slice_mut(ndarray::s![num_msa.., .., ..]).assign(&rows);
+                ndarray::concatenate(Axis(0), &[x.msa_mask.view(), rows_mask.view()])
+                    .expect("same residues")
             }
-            None => (msa, x.msa_mask.clone()),
+            None => x.msa_mask.clone(),
         };
         let mut act = Activations {
             msa,

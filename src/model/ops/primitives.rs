@@ -76,6 +76,17 @@ pub(crate) fn linear(
     b: Option<ArrayView1<f32>>,
 ) -> Array2<f32> {
     let mut out = Array2::<f32>::zeros((x.nrows(), w.ncols()));
+    linear_into(x, w, b, out.view_mut());
+    out
+}
+
+/// [`linear`] into `out` (`[rows, c_out]`), which the caller allocated (e.g. as part of a larger array).
+pub(crate) fn linear_into(
+    x: ArrayView2<f32>,
+    w: ArrayView2<f32>,
+    b: Option<ArrayView1<f32>>,
+    mut out: ndarray::ArrayViewMut2<f32>,
+) {
     let chunk = rows_per_task(x.nrows());
     out.axis_chunks_iter_mut(Axis(0), chunk)
         .into_par_iter()
@@ -86,7 +97,6 @@ pub(crate) fn linear(
                 out += &b;
             }
         });
-    out
 }
 
 /// AlphaFold2's `Linear` module: `weights [c_in, c_out]` (input axes flattened), `bias [c_out]`.

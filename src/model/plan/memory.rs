@@ -88,7 +88,9 @@ pub fn estimate(
     let (s, e) = sizes.msa_rows(cfg);
     let (s, e) = (s as u64, e as u64);
     let p = n * n * cfg.evoformer.pair_channel as u64 * F32;
-    let m = s * n * cfg.evoformer.msa_channel as u64 * F32;
+    // Template models carry one MSA row per template (the torsion rows) below the clusters.
+    let templates = sizes.templates_seen(cfg) as u64;
+    let m = (s + templates) * n * cfg.evoformer.msa_channel as u64 * F32;
     let x = e * n * cfg.evoformer.extra_msa_channel as u64 * F32;
     // Per iteration: msa_feat (49 channels) and masks of the clusters, the extra rows' ints and floats.
     let inputs =
@@ -152,7 +154,6 @@ pub fn estimate(
     steps.push(("structure module", 2 * p));
     // Templates (model_1/2): each template's pair stack runs at the template width with the finished
     // templates kept for the pointwise attention, which then adds its output beside them.
-    let templates = sizes.templates_seen(cfg) as u64;
     if templates > 0 {
         let pt = n * n * cfg.evoformer.template.pair_channel as u64 * F32;
         let tri = chunk_budget
