@@ -92,34 +92,35 @@ fn tokenize(text: &str) -> Result<Vec<Token>, CifError> {
             });
             continue;
         }
-        let b: Vec<char> = line.chars().collect();
+        // Delimiters are ASCII, so byte positions found here are character boundaries.
+        let b = line.as_bytes();
         let mut k = 0;
         while k < b.len() {
             let c = b[k];
-            if c.is_whitespace() {
+            if c.is_ascii_whitespace() {
                 k += 1;
                 continue;
             }
-            if c == '#' {
+            if c == b'#' {
                 break;
             }
-            if c == '\'' || c == '"' {
+            if c == b'\'' || c == b'"' {
                 // A quoted string ends at the same quote followed by whitespace or the end of the line.
                 let mut j = k + 1;
                 loop {
                     if j >= b.len() {
                         return Err(CifError {
                             line: lineno,
-                            message: format!("quoted string ({c}) is not closed"),
+                            message: format!("quoted string ({}) is not closed", c as char),
                         });
                     }
-                    if b[j] == c && (j + 1 >= b.len() || b[j + 1].is_whitespace()) {
+                    if b[j] == c && (j + 1 >= b.len() || b[j + 1].is_ascii_whitespace()) {
                         break;
                     }
                     j += 1;
                 }
                 out.push(Token {
-                    text: b[k + 1..j].iter().collect(),
+                    text: line[k + 1..j].to_string(),
                     line: lineno,
                     literal: true,
                 });
@@ -127,11 +128,11 @@ fn tokenize(text: &str) -> Result<Vec<Token>, CifError> {
                 continue;
             }
             let mut j = k;
-            while j < b.len() && !b[j].is_whitespace() {
+            while j < b.len() && !b[j].is_ascii_whitespace() {
                 j += 1;
             }
             out.push(Token {
-                text: b[k..j].iter().collect(),
+                text: line[k..j].to_string(),
                 line: lineno,
                 literal: false,
             });

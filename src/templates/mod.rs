@@ -362,7 +362,39 @@ fn py_index(i: i64, len: usize) -> Option<usize> {
     (0..len as i64).contains(&j).then_some(j as usize)
 }
 
-fn process_hit(query: &str, hit: &HhrHit, s: &TemplateSettings) -> Result<HitFeatures, String> {
+/// Parsed structures by file, within one featurisation (hits often share an entry: chains of one file,
+/// or the same chain found twice), as AlphaFold2 caches its parses.
+type StructureCache = HashMap<PathBuf, Result<std::rc::Rc<mmcif::MmcifObject>, String>>;
+
+fn load_structure(
+    path: &Path,
+    id: &str,
+    cache: &mut StructureCache,
+) -> Result<std::rc::Rc<mmcif::MmcifObject>, String> {
+    cache
+        .entry(path.to_path_buf())
+        .or_insert_with(|| {
+            let text = read_mmcif(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            crate::io::cif::parse(&text)
+                .map_err(|e| e.to_string())
+                .and_then(|d| mmcif::from_dict(id, &d))
+                .map(std::rc::Rc::new)
+                .map_err(|e| {
+                    format!(
+                        "{}: cannot be read as a template structure: {e}",
+                        path.display()
+                    )
+                })
+        })
+        .clone()
+}
+
+fn process_hit(
+    query: &str,
+    hit: &HhrHit,
+    s: &TemplateSettings,
+    cache: &mut StructureCache,
+) -> Result<HitFeatures, String> {
     let (mut id, chain) = pdb_id_and_chain(&hit.name).expect("checked before");
     if let Some(Some(new)) = s.obsolete.get(&id) {
         id = new.clone();
@@ -389,16 +421,7 @@ fn process_hit(query: &str, hit: &HhrHit, s: &TemplateSettings) -> Result<HitFea
         .collect();
     let path = find_mmcif(&s.mmcif_dir, &id)
         .ok_or_else(|| format!("no mmCIF file for {id} in {}", s.mmcif_dir.display()))?;
-    let text = read_mmcif(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let parsed = crate::io::cif::parse(&text)
-        .map_err(|e| e.to_string())
-        .and_then(|d| mmcif::from_dict(&id, &d))
-        .map_err(|e| {
-            format!(
-                "{}: cannot be read as a template structure: {e}",
-                path.display()
-            )
-        })?;
+    let parsed = load_structure(&path, &id, cache)?;
     let released = parsed.release_date.as_deref().ok_or_else(|| {
         format!(
             "{}: no release date (_pdbx_audit_revision_history)",
@@ -535,6 +558,7 @@ pub fn featurize(
     });
     let mut used: Vec<(HitFeatures, f64)> = Vec::new();
     let mut reports = Vec::new();
+    let mut cache = StructureCache::new();
     for hit in order {
         if used.len() >= settings.max_hits {
             break;
@@ -550,7 +574,7 @@ pub fn featurize(
             });
             continue;
         }
-        match process_hit(query, hit, settings) {
+        match process_hit(query, hit, settings, &mut cache) {
             Ok(f) => {
                 reports.push(HitReport {
                     hit: name,
