@@ -43,6 +43,7 @@ fn main() {
         kalign: ferrofold::search::tools::find("kalign", None, "kalign").ok(),
         obsolete: Default::default(),
         tool_timeout: std::time::Duration::from_secs(60),
+        style: Default::default(),
     };
     let mut times = Vec::new();
     let mut used = 0;

@@ -137,9 +137,10 @@ pub(crate) struct MsaArgs {
         help_heading = "Templates"
     )]
     pub(crate) template_dbs: Vec<PathBuf>,
-    /// Template search program: hhsearch (HH-suite, AlphaFold2's monomer default) or builtin; default:
-    /// builtin for a file, hhsearch for a database prefix
-    #[arg(long, value_name = "TOOL", value_parser = ["hhsearch", "builtin"], requires = "template_dbs", help_heading = "Templates")]
+    /// Template search program: hhsearch (HH-suite on pdb70, AlphaFold2's monomer default), hmmsearch
+    /// (HMMER on pdb_seqres.txt, AlphaFold-Multimer's) or builtin; default: builtin for a file, hhsearch
+    /// for a database prefix
+    #[arg(long, value_name = "TOOL", value_parser = ["hhsearch", "hmmsearch", "builtin"], requires = "template_dbs", help_heading = "Templates")]
     pub(crate) template_tool: Option<String>,
 }
 

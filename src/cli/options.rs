@@ -47,6 +47,18 @@ fn template_search(args: &MsaArgs) -> anyhow::Result<Option<TemplateSearch>> {
                 seqres: first.clone(),
             }
         }
+        "hmmsearch" => {
+            if args.template_dbs.len() > 1 {
+                return Err(UsageError(
+                    "the hmmsearch template search reads one pdb_seqres.txt (--template-db once)"
+                        .into(),
+                )
+                .into());
+            }
+            TemplateSearch::Hmmsearch {
+                seqres: first.clone(),
+            }
+        }
         _ => TemplateSearch::Hhsearch {
             databases: args.template_dbs.clone(),
             binary: None,

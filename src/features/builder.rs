@@ -50,8 +50,8 @@ pub enum MsaFileKind {
 }
 
 /// Classifies a file by AlphaFold2's / OpenFold's names: `uniref90_hits.sto`, `bfd_uniref_hits.a3m`,
-/// `bfd_uniclust_hits.a3m`, `small_bfd_hits.sto`, `mgnify_hits.sto`; `*.hhr` are template hits;
-/// `uniprot_hits.sto` (multimer pairing) and `pdb_hits.sto` are not used; any other `.a3m`/`.sto` is `Other`.
+/// `bfd_uniclust_hits.a3m`, `small_bfd_hits.sto`, `mgnify_hits.sto`; `*.hhr` and `pdb_hits.sto` are
+/// template hits; `uniprot_hits.sto` (multimer pairing) is not used; any other `.a3m`/`.sto` is `Other`.
 pub fn classify(path: &Path) -> MsaFileKind {
     let name = path
         .file_name()
@@ -66,9 +66,8 @@ pub fn classify(path: &Path) -> MsaFileKind {
         "mgnify_hits" => MsaFileKind::Msa(MsaRole::Mgnify),
         "uniprot_hits" => MsaFileKind::Unused("multimer pairing alignment (monomer pipeline)"),
         _ if name.ends_with(".hhr") => MsaFileKind::TemplateHits,
-        "pdb_hits" => MsaFileKind::Unused(
-            "template hits in Stockholm form (hmmsearch, AlphaFold-Multimer's path) are not read yet; give pdb70_hits.hhr",
-        ),
+        // hmmsearch's template hits (AlphaFold-Multimer's path).
+        "pdb_hits" => MsaFileKind::TemplateHits,
         _ => MsaFileKind::Msa(MsaRole::Other),
     }
 }

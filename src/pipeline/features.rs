@@ -92,6 +92,9 @@ pub enum TemplateSearch {
         databases: Vec<PathBuf>,
         binary: Option<PathBuf>,
     },
+    /// `hmmbuild` + `hmmsearch` over `pdb_seqres.txt` with the uniref90 alignment (AlphaFold-Multimer's
+    /// path); hits to `msas/pdb_hits.sto`, featurised as AlphaFold2's `HmmsearchHitFeaturizer` does.
+    Hmmsearch { seqres: PathBuf },
     /// ferrofold's Smith-Waterman over `pdb_seqres.txt`; hits to `msas/pdb_seqres_hits.hhr`.
     Builtin { seqres: PathBuf },
 }
@@ -114,6 +117,12 @@ impl TemplateSearch {
                     database_fingerprint(SearchTool::Builtin, seqres)?
                 )
             }
+            TemplateSearch::Hmmsearch { seqres } => {
+                format!(
+                    "hmmsearch;{}",
+                    database_fingerprint(SearchTool::Builtin, seqres)?
+                )
+            }
         })
     }
 
@@ -121,6 +130,7 @@ impl TemplateSearch {
     fn output_name(&self) -> &'static str {
         match self {
             TemplateSearch::Hhsearch { .. } => "pdb_hits.hhr",
+            TemplateSearch::Hmmsearch { .. } => "pdb_hits.sto",
             TemplateSearch::Builtin { .. } => "pdb_seqres_hits.hhr",
         }
     }
@@ -283,10 +293,26 @@ fn template_fingerprint(hits: &Path, t: &TemplateOptions) -> Result<String, Feat
         h.add(&sha256_file(&o).map_err(io_err(&o))?);
     }
     let text = crate::fsutil::regular::read(hits).map_err(io_err(hits))?;
-    let parsed = crate::io::hhr::parse(&String::from_utf8_lossy(&text), hits)
-        .map_err(|e| FeaturesStageError::Search(e.to_string()))?;
-    for hit in &parsed {
-        if let Some((id, _)) = crate::templates::pdb_id_and_chain(&hit.name) {
+    let text = String::from_utf8_lossy(&text);
+    let names: Vec<String> = if hits
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("sto"))
+    {
+        // hmmsearch rows are named <id>_<chain>/<start>-<end>.
+        text.lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with('#') && !l.starts_with("//"))
+            .filter_map(|l| l.split_whitespace().next())
+            .map(|n| n.split('/').next().unwrap_or(n).to_string())
+            .collect()
+    } else {
+        crate::io::hhr::parse(&text, hits)
+            .map_err(|e| FeaturesStageError::Search(e.to_string()))?
+            .into_iter()
+            .map(|h| h.name)
+            .collect()
+    };
+    for name in &names {
+        if let Some((id, _)) = crate::templates::pdb_id_and_chain(name) {
             let meta = crate::templates::find_mmcif(&t.mmcif_dir, &id).and_then(|p| {
                 let m = fs::metadata(&p).ok()?;
                 let mtime = m
@@ -511,25 +537,61 @@ fn search_templates(
     let started = Instant::now();
     let out = msas_dir.join(search.output_name());
     let timeout = std::time::Duration::from_secs(t.tool_timeout_s);
+    // AlphaFold2 searches with the uniref90 alignment; without one, the first alignment.
+    let msa = msas
+        .iter()
+        .map(|(m, _)| m)
+        .find(|m| m.role == crate::features::builder::MsaRole::Uniref90)
+        .or_else(|| msas.first().map(|(m, _)| m));
+    if let Some(m) = msa.filter(|m| m.role != crate::features::builder::MsaRole::Uniref90) {
+        info!(
+            "{}: no uniref90 alignment; the template search reads {} instead",
+            query.id,
+            m.path.display()
+        );
+    }
     let text = match search {
+        TemplateSearch::Hmmsearch { seqres } => {
+            let find = |tool: &str| {
+                crate::search::tools::find(tool, None, "hmmer")
+                    .map_err(|e| FeaturesStageError::Search(e.to_string()))
+            };
+            let (hmmbuild, hmmsearch) = (find("hmmbuild")?, find("hmmsearch")?);
+            let sto_text = match msa {
+                Some(m) if m.path.extension().is_some_and(|e| e.eq_ignore_ascii_case("sto")) => {
+                    crate::templates::search::hmmsearch_input(&m.path, limits.uniref_max_hits)
+                        .map_err(FeaturesStageError::Search)?
+                }
+                _ => {
+                    return Err(FeaturesStageError::Usage(format!(
+                        "{}: the hmmsearch template search builds its profile from a Stockholm alignment with reference columns (uniref90_hits.sto from jackhmmer); there is none",
+                        query.id
+                    )))
+                }
+            };
+            let tmp = |suffix: &str| {
+                crate::fsutil::atomic::temp_file_in(msas_dir, suffix).map_err(io_err(msas_dir))
+            };
+            let (input, hmm, hits) = (tmp(".hmmbuild.sto")?, tmp(".hmm")?, tmp(".hits.sto")?);
+            fs::write(input.path(), sto_text).map_err(io_err(input.path()))?;
+            crate::templates::search::hmmsearch(
+                &hmmbuild,
+                &hmmsearch,
+                input.path(),
+                hmm.path(),
+                seqres,
+                hits.path(),
+                rayon::current_num_threads(),
+                timeout,
+            )
+            .map_err(|e| FeaturesStageError::Search(e.to_string()))?;
+            fs::read_to_string(hits.path()).map_err(io_err(hits.path()))?
+        }
         TemplateSearch::Hhsearch { databases, binary } => {
             let bin = crate::search::tools::find("hhsearch", binary.as_deref(), "hhsuite")
                 .map_err(|e| FeaturesStageError::Search(e.to_string()))?;
-            // AlphaFold2 searches with the uniref90 alignment; without one, the first alignment.
-            let msa = msas
-                .iter()
-                .map(|(m, _)| m)
-                .find(|m| m.role == crate::features::builder::MsaRole::Uniref90)
-                .or_else(|| msas.first().map(|(m, _)| m));
             let a3m = match msa {
                 Some(m) => {
-                    if m.role != crate::features::builder::MsaRole::Uniref90 {
-                        info!(
-                            "{}: no uniref90 alignment; hhsearch reads {} instead",
-                            query.id,
-                            m.path.display()
-                        );
-                    }
                     crate::templates::search::hhsearch_input(&m.path, limits.uniref_max_hits)
                         .map_err(FeaturesStageError::Search)?
                 }
@@ -563,6 +625,7 @@ fn search_templates(
         query.id,
         match search {
             TemplateSearch::Hhsearch { .. } => "hhsearch",
+            TemplateSearch::Hmmsearch { .. } => "hmmsearch",
             TemplateSearch::Builtin { .. } => "built-in",
         },
         out.display(),
@@ -585,8 +648,17 @@ fn template_features(
         path: hits_path.into(),
         message: "not UTF-8 text".into(),
     })?;
-    let hits = crate::io::hhr::parse(&text, hits_path)
-        .map_err(|e| FeaturesStageError::Search(e.to_string()))?;
+    // An hmmsearch alignment (pdb_hits.sto, AlphaFold-Multimer's path) or HH-suite hits (.hhr).
+    let hmmsearch = hits_path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("sto"));
+    let hits = if hmmsearch {
+        crate::templates::search::hmmsearch_hits(&text, &query.sequence, hits_path)
+            .map_err(FeaturesStageError::Search)?
+    } else {
+        crate::io::hhr::parse(&text, hits_path)
+            .map_err(|e| FeaturesStageError::Search(e.to_string()))?
+    };
     let obsolete = match t.obsolete_file() {
         Some(p) => crate::templates::parse_obsolete(&p)
             .map_err(|e| FeaturesStageError::Search(e.to_string()))?,
@@ -603,6 +675,11 @@ fn template_features(
         kalign: crate::search::tools::find("kalign", t.kalign.as_deref(), "kalign").ok(),
         obsolete,
         tool_timeout: std::time::Duration::from_secs(t.tool_timeout_s),
+        style: if hmmsearch {
+            crate::templates::FeaturizerStyle::Hmmsearch
+        } else {
+            crate::templates::FeaturizerStyle::Hhsearch
+        },
     };
     let (features, reports) = crate::templates::featurize(&query.sequence, &hits, &settings)
         .map_err(|e| FeaturesStageError::Search(format!("{}: {e}", hits_path.display())))?;

@@ -56,7 +56,8 @@ impl std::str::FromStr for Date {
             month: num(m, 1..=2)?,
             day: num(d, 1..=2)?,
         };
-        let leap = date.year % 4 == 0 && (date.year % 100 != 0 || date.year % 400 == 0);
+        let leap = date.year.is_multiple_of(4)
+            && (!date.year.is_multiple_of(100) || date.year.is_multiple_of(400));
         let days = match date.month {
             1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
             4 | 6 | 9 | 11 => 30,
@@ -91,6 +92,19 @@ pub struct TemplateSettings {
     /// `obsolete.dat`: obsolete id → replacement (`None`: withdrawn).
     pub obsolete: HashMap<String, Option<String>>,
     pub tool_timeout: Duration,
+    /// Which of AlphaFold2's featurisers: hhsearch hits (by `Sum_probs`) or hmmsearch hits.
+    pub style: FeaturizerStyle,
+}
+
+/// AlphaFold2 featurises hhsearch and hmmsearch hits slightly differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FeaturizerStyle {
+    /// `HhsearchHitFeaturizer` (monomer): every usable hit, up to `max_hits`.
+    #[default]
+    Hhsearch,
+    /// `HmmsearchHitFeaturizer` (AlphaFold-Multimer's path): hits whose template sequence (over the
+    /// query) was already used are skipped, and with no usable hit one all-zero template stands in.
+    Hmmsearch,
 }
 
 /// What became of one hit.
@@ -273,7 +287,7 @@ fn find_in_structure(
 fn atom_positions(
     m: &mmcif::MmcifObject,
     chain: &str,
-) -> Result<(Vec<[[f32; 3]; 37]>, Vec<[f32; 37]>), String> {
+) -> Result<(Vec<ResiduePositions>, Vec<ResidueMask>), String> {
     let seq = m
         .seqres_to_structure
         .get(chain)
@@ -346,6 +360,11 @@ fn atom_positions(
     }
     Ok((pos, mask))
 }
+
+/// atom37 positions of one residue.
+type ResiduePositions = [[f32; 3]; 37];
+/// atom37 mask of one residue.
+type ResidueMask = [f32; 37];
 
 /// One hit's features (`[N, 37, 3]`, `[N, 37]`, sequence over the query) or the reason it is skipped.
 struct HitFeatures {
@@ -575,6 +594,17 @@ pub fn featurize(
             continue;
         }
         match process_hit(query, hit, settings, &mut cache) {
+            Ok(f)
+                if settings.style == FeaturizerStyle::Hmmsearch
+                    && used.iter().any(|(u, _)| u.sequence == f.sequence) =>
+            {
+                reports.push(HitReport {
+                    hit: name,
+                    sum_probs: hit.sum_probs,
+                    skipped: Some("same template sequence as an earlier hit".into()),
+                    realigned: f.realigned,
+                });
+            }
             Ok(f) => {
                 reports.push(HitReport {
                     hit: name,
@@ -593,6 +623,20 @@ pub fn featurize(
         }
     }
     let n = query.chars().count();
+    if used.is_empty() && settings.style == FeaturizerStyle::Hmmsearch {
+        // AlphaFold-Multimer's placeholder: one template of zeros, empty name and sequence.
+        return Ok((
+            TemplateFeatures {
+                aatype: Array3::zeros((1, n, rc::RESTYPE_WITH_X_AND_GAP)),
+                all_atom_masks: Array3::zeros((1, n, rc::ATOM_TYPE_NUM)),
+                all_atom_positions: Array4::zeros((1, n, rc::ATOM_TYPE_NUM, 3)),
+                domain_names: vec![String::new()],
+                sequence: vec![String::new()],
+                sum_probs: Array2::zeros((1, 1)),
+            },
+            reports,
+        ));
+    }
     let t = used.len();
     let mut aatype = Array3::<f32>::zeros((t, n, rc::RESTYPE_WITH_X_AND_GAP));
     let mut masks = Array3::<f32>::zeros((t, n, rc::ATOM_TYPE_NUM));

@@ -5,7 +5,7 @@
 //! component dictionary. Sorted by id for binary search.
 
 #[rustfmt::skip]
-pub const PROTEIN_LETTERS_3TO1: [(&str, &str); 1299] = [
+pub static PROTEIN_LETTERS_3TO1: [(&str, &str); 1299] = [
     ("00C", "C"), ("01W", "X"), ("02K", "A"), ("03Y", "C"), ("07O", "C"), ("08P", "C"), ("0A0", "D"), ("0A1", "Y"),
     ("0A2", "K"), ("0A8", "C"), ("0AA", "V"), ("0AB", "V"), ("0AC", "G"), ("0AD", "G"), ("0AF", "W"), ("0AG", "L"),
     ("0AH", "S"), ("0AK", "D"), ("0AM", "A"), ("0AP", "C"), ("0AU", "U"), ("0AV", "A"), ("0AZ", "P"), ("0BN", "F"),

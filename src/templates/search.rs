@@ -2,6 +2,7 @@
 //! monomer default), and ferrofold's own Smith-Waterman over `pdb_seqres.txt` (templates with no external
 //! tool). Both give `.hhr` hits that [`super::featurize`] turns into template features.
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -221,6 +222,284 @@ pub fn write_hhr(query_len: usize, hits: &[HhrHit], stats: &[HitStats]) -> Strin
         }
     }
     s
+}
+
+/// AlphaFold2's `_keep_line`: which Stockholm lines survive when only `names` are kept.
+fn keep_line(line: &str, names: &std::collections::HashSet<String>) -> bool {
+    if line.trim().is_empty() || line.trim() == "//" || line.starts_with("# STOCKHOLM") {
+        return true;
+    }
+    if line.starts_with("#=GC RF") {
+        return true;
+    }
+    if line.starts_with("#=GS") {
+        return line
+            .split_whitespace()
+            .nth(1)
+            .is_some_and(|n| names.contains(n));
+    }
+    if line.starts_with('#') {
+        return false;
+    }
+    names.contains(line.split(' ').next().unwrap_or(""))
+}
+
+fn is_alignment_line(line: &str) -> bool {
+    !line.trim().is_empty() && !line.starts_with('#') && !line.starts_with("//")
+}
+
+/// The Stockholm text hmmbuild reads, as AlphaFold-Multimer makes it from the uniref90 hits (its
+/// `truncate_stockholm_msa`, `deduplicate_stockholm_msa`, `remove_empty_columns_from_stockholm_msa`,
+/// line for line: hmmbuild `--hand` takes the match columns from the `#=GC RF` lines they keep).
+pub fn hmmsearch_input(msa: &Path, max_rows: usize) -> Result<String, String> {
+    let bytes = crate::fsutil::regular::read(msa).map_err(|e| format!("{}: {e}", msa.display()))?;
+    let text =
+        String::from_utf8(bytes).map_err(|_| format!("{}: not UTF-8 text", msa.display()))?;
+    // Truncate: the first `max_rows` names.
+    let mut names = std::collections::HashSet::new();
+    for line in text.lines() {
+        if is_alignment_line(line) {
+            names.insert(line.split(' ').next().unwrap_or("").to_string());
+            if names.len() >= max_rows {
+                break;
+            }
+        }
+    }
+    let truncated: Vec<&str> = text.lines().filter(|l| keep_line(l, &names)).collect();
+    // De-duplicate on the query's columns.
+    let mut order: Vec<String> = Vec::new();
+    let mut aligned: HashMap<String, String> = HashMap::new();
+    for line in &truncated {
+        if !is_alignment_line(line) {
+            continue;
+        }
+        let mut parts = line.split_whitespace();
+        let (Some(name), Some(seq), None) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(format!(
+                "{}: alignment line '{line}' is not 'name sequence'",
+                msa.display()
+            ));
+        };
+        match aligned.get_mut(name) {
+            Some(s) => s.push_str(seq),
+            None => {
+                order.push(name.to_string());
+                aligned.insert(name.to_string(), seq.to_string());
+            }
+        }
+    }
+    let Some(first) = order.first() else {
+        return Err(format!("{}: no sequences", msa.display()));
+    };
+    let mask: Vec<bool> = aligned[first].chars().map(|c| c != '-').collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut kept = std::collections::HashSet::new();
+    for name in &order {
+        let masked: String = aligned[name]
+            .chars()
+            .zip(&mask)
+            .filter(|(_, &m)| m)
+            .map(|(c, _)| c)
+            .collect();
+        if seen.insert(masked) {
+            kept.insert(name.clone());
+        }
+    }
+    let deduped: Vec<&str> = truncated
+        .into_iter()
+        .filter(|l| keep_line(l, &kept))
+        .collect();
+    // Remove all-gap columns, block by block (a block ends at its #=GC RF line).
+    let mut out: Vec<String> = Vec::with_capacity(deduped.len());
+    let mut pending: Vec<usize> = Vec::new();
+    for line in &deduped {
+        if line.starts_with("#=GC RF") {
+            let idx = out.len();
+            out.push(line.to_string());
+            let alignment_of = |l: &str| l.rsplit_once(' ').map_or("", |(_, a)| a).to_string();
+            let first = alignment_of(line);
+            let width = first.len();
+            let rows: Vec<Vec<u8>> = pending
+                .iter()
+                .map(|&i| alignment_of(&out[i]).into_bytes())
+                .collect();
+            let keep: Vec<bool> = (0..width)
+                .map(|j| rows.iter().any(|r| r.get(j).is_some_and(|&c| c != b'-')))
+                .collect();
+            let apply = |l: &str| -> String {
+                if !keep.iter().any(|&k| k) {
+                    return String::new();
+                }
+                let (prefix, a) = l.rsplit_once(' ').unwrap_or(("", l));
+                let masked: String = a
+                    .chars()
+                    .zip(keep.iter().chain(std::iter::repeat(&false)))
+                    .filter(|(_, &k)| k)
+                    .map(|(c, _)| c)
+                    .collect();
+                format!("{prefix} {masked}")
+            };
+            for &i in pending.iter().chain(std::iter::once(&idx)) {
+                let new = apply(&out[i]);
+                out[i] = new;
+            }
+            pending.clear();
+        } else if is_alignment_line(line) {
+            pending.push(out.len());
+            out.push(line.to_string());
+        } else {
+            out.push(line.to_string());
+        }
+    }
+    Ok(out.join("\n"))
+}
+
+/// `hmmbuild --hand --amino <hmm> <sto>`, then `hmmsearch --noali --cpu <cpu> --F1 0.1 --F2 0.1 --F3 0.1
+/// --incE 100 -E 100 --domE 100 --incdomE 100 -A <out.sto> <hmm> <database>` (AlphaFold-Multimer's flags).
+#[allow(clippy::too_many_arguments)]
+pub fn hmmsearch(
+    hmmbuild: &Path,
+    hmmsearch: &Path,
+    sto: &Path,
+    hmm: &Path,
+    database: &Path,
+    out_sto: &Path,
+    cpu: usize,
+    timeout: Duration,
+) -> Result<(), ToolError> {
+    let a = |s: &str| OsString::from(s);
+    tools::run(
+        "hmmbuild",
+        hmmbuild,
+        &[a("--hand"), a("--amino"), hmm.into(), sto.into()],
+        timeout,
+    )?;
+    let mut args: Vec<OsString> = vec![a("--noali"), a("--cpu"), a(&cpu.to_string())];
+    for f in [
+        "--F1",
+        "0.1",
+        "--F2",
+        "0.1",
+        "--F3",
+        "0.1",
+        "--incE",
+        "100",
+        "-E",
+        "100",
+        "--domE",
+        "100",
+        "--incdomE",
+        "100",
+    ] {
+        args.push(a(f));
+    }
+    args.extend([a("-A"), out_sto.into(), hmm.into(), database.into()]);
+    tools::run("hmmsearch", hmmsearch, &args, timeout)
+}
+
+/// AlphaFold2's `_get_indices`: residue index per aligned column (lower-case insertions advance the
+/// counter without a column, `-` is -1).
+fn a3m_indices(seq: &str, start: i64) -> Vec<i64> {
+    let mut out = Vec::new();
+    let mut k = start;
+    for c in seq.chars() {
+        if c == '-' {
+            out.push(-1);
+        } else if c.is_lowercase() {
+            k += 1;
+        } else {
+            out.push(k);
+            k += 1;
+        }
+    }
+    out
+}
+
+/// Hits of an hmmsearch `-A` alignment over `pdb_seqres.txt` (AlphaFold-Multimer's
+/// `convert_stockholm_to_a3m(remove_first_row_gaps=False)` then `parse_hmmsearch_a3m`): one per protein
+/// sequence, aligned to the whole query, named `<pdb id>_<chain>` from the `name/start-end` and
+/// `mol:protein length:N` of its description. `path` names the file in errors.
+pub fn hmmsearch_hits(text: &str, query: &str, path: &Path) -> Result<Vec<HhrHit>, String> {
+    let mut order: Vec<String> = Vec::new();
+    let mut seqs: HashMap<String, String> = HashMap::new();
+    for line in text.lines() {
+        if !is_alignment_line(line) {
+            continue;
+        }
+        let Some((name, rest)) = line.trim().split_once(char::is_whitespace) else {
+            return Err(format!(
+                "{}: alignment line '{line}' has no sequence",
+                path.display()
+            ));
+        };
+        let piece: String = rest.split_whitespace().collect();
+        match seqs.get_mut(name) {
+            Some(s) => s.push_str(&piece),
+            None => {
+                order.push(name.to_string());
+                seqs.insert(name.to_string(), piece);
+            }
+        }
+    }
+    let mut descriptions: HashMap<String, String> = HashMap::new();
+    for line in text.lines().filter(|l| l.starts_with("#=GS")) {
+        let mut cols = line.split_whitespace();
+        let (_, Some(name), Some("DE")) = (cols.next(), cols.next(), cols.next()) else {
+            continue;
+        };
+        let after = line[4..].trim_start()[name.len()..].trim_start()["DE".len()..].trim_start();
+        descriptions.insert(name.to_string(), after.to_string());
+    }
+    let indices_query = a3m_indices(query, 0);
+    let mut hits = Vec::new();
+    for (i, name) in order.iter().enumerate() {
+        let seq: String = seqs[name].chars().filter(|&c| c != '.').collect();
+        let description = format!(
+            "{name} {}",
+            descriptions.get(name).map_or("", String::as_str)
+        );
+        if !description.contains("mol:protein") {
+            continue;
+        }
+        let bad = || {
+            format!("{}: cannot read hit description '{description}' (expected 'pdbid_chain/start-end ... mol:protein length:N')", path.display())
+        };
+        let (id_chain, range) = name.split_once('/').ok_or_else(bad)?;
+        let (id, chain) = id_chain.split_once('_').ok_or_else(bad)?;
+        let valid_id = !id.is_empty()
+            && id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        let valid_chain =
+            !chain.is_empty() && chain.chars().all(|c| c.is_alphanumeric() || c == '_');
+        let (start, end) = range.split_once('-').ok_or_else(bad)?;
+        let start: i64 = start.parse().map_err(|_| bad())?;
+        let _end: i64 = end
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect::<String>()
+            .parse()
+            .map_err(|_| bad())?;
+        if !valid_id || !valid_chain || !description.contains("protein length:") {
+            return Err(bad());
+        }
+        let aligned_cols = seq
+            .chars()
+            .filter(|c| c.is_uppercase() && *c != '-')
+            .count();
+        hits.push(HhrHit {
+            index: i + 1,
+            name: format!("{id}_{chain}"),
+            aligned_cols,
+            sum_probs: 0.0,
+            query: query.to_string(),
+            hit_sequence: seq.to_uppercase(),
+            indices_query: indices_query.clone(),
+            indices_hit: a3m_indices(&seq, start - 1),
+            line: 0,
+        });
+    }
+    Ok(hits)
 }
 
 #[cfg(test)]

@@ -294,6 +294,11 @@ pub fn templates(data: &[u8]) {
         kalign: None,
         obsolete: Default::default(),
         tool_timeout: std::time::Duration::from_secs(10),
+        style: if mode % 4 == 3 {
+            crate::templates::FeaturizerStyle::Hmmsearch
+        } else {
+            crate::templates::FeaturizerStyle::Hhsearch
+        },
     };
     let _ = crate::templates::featurize(query, &hits, &settings);
 }

@@ -18,6 +18,7 @@ fn settings() -> TemplateSettings {
         kalign: ferrofold::search::tools::find("kalign", None, "kalign").ok(),
         obsolete: Default::default(),
         tool_timeout: std::time::Duration::from_secs(60),
+        style: Default::default(),
     }
 }
 
@@ -137,4 +138,66 @@ fn hhsearch_input_is_alphafold2s() {
     let (a, b) = (records(&ours), records(&theirs));
     assert_eq!(a.len(), b.len());
     assert_eq!(a, b);
+}
+
+/// AlphaFold-Multimer's template path: the Stockholm hmmbuild reads equals DeepMind's text line for line,
+/// and the hits of hmmsearch's `pdb_hits.sto` (DeepMind's run, committed) featurise as its
+/// `HmmsearchHitFeaturizer` does (hits with an already used template sequence skipped).
+#[test]
+fn hmmsearch_path_matches_deepmind() {
+    let ours = ferrofold::templates::search::hmmsearch_input(
+        &data("msas/openfold_query/uniref90_hits.sto"),
+        10_000,
+    )
+    .unwrap();
+    let theirs =
+        std::fs::read_to_string(data("templates/openfold_query/uniref90_for_hmmsearch.sto"))
+            .unwrap();
+    assert_eq!(ours, theirs);
+
+    let sto_path = data("templates/openfold_query/pdb_hits.sto");
+    let hits = ferrofold::templates::search::hmmsearch_hits(
+        &std::fs::read_to_string(&sto_path).unwrap(),
+        &query(),
+        &sto_path,
+    )
+    .unwrap();
+    let names: Vec<&str> = hits.iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["1psm_A", "4zey_A", "2crb_A", "3u8v_A", "3u8v_A", "3u8v_B", "3u8v_B"]
+    );
+    let mut s = settings();
+    s.style = ferrofold::templates::FeaturizerStyle::Hmmsearch;
+    let (f, reports) = featurize(&query(), &hits, &s).unwrap();
+    let want = Npz::read_path(data(
+        "templates/openfold_query/template_features_hmmsearch.npz",
+    ))
+    .unwrap();
+    assert_eq!(f.domain_names, strings(&want, "template_domain_names"));
+    assert_eq!(f.sequence, strings(&want, "template_sequence"));
+    let g = |k: &str| want.get(k).unwrap().to_f32().unwrap();
+    assert_eq!(f.aatype.view().into_dyn(), g("template_aatype").view());
+    assert_eq!(
+        f.all_atom_masks.view().into_dyn(),
+        g("template_all_atom_masks").view()
+    );
+    assert_eq!(
+        f.all_atom_positions.view().into_dyn(),
+        g("template_all_atom_positions").view()
+    );
+    assert_eq!(
+        f.sum_probs.view().into_dyn(),
+        g("template_sum_probs").view()
+    );
+    assert_eq!(
+        reports
+            .iter()
+            .filter(|r| r
+                .skipped
+                .as_deref()
+                .is_some_and(|w| w.contains("same template sequence")))
+            .count(),
+        2
+    );
 }

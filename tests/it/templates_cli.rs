@@ -349,3 +349,77 @@ fn hhsearch_and_the_builtin_search_find_templates() {
     // The template residues are the structure's, placed on the query's (mutated) positions.
     assert_eq!(f.templates.sequence[0], s3u8v);
 }
+
+#[test]
+fn hmmsearch_searches_and_precomputed_pdb_hits_sto_is_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let (fasta, msas) = inputs(d, "");
+    std::fs::remove_file(msas.join("q/pdb70_hits.hhr")).unwrap();
+    std::fs::copy(
+        data("msas/openfold_query/uniref90_hits.sto"),
+        msas.join("q/uniref90_hits.sto"),
+    )
+    .unwrap();
+    let want = Npz::read_path(data(
+        "templates/openfold_query/template_features_hmmsearch.npz",
+    ))
+    .unwrap();
+    let want_names = want
+        .get("template_domain_names")
+        .unwrap()
+        .to_strings()
+        .unwrap();
+    let run = |out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "features",
+            fasta.to_str().unwrap(),
+            "--msa-dir",
+            msas.to_str().unwrap(),
+            "--template-mmcif-dir",
+            data("templates/mmcif").to_str().unwrap().to_owned().leak(),
+            "--max-template-date",
+            "2021-11-01",
+            "-o",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let r = ferrofold(&args);
+        let err = String::from_utf8_lossy(&r.stderr).into_owned();
+        assert!(r.status.success(), "{err}");
+        let (f, _) = ferrofold::io::features_h5::read(out.join("q/features.h5")).unwrap();
+        (f, err)
+    };
+    // hmmbuild + hmmsearch over pdb_seqres.txt: DeepMind's hits and features.
+    let out = d.join("out");
+    let seqres = data("templates/pdb_seqres.txt");
+    let (f, err) = run(
+        &out,
+        &[
+            "--template-db",
+            seqres.to_str().unwrap(),
+            "--template-tool",
+            "hmmsearch",
+        ],
+    );
+    assert!(err.contains("hmmbuild --hand --amino"), "{err}");
+    assert_eq!(f.templates.domain_names, want_names, "{err}");
+    let ours = std::fs::read_to_string(out.join("q/msas/pdb_hits.sto")).unwrap();
+    let theirs = std::fs::read_to_string(data("templates/openfold_query/pdb_hits.sto")).unwrap();
+    let rows = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty() && !l.starts_with("//"))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(rows(&ours), rows(&theirs));
+
+    // DeepMind's pdb_hits.sto given as a precomputed file in the alignments folder.
+    std::fs::copy(
+        data("templates/openfold_query/pdb_hits.sto"),
+        msas.join("q/pdb_hits.sto"),
+    )
+    .unwrap();
+    let (f, _) = run(&d.join("out2"), &[]);
+    assert_eq!(f.templates.domain_names, want_names);
+}

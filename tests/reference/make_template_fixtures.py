@@ -73,6 +73,7 @@ def main():
     mutated.write_text(mutate(HHR.read_text()))
     run(mutated, "_mutated")
     hhsearch_input()
+    hmmsearch_fixture()
 
 
 if __name__ == "__main__":
@@ -91,3 +92,40 @@ def hhsearch_input():
     sto = parsers.deduplicate_stockholm_msa(sto)
     sto = parsers.remove_empty_columns_from_stockholm_msa(sto)
     (OUT / "uniref90_for_hhsearch.a3m").write_text(parsers.convert_stockholm_to_a3m(sto))
+
+
+def hmmsearch_fixture():
+    """pdb_hits.sto + template_features_hmmsearch.npz: AlphaFold-Multimer's template path as DeepMind's v2.3.2
+    code runs it for the query: its uniref90 hits (truncated, deduplicated, empty columns removed) through
+    hmmbuild --hand and hmmsearch (DeepMind's flags) over tests/data/templates/pdb_seqres.txt, the hits parsed
+    by parse_hmmsearch_a3m and featurised by HmmsearchHitFeaturizer (de-duplicated by template sequence)."""
+    import json
+    import numpy as np
+    from alphafold.data import parsers
+    from alphafold.data.tools import hmmbuild, hmmsearch
+    sys.path.insert(0, str(SHARED / "reference"))
+    import dm_source
+    dm_templates = dm_source.load("templates")
+    with tempfile.NamedTemporaryFile("w", suffix=".sto") as f:
+        f.write((REPO / "tests/data/msas/openfold_query/uniref90_hits.sto").read_text())
+        f.flush()
+        sto = parsers.truncate_stockholm_msa(f.name, 10000)
+    sto = parsers.deduplicate_stockholm_msa(sto)
+    sto = parsers.remove_empty_columns_from_stockholm_msa(sto)
+    (OUT / "uniref90_for_hmmsearch.sto").write_text(sto)
+    searcher = hmmsearch.Hmmsearch(binary_path="/usr/bin/hmmsearch", hmmbuild_binary_path="/usr/bin/hmmbuild",
+                                   database_path=str(REPO / "tests/data/templates/pdb_seqres.txt"))
+    hits_sto = searcher.query(sto)
+    (OUT / "pdb_hits.sto").write_text(hits_sto)
+    query = parsers.parse_fasta((REPO / "tests/data/msas/openfold_query/short.fasta").read_text())[0][0]
+    hits = searcher.get_template_hits(output_string=hits_sto, input_sequence=query)
+    feat = dm_templates.HmmsearchHitFeaturizer(
+        mmcif_dir=str(SHARED / "data/structures/mmcif"), max_template_date="2021-11-01", max_hits=20,
+        kalign_binary_path="/usr/bin/kalign", release_dates_path=None, obsolete_pdbs_path=None)
+    res = feat.get_templates(query_sequence=query, hits=hits)
+    f = res.features
+    np.savez(OUT / "template_features_hmmsearch.npz",
+             **{k: (np.asarray(v).astype(np.bytes_) if np.asarray(v).dtype == object else np.asarray(v))
+                for k, v in f.items()})
+    print("hmmsearch:", [h.name for h in hits], "->",
+          [x.decode() if isinstance(x, bytes) else x for x in f["template_domain_names"]], res.warnings, res.errors)
