@@ -297,6 +297,41 @@ fn read_features(
 
 /// Loads and checks every model before anything is written; refuses a query longer than
 /// `--max-length`, naming what one pair representation of the widest model would take.
+/// Checks every model file of `opts` as `predict` would (readable, weights intact, PAE head if required,
+/// no name twice), one at a time so that only one model is in memory: `run` calls it before any search
+/// or write, so that a broken model file stops the batch before hours of searches.
+pub(crate) fn check_models(opts: &PredictOptions) -> Result<(), PredictError> {
+    let mut names: Vec<String> = Vec::new();
+    for path in &opts.models {
+        let m = params::load(path)?;
+        check_model(opts, &m, path, &names)?;
+        names.push(m.name.clone());
+    }
+    Ok(())
+}
+
+/// One model file against the options and the models before it.
+fn check_model(
+    opts: &PredictOptions,
+    m: &ModelFile,
+    path: &std::path::Path,
+    earlier: &[String],
+) -> Result<(), PredictError> {
+    if opts.require_pae && m.config.heads.pae_bins.is_none() {
+        return Err(PredictError::Model {
+            model: m.name.clone(),
+            message: format!("{}: no predicted-aligned-error head, so no PAE or pTM (use a _ptm model, or drop --require-pae)", path.display()),
+        });
+    }
+    if earlier.contains(&m.name) {
+        return Err(PredictError::Model {
+            model: m.name.clone(),
+            message: format!("{}: given twice", path.display()),
+        });
+    }
+    Ok(())
+}
+
 fn load_models(opts: &PredictOptions, num_res: usize) -> Result<Vec<ModelFile>, PredictError> {
     if opts.models.is_empty() {
         return Err(PredictError::Invalid {
@@ -307,18 +342,8 @@ fn load_models(opts: &PredictOptions, num_res: usize) -> Result<Vec<ModelFile>, 
     let mut models: Vec<ModelFile> = Vec::new();
     for path in &opts.models {
         let m = params::load(path)?;
-        if opts.require_pae && m.config.heads.pae_bins.is_none() {
-            return Err(PredictError::Model {
-                model: m.name.clone(),
-                message: format!("{}: no predicted-aligned-error head, so no PAE or pTM (use a _ptm model, or drop --require-pae)", path.display()),
-            });
-        }
-        if models.iter().any(|o| o.name == m.name) {
-            return Err(PredictError::Model {
-                model: m.name.clone(),
-                message: format!("{}: given twice", path.display()),
-            });
-        }
+        let earlier: Vec<String> = models.iter().map(|o| o.name.clone()).collect();
+        check_model(opts, &m, path, &earlier)?;
         models.push(m);
     }
     if num_res > opts.max_length {

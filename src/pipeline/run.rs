@@ -47,6 +47,9 @@ pub enum RunError {
     },
     #[error("{0}")]
     Input(String),
+    /// A model file is unusable; found before any target is worked on.
+    #[error("{0} (checked before any target; nothing was searched or written)")]
+    Models(PredictError),
     /// Some targets failed; every other target was done.
     #[error("{failed} of {total} target(s) failed (each with its reason in {}); the others are done", list.display())]
     Batch {
@@ -383,6 +386,15 @@ pub fn run_each(opts: &RunOptions, mut done: impl FnMut(&TargetResult)) -> Resul
         ))));
     }
     let (index, size) = array_task(opts.array)?;
+    // Every model file is checked before any search or write (a broken one would otherwise surface only
+    // after the first target's searches).
+    if opts.stages.predict() {
+        let check = PredictOptions {
+            models: opts.models.clone(),
+            ..opts.predict.clone()
+        };
+        predict::check_models(&check).map_err(RunError::Models)?;
+    }
     let mine = shard(all, index, size);
     info!("task {index} of {size}: {} target(s)", mine.len());
     std::fs::create_dir_all(&opts.output_dir)

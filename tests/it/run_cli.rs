@@ -775,3 +775,39 @@ fn msa_dir_reads_an_earlier_output_folder() {
         assert_eq!(a, b, "{t}");
     }
 }
+
+/// A broken model file stops `run` before any target is searched or written (issue 18, item 17).
+#[test]
+fn a_broken_model_stops_run_before_any_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let good = tiny_model(d);
+    let broken = d.join("broken.onnx");
+    let bytes = std::fs::read(&good).unwrap();
+    std::fs::write(&broken, &bytes[..bytes.len() / 3]).unwrap();
+    let fasta = d.join("t.fasta");
+    std::fs::write(&fasta, ">t1\nMKTAYIAKQRQISFVKSHFSRQ\n").unwrap();
+    let out = d.join("out");
+    let (code, _, err) = run(
+        &[
+            "run",
+            fasta.to_str().unwrap(),
+            "--single-sequence",
+            "--model",
+            good.to_str().unwrap(),
+            "--model",
+            broken.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("broken.onnx"), "{err}");
+    assert!(err.contains("nothing was searched or written"), "{err}");
+    assert!(
+        !out.join("t1").exists(),
+        "a target folder was made: {:?}",
+        files_below(&out)
+    );
+}
