@@ -157,6 +157,44 @@ pub struct Builtin {
 
 /// The built-in search's database, loaded once per process for a batch of targets: the last database
 /// used is kept (keyed by path, size and modification time), so a multi-record FASTA loads it once.
+/// Memory the built-in search takes per byte of (uncompressed) FASTA, measured: the residues, their codes,
+/// the k-mer index and the headers (76 MB for an 11.5 MB FASTA).
+pub(crate) const BUILTIN_MEMORY_PER_FASTA_BYTE: f64 = 6.6;
+
+/// Uncompressed size of a FASTA(.gz) file: the file's size, or for gzip its trailer's size field (the
+/// last member's size modulo 4 GiB; at least 3× the compressed size is assumed, sequences compress about
+/// that well).
+fn uncompressed_size(path: &Path) -> Option<u64> {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = std::fs::metadata(path).ok()?.len();
+    if !path.extension().is_some_and(|e| e == "gz") || len < 18 {
+        return Some(len);
+    }
+    let mut f = std::fs::File::open(path).ok()?;
+    f.seek(SeekFrom::End(-4)).ok()?;
+    let mut b = [0u8; 4];
+    f.read_exact(&mut b).ok()?;
+    Some((u32::from_le_bytes(b) as u64).max(3 * len))
+}
+
+/// The built-in search holds its database in memory: say so, with the expected size, when that is more
+/// than 4 GiB or more than half of the memory available now.
+fn warn_if_large(path: &Path) {
+    let Some(size) = uncompressed_size(path) else {
+        return;
+    };
+    let need = (size as f64 * BUILTIN_MEMORY_PER_FASTA_BYTE) as u64;
+    let available = crate::model::plan::memory::available_memory();
+    if need > 4 << 30 || available.is_some_and(|a| need > a / 2) {
+        tracing::warn!(
+            "{}: the built-in search holds its database in memory: about {} for this file ({} available now); for databases this large use --tool jackhmmer or mmseqs",
+            path.display(),
+            crate::model::plan::memory::human(need),
+            available.map_or("unknown".into(), crate::model::plan::memory::human)
+        );
+    }
+}
+
 fn cached_database(path: &Path) -> Result<Arc<SequenceDb>, SearchError> {
     static CACHE: Mutex<Option<(String, Arc<SequenceDb>)>> = Mutex::new(None);
     let key = database_fingerprint(SearchTool::Builtin, path)?;
@@ -169,6 +207,7 @@ fn cached_database(path: &Path) -> Result<Arc<SequenceDb>, SearchError> {
         }
     }
     *cache = None; // release the previous database before loading the next
+    warn_if_large(path);
     let db = Arc::new(SequenceDb::load(path)?);
     *cache = Some((key, db.clone()));
     Ok(db)
@@ -364,5 +403,25 @@ impl Searcher for Mmseqs {
             database: database.into(),
             source,
         })
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn gzip_trailers_give_the_uncompressed_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("db.fasta");
+        let text = ">a\n".to_string() + &"ACDEFGHIKLMNPQRSTVWY".repeat(5000) + "\n";
+        std::fs::write(&plain, &text).unwrap();
+        assert_eq!(uncompressed_size(&plain), Some(text.len() as u64));
+        let gz = dir.path().join("db.fasta.gz");
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        e.write_all(text.as_bytes()).unwrap();
+        std::fs::write(&gz, e.finish().unwrap()).unwrap();
+        assert_eq!(uncompressed_size(&gz), Some(text.len() as u64));
     }
 }
