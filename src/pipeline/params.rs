@@ -320,6 +320,38 @@ pub fn fetch(
         }
     };
     std::fs::create_dir_all(&models_dir).map_err(io(&models_dir))?;
+    // AlphaFold2's download_alphafold_params.sh leaves the .npz files in params/ (and deletes the
+    // archive): those are used as they are, nothing is downloaded again.
+    let mut existing: Vec<PathBuf> = std::fs::read_dir(&params_dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.is_file()
+                        && p.file_name().is_some_and(|n| {
+                            let n = n.to_string_lossy();
+                            n.starts_with("params_model_") && n.ends_with(".npz")
+                        })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    existing.sort();
+    if existing
+        .iter()
+        .any(|p| !model_name_from_path(p).contains("multimer"))
+    {
+        tracing::info!(
+            "{} already holds {} AlphaFold2 parameter files: converting those, downloading nothing",
+            params_dir.display(),
+            existing.len()
+        );
+        let mut out = Vec::new();
+        for npz in &existing {
+            out.extend(fetched_model(npz, &models_dir)?);
+        }
+        return Ok(out);
+    }
     let archive_name = url
         .rsplit('/')
         .next()
@@ -363,30 +395,7 @@ pub fn fetch(
         if !name.ends_with(".npz") {
             continue;
         }
-        let model = model_name_from_path(&dest);
-        if model.contains("multimer") {
-            tracing::info!("{name}: multimer parameters kept, not converted (multimer models are not supported)");
-            continue;
-        }
-        let model_path = models_dir.join(format!("{model}.onnx"));
-        let converted = if model_path.is_file() {
-            false
-        } else {
-            let r = convert(&dest, &model_path, Some(&model), |_| {})?;
-            tracing::info!(
-                "{}: {} tensors, {} parameters → {}",
-                r.name,
-                r.tensors,
-                r.parameters,
-                model_path.display()
-            );
-            true
-        };
-        out.push(FetchedModel {
-            name: model,
-            model_path,
-            converted,
-        });
+        out.extend(fetched_model(&dest, &models_dir)?);
     }
     if out.is_empty() {
         return Err(ParamsError::Io {
@@ -395,6 +404,38 @@ pub fn fetch(
         });
     }
     Ok(out)
+}
+
+/// The model file of one fetched `params_model_*.npz` (converted unless it is there already); `None` for
+/// multimer parameters (not supported).
+fn fetched_model(npz: &Path, models_dir: &Path) -> Result<Option<FetchedModel>, ParamsError> {
+    let model = model_name_from_path(npz);
+    if model.contains("multimer") {
+        tracing::info!(
+            "{}: multimer parameters kept, not converted (multimer models are not supported)",
+            npz.display()
+        );
+        return Ok(None);
+    }
+    let model_path = models_dir.join(format!("{model}.onnx"));
+    let converted = if model_path.is_file() {
+        false
+    } else {
+        let r = convert(npz, &model_path, Some(&model), |_| {})?;
+        tracing::info!(
+            "{}: {} tensors, {} parameters → {}",
+            r.name,
+            r.tensors,
+            r.parameters,
+            model_path.display()
+        );
+        true
+    };
+    Ok(Some(FetchedModel {
+        name: model,
+        model_path,
+        converted,
+    }))
 }
 
 /// Creates the directory an output file goes into.

@@ -119,3 +119,30 @@ fn fetch_downloads_resumes_converts_and_skips() {
     assert!(err.contains("nope.tar") && err.contains("404"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+/// A data folder where AlphaFold2's download_alphafold_params.sh already put the .npz files (no archive):
+/// fetch converts those and downloads nothing (the URL points nowhere).
+#[test]
+fn fetch_uses_an_existing_alphafold2_params_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("params")).unwrap();
+    std::fs::copy(
+        data("model/tiny/params_model_1_ptm.npz"),
+        d.join("params/params_model_9_tiny.npz"),
+    )
+    .unwrap();
+    let r = ferrofold(&[
+        "params",
+        "fetch",
+        "--data-dir",
+        d.to_str().unwrap(),
+        "--url",
+        "http://127.0.0.1:9/nothing-listens-here.tar",
+    ]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(r.status.success(), "{err}");
+    assert!(err.contains("downloading nothing"), "{err}");
+    assert!(d.join("models/model_9_tiny.onnx").is_file());
+    assert!(!d.join("params/nothing-listens-here.tar").exists());
+}
