@@ -80,6 +80,34 @@ pub(crate) fn database_path(data_dir: &std::path::Path, e: &ManifestEntry) -> Pa
     data_dir.join(&e.name).join(&e.unpacked)
 }
 
+/// The HH-suite prefix of an unpacked HH-suite database (bfd, uniref30, pdb70) below `data_dir`, in
+/// either layout: AlphaFold2's `download_all_data.sh` puts the files directly in `<name>/`
+/// (`bfd/bfd_metaclust…_a3m.ffdata`), `ferrofold db download` one folder deeper
+/// (`bfd/bfd_metaclust…/bfd_metaclust…_a3m.ffdata`). `Err` names every path looked for.
+pub fn hhsuite_prefix(data_dir: &std::path::Path, name: &str) -> Result<PathBuf, String> {
+    let manifest = parse_manifest(MANIFEST)?;
+    let e = manifest
+        .iter()
+        .find(|e| e.name == name)
+        .ok_or_else(|| format!("manifest has no {name}"))?;
+    let candidates = [
+        data_dir.join(&e.name).join(&e.unpacked),
+        database_path(data_dir, e).join(&e.unpacked),
+    ];
+    let a3m = |p: &PathBuf| PathBuf::from(format!("{}_a3m.ffdata", p.display()));
+    candidates
+        .iter()
+        .find(|p| a3m(p).is_file())
+        .cloned()
+        .ok_or_else(|| {
+            format!(
+                "{name}: neither {} (AlphaFold2's layout) nor {} (ferrofold db download's) exists",
+                a3m(&candidates[0]).display(),
+                a3m(&candidates[1]).display()
+            )
+        })
+}
+
 /// The searches of a database preset. `demo`: the built-in search of the shipped demo database.
 /// `reduced_dbs`: jackhmmer on uniref90, MGnify and the reduced BFD below `data_dir` (AlphaFold2's
 /// reduced_dbs preset without templates). `full_dbs`: jackhmmer on uniref90 and MGnify, hhblits on BFD and
@@ -128,11 +156,9 @@ pub fn preset_searches(
             // HH-suite databases are prefixes inside their folders (AlphaFold2 searches BFD and UniRef30 together).
             let mut prefixes = Vec::new();
             for name in ["bfd", "uniref30"] {
-                let e = entry(name)?;
-                let prefix = database_path(dir, &e).join(&e.unpacked);
-                if !std::path::Path::new(&format!("{}_a3m.ffdata", prefix.display())).is_file() {
-                    return Err(missing(&prefix, name));
-                }
+                let prefix = hhsuite_prefix(dir, name).map_err(|why| {
+                    format!("--db-preset full_dbs: {why} (fetch it with `ferrofold db download {name} --data-dir {}`, or point --data-dir at AlphaFold2's download folder)", dir.display())
+                })?;
                 prefixes.push(prefix.display().to_string());
             }
             out.push(SearchSpec { database: prefixes.join(":").into(), tool: SearchTool::Hhblits, output_stem: "bfd_uniref_hits".into() });

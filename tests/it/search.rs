@@ -474,3 +474,78 @@ fn provenance_pairs_each_alignment_with_its_own_file() {
     }
     assert_eq!(dbs[0]["name"], "uniref90", "merge order");
 }
+
+/// An HH-suite database at `prefix` (`<prefix>_a3m.ff*`, `<prefix>_cs219.ff*`) of the sequences of `fasta`.
+fn hhsuite_db_at(prefix: &Path, fasta: &Path) {
+    std::fs::create_dir_all(prefix.parent().unwrap()).unwrap();
+    let with = |s: &str| PathBuf::from(format!("{}{s}", prefix.display()));
+    crate::common::run_tool(
+        std::process::Command::new("ffindex_from_fasta")
+            .arg("-s")
+            .arg(with("_a3m.ffdata"))
+            .arg(with("_a3m.ffindex"))
+            .arg(fasta),
+    );
+    crate::common::cstranslate(prefix);
+}
+
+/// `--db-preset full_dbs` over AlphaFold2's own download layout (HH-suite files directly in `bfd/` and
+/// `uniref30/`) and over `ferrofold db download`'s (one folder deeper); a missing database names both
+/// paths looked for (issue 18, item 4).
+#[test]
+fn full_dbs_preset_reads_alphafold2s_layout_and_ours() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = small_db(d, 150);
+    let data = d.join("data");
+    for (name, file) in [
+        ("uniref90", "uniref90.fasta"),
+        ("mgnify", "mgy_clusters_2022_05.fa"),
+    ] {
+        std::fs::create_dir_all(data.join(name)).unwrap();
+        std::fs::copy(&db, data.join(name).join(file)).unwrap();
+    }
+    let bfd = "bfd_metaclust_clu_complete_id30_c90_final_seq.sorted_opt";
+    hhsuite_db_at(&data.join("bfd").join(bfd), &db);
+    hhsuite_db_at(&data.join("uniref30/UniRef30_2021_03"), &db);
+    let run = |out: &str| {
+        features(&[
+            "features",
+            repo("examples/data/opuBA_150.fasta").to_str().unwrap(),
+            "--db-preset",
+            "full_dbs",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "-o",
+            d.join(out).to_str().unwrap(),
+            "-q",
+        ])
+    };
+    let (code, _, err) = run("out");
+    assert_eq!(code, 0, "{err}");
+    assert!(d
+        .join("out/opuBA_fragment/msas/bfd_uniref_hits.a3m")
+        .is_file());
+
+    // ferrofold's layout: the BFD files one folder deeper.
+    let nested = data.join("bfd").join(bfd);
+    std::fs::create_dir_all(&nested).unwrap();
+    for e in std::fs::read_dir(data.join("bfd")).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_file() {
+            std::fs::rename(&p, nested.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    let (code, _, err) = run("out2");
+    assert_eq!(code, 0, "{err}");
+
+    // Missing: both places named.
+    std::fs::remove_dir_all(data.join("uniref30")).unwrap();
+    let (code, _, err) = run("out3");
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("uniref30/UniRef30_2021_03_a3m.ffdata")
+            && err.contains("uniref30/UniRef30_2021_03/UniRef30_2021_03_a3m.ffdata"),
+        "{err}"
+    );
+}
