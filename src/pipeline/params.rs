@@ -105,18 +105,25 @@ pub fn models_in_dir(dir: &Path) -> Result<Vec<PathBuf>, ParamsError> {
 /// cache (`$XDG_CACHE_HOME/ferrofold/models/`, by default `~/.cache/ferrofold/models/`), never the folder
 /// the user happens to be in (`models/` there only when no home is known).
 pub fn demo_model_path() -> PathBuf {
+    let dir = std::env::var_os("FERROFOLD_MODELS")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cache_dir("models"));
+    dir.join("ferrofold_demo.onnx")
+}
+
+/// ferrofold's folder `what` in the user's cache: `$XDG_CACHE_HOME/ferrofold/<what>`, by default
+/// `~/.cache/ferrofold/<what>` (`<what>` in the current folder only when no home is known).
+pub fn cache_dir(what: &str) -> PathBuf {
     let nonempty = |k: &str| {
         std::env::var_os(k)
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
     };
-    let dir = nonempty("FERROFOLD_MODELS").unwrap_or_else(|| {
-        nonempty("XDG_CACHE_HOME")
-            .or_else(|| nonempty("HOME").map(|h| h.join(".cache")))
-            .map(|c| c.join("ferrofold").join("models"))
-            .unwrap_or_else(|| PathBuf::from("models"))
-    });
-    dir.join("ferrofold_demo.onnx")
+    nonempty("XDG_CACHE_HOME")
+        .or_else(|| nonempty("HOME").map(|h| h.join(".cache")))
+        .map(|c| c.join("ferrofold").join(what))
+        .unwrap_or_else(|| PathBuf::from(what))
 }
 
 /// What a conversion did.

@@ -95,6 +95,17 @@ pub(crate) fn database_files(
             message: "is a directory, not a sequence database file".into(),
         });
     }
+    if tool == SearchTool::Mmseqs && tools::is_mmseqs_database(database) {
+        let with = |ext: &str| {
+            let mut p = database.as_os_str().to_owned();
+            p.push(ext);
+            PathBuf::from(p)
+        };
+        return exists(
+            vec![database.to_path_buf(), with(".index"), with(".dbtype")],
+            "no such MMseqs2 database file",
+        );
+    }
     exists(vec![database.to_path_buf()], "no such database file")
 }
 
@@ -167,7 +178,7 @@ pub(crate) const BUILTIN_MEMORY_PER_FASTA_BYTE: f64 = 6.6;
 fn uncompressed_size(path: &Path) -> Option<u64> {
     use std::io::{Read, Seek, SeekFrom};
     let len = std::fs::metadata(path).ok()?.len();
-    if !path.extension().is_some_and(|e| e == "gz") || len < 18 {
+    if path.extension().is_none_or(|e| e != "gz") || len < 18 {
         return Some(len);
     }
     let mut f = std::fs::File::open(path).ok()?;
@@ -371,6 +382,55 @@ pub struct Mmseqs {
     pub timeout: Duration,
 }
 
+impl Mmseqs {
+    /// The MMseqs2 database to search: `database` itself when MMseqs2 made it (prebuilt, e.g.
+    /// ColabFold's), else the one `createdb` made from the FASTA file once, kept in the user's cache
+    /// (`~/.cache/ferrofold/mmseqs/<fingerprint>/db`) and reused while the FASTA's path, size and
+    /// modification time are the same.
+    fn target_database(&self, database: &Path) -> Result<PathBuf, SearchError> {
+        if tools::is_mmseqs_database(database) {
+            return Ok(database.to_path_buf());
+        }
+        let fingerprint = database_fingerprint(SearchTool::Mmseqs, database)?;
+        let key = {
+            let mut h = crate::fsutil::checksum::InputHash::new("mmseqs database");
+            h.add(&fingerprint);
+            h.finish()
+        };
+        let cache = crate::pipeline::params::cache_dir("mmseqs");
+        let dir = cache.join(&key[..16]);
+        let db = dir.join("db");
+        if tools::is_mmseqs_database(&db) {
+            info!(
+                "{}: reusing its MMseqs2 database {}",
+                database.display(),
+                db.display()
+            );
+            return Ok(db);
+        }
+        std::fs::create_dir_all(&cache).map_err(io_err(&cache))?;
+        // Made in an owned temporary folder, renamed into place when complete: a killed createdb
+        // never leaves a half-made database that a later run would trust.
+        let tmp = atomic::temp_dir_in(&cache, ".createdb").map_err(io_err(&cache))?;
+        tools::mmseqs_createdb(&self.binary, database, &tmp.path().join("db"), self.timeout)
+            .map_err(|source| SearchError::Tool {
+                database: database.into(),
+                source,
+            })?;
+        let made = tmp.keep();
+        if std::fs::rename(&made, &dir).is_err() {
+            // Another process made it meanwhile: use theirs.
+            let _ = std::fs::remove_dir_all(&made);
+        }
+        info!(
+            "{}: made its MMseqs2 database once, kept in {} for later searches",
+            database.display(),
+            db.display()
+        );
+        Ok(db)
+    }
+}
+
 impl Searcher for Mmseqs {
     fn tool(&self) -> SearchTool {
         SearchTool::Mmseqs
@@ -389,10 +449,11 @@ impl Searcher for Mmseqs {
     ) -> Result<(), SearchError> {
         let q = query_fasta(query, work)?;
         let scratch = atomic::temp_dir_in(work, ".mmseqs").map_err(io_err(work))?;
+        let target = self.target_database(database)?;
         tools::mmseqs(
             &self.binary,
             q.path(),
-            database,
+            &target,
             out,
             scratch.path(),
             self.evalue,

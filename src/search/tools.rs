@@ -258,8 +258,32 @@ pub fn hhblits(
     run("hhblits", binary, &args, timeout)
 }
 
-/// MMseqs2: search `query` against the FASTA `database` and write the hits as A3M to `out_a3m`. `work` is a
-/// scratch directory (created, left for inspection on failure, removed on success).
+/// Whether `path` is a database MMseqs2 made (`createdb`, or a prebuilt one): it has `<path>.dbtype`.
+pub fn is_mmseqs_database(path: &Path) -> bool {
+    let mut t = path.as_os_str().to_owned();
+    t.push(".dbtype");
+    Path::new(&t).is_file()
+}
+
+/// `mmseqs createdb <fasta> <db>` into a fresh folder `dir` (the caller keeps or renames it).
+pub fn mmseqs_createdb(
+    binary: &Path,
+    fasta: &Path,
+    db: &Path,
+    timeout: Duration,
+) -> Result<(), ToolError> {
+    let a = |s: &str| OsString::from(s);
+    run(
+        "mmseqs",
+        binary,
+        &[a("createdb"), fasta.into(), db.into(), a("-v"), a("1")],
+        timeout,
+    )
+}
+
+/// MMseqs2: search `query` against the MMseqs2 `database` (prebuilt, or made once from a FASTA by the
+/// caller) and write the hits as A3M to `out_a3m`. `work` is a scratch directory (created, left for
+/// inspection on failure, removed on success).
 #[allow(clippy::too_many_arguments)]
 pub fn mmseqs(
     binary: &Path,
@@ -285,25 +309,14 @@ pub fn mmseqs(
         &[a("createdb"), query.into(), p("qdb"), a("-v"), a("1")],
         timeout,
     )?;
-    run(
-        "mmseqs",
-        binary,
-        &[
-            a("createdb"),
-            database.into(),
-            p("targetdb"),
-            a("-v"),
-            a("1"),
-        ],
-        timeout,
-    )?;
+    let target = OsString::from(database);
     run(
         "mmseqs",
         binary,
         &[
             a("search"),
             p("qdb"),
-            p("targetdb"),
+            target.clone(),
             p("res"),
             p("tmp"),
             a("-e"),
@@ -324,7 +337,7 @@ pub fn mmseqs(
         &[
             a("result2msa"),
             p("qdb"),
-            p("targetdb"),
+            target,
             p("res"),
             p("msa"),
             a("--msa-format-mode"),

@@ -549,3 +549,60 @@ fn full_dbs_preset_reads_alphafold2s_layout_and_ours() {
         "{err}"
     );
 }
+
+/// `--tool mmseqs` takes a prebuilt MMseqs2 database as it is, and makes a FASTA's database once (kept in
+/// the cache, keyed on the file's path, size and time) instead of at every query (issue 18, item 7).
+#[test]
+fn mmseqs_uses_prebuilt_databases_and_builds_a_fasta_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let db = small_db(d, 300);
+    let cache = d.join("cache");
+    let run = |database: &Path, out: &str| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_ferrofold"))
+            .args(["features"])
+            .arg(repo("examples/data/opuBA_150.fasta"))
+            .args(["--tool", "mmseqs", "--db"])
+            .arg(database)
+            .arg("-o")
+            .arg(d.join(out))
+            .env("XDG_CACHE_HOME", &cache)
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "{err}");
+        let a3m = std::fs::read_dir(d.join(out).join("opuBA_fragment/msas"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|x| x == "a3m"))
+            .unwrap();
+        (err, ids_a3m(&a3m))
+    };
+    let (err, first) = run(&db, "a");
+    assert!(err.contains("made its MMseqs2 database once"), "{err}");
+    assert!(!first.is_empty());
+    let made_from_fasta = format!("createdb {}", db.display());
+    let (err, again) = run(&db, "b");
+    assert!(err.contains("reusing its MMseqs2 database"), "{err}");
+    assert!(!err.contains(&made_from_fasta), "{err}");
+    assert_eq!(first, again);
+
+    // A database MMseqs2 made (as ColabFold ships them) is searched as it is.
+    let prebuilt = d.join("prebuilt/targetdb");
+    std::fs::create_dir_all(prebuilt.parent().unwrap()).unwrap();
+    crate::common::run_tool(
+        std::process::Command::new("mmseqs")
+            .arg("createdb")
+            .arg(&db)
+            .arg(&prebuilt)
+            .args(["-v", "1"]),
+    );
+    let (err, theirs) = run(&prebuilt, "c");
+    assert!(!err.contains(&made_from_fasta), "{err}");
+    assert!(
+        err.contains("search ") && err.contains(prebuilt.to_str().unwrap()),
+        "{err}"
+    );
+    assert_eq!(first, theirs);
+}
