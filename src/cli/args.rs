@@ -300,9 +300,13 @@ pub(crate) struct ModelArgs {
     /// Use every .onnx model file in DIR
     #[arg(long, value_name = "DIR")]
     pub(crate) models_dir: Option<PathBuf>,
-    /// Seed of the MSA sampling and masking
+    /// Seed of the MSA sampling and masking (of each model's first prediction)
     #[arg(long, default_value_t = 0)]
     pub(crate) seed: u64,
+    /// Predictions per model, with seeds SEED, SEED+1, …; named <model>_pred_<k> as AlphaFold2 names them,
+    /// all ranked together
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub(crate) num_seeds: u64,
     /// Recycling iterations after the first (default: the model's, 3 for AlphaFold2)
     #[arg(long, value_name = "N", value_parser = parse_recycles)]
     pub(crate) num_recycle: Option<usize>,
@@ -338,9 +342,10 @@ pub(crate) struct ModelArgs {
 #[command(after_help = "Examples:\n  \
     ferrofold predict out/T1/features.h5 --model models/model_1_ptm.onnx --model models/model_2_ptm.onnx\n  \
     ferrofold predict out/T1/features.h5 --models-dir models/ --num-recycle 1 --threads 8\n\n\
-Writes, per model: result_<model>.h5, unrelaxed_<model>.pdb/.cif (pLDDT as B-factor), confidence_<model>.json,\n\
-pae_<model>.json (ptm models); then ranked_<k>.pdb/.cif, ranking_debug.json, timings.json and the plots\n\
-plddt.png (every model), pae.png (top-ranked model) and coverage.png (the MSA).")]
+Writes, per prediction <model>_pred_<k> (k < --num-seeds, seed --seed + k): result_<pred>.h5,\n\
+unrelaxed_<pred>.pdb/.cif (pLDDT as B-factor), confidence_<pred>.json, pae_<pred>.json (ptm models); then\n\
+ranked_<k>.pdb/.cif over every prediction, ranking_debug.json, timings.json and the plots plddt.png (every\n\
+prediction), pae.png (top-ranked) and coverage.png (the MSA).")]
 pub(crate) struct PredictArgs {
     /// features.h5 written by `ferrofold features`
     pub(crate) features: PathBuf,

@@ -237,6 +237,7 @@ pub(crate) fn predict_options(args: &ModelArgs, models: Vec<PathBuf>) -> Predict
         models,
         output_dir: PathBuf::new(),
         seed: args.seed,
+        num_seeds: args.num_seeds as usize,
         num_recycle: args.num_recycle,
         random: !args.deterministic,
         runtime: ferrofold::model::params::config::RuntimeOptions {

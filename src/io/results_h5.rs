@@ -63,7 +63,7 @@ pub fn write(
 }
 
 /// Reads a string attribute (e.g. the input hash of a finished run).
-pub(crate) fn read_attr(path: &Path, name: &str) -> Option<String> {
+pub fn read_attr(path: &Path, name: &str) -> Option<String> {
     let f = hdf5::File::open(path).ok()?;
     let a = f.attr(name).ok()?;
     a.read_scalar::<VarLenUnicode>()

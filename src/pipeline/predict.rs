@@ -1,8 +1,10 @@
-//! The `predict` stage: `features.h5` + model files → for each model `result_<model>.h5`,
-//! `unrelaxed_<model>.pdb` / `.cif` (pLDDT in the B-factor column), `confidence_<model>.json`,
-//! `pae_<model>.json` (ptm models); then `ranked_<k>.pdb` / `.cif`, `ranking_debug.json` and `timings.json`,
-//! ranked as AlphaFold2 ranks monomers (mean pLDDT). Every file is written atomically; a model whose
-//! result exists for the same inputs (features, model, seed, recycles) is skipped on a rerun.
+//! The `predict` stage: `features.h5` + model files → for each model and seed a prediction named as
+//! AlphaFold2 names them, `<model>_pred_<k>` (seed `seed + k`, `k < num_seeds`): `result_<pred>.h5`,
+//! `unrelaxed_<pred>.pdb` / `.cif` (pLDDT in the B-factor column), `confidence_<pred>.json`,
+//! `pae_<pred>.json` (ptm models); then `ranked_<k>.pdb` / `.cif` over every prediction of the run,
+//! `ranking_debug.json` and `timings.json`, ranked as AlphaFold2 ranks monomers (mean pLDDT); `ranked_*`
+//! files of an earlier, larger run are removed. Every file is written atomically; a prediction whose result
+//! exists for the same inputs (features, model, seed, recycles) is skipped on a rerun.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -34,8 +36,11 @@ pub struct PredictOptions {
     pub models: Vec<PathBuf>,
     /// The target's output directory (`out/<target>/`).
     pub output_dir: PathBuf,
-    /// Seed of the MSA sampling and masking.
+    /// Seed of the MSA sampling and masking (of the first prediction of each model).
     pub seed: u64,
+    /// Predictions per model, with seeds `seed`, `seed + 1`, … (AlphaFold2's
+    /// `num_multimer_predictions_per_model`, here for every model).
+    pub num_seeds: usize,
     /// Recycles (iterations − 1); `None`: the model's own (AlphaFold2: 3).
     pub num_recycle: Option<usize>,
     /// `false` switches the input pipeline's randomness off (first rows as clusters, no masking).
@@ -64,6 +69,7 @@ impl Default for PredictOptions {
             models: Vec::new(),
             output_dir: PathBuf::new(),
             seed: 0,
+            num_seeds: 1,
             num_recycle: None,
             random: true,
             runtime: RuntimeOptions::default(),
@@ -164,67 +170,72 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
     let mut reports = Vec::new();
     let mut timings: BTreeMap<String, f64> = BTreeMap::new();
     for (m, runtime) in models.iter().zip(&runtimes) {
-        let hash = result_hash(opts, &features_sha, m);
-        if let Some(report) = reusable_result(opts, m, &hash) {
-            reports.push(report);
-            continue;
-        }
-        let t0 = Instant::now();
-        let recycles = opts.num_recycle.unwrap_or(m.config.num_recycle);
-        let inputs = process_features(
-            &raw,
-            &PipelineConfig::for_model(&m.config),
-            recycles + 1,
-            opts.seed,
-            opts.random,
-        );
-        let process_s = t0.elapsed().as_secs_f64();
-        let seen = inputs.first().map_or(0, |x| x.templates.count());
-        if raw.templates.count() > 0 {
-            info!(
-                "{}: {}",
-                m.name,
-                if seen == 0 {
-                    format!(
-                        "no template module: the {} templates in the features are not used",
-                        raw.templates.count()
-                    )
-                } else {
-                    format!(
-                        "templates {}",
-                        raw.templates.domain_names[..seen].join(", ")
-                    )
-                }
+        for k in 0..opts.num_seeds.max(1) {
+            let pred_name = prediction_name(&m.name, k);
+            let seed = opts.seed.wrapping_add(k as u64);
+            let hash = result_hash(opts, &features_sha, m, seed);
+            if let Some(report) = reusable_result(opts, &pred_name, &hash) {
+                reports.push(report);
+                continue;
+            }
+            let t0 = Instant::now();
+            let recycles = opts.num_recycle.unwrap_or(m.config.num_recycle);
+            let inputs = process_features(
+                &raw,
+                &PipelineConfig::for_model(&m.config),
+                recycles + 1,
+                seed,
+                opts.random,
             );
+            let process_s = t0.elapsed().as_secs_f64();
+            let seen = inputs.first().map_or(0, |x| x.templates.count());
+            if raw.templates.count() > 0 && k == 0 {
+                info!(
+                    "{}: {}",
+                    m.name,
+                    if seen == 0 {
+                        format!(
+                            "no template module: the {} templates in the features are not used",
+                            raw.templates.count()
+                        )
+                    } else {
+                        format!(
+                            "templates {}",
+                            raw.templates.domain_names[..seen].join(", ")
+                        )
+                    }
+                );
+            }
+            let t1 = Instant::now();
+            let pred = predict_model(opts, m, &pred_name, &inputs, runtime, recycles)?;
+            let predict_s = t1.elapsed().as_secs_f64();
+            timings.insert(format!("process_features_{pred_name}"), process_s);
+            timings.insert(format!("predict_and_compile_{pred_name}"), predict_s);
+            let report = write_model_outputs(
+                opts,
+                &raw,
+                m,
+                &pred_name,
+                seed,
+                &pred,
+                &hash,
+                &prov.query_sequence,
+                raw.num_res(),
+            )?;
+            info!(
+                "{pred_name} (seed {seed}): mean pLDDT {:.2}{} ({:.1} s)",
+                report.mean_plddt,
+                report
+                    .ptm
+                    .map(|p| format!(", pTM {p:.3}"))
+                    .unwrap_or_default(),
+                predict_s
+            );
+            reports.push(ModelReport {
+                seconds: predict_s,
+                ..report
+            });
         }
-        let t1 = Instant::now();
-        let pred = predict_model(opts, m, &inputs, runtime, recycles)?;
-        let predict_s = t1.elapsed().as_secs_f64();
-        timings.insert(format!("process_features_{}", m.name), process_s);
-        timings.insert(format!("predict_and_compile_{}", m.name), predict_s);
-        let report = write_model_outputs(
-            opts,
-            &raw,
-            m,
-            &pred,
-            &hash,
-            &prov.query_sequence,
-            raw.num_res(),
-        )?;
-        info!(
-            "{}: mean pLDDT {:.2}{} ({:.1} s)",
-            m.name,
-            report.mean_plddt,
-            report
-                .ptm
-                .map(|p| format!(", pTM {p:.3}"))
-                .unwrap_or_default(),
-            predict_s
-        );
-        reports.push(ModelReport {
-            seconds: predict_s,
-            ..report
-        });
     }
     let order = write_ranking(opts, &reports, &timings)?;
     if opts.plots {
@@ -253,7 +264,7 @@ pub fn predict_features(
         opts.seed,
         opts.random,
     );
-    let pred = predict_model(opts, model, &inputs, &opts.runtime, recycles)?;
+    let pred = predict_model(opts, model, &model.name, &inputs, &opts.runtime, recycles)?;
     let protein = protein_of(raw, &pred)?;
     Ok((pred, protein))
 }
@@ -428,7 +439,12 @@ fn plan_memory(
 /// What a model's result depends on: the features' bytes, the model's weights (their own checksum: a
 /// demo model or an export can share a name, a source and a configuration with other weights) and
 /// configuration, and the sampling settings.
-fn result_hash(opts: &PredictOptions, features_sha: &str, m: &ModelFile) -> String {
+/// AlphaFold2's name of prediction `k` of `model`.
+pub fn prediction_name(model: &str, k: usize) -> String {
+    format!("{model}_pred_{k}")
+}
+
+fn result_hash(opts: &PredictOptions, features_sha: &str, m: &ModelFile, seed: u64) -> String {
     let recycles = opts.num_recycle.unwrap_or(m.config.num_recycle);
     let mut h = InputHash::new("ferrofold predict v2");
     h.add(features_sha)
@@ -437,20 +453,20 @@ fn result_hash(opts: &PredictOptions, features_sha: &str, m: &ModelFile) -> Stri
         .add(&serde_json::to_string(&m.config).unwrap_or_default());
     h.add(&format!(
         "{}/{}/{}/{:?}",
-        opts.seed, recycles, opts.random, opts.early_stop_tolerance
+        seed, recycles, opts.random, opts.early_stop_tolerance
     ));
     h.finish()
 }
 
 /// The report of an earlier run's result for the same inputs, when it may be reused.
-fn reusable_result(opts: &PredictOptions, m: &ModelFile, hash: &str) -> Option<ModelReport> {
-    let result_path = opts.output_dir.join(format!("result_{}.h5", m.name));
+fn reusable_result(opts: &PredictOptions, name: &str, hash: &str) -> Option<ModelReport> {
+    let result_path = opts.output_dir.join(format!("result_{name}.h5"));
     let recorded = || {
         results_h5::read_attr(&result_path, "input_sha256")
             .ok_or_else(|| format!("{}: no recorded input hash", result_path.display()))
     };
     if opts.overwrite
-        || !super::reuse::may_reuse(&m.name, &result_path, recorded, hash, "predicting again")
+        || !super::reuse::may_reuse(name, &result_path, recorded, hash, "predicting again")
     {
         return None;
     }
@@ -458,13 +474,9 @@ fn reusable_result(opts: &PredictOptions, m: &ModelFile, hash: &str) -> Option<M
     let mean = plddt.mean().unwrap_or(0.0) as f64;
     let ptm =
         results_h5::read_f32(&result_path, "ptm").and_then(|a| a.iter().next().map(|&v| v as f64));
-    info!(
-        "{}: {} is up to date, skipped",
-        m.name,
-        result_path.display()
-    );
+    info!("{name}: {} is up to date, skipped", result_path.display());
     Some(ModelReport {
-        name: m.name.clone(),
+        name: name.to_string(),
         ranking_confidence: mean,
         mean_plddt: mean,
         ptm,
@@ -490,11 +502,12 @@ fn worker_threads(requested: usize) -> usize {
 fn predict_model(
     opts: &PredictOptions,
     m: &ModelFile,
+    name: &str,
     inputs: &[crate::model::input::trunk_inputs::TrunkInputs],
     runtime: &RuntimeOptions,
     recycles: usize,
 ) -> Result<Prediction, PredictError> {
-    let name = m.name.clone();
+    let name = name.to_string();
     let model_err = |e: &dyn std::fmt::Display| PredictError::Model {
         model: name.clone(),
         message: e.to_string(),
@@ -606,10 +619,13 @@ fn protein_of(
     .with_residue_b_factors(pred.heads.plddt.as_slice().expect("contiguous"))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn write_model_outputs(
     opts: &PredictOptions,
     raw: &crate::features::RawFeatures,
     m: &ModelFile,
+    name: &str,
+    seed: u64,
     pred: &Prediction,
     hash: &str,
     sequence: &str,
@@ -679,15 +695,12 @@ fn write_model_outputs(
         ("model_source_sha256", m.source_sha256.clone()),
         ("tool", crate::TOOL.to_string()),
         ("query_sequence", sequence.to_string()),
-        ("seed", opts.seed.to_string()),
+        ("prediction_name", name.to_string()),
+        ("seed", seed.to_string()),
     ];
     let protein = protein_of(raw, pred)?;
-    pdb::write_path(&protein, dir.join(format!("unrelaxed_{}.pdb", m.name)))?;
-    mmcif::write_path(
-        &protein,
-        &m.name,
-        dir.join(format!("unrelaxed_{}.cif", m.name)),
-    )?;
+    pdb::write_path(&protein, dir.join(format!("unrelaxed_{name}.pdb")))?;
+    mmcif::write_path(&protein, name, dir.join(format!("unrelaxed_{name}.cif")))?;
     let conf =
         ConfidenceJson::from_plddt(h.plddt.as_slice().expect("contiguous")).map_err(|e| {
             PredictError::Model {
@@ -695,7 +708,7 @@ fn write_model_outputs(
                 message: e.to_string(),
             }
         })?;
-    let p = dir.join(format!("confidence_{}.json", m.name));
+    let p = dir.join(format!("confidence_{name}.json"));
     write_json_path(&conf.to_json(), &p).map_err(write_err(&p))?;
     if let Some(pae) = &h.pae {
         let text = pae_json(
@@ -707,23 +720,44 @@ fn write_model_outputs(
             model: m.name.clone(),
             message: e.to_string(),
         })?;
-        let p = dir.join(format!("pae_{}.json", m.name));
+        let p = dir.join(format!("pae_{name}.json"));
         write_json_path(&text, &p).map_err(write_err(&p))?;
     }
     // The result file last: its presence (with the input hash and a matching checksum beside it) marks
     // the model as done.
-    let result_path = dir.join(format!("result_{}.h5", m.name));
+    let result_path = dir.join(format!("result_{name}.h5"));
     results_h5::write(&result_path, &sets, &attrs)
         .map_err(|e| PredictError::Write(e.to_string()))?;
     crate::fsutil::checksum::record(&result_path).map_err(write_err(&result_path))?;
     Ok(ModelReport {
-        name: m.name.clone(),
+        name: name.to_string(),
         ranking_confidence: mean_plddt,
         mean_plddt,
         ptm,
         seconds: 0.0,
         skipped: false,
     })
+}
+
+/// Removes `ranked_<k>.pdb` / `.cif` with `k >= keep`.
+fn remove_stale_ranked(dir: &Path, keep: usize) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let stale = name
+            .strip_prefix("ranked_")
+            .and_then(|r| r.strip_suffix(".pdb").or_else(|| r.strip_suffix(".cif")))
+            .and_then(|k| k.parse::<usize>().ok())
+            .is_some_and(|k| k >= keep);
+        if stale && e.file_type().is_ok_and(|t| t.is_file()) {
+            match std::fs::remove_file(e.path()) {
+                Ok(()) => info!("removed {name}: from an earlier run with more predictions"),
+                Err(err) => tracing::warn!("cannot remove stale {}: {err}", e.path().display()),
+            }
+        }
+    }
 }
 
 fn write_ranking(
@@ -744,6 +778,8 @@ fn write_ranking(
             crate::fsutil::atomic::copy(&src, &dest).map_err(write_err(&dest))?;
         }
     }
+    // ranked_<k> beyond this run's predictions belong to an earlier, larger run: never leave them.
+    remove_stale_ranked(dir, ranking.order.len());
     let p = dir.join("ranking_debug.json");
     write_json_path(&to_json_indent4(&ranking), &p).map_err(write_err(&p))?;
     // Keeps the features stage's time and those of models skipped on this run.

@@ -71,15 +71,15 @@ fn fasta_to_features_to_predict_writes_every_output() {
 
     let files = files_below(&target);
     for f in [
-        "result_tiny_ptm.h5",
-        "unrelaxed_tiny_ptm.pdb",
-        "unrelaxed_tiny_ptm.cif",
-        "confidence_tiny_ptm.json",
-        "pae_tiny_ptm.json",
-        "result_tiny_nopae.h5",
-        "unrelaxed_tiny_nopae.pdb",
-        "unrelaxed_tiny_nopae.cif",
-        "confidence_tiny_nopae.json",
+        "result_tiny_ptm_pred_0.h5",
+        "unrelaxed_tiny_ptm_pred_0.pdb",
+        "unrelaxed_tiny_ptm_pred_0.cif",
+        "confidence_tiny_ptm_pred_0.json",
+        "pae_tiny_ptm_pred_0.json",
+        "result_tiny_nopae_pred_0.h5",
+        "unrelaxed_tiny_nopae_pred_0.pdb",
+        "unrelaxed_tiny_nopae_pred_0.cif",
+        "confidence_tiny_nopae_pred_0.json",
         "ranked_0.pdb",
         "ranked_1.pdb",
         "ranked_0.cif",
@@ -90,7 +90,7 @@ fn fasta_to_features_to_predict_writes_every_output() {
         assert!(files.contains(&f.to_string()), "{f} missing from {files:?}");
     }
     assert!(
-        !files.contains(&"pae_tiny_nopae.json".to_string()),
+        !files.contains(&"pae_tiny_nopae_pred_0.json".to_string()),
         "no PAE file without a PAE head"
     );
     assert!(
@@ -98,7 +98,7 @@ fn fasta_to_features_to_predict_writes_every_output() {
         "temporary files left: {files:?}"
     );
 
-    for model in ["tiny_ptm", "tiny_nopae"] {
+    for model in ["tiny_ptm_pred_0", "tiny_nopae_pred_0"] {
         let plddt = ferrofold::io::results_h5::read_f32(
             &target.join(format!("result_{model}.h5")),
             "plddt",
@@ -138,9 +138,10 @@ fn fasta_to_features_to_predict_writes_every_output() {
             }
         }
     }
-    let pae: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(target.join("pae_tiny_ptm.json")).unwrap())
-            .unwrap();
+    let pae: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(target.join("pae_tiny_ptm_pred_0.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(
         pae[0]["predicted_aligned_error"].as_array().unwrap().len(),
         70
@@ -167,16 +168,23 @@ fn fasta_to_features_to_predict_writes_every_output() {
     let timings: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(target.join("timings.json")).unwrap())
             .unwrap();
-    assert!(timings["predict_and_compile_tiny_ptm"].as_f64().unwrap() > 0.0);
+    assert!(
+        timings["predict_and_compile_tiny_ptm_pred_0"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
     // AlphaFold2's keys: the features stage's time too (issue 18, item 11).
     assert!(timings["features"].as_f64().unwrap() > 0.0, "{timings}");
     assert!(
-        timings["process_features_tiny_nopae"].as_f64().is_some(),
+        timings["process_features_tiny_nopae_pred_0"]
+            .as_f64()
+            .is_some(),
         "{timings}"
     );
 
     // Rerun: up to date, same bytes.
-    let before = std::fs::read(target.join("unrelaxed_tiny_ptm.pdb")).unwrap();
+    let before = std::fs::read(target.join("unrelaxed_tiny_ptm_pred_0.pdb")).unwrap();
     let stdout = run_ok(&[
         "predict",
         target.join("features.h5").to_str().unwrap(),
@@ -190,7 +198,7 @@ fn fasta_to_features_to_predict_writes_every_output() {
     ]);
     assert!(stdout.contains("up to date"), "{stdout}");
     assert_eq!(
-        std::fs::read(target.join("unrelaxed_tiny_ptm.pdb")).unwrap(),
+        std::fs::read(target.join("unrelaxed_tiny_ptm_pred_0.pdb")).unwrap(),
         before
     );
 }
@@ -372,7 +380,10 @@ fn alphafold2_npz_parameters_predict_directly() {
         let r = ferrofold(&all);
         let err = String::from_utf8_lossy(&r.stderr);
         assert!(r.status.success(), "{args:?}: {err}");
-        assert!(out.join("result_model_tiny_ptm.h5").is_file(), "{args:?}");
+        assert!(
+            out.join("result_model_tiny_ptm_pred_0.h5").is_file(),
+            "{args:?}"
+        );
         assert!(out.join("ranked_0.pdb").is_file());
     }
 }
@@ -413,4 +424,66 @@ fn changed_weights_are_never_answered_from_an_earlier_result() {
         again.contains("written") && !again.contains("up to date"),
         "{again}"
     );
+}
+
+/// `--num-seeds N`: N predictions per model named `<model>_pred_<k>` (seeds seed..seed+N), ranked together;
+/// a later run with fewer predictions leaves no stale `ranked_*` behind (issue 18, item 10).
+#[test]
+fn seeds_name_predictions_and_stale_ranked_files_go() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let features = single_sequence_features(d);
+    let model = tiny_model(d, "tiny", false);
+    let out = d.join("pred");
+    let predict = |seeds: &str| {
+        run_ok(&[
+            "predict",
+            features.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+            "--num-seeds",
+            seeds,
+            "--seed",
+            "5",
+            "-o",
+            out.to_str().unwrap(),
+            "-q",
+        ])
+    };
+    predict("2");
+    let files = files_below(&out);
+    for f in [
+        "result_tiny_pred_0.h5",
+        "result_tiny_pred_1.h5",
+        "unrelaxed_tiny_pred_1.pdb",
+        "ranked_0.pdb",
+        "ranked_1.pdb",
+        "ranked_1.cif",
+    ] {
+        assert!(files.contains(&f.to_string()), "{f} missing from {files:?}");
+    }
+    let seed = |k: usize| {
+        let p = out.join(format!("result_tiny_pred_{k}.h5"));
+        ferrofold::io::results_h5::read_attr(&p, "seed").unwrap()
+    };
+    assert_eq!((seed(0), seed(1)), ("5".to_string(), "6".to_string()));
+    let plddt = |k: usize| {
+        ferrofold::io::results_h5::read_f32(&out.join(format!("result_tiny_pred_{k}.h5")), "plddt")
+            .unwrap()
+    };
+    assert_ne!(plddt(0), plddt(1), "two seeds, two different samplings");
+    let ranking: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("ranking_debug.json")).unwrap())
+            .unwrap();
+    assert_eq!(ranking["order"].as_array().unwrap().len(), 2);
+
+    // One seed now: prediction 0 is reused, ranked_1.* are gone.
+    let stdout = predict("1");
+    assert!(stdout.contains("up to date"), "{stdout}");
+    let files = files_below(&out);
+    assert!(
+        !files.iter().any(|f| f.starts_with("ranked_1")),
+        "stale ranked files: {files:?}"
+    );
+    assert!(files.contains(&"ranked_0.pdb".to_string()));
 }

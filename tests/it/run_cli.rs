@@ -104,9 +104,9 @@ fn batch_run_splits_across_array_tasks_and_resumes() {
         for f in [
             "features.h5",
             "ranked_0.pdb",
-            "result_tiny.h5",
-            "confidence_tiny.json",
-            "pae_tiny.json",
+            "result_tiny_pred_0.h5",
+            "confidence_tiny_pred_0.json",
+            "pae_tiny_pred_0.json",
             "ranking_debug.json",
             "log.txt",
         ] {
@@ -119,7 +119,7 @@ fn batch_run_splits_across_array_tasks_and_resumes() {
     let log = std::fs::read_to_string(out.join("_._evil/log.txt")).unwrap();
     assert!(
         log.contains("record '../evil'")
-            && log.contains("predict tiny: mean pLDDT")
+            && log.contains("predict tiny_pred_0: mean pLDDT")
             && log.contains("command:"),
         "{log}"
     );
@@ -175,9 +175,11 @@ fn demo_model_is_deterministic_and_runs_the_pipeline() {
     assert_eq!(code, 0, "{err}");
     assert!(stdout.contains("q\tferrofold_demo"), "{stdout}");
     assert!(models.join("ferrofold_demo.onnx").is_file());
-    let plddt =
-        ferrofold::io::results_h5::read_f32(&out.join("q/result_ferrofold_demo.h5"), "plddt")
-            .unwrap();
+    let plddt = ferrofold::io::results_h5::read_f32(
+        &out.join("q/result_ferrofold_demo_pred_0.h5"),
+        "plddt",
+    )
+    .unwrap();
     assert!(plddt
         .iter()
         .all(|v| v.is_finite() && (0.0..=100.0).contains(v)));
@@ -237,9 +239,9 @@ fn killed_runs_resume_to_the_same_outputs() {
     for t in ["a", "b", "c"] {
         for f in [
             "ranked_0.pdb",
-            "unrelaxed_ferrofold_demo.cif",
-            "confidence_ferrofold_demo.json",
-            "pae_ferrofold_demo.json",
+            "unrelaxed_ferrofold_demo_pred_0.cif",
+            "confidence_ferrofold_demo_pred_0.json",
+            "pae_ferrofold_demo_pred_0.json",
             "ranking_debug.json",
             "plddt.png",
             "pae.png",
@@ -257,7 +259,7 @@ fn killed_runs_resume_to_the_same_outputs() {
         assert_eq!(a, b, "{t}: features");
         let files = files_below(&killed.join(t));
         assert!(!files.iter().any(|f| f.ends_with(".tmp")), "{t}: {files:?}");
-        for f in ["features.h5", "result_ferrofold_demo.h5"] {
+        for f in ["features.h5", "result_ferrofold_demo_pred_0.h5"] {
             let c = ferrofold::fsutil::checksum::check(&killed.join(t).join(f));
             assert!(c.is_match(), "{t}/{f}: {c:?}");
         }
@@ -287,7 +289,7 @@ fn corrupted_intermediates_are_detected_and_regenerated() {
     assert_eq!(code, 0, "{err}");
     let t = out.join("a");
     let pdb = std::fs::read(t.join("ranked_0.pdb")).unwrap();
-    let result = t.join("result_tiny.h5");
+    let result = t.join("result_tiny_pred_0.h5");
     let features = t.join("features.h5");
 
     // Flip one byte in the middle of the result file: predicted again, same structure.
@@ -298,7 +300,7 @@ fn corrupted_intermediates_are_detected_and_regenerated() {
     let (code, _, err) = run(&args, &[]);
     assert_eq!(code, 0, "{err}");
     assert!(
-        err.contains("result_tiny.h5")
+        err.contains("result_tiny_pred_0.h5")
             && err.contains("corrupted")
             && err.contains("predicting again"),
         "{err}"

@@ -275,7 +275,7 @@ fn slurm_job_arrays_run_features_then_predict_for_three_targets() {
         for f in [
             "features.h5",
             "msas/uniprot20k_hits.a3m",
-            "result_ferrofold_demo.h5",
+            "result_ferrofold_demo_pred_0.h5",
             "ranked_0.pdb",
             "ranking_debug.json",
             "plddt.png",

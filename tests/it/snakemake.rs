@@ -60,7 +60,7 @@ fn snakemake_runs_features_and_predict_for_two_targets() {
             "features.h5",
             "ranking_debug.json",
             "ranked_0.pdb",
-            "result_ferrofold_demo.h5",
+            "result_ferrofold_demo_pred_0.h5",
             "msas/uniprot20k_hits.a3m",
         ] {
             assert!(out.join(t).join(f).is_file(), "{t}/{f}");
