@@ -207,6 +207,11 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
 
 /// `run`'s line(s) for one finished target on stdout.
 fn print_target(t: &run_stage::TargetResult) -> std::io::Result<()> {
+    // With the progress bars cleared, so that the line does not leave stale copies of them.
+    ferrofold::progress::suspend(|| print_target_lines(t))
+}
+
+fn print_target_lines(t: &run_stage::TargetResult) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     if t.models.is_empty() {
         writeln!(out, "{}\tfeatures\t{}", t.name, t.output_dir.display())?;

@@ -26,7 +26,8 @@ struct ClosedStderrIsFine;
 
 impl std::io::Write for ClosedStderrIsFine {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match std::io::stderr().write(buf) {
+        // Through the progress bars: they are cleared for the line and drawn again below it.
+        match ferrofold::progress::suspend(|| std::io::stderr().write(buf)) {
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(buf.len()),
             r => r,
         }

@@ -540,11 +540,14 @@ fn predict_model(
                 .map(|tolerance| EarlyStop { tolerance }),
             &mut |r, s| {
                 bar.set_position(((r + 1) * blocks.max(1)) as u64);
-                bar.set_message(format!(
-                    "{name}: iteration {}/{}, blocks",
-                    (r + 2).min(recycles + 1),
-                    recycles + 1
-                ));
+                crate::progress::set_message(
+                    &bar,
+                    &format!(
+                        "{name}: iteration {}/{}, blocks",
+                        (r + 2).min(recycles + 1),
+                        recycles + 1
+                    ),
+                );
                 info!(
                     "{name}: iteration {}/{} done in {s:.2} s",
                     r + 1,

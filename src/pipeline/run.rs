@@ -401,7 +401,10 @@ pub fn run_each(opts: &RunOptions, mut done: impl FnMut(&TargetResult)) -> Resul
         .map_err(|e| RunError::Input(format!("{}: {e}", opts.output_dir.display())))?;
     let total = mine.len();
     let mut failed = 0usize;
-    for t in mine {
+    for (i, t) in mine.into_iter().enumerate() {
+        let label = format!("{} ({}/{total})", t.name, i + 1);
+        info!("target {label}");
+        crate::progress::set_target(Some(label));
         let result = match &t.problem {
             Some(problem) => Err(("input", RunError::Input(problem.clone()))),
             None => one_target(opts, &t),
@@ -416,6 +419,7 @@ pub fn run_each(opts: &RunOptions, mut done: impl FnMut(&TargetResult)) -> Resul
             }
         }
     }
+    crate::progress::set_target(None);
     if failed > 0 {
         return Err(RunError::Batch {
             failed,

@@ -143,6 +143,17 @@ pub fn run(
         buf
     });
     let start = Instant::now();
+    // "mmseqs search", "jackhmmer on uniref90.fasta": the subcommand, or the last argument's file name.
+    let what = match args.first().map(|a| a.to_string_lossy()) {
+        Some(sub) if !sub.starts_with('-') => format!("{tool} {sub}"),
+        _ => format!(
+            "{tool} on {}",
+            args.last()
+                .and_then(|a| Path::new(a).file_name())
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+        ),
+    };
+    let _spinner = crate::progress::spinner(&what);
     let status = loop {
         match child.try_wait() {
             Ok(Some(s)) => break s,
