@@ -1,8 +1,10 @@
 //! mmCIF: reading structures into atom37 ([`read_path`], through [`super::structure`]) and writing
-//! predictions: `entity`, `entity_poly_seq`, `struct_asym` and `atom_site` categories (the
-//! PDBx/mmCIF dictionary), pLDDT in `atom_site.B_iso_or_equiv` of every atom, and the per-residue pLDDT as a
-//! ModelCIF `ma_qa_metric_local` table, as AlphaFold DB files carry it. Atoms in the same order and with the
-//! same numbers as the PDB writer.
+//! predictions as ModelCIF, with the categories AlphaFold DB files carry: `audit_conform`, `software`,
+//! `chem_comp`, `entity`, `entity_poly`, `entity_poly_seq`, `struct_asym`, `pdbx_poly_seq_scheme`,
+//! `atom_type`, `atom_site` (pLDDT in `B_iso_or_equiv` of every atom), and the ModelCIF model and quality
+//! tables `ma_data`, `ma_model_list`, `ma_qa_metric`, `ma_qa_metric_global` (mean pLDDT) and
+//! `ma_qa_metric_local` (per-residue pLDDT). Atoms in the same order and with the same numbers as the PDB
+//! writer.
 
 use std::io::Write;
 use std::path::Path;
@@ -26,10 +28,48 @@ fn cif_value(s: &str) -> String {
     }
 }
 
+/// Names of the residue types (`RESTYPE_3` order) as the PDB's chemical component dictionary gives them.
+const CHEM_COMP_NAMES: [&str; 21] = [
+    "ALANINE",
+    "ARGININE",
+    "ASPARAGINE",
+    "ASPARTIC ACID",
+    "CYSTEINE",
+    "GLUTAMINE",
+    "GLUTAMIC ACID",
+    "GLYCINE",
+    "HISTIDINE",
+    "ISOLEUCINE",
+    "LEUCINE",
+    "LYSINE",
+    "METHIONINE",
+    "PHENYLALANINE",
+    "PROLINE",
+    "SERINE",
+    "THREONINE",
+    "TRYPTOPHAN",
+    "TYROSINE",
+    "VALINE",
+    "UNKNOWN",
+];
+
+/// Version of the ModelCIF dictionary the files conform to.
+const MODELCIF_VERSION: &str = "1.4.5";
+
 fn write_lines(p: &Protein, name: &str, w: &mut dyn Write) -> std::io::Result<()> {
     let id = cif_value(&name.replace(char::is_whitespace, "_"));
     writeln!(w, "data_{}", id.trim_matches(['\'', '"']))?;
     writeln!(w, "#\n_entry.id {id}\n#")?;
+    writeln!(
+        w,
+        "_audit_conform.dict_name mmcif_ma.dic\n_audit_conform.dict_version {MODELCIF_VERSION}\n_audit_conform.dict_location https://raw.githubusercontent.com/ihmwg/ModelCIF/master/dist/mmcif_ma.dic\n#"
+    )?;
+    writeln!(w, "loop_\n_software.pdbx_ordinal\n_software.name\n_software.version\n_software.type\n_software.classification\n_software.description")?;
+    writeln!(
+        w,
+        "1 ferrofold {} program 'model building' 'AlphaFold2-class structure prediction (Rust)'\n#",
+        cif_value(env!("CARGO_PKG_VERSION"))
+    )?;
     // Chains: one entity per chain (monomers: one).
     let n = p.num_res();
     let mut chains: Vec<(usize, usize, usize)> = Vec::new(); // (chain index, start, end)
@@ -39,9 +79,46 @@ fn write_lines(p: &Protein, name: &str, w: &mut dyn Write) -> std::io::Result<()
             _ => chains.push((p.chain_index[i], i, i + 1)),
         }
     }
-    writeln!(w, "loop_\n_entity.id\n_entity.type")?;
+    let mut used: Vec<usize> = p.aatype.iter().map(|&a| a.min(20)).collect();
+    used.sort_unstable();
+    used.dedup();
+    writeln!(
+        w,
+        "loop_\n_chem_comp.id\n_chem_comp.type\n_chem_comp.mon_nstd_flag\n_chem_comp.name"
+    )?;
+    for &a in &used {
+        let kind = if rc::RESTYPE_3[a] == "GLY" {
+            "'peptide linking'"
+        } else {
+            "'L-peptide linking'"
+        };
+        writeln!(
+            w,
+            "{} {kind} {} {}",
+            rc::RESTYPE_3[a],
+            if a < 20 { "y" } else { "." },
+            cif_value(CHEM_COMP_NAMES[a])
+        )?;
+    }
+    writeln!(
+        w,
+        "#\nloop_\n_entity.id\n_entity.type\n_entity.src_method\n_entity.pdbx_description"
+    )?;
     for (e, _) in chains.iter().enumerate() {
-        writeln!(w, "{} polymer", e + 1)?;
+        writeln!(w, "{} polymer man 'Predicted chain {}'", e + 1, e + 1)?;
+    }
+    writeln!(w, "#\nloop_\n_entity_poly.entity_id\n_entity_poly.type\n_entity_poly.nstd_linkage\n_entity_poly.nstd_monomer\n_entity_poly.pdbx_strand_id\n_entity_poly.pdbx_seq_one_letter_code\n_entity_poly.pdbx_seq_one_letter_code_can")?;
+    for (e, &(c, start, end)) in chains.iter().enumerate() {
+        let seq: String = (start..end)
+            .map(|i| rc::RESTYPES.get(p.aatype[i]).copied().unwrap_or('X'))
+            .collect();
+        let unknown = if seq.contains('X') { "yes" } else { "no" };
+        writeln!(
+            w,
+            "{} polypeptide(L) no {unknown} {} {seq} {seq}",
+            e + 1,
+            Protein::chain_id(c)
+        )?;
     }
     writeln!(w, "#\nloop_\n_entity_poly_seq.entity_id\n_entity_poly_seq.num\n_entity_poly_seq.mon_id\n_entity_poly_seq.hetero")?;
     for (e, &(_, start, end)) in chains.iter().enumerate() {
@@ -52,6 +129,33 @@ fn write_lines(p: &Protein, name: &str, w: &mut dyn Write) -> std::io::Result<()
     writeln!(w, "#\nloop_\n_struct_asym.id\n_struct_asym.entity_id")?;
     for (e, &(c, _, _)) in chains.iter().enumerate() {
         writeln!(w, "{} {}", Protein::chain_id(c), e + 1)?;
+    }
+    writeln!(w, "#\nloop_\n_pdbx_poly_seq_scheme.asym_id\n_pdbx_poly_seq_scheme.entity_id\n_pdbx_poly_seq_scheme.seq_id\n_pdbx_poly_seq_scheme.mon_id\n_pdbx_poly_seq_scheme.pdb_seq_num\n_pdbx_poly_seq_scheme.auth_seq_num\n_pdbx_poly_seq_scheme.pdb_mon_id\n_pdbx_poly_seq_scheme.auth_mon_id\n_pdbx_poly_seq_scheme.pdb_strand_id\n_pdbx_poly_seq_scheme.pdb_ins_code\n_pdbx_poly_seq_scheme.hetero")?;
+    for (e, &(c, start, end)) in chains.iter().enumerate() {
+        let chain = Protein::chain_id(c);
+        for (k, i) in (start..end).enumerate() {
+            let res = rc::RESTYPE_3[p.aatype[i].min(20)];
+            let num = p.residue_index[i];
+            writeln!(
+                w,
+                "{chain} {} {} {res} {num} {num} {res} {res} {chain} . n",
+                e + 1,
+                k + 1
+            )?;
+        }
+    }
+    let mut elements: Vec<&str> = Vec::new();
+    for i in 0..n {
+        for (a, atom) in rc::ATOM_TYPES.iter().enumerate() {
+            if p.atom_mask[[i, a]] >= 0.5 && !elements.contains(&&atom[..1]) {
+                elements.push(&atom[..1]);
+            }
+        }
+    }
+    elements.sort_unstable();
+    writeln!(w, "#\nloop_\n_atom_type.symbol")?;
+    for e in &elements {
+        writeln!(w, "{e}")?;
     }
     writeln!(w, "#\nloop_")?;
     for field in [
@@ -107,16 +211,33 @@ fn write_lines(p: &Protein, name: &str, w: &mut dyn Write) -> std::io::Result<()
         serial += 1; // numbering stays aligned with the PDB file, whose TER record takes a serial
     }
     writeln!(w, "#")?;
-    // Per-residue confidence (ModelCIF): the B-factor of the residue's first atom, i.e. its pLDDT.
-    writeln!(w, "_ma_qa_metric.id 1\n_ma_qa_metric.name pLDDT\n_ma_qa_metric.mode local\n_ma_qa_metric.type pLDDT\n#")?;
-    writeln!(w, "loop_\n_ma_qa_metric_local.label_asym_id\n_ma_qa_metric_local.label_comp_id\n_ma_qa_metric_local.label_seq_id\n_ma_qa_metric_local.metric_id\n_ma_qa_metric_local.metric_value")?;
+    // The model (ModelCIF) and its confidence: per residue the B-factor of the residue's first atom, i.e.
+    // its pLDDT; globally their mean (as AlphaFold DB files give it).
+    writeln!(
+        w,
+        "_ma_data.id 1\n_ma_data.name Model\n_ma_data.content_type 'model coordinates'\n#"
+    )?;
+    writeln!(w, "_ma_model_list.ordinal_id 1\n_ma_model_list.model_id 1\n_ma_model_list.model_group_id 1\n_ma_model_list.model_name {id}\n_ma_model_list.model_group_name {id}\n_ma_model_list.data_id 1\n_ma_model_list.model_type 'Ab initio model'\n#")?;
+    writeln!(w, "loop_\n_ma_qa_metric.id\n_ma_qa_metric.name\n_ma_qa_metric.mode\n_ma_qa_metric.type\n_ma_qa_metric.software_group_id\n1 pLDDT global pLDDT .\n2 pLDDT local pLDDT .\n#")?;
+    let residue_plddt: Vec<f64> = (0..n)
+        .filter_map(|i| {
+            (0..37)
+                .find(|&a| p.atom_mask[[i, a]] >= 0.5)
+                .map(|a| p.b_factors[[i, a]] as f64)
+        })
+        .collect();
+    let mean = residue_plddt.iter().sum::<f64>() / residue_plddt.len().max(1) as f64;
+    writeln!(w, "_ma_qa_metric_global.ordinal_id 1\n_ma_qa_metric_global.model_id 1\n_ma_qa_metric_global.metric_id 1\n_ma_qa_metric_global.metric_value {mean:.2}\n#")?;
+    writeln!(w, "loop_\n_ma_qa_metric_local.ordinal_id\n_ma_qa_metric_local.model_id\n_ma_qa_metric_local.label_asym_id\n_ma_qa_metric_local.label_comp_id\n_ma_qa_metric_local.label_seq_id\n_ma_qa_metric_local.metric_id\n_ma_qa_metric_local.metric_value")?;
+    let mut ordinal = 0usize;
     for &(c, start, end) in &chains {
         for (k, i) in (start..end).enumerate() {
             let first = (0..37).find(|&a| p.atom_mask[[i, a]] >= 0.5);
             if let Some(a) = first {
+                ordinal += 1;
                 writeln!(
                     w,
-                    "{} {} {} 1 {:.2}",
+                    "{ordinal} 1 {} {} {} 2 {:.2}",
                     Protein::chain_id(c),
                     rc::RESTYPE_3[p.aatype[i]],
                     k + 1,

@@ -487,3 +487,46 @@ fn seeds_name_predictions_and_stale_ranked_files_go() {
     );
     assert!(files.contains(&"ranked_0.pdb".to_string()));
 }
+
+/// The mmCIF predictions are complete ModelCIF: gemmi reads the structure and the PDBx categories
+/// AlphaFold DB files carry (entity_poly, pdbx_poly_seq_scheme, chem_comp, ...), and python-modelcif reads
+/// the model with its global (mean) and per-residue pLDDT (issue 18, item 12). The readers run from
+/// `FERROFOLD_CIF_PYTHON` (a Python with gemmi and modelcif; `.ci/run` makes one).
+#[test]
+fn mmcif_predictions_are_complete_modelcif() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let features = single_sequence_features(d);
+    let model = tiny_model(d, "tiny", false);
+    let out = d.join("pred");
+    run_ok(&[
+        "predict",
+        features.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    let plddt =
+        ferrofold::io::results_h5::read_f32(&out.join("result_tiny_pred_0.h5"), "plddt").unwrap();
+    let mean = plddt.iter().map(|&v| v as f64).sum::<f64>() / plddt.len() as f64;
+    let python = std::env::var("FERROFOLD_CIF_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/check_modelcif.py");
+    let o = std::process::Command::new(&python)
+        .arg(&script)
+        .arg(out.join("unrelaxed_tiny_pred_0.cif"))
+        .arg(format!("{mean:.4}"))
+        .arg(plddt.len().to_string())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {python} (set FERROFOLD_CIF_PYTHON to a Python with gemmi and modelcif): {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "{text}");
+    assert!(text.starts_with("ok"), "{text}");
+    eprintln!("{}", text.trim());
+}
