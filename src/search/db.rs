@@ -58,23 +58,41 @@ pub const NO_KMER: u16 = u16::MAX;
 impl SequenceDb {
     /// Loads a FASTA file, gzipped when its name ends in `.gz`.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, DbError> {
+        let mut whole = None;
+        Self::load_chunks(path, usize::MAX, |chunk| {
+            whole = Some(chunk);
+            Ok(())
+        })?;
+        Ok(whole.expect("a non-empty database gives one chunk"))
+    }
+
+    /// Reads the database in chunks of about `max_residues` residues (whole records; a record longer
+    /// than the limit is a chunk of its own), handing each to `f` in file order: memory stays bounded by
+    /// one chunk however large the database. An empty database is an error.
+    pub fn load_chunks(
+        path: impl AsRef<Path>,
+        max_residues: usize,
+        mut f: impl FnMut(SequenceDb) -> Result<(), DbError>,
+    ) -> Result<(), DbError> {
         let path = path.as_ref();
         if path.is_dir() {
             return Err(DbError::IsDirectory { path: path.into() });
         }
-        let f = crate::fsutil::regular::open(path).map_err(|e| DbError::Io {
+        let file = crate::fsutil::regular::open(path).map_err(|e| DbError::Io {
             path: path.into(),
             message: e.to_string(),
         })?;
         let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
-            Box::new(flate2::read::MultiGzDecoder::new(f))
+            Box::new(flate2::read::MultiGzDecoder::new(file))
         } else {
-            Box::new(f)
+            Box::new(file)
         };
-        let mut db = SequenceDb {
+        let fresh = || SequenceDb {
             path: path.into(),
             ..Default::default()
         };
+        let mut db = fresh();
+        let mut any = false;
         let mut started = false;
         let mut reader = BufReader::with_capacity(1 << 20, reader);
         let mut line = Vec::new();
@@ -105,11 +123,17 @@ impl SequenceDb {
             let line = line.strip_suffix(b"\n").unwrap_or(&line);
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             if let Some(h) = line.strip_prefix(b">") {
+                // A full chunk is handed over before the next record starts.
+                if !db.headers.is_empty() && db.residues.len() >= max_residues {
+                    f(db.finish())?;
+                    db = fresh();
+                }
                 db.offsets.push(db.residues.len());
                 record_start = db.residues.len();
                 db.headers
                     .push(String::from_utf8_lossy(h).trim().to_string());
                 started = true;
+                any = true;
             } else if !line.is_empty() {
                 if !started {
                     return Err(DbError::Format {
@@ -143,20 +167,28 @@ impl SequenceDb {
                 }
             }
         }
-        if db.headers.is_empty() {
+        if !any {
             return Err(DbError::Empty { path: path.into() });
         }
-        db.offsets.push(db.residues.len());
-        db.kmers = vec![NO_KMER; db.codes.len()];
-        for w in db.offsets.windows(2) {
+        if !db.headers.is_empty() {
+            f(db.finish())?;
+        }
+        Ok(())
+    }
+
+    /// Closes the offsets and builds the k-mer index.
+    fn finish(mut self) -> Self {
+        self.offsets.push(self.residues.len());
+        self.kmers = vec![NO_KMER; self.codes.len()];
+        for w in self.offsets.windows(2) {
             let (start, end) = (w[0], w[1]);
             for p in start..end.saturating_sub(super::K - 1) {
-                if let Some(k) = super::kmer(&db.codes[p..p + super::K]) {
-                    db.kmers[p] = k as u16;
+                if let Some(k) = super::kmer(&self.codes[p..p + super::K]) {
+                    self.kmers[p] = k as u16;
                 }
             }
         }
-        Ok(db)
+        self
     }
 
     /// 3-mer indices of sequence `i` (see [`SequenceDb::kmers`]).

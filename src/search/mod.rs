@@ -154,6 +154,82 @@ fn score_pair(
 
 /// Searches `query` (residue letters) against `db`.
 pub fn search(query: &str, db: &SequenceDb, opts: &SearchOptions) -> (Vec<Hit>, SearchStats) {
+    search_with_total(query, db, opts, db.total_residues())
+}
+
+/// Residues per chunk when a database is searched as a stream ([`search_file`]): about 4 bytes each
+/// (letters, codes, k-mer index) plus headers, i.e. a few hundred MB per chunk.
+pub const STREAM_CHUNK_RESIDUES: usize = 64 << 20;
+
+/// Searches `query` against the FASTA(.gz) file at `path` read in chunks of `chunk_residues` residues,
+/// so that memory stays bounded by one chunk whatever the database's size: a first pass counts the
+/// residues (E-values are over the whole database), the second searches chunk by chunk and keeps the best
+/// `max_hits`. The hits are the same as [`search`]'s on the whole database loaded at once; they come with
+/// a small database of just their sequences (hit `index` points into it).
+pub fn search_file(
+    query: &str,
+    path: &std::path::Path,
+    opts: &SearchOptions,
+    chunk_residues: usize,
+) -> Result<(Vec<Hit>, SearchStats, SequenceDb), db::DbError> {
+    let (mut total, mut sequences) = (0usize, 0usize);
+    SequenceDb::load_chunks(path, chunk_residues, |c| {
+        total += c.total_residues();
+        sequences += c.len();
+        Ok(())
+    })?;
+    // (hit with its global index, header, letters, codes)
+    let mut found: Vec<(Hit, String, Vec<u8>, Vec<u8>)> = Vec::new();
+    let (mut base, mut candidates) = (0usize, 0usize);
+    SequenceDb::load_chunks(path, chunk_residues, |c| {
+        let (hits, stats) = search_with_total(query, &c, opts, total);
+        candidates += stats.candidates;
+        for h in hits {
+            let i = h.index;
+            found.push((
+                Hit {
+                    index: base + i,
+                    ..h
+                },
+                c.headers[i].clone(),
+                c.residues_of(i).to_vec(),
+                c.codes_of(i).to_vec(),
+            ));
+        }
+        found.sort_by(|a, b| b.0.score.cmp(&a.0.score).then(a.0.index.cmp(&b.0.index)));
+        found.truncate(opts.max_hits);
+        base += c.len();
+        Ok(())
+    })?;
+    let mut hit_db = SequenceDb {
+        path: path.into(),
+        ..Default::default()
+    };
+    let mut hits = Vec::with_capacity(found.len());
+    for (k, (mut h, header, letters, codes)) in found.into_iter().enumerate() {
+        hit_db.offsets.push(hit_db.residues.len());
+        hit_db.headers.push(header);
+        hit_db.residues.extend_from_slice(&letters);
+        hit_db.codes.extend_from_slice(&codes);
+        h.index = k;
+        hits.push(h);
+    }
+    hit_db.offsets.push(hit_db.residues.len());
+    hit_db.kmers = vec![db::NO_KMER; hit_db.codes.len()];
+    let stats = SearchStats {
+        sequences,
+        candidates,
+        hits: hits.len(),
+    };
+    Ok((hits, stats, hit_db))
+}
+
+fn search_with_total(
+    query: &str,
+    db: &SequenceDb,
+    opts: &SearchOptions,
+    n_total: usize,
+) -> (Vec<Hit>, SearchStats) {
     let q: Vec<u8> = query.bytes().map(encode).collect();
     let m = q.len();
     // Query k-mer table: k-mer → query positions.
@@ -176,7 +252,6 @@ pub fn search(query: &str, db: &SequenceDb, opts: &SearchOptions) -> (Vec<Hit>, 
         .collect();
     let striped_prof = striped::StripedProfile::new(&q);
     let bytes_prof = striped::BytesProfile::new(&q);
-    let n_total = db.total_residues();
     let scored: Vec<(usize, i32, isize)> = (0..db.len())
         .into_par_iter()
         .map_init(

@@ -188,22 +188,15 @@ fn uncompressed_size(path: &Path) -> Option<u64> {
     Some((u32::from_le_bytes(b) as u64).max(3 * len))
 }
 
-/// The built-in search holds its database in memory: say so, with the expected size, when that is more
-/// than 4 GiB or more than half of the memory available now.
-fn warn_if_large(path: &Path) {
-    let Some(size) = uncompressed_size(path) else {
-        return;
-    };
-    let need = (size as f64 * BUILTIN_MEMORY_PER_FASTA_BYTE) as u64;
-    let available = crate::model::plan::memory::available_memory();
-    if need > 4 << 30 || available.is_some_and(|a| need > a / 2) {
-        tracing::warn!(
-            "{}: the built-in search holds its database in memory: about {} for this file ({} available now); for databases this large use --tool jackhmmer or mmseqs",
-            path.display(),
-            crate::model::plan::memory::human(need),
-            available.map_or("unknown".into(), crate::model::plan::memory::human)
-        );
-    }
+/// Above this estimated in-memory size the built-in search streams its database in chunks instead of
+/// holding it (and keeping it for the next query).
+pub(crate) const STREAM_ABOVE_BYTES: u64 = 1 << 30;
+
+/// Whether the built-in search should stream `path` rather than hold it in memory.
+fn stream_database(path: &Path) -> bool {
+    uncompressed_size(path).is_some_and(|size| {
+        (size as f64 * BUILTIN_MEMORY_PER_FASTA_BYTE) as u64 > STREAM_ABOVE_BYTES
+    })
 }
 
 fn cached_database(path: &Path) -> Result<Arc<SequenceDb>, SearchError> {
@@ -218,7 +211,6 @@ fn cached_database(path: &Path) -> Result<Arc<SequenceDb>, SearchError> {
         }
     }
     *cache = None; // release the previous database before loading the next
-    warn_if_large(path);
     let db = Arc::new(SequenceDb::load(path)?);
     *cache = Some((key, db.clone()));
     Ok(db)
@@ -240,9 +232,34 @@ impl Searcher for Builtin {
         out: &Path,
         _: &Path,
     ) -> Result<(), SearchError> {
-        let db = cached_database(database)?;
-        let (hits, stats) = super::search(&query.sequence, &db, &self.options);
-        let a3m = super::hits_to_a3m(&query.id, &query.sequence, &hits, &db);
+        let (a3m, stats) = if stream_database(database) {
+            info!(
+                "{}: searched in chunks of {} residues (held whole it would take about {}); two passes over the file per query",
+                database.display(),
+                super::STREAM_CHUNK_RESIDUES,
+                crate::model::plan::memory::human(
+                    (uncompressed_size(database).unwrap_or(0) as f64
+                        * BUILTIN_MEMORY_PER_FASTA_BYTE) as u64
+                )
+            );
+            let (hits, stats, hit_db) = super::search_file(
+                &query.sequence,
+                database,
+                &self.options,
+                super::STREAM_CHUNK_RESIDUES,
+            )?;
+            (
+                super::hits_to_a3m(&query.id, &query.sequence, &hits, &hit_db),
+                stats,
+            )
+        } else {
+            let db = cached_database(database)?;
+            let (hits, stats) = super::search(&query.sequence, &db, &self.options);
+            (
+                super::hits_to_a3m(&query.id, &query.sequence, &hits, &db),
+                stats,
+            )
+        };
         atomic::write_with(out, |w| a3m.write(w)).map_err(io_err(out))?;
         info!(
             "{}: built-in search: {} hits, {} of {} sequences aligned",

@@ -606,3 +606,39 @@ fn mmseqs_uses_prebuilt_databases_and_builds_a_fasta_once() {
     );
     assert_eq!(first, theirs);
 }
+
+/// The built-in search streaming its database in chunks (a bounded amount in memory at a time) finds the
+/// same hits, with the same scores, E-values and alignments, as with the whole database in memory
+/// (issue 18, item 18).
+#[test]
+fn streaming_search_equals_the_in_memory_search() {
+    use ferrofold::search::{db::SequenceDb, search, search_file, SearchOptions};
+    let db_path = repo("databases/demo/uniprot20k.fasta.gz");
+    let query = ferrofold::Query::from_fasta_path(repo("examples/data/opuBA_150.fasta"))
+        .unwrap()
+        .sequence;
+    let opts = SearchOptions {
+        max_hits: 50,
+        ..Default::default()
+    };
+    let db = SequenceDb::load(&db_path).unwrap();
+    let (whole, stats) = search(&query, &db, &opts);
+    assert!(whole.len() > 5, "the demo database has hits for the query");
+    // Chunks of 200,000 residues: the 20,000-sequence demo database in about 40 pieces.
+    let mut chunks = 0;
+    SequenceDb::load_chunks(&db_path, 200_000, |_| {
+        chunks += 1;
+        Ok(())
+    })
+    .unwrap();
+    assert!(chunks > 10, "{chunks} chunks");
+    let (streamed, sstats, hit_db) = search_file(&query, &db_path, &opts, 200_000).unwrap();
+    assert_eq!(sstats.sequences, stats.sequences);
+    assert_eq!(sstats.candidates, stats.candidates);
+    assert_eq!(streamed.len(), whole.len());
+    for (a, b) in whole.iter().zip(&streamed) {
+        assert_eq!(db.headers[a.index], hit_db.headers[b.index]);
+        assert_eq!((a.score, a.evalue), (b.score, b.evalue));
+        assert_eq!(a.alignment, b.alignment);
+    }
+}
