@@ -33,19 +33,15 @@ fn strings(npz: &Npz, key: &str) -> Vec<String> {
     a.to_strings().unwrap()
 }
 
-/// Features from `hhr` equal DeepMind's in `npz`; returns the reports.
-fn check(hhr: &str, npz: &str) -> Vec<ferrofold::templates::HitReport> {
-    let text = std::fs::read_to_string(data(hhr)).unwrap();
-    let hits = ferrofold::io::hhr::parse(&text, Path::new(hhr)).unwrap();
-    assert_eq!(hits.len(), 10);
-    let (f, reports) = featurize(&query(), &hits, &settings()).unwrap();
-    let want = Npz::read_path(data(npz)).unwrap();
+/// `f` equals DeepMind's features in `want`: names, sequences, residue types, masks and `Sum_probs`
+/// exactly; returns the largest position difference (Å).
+fn assert_same_features(f: &ferrofold::features::TemplateFeatures, want: &Npz) -> f32 {
     assert_eq!(
         f.domain_names,
-        strings(&want, "template_domain_names"),
+        strings(want, "template_domain_names"),
         "templates used, in order"
     );
-    assert_eq!(f.sequence, strings(&want, "template_sequence"));
+    assert_eq!(f.sequence, strings(want, "template_sequence"));
     let g = |k: &str| want.get(k).unwrap().to_f32().unwrap();
     assert_eq!(f.aatype.view().into_dyn(), g("template_aatype").view());
     assert_eq!(
@@ -57,12 +53,21 @@ fn check(hhr: &str, npz: &str) -> Vec<ferrofold::templates::HitReport> {
         g("template_sum_probs").view()
     );
     let pos = g("template_all_atom_positions");
-    let d = f
-        .all_atom_positions
+    f.all_atom_positions
         .iter()
         .zip(pos.iter())
         .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
+        .fold(0f32, f32::max)
+}
+
+/// Features from `hhr` equal DeepMind's in `npz`; returns the reports.
+fn check(hhr: &str, npz: &str) -> Vec<ferrofold::templates::HitReport> {
+    let text = std::fs::read_to_string(data(hhr)).unwrap();
+    let hits = ferrofold::io::hhr::parse(&text, Path::new(hhr)).unwrap();
+    assert_eq!(hits.len(), 10);
+    let (f, reports) = featurize(&query(), &hits, &settings()).unwrap();
+    let want = Npz::read_path(data(npz)).unwrap();
+    let d = assert_same_features(&f, &want);
     assert!(d <= 1e-4, "positions differ by {d} Å");
     eprintln!(
         "{hhr}: {} templates; positions max |diff| {d:.1e} Å",
@@ -174,22 +179,7 @@ fn hmmsearch_path_matches_deepmind() {
         "templates/openfold_query/template_features_hmmsearch.npz",
     ))
     .unwrap();
-    assert_eq!(f.domain_names, strings(&want, "template_domain_names"));
-    assert_eq!(f.sequence, strings(&want, "template_sequence"));
-    let g = |k: &str| want.get(k).unwrap().to_f32().unwrap();
-    assert_eq!(f.aatype.view().into_dyn(), g("template_aatype").view());
-    assert_eq!(
-        f.all_atom_masks.view().into_dyn(),
-        g("template_all_atom_masks").view()
-    );
-    assert_eq!(
-        f.all_atom_positions.view().into_dyn(),
-        g("template_all_atom_positions").view()
-    );
-    assert_eq!(
-        f.sum_probs.view().into_dyn(),
-        g("template_sum_probs").view()
-    );
+    assert_eq!(assert_same_features(&f, &want), 0.0);
     assert_eq!(
         reports
             .iter()

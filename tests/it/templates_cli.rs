@@ -26,6 +26,18 @@ fn inputs(d: &Path, hhr: &str) -> (PathBuf, PathBuf) {
     (fasta, d.join("msas"))
 }
 
+/// An alignments folder for `q` with its uniref90 alignment and no template hits (for the searches).
+fn inputs_for_a_template_search(d: &Path) -> (PathBuf, PathBuf) {
+    let (fasta, msas) = inputs(d, "");
+    std::fs::remove_file(msas.join("q/pdb70_hits.hhr")).unwrap();
+    std::fs::copy(
+        data("msas/openfold_query/uniref90_hits.sto"),
+        msas.join("q/uniref90_hits.sto"),
+    )
+    .unwrap();
+    (fasta, msas)
+}
+
 fn real_hhr() -> String {
     std::fs::read_to_string(data("msas/openfold_query/pdb70_hits.hhr")).unwrap()
 }
@@ -260,13 +272,7 @@ fn hhsearch_and_the_builtin_search_find_templates() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     // hhsearch on pdb70 with the query's uniref90 alignment (AlphaFold2's monomer path).
-    let (fasta, msas) = inputs(d, "");
-    std::fs::remove_file(msas.join("q/pdb70_hits.hhr")).unwrap();
-    std::fs::copy(
-        data("msas/openfold_query/uniref90_hits.sto"),
-        msas.join("q/uniref90_hits.sto"),
-    )
-    .unwrap();
+    let (fasta, msas) = inputs_for_a_template_search(d);
     let db = pdb70(&d.join("pdb70"));
     let out = d.join("out");
     let r = ferrofold(&[
@@ -354,13 +360,7 @@ fn hhsearch_and_the_builtin_search_find_templates() {
 fn hmmsearch_searches_and_precomputed_pdb_hits_sto_is_read() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    let (fasta, msas) = inputs(d, "");
-    std::fs::remove_file(msas.join("q/pdb70_hits.hhr")).unwrap();
-    std::fs::copy(
-        data("msas/openfold_query/uniref90_hits.sto"),
-        msas.join("q/uniref90_hits.sto"),
-    )
-    .unwrap();
+    let (fasta, msas) = inputs_for_a_template_search(d);
     let want = Npz::read_path(data(
         "templates/openfold_query/template_features_hmmsearch.npz",
     ))
