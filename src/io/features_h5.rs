@@ -110,7 +110,7 @@ pub fn write(
     };
     let tmp = AtomicFile::create(path).map_err(io_err)?;
     {
-        let f = hdf5::File::create(tmp.temp_path()).map_err(w_err(path))?;
+        let f = crate::io::h5::create(tmp.temp_path()).map_err(w_err(path))?;
         write_into(&f, features, prov).map_err(w_err(path))?;
         f.close().map_err(w_err(path))?;
     }
@@ -207,7 +207,7 @@ fn open(path: &Path) -> Result<hdf5::File, FeaturesFileError> {
             message,
         });
     }
-    hdf5::File::open(path).map_err(|e| FeaturesFileError::Open {
+    crate::io::h5::open(path).map_err(|e| FeaturesFileError::Open {
         path: path.into(),
         message: e.to_string(),
     })
@@ -678,7 +678,7 @@ mod tests {
         let p = dir.path().join("f.h5");
         write(&p, &sample(), &Provenance::default()).unwrap();
         {
-            let f = hdf5::File::open_rw(&p).unwrap();
+            let f = crate::io::h5::open_rw(&p).unwrap();
             f.unlink(names::DELETION_MATRIX_INT).unwrap();
         }
         let e = read(&p).unwrap_err();
@@ -693,7 +693,7 @@ mod tests {
             "{e}"
         );
         {
-            let f = hdf5::File::open_rw(&p).unwrap();
+            let f = crate::io::h5::open_rw(&p).unwrap();
             f.attr(attrs::FORMAT_VERSION)
                 .unwrap()
                 .write_scalar(&7u32)
@@ -711,7 +711,7 @@ mod tests {
         let p = dir.path().join("f.h5");
         write(&p, &sample(), &Provenance::default()).unwrap();
         {
-            let f = hdf5::File::open_rw(&p).unwrap();
+            let f = crate::io::h5::open_rw(&p).unwrap();
             f.unlink(names::RESIDUE_INDEX).unwrap();
             f.new_dataset_builder()
                 .with_data(&Array1::<i32>::zeros(4))
@@ -729,7 +729,7 @@ mod tests {
             "{e}"
         );
         {
-            let f = hdf5::File::open_rw(&p).unwrap();
+            let f = crate::io::h5::open_rw(&p).unwrap();
             f.unlink(names::RESIDUE_INDEX).unwrap();
             f.new_dataset_builder()
                 .with_data(&Array1::<i32>::zeros(5))

@@ -6,6 +6,7 @@ pub mod cif;
 pub mod confidence;
 pub mod fasta;
 pub mod features_h5;
+pub mod h5;
 pub mod hhr;
 pub mod mmcif;
 pub mod msa;

@@ -42,7 +42,7 @@ pub fn write(
     };
     let tmp = AtomicFile::create(path).map_err(|e| file_err(&e))?;
     {
-        let f = hdf5::File::create(tmp.temp_path()).map_err(|e| file_err(&e))?;
+        let f = crate::io::h5::create(tmp.temp_path()).map_err(|e| file_err(&e))?;
         for (name, a) in datasets {
             let owned = a.as_standard_layout();
             f.new_dataset_builder()
@@ -64,7 +64,7 @@ pub fn write(
 
 /// Reads a string attribute (e.g. the input hash of a finished run).
 pub fn read_attr(path: &Path, name: &str) -> Option<String> {
-    let f = hdf5::File::open(path).ok()?;
+    let f = crate::io::h5::open(path).ok()?;
     let a = f.attr(name).ok()?;
     a.read_scalar::<VarLenUnicode>()
         .ok()
@@ -73,6 +73,6 @@ pub fn read_attr(path: &Path, name: &str) -> Option<String> {
 
 /// Reads one float32 dataset.
 pub fn read_f32(path: &Path, name: &str) -> Option<ndarray::ArrayD<f32>> {
-    let f = hdf5::File::open(path).ok()?;
+    let f = crate::io::h5::open(path).ok()?;
     f.dataset(name).ok()?.read_dyn::<f32>().ok()
 }

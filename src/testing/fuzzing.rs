@@ -129,7 +129,7 @@ fn base_file() -> (
 pub fn features_h5(data: &[u8]) {
     let (_dir, path, _) = base_file();
     {
-        let f = hdf5::File::open_rw(&path).unwrap();
+        let f = crate::io::h5::open_rw(&path).unwrap();
         let mut bytes = data.iter().copied();
         for _ in 0..4 {
             let Some(sel) = bytes.next() else { break };
@@ -195,7 +195,7 @@ pub fn features_h5(data: &[u8]) {
 pub fn features_h5_claims(data: &[u8]) {
     let (_dir, path, raw) = base_file();
     {
-        let f = hdf5::File::open_rw(&path).unwrap();
+        let f = crate::io::h5::open_rw(&path).unwrap();
         let mut bytes = data.iter().copied();
         let mut next = || bytes.next().unwrap_or(0);
         for _ in 0..4 {

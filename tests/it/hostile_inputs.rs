@@ -205,7 +205,7 @@ fn features_arrays_that_disagree_are_named() {
         fs::create_dir_all(bad.parent().unwrap()).unwrap();
         fs::copy(&feats, &bad).unwrap();
         {
-            let f = hdf5::File::open_rw(&bad).unwrap();
+            let f = ferrofold::io::h5::open_rw(&bad).unwrap();
             let name = match case {
                 c if c.starts_with("deletion") => "deletion_matrix_int",
                 c if c.starts_with("residue") => "residue_index",

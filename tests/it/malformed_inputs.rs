@@ -329,7 +329,7 @@ fn features_file_missing_a_dataset_is_named() {
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     assert!(String::from_utf8_lossy(&r.stdout).contains("residues\t70"));
     {
-        let f = hdf5::File::open_rw(&h5).unwrap();
+        let f = ferrofold::io::h5::open_rw(&h5).unwrap();
         f.unlink("msa").unwrap();
         f.close().unwrap(); // release HDF5's file lock before the child process opens the file
     }

@@ -326,7 +326,7 @@ fn predict_errors_leave_nothing_behind() {
     let broken = d.join("broken.h5");
     std::fs::copy(&features, &broken).unwrap();
     {
-        let f = hdf5::File::open_rw(&broken).unwrap();
+        let f = ferrofold::io::h5::open_rw(&broken).unwrap();
         f.unlink("residue_index").unwrap();
         f.new_dataset_builder()
             .with_data(&ndarray::Array1::<i32>::zeros(39))

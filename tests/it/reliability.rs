@@ -55,7 +55,7 @@ fn absurd_numbers_are_refused_naming_the_limit() {
 /// A dataset whose shape claims gigabytes (a fill value, nothing stored) in a file of kilobytes.
 fn claiming_file(src: &Path, dest: &Path) {
     fs::copy(src, dest).unwrap();
-    let f = hdf5::File::open_rw(dest).unwrap();
+    let f = ferrofold::io::h5::open_rw(dest).unwrap();
     let n = f.dataset("aatype").unwrap().shape()[0];
     let rows = 10_000_000usize;
     for name in ["msa", "deletion_matrix_int"] {
