@@ -219,6 +219,10 @@ struct DatabaseRecord {
     sha256: String,
     rows: usize,
     rows_used: usize,
+    /// Template hits only: what their structures were when the features were made
+    /// ([`template_fingerprint`]), checked again before the features are reused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    structures: Option<String>,
 }
 
 /// The folder `--msa-dir` holds `query`'s alignments in.
@@ -634,6 +638,36 @@ fn search_templates(
     Ok(out)
 }
 
+/// Whether the structures the recorded template hits name are as they were when the features were made.
+/// The input hash covers them only when the hits are given; hits that a search found are known only after
+/// it, so a structure replaced in place since (an rsync of pdb_mmcif) is caught here, before reuse.
+fn templates_still_current(
+    query: &Query,
+    prov: &Provenance,
+    msas_dir: &Path,
+    t: Option<&TemplateOptions>,
+) -> bool {
+    let Some(t) = t else {
+        return true;
+    };
+    let records: Vec<serde_json::Value> = serde_json::from_str(&prov.databases).unwrap_or_default();
+    let Some(rec) = records.iter().find(|r| r["name"] == "templates") else {
+        return true;
+    };
+    let (Some(file), Some(recorded)) = (rec["file"].as_str(), rec["structures"].as_str()) else {
+        return false;
+    };
+    let now = template_fingerprint(&msas_dir.join(file), t).ok();
+    if now.as_deref() != Some(recorded) {
+        info!(
+            "{}: the template structures (or hits) changed since its features were made; regenerating them",
+            query.id
+        );
+        return false;
+    }
+    true
+}
+
 /// Template features of `query` from its hits file, with a line per hit in the log; the hits file is
 /// copied into `msas_dir` and recorded.
 fn template_features(
@@ -723,6 +757,7 @@ fn template_features(
         sha256: sha256_file(hits_path).map_err(io_err(hits_path))?,
         rows: hits.len(),
         rows_used: features.count(),
+        structures: Some(template_fingerprint(hits_path, t)?),
     };
     Ok((features, record))
 }
@@ -791,7 +826,10 @@ pub(crate) fn run_target(
             "regenerating it",
         )
     {
-        if let Ok((f, _)) = features_h5::read(&features_path) {
+        let read = features_h5::read(&features_path).ok().filter(|(_, prov)| {
+            templates_still_current(query, prov, &msas_dir, opts.templates.as_ref())
+        });
+        if let Some((f, _)) = read {
             info!(
                 "{}: {} is up to date, skipped",
                 query.id,
@@ -892,6 +930,7 @@ pub(crate) fn run_target(
             sha256: sha.clone(),
             rows: usage.rows,
             rows_used: usage.rows_used,
+            structures: None,
         });
     }
     databases.extend(template_record);

@@ -423,3 +423,120 @@ fn hmmsearch_searches_and_precomputed_pdb_hits_sto_is_read() {
     let (f, _) = run(&d.join("out2"), &[]);
     assert_eq!(f.templates.domain_names, want_names);
 }
+
+/// Features made with a template search are reused only while the structures its hits name are unchanged:
+/// a structure replaced in place (as an rsync of pdb_mmcif does) makes them again, instead of answering from
+/// the old coordinates.
+#[test]
+fn a_structure_replaced_in_place_is_never_answered_from_the_old_features() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let mmcif = d.join("mmcif");
+    std::fs::create_dir_all(&mmcif).unwrap();
+    for e in std::fs::read_dir(data("templates/mmcif")).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, mmcif.join(p.file_name().unwrap())).unwrap();
+    }
+    // A query close to 3U8V chain A: the built-in search finds chains A and B of 3U8V.
+    let seqres = std::fs::read_to_string(data("templates/pdb_seqres.txt")).unwrap();
+    let s3u8v: String = seqres
+        .lines()
+        .skip_while(|l| !l.starts_with(">3u8v_A"))
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let mutated: String = s3u8v
+        .chars()
+        .enumerate()
+        .map(|(i, c)| {
+            if i % 9 == 3 {
+                if c == 'A' {
+                    'G'
+                } else {
+                    'A'
+                }
+            } else {
+                c
+            }
+        })
+        .collect();
+    let m = d.join("m.fasta");
+    std::fs::write(&m, format!(">m\n{mutated}\n")).unwrap();
+    let out = d.join("out");
+    let run = || {
+        let r = ferrofold(&[
+            "features",
+            m.to_str().unwrap(),
+            "--single-sequence",
+            "--template-mmcif-dir",
+            mmcif.to_str().unwrap(),
+            "--template-db",
+            data("templates/pdb_seqres.txt").to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        let err = String::from_utf8_lossy(&r.stderr).into_owned();
+        assert!(r.status.success(), "{err}");
+        (String::from_utf8_lossy(&r.stdout).into_owned(), err)
+    };
+    let (stdout, err) = run();
+    assert!(stdout.contains("written"), "{err}");
+    let (before, _) = ferrofold::io::features_h5::read(out.join("m/features.h5")).unwrap();
+    assert_eq!(before.templates.domain_names[0], "3u8v_A");
+    let (stdout, _) = run();
+    assert!(stdout.contains("up to date"), "{stdout}");
+    // 3U8V's file replaced in place by a copy with every x coordinate moved by 1 Å.
+    let path = mmcif.join("3u8v.cif.gz");
+    let text = ferrofold::templates::read_mmcif(&path).unwrap();
+    let moved: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("ATOM ") || l.starts_with("HETATM ") {
+                let mut f: Vec<String> = l.split_whitespace().map(str::to_string).collect();
+                if let Ok(x) = f[10].parse::<f64>() {
+                    f[10] = format!("{:.3}", x + 1.0);
+                }
+                f.join(" ")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, format!("{moved}\n").as_bytes()).unwrap();
+    std::fs::write(&path, gz.finish().unwrap()).unwrap();
+    let (stdout, err) = run();
+    assert!(stdout.contains("written"), "stale features reused: {err}");
+    assert!(
+        err.contains("template structures (or hits) changed"),
+        "{err}"
+    );
+    let (after, _) = ferrofold::io::features_h5::read(out.join("m/features.h5")).unwrap();
+    assert_eq!(after.templates.domain_names[0], "3u8v_A");
+    // The new coordinates: every atom of the template 1 Å further along x.
+    let (b, a) = (&before.templates, &after.templates);
+    let (mut moved_atoms, mut other) = (0, 0);
+    for ((pb, pa), m) in b
+        .all_atom_positions
+        .outer_iter()
+        .next()
+        .unwrap()
+        .rows()
+        .into_iter()
+        .zip(a.all_atom_positions.outer_iter().next().unwrap().rows())
+        .zip(b.all_atom_masks.outer_iter().next().unwrap().iter())
+    {
+        if *m > 0.0 {
+            if ((pa[0] - pb[0]) - 1.0).abs() < 1e-3 && pa[1] == pb[1] {
+                moved_atoms += 1;
+            } else {
+                other += 1;
+            }
+        }
+    }
+    assert!(
+        moved_atoms > 100 && other == 0,
+        "{moved_atoms} moved, {other} not"
+    );
+}
