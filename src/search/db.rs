@@ -72,9 +72,29 @@ impl SequenceDb {
     pub fn load_chunks(
         path: impl AsRef<Path>,
         max_residues: usize,
+        f: impl FnMut(SequenceDb) -> Result<(), DbError>,
+    ) -> Result<(), DbError> {
+        Self::read_chunks(path.as_ref(), max_residues, true, f)
+    }
+
+    /// Sequences and residues of the database, read in chunks of `max_residues` without building the
+    /// k-mer index (a streamed search's first pass).
+    pub fn count(path: impl AsRef<Path>, max_residues: usize) -> Result<(usize, usize), DbError> {
+        let (mut sequences, mut residues) = (0, 0);
+        Self::read_chunks(path.as_ref(), max_residues, false, |c| {
+            sequences += c.len();
+            residues += c.residues.len();
+            Ok(())
+        })?;
+        Ok((sequences, residues))
+    }
+
+    fn read_chunks(
+        path: &Path,
+        max_residues: usize,
+        index: bool,
         mut f: impl FnMut(SequenceDb) -> Result<(), DbError>,
     ) -> Result<(), DbError> {
-        let path = path.as_ref();
         if path.is_dir() {
             return Err(DbError::IsDirectory { path: path.into() });
         }
@@ -125,7 +145,7 @@ impl SequenceDb {
             if let Some(h) = line.strip_prefix(b">") {
                 // A full chunk is handed over before the next record starts.
                 if !db.headers.is_empty() && db.residues.len() >= max_residues {
-                    f(db.finish())?;
+                    f(db.finish(index))?;
                     db = fresh();
                 }
                 db.offsets.push(db.residues.len());
@@ -171,14 +191,17 @@ impl SequenceDb {
             return Err(DbError::Empty { path: path.into() });
         }
         if !db.headers.is_empty() {
-            f(db.finish())?;
+            f(db.finish(index))?;
         }
         Ok(())
     }
 
-    /// Closes the offsets and builds the k-mer index.
-    fn finish(mut self) -> Self {
+    /// Closes the offsets and builds the k-mer index (when `index`).
+    fn finish(mut self, index: bool) -> Self {
         self.offsets.push(self.residues.len());
+        if !index {
+            return self;
+        }
         self.kmers = vec![NO_KMER; self.codes.len()];
         for w in self.offsets.windows(2) {
             let (start, end) = (w[0], w[1]);

@@ -172,12 +172,7 @@ pub fn search_file(
     opts: &SearchOptions,
     chunk_residues: usize,
 ) -> Result<(Vec<Hit>, SearchStats, SequenceDb), db::DbError> {
-    let (mut total, mut sequences) = (0usize, 0usize);
-    SequenceDb::load_chunks(path, chunk_residues, |c| {
-        total += c.total_residues();
-        sequences += c.len();
-        Ok(())
-    })?;
+    let (sequences, total) = SequenceDb::count(path, chunk_residues)?;
     // (hit with its global index, header, letters, codes)
     let mut found: Vec<(Hit, String, Vec<u8>, Vec<u8>)> = Vec::new();
     let (mut base, mut candidates) = (0usize, 0usize);

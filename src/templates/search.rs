@@ -15,10 +15,9 @@ use crate::search::db::SequenceDb;
 use crate::search::tools::{self, ToolError};
 use crate::search::{search, SearchOptions};
 
-/// The alignment hhsearch reads, as AlphaFold2 makes it from the uniref90 hits: a Stockholm file cut to
-/// its first `max_rows` sequences, rows equal on the query's columns removed (`deduplicate_stockholm_msa`),
-/// converted to A3M. (AlphaFold2 also drops all-gap columns first; that changes no A3M row: such a column
-/// is a gap in the query, which A3M drops anyway.) An A3M file is used as it is.
+/// The alignment hhsearch reads, as AlphaFold2 makes it from the uniref90 hits: the Stockholm text
+/// [`hmmsearch_input`] makes (first `max_rows` sequences, de-duplicated, empty columns removed) converted
+/// to A3M. An A3M file is used as it is.
 pub fn hhsearch_input(msa: &Path, max_rows: usize) -> Result<String, String> {
     let is_sto = msa
         .extension()
@@ -30,32 +29,8 @@ pub fn hhsearch_input(msa: &Path, max_rows: usize) -> Result<String, String> {
                 String::from_utf8(b).map_err(|_| format!("{}: not UTF-8 text", msa.display()))
             });
     }
-    let mut sto = Stockholm::read_path(msa).map_err(|e| e.to_string())?;
-    sto.truncate(max_rows);
-    let query: Vec<bool> = sto
-        .sequences
-        .first()
-        .map(|q| q.chars().map(|c| c != '-').collect())
-        .unwrap_or_default();
-    let mut seen = std::collections::HashSet::new();
-    let keep: Vec<usize> = (0..sto.names.len())
-        .filter(|&k| {
-            let masked: String = sto.sequences[k]
-                .chars()
-                .zip(&query)
-                .filter(|(_, &q)| q)
-                .map(|(c, _)| c)
-                .collect();
-            seen.insert(masked)
-        })
-        .collect();
-    let kept = Stockholm {
-        names: keep.iter().map(|&k| sto.names[k].clone()).collect(),
-        sequences: keep.iter().map(|&k| sto.sequences[k].clone()).collect(),
-        descriptions: sto.descriptions.clone(),
-        lines: keep.iter().map(|&k| sto.lines[k]).collect(),
-    };
-    let a3m = kept.to_a3m(None, msa).map_err(|e| e.to_string())?;
+    let sto = Stockholm::parse(&hmmsearch_input(msa, max_rows)?, msa).map_err(|e| e.to_string())?;
+    let a3m = sto.to_a3m(None, msa).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     a3m.write(&mut out).map_err(|e| e.to_string())?;
     String::from_utf8(out).map_err(|e| e.to_string())
