@@ -7,12 +7,12 @@
 
 use std::path::{Path, PathBuf};
 
-use hdf5::types::{FloatSize, IntSize, TypeDescriptor, VarLenAscii, VarLenUnicode};
-use ndarray::{Array, Array1, ArrayD, Dimension};
+use ndarray::{Array, Dimension};
 use thiserror::Error;
 
 use crate::features::{names, MsaFeatures, RawFeatures, SequenceFeatures, TemplateFeatures};
 use crate::fsutil::atomic::AtomicFile;
+use crate::io::h5::{Dataset, H5Error, Kind, Reader as H5Reader, Writer};
 use crate::residue_constants as rc;
 
 /// The version of the layout written here. Readers refuse other versions.
@@ -84,17 +84,11 @@ pub enum FeaturesFileError {
     },
 }
 
-fn w_err(path: &Path) -> impl Fn(hdf5::Error) -> FeaturesFileError + '_ {
+fn w_err(path: &Path) -> impl Fn(H5Error) -> FeaturesFileError + '_ {
     move |e| FeaturesFileError::Write {
         path: path.into(),
         message: e.to_string(),
     }
-}
-
-/// A string as an HDF5 variable-length UTF-8 value (interior NULs, which HDF5 cannot store, dropped).
-pub(crate) fn to_vlu(s: &str) -> VarLenUnicode {
-    // Only fails on interior NUL bytes, which no header or species id we write contains.
-    s.replace('\0', "").parse().unwrap_or_default()
 }
 
 /// Writes `features` to `path` atomically (temporary file in the same directory, fsync, rename).
@@ -109,71 +103,35 @@ pub fn write(
         message: e.to_string(),
     };
     let tmp = AtomicFile::create(path).map_err(io_err)?;
-    {
-        let f = crate::io::h5::create(tmp.temp_path()).map_err(w_err(path))?;
-        write_into(&f, features, prov).map_err(w_err(path))?;
-        f.close().map_err(w_err(path))?;
-    }
+    contents(features, prov)
+        .write(tmp.temp_path())
+        .map_err(w_err(path))?;
     tmp.commit().map_err(io_err)
 }
 
-fn write_into(f: &hdf5::File, x: &RawFeatures, prov: &Provenance) -> hdf5::Result<()> {
-    let strings = |v: &[String]| Array1::from_iter(v.iter().map(|s| to_vlu(s)));
+/// The file's datasets and attributes, assembled in memory.
+fn contents(x: &RawFeatures, prov: &Provenance) -> Writer {
+    let mut w = Writer::new();
     let s = &x.sequence;
-    f.new_dataset_builder()
-        .with_data(&s.aatype)
-        .create(names::AATYPE)?;
-    f.new_dataset_builder()
-        .with_data(&s.between_segment_residues)
-        .create(names::BETWEEN_SEGMENT_RESIDUES)?;
-    f.new_dataset_builder()
-        .with_data(&strings(std::slice::from_ref(&s.domain_name)))
-        .create(names::DOMAIN_NAME)?;
-    f.new_dataset_builder()
-        .with_data(&s.residue_index)
-        .create(names::RESIDUE_INDEX)?;
-    f.new_dataset_builder()
-        .with_data(&s.seq_length)
-        .create(names::SEQ_LENGTH)?;
-    f.new_dataset_builder()
-        .with_data(&strings(std::slice::from_ref(&s.sequence)))
-        .create(names::SEQUENCE)?;
+    w.i32(names::AATYPE, s.aatype.view())
+        .i32(names::BETWEEN_SEGMENT_RESIDUES, s.between_segment_residues.view())
+        .strings(names::DOMAIN_NAME, std::slice::from_ref(&s.domain_name))
+        .i32(names::RESIDUE_INDEX, s.residue_index.view())
+        .i32(names::SEQ_LENGTH, s.seq_length.view())
+        .strings(names::SEQUENCE, std::slice::from_ref(&s.sequence));
     let m = &x.msa;
-    f.new_dataset_builder()
-        .with_data(&m.msa)
-        .create(names::MSA)?;
-    f.new_dataset_builder()
-        .with_data(&m.deletion_matrix_int)
-        .create(names::DELETION_MATRIX_INT)?;
-    f.new_dataset_builder()
-        .with_data(&m.num_alignments)
-        .create(names::NUM_ALIGNMENTS)?;
-    f.new_dataset_builder()
-        .with_data(&strings(&m.msa_species_identifiers))
-        .create(names::MSA_SPECIES_IDENTIFIERS)?;
+    w.i32(names::MSA, m.msa.view())
+        .i32(names::DELETION_MATRIX_INT, m.deletion_matrix_int.view())
+        .i32(names::NUM_ALIGNMENTS, m.num_alignments.view())
+        .strings(names::MSA_SPECIES_IDENTIFIERS, &m.msa_species_identifiers);
     let t = &x.templates;
-    f.new_dataset_builder()
-        .with_data(&t.aatype)
-        .create(names::TEMPLATE_AATYPE)?;
-    f.new_dataset_builder()
-        .with_data(&t.all_atom_masks)
-        .create(names::TEMPLATE_ALL_ATOM_MASKS)?;
-    f.new_dataset_builder()
-        .with_data(&t.all_atom_positions)
-        .create(names::TEMPLATE_ALL_ATOM_POSITIONS)?;
-    f.new_dataset_builder()
-        .with_data(&strings(&t.domain_names))
-        .create(names::TEMPLATE_DOMAIN_NAMES)?;
-    f.new_dataset_builder()
-        .with_data(&strings(&t.sequence))
-        .create(names::TEMPLATE_SEQUENCE)?;
-    f.new_dataset_builder()
-        .with_data(&t.sum_probs)
-        .create(names::TEMPLATE_SUM_PROBS)?;
-
-    f.new_attr::<u32>()
-        .create(attrs::FORMAT_VERSION)?
-        .write_scalar(&FORMAT_VERSION)?;
+    w.f32(names::TEMPLATE_AATYPE, t.aatype.view())
+        .f32(names::TEMPLATE_ALL_ATOM_MASKS, t.all_atom_masks.view())
+        .f32(names::TEMPLATE_ALL_ATOM_POSITIONS, t.all_atom_positions.view())
+        .strings(names::TEMPLATE_DOMAIN_NAMES, &t.domain_names)
+        .strings(names::TEMPLATE_SEQUENCE, &t.sequence)
+        .f32(names::TEMPLATE_SUM_PROBS, t.sum_probs.view());
+    w.attr_u32(attrs::FORMAT_VERSION, FORMAT_VERSION);
     for (name, value) in [
         (attrs::TOOL, &prov.tool),
         (attrs::QUERY_SEQUENCE, &prov.query_sequence),
@@ -182,11 +140,9 @@ fn write_into(f: &hdf5::File, x: &RawFeatures, prov: &Provenance) -> hdf5::Resul
         (attrs::INPUT_HASH, &prov.input_hash),
         (attrs::CREATED, &prov.created),
     ] {
-        f.new_attr::<VarLenUnicode>()
-            .create(name)?
-            .write_scalar(&to_vlu(value))?;
+        w.attr_str(name, value);
     }
-    Ok(())
+    w
 }
 
 /// Reads only the provenance attributes (cheap: used to decide whether a rerun can skip work).
@@ -196,7 +152,7 @@ pub(crate) fn read_provenance(path: impl AsRef<Path>) -> Result<Provenance, Feat
     provenance(&f, path)
 }
 
-fn open(path: &Path) -> Result<hdf5::File, FeaturesFileError> {
+fn open(path: &Path) -> Result<H5Reader, FeaturesFileError> {
     if !path.is_file() {
         let message = match crate::fsutil::regular::check(path) {
             Err(e) if path.exists() => e.to_string(),
@@ -207,50 +163,35 @@ fn open(path: &Path) -> Result<hdf5::File, FeaturesFileError> {
             message,
         });
     }
-    crate::io::h5::open(path).map_err(|e| FeaturesFileError::Open {
+    H5Reader::open(path).map_err(|e| FeaturesFileError::Open {
         path: path.into(),
         message: e.to_string(),
     })
 }
 
-fn string_attr(f: &hdf5::File, name: &str) -> Option<String> {
-    let a = f.attr(name).ok()?;
-    match a.dtype().ok()?.to_descriptor().ok()? {
-        TypeDescriptor::VarLenUnicode => a
-            .read_scalar::<VarLenUnicode>()
-            .ok()
-            .map(|s| s.as_str().to_string()),
-        TypeDescriptor::VarLenAscii => a
-            .read_scalar::<VarLenAscii>()
-            .ok()
-            .map(|s| s.as_str().to_string()),
-        _ => None,
-    }
-}
-
-fn provenance(f: &hdf5::File, path: &Path) -> Result<Provenance, FeaturesFileError> {
-    let version = f
-        .attr(attrs::FORMAT_VERSION)
-        .map_err(|_| FeaturesFileError::NotFeatures {
-            path: path.into(),
-            attr: attrs::FORMAT_VERSION,
-        })?;
-    let found = version
-        .read_scalar::<u32>()
-        .map_err(|_| FeaturesFileError::Version {
-            path: path.into(),
-            found: format!(
-                "of type {:?}",
-                version.dtype().and_then(|d| d.to_descriptor()).ok()
-            ),
-        })?;
+fn provenance(f: &H5Reader, path: &Path) -> Result<Provenance, FeaturesFileError> {
+    let found = match f.attr_u32(attrs::FORMAT_VERSION) {
+        None => {
+            return Err(FeaturesFileError::NotFeatures {
+                path: path.into(),
+                attr: attrs::FORMAT_VERSION,
+            })
+        }
+        Some(Err(ty)) => {
+            return Err(FeaturesFileError::Version {
+                path: path.into(),
+                found: format!("of type {ty}"),
+            })
+        }
+        Some(Ok(v)) => v,
+    };
     if found != FORMAT_VERSION {
         return Err(FeaturesFileError::Version {
             path: path.into(),
             found: found.to_string(),
         });
     }
-    let get = |name| string_attr(f, name).unwrap_or_default();
+    let get = |name| f.attr_str(name).unwrap_or_default();
     Ok(Provenance {
         tool: get(attrs::TOOL),
         query_sequence: get(attrs::QUERY_SEQUENCE),
@@ -396,7 +337,7 @@ pub fn read(path: impl AsRef<Path>) -> Result<(RawFeatures, Provenance), Feature
 const MAX_UNSTORED_BYTES: u64 = 64 << 20;
 
 struct Reader<'a> {
-    f: &'a hdf5::File,
+    f: &'a H5Reader,
     path: &'a Path,
 }
 
@@ -409,11 +350,8 @@ impl Reader<'_> {
         }
     }
 
-    fn dataset(
-        &self,
-        name: &'static str,
-    ) -> Result<(hdf5::Dataset, TypeDescriptor), FeaturesFileError> {
-        if !self.f.link_exists(name) {
+    fn dataset(&self, name: &'static str) -> Result<(Dataset, Kind), FeaturesFileError> {
+        if !self.f.has_dataset(name) {
             return Err(FeaturesFileError::Missing {
                 path: self.path.into(),
                 dataset: name,
@@ -423,17 +361,14 @@ impl Reader<'_> {
             .f
             .dataset(name)
             .map_err(|e| self.invalid(name, e.to_string()))?;
-        let td = ds
-            .dtype()
-            .and_then(|d| d.to_descriptor())
-            .map_err(|e| self.invalid(name, e.to_string()))?;
-        Ok((ds, td))
+        let kind = ds.kind().map_err(|e| self.invalid(name, e.to_string()))?;
+        Ok((ds, kind))
     }
 
     fn check_shape(
         &self,
         name: &'static str,
-        ds: &hdf5::Dataset,
+        ds: &Dataset,
         expected: &[Option<usize>],
     ) -> Result<(), FeaturesFileError> {
         let shape = ds.shape();
@@ -456,31 +391,31 @@ impl Reader<'_> {
         Err(FeaturesFileError::Shape {
             path: self.path.into(),
             dataset: name,
-            found: shape,
+            found: shape.to_vec(),
             expected,
         })
     }
 
-    /// Refuses a dataset whose shape claims far more bytes than the file stores for it (a fill value
-    /// standing in for terabytes), before anything is allocated. ferrofold writes its datasets
-    /// uncompressed, so the two agree in its own files.
+    /// Refuses a dataset whose shape claims far more than the file holds for it (a fill value standing
+    /// in for terabytes), before anything is allocated. Compressed chunks count at their decoded size.
     fn check_claimed_size(
         &self,
         name: &'static str,
-        ds: &hdf5::Dataset,
+        ds: &Dataset,
         elem: usize,
     ) -> Result<(), FeaturesFileError> {
         let claimed = ds
-            .shape()
-            .iter()
-            .try_fold(elem as u64, |a, &d| a.checked_mul(d as u64));
-        let stored = ds.storage_size();
+            .claimed_elements()
+            .and_then(|c| c.checked_mul(elem as u64));
+        let backed = ds
+            .backed_bytes()
+            .map_err(|e| self.invalid(name, e.to_string()))?;
         match claimed {
-            Some(c) if c <= MAX_UNSTORED_BYTES || c <= stored.saturating_mul(16) => Ok(()),
+            Some(c) if c <= MAX_UNSTORED_BYTES || c <= backed => Ok(()),
             _ => Err(self.invalid(
                 name,
                 format!(
-                    "its shape {:?} claims {} bytes but the file stores {stored}: a corrupt or hostile file",
+                    "its shape {:?} claims {} bytes but the file holds {backed}: a corrupt or hostile file",
                     ds.shape(),
                     claimed.map_or("more than 2^64".to_string(), |c| c.to_string())
                 ),
@@ -488,28 +423,27 @@ impl Reader<'_> {
         }
     }
 
-    fn typed<T: hdf5::H5Type, D: Dimension>(
+    fn typed<T, D: Dimension>(
         &self,
         name: &'static str,
         expected: &[Option<usize>],
-        want: TypeDescriptor,
-        want_name: &'static str,
+        want: Kind,
+        read: impl Fn(&Dataset) -> Result<ndarray::ArrayD<T>, H5Error>,
     ) -> Result<Array<T, D>, FeaturesFileError> {
-        let (ds, td) = self.dataset(name)?;
-        if td != want {
+        let (ds, kind) = self.dataset(name)?;
+        if kind != want {
             return Err(FeaturesFileError::Type {
                 path: self.path.into(),
                 dataset: name,
-                found: format!("{td}"),
-                expected: want_name,
+                found: kind.to_string(),
+                expected: if want == Kind::I32 { "int32" } else { "float32" },
             });
         }
         self.check_shape(name, &ds, expected)?;
         self.check_claimed_size(name, &ds, std::mem::size_of::<T>())?;
-        let a: ArrayD<T> = ds
-            .read_dyn::<T>()
-            .map_err(|e| self.invalid(name, e.to_string()))?;
-        a.into_dimensionality::<D>()
+        read(&ds)
+            .map_err(|e| self.invalid(name, e.to_string()))?
+            .into_dimensionality::<D>()
             .map_err(|e| self.invalid(name, e.to_string()))
     }
 
@@ -518,12 +452,7 @@ impl Reader<'_> {
         name: &'static str,
         expected: &[Option<usize>],
     ) -> Result<Array<i32, D>, FeaturesFileError> {
-        self.typed::<i32, D>(
-            name,
-            expected,
-            TypeDescriptor::Integer(IntSize::U4),
-            "int32",
-        )
+        self.typed(name, expected, Kind::I32, Dataset::read_i32)
     }
 
     fn float<D: Dimension>(
@@ -531,12 +460,7 @@ impl Reader<'_> {
         name: &'static str,
         expected: &[Option<usize>],
     ) -> Result<Array<f32, D>, FeaturesFileError> {
-        self.typed::<f32, D>(
-            name,
-            expected,
-            TypeDescriptor::Float(FloatSize::U4),
-            "float32",
-        )
+        self.typed(name, expected, Kind::F32, Dataset::read_f32)
     }
 
     fn strings(
@@ -544,33 +468,20 @@ impl Reader<'_> {
         name: &'static str,
         len: Option<usize>,
     ) -> Result<Vec<String>, FeaturesFileError> {
-        let (ds, td) = self.dataset(name)?;
+        let (ds, kind) = self.dataset(name)?;
         self.check_shape(name, &ds, &[len])?;
-        self.check_claimed_size(name, &ds, std::mem::size_of::<VarLenUnicode>())?;
-        let err = |e: hdf5::Error| self.invalid(name, e.to_string());
-        let v: Vec<String> = match td {
-            TypeDescriptor::VarLenUnicode => ds
-                .read_raw::<VarLenUnicode>()
-                .map_err(err)?
-                .iter()
-                .map(|s| s.as_str().to_string())
-                .collect(),
-            TypeDescriptor::VarLenAscii => ds
-                .read_raw::<VarLenAscii>()
-                .map_err(err)?
-                .iter()
-                .map(|s| s.as_str().to_string())
-                .collect(),
-            other => {
-                return Err(FeaturesFileError::Type {
-                    path: self.path.into(),
-                    dataset: name,
-                    found: format!("{other}"),
-                    expected: "variable-length string",
-                })
-            }
-        };
-        Ok(v)
+        if kind != Kind::Str {
+            return Err(FeaturesFileError::Type {
+                path: self.path.into(),
+                dataset: name,
+                found: kind.to_string(),
+                expected: "variable-length string",
+            });
+        }
+        // A variable-length string's reference is 16 bytes in the file.
+        self.check_claimed_size(name, &ds, 16)?;
+        ds.read_strings()
+            .map_err(|e| self.invalid(name, e.to_string()))
     }
 }
 
@@ -615,19 +526,15 @@ pub(crate) fn dataset_shapes(
 ) -> Result<Vec<(String, Vec<usize>, String)>, FeaturesFileError> {
     let path = path.as_ref();
     let f = open(path)?;
-    let names = f.member_names().map_err(|e| FeaturesFileError::Open {
+    let names = f.dataset_names().map_err(|e| FeaturesFileError::Open {
         path: path.into(),
         message: e.to_string(),
     })?;
     let mut out = Vec::new();
     for n in names {
         if let Ok(ds) = f.dataset(&n) {
-            let td = ds
-                .dtype()
-                .and_then(|d| d.to_descriptor())
-                .map(|t| format!("{t}"))
-                .unwrap_or_else(|_| "?".into());
-            out.push((n, ds.shape(), td));
+            let kind = ds.kind().map_or_else(|_| "?".into(), |k| k.to_string());
+            out.push((n, ds.shape().to_vec(), kind));
         }
     }
     Ok(out)
@@ -637,6 +544,8 @@ pub(crate) fn dataset_shapes(
 mod tests {
     use super::*;
     use crate::features::builder::FeatureBuilder;
+    use crate::io::h5::edit::{Attr, Contents, Data};
+    use crate::io::h5::Kind;
     use crate::query::Query;
 
     fn sample() -> RawFeatures {
@@ -672,15 +581,20 @@ mod tests {
         );
     }
 
+    fn edit(p: &Path, change: impl FnOnce(&mut Contents)) {
+        let mut c = Contents::read(p, &[attrs::FORMAT_VERSION]).unwrap();
+        change(&mut c);
+        c.write(p).unwrap();
+    }
+
     #[test]
     fn missing_dataset_and_bad_version_are_named() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("f.h5");
         write(&p, &sample(), &Provenance::default()).unwrap();
-        {
-            let f = crate::io::h5::open_rw(&p).unwrap();
-            f.unlink(names::DELETION_MATRIX_INT).unwrap();
-        }
+        edit(&p, |c| {
+            c.datasets.remove(names::DELETION_MATRIX_INT);
+        });
         let e = read(&p).unwrap_err();
         assert!(
             matches!(
@@ -692,16 +606,19 @@ mod tests {
             ),
             "{e}"
         );
-        {
-            let f = crate::io::h5::open_rw(&p).unwrap();
-            f.attr(attrs::FORMAT_VERSION)
-                .unwrap()
-                .write_scalar(&7u32)
-                .unwrap();
-        }
+        edit(&p, |c| {
+            c.attrs.insert(attrs::FORMAT_VERSION.into(), Attr::U32(7));
+        });
         assert!(matches!(
             read(&p).unwrap_err(),
             FeaturesFileError::Version { .. }
+        ));
+        edit(&p, |c| {
+            c.attrs.remove(attrs::FORMAT_VERSION);
+        });
+        assert!(matches!(
+            read(&p).unwrap_err(),
+            FeaturesFileError::NotFeatures { .. }
         ));
     }
 
@@ -710,33 +627,55 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("f.h5");
         write(&p, &sample(), &Provenance::default()).unwrap();
-        {
-            let f = crate::io::h5::open_rw(&p).unwrap();
-            f.unlink(names::RESIDUE_INDEX).unwrap();
-            f.new_dataset_builder()
-                .with_data(&Array1::<i32>::zeros(4))
-                .create(names::RESIDUE_INDEX)
-                .unwrap();
-            f.unlink(names::MSA).unwrap();
-            f.new_dataset_builder()
-                .with_data(&ndarray::Array2::<f32>::zeros((1, 5)))
-                .create(names::MSA)
-                .unwrap();
-        }
+        edit(&p, |c| {
+            c.datasets.insert(
+                names::RESIDUE_INDEX.into(),
+                Data::I32(ndarray::ArrayD::zeros(ndarray::IxDyn(&[4]))),
+            );
+            c.datasets.insert(
+                names::MSA.into(),
+                Data::F32(ndarray::ArrayD::zeros(ndarray::IxDyn(&[1, 5]))),
+            );
+        });
         let e = read(&p).unwrap_err().to_string();
         assert!(
             e.contains("'residue_index'") && e.contains("[4]") && e.contains("[5]"),
             "{e}"
         );
-        {
-            let f = crate::io::h5::open_rw(&p).unwrap();
-            f.unlink(names::RESIDUE_INDEX).unwrap();
-            f.new_dataset_builder()
-                .with_data(&Array1::<i32>::zeros(5))
-                .create(names::RESIDUE_INDEX)
-                .unwrap();
-        }
+        edit(&p, |c| {
+            c.datasets.insert(
+                names::RESIDUE_INDEX.into(),
+                Data::I32(ndarray::ArrayD::zeros(ndarray::IxDyn(&[5]))),
+            );
+        });
         let e = read(&p).unwrap_err().to_string();
         assert!(e.contains("'msa'") && e.contains("int32"), "{e}");
+    }
+
+    #[test]
+    fn a_claimed_shape_without_stored_data_is_refused_before_allocating() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f.h5");
+        write(&p, &sample(), &Provenance::default()).unwrap();
+        let mut c = Contents::read(&p, &[attrs::FORMAT_VERSION]).unwrap();
+        for name in [names::MSA, names::DELETION_MATRIX_INT, names::MSA_SPECIES_IDENTIFIERS] {
+            c.datasets.remove(name);
+        }
+        c.datasets.insert(
+            names::NUM_ALIGNMENTS.into(),
+            Data::I32(ndarray::ArrayD::from_elem(ndarray::IxDyn(&[5]), 1 << 30)),
+        );
+        let mut w = c.writer();
+        w.chunked(names::MSA, &[1, 5], &[1, 5], Kind::I32)
+            .chunked(names::DELETION_MATRIX_INT, &[2, 5], &[1, 5], Kind::I32)
+            .chunked(names::MSA_SPECIES_IDENTIFIERS, &[3], &[1], Kind::Str);
+        w.write(&p).unwrap();
+        // The file claims 2^30 rows (20 GiB of int32) and stores one or a few.
+        let claim = crate::io::h5::edit::claim_shape;
+        claim(&p, &[1, 5], &[1 << 30, 5]).unwrap();
+        claim(&p, &[2, 5], &[1 << 30, 5]).unwrap();
+        claim(&p, &[3], &[1 << 30]).unwrap();
+        let e = read(&p).unwrap_err().to_string();
+        assert!(e.contains("'msa'") && e.contains("claims"), "{e}");
     }
 }

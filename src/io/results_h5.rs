@@ -4,24 +4,17 @@
 
 use std::path::{Path, PathBuf};
 
-use hdf5::types::VarLenUnicode;
 use ndarray::ArrayViewD;
 use thiserror::Error;
 
 use crate::fsutil::atomic::AtomicFile;
+use crate::io::h5::{Reader, Writer};
 
-/// Errors writing a results file; each names the file and the dataset or attribute.
+/// Errors writing a results file; each names the file.
 #[derive(Debug, Error)]
 pub enum ResultsFileError {
     #[error("{}: {message}", path.display())]
     Write { path: PathBuf, message: String },
-    #[error("{}: {what} '{name}': {message}", path.display())]
-    Item {
-        path: PathBuf,
-        what: &'static str,
-        name: String,
-        message: String,
-    },
 }
 
 /// Writes `datasets` (float32) and string `attrs` to `path` atomically.
@@ -34,45 +27,29 @@ pub fn write(
         path: path.into(),
         message: e.to_string(),
     };
-    let item_err = |what: &'static str, name: &str, e: hdf5::Error| ResultsFileError::Item {
-        path: path.into(),
-        what,
-        name: name.into(),
-        message: e.to_string(),
-    };
-    let tmp = AtomicFile::create(path).map_err(|e| file_err(&e))?;
-    {
-        let f = crate::io::h5::create(tmp.temp_path()).map_err(|e| file_err(&e))?;
-        for (name, a) in datasets {
-            let owned = a.as_standard_layout();
-            f.new_dataset_builder()
-                .with_data(&owned)
-                .create(*name)
-                .map_err(|e| item_err("dataset", name, e))?;
-        }
-        for (name, value) in attrs {
-            let v = super::features_h5::to_vlu(value);
-            f.new_attr::<VarLenUnicode>()
-                .create(*name)
-                .and_then(|a| a.write_scalar(&v))
-                .map_err(|e| item_err("attribute", name, e))?;
-        }
-        f.close().map_err(|e| file_err(&e))?;
+    let mut w = Writer::new();
+    for (name, a) in datasets {
+        w.f32(name, a.view());
     }
+    for (name, value) in attrs {
+        w.attr_str(name, value);
+    }
+    let tmp = AtomicFile::create(path).map_err(|e| file_err(&e))?;
+    w.write(tmp.temp_path()).map_err(|e| file_err(&e))?;
     tmp.commit().map_err(|e| file_err(&e))
 }
 
 /// Reads a string attribute (e.g. the input hash of a finished run).
 pub fn read_attr(path: &Path, name: &str) -> Option<String> {
-    let f = crate::io::h5::open(path).ok()?;
-    let a = f.attr(name).ok()?;
-    a.read_scalar::<VarLenUnicode>()
-        .ok()
-        .map(|s| s.as_str().to_string())
+    Reader::open(path).ok()?.attr_str(name)
 }
 
 /// Reads one float32 dataset.
 pub fn read_f32(path: &Path, name: &str) -> Option<ndarray::ArrayD<f32>> {
-    let f = crate::io::h5::open(path).ok()?;
-    f.dataset(name).ok()?.read_dyn::<f32>().ok()
+    let f = Reader::open(path).ok()?;
+    let ds = f.dataset(name).ok()?;
+    if ds.kind().ok()? != crate::io::h5::Kind::F32 {
+        return None;
+    }
+    ds.read_f32().ok()
 }

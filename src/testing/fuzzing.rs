@@ -11,6 +11,7 @@ use crate::features::{
 };
 use crate::io::a3m::A3m;
 use crate::io::features_h5::{self, Provenance};
+use crate::io::h5::edit::{Contents, Data};
 use crate::io::stockholm::Stockholm;
 use crate::model::input::pipeline::{process_features, PipelineConfig};
 use crate::model::params::config::ModelConfig;
@@ -122,14 +123,28 @@ fn base_file() -> (
     (dir, path, raw)
 }
 
-/// Our validation of what a `features.h5` holds. A valid file for a short query is written first; the
-/// input then replaces (or deletes) up to four of its datasets with arrays of any type, rank, shape and
-/// contents. Whatever `features_h5::read` accepts must then go through the model's input pipeline
-/// without a panic.
+/// Our validation of what a `features.h5` holds. A valid file for a short query is written first.
+/// With an even first byte the input then replaces (or deletes) up to four of its datasets with arrays
+/// of any type, rank, shape and contents; with an odd one it overwrites bytes of the file itself (pairs
+/// of a position and a value), which exercises the HDF5 reader on damaged metadata and data. Whatever
+/// `features_h5::read` accepts must then go through the model's input pipeline without a panic.
 pub fn features_h5(data: &[u8]) {
     let (_dir, path, _) = base_file();
-    {
-        let f = crate::io::h5::open_rw(&path).unwrap();
+    let Some((&mode, data)) = data.split_first() else {
+        return;
+    };
+    if mode % 2 == 1 {
+        let mut file = std::fs::read(&path).unwrap();
+        let len = file.len();
+        for pair in data.chunks(3) {
+            if let [hi, lo, v] = *pair {
+                let at = (((hi as usize) << 8) | lo as usize) % len;
+                file[at] = v;
+            }
+        }
+        std::fs::write(&path, file).unwrap();
+    } else {
+        let mut c = Contents::read(&path, &[features_h5::attrs::FORMAT_VERSION]).unwrap();
         let mut bytes = data.iter().copied();
         for _ in 0..4 {
             let Some(sel) = bytes.next() else { break };
@@ -140,15 +155,13 @@ pub fn features_h5(data: &[u8]) {
                 .map(|_| (bytes.next().unwrap_or(1) % 7) as usize)
                 .collect();
             let count: usize = dims.iter().product();
-            let _ = f.unlink(name);
             let shape = ndarray::IxDyn(&dims);
-            match kind {
+            let data = match kind {
                 0 => {
                     let v: Vec<i32> = (0..count)
                         .map(|_| bytes.next().unwrap_or(0) as i8 as i32)
                         .collect();
-                    let a = ndarray::ArrayD::from_shape_vec(shape, v).unwrap();
-                    f.new_dataset_builder().with_data(&a).create(name).unwrap();
+                    Some(Data::I32(ndarray::ArrayD::from_shape_vec(shape, v).unwrap()))
                 }
                 1 => {
                     let v: Vec<f32> = (0..count)
@@ -161,25 +174,27 @@ pub fn features_h5(data: &[u8]) {
                             }
                         })
                         .collect();
-                    let a = ndarray::ArrayD::from_shape_vec(shape, v).unwrap();
-                    f.new_dataset_builder().with_data(&a).create(name).unwrap();
+                    Some(Data::F32(ndarray::ArrayD::from_shape_vec(shape, v).unwrap()))
                 }
-                2 => {
-                    let v: Vec<hdf5::types::VarLenUnicode> = (0..count)
+                // Strings are one-dimensional in HDF5 files made by h5py and by ferrofold.
+                2 => Some(Data::Strings(
+                    (0..dims.first().copied().unwrap_or(1))
                         .map(|_| {
                             let len = bytes.next().unwrap_or(0) % 8;
-                            let s: String = (0..len)
+                            (0..len)
                                 .map(|_| (b'A' + bytes.next().unwrap_or(0) % 26) as char)
-                                .collect();
-                            s.parse().unwrap()
+                                .collect()
                         })
-                        .collect();
-                    let a = ndarray::ArrayD::from_shape_vec(shape, v).unwrap();
-                    f.new_dataset_builder().with_data(&a).create(name).unwrap();
-                }
-                _ => {} // deleted
-            }
+                        .collect(),
+                )),
+                _ => None, // deleted
+            };
+            match data {
+                Some(d) => c.datasets.insert(name.into(), d),
+                None => c.datasets.remove(name),
+            };
         }
+        c.write(&path).unwrap();
     }
     if let Ok((raw, _)) = features_h5::read(&path) {
         let cfg = PipelineConfig::for_model(&ModelConfig::model_1_ptm());
@@ -188,68 +203,59 @@ pub fn features_h5(data: &[u8]) {
 }
 
 /// Claimed shapes against real sizes: a valid `features.h5` for a short query, then up to four datasets
-/// replaced by chunked ones whose *claimed* shape (any rank, dimensions up to 2^40) differs from what is
-/// stored (the input writes a few real values or none; the rest is the fill value, stored nowhere), and
-/// `num_alignments` may claim any row count. Whatever `features_h5::read` accepts must go through the
-/// input pipeline; nothing may allocate what is only claimed (the fuzzer's RSS limit catches that).
+/// replaced by chunked ones (a few stored values) whose *claimed* shape (any rank, dimensions up to
+/// 2^40) differs from what is stored: the rest is the fill value, stored nowhere. `num_alignments`
+/// may claim any row count. Whatever `features_h5::read` accepts must go through the input pipeline;
+/// nothing may allocate what is only claimed (the fuzzer's RSS limit catches that).
 pub fn features_h5_claims(data: &[u8]) {
     let (_dir, path, raw) = base_file();
-    {
-        let f = crate::io::h5::open_rw(&path).unwrap();
-        let mut bytes = data.iter().copied();
-        let mut next = || bytes.next().unwrap_or(0);
-        for _ in 0..4 {
-            let sel = next();
-            if sel == 0 && next() == 0 {
-                break;
-            }
-            let name = names::ALL[sel as usize % names::ALL.len()];
-            let ndim = 1 + (next() % 3) as usize;
-            // Dimensions from 0 up to 2^40: real sizes, a little more, or absurd.
-            let dims: Vec<usize> = (0..ndim)
-                .map(|_| match next() % 4 {
-                    0 => (next() % 8) as usize,
-                    1 => (next() as usize) << 8,
-                    2 => 1usize << (20 + next() % 21),
-                    _ => raw.num_res(),
-                })
-                .collect();
-            let chunk: Vec<usize> = dims.iter().map(|&d| d.clamp(1, 64)).collect();
-            let _ = f.unlink(name);
-            // Claims whose element count overflows 64 bits cannot be made: the hdf5 crate and libhdf5
-            // both fail on them (a panic, a crash) while writing the file; the dataset stays deleted.
-            if dims
-                .iter()
-                .try_fold(1u64, |a, &d| a.checked_mul(d as u64))
-                .is_none_or(|c| c > 1 << 60)
-            {
-                continue;
-            }
-            let made = if next() % 2 == 0 {
-                f.new_dataset::<i32>()
-                    .chunk(chunk.as_slice())
-                    .shape(dims.as_slice())
-                    .create(name)
-            } else {
-                f.new_dataset::<f32>()
-                    .chunk(chunk.as_slice())
-                    .shape(dims.as_slice())
-                    .create(name)
-            };
-            // A few real values at the start of the first chunk, or none.
-            if let Ok(ds) = made {
-                let real = (next() % 4) as usize;
-                if real > 0 && dims.iter().all(|&d| d >= real) {
-                    let block: Vec<usize> = dims.iter().map(|_| real).collect();
-                    let values = ndarray::ArrayD::from_shape_fn(ndarray::IxDyn(&block), |_| 1i32);
-                    let sel: Vec<hdf5::SliceOrIndex> = block
-                        .iter()
-                        .map(|&n| hdf5::SliceOrIndex::from(0..n))
-                        .collect();
-                    let _ =
-                        ds.write_slice(&values, hdf5::Selection::from(hdf5::Hyperslab::from(sel)));
-                }
-            }
+    let mut c = Contents::read(&path, &[features_h5::attrs::FORMAT_VERSION]).unwrap();
+    let mut bytes = data.iter().copied();
+    let mut next = || bytes.next().unwrap_or(0);
+    let mut claims: Vec<(&str, Vec<usize>, Vec<usize>, crate::io::h5::Kind)> = Vec::new();
+    for k in 0..4usize {
+        let sel = next();
+        if sel == 0 && next() == 0 {
+            break;
+        }
+        let name = names::ALL[sel as usize % names::ALL.len()];
+        if claims.iter().any(|(n, ..)| *n == name) {
+            continue;
+        }
+        let ndim = 1 + (next() % 3) as usize;
+        // Dimensions from 0 up to 2^40: real sizes, a little more, or absurd.
+        let dims: Vec<usize> = (0..ndim)
+            .map(|_| match next() % 4 {
+                0 => (next() % 8) as usize,
+                1 => (next() as usize) << 8,
+                2 => 1usize << (20 + next() % 21),
+                _ => raw.num_res(),
+            })
+            .collect();
+        // Stored: a distinct small shape (1 + k rows, then ones), chunked by itself.
+        let mut stored = vec![1usize; ndim];
+        stored[0] = 1 + k;
+        let kind = match next() % 3 {
+            0 => crate::io::h5::Kind::I32,
+            1 => crate::io::h5::Kind::F32,
+            _ => crate::io::h5::Kind::Str,
+        };
+        c.datasets.remove(name);
+        claims.push((name, stored, dims, kind));
+    }
+    let mut writer = c.writer();
+    for (name, stored, _, kind) in &claims {
+        writer.chunked(name, stored, stored, kind.clone());
+    }
+    writer.write(&path).unwrap();
+    for (_, stored, dims, _) in &claims {
+        // Claims whose element count overflows 64 bits are not made (HDF5 refuses such shapes).
+        if dims
+            .iter()
+            .try_fold(1u64, |a, &d| a.checked_mul(d as u64))
+            .is_some_and(|c| c <= 1 << 60)
+        {
+            let _ = crate::io::h5::edit::claim_shape(&path, stored, dims);
         }
     }
     if let Ok((raw, _)) = features_h5::read(&path) {

@@ -159,62 +159,40 @@ fn features_arrays_that_disagree_are_named() {
     let model = d.join("demo.onnx");
     ferrofold::pipeline::params::ensure_demo_model(&model).unwrap();
     // Each case replaces one dataset with a wrongly sized one.
-    type Edit = Box<dyn Fn(&hdf5::File)>;
-    let cases: Vec<(&str, Edit, Vec<&str>)> = vec![
+    use ferrofold::io::h5::edit::{Contents, Data};
+    let i32s = |shape: &[usize], v: i32| Data::I32(ndarray::ArrayD::from_elem(ndarray::IxDyn(shape), v));
+    let cases: Vec<(&str, &str, Data, Vec<&str>)> = vec![
         (
             "deletion matrix with another row count",
-            Box::new(|f: &hdf5::File| {
-                let a = ndarray::Array2::<i32>::zeros((3, 70));
-                f.new_dataset_builder()
-                    .with_data(&a)
-                    .create("deletion_matrix_int")
-                    .unwrap();
-            }),
+            "deletion_matrix_int",
+            i32s(&[3, 70], 0),
             vec!["deletion_matrix_int"],
         ),
         (
             "MSA narrower than the sequence",
-            Box::new(|f: &hdf5::File| {
-                let a = ndarray::Array2::<i32>::zeros((1, 69));
-                f.new_dataset_builder().with_data(&a).create("msa").unwrap();
-            }),
+            "msa",
+            i32s(&[1, 69], 0),
             vec!["'msa'", "69"],
         ),
         (
             "residue index shorter than aatype",
-            Box::new(|f: &hdf5::File| {
-                let a = ndarray::Array1::<i32>::zeros(12);
-                f.new_dataset_builder()
-                    .with_data(&a)
-                    .create("residue_index")
-                    .unwrap();
-            }),
+            "residue_index",
+            i32s(&[12], 0),
             vec!["residue_index"],
         ),
         (
             "MSA codes outside the alphabet",
-            Box::new(|f: &hdf5::File| {
-                let a = ndarray::Array2::<i32>::from_elem((1, 70), 99);
-                f.new_dataset_builder().with_data(&a).create("msa").unwrap();
-            }),
+            "msa",
+            i32s(&[1, 70], 99),
             vec!["'msa'", "99"],
         ),
     ];
-    for (i, (case, edit, expect)) in cases.into_iter().enumerate() {
+    for (i, (case, name, data, expect)) in cases.into_iter().enumerate() {
         let bad = d.join(format!("bad{i}/features.h5"));
         fs::create_dir_all(bad.parent().unwrap()).unwrap();
-        fs::copy(&feats, &bad).unwrap();
-        {
-            let f = ferrofold::io::h5::open_rw(&bad).unwrap();
-            let name = match case {
-                c if c.starts_with("deletion") => "deletion_matrix_int",
-                c if c.starts_with("residue") => "residue_index",
-                _ => "msa",
-            };
-            f.unlink(name).unwrap();
-            edit(&f);
-            f.close().unwrap();
-        }
+        let mut c = Contents::read(&feats, &["ferrofold_format_version"]).unwrap();
+        c.datasets.insert(name.into(), data);
+        c.write(&bad).unwrap();
         let o = d.join(format!("out{i}"));
         let mut expect = expect.clone();
         expect.push("features.h5");

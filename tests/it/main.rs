@@ -9,6 +9,7 @@ mod end_to_end_parity;
 mod evoformer_modules_parity;
 mod features_parity;
 mod fuzz_regressions;
+mod hdf5_interop;
 mod hostile_inputs;
 mod input_pipeline_parity;
 mod malformed_inputs;

@@ -324,15 +324,14 @@ fn predict_errors_leave_nothing_behind() {
     );
     // A features file whose arrays disagree in length.
     let broken = d.join("broken.h5");
-    std::fs::copy(&features, &broken).unwrap();
     {
-        let f = ferrofold::io::h5::open_rw(&broken).unwrap();
-        f.unlink("residue_index").unwrap();
-        f.new_dataset_builder()
-            .with_data(&ndarray::Array1::<i32>::zeros(39))
-            .create("residue_index")
-            .unwrap();
-        f.close().unwrap();
+        use ferrofold::io::h5::edit::{Contents, Data};
+        let mut c = Contents::read(&features, &["ferrofold_format_version"]).unwrap();
+        c.datasets.insert(
+            "residue_index".into(),
+            Data::I32(ndarray::ArrayD::zeros(ndarray::IxDyn(&[39]))),
+        );
+        c.write(&broken).unwrap();
     }
     check(
         &[
