@@ -1,27 +1,56 @@
 //! Where databases live: the demo database shipped in `databases/demo/`, and the data directory of
 //! AlphaFold2's databases (`--data-dir`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// File name of the demo database (20,000 UniProt sequences, CC BY 4.0).
 pub const DEMO_DATABASE: &str = "uniprot20k.fasta.gz";
 
-/// The `databases/` folder: `$FERROFOLD_DATABASES` if set, else `./databases` if it holds the demo
-/// database, else the source tree's (where the binary was built).
-pub(crate) fn databases_dir() -> PathBuf {
+/// The demo database's bytes, carried inside the program so that a binary copied to a cluster or
+/// installed with `cargo install` (and the source tree gone) still has its default database.
+static DEMO_DATABASE_BYTES: &[u8] = include_bytes!("../databases/demo/uniprot20k.fasta.gz");
+
+/// The demo database file: `$FERROFOLD_DATABASES/demo/uniprot20k.fasta.gz` if that variable is set,
+/// else `./databases/demo/uniprot20k.fasta.gz` if present (a source checkout), else the copy the program
+/// carries, written once to `$XDG_CACHE_HOME/ferrofold/databases/demo/` (`~/.cache/...`) and rewritten
+/// whenever its content differs from the carried bytes.
+pub fn demo_database() -> PathBuf {
     if let Some(d) = std::env::var_os("FERROFOLD_DATABASES") {
-        return PathBuf::from(d);
+        return PathBuf::from(d).join("demo").join(DEMO_DATABASE);
     }
-    let local = PathBuf::from("databases");
-    if local.join("demo").join(DEMO_DATABASE).is_file() {
+    let local = PathBuf::from("databases").join("demo").join(DEMO_DATABASE);
+    if local.is_file() {
         return local;
     }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("databases")
+    let cached = crate::pipeline::params::cache_dir("databases")
+        .join("demo")
+        .join(DEMO_DATABASE);
+    match unpack_demo_database(&cached) {
+        Ok(()) => cached,
+        Err(e) => {
+            // The search that follows names the path and fails; say why it is missing.
+            tracing::error!(
+                "cannot write the demo database to {}: {e}",
+                cached.display()
+            );
+            cached
+        }
+    }
 }
 
-/// The demo database file.
-pub fn demo_database() -> PathBuf {
-    databases_dir().join("demo").join(DEMO_DATABASE)
+/// Writes the carried demo database to `dest` unless an identical copy is already there.
+fn unpack_demo_database(dest: &Path) -> std::io::Result<()> {
+    if let Ok(existing) = std::fs::read(dest) {
+        if existing == DEMO_DATABASE_BYTES {
+            return Ok(());
+        }
+    }
+    if let Some(parent) = dest.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut f = crate::fsutil::atomic::AtomicFile::create(dest)?;
+    std::io::Write::write_all(f.file(), DEMO_DATABASE_BYTES)?;
+    f.commit()
 }
 
 /// One database of the manifest (`databases/manifest.tsv`).
