@@ -105,7 +105,13 @@ impl Writer {
     /// (`maxshape=(None, ...)`), for tests that need a dataset whose shape can later claim more than
     /// it stores ([`edit::claim_shape`]).
     #[cfg(any(test, feature = "test-support"))]
-    pub fn chunked(&mut self, name: &str, shape: &[usize], chunk: &[usize], kind: Kind) -> &mut Self {
+    pub fn chunked(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+        chunk: &[usize],
+        kind: Kind,
+    ) -> &mut Self {
         let count: usize = shape.iter().product();
         let mut maxshape: Vec<hdf5_pure::MaxExtent> = shape
             .iter()

@@ -161,7 +161,9 @@ pub fn features_h5(data: &[u8]) {
                     let v: Vec<i32> = (0..count)
                         .map(|_| bytes.next().unwrap_or(0) as i8 as i32)
                         .collect();
-                    Some(Data::I32(ndarray::ArrayD::from_shape_vec(shape, v).unwrap()))
+                    Some(Data::I32(
+                        ndarray::ArrayD::from_shape_vec(shape, v).unwrap(),
+                    ))
                 }
                 1 => {
                     let v: Vec<f32> = (0..count)
@@ -174,7 +176,9 @@ pub fn features_h5(data: &[u8]) {
                             }
                         })
                         .collect();
-                    Some(Data::F32(ndarray::ArrayD::from_shape_vec(shape, v).unwrap()))
+                    Some(Data::F32(
+                        ndarray::ArrayD::from_shape_vec(shape, v).unwrap(),
+                    ))
                 }
                 // Strings are one-dimensional in HDF5 files made by h5py and by ferrofold.
                 2 => Some(Data::Strings(

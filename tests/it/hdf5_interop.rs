@@ -24,8 +24,17 @@ fn run_python(args: &[&str]) -> String {
         .arg(script())
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {} (set FERROFOLD_CIF_PYTHON to a Python with h5py): {e}", python()));
-    assert!(o.status.success(), "h5_interop.py {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {} (set FERROFOLD_CIF_PYTHON to a Python with h5py): {e}",
+                python()
+            )
+        });
+    assert!(
+        o.status.success(),
+        "h5_interop.py {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8(o.stdout).unwrap()
 }
 
@@ -59,7 +68,12 @@ fn h5py_and_h5dump_read_what_ferrofold_writes() {
         .as_array()
         .unwrap()
         .iter()
-        .flat_map(|r| r.as_array().unwrap().iter().map(|v| v.as_i64().unwrap() as i32))
+        .flat_map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_i64().unwrap() as i32)
+        })
         .collect();
     assert_eq!(msa, f.msa.msa.iter().copied().collect::<Vec<_>>());
     let species: Vec<String> = ds["msa_species_identifiers"]["values"]
@@ -69,7 +83,10 @@ fn h5py_and_h5dump_read_what_ferrofold_writes() {
         .map(|v| v.as_str().unwrap().to_string())
         .collect();
     assert_eq!(species, f.msa.msa_species_identifiers);
-    assert!(species.iter().any(|s| !s.is_empty()), "the alignment names species");
+    assert!(
+        species.iter().any(|s| !s.is_empty()),
+        "the alignment names species"
+    );
     assert_eq!(ds["sequence"]["values"][0], f.sequence.sequence.as_str());
     assert_eq!(ds["template_aatype"]["dtype"], "float32");
     assert_eq!(ds["template_aatype"]["shape"][0], 0);
@@ -88,10 +105,17 @@ fn h5py_and_h5dump_read_what_ferrofold_writes() {
     let n = f.num_res();
     assert!(text.contains(&format!("( {n} ) / ( {n} )")), "{text}");
     assert!(text.contains(&format!("{}", n - 1)), "{text}");
-    let o = Command::new("h5dump").arg("-H").arg(&path).output().unwrap();
+    let o = Command::new("h5dump")
+        .arg("-H")
+        .arg(&path)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let header = String::from_utf8_lossy(&o.stdout);
-    assert!(header.contains("H5T_CSET_UTF8") && header.contains("H5T_VARIABLE"), "{header}");
+    assert!(
+        header.contains("H5T_CSET_UTF8") && header.contains("H5T_VARIABLE"),
+        "{header}"
+    );
 }
 
 #[test]
@@ -101,14 +125,23 @@ fn ferrofold_reads_what_h5py_writes() {
     let (f, prov) = ferrofold::io::features_h5::read(&path).unwrap();
     for mode in ["gzip", "v114", "fixed"] {
         let other = tmp.path().join(format!("{mode}.h5"));
-        run_python(&["rewrite", path.to_str().unwrap(), other.to_str().unwrap(), mode]);
-        let (g, gprov) = ferrofold::io::features_h5::read(&other)
-            .unwrap_or_else(|e| panic!("{mode}: {e}"));
+        run_python(&[
+            "rewrite",
+            path.to_str().unwrap(),
+            other.to_str().unwrap(),
+            mode,
+        ]);
+        let (g, gprov) =
+            ferrofold::io::features_h5::read(&other).unwrap_or_else(|e| panic!("{mode}: {e}"));
         assert_eq!(g, f, "{mode}: features differ");
         assert_eq!(gprov, prov, "{mode}: provenance differs");
         // The program reads it too.
         let r = ferrofold(&["inspect", other.to_str().unwrap()]);
-        assert!(r.status.success(), "{mode}: {}", String::from_utf8_lossy(&r.stderr));
+        assert!(
+            r.status.success(),
+            "{mode}: {}",
+            String::from_utf8_lossy(&r.stderr)
+        );
     }
 }
 
@@ -117,16 +150,29 @@ fn h5py_reads_a_results_file() {
     let tmp = tempfile::tempdir().unwrap();
     let path = features(tmp.path());
     let out = tmp.path().join("p");
-    let r = ferrofold(&["predict", path.to_str().unwrap(), "--demo-model", "-o", out.to_str().unwrap(), "-q"]);
+    let r = ferrofold(&[
+        "predict",
+        path.to_str().unwrap(),
+        "--demo-model",
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let result = std::fs::read_dir(&out)
         .unwrap()
         .flatten()
         .map(|e| e.path())
-        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("result_"))
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("result_")
+        })
         .expect("a result file");
     let ours = ferrofold::io::results_h5::read_f32(&result, "plddt").unwrap();
-    let dump: Value = serde_json::from_str(&run_python(&["dump", result.to_str().unwrap()])).unwrap();
+    let dump: Value =
+        serde_json::from_str(&run_python(&["dump", result.to_str().unwrap()])).unwrap();
     let theirs: Vec<f32> = dump["datasets"]["plddt"]["values"]
         .as_array()
         .unwrap()

@@ -160,7 +160,8 @@ fn features_arrays_that_disagree_are_named() {
     ferrofold::pipeline::params::ensure_demo_model(&model).unwrap();
     // Each case replaces one dataset with a wrongly sized one.
     use ferrofold::io::h5::edit::{Contents, Data};
-    let i32s = |shape: &[usize], v: i32| Data::I32(ndarray::ArrayD::from_elem(ndarray::IxDyn(shape), v));
+    let i32s =
+        |shape: &[usize], v: i32| Data::I32(ndarray::ArrayD::from_elem(ndarray::IxDyn(shape), v));
     let cases: Vec<(&str, &str, Data, Vec<&str>)> = vec![
         (
             "deletion matrix with another row count",

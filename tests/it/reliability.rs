@@ -66,7 +66,10 @@ fn claiming_file(src: &Path, dest: &Path) {
     }
     c.datasets.insert(
         "num_alignments".into(),
-        edit::Data::I32(ndarray::ArrayD::from_elem(ndarray::IxDyn(&[n]), rows as i32)),
+        edit::Data::I32(ndarray::ArrayD::from_elem(
+            ndarray::IxDyn(&[n]),
+            rows as i32,
+        )),
     );
     let mut w = c.writer();
     // Distinct stored row counts, so that each dataset's shape can be found and changed.
