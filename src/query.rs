@@ -30,10 +30,11 @@ impl Query {
         Ok(all.remove(0))
     }
 
-    /// Reads every record of a FASTA file, validated (see [`fasta::validate_protein`]).
+    /// Reads every record of a FASTA file (or of a ColabFold `.a3m` / `.csv` input, see
+    /// [`crate::io::colabfold`]), validated (see [`fasta::validate_protein`]).
     pub fn read_all(path: impl AsRef<Path>) -> Result<Vec<Self>, FastaError> {
         let path = path.as_ref();
-        let records = fasta::read_path(path)?;
+        let records = crate::io::colabfold::read_records(path)?;
         fasta::validate_protein(&records, path)?;
         Ok(records.iter().map(Self::from_record).collect())
     }

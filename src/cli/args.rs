@@ -155,8 +155,15 @@ Alignments are recognised by AlphaFold2's file names (uniref90_hits.sto, bfd_uni
 bfd_uniclust_hits.a3m, small_bfd_hits.sto, mgnify_hits.sto) and merged in AlphaFold2's order\n\
 uniref90 -> BFD -> MGnify, then any other .a3m/.sto in the order given, de-duplicated.")]
 pub(crate) struct FeaturesArgs {
-    /// FASTA file; each record is one target, written to <OUTPUT>/<record id>/
-    pub(crate) fasta: PathBuf,
+    /// FASTA file (or a ColabFold .a3m, whose rows are then the MSA, or .csv with id,sequence
+    /// columns); each record is one target, written to <OUTPUT>/<record id>/
+    #[arg(required_unless_present = "from_pkl")]
+    pub(crate) fasta: Option<PathBuf>,
+    /// Convert AlphaFold2's features.pkl (run_alphafold.py's, ColabFold's) into <OUTPUT>/features.h5
+    /// instead of building features; read as data only (a pickle naming anything but numpy's array
+    /// types is refused)
+    #[arg(long, value_name = "PKL", conflicts_with = "fasta")]
+    pub(crate) from_pkl: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) msa: MsaArgs,
     /// Output directory
@@ -252,7 +259,8 @@ pub(crate) enum ParamsCommand {
 In a Slurm job array the task is its rank among the array ids (SLURM_ARRAY_TASK_ID, _MIN, _MAX,\n_STEP, _COUNT: offset, stepped and throttled arrays work).\n\
 Task i of n takes the targets at positions p with p mod n == i (input order). Finished work is skipped.")]
 pub(crate) struct RunArgs {
-    /// FASTA files or folders of them (*.fasta, *.fa, *.faa); every record is one target
+    /// FASTA files, ColabFold inputs (.a3m: the query and its MSA; .csv: id,sequence rows) or folders
+    /// of them (*.fasta, *.fa, *.faa, *.a3m, *.csv); every record is one target
     #[arg(required = true)]
     pub(crate) inputs: Vec<PathBuf>,
     /// Output directory: one folder per target, named after its (sanitised) record id
@@ -290,6 +298,10 @@ pub(crate) enum StageArg {
 /// Which models and how to run them (shared by `predict` and `run`).
 #[derive(Args)]
 pub(crate) struct ModelArgs {
+    /// File format of result_<prediction>.*: h5 (HDF5) or npz (numpy's format: numpy.load reads it,
+    /// no HDF5 needed); the same array names either way
+    #[arg(long, value_name = "FORMAT", default_value = "h5")]
+    pub(crate) result_format: ferrofold::io::results_h5::ResultFormat,
     /// Use ferrofold's small demo model (random weights; made in models/ on first use): shows the pipeline,
     /// its structures mean nothing
     #[arg(long, conflicts_with_all = ["models", "models_dir"])]
@@ -347,8 +359,15 @@ unrelaxed_<pred>.pdb/.cif (pLDDT as B-factor), confidence_<pred>.json, pae_<pred
 ranked_<k>.pdb/.cif over every prediction, ranking_debug.json, timings.json and the plots plddt.png (every\n\
 prediction), pae.png (top-ranked) and coverage.png (the MSA).")]
 pub(crate) struct PredictArgs {
-    /// features.h5 written by `ferrofold features`
-    pub(crate) features: PathBuf,
+    /// features.h5 written by `ferrofold features`, or AlphaFold2's features.pkl (converted first into
+    /// <OUTPUT>/features.h5)
+    #[arg(required_unless_present = "processed_features")]
+    pub(crate) features: Option<PathBuf>,
+    /// Run AlphaFold2's processed features exactly (the dict RunModel.process_features returns, saved
+    /// as .npz with a leading recycling axis): no resampling, recycles = its iterations - 1. Reproduces
+    /// an AlphaFold2 run input for input
+    #[arg(long, value_name = "NPZ", conflicts_with = "features")]
+    pub(crate) processed_features: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) model: ModelArgs,
     /// Output directory (default: the features file's directory)

@@ -10,26 +10,29 @@ use ferrofold::pipeline::{
 };
 
 use super::args::{
-    DbCommand, FeaturesArgs, InspectArgs, ParamsCommand, PredictArgs, RunArgs, StageArg,
+    DbCommand, FeaturesArgs, InspectArgs, MsaArgs, ParamsCommand, PredictArgs, RunArgs, StageArg,
 };
 use super::options::{
     command_line, model_list, msa_source, predict_options, template_options, warn_demo,
 };
 
 pub(crate) fn features(args: FeaturesArgs) -> anyhow::Result<()> {
-    let templates = template_options(&args.msa)?;
-    let (msas, limits) = msa_source(args.msa)?;
-    let opts = FeaturesOptions {
-        fasta: args.fasta,
-        msas,
-        output_dir: args.output,
-        limits,
-        overwrite: args.overwrite,
-        command_line: command_line(),
-        max_length: args.max_length,
-        templates,
+    let reports = match (args.fasta, args.from_pkl) {
+        (_, Some(pkl)) => vec![features_stage::convert_pickle(
+            &pkl,
+            &args.output.join("features.h5"),
+            &command_line(),
+            args.overwrite,
+        )?],
+        (Some(fasta), None) => build_features(
+            fasta,
+            args.msa,
+            args.output,
+            args.overwrite,
+            args.max_length,
+        )?,
+        (None, None) => anyhow::bail!("give a FASTA file or --from-pkl"),
     };
-    let reports = features_stage::run(&opts)?;
     let mut out = std::io::stdout().lock();
     for r in reports {
         let what = match r.outcome {
@@ -46,6 +49,28 @@ pub(crate) fn features(args: FeaturesArgs) -> anyhow::Result<()> {
         )?;
     }
     Ok(())
+}
+
+fn build_features(
+    fasta: PathBuf,
+    msa: MsaArgs,
+    output: PathBuf,
+    overwrite: bool,
+    max_length: usize,
+) -> anyhow::Result<Vec<features_stage::TargetReport>> {
+    let templates = template_options(&msa)?;
+    let (msas, limits) = msa_source(msa)?;
+    let opts = FeaturesOptions {
+        fasta,
+        msas,
+        output_dir: output,
+        limits,
+        overwrite,
+        command_line: command_line(),
+        max_length,
+        templates,
+    };
+    Ok(features_stage::run(&opts)?)
 }
 
 pub(crate) fn params(cmd: ParamsCommand) -> anyhow::Result<()> {
@@ -236,14 +261,21 @@ fn print_target_lines(t: &run_stage::TargetResult) -> std::io::Result<()> {
 
 pub(crate) fn predict(args: PredictArgs) -> anyhow::Result<()> {
     let models = model_list(&args.model)?;
+    let input = args
+        .features
+        .clone()
+        .or_else(|| args.processed_features.clone())
+        .unwrap_or_default();
     let output = args.output.unwrap_or_else(|| {
-        args.features
+        input
             .parent()
+            .filter(|p| !p.as_os_str().is_empty())
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("."))
     });
     let opts = predict_stage::PredictOptions {
-        features: args.features,
+        features: input,
+        processed_features: args.processed_features,
         output_dir: output.clone(),
         overwrite: args.overwrite,
         ..predict_options(&args.model, models)

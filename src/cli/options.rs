@@ -251,6 +251,8 @@ pub(crate) fn predict_options(args: &ModelArgs, models: Vec<PathBuf>) -> Predict
         max_length: args.max_length,
         plots: !args.no_plots,
         memory_budget: args.memory_budget.map(|b| b as u64),
+        processed_features: None,
+        result_format: args.result_format,
     }
 }
 

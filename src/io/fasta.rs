@@ -117,6 +117,13 @@ pub enum FastaError {
         line: usize,
         reason: &'static str,
     },
+    /// A ColabFold `.a3m` or `.csv` input that does not read (the message says what).
+    #[error("{path}:{line}: {message}")]
+    Format {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
     #[error("{path}: expected exactly one record, found {count}")]
     NotSingle { path: PathBuf, count: usize },
 }

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ndarray::{Array, Dimension};
+use ndarray::{Array, ArrayD, Dimension};
 use thiserror::Error;
 
 use crate::features::{names, MsaFeatures, RawFeatures, SequenceFeatures, TemplateFeatures};
@@ -51,6 +51,8 @@ pub struct Provenance {
 pub enum FeaturesFileError {
     #[error("{path}: cannot read as HDF5: {message}")]
     Open { path: PathBuf, message: String },
+    #[error("{path}: cannot read as a Python pickle of numpy arrays (AlphaFold2's features.pkl): {message}")]
+    Pickle { path: PathBuf, message: String },
     #[error("{path}: cannot write: {message}")]
     Write { path: PathBuf, message: String },
     #[error("{path}: not a ferrofold features file (attribute '{attr}' is missing)")]
@@ -114,7 +116,10 @@ fn contents(x: &RawFeatures, prov: &Provenance) -> Writer {
     let mut w = Writer::new();
     let s = &x.sequence;
     w.i32(names::AATYPE, s.aatype.view())
-        .i32(names::BETWEEN_SEGMENT_RESIDUES, s.between_segment_residues.view())
+        .i32(
+            names::BETWEEN_SEGMENT_RESIDUES,
+            s.between_segment_residues.view(),
+        )
         .strings(names::DOMAIN_NAME, std::slice::from_ref(&s.domain_name))
         .i32(names::RESIDUE_INDEX, s.residue_index.view())
         .i32(names::SEQ_LENGTH, s.seq_length.view())
@@ -127,7 +132,10 @@ fn contents(x: &RawFeatures, prov: &Provenance) -> Writer {
     let t = &x.templates;
     w.f32(names::TEMPLATE_AATYPE, t.aatype.view())
         .f32(names::TEMPLATE_ALL_ATOM_MASKS, t.all_atom_masks.view())
-        .f32(names::TEMPLATE_ALL_ATOM_POSITIONS, t.all_atom_positions.view())
+        .f32(
+            names::TEMPLATE_ALL_ATOM_POSITIONS,
+            t.all_atom_positions.view(),
+        )
         .strings(names::TEMPLATE_DOMAIN_NAMES, &t.domain_names)
         .strings(names::TEMPLATE_SEQUENCE, &t.sequence)
         .f32(names::TEMPLATE_SUM_PROBS, t.sum_probs.view());
@@ -207,8 +215,14 @@ pub fn read(path: impl AsRef<Path>) -> Result<(RawFeatures, Provenance), Feature
     let path = path.as_ref();
     let f = open(path)?;
     let prov = provenance(&f, path)?;
-    let r = Reader { f: &f, path };
+    let features = validate(&H5Source { f: &f, path })?;
+    Ok((features, prov))
+}
 
+/// Reads AlphaFold2's raw features from `src` (an HDF5 file, AlphaFold2's `features.pkl`, ...) and checks
+/// everything `predict` relies on, naming the array that fails.
+pub(crate) fn validate(src: &impl ArraySource) -> Result<RawFeatures, FeaturesFileError> {
+    let r = Reader { src };
     let aatype = r.int::<ndarray::Ix2>(names::AATYPE, &[None, Some(rc::RESTYPE_WITH_X)])?;
     let n = aatype.dim().0;
     if let Some(i) = aatype
@@ -255,8 +269,7 @@ pub fn read(path: impl AsRef<Path>) -> Result<(RawFeatures, Provenance), Feature
         (names::DELETION_MATRIX_INT, vec![Some(s), Some(n)]),
         (names::MSA_SPECIES_IDENTIFIERS, vec![Some(s)]),
     ] {
-        let (ds, _) = r.dataset(name)?;
-        r.check_shape(name, &ds, &shape)?;
+        r.check(name, &shape)?;
     }
     let msa = r.int::<ndarray::Ix2>(names::MSA, &[Some(s), Some(n)])?;
     if let Some(v) = msa.iter().find(|&&v| !(0..=rc::HHBLITS_GAP).contains(&v)) {
@@ -272,15 +285,10 @@ pub fn read(path: impl AsRef<Path>) -> Result<(RawFeatures, Provenance), Feature
     }
     let msa_species_identifiers = r.strings(names::MSA_SPECIES_IDENTIFIERS, Some(s))?;
 
-    let t = {
-        let (ds, _) = r.dataset(names::TEMPLATE_AATYPE)?;
-        r.check_shape(
-            names::TEMPLATE_AATYPE,
-            &ds,
-            &[None, Some(n), Some(rc::RESTYPE_WITH_X_AND_GAP)],
-        )?;
-        ds.shape()[0]
-    };
+    let t = r.check(
+        names::TEMPLATE_AATYPE,
+        &[None, Some(n), Some(rc::RESTYPE_WITH_X_AND_GAP)],
+    )?[0];
     for (name, shape) in [
         (
             names::TEMPLATE_ALL_ATOM_MASKS,
@@ -292,8 +300,7 @@ pub fn read(path: impl AsRef<Path>) -> Result<(RawFeatures, Provenance), Feature
         ),
         (names::TEMPLATE_SUM_PROBS, vec![Some(t), Some(1)]),
     ] {
-        let (ds, _) = r.dataset(name)?;
-        r.check_shape(name, &ds, &shape)?;
+        r.check(name, &shape)?;
     }
     let t_aatype = r.float::<ndarray::Ix3>(
         names::TEMPLATE_AATYPE,
@@ -330,55 +337,120 @@ pub fn read(path: impl AsRef<Path>) -> Result<(RawFeatures, Provenance), Feature
         },
         templates,
     };
-    Ok((features, prov))
+    Ok(features)
 }
 
 /// Largest dataset read without the file storing (about) as many bytes.
 const MAX_UNSTORED_BYTES: u64 = 64 << 20;
 
-struct Reader<'a> {
+/// Named arrays as a features source holds them; [`validate`] checks names, types and shapes on top.
+pub(crate) trait ArraySource {
+    /// The file, for messages.
+    fn path(&self) -> &Path;
+    /// The shape of `name`, `None` when there is no such array.
+    fn shape(&self, name: &str) -> Result<Option<Vec<usize>>, String>;
+    /// The element type of `name` (which exists).
+    fn kind(&self, name: &str) -> Result<Kind, String>;
+    /// Refuses an array whose shape claims more than the source holds (before anything is allocated).
+    fn check_backed(&self, name: &str, elem_bytes: usize) -> Result<(), String>;
+    fn read_i32(&self, name: &str) -> Result<ArrayD<i32>, String>;
+    fn read_f32(&self, name: &str) -> Result<ArrayD<f32>, String>;
+    fn read_strings(&self, name: &str) -> Result<Vec<String>, String>;
+}
+
+struct H5Source<'a> {
     f: &'a H5Reader,
     path: &'a Path,
 }
 
-impl Reader<'_> {
+impl H5Source<'_> {
+    fn ds(&self, name: &str) -> Result<Dataset, String> {
+        self.f.dataset(name).map_err(|e| e.to_string())
+    }
+}
+
+impl ArraySource for H5Source<'_> {
+    fn path(&self) -> &Path {
+        self.path
+    }
+
+    fn shape(&self, name: &str) -> Result<Option<Vec<usize>>, String> {
+        if !self.f.has_dataset(name) {
+            return Ok(None);
+        }
+        Ok(Some(self.ds(name)?.shape().to_vec()))
+    }
+
+    fn kind(&self, name: &str) -> Result<Kind, String> {
+        self.ds(name)?.kind().map_err(|e| e.to_string())
+    }
+
+    /// ferrofold writes its datasets whole; a chunked file from elsewhere counts the chunks it really
+    /// has, at their decoded size.
+    fn check_backed(&self, name: &str, elem: usize) -> Result<(), String> {
+        let ds = self.ds(name)?;
+        let claimed = ds
+            .claimed_elements()
+            .and_then(|c| c.checked_mul(elem as u64));
+        let backed = ds.backed_bytes().map_err(|e| e.to_string())?;
+        match claimed {
+            Some(c) if c <= MAX_UNSTORED_BYTES || c <= backed => Ok(()),
+            _ => Err(format!(
+                "its shape {:?} claims {} bytes but the file holds {backed}: a corrupt or hostile file",
+                ds.shape(),
+                claimed.map_or("more than 2^64".to_string(), |c| c.to_string())
+            )),
+        }
+    }
+
+    fn read_i32(&self, name: &str) -> Result<ArrayD<i32>, String> {
+        self.ds(name)?.read_i32().map_err(|e| e.to_string())
+    }
+
+    fn read_f32(&self, name: &str) -> Result<ArrayD<f32>, String> {
+        self.ds(name)?.read_f32().map_err(|e| e.to_string())
+    }
+
+    fn read_strings(&self, name: &str) -> Result<Vec<String>, String> {
+        self.ds(name)?.read_strings().map_err(|e| e.to_string())
+    }
+}
+
+/// [`ArraySource`] with the checks and the messages naming file and array.
+struct Reader<'a, S: ArraySource> {
+    src: &'a S,
+}
+
+impl<S: ArraySource> Reader<'_, S> {
     fn invalid(&self, dataset: &'static str, message: String) -> FeaturesFileError {
         FeaturesFileError::Invalid {
-            path: self.path.into(),
+            path: self.src.path().into(),
             dataset,
             message,
         }
     }
 
-    fn dataset(&self, name: &'static str) -> Result<(Dataset, Kind), FeaturesFileError> {
-        if !self.f.has_dataset(name) {
-            return Err(FeaturesFileError::Missing {
-                path: self.path.into(),
-                dataset: name,
-            });
-        }
-        let ds = self
-            .f
-            .dataset(name)
-            .map_err(|e| self.invalid(name, e.to_string()))?;
-        let kind = ds.kind().map_err(|e| self.invalid(name, e.to_string()))?;
-        Ok((ds, kind))
-    }
-
-    fn check_shape(
+    /// The shape of `name` if it exists and agrees with `expected` (`None`: any length).
+    fn check(
         &self,
         name: &'static str,
-        ds: &Dataset,
         expected: &[Option<usize>],
-    ) -> Result<(), FeaturesFileError> {
-        let shape = ds.shape();
+    ) -> Result<Vec<usize>, FeaturesFileError> {
+        let shape = self
+            .src
+            .shape(name)
+            .map_err(|e| self.invalid(name, e))?
+            .ok_or_else(|| FeaturesFileError::Missing {
+                path: self.src.path().into(),
+                dataset: name,
+            })?;
         let ok = shape.len() == expected.len()
             && shape
                 .iter()
                 .zip(expected)
                 .all(|(&d, e)| e.is_none_or(|e| e == d));
         if ok {
-            return Ok(());
+            return Ok(shape);
         }
         let expected = format!(
             "[{}]",
@@ -389,38 +461,11 @@ impl Reader<'_> {
                 .join(", ")
         );
         Err(FeaturesFileError::Shape {
-            path: self.path.into(),
+            path: self.src.path().into(),
             dataset: name,
-            found: shape.to_vec(),
+            found: shape,
             expected,
         })
-    }
-
-    /// Refuses a dataset whose shape claims far more than the file holds for it (a fill value standing
-    /// in for terabytes), before anything is allocated. Compressed chunks count at their decoded size.
-    fn check_claimed_size(
-        &self,
-        name: &'static str,
-        ds: &Dataset,
-        elem: usize,
-    ) -> Result<(), FeaturesFileError> {
-        let claimed = ds
-            .claimed_elements()
-            .and_then(|c| c.checked_mul(elem as u64));
-        let backed = ds
-            .backed_bytes()
-            .map_err(|e| self.invalid(name, e.to_string()))?;
-        match claimed {
-            Some(c) if c <= MAX_UNSTORED_BYTES || c <= backed => Ok(()),
-            _ => Err(self.invalid(
-                name,
-                format!(
-                    "its shape {:?} claims {} bytes but the file holds {backed}: a corrupt or hostile file",
-                    ds.shape(),
-                    claimed.map_or("more than 2^64".to_string(), |c| c.to_string())
-                ),
-            )),
-        }
     }
 
     fn typed<T, D: Dimension>(
@@ -428,21 +473,27 @@ impl Reader<'_> {
         name: &'static str,
         expected: &[Option<usize>],
         want: Kind,
-        read: impl Fn(&Dataset) -> Result<ndarray::ArrayD<T>, H5Error>,
+        read: impl Fn(&S, &str) -> Result<ArrayD<T>, String>,
     ) -> Result<Array<T, D>, FeaturesFileError> {
-        let (ds, kind) = self.dataset(name)?;
+        self.check(name, expected)?;
+        let kind = self.src.kind(name).map_err(|e| self.invalid(name, e))?;
         if kind != want {
             return Err(FeaturesFileError::Type {
-                path: self.path.into(),
+                path: self.src.path().into(),
                 dataset: name,
                 found: kind.to_string(),
-                expected: if want == Kind::I32 { "int32" } else { "float32" },
+                expected: if want == Kind::I32 {
+                    "int32"
+                } else {
+                    "float32"
+                },
             });
         }
-        self.check_shape(name, &ds, expected)?;
-        self.check_claimed_size(name, &ds, std::mem::size_of::<T>())?;
-        read(&ds)
-            .map_err(|e| self.invalid(name, e.to_string()))?
+        self.src
+            .check_backed(name, std::mem::size_of::<T>())
+            .map_err(|e| self.invalid(name, e))?;
+        read(self.src, name)
+            .map_err(|e| self.invalid(name, e))?
             .into_dimensionality::<D>()
             .map_err(|e| self.invalid(name, e.to_string()))
     }
@@ -452,7 +503,7 @@ impl Reader<'_> {
         name: &'static str,
         expected: &[Option<usize>],
     ) -> Result<Array<i32, D>, FeaturesFileError> {
-        self.typed(name, expected, Kind::I32, Dataset::read_i32)
+        self.typed(name, expected, Kind::I32, S::read_i32)
     }
 
     fn float<D: Dimension>(
@@ -460,7 +511,7 @@ impl Reader<'_> {
         name: &'static str,
         expected: &[Option<usize>],
     ) -> Result<Array<f32, D>, FeaturesFileError> {
-        self.typed(name, expected, Kind::F32, Dataset::read_f32)
+        self.typed(name, expected, Kind::F32, S::read_f32)
     }
 
     fn strings(
@@ -468,20 +519,23 @@ impl Reader<'_> {
         name: &'static str,
         len: Option<usize>,
     ) -> Result<Vec<String>, FeaturesFileError> {
-        let (ds, kind) = self.dataset(name)?;
-        self.check_shape(name, &ds, &[len])?;
+        self.check(name, &[len])?;
+        let kind = self.src.kind(name).map_err(|e| self.invalid(name, e))?;
         if kind != Kind::Str {
             return Err(FeaturesFileError::Type {
-                path: self.path.into(),
+                path: self.src.path().into(),
                 dataset: name,
                 found: kind.to_string(),
                 expected: "variable-length string",
             });
         }
-        // A variable-length string's reference is 16 bytes in the file.
-        self.check_claimed_size(name, &ds, 16)?;
-        ds.read_strings()
-            .map_err(|e| self.invalid(name, e.to_string()))
+        // A variable-length string's reference is 16 bytes in an HDF5 file.
+        self.src
+            .check_backed(name, 16)
+            .map_err(|e| self.invalid(name, e))?;
+        self.src
+            .read_strings(name)
+            .map_err(|e| self.invalid(name, e))
     }
 }
 
@@ -491,17 +545,18 @@ impl Reader<'_> {
 pub fn peek_sizes(path: impl AsRef<Path>) -> Result<PeekedSizes, FeaturesFileError> {
     let path = path.as_ref();
     let f = open(path)?;
-    let r = Reader { f: &f, path };
-    let n = {
-        let (ds, _) = r.dataset(names::AATYPE)?;
-        r.check_shape(names::AATYPE, &ds, &[None, Some(rc::RESTYPE_WITH_X)])?;
-        ds.shape()[0]
+    let r = Reader {
+        src: &H5Source { f: &f, path },
     };
+    let n = r.check(names::AATYPE, &[None, Some(rc::RESTYPE_WITH_X)])?[0];
     let num_alignments = r.int::<ndarray::Ix1>(names::NUM_ALIGNMENTS, &[Some(n)])?;
-    let templates = match r.dataset(names::TEMPLATE_AATYPE) {
-        Ok((ds, _)) => ds.shape().first().copied().unwrap_or(0),
-        Err(_) => 0,
-    };
+    let templates = r
+        .src
+        .shape(names::TEMPLATE_AATYPE)
+        .ok()
+        .flatten()
+        .and_then(|s| s.first().copied())
+        .unwrap_or(0);
     match num_alignments.first() {
         Some(&s) if s > 0 => Ok(PeekedSizes {
             num_res: n,
@@ -658,7 +713,11 @@ mod tests {
         let p = dir.path().join("f.h5");
         write(&p, &sample(), &Provenance::default()).unwrap();
         let mut c = Contents::read(&p, &[attrs::FORMAT_VERSION]).unwrap();
-        for name in [names::MSA, names::DELETION_MATRIX_INT, names::MSA_SPECIES_IDENTIFIERS] {
+        for name in [
+            names::MSA,
+            names::DELETION_MATRIX_INT,
+            names::MSA_SPECIES_IDENTIFIERS,
+        ] {
             c.datasets.remove(name);
         }
         c.datasets.insert(

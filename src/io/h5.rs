@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use hdf5_pure::{AttrValue, DType, FileBuilder, Layout};
+use hdf5_pure::{AttrValue, DType, FileBuilder, H5Element, Layout};
 use ndarray::{ArrayD, ArrayView, Dimension, IxDyn};
 
 /// What the HDF5 layer reports; callers add the file and dataset names.
@@ -72,24 +72,28 @@ impl Writer {
         }
     }
 
-    /// An int32 array (any rank; rank 0 is a scalar).
-    pub fn i32<D: Dimension>(&mut self, name: &str, a: ArrayView<i32, D>) -> &mut Self {
-        let data: Vec<i32> = a.iter().copied().collect();
+    /// A numeric array of any rank (rank 0 is a scalar), in C order.
+    fn array<T: H5Element + Copy, D: Dimension>(
+        &mut self,
+        name: &str,
+        a: ArrayView<T, D>,
+    ) -> &mut Self {
+        let data: Vec<T> = a.iter().copied().collect();
         self.b
             .create_dataset(name)
-            .with_i32_data(&data)
+            .with_data(&data)
             .with_shape(&dims_u64(a.shape()));
         self
     }
 
+    /// An int32 array (any rank; rank 0 is a scalar).
+    pub fn i32<D: Dimension>(&mut self, name: &str, a: ArrayView<i32, D>) -> &mut Self {
+        self.array(name, a)
+    }
+
     /// A float32 array (any rank; rank 0 is a scalar).
     pub fn f32<D: Dimension>(&mut self, name: &str, a: ArrayView<f32, D>) -> &mut Self {
-        let data: Vec<f32> = a.iter().copied().collect();
-        self.b
-            .create_dataset(name)
-            .with_f32_data(&data)
-            .with_shape(&dims_u64(a.shape()));
-        self
+        self.array(name, a)
     }
 
     /// A one-dimensional array of variable-length UTF-8 strings (as h5py's `string_dtype()`).

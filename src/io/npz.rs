@@ -250,6 +250,36 @@ pub(crate) fn parse_npy(bytes: &[u8]) -> Result<NpyArray, String> {
                 )
             }
         }
+        k if k.starts_with('U') => {
+            // UTF-32 code points, fixed width, NUL-padded: kept as UTF-8 bytes.
+            let w: usize = k[1..].parse().map_err(|_| format!("bad dtype {descr}"))?;
+            let raw = width(w.checked_mul(4).ok_or("size overflows")?)?;
+            let mut out = Vec::with_capacity(n);
+            if w > 0 {
+                for c in raw.chunks_exact(w * 4) {
+                    let mut s = String::new();
+                    for u in c.chunks_exact(4) {
+                        let a: [u8; 4] = u.try_into().expect("chunk width");
+                        let v = if big {
+                            u32::from_be_bytes(a)
+                        } else {
+                            u32::from_le_bytes(a)
+                        };
+                        if v == 0 {
+                            break;
+                        }
+                        s.push(
+                            char::from_u32(v)
+                                .ok_or_else(|| format!("invalid code point {v:#x}"))?,
+                        );
+                    }
+                    out.push(s.into_bytes());
+                }
+            } else {
+                out.resize(n, Vec::new());
+            }
+            NpyData::Bytes(out)
+        }
         "O" => {
             return Err("pickled object array (not readable; save it as bytes 'S' instead)".into())
         }
@@ -268,6 +298,22 @@ fn dict_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
 
 /// `.npy` (format 1.0) bytes of a little-endian float32 array in C order.
 pub(crate) fn npy_f32_bytes(shape: &[usize], data: impl Iterator<Item = f32>) -> Vec<u8> {
+    let mut out = npy_header("<f4", shape);
+    for v in data {
+        out.extend(v.to_le_bytes());
+    }
+    out
+}
+
+/// One array to write: float32 of any shape, or a 0-d unicode string (numpy `<U`).
+pub enum NpyOut<'a> {
+    F32(ndarray::ArrayViewD<'a, f32>),
+    Str(&'a str),
+}
+
+/// `.npy` (format 1.0) header: magic, version, length, the dict padded so that magic (6) + version (2)
+/// + length (2) + dict + newline is a multiple of 64 bytes, as numpy does.
+fn npy_header(descr: &str, shape: &[usize]) -> Vec<u8> {
     let dims = match shape.len() {
         1 => format!("({},)", shape[0]),
         _ => format!(
@@ -279,8 +325,7 @@ pub(crate) fn npy_f32_bytes(shape: &[usize], data: impl Iterator<Item = f32>) ->
                 .join(", ")
         ),
     };
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {dims}, }}");
-    // Pad so that magic (6) + version (2) + length (2) + header + '\n' is a multiple of 64, as numpy does.
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {dims}, }}");
     while (10 + header.len() + 1) % 64 != 0 {
         header.push(' ');
     }
@@ -288,17 +333,11 @@ pub(crate) fn npy_f32_bytes(shape: &[usize], data: impl Iterator<Item = f32>) ->
     let mut out = b"\x93NUMPY\x01\x00".to_vec();
     out.extend((header.len() as u16).to_le_bytes());
     out.extend(header.as_bytes());
-    for v in data {
-        out.extend(v.to_le_bytes());
-    }
     out
 }
 
-/// Writes float32 arrays as an uncompressed `.npz` (what `numpy.savez` writes), atomically.
-pub fn write_f32(
-    path: impl AsRef<Path>,
-    arrays: &BTreeMap<String, ArrayD<f32>>,
-) -> Result<(), NpzError> {
+/// Writes arrays as an uncompressed `.npz` (what `numpy.savez` writes), atomically, in the given order.
+pub fn write(path: impl AsRef<Path>, arrays: &[(String, NpyOut)]) -> Result<(), NpzError> {
     use std::io::Write;
     let path = path.as_ref();
     let io_err = |source: io::Error| NpzError::Io {
@@ -318,12 +357,37 @@ pub fn write_f32(
         for (name, a) in arrays {
             zip.start_file(format!("{name}.npy"), opts)
                 .map_err(zip_err)?;
-            zip.write_all(&npy_f32_bytes(a.shape(), a.iter().copied()))
-                .map_err(io_err)?;
+            let bytes = match a {
+                NpyOut::F32(a) => npy_f32_bytes(a.shape(), a.iter().copied()),
+                NpyOut::Str(s) => {
+                    let chars: Vec<char> = s.chars().collect();
+                    let mut out = npy_header(&format!("<U{}", chars.len().max(1)), &[]);
+                    for c in &chars {
+                        out.extend((*c as u32).to_le_bytes());
+                    }
+                    if chars.is_empty() {
+                        out.extend(0u32.to_le_bytes());
+                    }
+                    out
+                }
+            };
+            zip.write_all(&bytes).map_err(io_err)?;
         }
         zip.finish().map_err(zip_err)?;
     }
     tmp.commit().map_err(io_err)
+}
+
+/// Writes float32 arrays as an uncompressed `.npz` (what `numpy.savez` writes), atomically.
+pub fn write_f32(
+    path: impl AsRef<Path>,
+    arrays: &BTreeMap<String, ArrayD<f32>>,
+) -> Result<(), NpzError> {
+    let list: Vec<(String, NpyOut)> = arrays
+        .iter()
+        .map(|(n, a)| (n.clone(), NpyOut::F32(a.view())))
+        .collect();
+    write(path, &list)
 }
 
 #[cfg(test)]

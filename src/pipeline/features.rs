@@ -416,8 +416,35 @@ fn input_hash(query: &Query, inputs: &[(MsaInput, String)], limits: &MsaLimits) 
     h.finish()
 }
 
-/// Runs the stage for every record of the FASTA file.
+/// The alignments of a target read from `input`: a ColabFold `.a3m` input is its own MSA (as
+/// `colabfold_batch` uses it), whatever `given` says; any other input uses `given`.
+pub fn msas_for_input(input: &Path, given: &MsaSource) -> MsaSource {
+    if crate::io::colabfold::InputKind::of(input) == crate::io::colabfold::InputKind::A3m {
+        if !matches!(given, MsaSource::Files(f) if f.as_slice() == [input.to_path_buf()]) {
+            info!(
+                "{}: a ColabFold alignment input: its rows are the MSA (no search)",
+                input.display()
+            );
+        }
+        return MsaSource::Files(vec![input.to_path_buf()]);
+    }
+    given.clone()
+}
+
+/// Runs the stage for every record of the FASTA file (or ColabFold `.a3m` / `.csv` input).
 pub fn run(opts: &FeaturesOptions) -> Result<Vec<TargetReport>, FeaturesStageError> {
+    let msas = msas_for_input(&opts.fasta, &opts.msas);
+    let with_input_msa;
+    let opts = if matches!(&msas, MsaSource::Files(f) if !matches!(&opts.msas, MsaSource::Files(g) if g == f))
+    {
+        with_input_msa = FeaturesOptions {
+            msas,
+            ..opts.clone()
+        };
+        &with_input_msa
+    } else {
+        opts
+    };
     let queries = Query::read_all(&opts.fasta)?;
     if matches!(opts.msas, MsaSource::Files(_)) && queries.len() > 1 {
         return Err(FeaturesStageError::Usage(format!(
@@ -934,18 +961,7 @@ pub(crate) fn run_target(
         });
     }
     databases.extend(template_record);
-    let prov = Provenance {
-        tool: crate::TOOL.into(),
-        query_sequence: query.sequence.clone(),
-        databases: serde_json::to_string(&databases).expect("plain data serialises"),
-        command: opts.command_line.clone(),
-        input_hash: hash,
-        created: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0)
-            .to_string(),
-    };
+    let prov = new_provenance(&query.sequence, &databases, &opts.command_line, hash);
     features_h5::write(&features_path, &built.features, &prov)?;
     crate::fsutil::checksum::record(&features_path).map_err(io_err(&features_path))?;
     let report = TargetReport {
@@ -967,4 +983,100 @@ pub(crate) fn run_target(
         report.seconds
     );
     Ok(report)
+}
+
+/// The provenance of features written now.
+fn new_provenance(
+    query_sequence: &str,
+    databases: &[DatabaseRecord],
+    command: &str,
+    input_hash: String,
+) -> Provenance {
+    Provenance {
+        tool: crate::TOOL.into(),
+        query_sequence: query_sequence.into(),
+        databases: serde_json::to_string(databases).expect("plain data serialises"),
+        command: command.into(),
+        input_hash,
+        created: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+            .to_string(),
+    }
+}
+
+/// Converts AlphaFold2's `features.pkl` into `dest` (a `features.h5`, written atomically with its
+/// checksum), keyed by the pickle's SHA-256: a rerun on the same pickle finds `dest` up to date, a changed
+/// pickle is converted again. The features are checked as a `features.h5` is.
+pub fn convert_pickle(
+    pkl: &Path,
+    dest: &Path,
+    command_line: &str,
+    overwrite: bool,
+) -> Result<TargetReport, FeaturesStageError> {
+    let start = std::time::Instant::now();
+    let sha = crate::fsutil::checksum::sha256_file(pkl).map_err(io_err(pkl))?;
+    let mut h = InputHash::new("ferrofold features from pickle v1");
+    h.add(&sha);
+    let hash = h.finish();
+    let target = dest
+        .parent()
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "features".into());
+    let recorded = || {
+        features_h5::read_provenance(dest)
+            .map(|p| p.input_hash)
+            .map_err(|e| e.to_string())
+    };
+    if !overwrite && super::reuse::may_reuse(&target, dest, recorded, &hash, "converting again") {
+        if let Ok((f, _)) = features_h5::read(dest) {
+            return Ok(TargetReport {
+                target,
+                features_path: dest.into(),
+                outcome: Outcome::UpToDate,
+                num_res: f.num_res(),
+                num_alignments: f.num_alignments(),
+                templates: f.templates.domain_names.clone(),
+                seconds: 0.0,
+            });
+        }
+    }
+    let features = crate::io::features_pkl::read(pkl)?;
+    let record = DatabaseRecord {
+        name: "features.pkl".into(),
+        path: pkl.display().to_string(),
+        file: pkl
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        sha256: sha,
+        rows: features.num_alignments(),
+        rows_used: features.num_alignments(),
+        structures: None,
+    };
+    let prov = new_provenance(&features.sequence.sequence, &[record], command_line, hash);
+    if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(io_err(parent))?;
+    }
+    features_h5::write(dest, &features, &prov)?;
+    crate::fsutil::checksum::record(dest).map_err(io_err(dest))?;
+    info!(
+        "{}: {} residues, {} alignment rows, {} templates → {}",
+        pkl.display(),
+        features.num_res(),
+        features.num_alignments(),
+        features.templates.domain_names.len(),
+        dest.display()
+    );
+    Ok(TargetReport {
+        target,
+        features_path: dest.into(),
+        outcome: Outcome::Written,
+        num_res: features.num_res(),
+        num_alignments: features.num_alignments(),
+        templates: features.templates.domain_names.clone(),
+        seconds: start.elapsed().as_secs_f64(),
+    })
 }

@@ -58,6 +58,12 @@ pub struct PredictOptions {
     /// Peak memory a model may use (`None`: the memory available when the stage starts). Chunks
     /// (`runtime.chunk_budget` at most) shrink to fit; a model that cannot fit is refused.
     pub memory_budget: Option<u64>,
+    /// AlphaFold2's processed features (`processed_features.npz`, a leading recycling axis) to run
+    /// exactly, iteration by iteration, instead of sampling from `features` (which is then unused):
+    /// no resampling, recycles = iterations - 1, one prediction per model.
+    pub processed_features: Option<PathBuf>,
+    /// File format of `result_<prediction>.*` (HDF5 or numpy's `.npz`).
+    pub result_format: results_h5::ResultFormat,
 }
 
 impl Default for PredictOptions {
@@ -79,6 +85,8 @@ impl Default for PredictOptions {
             max_length: DEFAULT_PREDICT_MAX_LENGTH,
             plots: true,
             memory_budget: None,
+            processed_features: None,
+            result_format: Default::default(),
         }
     }
 }
@@ -126,8 +134,31 @@ fn write_err(path: &Path) -> impl Fn(std::io::Error) -> PredictError + '_ {
     move |e| PredictError::Write(format!("{}: {e}", path.display()))
 }
 
-/// Runs the stage: every model on the features, then the ranking, timings and plots.
+/// Runs the stage: every model on the features, then the ranking, timings and plots. AlphaFold2's
+/// `features.pkl` is accepted in place of `features.h5`: it is converted first into
+/// `<output_dir>/features.h5` (reused while the pickle is unchanged), and the run goes on from that.
 pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
+    if crate::io::features_pkl::is_pickle(&opts.features) {
+        let dest = opts.output_dir.join("features.h5");
+        let report = super::features::convert_pickle(
+            &opts.features,
+            &dest,
+            &format!("(converted by predict from {})", opts.features.display()),
+            opts.overwrite,
+        )
+        .map_err(|e| match e {
+            super::features::FeaturesStageError::FeaturesFile(f) => PredictError::Features(f),
+            other => PredictError::Invalid {
+                path: opts.features.clone(),
+                message: other.to_string(),
+            },
+        })?;
+        let converted = PredictOptions {
+            features: report.features_path,
+            ..opts.clone()
+        };
+        return run(&converted);
+    }
     let max = crate::model::params::config::MAX_NUM_RECYCLE;
     if opts.num_recycle.is_some_and(|n| n > max) {
         return Err(PredictError::Invalid {
@@ -140,15 +171,38 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
     }
     // Everything that decides whether the job fits is checked before the alignment is read: the file's
     // integrity, the models, and the peak memory at the sizes the file claims.
-    let features_sha = check_features_file(opts)?;
+    let processed = match &opts.processed_features {
+        Some(p) => Some(read_processed(opts, p)?),
+        None => None,
+    };
+    let (features_sha, sizes) = match (&processed, &opts.processed_features) {
+        (Some((_, sha, sizes)), _) => (sha.clone(), *sizes),
+        _ => (
+            check_features_file(opts)?,
+            features_h5::peek_sizes(&opts.features)?,
+        ),
+    };
     let features_h5::PeekedSizes {
         num_res,
         num_alignments,
         templates: num_templates,
-    } = features_h5::peek_sizes(&opts.features)?;
+    } = sizes;
     let models = load_models(opts, num_res)?;
     let runtimes = plan_memory(opts, num_res, num_alignments, num_templates, &models)?;
-    let (raw, prov) = read_features(opts)?;
+    let (raw, prov, fixed_inputs) = match processed {
+        Some((pf, _, _)) => {
+            let raw = raw_of_processed(&pf);
+            let prov = features_h5::Provenance {
+                query_sequence: raw.sequence.sequence.clone(),
+                ..Default::default()
+            };
+            (raw, prov, Some(pf.inputs))
+        }
+        None => {
+            let (raw, prov) = read_features(opts)?;
+            (raw, prov, None)
+        }
+    };
     let runtimes: Vec<RuntimeOptions> = runtimes
         .into_iter()
         .map(|(rt, line)| {
@@ -179,14 +233,20 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
                 continue;
             }
             let t0 = Instant::now();
-            let recycles = opts.num_recycle.unwrap_or(m.config.num_recycle);
-            let inputs = process_features(
-                &raw,
-                &PipelineConfig::for_model(&m.config),
-                recycles + 1,
-                seed,
-                opts.random,
-            );
+            let (recycles, inputs) = match &fixed_inputs {
+                Some(given) => (given.len() - 1, given.clone()),
+                None => {
+                    let recycles = opts.num_recycle.unwrap_or(m.config.num_recycle);
+                    let inputs = process_features(
+                        &raw,
+                        &PipelineConfig::for_model(&m.config),
+                        recycles + 1,
+                        seed,
+                        opts.random,
+                    );
+                    (recycles, inputs)
+                }
+            };
             let process_s = t0.elapsed().as_secs_f64();
             let seen = inputs.first().map_or(0, |x| x.templates.count());
             if raw.templates.count() > 0 && k == 0 {
@@ -297,6 +357,90 @@ fn check_features_file(opts: &PredictOptions) -> Result<String, PredictError> {
         path: opts.features.clone(),
         message: e.to_string(),
     })
+}
+
+/// Reads `--processed-features` (all of it: it is the network's input) and checks that the other
+/// settings agree with it: the iterations it holds fix the recycles, and it is one sample.
+fn read_processed(
+    opts: &PredictOptions,
+    path: &Path,
+) -> Result<
+    (
+        crate::model::input::processed::ProcessedFeatures,
+        String,
+        features_h5::PeekedSizes,
+    ),
+    PredictError,
+> {
+    let invalid = |message: String| PredictError::Invalid {
+        path: path.into(),
+        message,
+    };
+    let sha = sha256_file(path).map_err(|e| invalid(e.to_string()))?;
+    let npz = crate::io::npz::Npz::read_path(path).map_err(|e| invalid(e.to_string()))?;
+    let pf = crate::model::input::processed::ProcessedFeatures::read(&npz)
+        .map_err(|e| invalid(e.to_string()))?;
+    let iterations = pf.inputs.len();
+    if let Some(r) = opts.num_recycle.filter(|&r| r + 1 != iterations) {
+        return Err(invalid(format!(
+            "holds {iterations} iterations (recycles = {}); --num-recycle {r} disagrees: leave it out",
+            iterations - 1
+        )));
+    }
+    if opts.num_seeds > 1 {
+        return Err(invalid(format!(
+            "processed features are one sample: --num-seeds {} would repeat the same prediction",
+            opts.num_seeds
+        )));
+    }
+    let first = &pf.inputs[0];
+    let sizes = features_h5::PeekedSizes {
+        num_res: pf.aatype.len(),
+        num_alignments: first.msa_feat.shape()[0] + first.extra_msa.nrows(),
+        templates: first.templates.count(),
+    };
+    info!(
+        "{}: processed features, {} iterations, {} residues, {} cluster + {} extra rows",
+        path.display(),
+        iterations,
+        sizes.num_res,
+        first.msa_feat.shape()[0],
+        first.extra_msa.nrows()
+    );
+    Ok((pf, sha, sizes))
+}
+
+/// What the outputs (structure files, coverage picture) need of the query, from processed features:
+/// its sequence and residue numbers, and the first iteration's cluster rows as the alignment.
+fn raw_of_processed(
+    pf: &crate::model::input::processed::ProcessedFeatures,
+) -> crate::features::RawFeatures {
+    let letters: String = pf
+        .aatype
+        .iter()
+        .map(|&a| {
+            crate::residue_constants::RESTYPES
+                .get(a as usize)
+                .copied()
+                .unwrap_or('X')
+        })
+        .collect();
+    let q = crate::query::Query {
+        id: "processed_features".into(),
+        description: "processed_features".into(),
+        sequence: letters,
+    };
+    let mut raw = crate::features::builder::FeatureBuilder::single_sequence()
+        .build(&q, "processed_features.npz")
+        .expect("a sequence of standard residue letters builds")
+        .features;
+    raw.sequence.residue_index = pf.residue_index.clone();
+    let rows = pf.msa_rows.nrows();
+    raw.msa.msa = pf.msa_rows.clone();
+    raw.msa.deletion_matrix_int = ndarray::Array2::zeros(pf.msa_rows.raw_dim());
+    raw.msa.num_alignments = ndarray::Array1::from_elem(pf.aatype.len(), rows as i32);
+    raw.msa.msa_species_identifiers = vec![String::new(); rows];
+    raw
 }
 
 /// The features (with their templates, if any: template models use the first four, the others none).
@@ -460,7 +604,7 @@ fn result_hash(opts: &PredictOptions, features_sha: &str, m: &ModelFile, seed: u
 
 /// The report of an earlier run's result for the same inputs, when it may be reused.
 fn reusable_result(opts: &PredictOptions, name: &str, hash: &str) -> Option<ModelReport> {
-    let result_path = opts.output_dir.join(format!("result_{name}.h5"));
+    let result_path = opts.result_format.path(&opts.output_dir, name);
     let recorded = || {
         results_h5::read_attr(&result_path, "input_sha256")
             .ok_or_else(|| format!("{}: no recorded input hash", result_path.display()))
@@ -568,7 +712,7 @@ fn write_plots(opts: &PredictOptions, raw: &crate::features::RawFeatures, order:
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "target".into());
-    let result = |name: &str| dir.join(format!("result_{name}.h5"));
+    let result = |name: &str| opts.result_format.path(dir, name);
     let models: Vec<(String, Vec<f32>)> = order
         .iter()
         .filter_map(|name| {
@@ -728,9 +872,18 @@ fn write_model_outputs(
     }
     // The result file last: its presence (with the input hash and a matching checksum beside it) marks
     // the model as done.
-    let result_path = dir.join(format!("result_{name}.h5"));
+    let result_path = opts.result_format.path(dir, name);
     results_h5::write(&result_path, &sets, &attrs)
         .map_err(|e| PredictError::Write(e.to_string()))?;
+    // A result of this prediction in the other format is from an earlier run: not left to be mistaken
+    // for this one.
+    for other in opts.result_format.others(dir, name) {
+        for stale in [crate::fsutil::checksum::sidecar_path(&other), other] {
+            if stale.exists() {
+                std::fs::remove_file(&stale).map_err(write_err(&stale))?;
+            }
+        }
+    }
     crate::fsutil::checksum::record(&result_path).map_err(write_err(&result_path))?;
     Ok(ModelReport {
         name: name.to_string(),

@@ -90,7 +90,8 @@ pub(crate) fn sanitize_id(id: &str) -> String {
     }
 }
 
-/// The FASTA files of the inputs: files as given, folders' `*.fasta`, `*.fa`, `*.faa` sorted by name.
+/// The query files of the inputs: files as given, folders' `*.fasta`, `*.fa`, `*.faa` and ColabFold's
+/// `*.a3m` and `*.csv`, sorted by name.
 pub(crate) fn fasta_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, RunError> {
     let mut out = Vec::new();
     for p in inputs {
@@ -100,14 +101,15 @@ pub(crate) fn fasta_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, RunError> 
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|f| {
                     f.is_file()
-                        && f.extension()
-                            .is_some_and(|x| x == "fasta" || x == "fa" || x == "faa")
+                        && f.extension().is_some_and(|x| {
+                            ["fasta", "fa", "faa", "a3m", "csv"].iter().any(|e| x == *e)
+                        })
                 })
                 .collect();
             v.sort();
             if v.is_empty() {
                 return Err(RunError::Input(format!(
-                    "{}: no .fasta/.fa/.faa files",
+                    "{}: no .fasta/.fa/.faa/.a3m/.csv files",
                     p.display()
                 )));
             }
@@ -126,7 +128,7 @@ pub(crate) fn collect_targets(inputs: &[PathBuf]) -> Result<Vec<Target>, RunErro
     let mut next_suffix: std::collections::HashMap<String, usize> =
         std::collections::HashMap::new();
     for file in fasta_files(inputs)? {
-        let mut records = fasta::read_path(&file)?;
+        let mut records = crate::io::colabfold::read_records(&file)?;
         for r in &mut records {
             let base = sanitize_id(&r.id);
             let mut name = base.clone();
@@ -476,7 +478,7 @@ fn record_failure(opts: &RunOptions, t: &Target, stage: &str, e: &RunError) {
 fn one_target(opts: &RunOptions, t: &Target) -> Result<TargetResult, (&'static str, RunError)> {
     let f_opts = FeaturesOptions {
         fasta: t.source.clone(),
-        msas: opts.msas.clone(),
+        msas: crate::pipeline::features::msas_for_input(&t.source, &opts.msas),
         output_dir: opts.output_dir.clone(),
         limits: opts.limits,
         overwrite: opts.overwrite,

@@ -8,6 +8,7 @@ mod db_download;
 mod end_to_end_parity;
 mod evoformer_modules_parity;
 mod features_parity;
+mod foreign_inputs;
 mod fresh_install;
 mod fuzz_regressions;
 mod hdf5_interop;

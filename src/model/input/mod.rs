@@ -2,4 +2,5 @@
 //! sampling, masking, cluster summaries) and the per-iteration inputs.
 
 pub mod pipeline;
+pub mod processed;
 pub mod trunk_inputs;
