@@ -43,6 +43,7 @@ pub mod protein;
 pub mod query;
 pub mod residue_constants;
 pub mod rng;
+pub mod score;
 pub mod search;
 pub mod templates;
 #[cfg(feature = "test-support")]

@@ -398,6 +398,64 @@ pub(crate) fn target_plots(
     Ok(written)
 }
 
+/// `score.png`: per-residue lDDT (Cα, and all-atom where scored) against the model's pLDDT along the
+/// reference's residues, both on 0-100, with their correlation in the title.
+pub(crate) fn score_png(path: &Path, report: &crate::score::ScoreReport) -> PlotResult {
+    let n = report.per_residue.len().max(1);
+    let title = format!(
+        "lDDT vs pLDDT (TM-score {:.3}, GDT-TS {:.1}, lDDT-Cα {:.3}{})",
+        report.tm_score,
+        report.gdt_ts,
+        report.lddt_ca,
+        report
+            .plddt_lddt_correlation
+            .map(|r| format!(", r = {r:.2}"))
+            .unwrap_or_default()
+    );
+    render(path, (1000, 520), |root| {
+        let mut chart = chart(root, &title, 20, 55, 1f64..n as f64, 0f64..100f64)?;
+        axes(
+            &mut chart,
+            "Residue (reference order)",
+            "Score (0-100)",
+            true,
+        )?;
+        type Pick = fn(&crate::score::PerResidue) -> Option<f64>;
+        let lines: [(&str, Pick, RGBColor); 3] = [
+            ("pLDDT (model)", |p| p.plddt, RGBColor(0x1F, 0x77, 0xB4)),
+            (
+                "lDDT Cα",
+                |p| p.lddt_ca.map(|v| v * 100.0),
+                RGBColor(0xD6, 0x27, 0x28),
+            ),
+            (
+                "lDDT all-atom",
+                |p| p.lddt_all_atom.map(|v| v * 100.0),
+                RGBColor(0x2C, 0xA0, 0x2C),
+            ),
+        ];
+        for (label, pick, colour) in lines {
+            let points: Vec<(f64, f64)> = report
+                .per_residue
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| pick(p).map(|v| ((i + 1) as f64, v)))
+                .collect();
+            if points.is_empty() {
+                continue;
+            }
+            chart
+                .draw_series(LineSeries::new(points, colour.stroke_width(2)))
+                .map_err(draw_err)?
+                .label(label)
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 16, y)], colour.stroke_width(3))
+                });
+        }
+        legend(&mut chart, SeriesLabelPosition::LowerRight)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,6 +39,16 @@ pub(crate) enum Command {
     Params(ParamsCommand),
     /// Check a features.h5 file and print what it holds
     Inspect(InspectArgs),
+    /// Score a model against a reference structure: TM-score, GDT-TS/HA, Cα RMSD, lDDT (Cα, all-atom),
+    /// per-residue lDDT beside pLDDT
+    #[command(after_help = "Examples:
+  ferrofold score out/T1/ranked_0.pdb 1abc.cif -o out/T1/score.json
+  ferrofold score out/ references/ -o scores.tsv      # batch: out/<id>/ranked_0.pdb vs references/<id>.{pdb,cif}
+
+Residues pair by chain (in order, or --chain-map MODEL:REFERENCE,...) and then by residue number, or by a
+sequence alignment when the sequences differ (the report says which). TM-score and GDT are normalised by
+the reference's residue count; residues the reference lacks are not scored.")]
+    Score(ScoreArgs),
     /// Sequence databases: search with the built-in aligner, download AlphaFold2's databases
     #[command(subcommand)]
     Db(DbCommand),
@@ -286,6 +296,10 @@ pub(crate) struct RunArgs {
     /// Print the targets (position, array task, folder, record id, file) and exit; sizes job arrays
     #[arg(long)]
     pub(crate) list: bool,
+    /// Score each target's ranked_0.pdb against DIR/<target>.{pdb,cif,...} when that file exists
+    /// (score.json, score.png and a log line in the target folder; see `ferrofold score`)
+    #[arg(long, value_name = "DIR")]
+    pub(crate) reference_dir: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -410,6 +424,25 @@ pub(crate) enum DbCommand {
         #[arg(long, default_value_t = 10_000)]
         max_hits: usize,
     },
+}
+
+#[derive(Args)]
+pub(crate) struct ScoreArgs {
+    /// The model (PDB/mmCIF), or a folder of models: <id>/ranked_0.pdb or <id>.pdb/.cif
+    pub(crate) model: PathBuf,
+    /// The reference structure (PDB/mmCIF), or a folder of them named by id (<id>.pdb/.cif/.cif.gz)
+    pub(crate) reference: PathBuf,
+    /// Chain pairs MODEL:REFERENCE, comma-separated (default: chains in file order)
+    #[arg(long, value_name = "MAP")]
+    pub(crate) chain_map: Option<String>,
+    /// Write the report here: JSON for one model (default: stdout summary only), TSV for a folder
+    /// (default: stdout)
+    #[arg(short, long, value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
+    /// Draw per-residue lDDT vs pLDDT to this PNG (one model); in batch mode each target folder gets
+    /// score.png and score.json
+    #[arg(long, value_name = "PNG")]
+    pub(crate) plot: Option<PathBuf>,
 }
 
 #[derive(Args)]

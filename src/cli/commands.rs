@@ -10,7 +10,8 @@ use ferrofold::pipeline::{
 };
 
 use super::args::{
-    DbCommand, FeaturesArgs, InspectArgs, MsaArgs, ParamsCommand, PredictArgs, RunArgs, StageArg,
+    DbCommand, FeaturesArgs, InspectArgs, MsaArgs, ParamsCommand, PredictArgs, RunArgs, ScoreArgs,
+    StageArg,
 };
 use super::options::{
     command_line, model_list, msa_source, predict_options, template_options, warn_demo,
@@ -216,6 +217,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
         overwrite: args.overwrite,
         command_line: command_line(),
         stages,
+        reference_dir: args.reference_dir,
     };
     // One line per target as it finishes (flushed: a long batch can be followed with `tail -f`).
     let mut failed_write = None;
@@ -381,5 +383,99 @@ pub(crate) fn inspect(args: InspectArgs) -> anyhow::Result<()> {
     for (name, shape, dtype) in i.datasets {
         writeln!(out, "dataset\t{name}\t{shape:?}\t{dtype}")?;
     }
+    Ok(())
+}
+
+pub(crate) fn score(args: ScoreArgs) -> anyhow::Result<()> {
+    use ferrofold::score;
+    let map = args
+        .chain_map
+        .as_deref()
+        .map(score::parse_chain_map)
+        .transpose()?;
+    let mut out = std::io::stdout().lock();
+    if !args.model.is_dir() {
+        let r = score::score_files(
+            &args.model,
+            &args.reference,
+            map.as_deref(),
+            args.output.as_deref(),
+            args.plot.as_deref(),
+        )?;
+        for c in &r.chains {
+            writeln!(
+                out,
+                "chains {} -> {}: {} of {} reference residues paired by {}",
+                c.model_chain, c.reference_chain, c.pairs, c.reference_residues, c.matched_by
+            )?;
+        }
+        writeln!(out, "{}", score::TSV_HEADER)?;
+        writeln!(out, "{}", r.tsv_row("-"))?;
+        for s in &r.skipped {
+            tracing::warn!("{s}");
+        }
+        return Ok(());
+    }
+    anyhow::ensure!(
+        args.reference.is_dir(),
+        "{}: a folder of models is scored against a folder of references named by id",
+        args.reference.display()
+    );
+    let models = score::batch_models(&args.model)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.model.display()))?;
+    anyhow::ensure!(
+        !models.is_empty(),
+        "{}: no models (<id>/ranked_0.pdb or <id>.pdb/.cif)",
+        args.model.display()
+    );
+    let mut rows = vec![score::TSV_HEADER.to_string()];
+    let (mut failed, mut missing) = (0usize, 0usize);
+    for (id, model) in &models {
+        let Some(reference) = score::find_reference(&args.reference, id) else {
+            tracing::warn!(
+                "{id}: no reference {}/{id}.{{pdb,cif,...}}; not scored",
+                args.reference.display()
+            );
+            missing += 1;
+            continue;
+        };
+        // Target folders (a run's output) keep their own report and picture.
+        let folder = model
+            .parent()
+            .filter(|p| p.file_name().is_some_and(|n| n == id.as_str()));
+        let json = folder.map(|f| f.join("score.json"));
+        let png = folder.map(|f| f.join("score.png"));
+        match score::score_files(
+            model,
+            &reference,
+            map.as_deref(),
+            json.as_deref(),
+            png.as_deref(),
+        ) {
+            Ok(r) => rows.push(r.tsv_row(id)),
+            Err(e) => {
+                tracing::error!("{id}: {e}");
+                failed += 1;
+            }
+        }
+    }
+    let text = rows.join("\n") + "\n";
+    match &args.output {
+        Some(p) => {
+            std::fs::write(p, &text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+            writeln!(
+                out,
+                "{}: {} scored, {missing} without a reference, {failed} failed",
+                p.display(),
+                rows.len() - 1
+            )?;
+        }
+        None => out.write_all(text.as_bytes())?,
+    }
+    anyhow::ensure!(
+        failed == 0 && rows.len() > 1,
+        "{failed} target(s) could not be scored, {} scored",
+        rows.len() - 1
+    );
     Ok(())
 }

@@ -49,6 +49,7 @@ pub(crate) fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Run(a) => commands::run(a),
         Command::Params(c) => commands::params(c),
         Command::Inspect(a) => commands::inspect(a),
+        Command::Score(a) => commands::score(a),
         Command::Db(c) => commands::db(c),
     }
 }

@@ -307,6 +307,9 @@ pub struct RunOptions {
     pub command_line: String,
     /// Which stages to run for each target (`--stage`).
     pub stages: Stages,
+    /// Experimental structures named by target: each prediction is scored against its own
+    /// (`--reference-dir`).
+    pub reference_dir: Option<PathBuf>,
 }
 
 /// The stages `run` performs per target: both, or one (a cluster runs features on CPU nodes and predict
@@ -556,8 +559,12 @@ fn one_target(opts: &RunOptions, t: &Target) -> Result<TargetResult, (&'static s
             .join("; "),
         Err(e) => format!("predict failed: {e}"),
     };
+    let score_line = match (&result, &opts.reference_dir) {
+        (Ok(_), Some(dir)) => score_target(dir, &t.name, &target_dir),
+        _ => String::new(),
+    };
     let summary = format!(
-        "{features_line}; {line} [{:.1} s]",
+        "{features_line}; {line}{score_line} [{:.1} s]",
         started.elapsed().as_secs_f64()
     );
     if result.is_ok() {
@@ -577,6 +584,42 @@ fn one_target(opts: &RunOptions, t: &Target) -> Result<TargetResult, (&'static s
         output_dir: target_dir,
         models,
     })
+}
+
+/// Scores `<target>/ranked_0.pdb` against the target's reference in `dir`, if there is one, writing
+/// `score.json` and `score.png`; the log's words for it. A failed score is a warning, not a failed target.
+fn score_target(dir: &Path, name: &str, target_dir: &Path) -> String {
+    let Some(reference) = crate::score::find_reference(dir, name) else {
+        info!(
+            "{name}: no reference structure in {}; not scored",
+            dir.display()
+        );
+        return String::new();
+    };
+    match crate::score::score_files(
+        &target_dir.join("ranked_0.pdb"),
+        &reference,
+        None,
+        Some(&target_dir.join("score.json")),
+        Some(&target_dir.join("score.png")),
+    ) {
+        Ok(r) => {
+            let line = format!(
+                "; score vs {}: TM-score {:.4}, GDT-TS {:.2}, lDDT-Cα {:.4}, Cα RMSD {:.2} Å",
+                reference.display(),
+                r.tm_score,
+                r.gdt_ts,
+                r.lddt_ca,
+                r.rmsd_ca
+            );
+            info!("{name}{line}");
+            line
+        }
+        Err(e) => {
+            warn!("{name}: not scored: {e}");
+            format!("; not scored: {e}")
+        }
+    }
 }
 
 /// Appends one line per run to `<target>/log.txt`: when, what ran and what came of it, and the command.

@@ -21,6 +21,7 @@ mod params_fetch;
 mod predict_cli;
 mod reliability;
 mod run_cli;
+mod score;
 mod search;
 mod slurm;
 mod snakemake;
