@@ -52,6 +52,8 @@ pub struct Residue {
 pub struct Structure {
     pub path: PathBuf,
     pub chains: Vec<(String, Vec<Residue>)>,
+    /// Residues with alternative locations (or microheterogeneity), of which the first was read.
+    pub alternatives: usize,
 }
 
 const CA: usize = 1;
@@ -105,12 +107,16 @@ impl Structure {
         })?;
         let model = pdb.models().next().ok_or_else(|| err("no model".into()))?;
         let mut chains = Vec::new();
+        let mut alternatives = 0;
         for ch in model.chains() {
             let mut residues = Vec::new();
             for res in ch.residues() {
                 let Some(conf) = res.conformers().next() else {
                     continue;
                 };
+                if res.conformer_count() > 1 {
+                    alternatives += 1;
+                }
                 if conf.atoms().all(|a| a.hetero()) && conf.name() != "MSE" {
                     continue;
                 }
@@ -159,6 +165,7 @@ impl Structure {
         Ok(Self {
             path: path.into(),
             chains,
+            alternatives,
         })
     }
 
@@ -398,6 +405,15 @@ pub fn score(
         pairs.extend(p.into_iter().map(|(i, j)| (&m[i], &r[j], rc_.as_str())));
     }
     let mut skipped = Vec::new();
+    for s in [model, reference] {
+        if s.alternatives > 0 {
+            skipped.push(format!(
+                "{}: {} residue(s) with alternative locations; the first of each was scored",
+                s.path.display(),
+                s.alternatives
+            ));
+        }
+    }
     let with_ca: Vec<usize> = (0..pairs.len())
         .filter(|&k| pairs[k].0.atoms[CA].is_some() && pairs[k].1.atoms[CA].is_some())
         .collect();
