@@ -433,12 +433,12 @@ pub fn msas_for_input(input: &Path, given: &MsaSource) -> MsaSource {
 
 /// Runs the stage for every record of the FASTA file (or ColabFold `.a3m` / `.csv` input).
 pub fn run(opts: &FeaturesOptions) -> Result<Vec<TargetReport>, FeaturesStageError> {
-    let msas = msas_for_input(&opts.fasta, &opts.msas);
     let with_input_msa;
-    let opts = if matches!(&msas, MsaSource::Files(f) if !matches!(&opts.msas, MsaSource::Files(g) if g == f))
+    let opts = if crate::io::colabfold::InputKind::of(&opts.fasta)
+        == crate::io::colabfold::InputKind::A3m
     {
         with_input_msa = FeaturesOptions {
-            msas,
+            msas: msas_for_input(&opts.fasta, &opts.msas),
             ..opts.clone()
         };
         &with_input_msa
