@@ -320,6 +320,28 @@ pub(crate) fn validate(src: &impl ArraySource) -> Result<RawFeatures, FeaturesFi
         sequence: r.strings(names::TEMPLATE_SEQUENCE, Some(t))?,
         sum_probs: r.float(names::TEMPLATE_SUM_PROBS, &[Some(t), Some(1)])?,
     };
+    for (name, bad) in [
+        (
+            names::TEMPLATE_AATYPE,
+            templates.aatype.iter().any(|v| !v.is_finite()),
+        ),
+        (
+            names::TEMPLATE_ALL_ATOM_MASKS,
+            templates.all_atom_masks.iter().any(|v| !v.is_finite()),
+        ),
+        (
+            names::TEMPLATE_ALL_ATOM_POSITIONS,
+            templates.all_atom_positions.iter().any(|v| !v.is_finite()),
+        ),
+        (
+            names::TEMPLATE_SUM_PROBS,
+            templates.sum_probs.iter().any(|v| !v.is_finite()),
+        ),
+    ] {
+        if bad {
+            return Err(r.invalid(name, "holds a non-finite value (NaN or infinity)".into()));
+        }
+    }
     let features = RawFeatures {
         sequence: SequenceFeatures {
             aatype,

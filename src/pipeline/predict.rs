@@ -329,6 +329,27 @@ pub fn predict_features(
     Ok((pred, protein))
 }
 
+/// One model on AlphaFold2's processed features, iteration by iteration (what `--processed-features`
+/// runs), nothing written: for tools that reproduce an AlphaFold2 run in memory. Recycles are fixed by
+/// the iterations the features hold; `opts` gives the runtime settings.
+pub fn predict_processed(
+    model: &ModelFile,
+    processed: &crate::model::input::processed::ProcessedFeatures,
+    opts: &PredictOptions,
+) -> Result<(Prediction, Protein), PredictError> {
+    let recycles = processed.inputs.len().saturating_sub(1);
+    let pred = predict_model(
+        opts,
+        model,
+        &model.name,
+        &processed.inputs,
+        &opts.runtime,
+        recycles,
+    )?;
+    let protein = protein_of(&raw_of_processed(processed), &pred)?;
+    Ok((pred, protein))
+}
+
 /// The features file's SHA-256 (which keys the results), checked against its recorded checksum (a file
 /// without one is taken as given). A file that cannot be read is reported by the features reader.
 fn check_features_file(opts: &PredictOptions) -> Result<String, PredictError> {
