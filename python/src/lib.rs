@@ -476,11 +476,7 @@ impl Model {
             }))
         });
         match result {
-            Ok(Ok((pred, protein))) => Ok(Prediction {
-                pred,
-                protein,
-                name: self.inner.name.clone(),
-            }),
+            Ok(Ok((pred, protein))) => Ok(Prediction::new(py, pred, protein, &self.inner.name)),
             Ok(Err(e)) => Err(value_err(e)),
             Err(payload) => {
                 if interrupted.load(Ordering::SeqCst) {
@@ -524,11 +520,7 @@ impl Model {
                     .map_err(|e| e.to_string())
             })
             .map_err(PyValueError::new_err)?;
-        Ok(Prediction {
-            pred,
-            protein,
-            name: self.inner.name.clone(),
-        })
+        Ok(Prediction::new(py, pred, protein, &self.inner.name))
     }
 
     fn __repr__(&self) -> String {
@@ -536,19 +528,50 @@ impl Model {
     }
 }
 
-/// One prediction: atoms, confidences and the structure.
+/// One prediction: atoms, confidences and the structure. The arrays were moved into numpy when the
+/// prediction finished (no copy); each attribute returns the same array object.
 #[pyclass(module = "ferrofold", frozen)]
 struct Prediction {
-    pred: ff::Prediction,
+    atom_positions: Py<PyArrayDyn<f32>>,
+    atom_mask: Py<PyArrayDyn<f32>>,
+    plddt: Py<PyArrayDyn<f32>>,
+    pae: Option<Py<PyArrayDyn<f32>>>,
+    ptm: Option<f32>,
+    distogram_logits: Py<PyArrayDyn<f32>>,
+    mean_plddt: f32,
     protein: ff::Protein,
     name: String,
 }
 
-fn dyn_array<'py, D: ndarray::Dimension>(
-    py: Python<'py>,
-    a: &ndarray::Array<f32, D>,
-) -> Bound<'py, PyArrayDyn<f32>> {
-    a.clone().into_dyn().into_pyarray(py)
+fn to_numpy<D: ndarray::Dimension>(
+    py: Python<'_>,
+    a: ndarray::Array<f32, D>,
+) -> Py<PyArrayDyn<f32>> {
+    a.into_dyn().into_pyarray(py).unbind()
+}
+
+impl Prediction {
+    fn new(py: Python<'_>, pred: ff::Prediction, protein: ff::Protein, name: &str) -> Self {
+        let ff::Prediction {
+            structure, heads, ..
+        } = pred;
+        let mean_plddt = heads.plddt.mean().unwrap_or(0.0);
+        let (pae, ptm) = match heads.pae {
+            Some(p) => (Some(to_numpy(py, p.predicted_aligned_error)), Some(p.ptm)),
+            None => (None, None),
+        };
+        Self {
+            atom_positions: to_numpy(py, structure.atom37_positions),
+            atom_mask: to_numpy(py, structure.atom37_mask),
+            plddt: to_numpy(py, heads.plddt),
+            pae,
+            ptm,
+            distogram_logits: to_numpy(py, heads.distogram_logits),
+            mean_plddt,
+            protein,
+            name: name.to_string(),
+        }
+    }
 }
 
 #[pymethods]
@@ -556,45 +579,41 @@ impl Prediction {
     /// `[N, 37, 3]` Å, AlphaFold2's atom37 order.
     #[getter]
     fn atom_positions<'py>(&self, py: Python<'py>) -> Bound<'py, PyArrayDyn<f32>> {
-        dyn_array(py, &self.pred.structure.atom37_positions)
+        self.atom_positions.bind(py).clone()
     }
 
     /// `[N, 37]`, 1 where the atom exists.
     #[getter]
     fn atom_mask<'py>(&self, py: Python<'py>) -> Bound<'py, PyArrayDyn<f32>> {
-        dyn_array(py, &self.pred.structure.atom37_mask)
+        self.atom_mask.bind(py).clone()
     }
 
     /// `[N]`, 0-100.
     #[getter]
     fn plddt<'py>(&self, py: Python<'py>) -> Bound<'py, PyArrayDyn<f32>> {
-        dyn_array(py, &self.pred.heads.plddt)
+        self.plddt.bind(py).clone()
     }
 
     /// `[N, N]` Å predicted aligned error (models with a PAE head; else None).
     #[getter]
     fn pae<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyArrayDyn<f32>>> {
-        self.pred
-            .heads
-            .pae
-            .as_ref()
-            .map(|p| dyn_array(py, &p.predicted_aligned_error))
+        self.pae.as_ref().map(|p| p.bind(py).clone())
     }
 
     #[getter]
     fn ptm(&self) -> Option<f32> {
-        self.pred.heads.pae.as_ref().map(|p| p.ptm)
+        self.ptm
     }
 
     /// `[N, N, 64]`.
     #[getter]
     fn distogram_logits<'py>(&self, py: Python<'py>) -> Bound<'py, PyArrayDyn<f32>> {
-        dyn_array(py, &self.pred.heads.distogram_logits)
+        self.distogram_logits.bind(py).clone()
     }
 
     #[getter]
     fn mean_plddt(&self) -> f32 {
-        self.pred.heads.plddt.mean().unwrap_or(0.0)
+        self.mean_plddt
     }
 
     /// The structure as PDB text (pLDDT in the B-factor column).

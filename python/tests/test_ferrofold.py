@@ -57,6 +57,8 @@ def test_predict_equals_the_cli_bit_for_bit(tmp_path):
         assert np.array_equal(p.distogram_logits, r["distogram_logits"][()])
         assert p.ptm == r["ptm"][()]
     assert p.to_pdb() == (out / "unrelaxed_ferrofold_demo_pred_0.pdb").read_text()
+    # The arrays were handed to numpy once: every access returns the same object.
+    assert p.atom_positions is p.atom_positions and p.plddt is p.plddt
     p.save(tmp_path / "saved")
     assert np.array_equal(np.load(tmp_path / "saved" / "result.npz")["plddt"], p.plddt)
 
