@@ -29,6 +29,19 @@ fn err(e: impl std::fmt::Display) -> H5Error {
     H5Error(e.to_string())
 }
 
+/// The reader's error, with the one format gap it has said in words a user can act on.
+fn read_err(e: hdf5_pure::Error) -> H5Error {
+    match e {
+        hdf5_pure::Error::Format(hdf5_pure::FormatError::InvalidLayoutVersion(v)) if v >= 5 => {
+            H5Error(format!(
+                "stored in HDF5 2.0's newest format (data layout version {v}), which ferrofold does not read \
+                 yet; write it with the formats of HDF5 1.10-1.14 (h5py: libver=('earliest', 'v114'))"
+            ))
+        }
+        other => err(other),
+    }
+}
+
 /// Element types of the datasets ferrofold reads; anything else is named as it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
@@ -169,12 +182,12 @@ impl Reader {
     pub fn open(path: &Path) -> Result<Self, H5Error> {
         hdf5_pure::File::open_streaming(path)
             .map(|f| Self { f })
-            .map_err(err)
+            .map_err(read_err)
     }
 
     /// Names of the datasets in the root group, sorted.
     pub fn dataset_names(&self) -> Result<Vec<String>, H5Error> {
-        let mut v = self.f.root().datasets().map_err(err)?;
+        let mut v = self.f.root().datasets().map_err(read_err)?;
         v.sort();
         Ok(v)
     }
@@ -186,10 +199,10 @@ impl Reader {
     }
 
     pub fn dataset(&self, name: &str) -> Result<Dataset, H5Error> {
-        let ds = self.f.dataset(name).map_err(err)?;
+        let ds = self.f.dataset(name).map_err(read_err)?;
         let shape = ds
             .shape()
-            .map_err(err)?
+            .map_err(read_err)?
             .into_iter()
             .map(usize::try_from)
             .collect::<Result<Vec<_>, _>>()
@@ -231,7 +244,7 @@ impl Dataset {
     }
 
     pub fn kind(&self) -> Result<Kind, H5Error> {
-        Ok(match self.ds.dtype().map_err(err)? {
+        Ok(match self.ds.dtype().map_err(read_err)? {
             DType::I32 => Kind::I32,
             DType::F32 => Kind::F32,
             DType::String | DType::VariableLengthString => Kind::Str,
@@ -251,8 +264,8 @@ impl Dataset {
     /// size, since a compressed chunk still decodes to all of it), or the inline bytes. A shape that
     /// claims more is made up of fill values that are stored nowhere.
     pub fn backed_bytes(&self) -> Result<u64, H5Error> {
-        let elem = self.ds.element_size().map_err(err)?;
-        Ok(match self.ds.layout().map_err(err)? {
+        let elem = self.ds.element_size().map_err(read_err)?;
+        Ok(match self.ds.layout().map_err(read_err)? {
             Layout::Compact { size } => size,
             Layout::Contiguous { address, size } => address.map_or(0, |_| size),
             Layout::Chunked { chunk_shape, .. } => {
@@ -260,7 +273,7 @@ impl Dataset {
                     .iter()
                     .try_fold(elem, |a, &d| a.checked_mul(d))
                     .unwrap_or(u64::MAX);
-                let chunks = self.ds.chunks().map_err(err)?.len() as u64;
+                let chunks = self.ds.chunks().map_err(read_err)?.len() as u64;
                 chunks.saturating_mul(per_chunk)
             }
             _ => 0,
@@ -268,17 +281,17 @@ impl Dataset {
     }
 
     pub fn read_i32(&self) -> Result<ArrayD<i32>, H5Error> {
-        let v = self.ds.read_i32().map_err(err)?;
+        let v = self.ds.read_i32().map_err(read_err)?;
         ArrayD::from_shape_vec(IxDyn(&self.shape), v).map_err(err)
     }
 
     pub fn read_f32(&self) -> Result<ArrayD<f32>, H5Error> {
-        let v = self.ds.read_f32().map_err(err)?;
+        let v = self.ds.read_f32().map_err(read_err)?;
         ArrayD::from_shape_vec(IxDyn(&self.shape), v).map_err(err)
     }
 
     pub fn read_strings(&self) -> Result<Vec<String>, H5Error> {
-        let v = self.ds.read_string().map_err(err)?;
+        let v = self.ds.read_string().map_err(read_err)?;
         if Some(v.len() as u64) != self.claimed_elements() {
             return Err(H5Error(format!(
                 "{} strings stored for shape {:?}",

@@ -183,3 +183,19 @@ fn h5py_reads_a_results_file() {
     assert_eq!(dump["datasets"]["ptm"]["shape"], serde_json::json!([]));
     assert!(dump["attrs"]["model_name"].is_string());
 }
+
+/// HDF5 2.0's newest format (data layout version 5, h5py 3.16 with `libver='latest'`) is the one format
+/// ferrofold's reader lacks: refused with a message that says how to write a readable file.
+#[test]
+fn hdf5_2_newest_format_is_refused_with_a_way_out() {
+    let f = data("hdf5/features_hdf5_2.0_latest.h5");
+    let r = ferrofold(&["inspect", f.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("features_hdf5_2.0_latest.h5")
+            && err.contains("HDF5 2.0")
+            && err.contains("libver=('earliest', 'v114')"),
+        "{err}"
+    );
+}
