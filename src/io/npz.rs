@@ -149,6 +149,46 @@ impl Npz {
         })
     }
 
+    /// Reads only the array `name` of an archive (the others are not decompressed or kept).
+    pub fn read_array(path: impl AsRef<Path>, name: &str) -> Result<NpyArray, NpzError> {
+        let path = path.as_ref();
+        let file = crate::fsutil::regular::open(path).map_err(|source| NpzError::Io {
+            path: path.into(),
+            source,
+        })?;
+        let mut zip = zip::ZipArchive::new(file).map_err(|e| NpzError::Zip {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
+        let mut entry = match zip.by_name(&format!("{name}.npy")) {
+            Ok(e) => e,
+            Err(zip::result::ZipError::FileNotFound) => {
+                return Err(NpzError::Missing {
+                    path: path.into(),
+                    name: name.into(),
+                })
+            }
+            Err(e) => {
+                return Err(NpzError::Zip {
+                    path: path.into(),
+                    message: e.to_string(),
+                })
+            }
+        };
+        let mut bytes = Vec::with_capacity(entry.size().min(1 << 30) as usize);
+        entry
+            .read_to_end(&mut bytes)
+            .map_err(|source| NpzError::Io {
+                path: path.into(),
+                source,
+            })?;
+        parse_npy(&bytes).map_err(|message| NpzError::Array {
+            path: path.into(),
+            name: name.into(),
+            message,
+        })
+    }
+
     /// The array named `name`, or an error naming it.
     pub fn get(&self, name: &str) -> Result<&NpyArray, NpzError> {
         self.arrays.get(name).ok_or_else(|| NpzError::Missing {
@@ -438,5 +478,21 @@ mod tests {
             .unwrap_err()
             .contains("pickled"));
         assert!(parse_npy(b"garbage....").is_err());
+    }
+
+    #[test]
+    fn one_array_is_read_alone_and_a_missing_one_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.npz");
+        let mut arrays = BTreeMap::new();
+        arrays.insert("a".to_string(), ArrayD::from_elem(IxDyn(&[2, 3]), 1.5f32));
+        arrays.insert("b".to_string(), ArrayD::from_elem(IxDyn(&[4]), 2.0f32));
+        write_f32(&p, &arrays).unwrap();
+        let b = Npz::read_array(&p, "b").unwrap();
+        assert_eq!(b.to_f32().unwrap(), arrays["b"]);
+        assert!(matches!(
+            Npz::read_array(&p, "c"),
+            Err(NpzError::Missing { name, .. }) if name == "c"
+        ));
     }
 }

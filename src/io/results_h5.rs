@@ -103,8 +103,8 @@ pub fn write(
 /// Reads a string attribute (e.g. the input hash of a finished run).
 pub fn read_attr(path: &Path, name: &str) -> Option<String> {
     if is_npz(path) {
-        let npz = crate::io::npz::Npz::read_path(path).ok()?;
-        let a = npz.get(name).ok()?;
+        // One entry, not the whole archive (a result's logits can be hundreds of MB).
+        let a = crate::io::npz::Npz::read_array(path, name).ok()?;
         return (a.shape.is_empty())
             .then(|| a.to_strings()?.pop())
             .flatten();
@@ -115,8 +115,8 @@ pub fn read_attr(path: &Path, name: &str) -> Option<String> {
 /// Reads one float32 dataset.
 pub fn read_f32(path: &Path, name: &str) -> Option<ndarray::ArrayD<f32>> {
     if is_npz(path) {
-        let npz = crate::io::npz::Npz::read_path(path).ok()?;
-        let a = npz.get(name).ok()?;
+        // One entry, not the whole archive (a result's logits can be hundreds of MB).
+        let a = crate::io::npz::Npz::read_array(path, name).ok()?;
         return matches!(a.data, crate::io::npz::NpyData::F32(_))
             .then(|| a.to_f32())
             .flatten();

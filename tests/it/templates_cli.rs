@@ -312,30 +312,7 @@ fn hhsearch_and_the_builtin_search_find_templates() {
 
     // The built-in search over pdb_seqres.txt, no external tool: a query 3U8V_A mutated at every 9th
     // residue finds chains A and B of 3U8V.
-    let seqres = std::fs::read_to_string(data("templates/pdb_seqres.txt")).unwrap();
-    let s3u8v: String = seqres
-        .lines()
-        .skip_while(|l| !l.starts_with(">3u8v_A"))
-        .nth(1)
-        .unwrap()
-        .to_string();
-    let mutated: String = s3u8v
-        .chars()
-        .enumerate()
-        .map(|(i, c)| {
-            if i % 9 == 3 {
-                if c == 'A' {
-                    'G'
-                } else {
-                    'A'
-                }
-            } else {
-                c
-            }
-        })
-        .collect();
-    let m = d.join("m.fasta");
-    std::fs::write(&m, format!(">m\n{mutated}\n")).unwrap();
+    let (m, s3u8v) = mutated_3u8v_query(d);
     let r = ferrofold(&[
         "features",
         m.to_str().unwrap(),
@@ -438,30 +415,7 @@ fn a_structure_replaced_in_place_is_never_answered_from_the_old_features() {
         std::fs::copy(&p, mmcif.join(p.file_name().unwrap())).unwrap();
     }
     // A query close to 3U8V chain A: the built-in search finds chains A and B of 3U8V.
-    let seqres = std::fs::read_to_string(data("templates/pdb_seqres.txt")).unwrap();
-    let s3u8v: String = seqres
-        .lines()
-        .skip_while(|l| !l.starts_with(">3u8v_A"))
-        .nth(1)
-        .unwrap()
-        .to_string();
-    let mutated: String = s3u8v
-        .chars()
-        .enumerate()
-        .map(|(i, c)| {
-            if i % 9 == 3 {
-                if c == 'A' {
-                    'G'
-                } else {
-                    'A'
-                }
-            } else {
-                c
-            }
-        })
-        .collect();
-    let m = d.join("m.fasta");
-    std::fs::write(&m, format!(">m\n{mutated}\n")).unwrap();
+    let (m, _) = mutated_3u8v_query(d);
     let out = d.join("out");
     let run = || {
         let r = ferrofold(&[
@@ -539,4 +493,28 @@ fn a_structure_replaced_in_place_is_never_answered_from_the_old_features() {
         moved_atoms > 100 && other == 0,
         "{moved_atoms} moved, {other} not"
     );
+}
+
+/// A query of 3U8V chain A's sequence (from the shipped pdb_seqres.txt) mutated at every 9th residue,
+/// written to `dir/m.fasta` (returned with the unmutated sequence): the built-in template search finds
+/// chains A and B of 3U8V for it.
+fn mutated_3u8v_query(dir: &Path) -> (PathBuf, String) {
+    let seqres = std::fs::read_to_string(data("templates/pdb_seqres.txt")).unwrap();
+    let s3u8v = seqres
+        .lines()
+        .skip_while(|l| !l.starts_with(">3u8v_A"))
+        .nth(1)
+        .unwrap();
+    let mutated: String = s3u8v
+        .chars()
+        .enumerate()
+        .map(|(i, c)| match (i % 9 == 3, c) {
+            (false, c) => c,
+            (true, 'A') => 'G',
+            (true, _) => 'A',
+        })
+        .collect();
+    let m = dir.join("m.fasta");
+    std::fs::write(&m, format!(">m\n{mutated}\n")).unwrap();
+    (m, s3u8v.to_string())
 }
