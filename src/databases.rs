@@ -140,7 +140,8 @@ pub fn hhsuite_prefix(data_dir: &std::path::Path, name: &str) -> Result<PathBuf,
 /// The searches of a database preset. `demo`: the built-in search of the shipped demo database.
 /// `reduced_dbs`: jackhmmer on uniref90, MGnify and the reduced BFD below `data_dir` (AlphaFold2's
 /// reduced_dbs preset without templates). `full_dbs`: jackhmmer on uniref90 and MGnify, hhblits on BFD and
-/// UniRef30 together (`bfd_uniref_hits.a3m`). `colabfold` (ColabFold's MMseqs2 databases) is refused.
+/// UniRef30 together (`bfd_uniref_hits.a3m`). `colabfold` is not a list of searches but ColabFold's
+/// batched protocol ([`crate::pipeline::colabfold::ColabfoldSearch`]).
 pub fn preset_searches(
     preset: &str,
     data_dir: Option<&std::path::Path>,
@@ -193,7 +194,7 @@ pub fn preset_searches(
             out.push(SearchSpec { database: prefixes.join(":").into(), tool: SearchTool::Hhblits, output_stem: "bfd_uniref_hits".into() });
             Ok(out)
         }
-        "colabfold" => Err("--db-preset colabfold needs ColabFold's MMseqs2 databases, which ferrofold does not drive yet; use reduced_dbs, full_dbs or demo".into()),
+        "colabfold" => Err("--db-preset colabfold is ColabFold's batched MMseqs2 protocol (pipeline::colabfold::ColabfoldSearch), not a list of searches".into()),
         other => Err(format!("unknown --db-preset '{other}' (demo, reduced_dbs, full_dbs, colabfold)")),
     }
 }

@@ -78,12 +78,32 @@ pub(crate) struct MsaArgs {
     pub(crate) max_hits: usize,
     /// Database preset: demo (built-in search of the shipped demo database); reduced_dbs (jackhmmer on
     /// uniref90, mgnify, small_bfd); full_dbs (jackhmmer on uniref90, mgnify; hhblits on bfd + uniref30),
-    /// the databases below --data-dir as `ferrofold db download` lays them out
-    #[arg(long, value_name = "PRESET", value_parser = ["demo", "reduced_dbs", "full_dbs"], conflicts_with_all = ["msas", "msa_dir", "single_sequence", "databases", "tool", "tool_binary"])]
+    /// the databases below --data-dir as `ferrofold db download` lays them out; colabfold (ColabFold's
+    /// MMseqs2 protocol on uniref30_2302_db + colabfold_envdb_202108_db below --data-dir, as ColabFold's
+    /// setup_databases.sh lays them out; all targets of a run searched in one batch)
+    #[arg(long, value_name = "PRESET", value_parser = ["demo", "reduced_dbs", "full_dbs", "colabfold"], conflicts_with_all = ["msas", "msa_dir", "single_sequence", "databases", "tool"])]
     pub(crate) db_preset: Option<String>,
-    /// Directory holding the databases of --db-preset (as written by `ferrofold db download`)
+    /// Directory holding the databases of --db-preset (as written by `ferrofold db download`, or
+    /// ColabFold's setup_databases.sh for colabfold)
     #[arg(long, value_name = "DIR")]
     pub(crate) data_dir: Option<PathBuf>,
+    /// Get alignments from a ColabFold MSA server (its API: e.g. https://api.colabfold.com, ColabFold's
+    /// public server; see the README for its terms). Results are kept in <OUTPUT>/.colabfold/, so
+    /// reruns and job arrays never submit a sequence twice
+    #[arg(long, value_name = "URL", conflicts_with_all = ["msas", "msa_dir", "single_sequence", "databases", "tool", "db_preset"], help_heading = "ColabFold")]
+    pub(crate) msa_server: Option<String>,
+    /// ColabFold's MSA mode: mmseqs2_uniref_env (UniRef30 + environmental databases, the default),
+    /// mmseqs2_uniref (UniRef30 only) or single_sequence; for --db-preset colabfold and --msa-server
+    #[arg(long, value_name = "MODE", value_parser = ["mmseqs2_uniref_env", "mmseqs2_uniref", "single_sequence"], help_heading = "ColabFold")]
+    pub(crate) msa_mode: Option<String>,
+    /// MMseqs2 sensitivity of --db-preset colabfold (colabfold_search's -s; default: the k-mer
+    /// thresholds of ColabFold's server, about 8)
+    #[arg(long, value_name = "S", help_heading = "ColabFold")]
+    pub(crate) mmseqs_sensitivity: Option<f32>,
+    /// First wait between status requests to the MSA server, seconds (then 1.5x longer each time, up
+    /// to a minute)
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0, requires = "msa_server", help_heading = "ColabFold")]
+    pub(crate) msa_server_poll: f64,
     /// Search program for the databases: builtin, jackhmmer (HMMER), mmseqs (MMseqs2) or hhblits
     /// (HH-suite; --db is then a database prefix, several joined with ":")
     #[arg(long, default_value = "builtin", value_name = "TOOL")]

@@ -159,8 +159,61 @@ pub(crate) fn msa_source(args: MsaArgs) -> anyhow::Result<(MsaSource, MsaLimits)
         uniref_max_hits: args.uniref_max_hits,
         mgnify_max_hits: args.mgnify_max_hits,
     };
-    let msas = if args.single_sequence {
+    let colabfold = args.db_preset.as_deref() == Some("colabfold");
+    if args.msa_mode.is_some() && !colabfold && args.msa_server.is_none() && args.msa_mode.as_deref() != Some("single_sequence") {
+        return Err(UsageError(
+            "--msa-mode needs a ColabFold source: --db-preset colabfold --data-dir DIR, or --msa-server URL".into(),
+        )
+        .into());
+    }
+    if args.mmseqs_sensitivity.is_some() && !colabfold {
+        return Err(UsageError("--mmseqs-sensitivity is a setting of --db-preset colabfold".into()).into());
+    }
+    if args.tool_binary.is_some() && args.db_preset.is_some() && !colabfold {
+        return Err(UsageError(format!(
+            "--tool-binary names one program; --db-preset {} runs several (put them on PATH)",
+            args.db_preset.as_deref().unwrap_or_default()
+        ))
+        .into());
+    }
+    if !(args.msa_server_poll.is_finite() && args.msa_server_poll > 0.0) {
+        return Err(UsageError(format!("--msa-server-poll {} must be a positive number of seconds", args.msa_server_poll)).into());
+    }
+    if args.msa_mode.as_deref() == Some("single_sequence")
+        && (args.msa_dir.is_some() || !args.msas.is_empty() || !args.databases.is_empty())
+    {
+        return Err(UsageError("--msa-mode single_sequence uses no alignment; drop --msa, --msa-dir and --db".into()).into());
+    }
+    let use_env = args.msa_mode.as_deref() != Some("mmseqs2_uniref");
+    let msas = if args.single_sequence || args.msa_mode.as_deref() == Some("single_sequence") {
         MsaSource::SingleSequence
+    } else if let Some(url) = &args.msa_server {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(UsageError(format!("--msa-server {url}: not an http(s) URL")).into());
+        }
+        let mode = if use_env {
+            ferrofold::search::msa_server::ServerMode::Env
+        } else {
+            ferrofold::search::msa_server::ServerMode::All
+        };
+        let mut server = ferrofold::search::msa_server::MsaServer::new(url, mode);
+        server.poll = std::time::Duration::from_secs_f64(args.msa_server_poll);
+        server.timeout = std::time::Duration::from_secs(args.tool_timeout);
+        MsaSource::Server(server)
+    } else if colabfold {
+        let data_dir = args.data_dir.clone().ok_or_else(|| {
+            UsageError("--db-preset colabfold needs --data-dir (the folder ColabFold's setup_databases.sh filled)".into())
+        })?;
+        MsaSource::Colabfold(ferrofold::pipeline::colabfold::ColabfoldSearch {
+            data_dir,
+            use_env,
+            settings: ferrofold::search::colabfold::ColabfoldSettings {
+                sensitivity: args.mmseqs_sensitivity,
+                ..Default::default()
+            },
+            binary: args.tool_binary.clone(),
+            timeout_s: args.tool_timeout,
+        })
     } else if let Some(dir) = args.msa_dir {
         MsaSource::Dir(dir)
     } else if !args.msas.is_empty() {

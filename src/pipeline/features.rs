@@ -46,6 +46,11 @@ pub enum MsaSource {
         /// Time limit per tool run.
         timeout_s: u64,
     },
+    /// ColabFold's MMseqs2 protocol on local databases (`--db-preset colabfold`), batched over a run's
+    /// targets; one alignment per target, `msas/colabfold.a3m`.
+    Colabfold(super::colabfold::ColabfoldSearch),
+    /// ColabFold's MSA server (`--msa-server URL`); one alignment per target, `msas/colabfold.a3m`.
+    Server(crate::search::msa_server::MsaServer),
 }
 
 /// Options of the `features` stage.
@@ -336,7 +341,10 @@ fn template_fingerprint(hits: &Path, t: &TemplateOptions) -> Result<String, Feat
 /// The alignment inputs of one target.
 fn msa_inputs(source: &MsaSource, query: &Query) -> Result<Vec<MsaInput>, FeaturesStageError> {
     match source {
-        MsaSource::SingleSequence | MsaSource::Search { .. } => Ok(Vec::new()),
+        MsaSource::SingleSequence
+        | MsaSource::Search { .. }
+        | MsaSource::Colabfold(_)
+        | MsaSource::Server(_) => Ok(Vec::new()),
         MsaSource::Files(files) => {
             let mut names = std::collections::HashSet::new();
             for f in files {
@@ -454,6 +462,8 @@ pub fn run(opts: &FeaturesOptions) -> Result<Vec<TargetReport>, FeaturesStageErr
         )));
     }
     fs::create_dir_all(&opts.output_dir).map_err(io_err(&opts.output_dir))?;
+    // ColabFold's local search runs once for every target that needs it.
+    super::colabfold::search_batch(&queries.iter().collect::<Vec<_>>(), opts)?;
     let mut reports = Vec::new();
     for q in &queries {
         reports.push(run_target(q, opts)?);
@@ -513,6 +523,15 @@ fn hashed_inputs(
                 h.add(&format!("{:?} {}", spec.tool, spec.output_stem));
                 h.add(&database_fingerprint(spec.tool, &spec.database)?);
             }
+            Some(h.finish())
+        }
+        MsaSource::Colabfold(_) | MsaSource::Server(_) => {
+            let fingerprint = super::colabfold::source_fingerprint(&opts.msas)?.unwrap_or_default();
+            let mut h = InputHash::new("ferrofold features colabfold");
+            h.add(&FORMAT_VERSION.to_string())
+                .add(&query.description)
+                .add(&query.sequence)
+                .add(&fingerprint);
             Some(h.finish())
         }
         _ => None,
@@ -904,6 +923,12 @@ pub(crate) fn run_target(
         // alignment's role and row counts with its own file and checksum (searches run in the order
         // given; uniref90, BFD, MGnify is the merge order).
         hashed.sort_by_key(|(m, _)| m.role.clone());
+    }
+    if matches!(opts.msas, MsaSource::Colabfold(_) | MsaSource::Server(_)) {
+        tree::ensure_dir(&msas_dir).map_err(io_err(&msas_dir))?;
+        let out = super::colabfold::alignment(query, opts, &msas_dir)?;
+        let sha = sha256_file(&out).map_err(io_err(&out))?;
+        hashed.push((MsaInput::from_path(out), sha));
     }
     let builder = FeatureBuilder::from_msas(hashed.iter().map(|(m, _)| m.clone()).collect())
         .with_limits(opts.limits);

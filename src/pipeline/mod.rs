@@ -1,5 +1,6 @@
 //! The stages as library functions over validated options. The CLI only parses arguments into these.
 
+pub mod colabfold;
 pub mod db;
 pub mod features;
 pub mod inspect;

@@ -404,6 +404,20 @@ pub fn run_each(opts: &RunOptions, mut done: impl FnMut(&TargetResult)) -> Resul
     info!("task {index} of {size}: {} target(s)", mine.len());
     std::fs::create_dir_all(&opts.output_dir)
         .map_err(|e| RunError::Input(format!("{}: {e}", opts.output_dir.display())))?;
+    // ColabFold's local search runs once for this task's targets (those it applies to: a ColabFold
+    // .a3m input is its own alignment), before any target's features.
+    if opts.stages.features() {
+        let searched: Vec<&Target> = mine
+            .iter()
+            .filter(|t| t.problem.is_none() && t.query.len() <= opts.predict.max_length)
+            .filter(|t| matches!(features_options(opts, t).msas, MsaSource::Colabfold(_)))
+            .collect();
+        if let Some(first) = searched.first() {
+            let queries: Vec<&crate::query::Query> = searched.iter().map(|t| &t.query).collect();
+            super::colabfold::search_batch(&queries, &features_options(opts, first))
+                .map_err(RunError::Features)?;
+        }
+    }
     let total = mine.len();
     let mut failed = 0usize;
     for (i, t) in mine.into_iter().enumerate() {
@@ -475,11 +489,9 @@ fn record_failure(opts: &RunOptions, t: &Target, stage: &str, e: &RunError) {
     }
 }
 
-/// Features and/or predict for one target; an error comes with the stage it happened in.
-// Returned once per target: the size of the error does not matter.
-#[allow(clippy::result_large_err)]
-fn one_target(opts: &RunOptions, t: &Target) -> Result<TargetResult, (&'static str, RunError)> {
-    let f_opts = FeaturesOptions {
+/// The features stage's options for target `t`.
+fn features_options(opts: &RunOptions, t: &Target) -> FeaturesOptions {
+    FeaturesOptions {
         fasta: t.source.clone(),
         msas: crate::pipeline::features::msas_for_input(&t.source, &opts.msas),
         output_dir: opts.output_dir.clone(),
@@ -488,7 +500,14 @@ fn one_target(opts: &RunOptions, t: &Target) -> Result<TargetResult, (&'static s
         command_line: opts.command_line.clone(),
         max_length: opts.predict.max_length,
         templates: opts.templates.clone(),
-    };
+    }
+}
+
+/// Features and/or predict for one target; an error comes with the stage it happened in.
+// Returned once per target: the size of the error does not matter.
+#[allow(clippy::result_large_err)]
+fn one_target(opts: &RunOptions, t: &Target) -> Result<TargetResult, (&'static str, RunError)> {
+    let f_opts = features_options(opts, t);
     let target_dir = opts.output_dir.join(&t.name);
     let started = std::time::Instant::now();
     let (features_path, features_line) = if opts.stages.features() {

@@ -3,7 +3,9 @@
 //! with rayon; hits become an A3M alignment in the query's columns (query first, insertions lower case).
 
 pub mod align;
+pub mod colabfold;
 pub mod db;
+pub mod msa_server;
 pub mod runner;
 pub mod striped;
 pub mod tools;

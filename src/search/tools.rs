@@ -102,7 +102,6 @@ fn command_line(program: &Path, args: &[OsString]) -> String {
         .join(" ")
 }
 
-/// Runs `program args` (no shell), stdout discarded, stderr kept (its last 2,000 bytes go into errors).
 /// Kills `child`'s process group (the tool and whatever it started) and reaps the child.
 fn kill_group(child: &mut std::process::Child) {
     if let Ok(pid) = i32::try_from(child.id()) {
@@ -116,10 +115,22 @@ fn kill_group(child: &mut std::process::Child) {
     let _ = child.wait();
 }
 
+/// Runs `program args` (no shell), stdout discarded, stderr kept (its last 2,000 bytes go into errors).
 pub fn run(
     tool: &str,
     program: &Path,
     args: &[OsString],
+    timeout: Duration,
+) -> Result<(), ToolError> {
+    run_with_env(tool, program, args, &[], timeout)
+}
+
+/// [`run`] with extra environment variables for the tool.
+pub fn run_with_env(
+    tool: &str,
+    program: &Path,
+    args: &[OsString],
+    env: &[(&str, &str)],
     timeout: Duration,
 ) -> Result<(), ToolError> {
     let command = command_line(program, args);
@@ -127,6 +138,7 @@ pub fn run(
     // Its own process group, so that a timeout ends the tool and everything it started.
     let mut child = Command::new(program)
         .args(args)
+        .envs(env.iter().copied())
         .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -4,6 +4,7 @@
 mod common;
 
 mod block_full_parity;
+mod colabfold_search;
 mod db_download;
 mod end_to_end_parity;
 mod evoformer_modules_parity;
