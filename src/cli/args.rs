@@ -382,6 +382,21 @@ pub(crate) struct ModelArgs {
     /// Do not draw plddt.png, pae.png and coverage.png
     #[arg(long)]
     pub(crate) no_plots: bool,
+    /// Run only the first N models (in name order: model_1 … model_5; ColabFold's --num-models)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), help_heading = "ColabFold")]
+    pub(crate) num_models: Option<u64>,
+    /// Which of the models given run: alphafold2_ptm (model_<n>_ptm) or alphafold2 (model_<n>);
+    /// ColabFold's --model-type (alphafold2_multimer_v3 needs AlphaFold-Multimer, not supported yet)
+    #[arg(long, value_name = "TYPE", value_parser = ["alphafold2_ptm", "alphafold2", "alphafold2_multimer_v3"], help_heading = "ColabFold")]
+    pub(crate) model_type: Option<String>,
+    /// MSA cluster rows the model samples (its max_msa_clusters: 512, 508 with templates; ColabFold's
+    /// --max-seq)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000), help_heading = "ColabFold")]
+    pub(crate) max_seq: Option<u64>,
+    /// Extra MSA rows the model reads (its max_extra_msa: 5120, 1024 for models 2 and 5 … ;
+    /// ColabFold's --max-extra-seq)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000), help_heading = "ColabFold")]
+    pub(crate) max_extra_seq: Option<u64>,
 }
 
 #[derive(Args)]

@@ -280,6 +280,49 @@ pub(crate) fn model_list(args: &ModelArgs) -> anyhow::Result<Vec<PathBuf>> {
         )
         .into());
     }
+    select_models(models, args.model_type.as_deref(), args.num_models)
+}
+
+/// ColabFold's model selection over the models given: `--model-type` keeps AlphaFold2's pTM models
+/// (`model_<n>_ptm`) or its original ones (`model_<n>`), by file name; `--num-models` the first N.
+fn select_models(
+    mut models: Vec<PathBuf>,
+    model_type: Option<&str>,
+    num_models: Option<u64>,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let name = |p: &PathBuf| {
+        p.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let numbered = |n: &str| {
+        n.strip_prefix("model_")
+            .is_some_and(|r| r.len() == 1 && r.as_bytes()[0].is_ascii_digit())
+    };
+    if let Some(t) = model_type {
+        let keep: Box<dyn Fn(&str) -> bool> = match t {
+            "alphafold2_ptm" => Box::new(|n: &str| n.strip_suffix("_ptm").is_some_and(numbered)),
+            "alphafold2" => Box::new(numbered),
+            _ => {
+                return Err(UsageError(format!(
+                    "--model-type {t}: AlphaFold-Multimer models are not supported yet (complexes are planned)"
+                ))
+                .into())
+            }
+        };
+        let all: Vec<String> = models.iter().map(name).collect();
+        models.retain(|p| keep(&name(p)));
+        if models.is_empty() {
+            return Err(UsageError(format!(
+                "--model-type {t}: none of the models given is one ({})",
+                all.join(", ")
+            ))
+            .into());
+        }
+    }
+    if let Some(n) = num_models {
+        models.truncate(n as usize);
+    }
     Ok(models)
 }
 
@@ -306,6 +349,8 @@ pub(crate) fn predict_options(args: &ModelArgs, models: Vec<PathBuf>) -> Predict
         memory_budget: args.memory_budget.map(|b| b as u64),
         processed_features: None,
         result_format: args.result_format,
+        max_msa_clusters: args.max_seq.map(|n| n as usize),
+        max_extra_msa: args.max_extra_seq.map(|n| n as usize),
     }
 }
 

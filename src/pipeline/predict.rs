@@ -64,6 +64,10 @@ pub struct PredictOptions {
     pub processed_features: Option<PathBuf>,
     /// File format of `result_<prediction>.*` (HDF5 or numpy's `.npz`).
     pub result_format: results_h5::ResultFormat,
+    /// MSA cluster rows the models sample instead of their `max_msa_clusters` (ColabFold's `max_seq`).
+    pub max_msa_clusters: Option<usize>,
+    /// Extra MSA rows instead of the models' `max_extra_msa` (ColabFold's `max_extra_seq`).
+    pub max_extra_msa: Option<usize>,
 }
 
 impl Default for PredictOptions {
@@ -87,6 +91,8 @@ impl Default for PredictOptions {
             memory_budget: None,
             processed_features: None,
             result_format: Default::default(),
+            max_msa_clusters: None,
+            max_extra_msa: None,
         }
     }
 }
@@ -517,7 +523,15 @@ fn load_models(opts: &PredictOptions, num_res: usize) -> Result<Vec<ModelFile>, 
     }
     let mut models: Vec<ModelFile> = Vec::new();
     for path in &opts.models {
-        let m = params::load(path)?;
+        let mut m = params::load(path)?;
+        // Row counts are sampling settings, not weights: they enter the configuration (and with it the
+        // result's input hash).
+        if let Some(n) = opts.max_msa_clusters {
+            m.config.input.max_msa_clusters = n;
+        }
+        if let Some(n) = opts.max_extra_msa {
+            m.config.input.max_extra_msa = n;
+        }
         let earlier: Vec<String> = models.iter().map(|o| o.name.clone()).collect();
         check_model(opts, &m, path, &earlier)?;
         models.push(m);

@@ -234,7 +234,7 @@ impl MsaServer {
                 }
                 "RATELIMIT" | "UNKNOWN" => {
                     warn!(
-                        "MSA server {} answered {}; submitting again in {:.0} s",
+                        "MSA server {} answered {}; submitting again in {:.1} s",
                         self.url,
                         t.status,
                         wait.as_secs_f64()

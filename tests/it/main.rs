@@ -17,6 +17,7 @@ mod hostile_inputs;
 mod input_pipeline_parity;
 mod malformed_inputs;
 mod model_files;
+mod msa_server;
 mod output_tree;
 mod params_fetch;
 mod predict_cli;

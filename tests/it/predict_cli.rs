@@ -529,3 +529,53 @@ fn mmcif_predictions_are_complete_modelcif() {
     assert!(text.starts_with("ok"), "{text}");
     eprintln!("{}", text.trim());
 }
+
+/// ColabFold's model options: `--model-type` and `--num-models` pick among the models given (by
+/// AlphaFold2's file names), `--max-seq`/`--max-extra-seq` set the sampled row counts, which are part
+/// of what a kept result must match.
+#[test]
+fn colabfold_model_options_pick_models_and_set_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let features = single_sequence_features(d);
+    let models = d.join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    for (file, name) in [("model_1_ptm", "tiny_a"), ("model_2_ptm", "tiny_b"), ("model_1", "tiny_c")] {
+        ferrofold::pipeline::params::convert(
+            &data("model/tiny/params_model_1_ptm.npz"),
+            &models.join(format!("{file}.onnx")),
+            Some(name),
+            |c| {
+                c.structure_module.layers = 2;
+                c.num_recycle = 0;
+            },
+        )
+        .unwrap();
+    }
+    let out = d.join("out");
+    let predict = |extra: &[&str]| {
+        let mut args = vec!["predict", features.to_str().unwrap(), "--models-dir", models.to_str().unwrap(), "--no-plots", "-o", out.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        ferrofold(&args)
+    };
+    let stdout = |o: &std::process::Output| {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let first = stdout(&predict(&["--model-type", "alphafold2_ptm", "--num-models", "1"]));
+    assert!(first.contains("tiny_a") && !first.contains("tiny_b") && !first.contains("tiny_c"), "{first}");
+    let ptm = stdout(&predict(&["--model-type", "alphafold2_ptm"]));
+    assert!(ptm.contains("tiny_a") && ptm.contains("tiny_b") && !ptm.contains("tiny_c"), "{ptm}");
+    let plain = stdout(&predict(&["--model-type", "alphafold2"]));
+    assert!(plain.contains("tiny_c") && !plain.contains("tiny_a"), "{plain}");
+    // Other row counts: the kept result does not answer for them.
+    let rows = stdout(&predict(&["--model-type", "alphafold2", "--max-seq", "1", "--max-extra-seq", "1"]));
+    assert!(rows.contains("written") && !rows.contains("up to date"), "{rows}");
+    let again = stdout(&predict(&["--model-type", "alphafold2", "--max-seq", "1", "--max-extra-seq", "1"]));
+    assert!(again.contains("up to date"), "{again}");
+    let o = predict(&["--model-type", "alphafold2_multimer_v3"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("Multimer"));
+    let o = predict(&["--max-seq", "0"]);
+    assert_eq!(o.status.code(), Some(2));
+}
