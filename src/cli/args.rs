@@ -29,11 +29,11 @@ pub(crate) struct Cli {
 #[derive(Subcommand)]
 pub(crate) enum Command {
     /// Build MSAs and features.h5 for each FASTA record (precomputed alignments or single-sequence mode)
-    Features(FeaturesArgs),
+    Features(Box<FeaturesArgs>),
     /// Predict structures from features.h5 and model files: PDB/mmCIF, pLDDT, PAE, pTM, ranking
     Predict(PredictArgs),
     /// features then predict for every record of FASTA files or folders, job-array aware (Slurm)
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Convert AlphaFold2 parameters (.npz) to ferrofold model files (.onnx), and back
     #[command(subcommand)]
     Params(ParamsCommand),

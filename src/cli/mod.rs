@@ -44,9 +44,9 @@ impl std::io::Write for ClosedStderrIsFine {
 /// Runs the subcommand.
 pub(crate) fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Features(a) => commands::features(a),
+        Command::Features(a) => commands::features(*a),
         Command::Predict(a) => commands::predict(a),
-        Command::Run(a) => commands::run(a),
+        Command::Run(a) => commands::run(*a),
         Command::Params(c) => commands::params(c),
         Command::Inspect(a) => commands::inspect(a),
         Command::Score(a) => commands::score(a),

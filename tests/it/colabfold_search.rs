@@ -1,6 +1,7 @@
 //! `--db-preset colabfold`: ColabFold's MMseqs2 protocol with real `mmseqs` (Debian's MMseqs2 14) on
-//! databases built here from the demo database in ColabFold's layout (odd records as "uniref30_2302_db",
-//! even ones as "colabfold_envdb_202108_db": clustered, representatives searched, members expanded).
+//! databases built from the demo database in ColabFold's layout (odd records as "uniref30_2302_db",
+//! even ones as "colabfold_envdb_202108_db": clustered, representatives searched, members expanded;
+//! `ferrofold::testing::colabfold`).
 //! The alignments are compared with the same MMseqs2 steps run by hand below and with ColabFold's own
 //! `colabfold_search` (colabfold 1.6.3 from PyPI) run by the Python in `FERROFOLD_COLABFOLD_PYTHON`
 //! (`.ci/run` makes it).
@@ -11,21 +12,6 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use crate::common::{data, ferrofold, run_tool};
-
-/// The demo database's records with `keep(index)`, as FASTA.
-fn demo_part(keep: impl Fn(usize) -> bool) -> String {
-    let gz = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("databases/demo/uniprot20k.fasta.gz")).unwrap();
-    let mut text = String::new();
-    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut text).unwrap();
-    let mut out = String::new();
-    for (i, rec) in text.split('>').filter(|r| !r.is_empty()).enumerate() {
-        if keep(i) {
-            out.push('>');
-            out.push_str(rec);
-        }
-    }
-    out
-}
 
 fn mmseqs(dir: &Path, args: &[&str]) {
     run_tool(
@@ -38,30 +24,12 @@ fn mmseqs(dir: &Path, args: &[&str]) {
     );
 }
 
-/// An expandable database `name` in `dir` from `fasta`: every sequence (`_seq`), clusters of ≥ 30 %
-/// identity whose representatives are the searched database, representative → member alignments
-/// (`_aln`), headers (`_seq_h`, `_h`).
-fn build_expandable(dir: &Path, name: &str, fasta: &str) {
-    let f = format!("{name}.fasta");
-    std::fs::write(dir.join(&f), fasta).unwrap();
-    let (seq, clu) = (format!("{name}_seq"), format!("{name}_clu"));
-    mmseqs(dir, &["createdb", &f, &seq]);
-    mmseqs(dir, &["linclust", &seq, &clu, &format!("tmp_{name}"), "--min-seq-id", "0.3", "-c", "0.8", "--threads", "2"]);
-    mmseqs(dir, &["createsubdb", &clu, &seq, name]);
-    mmseqs(dir, &["createsubdb", &clu, &format!("{seq}_h"), &format!("{name}_h")]);
-    mmseqs(dir, &["align", &seq, &seq, &clu, &format!("{name}_aln"), "-a", "-e", "inf", "-c", "0", "--threads", "2"]);
-    mmseqs(dir, &["rmdb", &clu]);
-    std::fs::remove_dir_all(dir.join(format!("tmp_{name}"))).unwrap();
-    std::fs::remove_file(dir.join(&f)).unwrap();
-}
-
 /// The two databases, built once per test run.
 fn databases() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        build_expandable(dir.path(), "uniref30_2302_db", &demo_part(|i| i % 2 == 1));
-        build_expandable(dir.path(), "colabfold_envdb_202108_db", &demo_part(|i| i % 2 == 0));
+        ferrofold::testing::colabfold::build_demo_pair(dir.path());
         dir
     })
     .path()
@@ -347,4 +315,41 @@ fn colabfold_databases_missing_or_of_the_wrong_type_are_named() {
 /// Files below `dir` other than folders (what a failed run left).
 fn ferrofold_files(dir: &Path) -> Vec<String> {
     crate::common::files_below(dir)
+}
+
+#[test]
+fn run_searches_each_array_tasks_targets_in_one_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let q = queries();
+    let task = |i: &str| {
+        let o = ferrofold(&[
+            "run", q.to_str().unwrap(), "--db-preset", "colabfold", "--data-dir", databases().to_str().unwrap(),
+            "--stage", "features", "--array-index", i, "--array-size", "2", "-o", out.to_str().unwrap(),
+        ]);
+        let log = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "{log}");
+        log
+    };
+    // Task 0 has targets 0 and 2, task 1 target 1: each task one batch (two searches).
+    let log0 = task("0");
+    assert_eq!(log0.matches("mmseqs search ").count(), 2, "{log0}");
+    assert!(log0.contains("2 sequence(s)"), "{log0}");
+    let log1 = task("1");
+    assert_eq!(log1.matches("mmseqs search ").count(), 2, "{log1}");
+    assert!(log1.contains("1 sequence(s)"), "{log1}");
+    // The same alignments as one `features` batch of all three.
+    let whole = dir.path().join("whole");
+    let o = features(&whole, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for (id, _) in records() {
+        assert_eq!(
+            std::fs::read(out.join(&id).join("msas/colabfold.a3m")).unwrap(),
+            std::fs::read(whole.join(&id).join("msas/colabfold.a3m")).unwrap(),
+            "{id}"
+        );
+    }
+    // Rerunning a task finds its features current: no tool runs.
+    let again = task("0");
+    assert!(!again.contains("running:"), "{again}");
 }
