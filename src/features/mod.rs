@@ -7,6 +7,7 @@
 
 pub mod builder;
 pub mod msa_identifiers;
+pub mod multimer;
 
 use std::collections::HashSet;
 

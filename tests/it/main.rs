@@ -18,6 +18,7 @@ mod input_pipeline_parity;
 mod malformed_inputs;
 mod model_files;
 mod msa_server;
+mod multimer_features_parity;
 mod output_tree;
 mod params_fetch;
 mod predict_cli;
