@@ -12,9 +12,12 @@
 //!
 //! DISCREPANCY: AlphaFold2 sorts a species' rows by similarity to the query with pandas' default
 //! (unstable) sort and the paired rows by the product of their row indices with numpy's (unstable)
-//! `argsort`, so the order of ties can depend on the numpy build and the CPU. ferrofold sorts both
-//! stably: ties keep the alignment's row order (species rows) and the order of the species (sorted
-//! names; paired rows).
+//! `argsort`, which numpy ≥ 1.25 runs as an AVX-512 sorting network on CPUs that have it and as an
+//! introsort elsewhere: which rows pair and their order, where similarities or products tie, depend on
+//! the machine. ferrofold sorts both stably: ties keep the alignment's row order (species rows) and
+//! the order of the species (sorted names; paired rows). Without ties the result is AlphaFold2's
+//! (tested on 2Q2K A + 1A3A A); with ties it is AlphaFold2's code with stable sorts (tested on 1A3A A
+//! with a mutant of itself: 1,303 pairs).
 
 use std::collections::{BTreeMap, HashSet};
 

@@ -1,7 +1,8 @@
 //! AlphaFold-Multimer's features against DeepMind's multimer data pipeline (fixtures by
 //! `tests/reference/make_multimer_fixtures.py`): a homodimer (2Q2K A + B: one entity, MSAs side by side,
 //! no pairing) and a heteromer (2Q2K A + 1A3A A: species pairing of the UniProt rows, block-diagonal
-//! unpaired rows). Every array must be equal.
+//! unpaired rows), and 1A3A A with a mutant of itself (dense pairing with ties). Every array must be
+//! equal.
 
 use std::path::{Path, PathBuf};
 
@@ -23,7 +24,7 @@ fn chain_files(chain: &str) -> (Vec<PathBuf>, PathBuf) {
             )
         }
         _ => {
-            let d = data("multimer/1a3a_A");
+            let d = data(&format!("multimer/{chain}"));
             (vec![d.join("bfd_uniclust_hits.a3m")], d.join("uniprot_hits.a3m"))
         }
     }
@@ -48,7 +49,7 @@ fn first_sequence(path: &Path) -> String {
 fn templates(chain: &str, seq: &str, dir: &Path) -> ferrofold::features::TemplateFeatures {
     let hits = if chain.starts_with("2q2k") {
         // hmmsearch's row for a hit on the chain's own structure over residues 1-60 (the fixture's).
-        let c = &chain[5..];
+        let c = &chain[5..6];
         let name = format!("2q2k_{c}/1-60");
         let row = format!("{}{}", &seq[..60], "-".repeat(seq.len() - 60));
         let sto = format!(
@@ -151,6 +152,13 @@ fn check(chains: &[&str], fixture: &str) {
 #[test]
 fn homodimer_features_equal_deepminds() {
     check(&["2q2k_A", "2q2k_B"], "homodimer_features.npz");
+}
+
+/// 1A3A A with a mutant of itself: every species is shared, so most UniProt rows pair, with ties in
+/// similarity and in the products of row indices that order the pairs.
+#[test]
+fn heteromer_features_with_dense_pairing_and_ties_equal_deepminds() {
+    check(&["1a3a_A", "1a3a_Amut"], "mutant_features.npz");
 }
 
 #[test]
