@@ -68,3 +68,224 @@ impl Query {
             .collect()
     }
 }
+
+/// One chain of a complex.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComplexChain {
+    /// AlphaFold2's chain id: A, B, ... in input order (then a..z, 0..9).
+    pub id: String,
+    /// The chain's own record id (`--complex`), or `<target>_<chain id>` for a `:`-separated record.
+    pub name: String,
+    /// The residues as written (upper case).
+    pub sequence: String,
+}
+
+/// A complex target: its chains in input order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Complex {
+    /// Names the output folder: the record id (`:` form) or the FASTA file's stem (`--complex`).
+    pub id: String,
+    /// The header (`:` form) or the chains' record ids joined by spaces.
+    pub description: String,
+    pub chains: Vec<ComplexChain>,
+}
+
+impl Complex {
+    /// Total residues.
+    pub fn len(&self) -> usize {
+        self.chains.iter().map(|c| c.sequence.len()).sum()
+    }
+
+    /// Whether there are no residues (never true for a validated complex).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The chains' sequences joined by `:` (ColabFold's notation).
+    pub fn colon_sequence(&self) -> String {
+        self.chains
+            .iter()
+            .map(|c| c.sequence.as_str())
+            .collect::<Vec<_>>()
+            .join(":")
+    }
+
+    /// The distinct sequences, in order of first appearance, with the chain ids that have each.
+    pub fn entities(&self) -> Vec<(String, Vec<String>)> {
+        let mut out: Vec<(String, Vec<String>)> = Vec::new();
+        for c in &self.chains {
+            match out.iter_mut().find(|(s, _)| *s == c.sequence) {
+                Some((_, ids)) => ids.push(c.id.clone()),
+                None => out.push((c.sequence.clone(), vec![c.id.clone()])),
+            }
+        }
+        out
+    }
+}
+
+/// A target of the `features` stage: one chain, or a complex.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Monomer(Query),
+    Complex(Complex),
+}
+
+impl Target {
+    /// The output folder's name.
+    pub fn id(&self) -> &str {
+        match self {
+            Target::Monomer(q) => &q.id,
+            Target::Complex(c) => &c.id,
+        }
+    }
+}
+
+fn complex_err(path: &Path, line: usize, message: String) -> FastaError {
+    FastaError::Format {
+        path: path.into(),
+        line,
+        message,
+    }
+}
+
+/// Chains named from `parts` (sequence, name, record for error lines); each validated as a protein.
+fn complex_chains(
+    path: &Path,
+    target: &str,
+    parts: Vec<(String, String, usize)>,
+) -> Result<Vec<ComplexChain>, FastaError> {
+    let Some(ids) = crate::features::multimer::chain_ids(parts.len()) else {
+        return Err(complex_err(
+            path,
+            parts.first().map_or(0, |p| p.2),
+            format!(
+                "'{target}' has {} chains; AlphaFold-Multimer names at most 62 (A-Z, a-z, 0-9)",
+                parts.len()
+            ),
+        ));
+    };
+    let mut out = Vec::new();
+    for ((seq, name, line), id) in parts.into_iter().zip(ids) {
+        let record = FastaRecord::new(name.clone(), None, seq.clone());
+        fasta::validate_protein_record(&record, path).map_err(|e| match e {
+            FastaError::InvalidResidue { position, found, .. } => complex_err(
+                path,
+                line,
+                format!("'{target}' chain {id}: residue {position} is {found:?}, not an amino acid AlphaFold2 reads"),
+            ),
+            other => other,
+        })?;
+        out.push(ComplexChain {
+            id: id.to_string(),
+            name,
+            sequence: seq,
+        });
+    }
+    Ok(out)
+}
+
+/// Reads the targets of a FASTA file (or ColabFold `.a3m` / `.csv` input): a record whose sequence holds
+/// `:` is a complex of those chains (ColabFold's notation); with `complex` every record of the file is
+/// one chain of a single complex named after the file (AlphaFold2's multimer FASTA); other records are
+/// single chains.
+pub fn read_targets(path: impl AsRef<Path>, complex: bool) -> Result<Vec<Target>, FastaError> {
+    let path = path.as_ref();
+    let records = if crate::io::colabfold::InputKind::of(path) == crate::io::colabfold::InputKind::Fasta {
+        fasta::read_path(path)?
+    } else {
+        return Ok(Query::read_all(path)?.into_iter().map(Target::Monomer).collect());
+    };
+    if records.is_empty() {
+        return Err(FastaError::Empty { path: path.into() });
+    }
+    let split = |r: &FastaRecord| -> Result<Vec<String>, FastaError> {
+        let parts: Vec<String> = r.sequence.split(':').map(str::to_string).collect();
+        if let Some(k) = parts.iter().position(|p| p.is_empty()) {
+            return Err(complex_err(
+                path,
+                r.line,
+                format!(
+                    "'{}': chain {} is empty (a ':' at the start or end, or '::')",
+                    r.id,
+                    k + 1
+                ),
+            ));
+        }
+        Ok(parts)
+    };
+    if complex {
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "complex".into());
+        let stem = stem.split('.').next().unwrap_or("complex").to_string();
+        let mut parts = Vec::new();
+        for r in &records {
+            if r.id.is_empty() {
+                return Err(FastaError::EmptyId {
+                    path: path.into(),
+                    line: r.line,
+                });
+            }
+            if r.sequence.is_empty() {
+                return Err(FastaError::EmptyRecord {
+                    path: path.into(),
+                    id: r.id.clone(),
+                    line: r.line,
+                });
+            }
+            for (k, seq) in split(r)?.into_iter().enumerate() {
+                let name = if k == 0 { r.id.clone() } else { format!("{}_{}", r.id, k + 1) };
+                parts.push((seq, name, r.line));
+            }
+        }
+        if let Some(reason) = fasta::unsafe_id_reason(&stem) {
+            return Err(complex_err(path, 1, format!("the file name '{stem}' names the complex's folder but {reason}")));
+        }
+        let chains = complex_chains(path, &stem, parts)?;
+        return Ok(vec![Target::Complex(Complex {
+            id: stem,
+            description: records.iter().map(|r| r.id.clone()).collect::<Vec<_>>().join(" "),
+            chains,
+        })]);
+    }
+    let mut singles = Vec::new();
+    let mut out = Vec::new();
+    for r in &records {
+        if r.sequence.contains(':') {
+            let parts = split(r)?;
+            let chains = complex_chains(
+                path,
+                &r.id,
+                parts
+                    .into_iter()
+                    .enumerate()
+                    .map(|(k, s)| {
+                        let id = crate::features::multimer::chain_ids(k + 1)
+                            .and_then(|v| v.last().copied())
+                            .unwrap_or('?');
+                        (s, format!("{}_{id}", r.id), r.line)
+                    })
+                    .collect(),
+            )?;
+            out.push(None);
+            singles.push(Target::Complex(Complex {
+                id: r.id.clone(),
+                description: r.header(),
+                chains,
+            }));
+        } else {
+            out.push(Some(r.clone()));
+            singles.push(Target::Monomer(Query::from_record(r)));
+        }
+    }
+    // Ids, duplicates and residues of the whole file as for single chains (complexes checked above).
+    let mut checked: Vec<FastaRecord> = records.clone();
+    for (r, single) in checked.iter_mut().zip(&out) {
+        if single.is_none() {
+            r.sequence = "A".into();
+        }
+    }
+    fasta::validate_protein(&checked, path)?;
+    Ok(singles)
+}

@@ -207,6 +207,11 @@ pub(crate) struct FeaturesArgs {
     /// Recompute even if features.h5 is up to date
     #[arg(long)]
     pub(crate) overwrite: bool,
+    /// Every record of the FASTA file is one chain of a single complex, named after the file
+    /// (AlphaFold2's multimer input); without it a record whose sequence separates chains with ':' is a
+    /// complex (ColabFold's notation). Chains get ids A, B, ... in input order
+    #[arg(long)]
+    pub(crate) complex: bool,
 }
 
 #[derive(Subcommand)]

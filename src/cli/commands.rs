@@ -31,6 +31,7 @@ pub(crate) fn features(args: FeaturesArgs) -> anyhow::Result<()> {
             args.output,
             args.overwrite,
             args.max_length,
+            args.complex,
         )?,
         (None, None) => anyhow::bail!("give a FASTA file or --from-pkl"),
     };
@@ -58,6 +59,7 @@ fn build_features(
     output: PathBuf,
     overwrite: bool,
     max_length: usize,
+    complex: bool,
 ) -> anyhow::Result<Vec<features_stage::TargetReport>> {
     let templates = template_options(&msa)?;
     let (msas, limits) = msa_source(msa)?;
@@ -70,6 +72,7 @@ fn build_features(
         command_line: command_line(),
         max_length,
         templates,
+        complex,
     };
     Ok(features_stage::run(&opts)?)
 }
@@ -363,6 +366,9 @@ pub(crate) fn inspect(args: InspectArgs) -> anyhow::Result<()> {
     writeln!(out, "file\t{}", i.path.display())?;
     writeln!(out, "tool\t{}", i.tool)?;
     writeln!(out, "residues\t{}", i.residues)?;
+    for (id, entity, copy, len, _) in &i.chains {
+        writeln!(out, "chain\t{id}\tentity {entity}\tcopy {copy}\t{len} residues")?;
+    }
     writeln!(out, "alignment rows\t{}", i.alignment_rows)?;
     writeln!(out, "templates\t{}", i.templates)?;
     for (k, (name, sum_probs, covered)) in i.template_hits.iter().enumerate() {

@@ -93,11 +93,14 @@ pub struct MultimerFeatures {
     pub template_all_atom_positions: Array4<f32>,
     /// The chains' sequences in asym order (asym id k has `chain_sequences[k - 1]`).
     pub chain_sequences: Vec<String>,
+    /// The chains' names as given (input chain ids), in asym order.
+    pub chain_labels: Vec<String>,
 }
 
 /// One chain on its way through the pipeline (AlphaFold2's per-chain feature dict).
 #[derive(Debug, Clone)]
 struct Chain {
+    label: String,
     sequence: String,
     entity: i32,
     sym: i32,
@@ -199,6 +202,7 @@ fn convert(input: &ChainInput, label: &str) -> Result<Chain, MultimerError> {
         None => (None, None, Vec::new()),
     };
     Ok(Chain {
+        label: label.to_string(),
         sequence: f.sequence.sequence.clone(),
         entity: 0,
         sym: 0,
@@ -420,7 +424,7 @@ pub fn make_multimer_features(
     if paired {
         if let Some(c) = chains.iter().find(|c| c.msa_all_seq.is_none()) {
             return Err(MultimerError::Chain {
-                chain: c.sequence.chars().take(10).collect::<String>() + "…",
+                chain: c.label.clone(),
                 what: "a heteromer's chains each need UniProt hits for pairing (uniprot_hits.sto)".into(),
             });
         }
@@ -566,6 +570,7 @@ pub fn make_multimer_features(
         template_all_atom_mask: concatenate(Axis(1), &tm).expect("4 templates each"),
         template_all_atom_positions: concatenate(Axis(1), &tp).expect("4 templates each"),
         chain_sequences: chains.iter().map(|c| c.sequence.clone()).collect(),
+        chain_labels: chains.iter().map(|c| c.label.clone()).collect(),
     })
 }
 

@@ -15,6 +15,8 @@ use crate::fsutil::atomic::AtomicFile;
 use crate::io::h5::{Dataset, H5Error, Kind, Reader as H5Reader, Writer};
 use crate::residue_constants as rc;
 
+pub mod multimer;
+
 /// The version of the layout written here. Readers refuse other versions.
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -27,6 +29,8 @@ pub mod attrs {
     pub const COMMAND: &str = "creation_command";
     pub const INPUT_HASH: &str = "input_sha256";
     pub const CREATED: &str = "created_unix_seconds";
+    /// `multimer` for a complex's file ([`super::multimer`]); absent in a monomer's.
+    pub const KIND: &str = "features_kind";
 }
 
 /// Where the features came from (file attributes).
@@ -59,6 +63,14 @@ pub enum FeaturesFileError {
     NotFeatures { path: PathBuf, attr: &'static str },
     #[error("{path}: unknown features format version {found} (this ferrofold reads version {FORMAT_VERSION})")]
     Version { path: PathBuf, found: String },
+    #[error("{path}: holds a complex's features (AlphaFold-Multimer's input); this step reads a single chain's, and predicting complexes is not supported yet (the multimer model is planned)")]
+    Complex { path: PathBuf },
+    #[error("{path}: holds {found} features (features_kind '{found}'); {expected} features are needed here")]
+    Kind {
+        path: PathBuf,
+        found: String,
+        expected: &'static str,
+    },
     #[error("{path}: dataset '{dataset}' is missing")]
     Missing {
         path: PathBuf,
@@ -210,11 +222,25 @@ fn provenance(f: &H5Reader, path: &Path) -> Result<Provenance, FeaturesFileError
     })
 }
 
+/// Refuses a complex's (or another kind's) features where a single chain's are read.
+fn single_chain(f: &H5Reader, path: &Path) -> Result<(), FeaturesFileError> {
+    match f.attr_str(attrs::KIND) {
+        Some(k) if k == multimer::KIND => Err(FeaturesFileError::Complex { path: path.into() }),
+        Some(k) if k != "monomer" => Err(FeaturesFileError::Kind {
+            path: path.into(),
+            found: k,
+            expected: "monomer",
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Reads and validates a features file.
 pub fn read(path: impl AsRef<Path>) -> Result<(RawFeatures, Provenance), FeaturesFileError> {
     let path = path.as_ref();
     let f = open(path)?;
     let prov = provenance(&f, path)?;
+    single_chain(&f, path)?;
     let features = validate(&H5Source { f: &f, path })?;
     Ok((features, prov))
 }
@@ -567,6 +593,7 @@ impl<S: ArraySource> Reader<'_, S> {
 pub fn peek_sizes(path: impl AsRef<Path>) -> Result<PeekedSizes, FeaturesFileError> {
     let path = path.as_ref();
     let f = open(path)?;
+    single_chain(&f, path)?;
     let r = Reader {
         src: &H5Source { f: &f, path },
     };

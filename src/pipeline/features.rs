@@ -68,6 +68,9 @@ pub struct FeaturesOptions {
     pub max_length: usize,
     /// Template featurisation from precomputed hits (`--template-mmcif-dir`); `None`: no templates.
     pub templates: Option<TemplateOptions>,
+    /// Every record of the FASTA file is one chain of a single complex (`--complex`; AlphaFold2's
+    /// multimer input). Without it a record whose sequence holds `:` is a complex (ColabFold's notation).
+    pub complex: bool,
 }
 
 /// Where template hits and their structures come from.
@@ -209,7 +212,7 @@ impl From<SearchError> for FeaturesStageError {
     }
 }
 
-fn io_err(path: &Path) -> impl Fn(std::io::Error) -> FeaturesStageError + '_ {
+pub(super) fn io_err(path: &Path) -> impl Fn(std::io::Error) -> FeaturesStageError + '_ {
     move |e| FeaturesStageError::Io {
         path: path.into(),
         message: e.to_string(),
@@ -217,17 +220,17 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> FeaturesStageError + '_ {
 }
 
 #[derive(Serialize)]
-struct DatabaseRecord {
-    name: String,
-    path: String,
-    file: String,
-    sha256: String,
-    rows: usize,
-    rows_used: usize,
+pub(super) struct DatabaseRecord {
+    pub(super) name: String,
+    pub(super) path: String,
+    pub(super) file: String,
+    pub(super) sha256: String,
+    pub(super) rows: usize,
+    pub(super) rows_used: usize,
     /// Template hits only: what their structures were when the features were made
     /// ([`template_fingerprint`]), checked again before the features are reused.
     #[serde(skip_serializing_if = "Option::is_none")]
-    structures: Option<String>,
+    pub(super) structures: Option<String>,
 }
 
 /// The folder `--msa-dir` holds `query`'s alignments in.
@@ -453,8 +456,15 @@ pub fn run(opts: &FeaturesOptions) -> Result<Vec<TargetReport>, FeaturesStageErr
     } else {
         opts
     };
-    let queries = Query::read_all(&opts.fasta)?;
-    if matches!(opts.msas, MsaSource::Files(_)) && queries.len() > 1 {
+    let targets = crate::query::read_targets(&opts.fasta, opts.complex)?;
+    let queries: Vec<Query> = targets
+        .iter()
+        .filter_map(|t| match t {
+            crate::query::Target::Monomer(q) => Some(q.clone()),
+            crate::query::Target::Complex(_) => None,
+        })
+        .collect();
+    if matches!(opts.msas, MsaSource::Files(_)) && targets.len() > 1 {
         return Err(FeaturesStageError::Usage(format!(
             "{}: {} records but --msa files belong to one target; use --msa-dir with one folder per record id",
             opts.fasta.display(),
@@ -465,8 +475,11 @@ pub fn run(opts: &FeaturesOptions) -> Result<Vec<TargetReport>, FeaturesStageErr
     // ColabFold's local search runs once for every target that needs it.
     super::colabfold::search_batch(&queries.iter().collect::<Vec<_>>(), opts)?;
     let mut reports = Vec::new();
-    for q in &queries {
-        reports.push(run_target(q, opts)?);
+    for t in &targets {
+        reports.push(match t {
+            crate::query::Target::Monomer(q) => run_target(q, opts)?,
+            crate::query::Target::Complex(c) => super::complex::run_complex_target(c, opts)?,
+        });
     }
     Ok(reports)
 }
@@ -716,7 +729,7 @@ fn templates_still_current(
 
 /// Template features of `query` from its hits file, with a line per hit in the log; the hits file is
 /// copied into `msas_dir` and recorded.
-fn template_features(
+pub(super) fn template_features(
     query: &Query,
     hits_path: &Path,
     t: &TemplateOptions,
@@ -810,7 +823,7 @@ fn template_features(
 
 /// Records the features stage's seconds as `features` in the target's `timings.json` (AlphaFold2's key;
 /// predict adds its own keys to the same file), keeping what else is there.
-fn record_features_time(target_dir: &Path, seconds: f64) -> Result<(), FeaturesStageError> {
+pub(super) fn record_features_time(target_dir: &Path, seconds: f64) -> Result<(), FeaturesStageError> {
     let p = target_dir.join("timings.json");
     let entry = std::collections::BTreeMap::from([("features".to_string(), seconds)]);
     crate::io::confidence::merge_timings(&p, &entry).map_err(io_err(&p))
@@ -1011,7 +1024,7 @@ pub(crate) fn run_target(
 }
 
 /// The provenance of features written now.
-fn new_provenance(
+pub(super) fn new_provenance(
     query_sequence: &str,
     databases: &[DatabaseRecord],
     command: &str,

@@ -20,10 +20,15 @@ pub struct Inspection {
     pub databases: String,
     /// Every dataset: name, shape, dtype.
     pub datasets: Vec<(String, Vec<usize>, String)>,
+    /// A complex's chains, in asym order: (chain id as given, entity, copy, residues, sequence).
+    pub chains: Vec<(String, i32, i32, usize, String)>,
 }
 
 /// Reads and validates `path` and summarises it.
 pub fn inspect(path: &Path) -> Result<Inspection, FeaturesFileError> {
+    if features_h5::multimer::is_multimer(path) {
+        return inspect_multimer(path);
+    }
     let (f, prov) = features_h5::read(path)?;
     Ok(Inspection {
         path: path.into(),
@@ -48,5 +53,36 @@ pub fn inspect(path: &Path) -> Result<Inspection, FeaturesFileError> {
         command: prov.command,
         databases: prov.databases,
         datasets: features_h5::dataset_shapes(path)?,
+        chains: Vec::new(),
+    })
+}
+
+fn inspect_multimer(path: &Path) -> Result<Inspection, FeaturesFileError> {
+    let (f, prov) = features_h5::multimer::read(path)?;
+    let mut start = 0;
+    let mut chains = Vec::new();
+    for (label, seq) in f.chain_labels.iter().zip(&f.chain_sequences) {
+        let len = seq.chars().count();
+        chains.push((
+            label.clone(),
+            f.entity_id[start],
+            f.sym_id[start],
+            len,
+            seq.clone(),
+        ));
+        start += len;
+    }
+    Ok(Inspection {
+        path: path.into(),
+        tool: prov.tool,
+        residues: f.aatype.len(),
+        alignment_rows: f.num_alignments as usize,
+        templates: f.num_templates as usize,
+        template_hits: Vec::new(),
+        sequence: f.chain_sequences.join(":"),
+        command: prov.command,
+        databases: prov.databases,
+        datasets: features_h5::dataset_shapes(path)?,
+        chains,
     })
 }

@@ -1,6 +1,7 @@
 //! The stages as library functions over validated options. The CLI only parses arguments into these.
 
 pub mod colabfold;
+pub(crate) mod complex;
 pub mod db;
 pub mod features;
 pub mod inspect;

@@ -150,10 +150,18 @@ pub(crate) fn collect_targets(inputs: &[PathBuf]) -> Result<Vec<Target>, RunErro
             let original = std::mem::replace(&mut r.id, name.clone());
             // A bad record is one failed target, not a failed batch (its position still counts, so
             // array tasks share the batch the same way whatever the records hold).
-            let problem = fasta::validate_protein_record(r, &file).err().map(|e| {
-                e.to_string()
-                    .replace(&format!("'{name}'"), &format!("'{original}'"))
-            });
+            let problem = if r.sequence.contains(':') {
+                Some(format!(
+                    "{}:{}: '{original}' is a complex (chains separated by ':'): `run` does not predict complexes yet; `ferrofold features` makes its AlphaFold-Multimer features",
+                    file.display(),
+                    r.line
+                ))
+            } else {
+                fasta::validate_protein_record(r, &file).err().map(|e| {
+                    e.to_string()
+                        .replace(&format!("'{name}'"), &format!("'{original}'"))
+                })
+            };
             targets.push((original, r.clone(), file.clone(), problem));
         }
         if records.is_empty() {
@@ -500,6 +508,7 @@ fn features_options(opts: &RunOptions, t: &Target) -> FeaturesOptions {
         command_line: opts.command_line.clone(),
         max_length: opts.predict.max_length,
         templates: opts.templates.clone(),
+        complex: false,
     }
 }
 

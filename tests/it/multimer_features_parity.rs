@@ -2,7 +2,8 @@
 //! `tests/reference/make_multimer_fixtures.py`): a homodimer (2Q2K A + B: one entity, MSAs side by side,
 //! no pairing) and a heteromer (2Q2K A + 1A3A A: species pairing of the UniProt rows, block-diagonal
 //! unpaired rows), and 1A3A A with a mutant of itself (dense pairing with ties). Every array must be
-//! equal.
+//! equal, from the library function and from `ferrofold features` on per-chain alignment folders
+//! (`--complex` and ColabFold's `:` notation); and bad complexes are refused with nothing written.
 
 use std::path::{Path, PathBuf};
 
@@ -104,6 +105,11 @@ fn check(chains: &[&str], fixture: &str) {
     let dir = tempfile::tempdir().unwrap();
     let labels: Vec<String> = chains.iter().map(|c| c.to_string()).collect();
     let f = make_multimer_features(&inputs(chains, dir.path()), &labels).unwrap();
+    compare(&f, fixture);
+}
+
+/// Every array of `f` equals the fixture's (bit for bit).
+fn compare(f: &ferrofold::features::multimer::MultimerFeatures, fixture: &str) {
     let z = Npz::read_path(data(&format!("multimer/{fixture}"))).unwrap();
     let int = |k: &str| z.get(k).unwrap().to_i32().unwrap_or_else(|| panic!("{k}: not integers"));
     let float = |k: &str| z.get(k).unwrap().to_f32().unwrap_or_else(|| panic!("{k}: not floats"));
@@ -164,4 +170,140 @@ fn heteromer_features_with_dense_pairing_and_ties_equal_deepminds() {
 #[test]
 fn heteromer_features_with_pairing_equal_deepminds() {
     check(&["2q2k_A", "1a3a_A"], "heteromer_features.npz");
+}
+
+/// The synthetic hmmsearch hit of the fixtures (2Q2K on its own structure, residues 1-60) as a
+/// `pdb_hits.sto` for chain `letter`.
+fn pdb_hits_sto(letter: &str, seq: &str) -> String {
+    let name = format!("2q2k_{letter}/1-60");
+    let row = format!("{}{}", &seq[..60], "-".repeat(seq.len() - 60));
+    format!(
+        "# STOCKHOLM 1.0\n\n#=GS {name} DE [subseq from] mol:protein length:{}  ParR\n\n{name} {row}\n//\n",
+        seq.len()
+    )
+}
+
+/// An alignments folder with `2q2k_A/` (+ `pdb_hits.sto`) and `1a3a_A/`; the sequences.
+fn chain_folders(dir: &Path) -> (PathBuf, String, String) {
+    let msas = dir.join("alignments");
+    for (name, src) in [("2q2k_A", data("msas/2q2k_A")), ("1a3a_A", data("multimer/1a3a_A"))] {
+        let d = msas.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        for e in std::fs::read_dir(src).unwrap().flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.ends_with(".a3m") || n.ends_with(".sto") {
+                std::fs::copy(e.path(), d.join(&n)).unwrap();
+            }
+        }
+    }
+    let a = first_sequence(&msas.join("2q2k_A/bfd_uniclust_hits.a3m"));
+    let b = first_sequence(&msas.join("1a3a_A/bfd_uniclust_hits.a3m"));
+    std::fs::write(msas.join("2q2k_A/pdb_hits.sto"), pdb_hits_sto("A", &a)).unwrap();
+    (msas, a, b)
+}
+
+fn features_cli(fasta: &Path, msas: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let mmcif = data("templates/mmcif");
+    let mut args = vec![
+        "features",
+        fasta.to_str().unwrap(),
+        "--msa-dir",
+        msas.to_str().unwrap(),
+        "--template-mmcif-dir",
+        mmcif.to_str().unwrap(),
+        "--max-template-date",
+        "2100-01-01",
+        "-o",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    crate::common::ferrofold(&args)
+}
+
+#[test]
+fn features_cli_makes_deepminds_complex_features_from_chain_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    let (msas, a, b) = chain_folders(dir.path());
+    let out = dir.path().join("out");
+    // AlphaFold2's multimer FASTA: one record per chain, --complex.
+    let hetero = dir.path().join("hetero.fasta");
+    std::fs::write(&hetero, format!(">2q2k_A\n{a}\n>1a3a_A\n{b}\n")).unwrap();
+    let o = features_cli(&hetero, &msas, &out, &["--complex"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.starts_with("hetero\t") && stdout.contains("215 residues") && stdout.contains("1044 alignment rows"), "{stdout}");
+    let (f, prov) = ferrofold::io::features_h5::multimer::read(out.join("hetero/features.h5")).unwrap();
+    compare(&f, "heteromer_features.npz");
+    assert_eq!(f.chain_labels, ["A", "B"]);
+    assert_eq!(prov.query_sequence, format!("{a}:{b}"));
+    for file in ["A/uniref90_hits.sto", "A/uniprot_hits.sto", "A/pdb_hits.sto", "B/bfd_uniclust_hits.a3m", "B/uniprot_hits.a3m"] {
+        assert!(out.join("hetero/msas").join(file).is_file(), "{file}");
+    }
+    // A rerun finds it current; `inspect` lists the chains; predict says complexes are not predicted yet.
+    let o = features_cli(&hetero, &msas, &out, &["--complex"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("up to date"));
+    let o = crate::common::ferrofold(&["inspect", out.join("hetero/features.h5").to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("chain\tA\tentity 1\tcopy 1\t70 residues") && text.contains("chain\tB\tentity 2\tcopy 1\t145 residues"), "{text}");
+    let o = crate::common::ferrofold(&["predict", out.join("hetero/features.h5").to_str().unwrap(), "--model", "x.onnx", "-o", dir.path().join("p").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("complex"), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // ColabFold's notation: one record, chains separated by ':' (a homodimer: chain folders by name).
+    let homo = dir.path().join("homo.fasta");
+    std::fs::write(&homo, format!(">2q2k\n{a}:{a}\n")).unwrap();
+    let o = features_cli(&homo, &msas, &out, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (f, _) = ferrofold::io::features_h5::multimer::read(out.join("2q2k/features.h5")).unwrap();
+    compare(&f, "homodimer_features.npz");
+}
+
+#[test]
+fn bad_complexes_are_refused_with_nothing_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let (msas, a, b) = chain_folders(dir.path());
+    let out = dir.path().join("out");
+    let run = |name: &str, text: String, extra: &[&str]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        let o = features_cli(&p, &msas, &out, extra);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        (o.status.code(), err)
+    };
+    for (text, words) in [
+        (format!(">x\n{a}::{b}\n"), vec!["'x': chain 2 is empty"]),
+        (format!(">x\n{a}:\n"), vec!["chain 2 is empty"]),
+        (format!(">x\n:{a}\n"), vec!["chain 1 is empty"]),
+        (format!(">x\n{a}:{}1\n", &b[..10]), vec!["'x' chain B: residue 11"]),
+        (format!(">x\n{}\n", vec!["MKV"; 63].join(":")), vec!["63 chains", "at most 62"]),
+    ] {
+        let (code, err) = run("bad.fasta", text, &[]);
+        assert_eq!(code, Some(1), "{err}");
+        for w in words {
+            assert!(err.contains(w), "{w:?} not in: {err}");
+        }
+    }
+    // A chain without a folder; a heteromer chain without UniProt hits; over --max-length.
+    let (code, err) = run("c.fasta", format!(">2q2k\n{a}:MKVLAAGICW\n"), &[]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no alignment folder for chain B of '2q2k'") && err.contains("2q2k_B"), "{err}");
+    std::fs::remove_file(msas.join("1a3a_A/uniprot_hits.a3m")).unwrap();
+    let (code, err) = run("hetero.fasta", format!(">2q2k_A\n{a}\n>1a3a_A\n{b}\n"), &["--complex"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("chain B of 'hetero': no uniprot_hits.sto"), "{err}");
+    let (code, err) = run("long.fasta", format!(">long\n{a}:{a}\n"), &["--max-length", "100"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("140 residues in 2 chains") && err.contains("--max-length"), "{err}");
+    // Searching for complexes is not there yet: a usage error naming what works.
+    let p = dir.path().join("s.fasta");
+    std::fs::write(&p, format!(">s\n{a}:{a}\n")).unwrap();
+    let o = crate::common::ferrofold(&["features", p.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--msa-dir"));
+    assert!(crate::common::files_below(&out).iter().all(|f| !f.ends_with("features.h5")), "{:?}", crate::common::files_below(&out));
+    // Single-sequence complexes need no files.
+    let o = crate::common::ferrofold(&["features", p.to_str().unwrap(), "--single-sequence", "-o", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (f, _) = ferrofold::io::features_h5::multimer::read(out.join("s/features.h5")).unwrap();
+    assert_eq!((f.num_alignments, f.aatype.len(), f.msa.dim().0), (1, 140, 512));
 }

@@ -1,0 +1,369 @@
+//! The `features` stage for a complex: per-chain alignments (AlphaFold2's `msas/<chain>/` folders,
+//! OpenFold's per-chain folders) or the chains alone, each distinct sequence's monomer features and (for
+//! heteromers) the features of its UniProt hits, made into AlphaFold-Multimer's example
+//! ([`crate::features::multimer`]) and written to `<out>/<complex>/features.h5` with the alignments used
+//! in `<out>/<complex>/msas/<chain id>/`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use tracing::{info, warn};
+
+use super::features::{
+    io_err, new_provenance, record_features_time, template_features, DatabaseRecord,
+    FeaturesOptions, FeaturesStageError, MsaSource, Outcome, TargetReport, FEATURES_FILE, MSAS_DIR,
+};
+use crate::features::builder::{classify, FeatureBuilder, MsaFileKind, MsaInput};
+use crate::features::multimer::{all_seq_features, make_multimer_features, ChainInput};
+use crate::features::{make_msa_features, single_sequence_msa, TemplateFeatures};
+use crate::fsutil::checksum::{sha256_file, InputHash};
+use crate::fsutil::tree;
+use crate::io::features_h5::{self, FORMAT_VERSION};
+use crate::query::{Complex, ComplexChain, Query};
+
+/// One distinct sequence's files: alignments, UniProt hits (pairing), template hits.
+#[derive(Debug, Default)]
+struct ChainFiles {
+    msas: Vec<MsaInput>,
+    uniprot: Option<PathBuf>,
+    template_hits: Option<PathBuf>,
+}
+
+/// The folder holding `chain`'s alignments below `dir`: `dir/<complex>/msas/<chain id>/` (an AlphaFold2
+/// or ferrofold output), `dir/<complex>/<chain id>/`, `dir/<chain name>/` (OpenFold's per-chain
+/// folders) or `dir/<chain id>/`.
+fn chain_dir(dir: &Path, c: &Complex, chain: &ComplexChain) -> Result<PathBuf, FeaturesStageError> {
+    let candidates = [
+        dir.join(&c.id).join(MSAS_DIR).join(&chain.id),
+        dir.join(&c.id).join(&chain.id),
+        dir.join(&chain.name),
+        dir.join(&chain.id),
+    ];
+    candidates
+        .iter()
+        .find(|p| p.is_dir())
+        .cloned()
+        .ok_or_else(|| FeaturesStageError::Io {
+            path: dir.into(),
+            message: format!(
+                "no alignment folder for chain {} of '{}' (looked for {})",
+                chain.id,
+                c.id,
+                candidates
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })
+}
+
+fn chain_files(dir: &Path) -> Result<ChainFiles, FeaturesStageError> {
+    let mut entries: Vec<PathBuf> = fs::read_dir(dir)
+        .map_err(io_err(dir))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    entries.sort();
+    let mut out = ChainFiles::default();
+    for p in entries {
+        let ext = p
+            .extension()
+            .map(|e| e.to_string_lossy().to_lowercase())
+            .unwrap_or_default();
+        let stem = p
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_lowercase())
+            .unwrap_or_default();
+        if stem == "uniprot_hits" && (ext == "sto" || ext == "a3m") {
+            out.uniprot = Some(p);
+            continue;
+        }
+        match classify(&p) {
+            MsaFileKind::Msa(_) if ext == "a3m" || ext == "sto" => out.msas.push(MsaInput::from_path(p)),
+            // hmmsearch's hits (AlphaFold-Multimer's template path) first, else HH-suite's.
+            MsaFileKind::TemplateHits
+                if out
+                    .template_hits
+                    .as_ref()
+                    .is_none_or(|h| h.extension().is_none_or(|e| e != "sto")) =>
+            {
+                out.template_hits = Some(p)
+            }
+            _ => {}
+        }
+    }
+    if out.msas.is_empty() {
+        return Err(FeaturesStageError::Io {
+            path: dir.into(),
+            message: "no alignments (.a3m / .sto) for this chain".into(),
+        });
+    }
+    Ok(out)
+}
+
+/// The complex's distinct sequences with their first chain and files (`None`: the chain alone).
+fn entity_files(
+    c: &Complex,
+    opts: &FeaturesOptions,
+) -> Result<Vec<(ComplexChain, Option<ChainFiles>)>, FeaturesStageError> {
+    let mut out = Vec::new();
+    for (seq, ids) in c.entities() {
+        let first = c
+            .chains
+            .iter()
+            .find(|ch| ch.sequence == seq && ch.id == ids[0])
+            .cloned()
+            .expect("an entity's first chain is a chain");
+        let files = match &opts.msas {
+            MsaSource::SingleSequence => None,
+            MsaSource::Dir(dir) => Some(chain_files(&chain_dir(dir, c, &first)?)?),
+            _ => {
+                return Err(FeaturesStageError::Usage(format!(
+                    "'{}' is a complex: its chains' alignments come from per-chain folders (--msa-dir DIR with DIR/<chain id>/ or AlphaFold2's msas/<chain id>/) or from --single-sequence; searching for complexes is not supported yet",
+                    c.id
+                )))
+            }
+        };
+        out.push((first, files));
+    }
+    Ok(out)
+}
+
+/// The input hash of a complex's features: its chains and every file they are made from.
+fn input_hash(
+    c: &Complex,
+    entities: &[(ComplexChain, Option<ChainFiles>)],
+    opts: &FeaturesOptions,
+) -> Result<String, FeaturesStageError> {
+    let mut h = InputHash::new("ferrofold multimer features");
+    h.add(&FORMAT_VERSION.to_string()).add(&c.description);
+    for ch in &c.chains {
+        h.add(&ch.id).add(&ch.sequence);
+    }
+    h.add(&format!(
+        "{}/{}",
+        opts.limits.uniref_max_hits, opts.limits.mgnify_max_hits
+    ));
+    for (chain, files) in entities {
+        h.add(&chain.id);
+        if let Some(f) = files {
+            let all = f
+                .msas
+                .iter()
+                .map(|m| m.path.clone())
+                .chain(f.uniprot.clone())
+                .chain(f.template_hits.clone().filter(|_| opts.templates.is_some()));
+            for p in all {
+                h.add(&p.file_name().unwrap_or_default().to_string_lossy());
+                h.add(&sha256_file(&p).map_err(io_err(&p))?);
+            }
+        }
+    }
+    if let Some(t) = &opts.templates {
+        h.add(&t.mmcif_dir.display().to_string())
+            .add(&format!("{:?}", t.max_template_date));
+    }
+    Ok(h.finish())
+}
+
+/// Runs the stage for one complex.
+pub(crate) fn run_complex_target(
+    c: &Complex,
+    opts: &FeaturesOptions,
+) -> Result<TargetReport, FeaturesStageError> {
+    let start = Instant::now();
+    if c.len() > opts.max_length {
+        return Err(FeaturesStageError::Limit(format!(
+            "{}: complex '{}' has {} residues in {} chains, more than the limit of {} (raise it with --max-length)",
+            opts.fasta.display(),
+            c.id,
+            c.len(),
+            c.chains.len(),
+            opts.max_length
+        )));
+    }
+    if let Some(t) = &opts.templates {
+        if t.search.is_some() {
+            return Err(FeaturesStageError::Usage(format!(
+                "'{}' is a complex: template searches for complexes are not supported yet; give per-chain hits (pdb_hits.sto) in the chains' --msa-dir folders",
+                c.id
+            )));
+        }
+    }
+    let entities = entity_files(c, opts)?;
+    let heteromer = entities.len() > 1;
+    let hash = input_hash(c, &entities, opts)?;
+    let target_dir = opts.output_dir.join(&c.id);
+    let features_path = target_dir.join(FEATURES_FILE);
+    tree::ensure_dir(&target_dir).map_err(io_err(&target_dir))?;
+    let _lock = tree::DirLock::acquire(&target_dir, &c.id).map_err(io_err(&target_dir))?;
+    let msas_dir = target_dir.join(MSAS_DIR);
+    crate::fsutil::atomic::remove_stale_temporaries(&target_dir);
+    let recorded = || {
+        features_h5::read_provenance(&features_path)
+            .map(|p| p.input_hash)
+            .map_err(|e| e.to_string())
+    };
+    if !opts.overwrite
+        && super::reuse::may_reuse(&c.id, &features_path, recorded, &hash, "regenerating it")
+    {
+        if let Ok((f, _)) = features_h5::multimer::read(&features_path) {
+            info!("{}: {} is up to date, skipped", c.id, features_path.display());
+            return Ok(TargetReport {
+                target: c.id.clone(),
+                features_path,
+                outcome: Outcome::UpToDate,
+                num_res: f.aatype.len(),
+                num_alignments: f.num_alignments as usize,
+                templates: Vec::new(),
+                seconds: start.elapsed().as_secs_f64(),
+            });
+        }
+    }
+    tree::ensure_dir(&msas_dir).map_err(io_err(&msas_dir))?;
+    let mut databases = Vec::new();
+    let mut per_entity: Vec<(String, ChainInput)> = Vec::new();
+    for (chain, files) in &entities {
+        let query = Query {
+            id: chain.name.clone(),
+            description: chain.name.clone(),
+            sequence: chain.sequence.clone(),
+        };
+        let chain_msas = msas_dir.join(&chain.id);
+        tree::ensure_dir(&chain_msas).map_err(io_err(&chain_msas))?;
+        let source = format!("chain {} of {}", chain.id, opts.fasta.display());
+        let (mut features, all_seq) = match files {
+            None => {
+                let built = FeatureBuilder::single_sequence().build(&query, &source)?;
+                // The chain alone pairs with the other chains' queries only.
+                let all_seq = heteromer.then(|| {
+                    make_msa_features(&[("query", &single_sequence_msa(&chain.sequence, "query"))])
+                });
+                (built.features, all_seq.transpose().map_err(|e| FeaturesStageError::Search(e.to_string()))?)
+            }
+            Some(f) => {
+                let builder = FeatureBuilder::from_msas(f.msas.clone()).with_limits(opts.limits);
+                let built = builder.build(&query, &source)?;
+                for (usage, input) in built.msas.iter().zip(builder.ordered_msas()) {
+                    let file = input.path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+                    let dest = chain_msas.join(&file);
+                    if fs::canonicalize(&input.path).ok() != fs::canonicalize(&dest).ok() {
+                        crate::fsutil::atomic::copy(&input.path, &dest).map_err(io_err(&dest))?;
+                    }
+                    databases.push(DatabaseRecord {
+                        name: format!("{}:{}", chain.id, usage.role.name()),
+                        path: input.path.display().to_string(),
+                        file: format!("{}/{file}", chain.id),
+                        sha256: sha256_file(&input.path).map_err(io_err(&input.path))?,
+                        rows: usage.rows,
+                        rows_used: usage.rows_used,
+                        structures: None,
+                    });
+                }
+                let all_seq = match (&f.uniprot, heteromer) {
+                    (Some(u), true) => {
+                        let a = all_seq_features(u, &query)?;
+                        let file = u.file_name().unwrap_or_default().to_string_lossy().into_owned();
+                        let dest = chain_msas.join(&file);
+                        if fs::canonicalize(u).ok() != fs::canonicalize(&dest).ok() {
+                            crate::fsutil::atomic::copy(u, &dest).map_err(io_err(&dest))?;
+                        }
+                        databases.push(DatabaseRecord {
+                            name: format!("{}:uniprot", chain.id),
+                            path: u.display().to_string(),
+                            file: format!("{}/{file}", chain.id),
+                            sha256: sha256_file(u).map_err(io_err(u))?,
+                            rows: a.msa.dim().0,
+                            rows_used: a.msa.dim().0,
+                            structures: None,
+                        });
+                        Some(a)
+                    }
+                    (None, true) => {
+                        return Err(FeaturesStageError::Io {
+                            path: f.msas[0].path.parent().unwrap_or(Path::new(".")).into(),
+                            message: format!(
+                                "chain {} of '{}': no uniprot_hits.sto (or .a3m): a heteromer's chains are paired through their UniProt hits",
+                                chain.id, c.id
+                            ),
+                        })
+                    }
+                    (_, false) => None,
+                };
+                (built.features, all_seq)
+            }
+        };
+        if let Some(t) = &opts.templates {
+            match files.as_ref().and_then(|f| f.template_hits.clone()) {
+                Some(hits) => {
+                    let (tf, mut record) = template_features(&query, &hits, t, &chain_msas)?;
+                    features.templates = tf;
+                    record.name = format!("{}:templates", chain.id);
+                    record.file = format!("{}/{}", chain.id, record.file);
+                    databases.push(record);
+                }
+                None => {
+                    warn!("chain {} of '{}': no template hits (pdb_hits.sto) in its folder: no templates", chain.id, c.id);
+                    features.templates = TemplateFeatures::empty(chain.sequence.len());
+                }
+            }
+        }
+        per_entity.push((chain.sequence.clone(), ChainInput { features, all_seq }));
+    }
+    for ch in &c.chains {
+        for (pos, letter) in (Query {
+            id: ch.name.clone(),
+            description: String::new(),
+            sequence: ch.sequence.clone(),
+        })
+        .mapped_to_unknown()
+        {
+            warn!("'{}' chain {}: residue {pos} '{letter}' is read as X (unknown), as AlphaFold2 does", c.id, ch.id);
+        }
+    }
+    let inputs: Vec<ChainInput> = c
+        .chains
+        .iter()
+        .map(|ch| {
+            per_entity
+                .iter()
+                .find(|(s, _)| *s == ch.sequence)
+                .map(|(_, i)| i.clone())
+                .expect("every chain's sequence is an entity")
+        })
+        .collect();
+    let labels: Vec<String> = c.chains.iter().map(|ch| ch.id.clone()).collect();
+    let features = make_multimer_features(&inputs, &labels)
+        .map_err(|e| FeaturesStageError::Search(format!("'{}': {e}", c.id)))?;
+    let prov = new_provenance(&c.colon_sequence(), &databases, &opts.command_line, hash);
+    features_h5::multimer::write(&features_path, &features, &prov)?;
+    crate::fsutil::checksum::record(&features_path).map_err(io_err(&features_path))?;
+    let report = TargetReport {
+        target: c.id.clone(),
+        features_path,
+        outcome: Outcome::Written,
+        num_res: features.aatype.len(),
+        num_alignments: features.num_alignments as usize,
+        templates: Vec::new(),
+        seconds: start.elapsed().as_secs_f64(),
+    };
+    record_features_time(&target_dir, report.seconds)?;
+    info!(
+        "{}: complex of {} chains ({} residues; {}), {} MSA rows{} → {} ({:.2} s)",
+        c.id,
+        c.chains.len(),
+        report.num_res,
+        if heteromer { "paired" } else { "homomer, unpaired" },
+        report.num_alignments,
+        if features.num_alignments < crate::features::multimer::MIN_MSA_ROWS as i32 {
+            format!(" (padded to {})", crate::features::multimer::MIN_MSA_ROWS)
+        } else {
+            String::new()
+        },
+        report.features_path.display(),
+        report.seconds
+    );
+    Ok(report)
+}
