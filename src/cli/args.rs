@@ -181,6 +181,8 @@ pub(crate) struct MsaArgs {
     ferrofold features target.fasta --single-sequence -o out/\n  \
     ferrofold features targets.fasta --db-preset colabfold --data-dir /data/colabfold -o out/   # ColabFold's MMseqs2 search, one batch\n  \
     ferrofold features targets.fasta --msa-server https://api.colabfold.com -o out/   # ColabFold's public MSA server (see README)\n  \
+    ferrofold features dimer.fasta --msa-dir alignments/ -o out/   # a record SEQ1:SEQ2 is a complex: alignments/<id>_A/, <id>_B/\n  \
+    ferrofold features chains.fasta --complex --msa-dir alignments/ -o out/   # one record per chain of one complex\n  \
     ferrofold features targets.fasta --msa-dir alignments/ --template-mmcif-dir pdb_mmcif/mmcif_files \\\n      \
     --max-template-date 2021-11-01 -o out/     # templates from alignments/<id>/pdb70_hits.hhr\n\n\
 Alignments are recognised by AlphaFold2's file names (uniref90_hits.sto, bfd_uniref_hits.a3m,\n\
