@@ -104,6 +104,11 @@ pub(crate) struct MsaArgs {
     /// to a minute)
     #[arg(long, value_name = "SECONDS", default_value_t = 5.0, requires = "msa_server", help_heading = "ColabFold")]
     pub(crate) msa_server_poll: f64,
+    /// For complexes of different chains: the UniProt database searched for each chain's pairing rows
+    /// (uniprot_hits; AlphaFold2's uniprot.fasta). Default: the demo database when the demo database is
+    /// searched, DATA_DIR/uniprot/uniprot.fasta with --db-preset reduced_dbs/full_dbs when it is there
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["msas", "msa_dir", "single_sequence"])]
+    pub(crate) uniprot_db: Option<PathBuf>,
     /// Search program for the databases: builtin, jackhmmer (HMMER), mmseqs (MMseqs2) or hhblits
     /// (HH-suite; --db is then a database prefix, several joined with ":")
     #[arg(long, default_value = "builtin", value_name = "TOOL")]

@@ -219,6 +219,29 @@ pub(crate) fn msa_source(args: MsaArgs) -> anyhow::Result<(MsaSource, MsaLimits)
     } else if !args.msas.is_empty() {
         MsaSource::Files(args.msas)
     } else {
+        let demo = args.databases.is_empty() && args.db_preset.as_deref().is_none_or(|p| p == "demo");
+        let pairing_tool = match args.db_preset.as_deref() {
+            Some("reduced_dbs" | "full_dbs") => ferrofold::search::tools::SearchTool::Jackhmmer,
+            Some(_) | None if demo => ferrofold::search::tools::SearchTool::Builtin,
+            _ => args.tool,
+        };
+        let pairing_db = args.uniprot_db.clone().or_else(|| {
+            if demo {
+                Some(ferrofold::databases::demo_database())
+            } else if matches!(args.db_preset.as_deref(), Some("reduced_dbs" | "full_dbs")) {
+                args.data_dir
+                    .as_ref()
+                    .map(|d| d.join("uniprot").join("uniprot.fasta"))
+                    .filter(|p| p.is_file())
+            } else {
+                None
+            }
+        });
+        let pairing = pairing_db.map(|database| ferrofold::search::SearchSpec {
+            database,
+            tool: pairing_tool,
+            output_stem: "uniprot_hits".into(),
+        });
         let searches = if let Some(preset) = &args.db_preset {
             ferrofold::databases::preset_searches(preset, args.data_dir.as_deref())
                 .map_err(anyhow::Error::msg)?
@@ -243,6 +266,7 @@ pub(crate) fn msa_source(args: MsaArgs) -> anyhow::Result<(MsaSource, MsaLimits)
             options,
             binary: args.tool_binary,
             timeout_s: args.tool_timeout,
+            pairing,
         }
     };
     Ok((msas, limits))

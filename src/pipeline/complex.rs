@@ -103,12 +103,24 @@ fn chain_files(dir: &Path) -> Result<ChainFiles, FeaturesStageError> {
     Ok(out)
 }
 
-/// The complex's distinct sequences with their first chain and files (`None`: the chain alone).
-fn entity_files(
+/// Where a distinct sequence's alignments come from.
+#[derive(Debug, Clone)]
+enum ChainSource {
+    /// The chain alone (`--single-sequence`).
+    Alone,
+    /// A per-chain folder of `--msa-dir`.
+    Folder(PathBuf),
+    /// The searches of the features stage, run for the chain into `msas/<chain id>/`.
+    Search,
+}
+
+/// The complex's distinct sequences with their first chain and where their alignments come from.
+fn entity_sources(
     c: &Complex,
     opts: &FeaturesOptions,
-) -> Result<Vec<(ComplexChain, Option<ChainFiles>)>, FeaturesStageError> {
+) -> Result<Vec<(ComplexChain, ChainSource)>, FeaturesStageError> {
     let mut out = Vec::new();
+    let heteromer = c.entities().len() > 1;
     for (seq, ids) in c.entities() {
         let first = c
             .chains
@@ -116,25 +128,35 @@ fn entity_files(
             .find(|ch| ch.sequence == seq && ch.id == ids[0])
             .cloned()
             .expect("an entity's first chain is a chain");
-        let files = match &opts.msas {
-            MsaSource::SingleSequence => None,
-            MsaSource::Dir(dir) => Some(chain_files(&chain_dir(dir, c, &first)?)?),
+        let source = match &opts.msas {
+            MsaSource::SingleSequence => ChainSource::Alone,
+            MsaSource::Dir(dir) => ChainSource::Folder(chain_dir(dir, c, &first)?),
+            MsaSource::Search { pairing, .. } => {
+                if heteromer && pairing.is_none() {
+                    return Err(FeaturesStageError::Usage(format!(
+                        "'{}' is a complex of different chains: their MSAs are paired through a UniProt search; name its database with --uniprot-db FILE (AlphaFold2's uniprot.fasta)",
+                        c.id
+                    )));
+                }
+                ChainSource::Search
+            }
             _ => {
                 return Err(FeaturesStageError::Usage(format!(
-                    "'{}' is a complex: its chains' alignments come from per-chain folders (--msa-dir DIR with DIR/<chain id>/ or AlphaFold2's msas/<chain id>/) or from --single-sequence; searching for complexes is not supported yet",
+                    "'{}' is a complex: its chains' alignments come from searches (--db, --db-preset demo|reduced_dbs|full_dbs), per-chain folders (--msa-dir DIR with DIR/<chain id>/ or AlphaFold2's msas/<chain id>/) or --single-sequence; ColabFold's sources do not take complexes yet",
                     c.id
                 )))
             }
         };
-        out.push((first, files));
+        out.push((first, source));
     }
     Ok(out)
 }
 
-/// The input hash of a complex's features: its chains and every file they are made from.
+/// The input hash of a complex's features: its chains and everything their alignments come from (the
+/// files of per-chain folders; the databases and settings of searches).
 fn input_hash(
     c: &Complex,
-    entities: &[(ComplexChain, Option<ChainFiles>)],
+    entities: &[(ComplexChain, ChainSource)],
     opts: &FeaturesOptions,
 ) -> Result<String, FeaturesStageError> {
     let mut h = InputHash::new("ferrofold multimer features");
@@ -146,18 +168,42 @@ fn input_hash(
         "{}/{}",
         opts.limits.uniref_max_hits, opts.limits.mgnify_max_hits
     ));
-    for (chain, files) in entities {
+    for (chain, source) in entities {
         h.add(&chain.id);
-        if let Some(f) = files {
-            let all = f
-                .msas
-                .iter()
-                .map(|m| m.path.clone())
-                .chain(f.uniprot.clone())
-                .chain(f.template_hits.clone().filter(|_| opts.templates.is_some()));
-            for p in all {
-                h.add(&p.file_name().unwrap_or_default().to_string_lossy());
-                h.add(&sha256_file(&p).map_err(io_err(&p))?);
+        match source {
+            ChainSource::Alone => {
+                h.add("alone");
+            }
+            ChainSource::Folder(dir) => {
+                let f = chain_files(dir)?;
+                let all = f
+                    .msas
+                    .iter()
+                    .map(|m| m.path.clone())
+                    .chain(f.uniprot.clone())
+                    .chain(f.template_hits.clone().filter(|_| opts.templates.is_some()));
+                for p in all {
+                    h.add(&p.file_name().unwrap_or_default().to_string_lossy());
+                    h.add(&sha256_file(&p).map_err(io_err(&p))?);
+                }
+            }
+            ChainSource::Search => {
+                if let MsaSource::Search {
+                    searches,
+                    options,
+                    pairing,
+                    ..
+                } = &opts.msas
+                {
+                    h.add(&format!("{options:?}"));
+                    for spec in searches.iter().chain(pairing) {
+                        h.add(&format!("{:?} {}", spec.tool, spec.output_stem));
+                        h.add(&crate::search::runner::database_fingerprint(
+                            spec.tool,
+                            &spec.database,
+                        )?);
+                    }
+                }
             }
         }
     }
@@ -166,6 +212,50 @@ fn input_hash(
             .add(&format!("{:?}", t.max_template_date));
     }
     Ok(h.finish())
+}
+
+/// Runs the stage's searches for `chain` into `dir` (its `msas/<chain id>/`): the alignment searches,
+/// and for a heteromer the pairing search (`uniprot_hits`).
+fn search_chain(
+    chain: &ComplexChain,
+    opts: &FeaturesOptions,
+    heteromer: bool,
+    dir: &Path,
+) -> Result<ChainFiles, FeaturesStageError> {
+    let MsaSource::Search {
+        searches,
+        options,
+        binary,
+        timeout_s,
+        pairing,
+    } = &opts.msas
+    else {
+        return Err(FeaturesStageError::Usage("no searches configured".into()));
+    };
+    let query = Query {
+        id: chain.name.clone(),
+        description: chain.name.clone(),
+        sequence: chain.sequence.clone(),
+    };
+    let search = |spec: &crate::search::SearchSpec| -> Result<PathBuf, FeaturesStageError> {
+        let searcher = crate::search::runner::searcher(
+            spec.tool,
+            options,
+            binary.as_deref(),
+            std::time::Duration::from_secs(*timeout_s),
+        )
+        .map_err(|e| FeaturesStageError::Search(format!("{}: {e}", spec.database.display())))?;
+        super::features::run_search(searcher.as_ref(), &query, &spec.database, &spec.output_stem, dir)
+    };
+    // Only what these searches wrote is used (never another file left in the folder by an earlier run).
+    let mut files = ChainFiles::default();
+    for spec in searches {
+        files.msas.push(MsaInput::from_path(search(spec)?));
+    }
+    if let Some(spec) = pairing.as_ref().filter(|_| heteromer) {
+        files.uniprot = Some(search(spec)?);
+    }
+    Ok(files)
 }
 
 /// Runs the stage for one complex.
@@ -192,7 +282,7 @@ pub(crate) fn run_complex_target(
             )));
         }
     }
-    let entities = entity_files(c, opts)?;
+    let entities = entity_sources(c, opts)?;
     let heteromer = entities.len() > 1;
     let hash = input_hash(c, &entities, opts)?;
     let target_dir = opts.output_dir.join(&c.id);
@@ -225,7 +315,17 @@ pub(crate) fn run_complex_target(
     tree::ensure_dir(&msas_dir).map_err(io_err(&msas_dir))?;
     let mut databases = Vec::new();
     let mut per_entity: Vec<(String, ChainInput)> = Vec::new();
-    for (chain, files) in &entities {
+    for (chain, source) in &entities {
+        let chain_msas_dir = msas_dir.join(&chain.id);
+        let files = match source {
+            ChainSource::Alone => None,
+            ChainSource::Folder(d) => Some(chain_files(d)?),
+            ChainSource::Search => {
+                tree::ensure_dir(&chain_msas_dir).map_err(io_err(&chain_msas_dir))?;
+                Some(search_chain(chain, opts, heteromer, &chain_msas_dir)?)
+            }
+        };
+        let files = &files;
         let query = Query {
             id: chain.name.clone(),
             description: chain.name.clone(),

@@ -45,6 +45,9 @@ pub enum MsaSource {
         binary: Option<PathBuf>,
         /// Time limit per tool run.
         timeout_s: u64,
+        /// The database searched for a heteromer's pairing rows (AlphaFold2's UniProt search, into
+        /// `uniprot_hits`); `None`: heteromers cannot be searched. Single chains never use it.
+        pairing: Option<crate::search::SearchSpec>,
     },
     /// ColabFold's MMseqs2 protocol on local databases (`--db-preset colabfold`), batched over a run's
     /// targets; one alignment per target, `msas/colabfold.a3m`.
@@ -485,7 +488,7 @@ pub fn run(opts: &FeaturesOptions) -> Result<Vec<TargetReport>, FeaturesStageErr
 }
 
 /// Searches one database for `query`, writing `<msas_dir>/<stem>.{a3m,sto}`.
-fn run_search(
+pub(super) fn run_search(
     searcher: &dyn Searcher,
     query: &Query,
     database: &Path,
@@ -911,6 +914,7 @@ pub(crate) fn run_target(
         options,
         binary,
         timeout_s,
+        ..
     } = &opts.msas
     {
         tree::ensure_dir(&msas_dir).map_err(io_err(&msas_dir))?;

@@ -307,3 +307,37 @@ fn bad_complexes_are_refused_with_nothing_written() {
     let (f, _) = ferrofold::io::features_h5::multimer::read(out.join("s/features.h5")).unwrap();
     assert_eq!((f.num_alignments, f.aatype.len(), f.msa.dim().0), (1, 140, 512));
 }
+
+/// A heteromer searched end to end on a fresh machine: the demo database searched per chain, and again as
+/// the UniProt database for pairing (two ABC transporters of different bacteria: hundreds of rows pair).
+/// The same features come from reading the alignments the searches wrote back as per-chain folders.
+#[test]
+fn searched_heteromer_pairs_and_equals_its_alignments_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let fasta = data("multimer/abc_dimer.fasta");
+    let out = dir.path().join("out");
+    let run = |extra: &[&str], out: &Path| {
+        let mut args = vec!["features", fasta.to_str().unwrap(), "-o", out.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let o = crate::common::ferrofold(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    run(&[], &out);
+    let (searched, _) = ferrofold::io::features_h5::multimer::read(out.join("abc_transporters/features.h5")).unwrap();
+    let rows = searched.num_alignments as usize;
+    let (a, b): (Vec<usize>, Vec<usize>) = (0..searched.aatype.len()).partition(|&i| searched.asym_id[i] == 1);
+    let paired = (0..rows)
+        .filter(|&r| a.iter().any(|&i| searched.msa[[r, i]] != 21) && b.iter().any(|&i| searched.msa[[r, i]] != 21))
+        .count();
+    assert!(paired > 100, "{paired} paired rows of {rows}");
+    for f in ["A/uniprot20k_hits.a3m", "A/uniprot_hits.a3m", "B/uniprot20k_hits.a3m", "B/uniprot_hits.a3m"] {
+        assert!(out.join("abc_transporters/msas").join(f).is_file(), "{f}");
+    }
+    assert!(run(&[], &out).contains("up to date"));
+    // AlphaFold2's layout of the output (DIR/<complex>/msas/<chain>/) read as precomputed alignments.
+    let again = dir.path().join("again");
+    run(&["--msa-dir", out.to_str().unwrap()], &again);
+    let (read_back, _) = ferrofold::io::features_h5::multimer::read(again.join("abc_transporters/features.h5")).unwrap();
+    assert!(read_back == searched, "features from the alignments read back differ from the searched ones");
+}
