@@ -190,11 +190,15 @@ fn complex_chains(
 /// single chains.
 pub fn read_targets(path: impl AsRef<Path>, complex: bool) -> Result<Vec<Target>, FastaError> {
     let path = path.as_ref();
-    let records = if crate::io::colabfold::InputKind::of(path) == crate::io::colabfold::InputKind::Fasta {
-        fasta::read_path(path)?
-    } else {
-        return Ok(Query::read_all(path)?.into_iter().map(Target::Monomer).collect());
-    };
+    let records =
+        if crate::io::colabfold::InputKind::of(path) == crate::io::colabfold::InputKind::Fasta {
+            fasta::read_path(path)?
+        } else {
+            return Ok(Query::read_all(path)?
+                .into_iter()
+                .map(Target::Monomer)
+                .collect());
+        };
     if records.is_empty() {
         return Err(FastaError::Empty { path: path.into() });
     }
@@ -235,17 +239,29 @@ pub fn read_targets(path: impl AsRef<Path>, complex: bool) -> Result<Vec<Target>
                 });
             }
             for (k, seq) in split(r)?.into_iter().enumerate() {
-                let name = if k == 0 { r.id.clone() } else { format!("{}_{}", r.id, k + 1) };
+                let name = if k == 0 {
+                    r.id.clone()
+                } else {
+                    format!("{}_{}", r.id, k + 1)
+                };
                 parts.push((seq, name, r.line));
             }
         }
         if let Some(reason) = fasta::unsafe_id_reason(&stem) {
-            return Err(complex_err(path, 1, format!("the file name '{stem}' names the complex's folder but {reason}")));
+            return Err(complex_err(
+                path,
+                1,
+                format!("the file name '{stem}' names the complex's folder but {reason}"),
+            ));
         }
         let chains = complex_chains(path, &stem, parts)?;
         return Ok(vec![Target::Complex(Complex {
             id: stem,
-            description: records.iter().map(|r| r.id.clone()).collect::<Vec<_>>().join(" "),
+            description: records
+                .iter()
+                .map(|r| r.id.clone())
+                .collect::<Vec<_>>()
+                .join(" "),
             chains,
         })]);
     }

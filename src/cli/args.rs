@@ -102,7 +102,13 @@ pub(crate) struct MsaArgs {
     pub(crate) mmseqs_sensitivity: Option<f32>,
     /// First wait between status requests to the MSA server, seconds (then 1.5x longer each time, up
     /// to a minute)
-    #[arg(long, value_name = "SECONDS", default_value_t = 5.0, requires = "msa_server", help_heading = "ColabFold")]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 5.0,
+        requires = "msa_server",
+        help_heading = "ColabFold"
+    )]
     pub(crate) msa_server_poll: f64,
     /// For complexes of different chains: the UniProt database searched for each chain's pairing rows
     /// (uniprot_hits; AlphaFold2's uniprot.fasta). Default: the demo database when the demo database is

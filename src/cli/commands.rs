@@ -367,7 +367,10 @@ pub(crate) fn inspect(args: InspectArgs) -> anyhow::Result<()> {
     writeln!(out, "tool\t{}", i.tool)?;
     writeln!(out, "residues\t{}", i.residues)?;
     for (id, entity, copy, len, _) in &i.chains {
-        writeln!(out, "chain\t{id}\tentity {entity}\tcopy {copy}\t{len} residues")?;
+        writeln!(
+            out,
+            "chain\t{id}\tentity {entity}\tcopy {copy}\t{len} residues"
+        )?;
     }
     writeln!(out, "alignment rows\t{}", i.alignment_rows)?;
     writeln!(out, "templates\t{}", i.templates)?;

@@ -160,14 +160,21 @@ pub(crate) fn msa_source(args: MsaArgs) -> anyhow::Result<(MsaSource, MsaLimits)
         mgnify_max_hits: args.mgnify_max_hits,
     };
     let colabfold = args.db_preset.as_deref() == Some("colabfold");
-    if args.msa_mode.is_some() && !colabfold && args.msa_server.is_none() && args.msa_mode.as_deref() != Some("single_sequence") {
+    if args.msa_mode.is_some()
+        && !colabfold
+        && args.msa_server.is_none()
+        && args.msa_mode.as_deref() != Some("single_sequence")
+    {
         return Err(UsageError(
             "--msa-mode needs a ColabFold source: --db-preset colabfold --data-dir DIR, or --msa-server URL".into(),
         )
         .into());
     }
     if args.mmseqs_sensitivity.is_some() && !colabfold {
-        return Err(UsageError("--mmseqs-sensitivity is a setting of --db-preset colabfold".into()).into());
+        return Err(UsageError(
+            "--mmseqs-sensitivity is a setting of --db-preset colabfold".into(),
+        )
+        .into());
     }
     if args.tool_binary.is_some() && args.db_preset.is_some() && !colabfold {
         return Err(UsageError(format!(
@@ -177,12 +184,19 @@ pub(crate) fn msa_source(args: MsaArgs) -> anyhow::Result<(MsaSource, MsaLimits)
         .into());
     }
     if !(args.msa_server_poll.is_finite() && args.msa_server_poll > 0.0) {
-        return Err(UsageError(format!("--msa-server-poll {} must be a positive number of seconds", args.msa_server_poll)).into());
+        return Err(UsageError(format!(
+            "--msa-server-poll {} must be a positive number of seconds",
+            args.msa_server_poll
+        ))
+        .into());
     }
     if args.msa_mode.as_deref() == Some("single_sequence")
         && (args.msa_dir.is_some() || !args.msas.is_empty() || !args.databases.is_empty())
     {
-        return Err(UsageError("--msa-mode single_sequence uses no alignment; drop --msa, --msa-dir and --db".into()).into());
+        return Err(UsageError(
+            "--msa-mode single_sequence uses no alignment; drop --msa, --msa-dir and --db".into(),
+        )
+        .into());
     }
     let use_env = args.msa_mode.as_deref() != Some("mmseqs2_uniref");
     let msas = if args.single_sequence || args.msa_mode.as_deref() == Some("single_sequence") {
@@ -219,7 +233,8 @@ pub(crate) fn msa_source(args: MsaArgs) -> anyhow::Result<(MsaSource, MsaLimits)
     } else if !args.msas.is_empty() {
         MsaSource::Files(args.msas)
     } else {
-        let demo = args.databases.is_empty() && args.db_preset.as_deref().is_none_or(|p| p == "demo");
+        let demo =
+            args.databases.is_empty() && args.db_preset.as_deref().is_none_or(|p| p == "demo");
         let pairing_tool = match args.db_preset.as_deref() {
             Some("reduced_dbs" | "full_dbs") => ferrofold::search::tools::SearchTool::Jackhmmer,
             Some(_) | None if demo => ferrofold::search::tools::SearchTool::Builtin,

@@ -252,7 +252,11 @@ fn assemble(chains: Vec<Chain>) -> Vec<Chain> {
 
 /// Stable sort of `rows` by `key` descending (ties keep their order).
 fn sorted_desc(rows: &mut [usize], key: impl Fn(usize) -> f64) {
-    rows.sort_by(|&a, &b| key(b).partial_cmp(&key(a)).unwrap_or(std::cmp::Ordering::Equal));
+    rows.sort_by(|&a, &b| {
+        key(b)
+            .partial_cmp(&key(a))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
 }
 
 /// `msa_pairing.pair_sequences` + `reorder_paired_rows`: for every species in at least two chains
@@ -425,7 +429,8 @@ pub fn make_multimer_features(
         if let Some(c) = chains.iter().find(|c| c.msa_all_seq.is_none()) {
             return Err(MultimerError::Chain {
                 chain: c.label.clone(),
-                what: "a heteromer's chains each need UniProt hits for pairing (uniprot_hits.sto)".into(),
+                what: "a heteromer's chains each need UniProt hits for pairing (uniprot_hits.sto)"
+                    .into(),
             });
         }
         if chains.len() >= 2 {
@@ -448,7 +453,8 @@ pub fn make_multimer_features(
             m.slice_mut(s![..t, .., ..]).assign(&c.template_mask);
             c.template_mask = m;
             let mut p = Array4::zeros((MAX_TEMPLATES, n, rc::ATOM_TYPE_NUM, 3));
-            p.slice_mut(s![..t, .., .., ..]).assign(&c.template_positions);
+            p.slice_mut(s![..t, .., .., ..])
+                .assign(&c.template_positions);
             c.template_positions = p;
         }
     }
@@ -471,10 +477,7 @@ pub fn make_multimer_features(
     let mut msa = block_diag(&group_msa, GAP);
     let mut deletion = block_diag(&group_del, 0.0f32);
     let n: usize = chains.iter().map(|c| c.aatype.len()).sum();
-    let group_blocks: Vec<Array2<f32>> = group_msa
-        .iter()
-        .map(|m| Array2::ones(m.dim()))
-        .collect();
+    let group_blocks: Vec<Array2<f32>> = group_msa.iter().map(|m| Array2::ones(m.dim())).collect();
     let (bert_mask, cluster_bias_mask) = if paired {
         let all: Vec<Array2<i32>> = chains
             .iter()
@@ -489,7 +492,10 @@ pub fn make_multimer_features(
         let paired_rows = pm.dim().0;
         msa = vstack(&[pm, msa]);
         deletion = vstack(&[pd, deletion]);
-        let bert = vstack(&[Array2::ones((paired_rows, n)), block_diag(&group_blocks, 0.0)]);
+        let bert = vstack(&[
+            Array2::ones((paired_rows, n)),
+            block_diag(&group_blocks, 0.0),
+        ]);
         let mut bias = Array1::zeros(msa.dim().0);
         bias[0] = 1.0;
         (bert, bias)
@@ -539,7 +545,12 @@ pub fn make_multimer_features(
             (msa, deletion, bert_mask, msa_mask, cluster_bias_mask)
         }
     };
-    let template_aatype = hstack(&chains.iter().map(|c| c.template_aatype.clone()).collect::<Vec<_>>());
+    let template_aatype = hstack(
+        &chains
+            .iter()
+            .map(|c| c.template_aatype.clone())
+            .collect::<Vec<_>>(),
+    );
     let tm: Vec<_> = chains.iter().map(|c| c.template_mask.view()).collect();
     let tp: Vec<_> = chains.iter().map(|c| c.template_positions.view()).collect();
     Ok(MultimerFeatures {

@@ -151,6 +151,12 @@ fn contents(x: &RawFeatures, prov: &Provenance) -> Writer {
         .strings(names::TEMPLATE_DOMAIN_NAMES, &t.domain_names)
         .strings(names::TEMPLATE_SEQUENCE, &t.sequence)
         .f32(names::TEMPLATE_SUM_PROBS, t.sum_probs.view());
+    write_provenance(&mut w, prov);
+    w
+}
+
+/// The format version and the provenance attributes (every kind of features file has them).
+fn write_provenance(w: &mut Writer, prov: &Provenance) {
     w.attr_u32(attrs::FORMAT_VERSION, FORMAT_VERSION);
     for (name, value) in [
         (attrs::TOOL, &prov.tool),
@@ -162,7 +168,6 @@ fn contents(x: &RawFeatures, prov: &Provenance) -> Writer {
     ] {
         w.attr_str(name, value);
     }
-    w
 }
 
 /// Reads only the provenance attributes (cheap: used to decide whether a rerun can skip work).

@@ -81,7 +81,9 @@ fn chain_files(dir: &Path) -> Result<ChainFiles, FeaturesStageError> {
             continue;
         }
         match classify(&p) {
-            MsaFileKind::Msa(_) if ext == "a3m" || ext == "sto" => out.msas.push(MsaInput::from_path(p)),
+            MsaFileKind::Msa(_) if ext == "a3m" || ext == "sto" => {
+                out.msas.push(MsaInput::from_path(p))
+            }
             // hmmsearch's hits (AlphaFold-Multimer's template path) first, else HH-suite's.
             MsaFileKind::TemplateHits
                 if out
@@ -245,7 +247,13 @@ fn search_chain(
             std::time::Duration::from_secs(*timeout_s),
         )
         .map_err(|e| FeaturesStageError::Search(format!("{}: {e}", spec.database.display())))?;
-        super::features::run_search(searcher.as_ref(), &query, &spec.database, &spec.output_stem, dir)
+        super::features::run_search(
+            searcher.as_ref(),
+            &query,
+            &spec.database,
+            &spec.output_stem,
+            dir,
+        )
     };
     // Only what these searches wrote is used (never another file left in the folder by an earlier run).
     let mut files = ChainFiles::default();
@@ -300,7 +308,11 @@ pub(crate) fn run_complex_target(
         && super::reuse::may_reuse(&c.id, &features_path, recorded, &hash, "regenerating it")
     {
         if let Ok((f, _)) = features_h5::multimer::read(&features_path) {
-            info!("{}: {} is up to date, skipped", c.id, features_path.display());
+            info!(
+                "{}: {} is up to date, skipped",
+                c.id,
+                features_path.display()
+            );
             return Ok(TargetReport {
                 target: c.id.clone(),
                 features_path,
@@ -341,13 +353,23 @@ pub(crate) fn run_complex_target(
                 let all_seq = heteromer.then(|| {
                     make_msa_features(&[("query", &single_sequence_msa(&chain.sequence, "query"))])
                 });
-                (built.features, all_seq.transpose().map_err(|e| FeaturesStageError::Search(e.to_string()))?)
+                (
+                    built.features,
+                    all_seq
+                        .transpose()
+                        .map_err(|e| FeaturesStageError::Search(e.to_string()))?,
+                )
             }
             Some(f) => {
                 let builder = FeatureBuilder::from_msas(f.msas.clone()).with_limits(opts.limits);
                 let built = builder.build(&query, &source)?;
                 for (usage, input) in built.msas.iter().zip(builder.ordered_msas()) {
-                    let file = input.path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+                    let file = input
+                        .path
+                        .file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .into_owned();
                     let dest = chain_msas.join(&file);
                     if fs::canonicalize(&input.path).ok() != fs::canonicalize(&dest).ok() {
                         crate::fsutil::atomic::copy(&input.path, &dest).map_err(io_err(&dest))?;
@@ -455,7 +477,11 @@ pub(crate) fn run_complex_target(
         c.id,
         c.chains.len(),
         report.num_res,
-        if heteromer { "paired" } else { "homomer, unpaired" },
+        if heteromer {
+            "paired"
+        } else {
+            "homomer, unpaired"
+        },
         report.num_alignments,
         if features.num_alignments < crate::features::multimer::MIN_MSA_ROWS as i32 {
             format!(" (padded to {})", crate::features::multimer::MIN_MSA_ROWS)

@@ -826,7 +826,10 @@ pub(super) fn template_features(
 
 /// Records the features stage's seconds as `features` in the target's `timings.json` (AlphaFold2's key;
 /// predict adds its own keys to the same file), keeping what else is there.
-pub(super) fn record_features_time(target_dir: &Path, seconds: f64) -> Result<(), FeaturesStageError> {
+pub(super) fn record_features_time(
+    target_dir: &Path,
+    seconds: f64,
+) -> Result<(), FeaturesStageError> {
     let p = target_dir.join("timings.json");
     let entry = std::collections::BTreeMap::from([("features".to_string(), seconds)]);
     crate::io::confidence::merge_timings(&p, &entry).map_err(io_err(&p))

@@ -50,13 +50,16 @@ fn dbtype_name(t: u32) -> &'static str {
 pub fn dbtype(prefix: &Path) -> Result<u32, String> {
     let p = with_suffix(prefix, ".dbtype");
     let bytes = std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-    let b: [u8; 4] = bytes.get(..4).and_then(|b| b.try_into().ok()).ok_or_else(|| {
-        format!(
-            "{}: {} bytes, not an MMseqs2 database type (4 bytes)",
-            p.display(),
-            bytes.len()
-        )
-    })?;
+    let b: [u8; 4] = bytes
+        .get(..4)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| {
+            format!(
+                "{}: {} bytes, not an MMseqs2 database type (4 bytes)",
+                p.display(),
+                bytes.len()
+            )
+        })?;
     Ok(u32::from_le_bytes(b) & 0xFFFF)
 }
 
@@ -149,11 +152,7 @@ impl ExpandableDb {
             if data_missing {
                 all.insert(0, self.prefix.display().to_string());
             }
-            return Err(format!(
-                "{what}: missing {} ({})",
-                all.join(", "),
-                LAYOUT
-            ));
+            return Err(format!("{what}: missing {} ({})", all.join(", "), LAYOUT));
         }
         let main = dbtype(&self.prefix)?;
         if main != 0 && main != 2 {
@@ -464,73 +463,63 @@ pub fn search_batch(
         "0.95",
     ]));
     s.step("res_exp", a)?;
-    let realign = |query_profile: OsString, db: &ExpandableDb, input: &str, output: &str| {
-        let mut a = vec![
-            "align".into(),
-            query_profile,
-            db.members().into(),
-            p(input),
-            p(output),
-        ];
-        a.extend(os(&[
-            "--db-load-mode",
-            load,
-            "-e",
-            align_eval,
-            "--max-accept",
-            max_accept,
-            "--threads",
-            threads,
-            "--alt-ali",
-            "10",
-            "-a",
-        ]));
+    // `<sub> <first> <db members> <input> <output> flags...`, the shape of the last three steps.
+    let member_step = |sub: &str,
+                       first: OsString,
+                       db: &ExpandableDb,
+                       input: &str,
+                       output: &str,
+                       flags: &[OsString]| {
+        let mut a = vec![sub.into(), first, db.members().into(), p(input), p(output)];
+        a.extend(flags.iter().cloned());
         s.step(output, a)
+    };
+    let realign_flags = os(&[
+        "--db-load-mode",
+        load,
+        "-e",
+        align_eval,
+        "--max-accept",
+        max_accept,
+        "--threads",
+        threads,
+        "--alt-ali",
+        "10",
+        "-a",
+    ]);
+    let filter_flags = os(&[
+        "--db-load-mode",
+        load,
+        "--qid",
+        "0",
+        "--qsc",
+        qsc,
+        "--diff",
+        "0",
+        "--threads",
+        threads,
+        "--max-seq-id",
+        "1.0",
+        "--filter-min-enable",
+        "100",
+    ]);
+    let mut msa_flags = os(&[
+        "--msa-format-mode",
+        "6",
+        "--db-load-mode",
+        load,
+        "--threads",
+        threads,
+    ]);
+    msa_flags.extend(filter_param.iter().cloned());
+    let realign = |query_profile: OsString, db: &ExpandableDb, input: &str, output: &str| {
+        member_step("align", query_profile, db, input, output, &realign_flags)
     };
     let filter_result = |db: &ExpandableDb, input: &str, output: &str| {
-        let mut a = vec![
-            "filterresult".into(),
-            p("qdb"),
-            db.members().into(),
-            p(input),
-            p(output),
-        ];
-        a.extend(os(&[
-            "--db-load-mode",
-            load,
-            "--qid",
-            "0",
-            "--qsc",
-            qsc,
-            "--diff",
-            "0",
-            "--threads",
-            threads,
-            "--max-seq-id",
-            "1.0",
-            "--filter-min-enable",
-            "100",
-        ]));
-        s.step(output, a)
+        member_step("filterresult", p("qdb"), db, input, output, &filter_flags)
     };
     let to_msa = |db: &ExpandableDb, input: &str, output: &str| {
-        let mut a = vec![
-            "result2msa".into(),
-            p("qdb"),
-            db.members().into(),
-            p(input),
-            p(output),
-        ];
-        a.extend(os(&[
-            "--msa-format-mode",
-            "6",
-            "--db-load-mode",
-            load,
-            "--threads",
-            threads,
-        ]));
-        a.extend(filter_param.iter().cloned());
-        s.step(output, a)
+        member_step("result2msa", p("qdb"), db, input, output, &msa_flags)
     };
     realign(p("prof_res"), u, "res_exp", "res_exp_realign")?;
     filter_result(u, "res_exp_realign", "res_exp_realign_filter")?;
@@ -619,7 +608,13 @@ pub fn read_db_entries(db: &Path, n: usize) -> Result<Vec<String>, String> {
     };
     let mut out = vec![None; n];
     for (line_no, line) in index.lines().enumerate() {
-        let bad = || format!("{}: line {}: {line:?} is not `key offset length`", index_path.display(), line_no + 1);
+        let bad = || {
+            format!(
+                "{}: line {}: {line:?} is not `key offset length`",
+                index_path.display(),
+                line_no + 1
+            )
+        };
         let mut f = line.split('\t');
         let (Some(k), Some(o), Some(l)) = (f.next(), f.next(), f.next()) else {
             return Err(bad());
@@ -668,7 +663,9 @@ mod tests {
             read_db_entries(&db, 2).unwrap(),
             [">101\nMK\n", ">101\nAC\n"]
         );
-        assert!(read_db_entries(&db, 3).unwrap_err().contains("no entry for query 2"));
+        assert!(read_db_entries(&db, 3)
+            .unwrap_err()
+            .contains("no entry for query 2"));
         std::fs::write(with_suffix(&db, ".index"), "0\t0\t90\n").unwrap();
         assert!(read_db_entries(&db, 1).unwrap_err().contains("beyond"));
     }
@@ -677,14 +674,30 @@ mod tests {
     fn missing_and_mistyped_databases_are_named() {
         let dir = tempfile::tempdir().unwrap();
         let e = ColabfoldDatabases::locate(dir.path(), true).unwrap_err();
-        assert!(e.contains("no uniref30_2302_db") && e.contains("setup_databases.sh"), "{e}");
+        assert!(
+            e.contains("no uniref30_2302_db") && e.contains("setup_databases.sh"),
+            "{e}"
+        );
         let u = dir.path().join(UNIREF_DB);
-        for s in ["", ".dbtype", ".index", "_seq", "_seq.index", "_aln", "_aln.index", "_seq_h", "_seq_h.index"] {
+        for s in [
+            "",
+            ".dbtype",
+            ".index",
+            "_seq",
+            "_seq.index",
+            "_aln",
+            "_aln.index",
+            "_seq_h",
+            "_seq_h.index",
+        ] {
             std::fs::write(with_suffix(&u, s), [0u8, 0, 0, 0]).unwrap();
         }
         std::fs::write(with_suffix(&u, "_aln.dbtype"), [5u8, 0, 0, 0]).unwrap();
         let e = ColabfoldDatabases::locate(dir.path(), false).unwrap_err();
-        assert!(e.contains("_seq.dbtype") && e.contains("_seq_h.dbtype") && !e.contains("_aln.dbtype"), "{e}");
+        assert!(
+            e.contains("_seq.dbtype") && e.contains("_seq_h.dbtype") && !e.contains("_aln.dbtype"),
+            "{e}"
+        );
         for s in ["_seq.dbtype", "_seq_h.dbtype"] {
             std::fs::write(with_suffix(&u, s), [0u8, 0, 0, 0]).unwrap();
         }

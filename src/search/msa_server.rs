@@ -99,7 +99,9 @@ pub enum ServerError {
     Maintenance { url: String },
     #[error("MSA server {url} refused the search (ERROR) of ticket {id}: check that the sequence is a valid protein; if it is, the server is failing: try later")]
     Refused { url: String, id: String },
-    #[error("MSA server {url}: ticket {id} did not finish within {seconds} s (last status {status})")]
+    #[error(
+        "MSA server {url}: ticket {id} did not finish within {seconds} s (last status {status})"
+    )]
     Timeout {
         url: String,
         id: String,
@@ -140,7 +142,11 @@ impl MsaServer {
         }
     }
 
-    fn ticket(&self, resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>, what: &str) -> Result<Ticket, ServerError> {
+    fn ticket(
+        &self,
+        resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+        what: &str,
+    ) -> Result<Ticket, ServerError> {
         let mut resp = resp.map_err(|e| self.http(format!("{what}: {e}")))?;
         let status = resp.status().as_u16();
         let body = resp
@@ -165,12 +171,20 @@ impl MsaServer {
             return Err(self.http(format!("{what}: HTTP status {status}: {}", snippet(&body))));
         }
         let v: serde_json::Value = serde_json::from_str(&body).map_err(|_| {
-            self.http(format!("{what}: the answer is not JSON: {}", snippet(&body)))
+            self.http(format!(
+                "{what}: the answer is not JSON: {}",
+                snippet(&body)
+            ))
         })?;
         let status = v
             .get("status")
             .and_then(|s| s.as_str())
-            .ok_or_else(|| self.http(format!("{what}: the answer has no status: {}", snippet(&body))))?
+            .ok_or_else(|| {
+                self.http(format!(
+                    "{what}: the answer has no status: {}",
+                    snippet(&body)
+                ))
+            })?
             .to_string();
         let id = v.get("id").and_then(|s| s.as_str()).map(str::to_string);
         Ok(Ticket { id, status })
@@ -251,7 +265,10 @@ impl MsaServer {
                 }
                 _ => {
                     return t.id.ok_or_else(|| {
-                        self.http(format!("the answer to a submission ({}) has no ticket id", t.status))
+                        self.http(format!(
+                            "the answer to a submission ({}) has no ticket id",
+                            t.status
+                        ))
                     })
                 }
             }
@@ -279,9 +296,7 @@ impl MsaServer {
                     })
                 }
                 "PENDING" | "RUNNING" | "UNKNOWN" => {}
-                other => {
-                    return Err(self.http(format!("ticket {id}: unexpected status {other:?}")))
-                }
+                other => return Err(self.http(format!("ticket {id}: unexpected status {other:?}"))),
             }
             if start.elapsed() > self.timeout {
                 return Err(ServerError::Timeout {
@@ -312,10 +327,16 @@ impl MsaServer {
         if let Ok(text) = crate::fsutil::regular::read(&done) {
             let text = String::from_utf8_lossy(&text).into_owned();
             if first_row_is(&text, sequence) {
-                info!("MSA server result for this sequence is cached in {}; not submitted again", done.display());
+                info!(
+                    "MSA server result for this sequence is cached in {}; not submitted again",
+                    done.display()
+                );
                 return Ok(text);
             }
-            warn!("{}: not this sequence's alignment; fetching it again", done.display());
+            warn!(
+                "{}: not this sequence's alignment; fetching it again",
+                done.display()
+            );
         }
         std::fs::create_dir_all(cache).map_err(io(cache))?;
         let ticket_file = cache.join(format!("{key}.ticket"));
@@ -388,13 +409,13 @@ impl MsaServer {
         }
         let mut out = String::new();
         for name in wanted {
-            let bytes = files
-                .get(name)
-                .ok_or_else(|| format!("it has no {name}"))?;
+            let bytes = files.get(name).ok_or_else(|| format!("it has no {name}"))?;
             let part = query_entry(bytes, "101")
                 .ok_or_else(|| format!("{name} has no alignment for query 101"))?;
             if !first_row_is(&part, sequence) {
-                return Err(format!("{name}: its query row is not the sequence submitted"));
+                return Err(format!(
+                    "{name}: its query row is not the sequence submitted"
+                ));
             }
             out.push_str(&part);
         }
@@ -463,7 +484,10 @@ mod tests {
         let b = MsaServer::new("http://x", ServerMode::All);
         assert_ne!(a.cache_key("MK"), b.cache_key("MK"));
         assert_ne!(a.cache_key("MK"), a.cache_key("MKV"));
-        assert_eq!(a.cache_key("MK"), MsaServer::new("http://x", ServerMode::Env).cache_key("MK"));
+        assert_eq!(
+            a.cache_key("MK"),
+            MsaServer::new("http://x", ServerMode::Env).cache_key("MK")
+        );
         assert!(a.user_agent.starts_with("ferrofold/"));
     }
 }

@@ -35,13 +35,45 @@ pub fn build_expandable(dir: &Path, name: &str, fasta: &str) {
     mmseqs(dir, &["createdb", &f, &seq]);
     mmseqs(
         dir,
-        &["linclust", &seq, &clu, &tmp, "--min-seq-id", "0.3", "-c", "0.8", "--threads", "2"],
+        &[
+            "linclust",
+            &seq,
+            &clu,
+            &tmp,
+            "--min-seq-id",
+            "0.3",
+            "-c",
+            "0.8",
+            "--threads",
+            "2",
+        ],
     );
     mmseqs(dir, &["createsubdb", &clu, &seq, name]);
-    mmseqs(dir, &["createsubdb", &clu, &format!("{seq}_h"), &format!("{name}_h")]);
     mmseqs(
         dir,
-        &["align", &seq, &seq, &clu, &format!("{name}_aln"), "-a", "-e", "inf", "-c", "0", "--threads", "2"],
+        &[
+            "createsubdb",
+            &clu,
+            &format!("{seq}_h"),
+            &format!("{name}_h"),
+        ],
+    );
+    mmseqs(
+        dir,
+        &[
+            "align",
+            &seq,
+            &seq,
+            &clu,
+            &format!("{name}_aln"),
+            "-a",
+            "-e",
+            "inf",
+            "-c",
+            "0",
+            "--threads",
+            "2",
+        ],
     );
     mmseqs(dir, &["rmdb", &clu]);
     std::fs::remove_dir_all(dir.join(tmp)).unwrap();
@@ -72,5 +104,9 @@ pub fn demo_records(keep: impl Fn(usize) -> bool) -> String {
 /// (`colabfold_envdb_202108_db`: its even records) in `dir`.
 pub fn build_demo_pair(dir: &Path) {
     build_expandable(dir, "uniref30_2302_db", &demo_records(|i| i % 2 == 1));
-    build_expandable(dir, "colabfold_envdb_202108_db", &demo_records(|i| i % 2 == 0));
+    build_expandable(
+        dir,
+        "colabfold_envdb_202108_db",
+        &demo_records(|i| i % 2 == 0),
+    );
 }

@@ -41,14 +41,7 @@ fn queries() -> PathBuf {
 
 /// (id, sequence) of the test queries.
 fn records() -> Vec<(String, String)> {
-    let text = std::fs::read_to_string(queries()).unwrap();
-    text.split('>')
-        .filter(|r| !r.is_empty())
-        .map(|r| {
-            let (h, s) = r.split_once('\n').unwrap();
-            (h.trim().to_string(), s.replace('\n', ""))
-        })
-        .collect()
+    crate::common::fasta_records(&queries())
 }
 
 fn features(out: &Path, extra: &[&str]) -> std::process::Output {
@@ -75,27 +68,217 @@ fn steps_by_hand(work: &Path, sequences: &[String], sens: &str) -> Vec<String> {
     std::fs::write(work.join("q.fas"), fasta).unwrap();
     let db = |n: &str| databases().join(n).display().to_string();
     let (u, e) = (db("uniref30_2302_db"), db("colabfold_envdb_202108_db"));
-    let search = ["--num-iterations", "3", "--db-load-mode", "0", "-a", "-e", "0.1", "--max-seqs", "10000", "-s", sens, "--threads", "2"];
-    let filt = ["--filter-msa", "1", "--filter-min-enable", "1000", "--diff", "3000", "--qid", "0.0,0.2,0.4,0.6,0.8,1.0", "--qsc", "0", "--max-seq-id", "0.95", "--threads", "2"];
+    let search = [
+        "--num-iterations",
+        "3",
+        "--db-load-mode",
+        "0",
+        "-a",
+        "-e",
+        "0.1",
+        "--max-seqs",
+        "10000",
+        "-s",
+        sens,
+        "--threads",
+        "2",
+    ];
+    let filt = [
+        "--filter-msa",
+        "1",
+        "--filter-min-enable",
+        "1000",
+        "--diff",
+        "3000",
+        "--qid",
+        "0.0,0.2,0.4,0.6,0.8,1.0",
+        "--qsc",
+        "0",
+        "--max-seq-id",
+        "0.95",
+        "--threads",
+        "2",
+    ];
     let run = |args: &[&str], more: &[&str]| {
         let all: Vec<&str> = args.iter().chain(more).copied().collect();
         mmseqs(work, &all);
     };
-    run(&["createdb", "q.fas", "qdb", "--shuffle", "0", "--dbtype", "1"], &[]);
+    run(
+        &[
+            "createdb",
+            "q.fas",
+            "qdb",
+            "--shuffle",
+            "0",
+            "--dbtype",
+            "1",
+        ],
+        &[],
+    );
     run(&["search", "qdb", &u, "res", "tmp"], &search);
     run(&["mvdb", "tmp/latest/profile_1", "prof_res"], &[]);
     run(&["lndb", "qdb_h", "prof_res_h"], &[]);
-    run(&["expandaln", "qdb", &format!("{u}_seq"), "res", &format!("{u}_aln"), "res_exp", "--expansion-mode", "0", "-e", "inf", "--expand-filter-clusters", "1", "--max-seq-id", "0.95", "--threads", "2"], &[]);
-    run(&["align", "prof_res", &format!("{u}_seq"), "res_exp", "res_exp_realign", "-e", "10", "--max-accept", "100000", "--alt-ali", "10", "-a", "--threads", "2"], &[]);
-    run(&["filterresult", "qdb", &format!("{u}_seq"), "res_exp_realign", "res_exp_realign_filter", "--qid", "0", "--qsc", "0.8", "--diff", "0", "--max-seq-id", "1.0", "--filter-min-enable", "100", "--threads", "2"], &[]);
-    run(&["result2msa", "qdb", &format!("{u}_seq"), "res_exp_realign_filter", "uniref.a3m", "--msa-format-mode", "6"], &filt);
+    run(
+        &[
+            "expandaln",
+            "qdb",
+            &format!("{u}_seq"),
+            "res",
+            &format!("{u}_aln"),
+            "res_exp",
+            "--expansion-mode",
+            "0",
+            "-e",
+            "inf",
+            "--expand-filter-clusters",
+            "1",
+            "--max-seq-id",
+            "0.95",
+            "--threads",
+            "2",
+        ],
+        &[],
+    );
+    run(
+        &[
+            "align",
+            "prof_res",
+            &format!("{u}_seq"),
+            "res_exp",
+            "res_exp_realign",
+            "-e",
+            "10",
+            "--max-accept",
+            "100000",
+            "--alt-ali",
+            "10",
+            "-a",
+            "--threads",
+            "2",
+        ],
+        &[],
+    );
+    run(
+        &[
+            "filterresult",
+            "qdb",
+            &format!("{u}_seq"),
+            "res_exp_realign",
+            "res_exp_realign_filter",
+            "--qid",
+            "0",
+            "--qsc",
+            "0.8",
+            "--diff",
+            "0",
+            "--max-seq-id",
+            "1.0",
+            "--filter-min-enable",
+            "100",
+            "--threads",
+            "2",
+        ],
+        &[],
+    );
+    run(
+        &[
+            "result2msa",
+            "qdb",
+            &format!("{u}_seq"),
+            "res_exp_realign_filter",
+            "uniref.a3m",
+            "--msa-format-mode",
+            "6",
+        ],
+        &filt,
+    );
     run(&["search", "prof_res", &e, "res_env", "tmp3"], &search);
-    run(&["expandaln", "prof_res", &format!("{e}_seq"), "res_env", &format!("{e}_aln"), "res_env_exp", "-e", "inf", "--expansion-mode", "0", "--threads", "2"], &[]);
-    run(&["align", "tmp3/latest/profile_1", &format!("{e}_seq"), "res_env_exp", "res_env_exp_realign", "-e", "10", "--max-accept", "100000", "--alt-ali", "10", "-a", "--threads", "2"], &[]);
-    run(&["filterresult", "qdb", &format!("{e}_seq"), "res_env_exp_realign", "res_env_exp_realign_filter", "--qid", "0", "--qsc", "0.8", "--diff", "0", "--max-seq-id", "1.0", "--filter-min-enable", "100", "--threads", "2"], &[]);
-    run(&["result2msa", "qdb", &format!("{e}_seq"), "res_env_exp_realign_filter", "env.a3m", "--msa-format-mode", "6"], &filt);
-    run(&["mergedbs", "qdb", "final.a3m", "uniref.a3m", "env.a3m"], &[]);
-    run(&["unpackdb", "final.a3m", "unpacked", "--unpack-name-mode", "0", "--unpack-suffix", ".a3m"], &[]);
+    run(
+        &[
+            "expandaln",
+            "prof_res",
+            &format!("{e}_seq"),
+            "res_env",
+            &format!("{e}_aln"),
+            "res_env_exp",
+            "-e",
+            "inf",
+            "--expansion-mode",
+            "0",
+            "--threads",
+            "2",
+        ],
+        &[],
+    );
+    run(
+        &[
+            "align",
+            "tmp3/latest/profile_1",
+            &format!("{e}_seq"),
+            "res_env_exp",
+            "res_env_exp_realign",
+            "-e",
+            "10",
+            "--max-accept",
+            "100000",
+            "--alt-ali",
+            "10",
+            "-a",
+            "--threads",
+            "2",
+        ],
+        &[],
+    );
+    run(
+        &[
+            "filterresult",
+            "qdb",
+            &format!("{e}_seq"),
+            "res_env_exp_realign",
+            "res_env_exp_realign_filter",
+            "--qid",
+            "0",
+            "--qsc",
+            "0.8",
+            "--diff",
+            "0",
+            "--max-seq-id",
+            "1.0",
+            "--filter-min-enable",
+            "100",
+            "--threads",
+            "2",
+        ],
+        &[],
+    );
+    run(
+        &[
+            "result2msa",
+            "qdb",
+            &format!("{e}_seq"),
+            "res_env_exp_realign_filter",
+            "env.a3m",
+            "--msa-format-mode",
+            "6",
+        ],
+        &filt,
+    );
+    run(
+        &["mergedbs", "qdb", "final.a3m", "uniref.a3m", "env.a3m"],
+        &[],
+    );
+    run(
+        &[
+            "unpackdb",
+            "final.a3m",
+            "unpacked",
+            "--unpack-name-mode",
+            "0",
+            "--unpack-suffix",
+            ".a3m",
+        ],
+        &[],
+    );
     (0..sequences.len())
         .map(|k| {
             let b = std::fs::read(work.join(format!("unpacked/{k}.a3m"))).unwrap();
@@ -133,7 +316,11 @@ fn colabfold_search(work: &Path, sens: &str) -> Vec<(String, String)> {
         .args(["--threads", "2", "-s", sens])
         .output()
         .unwrap_or_else(|e| panic!("cannot run {} (set FERROFOLD_COLABFOLD_PYTHON to a Python with colabfold 1.6.3): {e}", colabfold_python()));
-    assert!(o.status.success(), "colabfold_search: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "colabfold_search: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     records()
         .into_iter()
         .map(|(id, _)| {
@@ -160,16 +347,32 @@ fn colabfold_preset_gives_colabfold_searchs_alignments_in_one_batch() {
         .map(|(id, _)| std::fs::read_to_string(out.join(id).join("msas/colabfold.a3m")).unwrap())
         .collect();
     // The work folder is gone; the kept alignments stay (one per sequence).
-    let kept: Vec<_> = std::fs::read_dir(out.join(".colabfold")).unwrap().flatten().collect();
+    let kept: Vec<_> = std::fs::read_dir(out.join(".colabfold"))
+        .unwrap()
+        .flatten()
+        .collect();
     assert_eq!(kept.len(), 3, "{kept:?}");
 
-    let by_hand = steps_by_hand(&dir.path().join("hand"), &recs.iter().map(|r| r.1.clone()).collect::<Vec<_>>(), "8.0");
+    let by_hand = steps_by_hand(
+        &dir.path().join("hand"),
+        &recs.iter().map(|r| r.1.clone()).collect::<Vec<_>>(),
+        "8.0",
+    );
     for ((id, _), (a, b)) in recs.iter().zip(ours.iter().zip(&by_hand)) {
-        assert_eq!(a, b, "{id}: ferrofold's alignment differs from the MMseqs2 steps run by hand");
+        assert_eq!(
+            a, b,
+            "{id}: ferrofold's alignment differs from the MMseqs2 steps run by hand"
+        );
         assert!(a.starts_with(">101\n"), "{id}");
     }
-    for ((id, theirs), a) in colabfold_search(&dir.path().join("cf"), "8").iter().zip(&ours) {
-        assert_eq!(a, theirs, "{id}: ferrofold's alignment differs from colabfold_search's");
+    for ((id, theirs), a) in colabfold_search(&dir.path().join("cf"), "8")
+        .iter()
+        .zip(&ours)
+    {
+        assert_eq!(
+            a, theirs,
+            "{id}: ferrofold's alignment differs from colabfold_search's"
+        );
     }
     // Both databases contribute rows: the query row starts each part.
     assert_eq!(ours[2].matches(">101\n").count(), 2);
@@ -181,10 +384,24 @@ fn colabfold_preset_gives_colabfold_searchs_alignments_in_one_batch() {
     std::fs::create_dir_all(&via_input).unwrap();
     let a3m = via_input.join("x.a3m");
     std::fs::write(&a3m, ours[2].replacen(">101", ">A0A091AWX1", 1)).unwrap();
-    let o2 = ferrofold(&["features", a3m.to_str().unwrap(), "-o", via_input.join("o").to_str().unwrap(), "-q"]);
-    assert!(o2.status.success(), "{}", String::from_utf8_lossy(&o2.stderr));
-    let a = ferrofold::io::features_h5::read(out.join("A0A091AWX1/features.h5")).unwrap().0;
-    let b = ferrofold::io::features_h5::read(via_input.join("o/A0A091AWX1/features.h5")).unwrap().0;
+    let o2 = ferrofold(&[
+        "features",
+        a3m.to_str().unwrap(),
+        "-o",
+        via_input.join("o").to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(
+        o2.status.success(),
+        "{}",
+        String::from_utf8_lossy(&o2.stderr)
+    );
+    let a = ferrofold::io::features_h5::read(out.join("A0A091AWX1/features.h5"))
+        .unwrap()
+        .0;
+    let b = ferrofold::io::features_h5::read(via_input.join("o/A0A091AWX1/features.h5"))
+        .unwrap()
+        .0;
     assert_eq!(a.msa, b.msa);
     assert_eq!(a.msa.msa.nrows(), a.msa.num_alignments[0] as usize);
 
@@ -220,20 +437,54 @@ fn an_interrupted_colabfold_batch_resumes_without_redoing_finished_steps() {
     let o = features(&out, &["--tool-binary", bin.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("result2msa") && err.contains("simulated crash") && err.contains("resume"), "{err}");
+    assert!(
+        err.contains("result2msa") && err.contains("simulated crash") && err.contains("resume"),
+        "{err}"
+    );
     for r in records() {
         assert!(!out.join(&r.0).join("features.h5").exists());
     }
-    let first: Vec<String> = std::fs::read_to_string(&log).unwrap().lines().map(str::to_string).collect();
-    assert_eq!(first, ["createdb", "search", "mvdb", "lndb", "expandaln", "align", "filterresult", "result2msa"]);
+    let first: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        first,
+        [
+            "createdb",
+            "search",
+            "mvdb",
+            "lndb",
+            "expandaln",
+            "align",
+            "filterresult",
+            "result2msa"
+        ]
+    );
 
     std::fs::remove_file(&fail).unwrap();
     std::fs::remove_file(&log).unwrap();
     let o = features(&out, &["--tool-binary", bin.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let second: Vec<String> = std::fs::read_to_string(&log).unwrap().lines().map(str::to_string).collect();
+    let second: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
     // Only what had not finished: UniRef30's result2msa, the environmental pass, the merge.
-    assert_eq!(second, ["result2msa", "search", "expandaln", "align", "filterresult", "result2msa", "mergedbs"]);
+    assert_eq!(
+        second,
+        [
+            "result2msa",
+            "search",
+            "expandaln",
+            "align",
+            "filterresult",
+            "result2msa",
+            "mergedbs"
+        ]
+    );
 
     // The same alignments as an uninterrupted run.
     let clean = dir.path().join("clean");
@@ -260,15 +511,33 @@ fn colabfold_databases_missing_or_of_the_wrong_type_are_named() {
     }
     let q = queries();
     let run = |data_dir: &Path, extra: &[&str]| {
-        let mut args = vec!["features", q.to_str().unwrap(), "--db-preset", "colabfold", "--data-dir", data_dir.to_str().unwrap(), "-o", out.to_str().unwrap()];
+        let mut args = vec![
+            "features",
+            q.to_str().unwrap(),
+            "--db-preset",
+            "colabfold",
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ];
         args.extend_from_slice(extra);
         ferrofold(&args)
     };
     let o = run(&only_uniref, &[]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains("no colabfold_envdb_202108_db") && err.contains("setup_databases.sh") && err.contains("_seq_h"), "{err}");
-    assert!(!out.exists() || ferrofold_files(&out).is_empty(), "{:?}", ferrofold_files(&out));
+    assert!(
+        err.contains("no colabfold_envdb_202108_db")
+            && err.contains("setup_databases.sh")
+            && err.contains("_seq_h"),
+        "{err}"
+    );
+    assert!(
+        !out.exists() || ferrofold_files(&out).is_empty(),
+        "{:?}",
+        ferrofold_files(&out)
+    );
     let o = run(&only_uniref, &["--msa-mode", "mmseqs2_uniref"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let a3m = std::fs::read_to_string(out.join("P53508/msas/colabfold.a3m")).unwrap();
@@ -283,7 +552,16 @@ fn colabfold_databases_missing_or_of_the_wrong_type_are_named() {
         }
     }
     let out2 = dir.path().join("out2");
-    let o = ferrofold(&["features", queries().to_str().unwrap(), "--db-preset", "colabfold", "--data-dir", broken.to_str().unwrap(), "-o", out2.to_str().unwrap()]);
+    let o = ferrofold(&[
+        "features",
+        queries().to_str().unwrap(),
+        "--db-preset",
+        "colabfold",
+        "--data-dir",
+        broken.to_str().unwrap(),
+        "-o",
+        out2.to_str().unwrap(),
+    ]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("colabfold_envdb_202108_db_aln.index"), "{err}");
@@ -291,23 +569,67 @@ fn colabfold_databases_missing_or_of_the_wrong_type_are_named() {
     // A nucleotide database where UniRef30 should be.
     let nucl = dir.path().join("nucl");
     std::fs::create_dir_all(&nucl).unwrap();
-    std::fs::write(nucl.join("n.fasta"), ">n1\nACGTACGTACGTAAACCCGGGTTT\n>n2\nACGTTTTGGGCCCAAATTT\n").unwrap();
-    mmseqs(&nucl, &["createdb", "n.fasta", "uniref30_2302_db", "--dbtype", "2"]);
+    std::fs::write(
+        nucl.join("n.fasta"),
+        ">n1\nACGTACGTACGTAAACCCGGGTTT\n>n2\nACGTTTTGGGCCCAAATTT\n",
+    )
+    .unwrap();
+    mmseqs(
+        &nucl,
+        &["createdb", "n.fasta", "uniref30_2302_db", "--dbtype", "2"],
+    );
     for s in ["_seq", "_aln", "_seq_h"] {
         for ext in ["", ".dbtype", ".index"] {
-            std::fs::copy(databases().join(format!("uniref30_2302_db{s}{ext}")), nucl.join(format!("uniref30_2302_db{s}{ext}"))).unwrap();
+            std::fs::copy(
+                databases().join(format!("uniref30_2302_db{s}{ext}")),
+                nucl.join(format!("uniref30_2302_db{s}{ext}")),
+            )
+            .unwrap();
         }
     }
     let out3 = dir.path().join("out3");
-    let o = ferrofold(&["features", queries().to_str().unwrap(), "--db-preset", "colabfold", "--data-dir", nucl.to_str().unwrap(), "--msa-mode", "mmseqs2_uniref", "-o", out3.to_str().unwrap()]);
+    let o = ferrofold(&[
+        "features",
+        queries().to_str().unwrap(),
+        "--db-preset",
+        "colabfold",
+        "--data-dir",
+        nucl.to_str().unwrap(),
+        "--msa-mode",
+        "mmseqs2_uniref",
+        "-o",
+        out3.to_str().unwrap(),
+    ]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains("nucleotide sequences") && err.contains("uniref30_2302_db"), "{err}");
+    assert!(
+        err.contains("nucleotide sequences") && err.contains("uniref30_2302_db"),
+        "{err}"
+    );
 
     // Usage: no --data-dir; --msa-mode without a ColabFold source.
-    let o = ferrofold(&["features", queries().to_str().unwrap(), "--db-preset", "colabfold", "-o", out3.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = ferrofold(&["features", queries().to_str().unwrap(), "--msa-mode", "mmseqs2_uniref", "-o", out3.to_str().unwrap()]);
+    let o = ferrofold(&[
+        "features",
+        queries().to_str().unwrap(),
+        "--db-preset",
+        "colabfold",
+        "-o",
+        out3.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = ferrofold(&[
+        "features",
+        queries().to_str().unwrap(),
+        "--msa-mode",
+        "mmseqs2_uniref",
+        "-o",
+        out3.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--msa-server"));
 }
@@ -324,8 +646,20 @@ fn run_searches_each_array_tasks_targets_in_one_batch() {
     let q = queries();
     let task = |i: &str| {
         let o = ferrofold(&[
-            "run", q.to_str().unwrap(), "--db-preset", "colabfold", "--data-dir", databases().to_str().unwrap(),
-            "--stage", "features", "--array-index", i, "--array-size", "2", "-o", out.to_str().unwrap(),
+            "run",
+            q.to_str().unwrap(),
+            "--db-preset",
+            "colabfold",
+            "--data-dir",
+            databases().to_str().unwrap(),
+            "--stage",
+            "features",
+            "--array-index",
+            i,
+            "--array-size",
+            "2",
+            "-o",
+            out.to_str().unwrap(),
         ]);
         let log = String::from_utf8_lossy(&o.stderr).into_owned();
         assert!(o.status.success(), "{log}");

@@ -23,6 +23,18 @@ pub fn ferrofold(args: &[&str]) -> Output {
         .expect("run ferrofold")
 }
 
+/// (id, sequence) of every record of a FASTA file (one line per sequence or wrapped).
+pub fn fasta_records(path: &Path) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.split('>')
+        .filter(|r| !r.is_empty())
+        .map(|r| {
+            let (h, s) = r.split_once('\n').unwrap();
+            (h.trim().to_string(), s.replace('\n', ""))
+        })
+        .collect()
+}
+
 /// Runs a helper program (an HH-suite tool making a test database) and asserts it succeeded.
 pub fn run_tool(c: &mut Command) {
     let o = c.output().unwrap();

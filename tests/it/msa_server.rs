@@ -70,17 +70,27 @@ fn form_decode(s: &str) -> HashMap<String, String> {
 /// two rows with one substitution each (named after the database; each database's at other places).
 fn rows(seq: &str, db: &str) -> String {
     let mut out = format!(">101\n{seq}\n");
-    let at = if db == "env" { [2, seq.len() / 3] } else { [1, seq.len() / 2] };
+    let at = if db == "env" {
+        [2, seq.len() / 3]
+    } else {
+        [1, seq.len() / 2]
+    };
     for (k, pos) in at.into_iter().enumerate() {
         let mut s: Vec<u8> = seq.as_bytes().to_vec();
         s[pos] = if s[pos] == b'W' { b'F' } else { b'W' };
-        out.push_str(&format!(">{db}_hit{k}\n{}\n", String::from_utf8(s).unwrap()));
+        out.push_str(&format!(
+            ">{db}_hit{k}\n{}\n",
+            String::from_utf8(s).unwrap()
+        ));
     }
     out
 }
 
 fn archive(seq: &str, kind: Archive) -> Vec<u8> {
-    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default()));
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::default(),
+    ));
     let mut add = |name: &str, text: String| {
         let bytes = (text + "\0").into_bytes();
         let mut h = tar::Header::new_gnu();
@@ -134,11 +144,16 @@ fn start(script: Script) -> Server {
                     headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
                 }
             }
-            let len: usize = headers.get("content-length").map_or(0, |v| v.parse().unwrap());
+            let len: usize = headers
+                .get("content-length")
+                .map_or(0, |v| v.parse().unwrap());
             let mut body = vec![0u8; len];
             reader.read_exact(&mut body).unwrap();
             let mut parts = request.split_whitespace();
-            let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or("").to_string());
+            let (method, path) = (
+                parts.next().unwrap_or(""),
+                parts.next().unwrap_or("").to_string(),
+            );
             let mut script = script2.lock().unwrap();
             let mut seen = seen2.lock().unwrap();
             let json = |v: String| (200, "application/json", v.into_bytes());
@@ -146,7 +161,11 @@ fn start(script: Script) -> Server {
                 let form = form_decode(std::str::from_utf8(&body).unwrap());
                 let q = form.get("q").cloned().unwrap_or_default();
                 let ua = headers.get("user-agent").cloned().unwrap_or_default();
-                seen.submissions.push((form.get("mode").cloned().unwrap_or_default(), q.clone(), ua));
+                seen.submissions.push((
+                    form.get("mode").cloned().unwrap_or_default(),
+                    q.clone(),
+                    ua,
+                ));
                 let status = next(&mut script.submit);
                 if matches!(status, "PENDING" | "RUNNING" | "COMPLETE") {
                     let id = format!("ticket-{}", seen.submissions.len());
@@ -158,7 +177,11 @@ fn start(script: Script) -> Server {
                 }
             } else if let Some(id) = path.strip_prefix("/ticket/") {
                 seen.polls.push(id.to_string());
-                let status = if seen.tickets.contains_key(id) { next(&mut script.poll) } else { "UNKNOWN" };
+                let status = if seen.tickets.contains_key(id) {
+                    next(&mut script.poll)
+                } else {
+                    "UNKNOWN"
+                };
                 json(format!(r#"{{"id":"{id}","status":"{status}"}}"#))
             } else if let Some(id) = path.strip_prefix("/result/download/") {
                 seen.downloads += 1;
@@ -207,19 +230,16 @@ fn failed_with(o: &std::process::Output, words: &[&str]) {
 }
 
 fn targets() -> Vec<(String, String)> {
-    let text = std::fs::read_to_string(data("colabfold/queries.fasta")).unwrap();
-    text.split('>')
-        .filter(|r| !r.is_empty())
-        .map(|r| {
-            let (h, s) = r.split_once('\n').unwrap();
-            (h.trim().to_string(), s.replace('\n', ""))
-        })
-        .collect()
+    crate::common::fasta_records(&data("colabfold/queries.fasta"))
 }
 
 #[test]
 fn msa_server_alignments_are_fetched_once_per_sequence_and_kept() {
-    let server = start(Script { submit: vec!["PENDING"], poll: vec!["RUNNING", "RUNNING", "COMPLETE"], archive: Archive::Good });
+    let server = start(Script {
+        submit: vec!["PENDING"],
+        poll: vec!["RUNNING", "RUNNING", "COMPLETE"],
+        archive: Archive::Good,
+    });
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     ok(&features(&server, &out, &[]));
@@ -250,7 +270,10 @@ fn msa_server_alignments_are_fetched_once_per_sequence_and_kept() {
     assert_eq!(seen.submissions.len(), 6);
     assert!(seen.submissions[3..].iter().all(|s| s.0 == "all"));
     let (id, seq) = &targets()[0];
-    assert_eq!(std::fs::read_to_string(out2.join(id).join("msas/colabfold.a3m")).unwrap(), rows(seq, "uniref"));
+    assert_eq!(
+        std::fs::read_to_string(out2.join(id).join("msas/colabfold.a3m")).unwrap(),
+        rows(seq, "uniref")
+    );
 }
 
 #[test]
@@ -262,24 +285,57 @@ fn msa_server_failures_are_clear_errors_that_leave_nothing_behind() {
         }
     };
     // Rate limited twice, then accepted: waited out.
-    let s = start(Script { submit: vec!["RATELIMIT", "RATELIMIT", "PENDING"], poll: vec!["COMPLETE"], archive: Archive::Good });
+    let s = start(Script {
+        submit: vec!["RATELIMIT", "RATELIMIT", "PENDING"],
+        poll: vec!["COMPLETE"],
+        archive: Archive::Good,
+    });
     ok(&features(&s, &dir.path().join("a"), &[]));
     // Rate limited for good: an error that says so and what to do.
-    let s = start(Script { submit: vec!["RATELIMIT"], poll: vec!["COMPLETE"], archive: Archive::Good });
+    let s = start(Script {
+        submit: vec!["RATELIMIT"],
+        poll: vec!["COMPLETE"],
+        archive: Archive::Good,
+    });
     let out = dir.path().join("b");
-    failed_with(&features(&s, &out, &[]), &["rate limiting", "RATELIMIT", &s.url]);
+    failed_with(
+        &features(&s, &out, &[]),
+        &["rate limiting", "RATELIMIT", &s.url],
+    );
     no_features(&out);
-    assert_eq!(s.seen.lock().unwrap().submissions.len(), 4, "the first try and three retries");
+    assert_eq!(
+        s.seen.lock().unwrap().submissions.len(),
+        4,
+        "the first try and three retries"
+    );
     // Maintenance.
-    let s = start(Script { submit: vec!["MAINTENANCE"], poll: vec!["COMPLETE"], archive: Archive::Good });
+    let s = start(Script {
+        submit: vec!["MAINTENANCE"],
+        poll: vec!["COMPLETE"],
+        archive: Archive::Good,
+    });
     failed_with(&features(&s, &dir.path().join("c"), &[]), &["maintenance"]);
     // The search fails on the server.
-    let s = start(Script { submit: vec!["PENDING"], poll: vec!["RUNNING", "ERROR"], archive: Archive::Good });
-    failed_with(&features(&s, &dir.path().join("d"), &[]), &["refused", "ticket-1"]);
+    let s = start(Script {
+        submit: vec!["PENDING"],
+        poll: vec!["RUNNING", "ERROR"],
+        archive: Archive::Good,
+    });
+    failed_with(
+        &features(&s, &dir.path().join("d"), &[]),
+        &["refused", "ticket-1"],
+    );
     // A truncated archive: nothing kept, nothing written.
-    let s = start(Script { submit: vec!["PENDING"], poll: vec!["COMPLETE"], archive: Archive::Truncated });
+    let s = start(Script {
+        submit: vec!["PENDING"],
+        poll: vec!["COMPLETE"],
+        archive: Archive::Truncated,
+    });
     let out = dir.path().join("e");
-    failed_with(&features(&s, &out, &[]), &["malformed", "truncated or corrupt"]);
+    failed_with(
+        &features(&s, &out, &[]),
+        &["malformed", "truncated or corrupt"],
+    );
     no_features(&out);
     let kept: Vec<_> = std::fs::read_dir(out.join(".colabfold"))
         .unwrap()
@@ -288,24 +344,56 @@ fn msa_server_failures_are_clear_errors_that_leave_nothing_behind() {
         .collect();
     assert!(kept.is_empty(), "{kept:?}");
     // An archive without the environmental alignment in env mode.
-    let s = start(Script { submit: vec!["PENDING"], poll: vec!["COMPLETE"], archive: Archive::WithoutEnv });
-    failed_with(&features(&s, &dir.path().join("f"), &[]), &["bfd.mgnify30.metaeuk30.smag30.a3m"]);
+    let s = start(Script {
+        submit: vec!["PENDING"],
+        poll: vec!["COMPLETE"],
+        archive: Archive::WithoutEnv,
+    });
+    failed_with(
+        &features(&s, &dir.path().join("f"), &[]),
+        &["bfd.mgnify30.metaeuk30.smag30.a3m"],
+    );
     // Nothing listening.
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let q = data("colabfold/queries.fasta");
-    let o = ferrofold(&["features", q.to_str().unwrap(), "--msa-server", &format!("http://127.0.0.1:{port}"), "-o", dir.path().join("g").to_str().unwrap()]);
+    let o = ferrofold(&[
+        "features",
+        q.to_str().unwrap(),
+        "--msa-server",
+        &format!("http://127.0.0.1:{port}"),
+        "-o",
+        dir.path().join("g").to_str().unwrap(),
+    ]);
     failed_with(&o, &["MSA server", "submitting"]);
     // Not a URL.
-    let o = ferrofold(&["features", q.to_str().unwrap(), "--msa-server", "api.colabfold.com", "-o", dir.path().join("h").to_str().unwrap()]);
+    let o = ferrofold(&[
+        "features",
+        q.to_str().unwrap(),
+        "--msa-server",
+        "api.colabfold.com",
+        "-o",
+        dir.path().join("h").to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(2));
 }
 
 #[test]
 fn a_run_interrupted_while_waiting_asks_for_the_same_ticket_again() {
-    let s = start(Script { submit: vec!["PENDING"], poll: vec!["RUNNING"], archive: Archive::Good });
+    let s = start(Script {
+        submit: vec!["PENDING"],
+        poll: vec!["RUNNING"],
+        archive: Archive::Good,
+    });
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    failed_with(&features(&s, &out, &["--tool-timeout", "1"]), &["did not finish within 1 s", "RUNNING"]);
+    failed_with(
+        &features(&s, &out, &["--tool-timeout", "1"]),
+        &["did not finish within 1 s", "RUNNING"],
+    );
     assert_eq!(s.seen.lock().unwrap().submissions.len(), 1);
     s.script.lock().unwrap().poll = vec!["COMPLETE"];
     ok(&features(&s, &out, &[]));

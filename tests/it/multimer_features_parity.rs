@@ -20,13 +20,20 @@ fn chain_files(chain: &str) -> (Vec<PathBuf>, PathBuf) {
         "2q2k_A" | "2q2k_B" => {
             let d = data(&format!("msas/{chain}"));
             (
-                vec![d.join("uniref90_hits.sto"), d.join("bfd_uniclust_hits.a3m"), d.join("mgnify_hits.sto")],
+                vec![
+                    d.join("uniref90_hits.sto"),
+                    d.join("bfd_uniclust_hits.a3m"),
+                    d.join("mgnify_hits.sto"),
+                ],
                 d.join("uniprot_hits.sto"),
             )
         }
         _ => {
             let d = data(&format!("multimer/{chain}"));
-            (vec![d.join("bfd_uniclust_hits.a3m")], d.join("uniprot_hits.a3m"))
+            (
+                vec![d.join("bfd_uniclust_hits.a3m")],
+                d.join("uniprot_hits.a3m"),
+            )
         }
     }
 }
@@ -65,7 +72,11 @@ fn templates(chain: &str, seq: &str, dir: &Path) -> ferrofold::features::Templat
     };
     let settings = ferrofold::templates::TemplateSettings {
         mmcif_dir: data("templates/mmcif"),
-        max_template_date: ferrofold::templates::Date { year: 2100, month: 1, day: 1 },
+        max_template_date: ferrofold::templates::Date {
+            year: 2100,
+            month: 1,
+            day: 1,
+        },
         max_hits: 20,
         kalign: Some(PathBuf::from("kalign")),
         obsolete: Default::default(),
@@ -80,7 +91,10 @@ fn templates(chain: &str, seq: &str, dir: &Path) -> ferrofold::features::Templat
 /// Chain inputs made by ferrofold from the files; identical sequences reuse the first chain's inputs,
 /// as AlphaFold2 does.
 fn inputs(chains: &[&str], dir: &Path) -> Vec<ChainInput> {
-    let seqs: Vec<String> = chains.iter().map(|c| first_sequence(&chain_files(c).0[1.min(chain_files(c).0.len() - 1)])).collect();
+    let seqs: Vec<String> = chains
+        .iter()
+        .map(|c| first_sequence(&chain_files(c).0[1.min(chain_files(c).0.len() - 1)]))
+        .collect();
     let heteromer = seqs.iter().any(|s| *s != seqs[0]);
     let mut out: Vec<ChainInput> = Vec::new();
     for (i, chain) in chains.iter().enumerate() {
@@ -89,14 +103,22 @@ fn inputs(chains: &[&str], dir: &Path) -> Vec<ChainInput> {
             continue;
         }
         let (msas, uniprot) = chain_files(chain);
-        let query = Query { id: chain.to_string(), description: chain.to_string(), sequence: seqs[i].clone() };
-        let mut built = FeatureBuilder::from_msas(msas.into_iter().map(MsaInput::from_path).collect())
-            .build(&query, chain)
-            .unwrap()
-            .features;
+        let query = Query {
+            id: chain.to_string(),
+            description: chain.to_string(),
+            sequence: seqs[i].clone(),
+        };
+        let mut built =
+            FeatureBuilder::from_msas(msas.into_iter().map(MsaInput::from_path).collect())
+                .build(&query, chain)
+                .unwrap()
+                .features;
         built.templates = templates(chain, &seqs[i], dir);
         let all_seq = heteromer.then(|| all_seq_features(&uniprot, &query).unwrap());
-        out.push(ChainInput { features: built, all_seq });
+        out.push(ChainInput {
+            features: built,
+            all_seq,
+        });
     }
     out
 }
@@ -111,19 +133,39 @@ fn check(chains: &[&str], fixture: &str) {
 /// Every array of `f` equals the fixture's (bit for bit).
 fn compare(f: &ferrofold::features::multimer::MultimerFeatures, fixture: &str) {
     let z = Npz::read_path(data(&format!("multimer/{fixture}"))).unwrap();
-    let int = |k: &str| z.get(k).unwrap().to_i32().unwrap_or_else(|| panic!("{k}: not integers"));
-    let float = |k: &str| z.get(k).unwrap().to_f32().unwrap_or_else(|| panic!("{k}: not floats"));
+    let int = |k: &str| {
+        z.get(k)
+            .unwrap()
+            .to_i32()
+            .unwrap_or_else(|| panic!("{k}: not integers"))
+    };
+    let float = |k: &str| {
+        z.get(k)
+            .unwrap()
+            .to_f32()
+            .unwrap_or_else(|| panic!("{k}: not floats"))
+    };
     let eq_i = |k: &str, ours: ndarray::ArrayViewD<'_, i32>| {
         let theirs = int(k);
         assert_eq!(ours.shape(), theirs.shape(), "{fixture}: {k} shape");
-        if let Some((i, (a, b))) = ours.iter().zip(theirs.iter()).enumerate().find(|(_, (a, b))| a != b) {
+        if let Some((i, (a, b))) = ours
+            .iter()
+            .zip(theirs.iter())
+            .enumerate()
+            .find(|(_, (a, b))| a != b)
+        {
             panic!("{fixture}: {k} differs at flat index {i}: ours {a}, DeepMind's {b}");
         }
     };
     let eq_f = |k: &str, ours: ndarray::ArrayViewD<'_, f32>| {
         let theirs = float(k);
         assert_eq!(ours.shape(), theirs.shape(), "{fixture}: {k} shape");
-        if let Some((i, (a, b))) = ours.iter().zip(theirs.iter()).enumerate().find(|(_, (a, b))| a.to_bits() != b.to_bits()) {
+        if let Some((i, (a, b))) = ours
+            .iter()
+            .zip(theirs.iter())
+            .enumerate()
+            .find(|(_, (a, b))| a.to_bits() != b.to_bits())
+        {
             panic!("{fixture}: {k} differs at flat index {i}: ours {a}, DeepMind's {b}");
         }
     };
@@ -132,7 +174,10 @@ fn compare(f: &ferrofold::features::multimer::MultimerFeatures, fixture: &str) {
     // AlphaFold2 keeps the ids as floats.
     eq_f("asym_id", f.asym_id.mapv(|v| v as f32).view().into_dyn());
     eq_f("sym_id", f.sym_id.mapv(|v| v as f32).view().into_dyn());
-    eq_f("entity_id", f.entity_id.mapv(|v| v as f32).view().into_dyn());
+    eq_f(
+        "entity_id",
+        f.entity_id.mapv(|v| v as f32).view().into_dyn(),
+    );
     eq_i("entity_mask", f.entity_mask.view().into_dyn());
     eq_f("seq_mask", f.seq_mask.view().into_dyn());
     eq_f("deletion_mean", f.deletion_mean.view().into_dyn());
@@ -151,8 +196,14 @@ fn compare(f: &ferrofold::features::multimer::MultimerFeatures, fixture: &str) {
         assert_eq!(int(k).iter().next().copied(), Some(v), "{fixture}: {k}");
     }
     eq_i("template_aatype", f.template_aatype.view().into_dyn());
-    eq_f("template_all_atom_mask", f.template_all_atom_mask.view().into_dyn());
-    eq_f("template_all_atom_positions", f.template_all_atom_positions.view().into_dyn());
+    eq_f(
+        "template_all_atom_mask",
+        f.template_all_atom_mask.view().into_dyn(),
+    );
+    eq_f(
+        "template_all_atom_positions",
+        f.template_all_atom_positions.view().into_dyn(),
+    );
 }
 
 #[test]
@@ -186,7 +237,10 @@ fn pdb_hits_sto(letter: &str, seq: &str) -> String {
 /// An alignments folder with `2q2k_A/` (+ `pdb_hits.sto`) and `1a3a_A/`; the sequences.
 fn chain_folders(dir: &Path) -> (PathBuf, String, String) {
     let msas = dir.join("alignments");
-    for (name, src) in [("2q2k_A", data("msas/2q2k_A")), ("1a3a_A", data("multimer/1a3a_A"))] {
+    for (name, src) in [
+        ("2q2k_A", data("msas/2q2k_A")),
+        ("1a3a_A", data("multimer/1a3a_A")),
+    ] {
         let d = msas.join(name);
         std::fs::create_dir_all(&d).unwrap();
         for e in std::fs::read_dir(src).unwrap().flatten() {
@@ -231,23 +285,51 @@ fn features_cli_makes_deepminds_complex_features_from_chain_folders() {
     let o = features_cli(&hetero, &msas, &out, &["--complex"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(stdout.starts_with("hetero\t") && stdout.contains("215 residues") && stdout.contains("1044 alignment rows"), "{stdout}");
-    let (f, prov) = ferrofold::io::features_h5::multimer::read(out.join("hetero/features.h5")).unwrap();
+    assert!(
+        stdout.starts_with("hetero\t")
+            && stdout.contains("215 residues")
+            && stdout.contains("1044 alignment rows"),
+        "{stdout}"
+    );
+    let (f, prov) =
+        ferrofold::io::features_h5::multimer::read(out.join("hetero/features.h5")).unwrap();
     compare(&f, "heteromer_features.npz");
     assert_eq!(f.chain_labels, ["A", "B"]);
     assert_eq!(prov.query_sequence, format!("{a}:{b}"));
-    for file in ["A/uniref90_hits.sto", "A/uniprot_hits.sto", "A/pdb_hits.sto", "B/bfd_uniclust_hits.a3m", "B/uniprot_hits.a3m"] {
+    for file in [
+        "A/uniref90_hits.sto",
+        "A/uniprot_hits.sto",
+        "A/pdb_hits.sto",
+        "B/bfd_uniclust_hits.a3m",
+        "B/uniprot_hits.a3m",
+    ] {
         assert!(out.join("hetero/msas").join(file).is_file(), "{file}");
     }
     // A rerun finds it current; `inspect` lists the chains; predict says complexes are not predicted yet.
     let o = features_cli(&hetero, &msas, &out, &["--complex"]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("up to date"));
-    let o = crate::common::ferrofold(&["inspect", out.join("hetero/features.h5").to_str().unwrap()]);
+    let o =
+        crate::common::ferrofold(&["inspect", out.join("hetero/features.h5").to_str().unwrap()]);
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(text.contains("chain\tA\tentity 1\tcopy 1\t70 residues") && text.contains("chain\tB\tentity 2\tcopy 1\t145 residues"), "{text}");
-    let o = crate::common::ferrofold(&["predict", out.join("hetero/features.h5").to_str().unwrap(), "--model", "x.onnx", "-o", dir.path().join("p").to_str().unwrap()]);
+    assert!(
+        text.contains("chain\tA\tentity 1\tcopy 1\t70 residues")
+            && text.contains("chain\tB\tentity 2\tcopy 1\t145 residues"),
+        "{text}"
+    );
+    let o = crate::common::ferrofold(&[
+        "predict",
+        out.join("hetero/features.h5").to_str().unwrap(),
+        "--model",
+        "x.onnx",
+        "-o",
+        dir.path().join("p").to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("complex"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("complex"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 
     // ColabFold's notation: one record, chains separated by ':' (a homodimer: chain folders by name).
     let homo = dir.path().join("homo.fasta");
@@ -274,8 +356,14 @@ fn bad_complexes_are_refused_with_nothing_written() {
         (format!(">x\n{a}::{b}\n"), vec!["'x': chain 2 is empty"]),
         (format!(">x\n{a}:\n"), vec!["chain 2 is empty"]),
         (format!(">x\n:{a}\n"), vec!["chain 1 is empty"]),
-        (format!(">x\n{a}:{}1\n", &b[..10]), vec!["'x' chain B: residue 11"]),
-        (format!(">x\n{}\n", vec!["MKV"; 63].join(":")), vec!["63 chains", "at most 62"]),
+        (
+            format!(">x\n{a}:{}1\n", &b[..10]),
+            vec!["'x' chain B: residue 11"],
+        ),
+        (
+            format!(">x\n{}\n", vec!["MKV"; 63].join(":")),
+            vec!["63 chains", "at most 62"],
+        ),
     ] {
         let (code, err) = run("bad.fasta", text, &[]);
         assert_eq!(code, Some(1), "{err}");
@@ -286,26 +374,65 @@ fn bad_complexes_are_refused_with_nothing_written() {
     // A chain without a folder; a heteromer chain without UniProt hits; over --max-length.
     let (code, err) = run("c.fasta", format!(">2q2k\n{a}:MKVLAAGICW\n"), &[]);
     assert_eq!(code, Some(1));
-    assert!(err.contains("no alignment folder for chain B of '2q2k'") && err.contains("2q2k_B"), "{err}");
+    assert!(
+        err.contains("no alignment folder for chain B of '2q2k'") && err.contains("2q2k_B"),
+        "{err}"
+    );
     std::fs::remove_file(msas.join("1a3a_A/uniprot_hits.a3m")).unwrap();
-    let (code, err) = run("hetero.fasta", format!(">2q2k_A\n{a}\n>1a3a_A\n{b}\n"), &["--complex"]);
+    let (code, err) = run(
+        "hetero.fasta",
+        format!(">2q2k_A\n{a}\n>1a3a_A\n{b}\n"),
+        &["--complex"],
+    );
     assert_eq!(code, Some(1));
-    assert!(err.contains("chain B of 'hetero': no uniprot_hits.sto"), "{err}");
-    let (code, err) = run("long.fasta", format!(">long\n{a}:{a}\n"), &["--max-length", "100"]);
+    assert!(
+        err.contains("chain B of 'hetero': no uniprot_hits.sto"),
+        "{err}"
+    );
+    let (code, err) = run(
+        "long.fasta",
+        format!(">long\n{a}:{a}\n"),
+        &["--max-length", "100"],
+    );
     assert_eq!(code, Some(1));
-    assert!(err.contains("140 residues in 2 chains") && err.contains("--max-length"), "{err}");
-    // Searching for complexes is not there yet: a usage error naming what works.
+    assert!(
+        err.contains("140 residues in 2 chains") && err.contains("--max-length"),
+        "{err}"
+    );
+    // ColabFold's sources do not take complexes yet: a usage error naming what works.
     let p = dir.path().join("s.fasta");
     std::fs::write(&p, format!(">s\n{a}:{a}\n")).unwrap();
-    let o = crate::common::ferrofold(&["features", p.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    let o = crate::common::ferrofold(&[
+        "features",
+        p.to_str().unwrap(),
+        "--msa-server",
+        "http://127.0.0.1:9",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--msa-dir"));
-    assert!(crate::common::files_below(&out).iter().all(|f| !f.ends_with("features.h5")), "{:?}", crate::common::files_below(&out));
+    assert!(
+        crate::common::files_below(&out)
+            .iter()
+            .all(|f| !f.ends_with("features.h5")),
+        "{:?}",
+        crate::common::files_below(&out)
+    );
     // Single-sequence complexes need no files.
-    let o = crate::common::ferrofold(&["features", p.to_str().unwrap(), "--single-sequence", "-o", out.to_str().unwrap()]);
+    let o = crate::common::ferrofold(&[
+        "features",
+        p.to_str().unwrap(),
+        "--single-sequence",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let (f, _) = ferrofold::io::features_h5::multimer::read(out.join("s/features.h5")).unwrap();
-    assert_eq!((f.num_alignments, f.aatype.len(), f.msa.dim().0), (1, 140, 512));
+    assert_eq!(
+        (f.num_alignments, f.aatype.len(), f.msa.dim().0),
+        (1, 140, 512)
+    );
 }
 
 /// A heteromer searched end to end on a fresh machine: the demo database searched per chain, and again as
@@ -317,27 +444,48 @@ fn searched_heteromer_pairs_and_equals_its_alignments_read_back() {
     let fasta = data("multimer/abc_dimer.fasta");
     let out = dir.path().join("out");
     let run = |extra: &[&str], out: &Path| {
-        let mut args = vec!["features", fasta.to_str().unwrap(), "-o", out.to_str().unwrap()];
+        let mut args = vec![
+            "features",
+            fasta.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ];
         args.extend_from_slice(extra);
         let o = crate::common::ferrofold(&args);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         String::from_utf8_lossy(&o.stdout).into_owned()
     };
     run(&[], &out);
-    let (searched, _) = ferrofold::io::features_h5::multimer::read(out.join("abc_transporters/features.h5")).unwrap();
+    let (searched, _) =
+        ferrofold::io::features_h5::multimer::read(out.join("abc_transporters/features.h5"))
+            .unwrap();
     let rows = searched.num_alignments as usize;
-    let (a, b): (Vec<usize>, Vec<usize>) = (0..searched.aatype.len()).partition(|&i| searched.asym_id[i] == 1);
+    let (a, b): (Vec<usize>, Vec<usize>) =
+        (0..searched.aatype.len()).partition(|&i| searched.asym_id[i] == 1);
     let paired = (0..rows)
-        .filter(|&r| a.iter().any(|&i| searched.msa[[r, i]] != 21) && b.iter().any(|&i| searched.msa[[r, i]] != 21))
+        .filter(|&r| {
+            a.iter().any(|&i| searched.msa[[r, i]] != 21)
+                && b.iter().any(|&i| searched.msa[[r, i]] != 21)
+        })
         .count();
     assert!(paired > 100, "{paired} paired rows of {rows}");
-    for f in ["A/uniprot20k_hits.a3m", "A/uniprot_hits.a3m", "B/uniprot20k_hits.a3m", "B/uniprot_hits.a3m"] {
+    for f in [
+        "A/uniprot20k_hits.a3m",
+        "A/uniprot_hits.a3m",
+        "B/uniprot20k_hits.a3m",
+        "B/uniprot_hits.a3m",
+    ] {
         assert!(out.join("abc_transporters/msas").join(f).is_file(), "{f}");
     }
     assert!(run(&[], &out).contains("up to date"));
     // AlphaFold2's layout of the output (DIR/<complex>/msas/<chain>/) read as precomputed alignments.
     let again = dir.path().join("again");
     run(&["--msa-dir", out.to_str().unwrap()], &again);
-    let (read_back, _) = ferrofold::io::features_h5::multimer::read(again.join("abc_transporters/features.h5")).unwrap();
-    assert!(read_back == searched, "features from the alignments read back differ from the searched ones");
+    let (read_back, _) =
+        ferrofold::io::features_h5::multimer::read(again.join("abc_transporters/features.h5"))
+            .unwrap();
+    assert!(
+        read_back == searched,
+        "features from the alignments read back differ from the searched ones"
+    );
 }

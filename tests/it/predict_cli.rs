@@ -540,7 +540,11 @@ fn colabfold_model_options_pick_models_and_set_rows() {
     let features = single_sequence_features(d);
     let models = d.join("models");
     std::fs::create_dir_all(&models).unwrap();
-    for (file, name) in [("model_1_ptm", "tiny_a"), ("model_2_ptm", "tiny_b"), ("model_1", "tiny_c")] {
+    for (file, name) in [
+        ("model_1_ptm", "tiny_a"),
+        ("model_2_ptm", "tiny_b"),
+        ("model_1", "tiny_c"),
+    ] {
         ferrofold::pipeline::params::convert(
             &data("model/tiny/params_model_1_ptm.npz"),
             &models.join(format!("{file}.onnx")),
@@ -554,7 +558,15 @@ fn colabfold_model_options_pick_models_and_set_rows() {
     }
     let out = d.join("out");
     let predict = |extra: &[&str]| {
-        let mut args = vec!["predict", features.to_str().unwrap(), "--models-dir", models.to_str().unwrap(), "--no-plots", "-o", out.to_str().unwrap()];
+        let mut args = vec![
+            "predict",
+            features.to_str().unwrap(),
+            "--models-dir",
+            models.to_str().unwrap(),
+            "--no-plots",
+            "-o",
+            out.to_str().unwrap(),
+        ];
         args.extend_from_slice(extra);
         ferrofold(&args)
     };
@@ -562,16 +574,47 @@ fn colabfold_model_options_pick_models_and_set_rows() {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         String::from_utf8_lossy(&o.stdout).into_owned()
     };
-    let first = stdout(&predict(&["--model-type", "alphafold2_ptm", "--num-models", "1"]));
-    assert!(first.contains("tiny_a") && !first.contains("tiny_b") && !first.contains("tiny_c"), "{first}");
+    let first = stdout(&predict(&[
+        "--model-type",
+        "alphafold2_ptm",
+        "--num-models",
+        "1",
+    ]));
+    assert!(
+        first.contains("tiny_a") && !first.contains("tiny_b") && !first.contains("tiny_c"),
+        "{first}"
+    );
     let ptm = stdout(&predict(&["--model-type", "alphafold2_ptm"]));
-    assert!(ptm.contains("tiny_a") && ptm.contains("tiny_b") && !ptm.contains("tiny_c"), "{ptm}");
+    assert!(
+        ptm.contains("tiny_a") && ptm.contains("tiny_b") && !ptm.contains("tiny_c"),
+        "{ptm}"
+    );
     let plain = stdout(&predict(&["--model-type", "alphafold2"]));
-    assert!(plain.contains("tiny_c") && !plain.contains("tiny_a"), "{plain}");
+    assert!(
+        plain.contains("tiny_c") && !plain.contains("tiny_a"),
+        "{plain}"
+    );
     // Other row counts: the kept result does not answer for them.
-    let rows = stdout(&predict(&["--model-type", "alphafold2", "--max-seq", "1", "--max-extra-seq", "1"]));
-    assert!(rows.contains("written") && !rows.contains("up to date"), "{rows}");
-    let again = stdout(&predict(&["--model-type", "alphafold2", "--max-seq", "1", "--max-extra-seq", "1"]));
+    let rows = stdout(&predict(&[
+        "--model-type",
+        "alphafold2",
+        "--max-seq",
+        "1",
+        "--max-extra-seq",
+        "1",
+    ]));
+    assert!(
+        rows.contains("written") && !rows.contains("up to date"),
+        "{rows}"
+    );
+    let again = stdout(&predict(&[
+        "--model-type",
+        "alphafold2",
+        "--max-seq",
+        "1",
+        "--max-extra-seq",
+        "1",
+    ]));
     assert!(again.contains("up to date"), "{again}");
     let o = predict(&["--model-type", "alphafold2_multimer_v3"]);
     assert_eq!(o.status.code(), Some(2));

@@ -7,9 +7,7 @@ use std::path::Path;
 
 use ndarray::{arr0, Ix0, Ix1, Ix2, Ix3, Ix4};
 
-use super::{
-    attrs, open, provenance, w_err, FeaturesFileError, H5Source, Provenance, Reader, FORMAT_VERSION,
-};
+use super::{attrs, open, provenance, w_err, FeaturesFileError, H5Source, Provenance, Reader};
 use crate::features::multimer::MultimerFeatures;
 use crate::fsutil::atomic::AtomicFile;
 use crate::io::h5::Writer;
@@ -56,18 +54,8 @@ pub fn write(
         )
         .strings("chain_sequences", &x.chain_sequences)
         .strings("chain_labels", &x.chain_labels);
-    w.attr_u32(attrs::FORMAT_VERSION, FORMAT_VERSION);
+    super::write_provenance(&mut w, prov);
     w.attr_str(attrs::KIND, KIND);
-    for (name, value) in [
-        (attrs::TOOL, &prov.tool),
-        (attrs::QUERY_SEQUENCE, &prov.query_sequence),
-        (attrs::DATABASES, &prov.databases),
-        (attrs::COMMAND, &prov.command),
-        (attrs::INPUT_HASH, &prov.input_hash),
-        (attrs::CREATED, &prov.created),
-    ] {
-        w.attr_str(name, value);
-    }
     let tmp = AtomicFile::create(path).map_err(io_err)?;
     w.write(tmp.temp_path()).map_err(w_err(path))?;
     tmp.commit().map_err(io_err)
@@ -76,9 +64,7 @@ pub fn write(
 /// Reads and checks a complex's features file: every dataset present with its type and a shape that
 /// agrees with the others (N residues, S rows, T templates), residue codes in range, ids consistent
 /// with the chains listed.
-pub fn read(
-    path: impl AsRef<Path>,
-) -> Result<(MultimerFeatures, Provenance), FeaturesFileError> {
+pub fn read(path: impl AsRef<Path>) -> Result<(MultimerFeatures, Provenance), FeaturesFileError> {
     let path = path.as_ref();
     let f = open(path)?;
     let prov = provenance(&f, path)?;
@@ -141,7 +127,10 @@ pub fn read(
 fn check(r: &Reader<'_, H5Source<'_>>, x: &MultimerFeatures) -> Result<(), FeaturesFileError> {
     let n = x.aatype.len();
     if let Some(i) = x.aatype.iter().position(|&a| !(0..=20).contains(&a)) {
-        return Err(r.invalid("aatype", format!("residue {i} has code {} (0..=20)", x.aatype[i])));
+        return Err(r.invalid(
+            "aatype",
+            format!("residue {i} has code {} (0..=20)", x.aatype[i]),
+        ));
     }
     if let Some(v) = x.msa.iter().find(|&&a| !(0..=21).contains(&a)) {
         return Err(r.invalid("msa", format!("code {v} (0..=21)")));
@@ -150,7 +139,10 @@ fn check(r: &Reader<'_, H5Source<'_>>, x: &MultimerFeatures) -> Result<(), Featu
         return Err(r.invalid("template_aatype", format!("code {v} (0..=21)")));
     }
     if x.seq_length as usize != n {
-        return Err(r.invalid("seq_length", format!("{} but aatype has {n} residues", x.seq_length)));
+        return Err(r.invalid(
+            "seq_length",
+            format!("{} but aatype has {n} residues", x.seq_length),
+        ));
     }
     if x.num_alignments < 1 || x.num_alignments as usize > x.msa.dim().0 {
         return Err(r.invalid(
@@ -162,7 +154,10 @@ fn check(r: &Reader<'_, H5Source<'_>>, x: &MultimerFeatures) -> Result<(), Featu
     if x.chain_labels.len() != chains || chains == 0 {
         return Err(r.invalid(
             "chain_labels",
-            format!("{} labels for {chains} chain sequences", x.chain_labels.len()),
+            format!(
+                "{} labels for {chains} chain sequences",
+                x.chain_labels.len()
+            ),
         ));
     }
     // Residues run chain by chain in asym order; each chain's residues are its sequence.
@@ -173,7 +168,12 @@ fn check(r: &Reader<'_, H5Source<'_>>, x: &MultimerFeatures) -> Result<(), Featu
         if start + len > n || ids.iter().any(|&a| a != k as i32 + 1) {
             return Err(r.invalid(
                 "asym_id",
-                format!("chain {} ({len} residues) does not have asym id {} at residues {start}..{}", x.chain_labels[k], k + 1, start + len),
+                format!(
+                    "chain {} ({len} residues) does not have asym id {} at residues {start}..{}",
+                    x.chain_labels[k],
+                    k + 1,
+                    start + len
+                ),
             ));
         }
         start += len;
