@@ -190,15 +190,20 @@ fn complex_chains(
 /// single chains.
 pub fn read_targets(path: impl AsRef<Path>, complex: bool) -> Result<Vec<Target>, FastaError> {
     let path = path.as_ref();
-    let records =
-        if crate::io::colabfold::InputKind::of(path) == crate::io::colabfold::InputKind::Fasta {
-            fasta::read_path(path)?
-        } else {
-            return Ok(Query::read_all(path)?
-                .into_iter()
-                .map(Target::Monomer)
-                .collect());
-        };
+    let kind = crate::io::colabfold::InputKind::of(path);
+    if kind == crate::io::colabfold::InputKind::A3m {
+        if let Some(c) = crate::io::colabfold::read_complex_a3m(path)? {
+            return Ok(vec![Target::Complex(complex_from_a3m(path, &c)?)]);
+        }
+    }
+    let records = if kind == crate::io::colabfold::InputKind::Fasta {
+        fasta::read_path(path)?
+    } else {
+        return Ok(Query::read_all(path)?
+            .into_iter()
+            .map(Target::Monomer)
+            .collect());
+    };
     if records.is_empty() {
         return Err(FastaError::Empty { path: path.into() });
     }
@@ -304,4 +309,38 @@ pub fn read_targets(path: impl AsRef<Path>, complex: bool) -> Result<Vec<Target>
     }
     fasta::validate_protein(&checked, path)?;
     Ok(singles)
+}
+
+/// The complex of a ColabFold complex alignment: named after the file, each distinct chain repeated as
+/// often as the `#` line says, chain ids in that order.
+pub fn complex_from_a3m(
+    path: &Path,
+    a: &crate::io::colabfold::ComplexA3m,
+) -> Result<Complex, FastaError> {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "complex".into());
+    if let Some(reason) = fasta::unsafe_id_reason(&stem) {
+        return Err(complex_err(
+            path,
+            1,
+            format!("the file name '{stem}' names the complex's folder but {reason}"),
+        ));
+    }
+    let mut parts = Vec::new();
+    for (seq, &copies) in a.sequences.iter().zip(&a.cardinality) {
+        for _ in 0..copies {
+            parts.push((seq.clone(), String::new(), 1));
+        }
+    }
+    let mut chains = complex_chains(path, &stem, parts)?;
+    for c in &mut chains {
+        c.name = format!("{stem}_{}", c.id);
+    }
+    Ok(Complex {
+        description: format!("{stem} (ColabFold complex alignment)"),
+        id: stem,
+        chains,
+    })
 }

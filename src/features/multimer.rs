@@ -407,11 +407,31 @@ fn vstack<T: Clone>(parts: &[Array2<T>]) -> Array2<T> {
     concatenate(Axis(0), &views).expect("same widths")
 }
 
+/// How a heteromer's `*_all_seq` rows become paired rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pairing {
+    /// AlphaFold2's: rows of the same species paired, unpaired rows that repeat a paired one dropped.
+    #[default]
+    BySpecies,
+    /// Already paired (ColabFold's paired alignments: row k of every chain belongs together), used as
+    /// they are, nothing dropped — ColabFold's `process_multimer_features`.
+    Given,
+}
+
 /// AlphaFold2's multimer data pipeline over `chains` (in chain order A, B, ...; identical sequences
 /// may repeat): the example the multimer model reads. `labels` name the chains in errors.
 pub fn make_multimer_features(
     chains: &[ChainInput],
     labels: &[String],
+) -> Result<MultimerFeatures, MultimerError> {
+    make_multimer_features_with(chains, labels, Pairing::BySpecies)
+}
+
+/// [`make_multimer_features`] with the pairing given.
+pub fn make_multimer_features_with(
+    chains: &[ChainInput],
+    labels: &[String],
+    pairing: Pairing,
 ) -> Result<MultimerFeatures, MultimerError> {
     if chains.is_empty() {
         return Err(MultimerError::NoChains);
@@ -433,8 +453,20 @@ pub fn make_multimer_features(
                     .into(),
             });
         }
-        if chains.len() >= 2 {
-            pair(&mut chains);
+        match pairing {
+            Pairing::BySpecies => pair(&mut chains),
+            Pairing::Given => {
+                let rows: Vec<usize> = chains
+                    .iter()
+                    .map(|c| c.msa_all_seq.as_ref().map_or(0, |m| m.dim().0))
+                    .collect();
+                if rows.iter().any(|&r| r != rows[0]) {
+                    return Err(MultimerError::Chain {
+                        chain: chains[0].label.clone(),
+                        what: format!("the chains' paired alignments have different numbers of rows ({rows:?}); row k of every chain must belong together"),
+                    });
+                }
+            }
         }
     }
     for c in chains.iter_mut() {

@@ -62,7 +62,7 @@ fn refuse_complex(path: &Path, line: usize, id: &str, sequence: &str) -> Result<
             path,
             line,
             format!(
-                "'{id}' is a complex of {chains} chains (ColabFold's ':' separator); complexes are not supported yet (AlphaFold-Multimer is planned)"
+                "'{id}' is a complex of {chains} chains (ColabFold's ':' separator); complexes are not predicted yet, and `ferrofold features` reads them from FASTA (SEQ1:SEQ2) or ColabFold's complex .a3m"
             ),
         ));
     }
@@ -106,7 +106,7 @@ pub fn read_a3m_query(path: &Path) -> Result<FastaRecord, FastaError> {
                     path,
                     no,
                     format!(
-                        "a complex alignment ({} chain(s) of lengths {lens:?}, copies {cards:?}); complexes are not supported yet (AlphaFold-Multimer is planned)",
+                        "a complex alignment ({} chain(s) of lengths {lens:?}, copies {cards:?}); complexes are not predicted yet (`ferrofold features` makes their AlphaFold-Multimer features)",
                         lens.len()
                     ),
                 ));
@@ -161,6 +161,177 @@ pub fn read_a3m_query(path: &Path) -> Result<FastaRecord, FastaError> {
     let mut r = FastaRecord::new(id, words.next().map(|d| d.trim().to_string()), seq);
     r.line = hline;
     Ok(r)
+}
+
+/// A complex's alignment as ColabFold writes it (`msa_to_str`: a `#<lengths>\t<copies>` line, then rows
+/// spanning every distinct chain side by side — paired rows, then each chain's unpaired rows padded with
+/// gaps), split back into each distinct chain's unpaired and paired alignments as ColabFold's
+/// `unserialize_msa` (1.6.3) does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComplexA3m {
+    /// The distinct chains, in order.
+    pub sequences: Vec<String>,
+    /// Copies of each.
+    pub cardinality: Vec<usize>,
+    /// Each distinct chain's unpaired rows (A3M text; the chain's query first).
+    pub unpaired: Vec<String>,
+    /// Each distinct chain's paired rows (A3M text; row k of every chain belongs together); `None` for
+    /// copies of one chain (a homomer pairs nothing).
+    pub paired: Option<Vec<String>>,
+}
+
+/// Splits a row spanning the chains into each chain's segment (by the chains' aligned columns; an
+/// insertion belongs to the segment it is in) and says which segments hold a residue.
+fn split_by_chain(row: &str, lens: &[usize]) -> (Vec<String>, Vec<bool>, usize) {
+    let mut segments = vec![String::new(); lens.len()];
+    let mut has_aa = vec![false; lens.len()];
+    let (mut seg, mut count, mut start, mut aligned) = (0, 0, 0, 0);
+    let mut cur_aa = false;
+    for (i, c) in row.char_indices() {
+        if c.is_ascii_lowercase() {
+            continue;
+        }
+        aligned += 1;
+        if seg >= lens.len() {
+            continue;
+        }
+        if c.is_ascii_uppercase() {
+            cur_aa = true;
+        }
+        count += 1;
+        if count == lens[seg] {
+            segments[seg] = row[start..i + c.len_utf8()].to_string();
+            has_aa[seg] = cur_aa;
+            seg += 1;
+            count = 0;
+            start = i + c.len_utf8();
+            cur_aa = false;
+        }
+    }
+    (segments, has_aa, aligned)
+}
+
+/// Reads `path` as ColabFold's complex alignment when its `#` line names several chains or copies;
+/// `None` for one chain's alignment. Rows whose aligned columns do not add up to the chains' lengths, a
+/// first row that is not the chains' queries, or copies of 0 are errors naming the line.
+pub fn read_complex_a3m(path: &Path) -> Result<Option<ComplexA3m>, FastaError> {
+    let text = read_text(path)?.replace('\0', "");
+    // Lines: the '#' line, then (header, sequence) pairs with wrapped sequences joined.
+    let mut head: Option<(usize, String)> = None;
+    let mut rows: Vec<(usize, String, String)> = Vec::new();
+    for (no, line) in text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())) {
+        if line.is_empty() {
+            continue;
+        }
+        if head.is_none() && rows.is_empty() && line.starts_with('#') {
+            head = Some((no, line.to_string()));
+        } else if line.starts_with('>') {
+            rows.push((no, line.to_string(), String::new()));
+        } else if let Some(last) = rows.last_mut() {
+            last.2.extend(line.split_whitespace());
+        } else {
+            return Err(FastaError::NoHeader {
+                path: path.into(),
+                line: no,
+                found: line.chars().take(40).collect(),
+            });
+        }
+    }
+    let Some((hline, head)) = head else {
+        return Ok(None);
+    };
+    let fields: Vec<&str> = head[1..].split('\t').collect();
+    if fields.len() != 2 {
+        return Ok(None);
+    }
+    let bad = || {
+        format_err(
+            path,
+            hline,
+            format!("cannot read ColabFold's '#' line {head:?} (expected '#<lengths>\\t<copies>')"),
+        )
+    };
+    let num = |f: &str| -> Result<Vec<usize>, FastaError> {
+        f.split(',')
+            .map(|s| s.trim().parse().map_err(|_| bad()))
+            .collect()
+    };
+    let (lens, cards) = (num(fields[0])?, num(fields[1])?);
+    if lens.len() != cards.len() || lens.is_empty() {
+        return Err(bad());
+    }
+    if lens.len() == 1 && cards[0] == 1 {
+        return Ok(None);
+    }
+    if let Some(k) = cards.iter().position(|&c| c == 0) {
+        return Err(format_err(
+            path,
+            hline,
+            format!("chain {} has 0 copies in the '#' line", k + 1),
+        ));
+    }
+    let total: usize = lens.iter().sum();
+    let Some((qline, _, qcat)) = rows.first() else {
+        return Err(format_err(
+            path,
+            hline,
+            "a complex alignment without rows".to_string(),
+        ));
+    };
+    if qcat.chars().count() != total || qcat.chars().any(|c| !c.is_ascii_uppercase()) {
+        return Err(format_err(
+            path,
+            *qline,
+            format!(
+                "the first row must be the chains' queries side by side ({total} residues, as the '#' line says: {lens:?}); it has {} characters",
+                qcat.chars().count()
+            ),
+        ));
+    }
+    let mut sequences = Vec::new();
+    let mut at = 0;
+    for &l in &lens {
+        sequences.push(qcat[at..at + l].to_string());
+        at += l;
+    }
+    let homomer = lens.len() == 1;
+    let mut paired = vec![String::new(); lens.len()];
+    let mut unpaired = vec![String::new(); lens.len()];
+    let mut seen = std::collections::HashSet::new();
+    for (no, header, row) in &rows {
+        if !seen.insert((header.clone(), row.clone())) {
+            continue;
+        }
+        let (segments, has_aa, aligned) = split_by_chain(row, &lens);
+        if aligned != total {
+            return Err(format_err(
+                path,
+                *no,
+                format!(
+                    "row {header:?} has {aligned} aligned columns; the chains of the '#' line have {total}"
+                ),
+            ));
+        }
+        if !homomer && has_aa.iter().filter(|&&a| a).count() > 1 {
+            let labels: Vec<&str> = header[1..].split('\t').collect();
+            for (j, seg) in segments.iter().enumerate() {
+                let label = labels.get(j).or(labels.last()).copied().unwrap_or("");
+                paired[j].push_str(&format!(">{label}\n{seg}\n"));
+            }
+        } else {
+            for (j, seg) in segments.iter().enumerate() {
+                if has_aa[j] {
+                    unpaired[j].push_str(&format!("{header}\n{seg}\n"));
+                }
+            }
+        }
+    }
+    Ok(Some(ComplexA3m {
+        paired: (!homomer).then_some(paired),
+        sequences,
+        cardinality: cards,
+        unpaired,
+    }))
 }
 
 /// Splits one CSV line into fields (double quotes may wrap a field; `""` inside is a quote).

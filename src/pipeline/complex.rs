@@ -15,8 +15,10 @@ use super::features::{
     FeaturesOptions, FeaturesStageError, MsaSource, Outcome, TargetReport, FEATURES_FILE, MSAS_DIR,
 };
 use crate::features::builder::{classify, FeatureBuilder, MsaFileKind, MsaInput};
-use crate::features::multimer::{all_seq_features, make_multimer_features, ChainInput};
-use crate::features::{make_msa_features, single_sequence_msa, TemplateFeatures};
+use crate::features::multimer::{
+    all_seq_features, make_multimer_features_with, ChainInput, Pairing,
+};
+use crate::features::{make_msa_features, single_sequence_msa, MsaFeatures, TemplateFeatures};
 use crate::fsutil::checksum::{sha256_file, InputHash};
 use crate::fsutil::tree;
 use crate::io::features_h5::{self, FORMAT_VERSION};
@@ -114,6 +116,8 @@ enum ChainSource {
     Folder(PathBuf),
     /// The searches of the features stage, run for the chain into `msas/<chain id>/`.
     Search,
+    /// Distinct chain k of a ColabFold complex alignment (its unpaired and paired rows, already paired).
+    ColabfoldA3m(PathBuf, usize),
 }
 
 /// The complex's distinct sequences with their first chain and where their alignments come from.
@@ -123,7 +127,16 @@ fn entity_sources(
 ) -> Result<Vec<(ComplexChain, ChainSource)>, FeaturesStageError> {
     let mut out = Vec::new();
     let heteromer = c.entities().len() > 1;
-    for (seq, ids) in c.entities() {
+    // A ColabFold complex alignment input is the MSA of every chain.
+    let colabfold_a3m = match &opts.msas {
+        MsaSource::Files(files) if files.len() == 1 => {
+            crate::io::colabfold::read_complex_a3m(&files[0])
+                .map_err(|e| FeaturesStageError::Search(e.to_string()))?
+                .map(|a| (files[0].clone(), a))
+        }
+        _ => None,
+    };
+    for (k, (seq, ids)) in c.entities().into_iter().enumerate() {
         let first = c
             .chains
             .iter()
@@ -131,6 +144,17 @@ fn entity_sources(
             .cloned()
             .expect("an entity's first chain is a chain");
         let source = match &opts.msas {
+            _ if colabfold_a3m.is_some() => {
+                let (path, a) = colabfold_a3m.as_ref().expect("checked");
+                if a.sequences.get(k) != Some(&seq) {
+                    return Err(FeaturesStageError::Usage(format!(
+                        "{}: its chains are not those of '{}'",
+                        path.display(),
+                        c.id
+                    )));
+                }
+                ChainSource::ColabfoldA3m(path.clone(), k)
+            }
             MsaSource::SingleSequence => ChainSource::Alone,
             MsaSource::Dir(dir) => ChainSource::Folder(chain_dir(dir, c, &first)?),
             MsaSource::Search { pairing, .. } => {
@@ -175,6 +199,10 @@ fn input_hash(
         match source {
             ChainSource::Alone => {
                 h.add("alone");
+            }
+            ChainSource::ColabfoldA3m(path, k) => {
+                h.add(&format!("colabfold a3m {k}"));
+                h.add(&sha256_file(path).map_err(io_err(path))?);
             }
             ChainSource::Folder(dir) => {
                 let f = chain_files(dir)?;
@@ -329,8 +357,14 @@ pub(crate) fn run_complex_target(
     let mut per_entity: Vec<(String, ChainInput)> = Vec::new();
     for (chain, source) in &entities {
         let chain_msas_dir = msas_dir.join(&chain.id);
+        if let ChainSource::ColabfoldA3m(path, k) = source {
+            let input =
+                colabfold_chain(path, *k, chain, heteromer, &chain_msas_dir, &mut databases)?;
+            per_entity.push((chain.sequence.clone(), input));
+            continue;
+        }
         let files = match source {
-            ChainSource::Alone => None,
+            ChainSource::ColabfoldA3m(..) | ChainSource::Alone => None,
             ChainSource::Folder(d) => Some(chain_files(d)?),
             ChainSource::Search => {
                 tree::ensure_dir(&chain_msas_dir).map_err(io_err(&chain_msas_dir))?;
@@ -457,7 +491,15 @@ pub(crate) fn run_complex_target(
         })
         .collect();
     let labels: Vec<String> = c.chains.iter().map(|ch| ch.id.clone()).collect();
-    let features = make_multimer_features(&inputs, &labels)
+    let pairing = if entities
+        .iter()
+        .any(|(_, s)| matches!(s, ChainSource::ColabfoldA3m(..)))
+    {
+        Pairing::Given
+    } else {
+        Pairing::BySpecies
+    };
+    let features = make_multimer_features_with(&inputs, &labels, pairing)
         .map_err(|e| FeaturesStageError::Search(format!("'{}': {e}", c.id)))?;
     let prov = new_provenance(&c.colon_sequence(), &databases, &opts.command_line, hash);
     features_h5::multimer::write(&features_path, &features, &prov)?;
@@ -492,4 +534,83 @@ pub(crate) fn run_complex_target(
         report.seconds
     );
     Ok(report)
+}
+
+/// Distinct chain `k` of a ColabFold complex alignment: its unpaired rows as its MSA, its paired rows
+/// (heteromers) as its `*_all_seq`, and ColabFold's placeholder template (one template of `A`s with
+/// nothing resolved, `mk_mock_template`). The rows are also written to `msas/<chain id>/` for reference.
+fn colabfold_chain(
+    path: &Path,
+    k: usize,
+    chain: &ComplexChain,
+    heteromer: bool,
+    dir: &Path,
+    databases: &mut Vec<DatabaseRecord>,
+) -> Result<ChainInput, FeaturesStageError> {
+    let a = crate::io::colabfold::read_complex_a3m(path)
+        .map_err(|e| FeaturesStageError::Search(e.to_string()))?
+        .ok_or_else(|| {
+            FeaturesStageError::Usage(format!("{}: not a complex alignment", path.display()))
+        })?;
+    tree::ensure_dir(dir).map_err(io_err(dir))?;
+    let query = Query {
+        id: chain.name.clone(),
+        description: "none".into(),
+        sequence: chain.sequence.clone(),
+    };
+    let mut read =
+        |text: &str, name: &str, role: &str| -> Result<MsaFeatures, FeaturesStageError> {
+            let file = dir.join(name);
+            crate::fsutil::atomic::write_bytes(&file, text.as_bytes()).map_err(io_err(&file))?;
+            let msa = crate::io::a3m::A3m::parse(text, &file)
+                .and_then(|m| m.to_msa(&file))
+                .map_err(|e| FeaturesStageError::Search(e.to_string()))?;
+            crate::features::builder::check_query(&msa, &query, &file, &path.display().to_string())
+                .map_err(|e| FeaturesStageError::Search(e.to_string()))?;
+            let f = make_msa_features(&[(name, &msa)])
+                .map_err(|e| FeaturesStageError::Search(format!("{}: {e}", file.display())))?;
+            databases.push(DatabaseRecord {
+                name: format!("{}:colabfold {role}", chain.id),
+                path: path.display().to_string(),
+                file: format!("{}/{name}", chain.id),
+                sha256: sha256_file(&file).map_err(io_err(&file))?,
+                rows: msa.depth(),
+                rows_used: f.msa.dim().0,
+                structures: None,
+            });
+            Ok(f)
+        };
+    let msa = read(&a.unpaired[k], "colabfold_unpaired.a3m", "unpaired")?;
+    let all_seq = match (&a.paired, heteromer) {
+        (Some(p), true) => Some(read(&p[k], "colabfold_paired.a3m", "paired")?),
+        _ => None,
+    };
+    let sequence = crate::features::make_sequence_features(&chain.sequence, "none")
+        .map_err(|e| FeaturesStageError::Search(format!("chain {}: {e}", chain.id)))?;
+    Ok(ChainInput {
+        features: crate::features::RawFeatures {
+            sequence,
+            msa,
+            templates: mock_template(chain.sequence.len()),
+        },
+        all_seq,
+    })
+}
+
+/// ColabFold's `mk_mock_template`: one template whose residues are all `A` and whose atoms are all
+/// unresolved.
+fn mock_template(n: usize) -> TemplateFeatures {
+    use crate::residue_constants as rc;
+    let mut aatype = ndarray::Array3::zeros((1, n, rc::RESTYPE_WITH_X_AND_GAP));
+    for i in 0..n {
+        aatype[[0, i, 0]] = 1.0; // 'A' in HHblits order
+    }
+    TemplateFeatures {
+        aatype,
+        all_atom_masks: ndarray::Array3::zeros((1, n, rc::ATOM_TYPE_NUM)),
+        all_atom_positions: ndarray::Array4::zeros((1, n, rc::ATOM_TYPE_NUM, 3)),
+        domain_names: vec!["none".into()],
+        sequence: vec!["A".repeat(n)],
+        sum_probs: ndarray::Array2::zeros((1, 1)),
+    }
 }

@@ -204,7 +204,7 @@ fn colabfold_a3m_and_csv_inputs_are_targets() {
     assert!(out.join("query/ranked_0.pdb").is_file());
     assert!(out.join("alpha/ranked_0.pdb").is_file());
 
-    // Complexes are refused until multimer lands, naming the line; nothing is written.
+    // `run` refuses complexes until the multimer model lands, naming the line; nothing is written.
     let bad = d.join("bad");
     std::fs::create_dir_all(&bad).unwrap();
     std::fs::write(bad.join("c.csv"), "id,sequence\ndimer,MKVLA:MKVLA\n").unwrap();
@@ -220,7 +220,7 @@ fn colabfold_a3m_and_csv_inputs_are_targets() {
                 "-o",
                 bo.to_str().unwrap(),
             ],
-            &[want, "not supported yet"],
+            &[want, "not predicted yet"],
         );
     }
     assert!(!Path::new(&bo).exists() || files_below(&bo).is_empty());

@@ -489,3 +489,60 @@ fn searched_heteromer_pairs_and_equals_its_alignments_read_back() {
         "features from the alignments read back differ from the searched ones"
     );
 }
+
+/// ColabFold's complex alignment (`#` line with lengths and copies; made by ColabFold's own `msa_to_str`)
+/// read as it is: an A2B complex whose paired rows are used as paired (ColabFold's semantics), equal to
+/// the features ColabFold makes from it (with AlphaFold2 v2.3.2's de-duplicating `make_msa_features`).
+#[test]
+fn colabfold_complex_alignment_gives_colabfolds_features() {
+    let dir = tempfile::tempdir().unwrap();
+    let a3m = data("multimer/colabfold_complex.a3m");
+    let out = dir.path().join("out");
+    let o = crate::common::ferrofold(&[
+        "features",
+        a3m.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (f, _) =
+        ferrofold::io::features_h5::multimer::read(out.join("colabfold_complex/features.h5"))
+            .unwrap();
+    compare(&f, "colabfold_complex_features.npz");
+    assert_eq!(f.chain_labels, ["A", "B", "C"]);
+    for file in [
+        "A/colabfold_unpaired.a3m",
+        "A/colabfold_paired.a3m",
+        "C/colabfold_paired.a3m",
+    ] {
+        assert!(
+            out.join("colabfold_complex/msas").join(file).is_file(),
+            "{file}"
+        );
+    }
+    // A '#' line that disagrees with the rows, and zero copies: errors naming the line.
+    let text = std::fs::read_to_string(&a3m).unwrap();
+    let bad = dir.path().join("bad.a3m");
+    std::fs::write(&bad, text.replacen("#145,145\t2,1", "#145,140\t2,1", 1)).unwrap();
+    let o = crate::common::ferrofold(&[
+        "features",
+        bad.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("bad.a3m:2") && err.contains("285 residues"),
+        "{err}"
+    );
+    std::fs::write(&bad, text.replacen("#145,145\t2,1", "#145,145\t2,0", 1)).unwrap();
+    let o = crate::common::ferrofold(&[
+        "features",
+        bad.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("0 copies"));
+    assert!(!out.join("bad").exists());
+}
