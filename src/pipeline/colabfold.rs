@@ -106,6 +106,9 @@ pub fn search_batch(queries: &[&Query], opts: &FeaturesOptions) -> Result<(), Fe
     let MsaSource::Colabfold(search) = &opts.msas else {
         return Ok(());
     };
+    if queries.is_empty() {
+        return Ok(());
+    }
     let prepared = prepare(search)?;
     let cache = cache_dir(&opts.output_dir);
     let mut pending: Vec<String> = Vec::new();

@@ -118,6 +118,8 @@ enum ChainSource {
     Search,
     /// Distinct chain k of a ColabFold complex alignment (its unpaired and paired rows, already paired).
     ColabfoldA3m(PathBuf, usize),
+    /// ColabFold's MSA server: unpaired rows per chain, paired rows from its `pair` endpoint.
+    Server,
 }
 
 /// The complex's distinct sequences with their first chain and where their alignments come from.
@@ -156,6 +158,7 @@ fn entity_sources(
                 ChainSource::ColabfoldA3m(path.clone(), k)
             }
             MsaSource::SingleSequence => ChainSource::Alone,
+            MsaSource::Server(_) => ChainSource::Server,
             MsaSource::Dir(dir) => ChainSource::Folder(chain_dir(dir, c, &first)?),
             MsaSource::Search { pairing, .. } => {
                 if heteromer && pairing.is_none() {
@@ -168,7 +171,7 @@ fn entity_sources(
             }
             _ => {
                 return Err(FeaturesStageError::Usage(format!(
-                    "'{}' is a complex: its chains' alignments come from searches (--db, --db-preset demo|reduced_dbs|full_dbs), per-chain folders (--msa-dir DIR with DIR/<chain id>/ or AlphaFold2's msas/<chain id>/) or --single-sequence; ColabFold's sources do not take complexes yet",
+                    "'{}' is a complex: its chains' alignments come from searches (--db, --db-preset demo|reduced_dbs|full_dbs), ColabFold's MSA server (--msa-server), per-chain folders (--msa-dir DIR with DIR/<chain id>/ or AlphaFold2's msas/<chain id>/) or --single-sequence; --db-preset colabfold does not pair complexes yet (its pairing step needs MMseqs2 15 or newer)",
                     c.id
                 )))
             }
@@ -203,6 +206,15 @@ fn input_hash(
             ChainSource::ColabfoldA3m(path, k) => {
                 h.add(&format!("colabfold a3m {k}"));
                 h.add(&sha256_file(path).map_err(io_err(path))?);
+            }
+            ChainSource::Server => {
+                if let MsaSource::Server(server) = &opts.msas {
+                    h.add(&format!(
+                        "msa server {} {} pairgreedy",
+                        server.url,
+                        server.mode.field()
+                    ));
+                }
             }
             ChainSource::Folder(dir) => {
                 let f = chain_files(dir)?;
@@ -354,17 +366,67 @@ pub(crate) fn run_complex_target(
     }
     tree::ensure_dir(&msas_dir).map_err(io_err(&msas_dir))?;
     let mut databases = Vec::new();
+    // ColabFold's MSA server: each distinct chain's alignment, and the chains' paired rows together.
+    let server_msas = match &opts.msas {
+        MsaSource::Server(server) => {
+            let cache = super::colabfold::cache_dir(&opts.output_dir);
+            let unique: Vec<String> = entities.iter().map(|(c, _)| c.sequence.clone()).collect();
+            let err = |e: crate::search::msa_server::ServerError| {
+                FeaturesStageError::Search(format!("'{}': {e}", c.id))
+            };
+            let unpaired = unique
+                .iter()
+                .map(|s| server.alignment(s, &cache))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(err)?;
+            let paired = if heteromer {
+                Some(server.paired_alignments(&unique, &cache).map_err(err)?)
+            } else {
+                None
+            };
+            Some((unpaired, paired))
+        }
+        _ => None,
+    };
     let mut per_entity: Vec<(String, ChainInput)> = Vec::new();
     for (chain, source) in &entities {
         let chain_msas_dir = msas_dir.join(&chain.id);
         if let ChainSource::ColabfoldA3m(path, k) = source {
-            let input =
-                colabfold_chain(path, *k, chain, heteromer, &chain_msas_dir, &mut databases)?;
+            let a = crate::io::colabfold::read_complex_a3m(path)
+                .map_err(|e| FeaturesStageError::Search(e.to_string()))?
+                .ok_or_else(|| {
+                    FeaturesStageError::Usage(format!(
+                        "{}: not a complex alignment",
+                        path.display()
+                    ))
+                })?;
+            let paired = a.paired.as_ref().map(|p| p[*k].as_str());
+            let input = colabfold_chain(
+                (&a.unpaired[*k], paired),
+                &path.display().to_string(),
+                chain,
+                heteromer,
+                &chain_msas_dir,
+                &mut databases,
+            )?;
+            per_entity.push((chain.sequence.clone(), input));
+            continue;
+        }
+        if let (ChainSource::Server, Some((unpaired, paired))) = (source, &server_msas) {
+            let k = per_entity.len();
+            let input = colabfold_chain(
+                (&unpaired[k], paired.as_ref().map(|p| p[k].as_str())),
+                "the MSA server",
+                chain,
+                heteromer,
+                &chain_msas_dir,
+                &mut databases,
+            )?;
             per_entity.push((chain.sequence.clone(), input));
             continue;
         }
         let files = match source {
-            ChainSource::ColabfoldA3m(..) | ChainSource::Alone => None,
+            ChainSource::ColabfoldA3m(..) | ChainSource::Server | ChainSource::Alone => None,
             ChainSource::Folder(d) => Some(chain_files(d)?),
             ChainSource::Search => {
                 tree::ensure_dir(&chain_msas_dir).map_err(io_err(&chain_msas_dir))?;
@@ -493,7 +555,7 @@ pub(crate) fn run_complex_target(
     let labels: Vec<String> = c.chains.iter().map(|ch| ch.id.clone()).collect();
     let pairing = if entities
         .iter()
-        .any(|(_, s)| matches!(s, ChainSource::ColabfoldA3m(..)))
+        .any(|(_, s)| matches!(s, ChainSource::ColabfoldA3m(..) | ChainSource::Server))
     {
         Pairing::Given
     } else {
@@ -536,22 +598,17 @@ pub(crate) fn run_complex_target(
     Ok(report)
 }
 
-/// Distinct chain `k` of a ColabFold complex alignment: its unpaired rows as its MSA, its paired rows
-/// (heteromers) as its `*_all_seq`, and ColabFold's placeholder template (one template of `A`s with
-/// nothing resolved, `mk_mock_template`). The rows are also written to `msas/<chain id>/` for reference.
+/// A distinct chain's ColabFold alignments — unpaired rows (its MSA) and, for heteromers, paired rows
+/// (its `*_all_seq`) — with ColabFold's placeholder template (one template of `A`s with nothing
+/// resolved, `mk_mock_template`). The rows are written to `msas/<chain id>/` and read from there.
 fn colabfold_chain(
-    path: &Path,
-    k: usize,
+    (unpaired, paired): (&str, Option<&str>),
+    source: &str,
     chain: &ComplexChain,
     heteromer: bool,
     dir: &Path,
     databases: &mut Vec<DatabaseRecord>,
 ) -> Result<ChainInput, FeaturesStageError> {
-    let a = crate::io::colabfold::read_complex_a3m(path)
-        .map_err(|e| FeaturesStageError::Search(e.to_string()))?
-        .ok_or_else(|| {
-            FeaturesStageError::Usage(format!("{}: not a complex alignment", path.display()))
-        })?;
     tree::ensure_dir(dir).map_err(io_err(dir))?;
     let query = Query {
         id: chain.name.clone(),
@@ -565,13 +622,13 @@ fn colabfold_chain(
             let msa = crate::io::a3m::A3m::parse(text, &file)
                 .and_then(|m| m.to_msa(&file))
                 .map_err(|e| FeaturesStageError::Search(e.to_string()))?;
-            crate::features::builder::check_query(&msa, &query, &file, &path.display().to_string())
+            crate::features::builder::check_query(&msa, &query, &file, source)
                 .map_err(|e| FeaturesStageError::Search(e.to_string()))?;
             let f = make_msa_features(&[(name, &msa)])
                 .map_err(|e| FeaturesStageError::Search(format!("{}: {e}", file.display())))?;
             databases.push(DatabaseRecord {
                 name: format!("{}:colabfold {role}", chain.id),
-                path: path.display().to_string(),
+                path: source.to_string(),
                 file: format!("{}/{name}", chain.id),
                 sha256: sha256_file(&file).map_err(io_err(&file))?,
                 rows: msa.depth(),
@@ -580,9 +637,9 @@ fn colabfold_chain(
             });
             Ok(f)
         };
-    let msa = read(&a.unpaired[k], "colabfold_unpaired.a3m", "unpaired")?;
-    let all_seq = match (&a.paired, heteromer) {
-        (Some(p), true) => Some(read(&p[k], "colabfold_paired.a3m", "paired")?),
+    let msa = read(unpaired, "colabfold_unpaired.a3m", "unpaired")?;
+    let all_seq = match (paired, heteromer) {
+        (Some(p), true) => Some(read(p, "colabfold_paired.a3m", "paired")?),
         _ => None,
     };
     let sequence = crate::features::make_sequence_features(&chain.sequence, "none")

@@ -190,12 +190,22 @@ impl MsaServer {
         Ok(Ticket { id, status })
     }
 
-    fn submit(&self, sequence: &str) -> Result<Ticket, ServerError> {
-        let q = format!(">101\n{sequence}\n");
+    /// Submits `sequences` (named 101, 102, ...) to `endpoint` (`msa` or `pair`) in `mode`.
+    fn submit(
+        &self,
+        endpoint: &str,
+        mode: &str,
+        sequences: &[String],
+    ) -> Result<Ticket, ServerError> {
+        let q: String = sequences
+            .iter()
+            .enumerate()
+            .map(|(k, s)| format!(">{}\n{s}\n", 101 + k))
+            .collect();
         let resp = agent()
-            .post(format!("{}/ticket/msa", self.url))
+            .post(format!("{}/ticket/{endpoint}", self.url))
             .header("User-Agent", &self.user_agent)
-            .send_form([("q", q.as_str()), ("mode", self.mode.field())]);
+            .send_form([("q", q.as_str()), ("mode", mode)]);
         self.ticket(resp, "submitting")
     }
 
@@ -226,12 +236,17 @@ impl MsaServer {
 
     /// Submits `sequence` until the server takes it (waiting out `RATELIMIT`/`UNKNOWN` answers a few
     /// times); returns its ticket id.
-    fn submit_accepted(&self, sequence: &str) -> Result<String, ServerError> {
+    fn submit_accepted(
+        &self,
+        endpoint: &str,
+        mode: &str,
+        sequences: &[String],
+    ) -> Result<String, ServerError> {
         let mut wait = self.poll;
         let mut waited = Duration::ZERO;
         let mut tries = 0;
         loop {
-            let t = self.submit(sequence)?;
+            let t = self.submit(endpoint, mode, sequences)?;
             tries += 1;
             match t.status.as_str() {
                 "MAINTENANCE" => {
@@ -315,6 +330,52 @@ impl MsaServer {
     /// ColabFold joins them), from `cache` when it was fetched before, else from the server (then kept
     /// in `cache`).
     pub fn alignment(&self, sequence: &str, cache: &Path) -> Result<String, ServerError> {
+        let seqs = [sequence.to_string()];
+        let mut names = vec!["uniref.a3m"];
+        if self.mode == ServerMode::Env {
+            names.push(ENV_A3M);
+        }
+        let mut v = self.fetch(
+            "msa",
+            self.mode.field(),
+            &seqs,
+            &names,
+            &self.cache_key(sequence),
+            cache,
+        )?;
+        Ok(v.remove(0))
+    }
+
+    /// The paired alignments of a heteromer's distinct chains (ColabFold's `pair` endpoint, greedy
+    /// pairing over UniRef30: row k of every chain's alignment belongs together), in order; kept in
+    /// `cache` for this set of chains.
+    pub fn paired_alignments(
+        &self,
+        sequences: &[String],
+        cache: &Path,
+    ) -> Result<Vec<String>, ServerError> {
+        let key = {
+            let mut h = InputHash::new("ferrofold msa server pairs");
+            h.add(&self.url).add("pairgreedy");
+            for s in sequences {
+                h.add(s);
+            }
+            h.finish()
+        };
+        self.fetch("pair", "pairgreedy", sequences, &["pair.a3m"], &key, cache)
+    }
+
+    /// Each of `sequences`' alignment from the archive files `names` (joined in that order), from
+    /// `cache/<key>.a3m` (NUL-separated, one per sequence) when kept, else from the server.
+    fn fetch(
+        &self,
+        endpoint: &str,
+        mode: &str,
+        sequences: &[String],
+        names: &[&str],
+        key: &str,
+        cache: &Path,
+    ) -> Result<Vec<String>, ServerError> {
         let io = |p: &Path| {
             let p = p.to_path_buf();
             move |e: std::io::Error| ServerError::Io {
@@ -322,19 +383,21 @@ impl MsaServer {
                 message: e.to_string(),
             }
         };
-        let key = self.cache_key(sequence);
         let done = cache.join(format!("{key}.a3m"));
         if let Ok(text) = crate::fsutil::regular::read(&done) {
             let text = String::from_utf8_lossy(&text).into_owned();
-            if first_row_is(&text, sequence) {
+            let parts: Vec<String> = text.split('\0').map(str::to_string).collect();
+            if parts.len() == sequences.len()
+                && parts.iter().zip(sequences).all(|(p, s)| first_row_is(p, s))
+            {
                 info!(
-                    "MSA server result for this sequence is cached in {}; not submitted again",
+                    "MSA server result for these sequences is cached in {}; not submitted again",
                     done.display()
                 );
-                return Ok(text);
+                return Ok(parts);
             }
             warn!(
-                "{}: not this sequence's alignment; fetching it again",
+                "{}: not these sequences' alignments; fetching them again",
                 done.display()
             );
         }
@@ -359,8 +422,11 @@ impl MsaServer {
                 id
             }
             None => {
-                let id = self.submit_accepted(sequence)?;
-                info!("MSA server {}: submitted, ticket {id}", self.url);
+                let id = self.submit_accepted(endpoint, mode, sequences)?;
+                info!(
+                    "MSA server {}: submitted ({endpoint}, {mode}), ticket {id}",
+                    self.url
+                );
                 crate::fsutil::atomic::write_bytes(&ticket_file, id.as_bytes())
                     .map_err(io(&ticket_file))?;
                 id
@@ -368,59 +434,61 @@ impl MsaServer {
         };
         self.wait_for(&id)?;
         let archive = self.download(&id)?;
-        let text = self
-            .unpack(&archive, sequence)
-            .map_err(|message| ServerError::Archive {
-                url: self.url.clone(),
-                id: id.clone(),
-                message,
-            })?;
-        crate::fsutil::atomic::write_bytes(&done, text.as_bytes()).map_err(io(&done))?;
+        let parts = unpack(&archive, sequences, names).map_err(|message| ServerError::Archive {
+            url: self.url.clone(),
+            id: id.clone(),
+            message,
+        })?;
+        crate::fsutil::atomic::write_bytes(&done, parts.join("\0").as_bytes())
+            .map_err(io(&done))?;
         let _ = std::fs::remove_file(&ticket_file);
-        Ok(text)
+        Ok(parts)
     }
+}
 
-    /// The query's alignment from a result archive: `uniref.a3m` (+ the environmental A3M in `env`
-    /// mode), entry `101`.
-    fn unpack(&self, archive: &[u8], sequence: &str) -> Result<String, String> {
-        let mut files = std::collections::HashMap::new();
-        let gz = flate2::read::GzDecoder::new(archive);
-        let mut tar = tar::Archive::new(gz);
-        let entries = tar.entries().map_err(|e| format!("not a .tar.gz ({e})"))?;
-        for entry in entries {
-            let mut entry = entry.map_err(|e| format!("truncated or corrupt ({e})"))?;
-            let name = entry
-                .path()
-                .map_err(|e| e.to_string())?
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            if name == "uniref.a3m" || name == ENV_A3M {
-                let mut text = Vec::new();
-                entry
-                    .read_to_end(&mut text)
-                    .map_err(|e| format!("{name}: truncated or corrupt ({e})"))?;
-                files.insert(name, text);
-            }
+/// Each sequence's alignment (entry `101 + k`) from a result archive's files `names`, joined in that
+/// order; each part's query row must be the sequence submitted.
+fn unpack(archive: &[u8], sequences: &[String], names: &[&str]) -> Result<Vec<String>, String> {
+    let mut files = std::collections::HashMap::new();
+    let gz = flate2::read::GzDecoder::new(archive);
+    let mut tar = tar::Archive::new(gz);
+    let entries = tar.entries().map_err(|e| format!("not a .tar.gz ({e})"))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| format!("truncated or corrupt ({e})"))?;
+        let name = entry
+            .path()
+            .map_err(|e| e.to_string())?
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if names.contains(&name.as_str()) {
+            let mut text = Vec::new();
+            entry
+                .read_to_end(&mut text)
+                .map_err(|e| format!("{name}: truncated or corrupt ({e})"))?;
+            files.insert(name, text);
         }
-        let mut wanted = vec!["uniref.a3m"];
-        if self.mode == ServerMode::Env {
-            wanted.push(ENV_A3M);
-        }
-        let mut out = String::new();
-        for name in wanted {
-            let bytes = files.get(name).ok_or_else(|| format!("it has no {name}"))?;
-            let part = query_entry(bytes, "101")
-                .ok_or_else(|| format!("{name} has no alignment for query 101"))?;
+    }
+    let mut out = Vec::new();
+    for (k, sequence) in sequences.iter().enumerate() {
+        let query = (101 + k).to_string();
+        let mut joined = String::new();
+        for name in names {
+            let bytes = files
+                .get(*name)
+                .ok_or_else(|| format!("it has no {name}"))?;
+            let part = query_entry(bytes, &query)
+                .ok_or_else(|| format!("{name} has no alignment for query {query}"))?;
             if !first_row_is(&part, sequence) {
                 return Err(format!(
-                    "{name}: its query row is not the sequence submitted"
+                    "{name}: the query row of {query} is not the sequence submitted"
                 ));
             }
-            out.push_str(&part);
+            joined.push_str(&part);
         }
-        Ok(out)
+        out.push(joined);
     }
+    Ok(out)
 }
 
 /// The NUL-separated entry of `bytes` whose first header is `>name`.

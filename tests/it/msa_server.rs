@@ -32,8 +32,10 @@ struct Seen {
     submissions: Vec<(String, String, String)>,
     polls: Vec<String>,
     downloads: usize,
-    /// ticket → submitted sequence
-    tickets: HashMap<String, String>,
+    /// (mode, query FASTA) per submission to the pair endpoint.
+    pair_submissions: Vec<(String, String)>,
+    /// ticket → (endpoint, submitted sequences)
+    tickets: HashMap<String, (String, Vec<String>)>,
 }
 
 struct Server {
@@ -84,6 +86,37 @@ fn rows(seq: &str, db: &str) -> String {
         ));
     }
     out
+}
+
+/// The paired rows the server returns for query k of a pair ticket: the query (named 101 + k), then two
+/// hits whose rows are the query with one substitution (row j of every chain belongs together).
+fn pair_rows(seq: &str, k: usize) -> String {
+    let mut out = format!(">{}\n{seq}\n", 101 + k);
+    for j in 0..2 {
+        let mut s: Vec<u8> = seq.as_bytes().to_vec();
+        s[3 + j] = if s[3 + j] == b'Y' { b'F' } else { b'Y' };
+        out.push_str(&format!(
+            ">UniRef100_P{j}\n{}\n",
+            String::from_utf8(s).unwrap()
+        ));
+    }
+    out
+}
+
+fn tar_gz(files: &[(&str, String)]) -> Vec<u8> {
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::default(),
+    ));
+    for (name, text) in files {
+        let bytes = text.clone().into_bytes();
+        let mut h = tar::Header::new_gnu();
+        h.set_size(bytes.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        tar.append_data(&mut h, name, &bytes[..]).unwrap();
+    }
+    tar.into_inner().unwrap().finish().unwrap()
 }
 
 fn archive(seq: &str, kind: Archive) -> Vec<u8> {
@@ -170,11 +203,24 @@ fn start(script: Script) -> Server {
                 if matches!(status, "PENDING" | "RUNNING" | "COMPLETE") {
                     let id = format!("ticket-{}", seen.submissions.len());
                     let seq = q.lines().nth(1).unwrap_or("").to_string();
-                    seen.tickets.insert(id.clone(), seq);
+                    seen.tickets.insert(id.clone(), ("msa".into(), vec![seq]));
                     json(format!(r#"{{"id":"{id}","status":"{status}"}}"#))
                 } else {
                     json(format!(r#"{{"status":"{status}"}}"#))
                 }
+            } else if method == "POST" && path == "/ticket/pair" {
+                let form = form_decode(std::str::from_utf8(&body).unwrap());
+                let q = form.get("q").cloned().unwrap_or_default();
+                seen.pair_submissions
+                    .push((form.get("mode").cloned().unwrap_or_default(), q.clone()));
+                let id = format!("pair-{}", seen.pair_submissions.len());
+                let seqs = q
+                    .lines()
+                    .filter(|l| !l.starts_with('>'))
+                    .map(str::to_string)
+                    .collect();
+                seen.tickets.insert(id.clone(), ("pair".into(), seqs));
+                json(format!(r#"{{"id":"{id}","status":"PENDING"}}"#))
             } else if let Some(id) = path.strip_prefix("/ticket/") {
                 seen.polls.push(id.to_string());
                 let status = if seen.tickets.contains_key(id) {
@@ -186,7 +232,19 @@ fn start(script: Script) -> Server {
             } else if let Some(id) = path.strip_prefix("/result/download/") {
                 seen.downloads += 1;
                 match seen.tickets.get(id) {
-                    Some(seq) => (200, "application/gzip", archive(seq, script.archive)),
+                    Some((e, seqs)) if e == "pair" => {
+                        let text: Vec<String> = seqs
+                            .iter()
+                            .enumerate()
+                            .map(|(k, s)| pair_rows(s, k))
+                            .collect();
+                        (
+                            200,
+                            "application/gzip",
+                            tar_gz(&[("pair.a3m", text.join("\0") + "\0")]),
+                        )
+                    }
+                    Some((_, seqs)) => (200, "application/gzip", archive(&seqs[0], script.archive)),
                     None => (404, "text/plain", b"no such ticket".to_vec()),
                 }
             } else {
@@ -405,5 +463,64 @@ fn a_run_interrupted_while_waiting_asks_for_the_same_ticket_again() {
     assert_eq!(
         std::fs::read_to_string(out.join(id).join("msas/colabfold.a3m")).unwrap(),
         rows(seq, "uniref") + &rows(seq, "env")
+    );
+}
+
+/// A heteromer through the server: each chain's alignment from the msa endpoint, the chains' paired rows
+/// from the pair endpoint (greedy pairing), used as paired (ColabFold's way); nothing submitted twice.
+#[test]
+fn msa_server_complexes_get_unpaired_and_paired_rows() {
+    let server = start(Script {
+        submit: vec!["PENDING"],
+        poll: vec!["COMPLETE"],
+        archive: Archive::Good,
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let t = targets();
+    let (a, b) = (&t[0].1, &t[1].1);
+    let fasta = dir.path().join("cx.fasta");
+    std::fs::write(&fasta, format!(">cx\n{a}:{b}\n")).unwrap();
+    let out = dir.path().join("out");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "features",
+            fasta.to_str().unwrap(),
+            "--msa-server",
+            &server.url,
+            "--msa-server-poll",
+            "0.01",
+            "-o",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let o = ferrofold(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    run(&[]);
+    {
+        let seen = server.seen.lock().unwrap();
+        assert_eq!(seen.submissions.len(), 2, "one alignment per chain");
+        assert_eq!(seen.pair_submissions.len(), 1);
+        let (mode, q) = &seen.pair_submissions[0];
+        assert_eq!(mode, "pairgreedy");
+        assert_eq!(q, &format!(">101\n{a}\n>102\n{b}\n"));
+    }
+    let (f, _) = ferrofold::io::features_h5::multimer::read(out.join("cx/features.h5")).unwrap();
+    // 3 paired rows (queries + 2 pairs), then each chain's 5 unpaired rows.
+    assert_eq!(f.num_alignments, 13);
+    let (ca, cb): (Vec<usize>, Vec<usize>) = (0..f.aatype.len()).partition(|&i| f.asym_id[i] == 1);
+    for r in 0..3 {
+        assert!(
+            ca.iter().all(|&i| f.msa[[r, i]] != 21) && cb.iter().all(|&i| f.msa[[r, i]] != 21),
+            "row {r}"
+        );
+    }
+    assert!(out.join("cx/msas/B/colabfold_paired.a3m").is_file());
+    run(&["--overwrite"]);
+    let seen = server.seen.lock().unwrap();
+    assert_eq!(
+        (seen.submissions.len(), seen.pair_submissions.len()),
+        (2, 1),
+        "kept results are not submitted again"
     );
 }

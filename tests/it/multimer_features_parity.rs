@@ -399,17 +399,24 @@ fn bad_complexes_are_refused_with_nothing_written() {
         err.contains("140 residues in 2 chains") && err.contains("--max-length"),
         "{err}"
     );
-    // ColabFold's sources do not take complexes yet: a usage error naming what works.
+    // ColabFold's local search does not pair complexes yet: a usage error naming what works.
     let p = dir.path().join("s.fasta");
     std::fs::write(&p, format!(">s\n{a}:{a}\n")).unwrap();
     let o = crate::common::ferrofold(&[
         "features",
         p.to_str().unwrap(),
-        "--msa-server",
-        "http://127.0.0.1:9",
+        "--db-preset",
+        "colabfold",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
         "-o",
         out.to_str().unwrap(),
     ]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("does not pair complexes"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--msa-dir"));
     assert!(
