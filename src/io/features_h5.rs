@@ -111,15 +111,17 @@ pub fn write(
     features: &RawFeatures,
     prov: &Provenance,
 ) -> Result<(), FeaturesFileError> {
-    let path = path.as_ref();
+    write_atomically(path.as_ref(), contents(features, prov))
+}
+
+/// Writes the assembled file `w` to `path` atomically.
+fn write_atomically(path: &Path, w: Writer) -> Result<(), FeaturesFileError> {
     let io_err = |e: std::io::Error| FeaturesFileError::Write {
         path: path.into(),
         message: e.to_string(),
     };
     let tmp = AtomicFile::create(path).map_err(io_err)?;
-    contents(features, prov)
-        .write(tmp.temp_path())
-        .map_err(w_err(path))?;
+    w.write(tmp.temp_path()).map_err(w_err(path))?;
     tmp.commit().map_err(io_err)
 }
 

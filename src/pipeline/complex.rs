@@ -391,6 +391,8 @@ pub(crate) fn run_complex_target(
     let mut per_entity: Vec<(String, ChainInput)> = Vec::new();
     for (chain, source) in &entities {
         let chain_msas_dir = msas_dir.join(&chain.id);
+        // ColabFold's rows for this chain (unpaired, paired, where from), when they come from ColabFold.
+        let mut colabfold_rows: Option<(String, Option<String>, String)> = None;
         if let ChainSource::ColabfoldA3m(path, k) = source {
             let a = crate::io::colabfold::read_complex_a3m(path)
                 .map_err(|e| FeaturesStageError::Search(e.to_string()))?
@@ -400,23 +402,18 @@ pub(crate) fn run_complex_target(
                         path.display()
                     ))
                 })?;
-            let paired = a.paired.as_ref().map(|p| p[*k].as_str());
-            let input = colabfold_chain(
-                (&a.unpaired[*k], paired),
-                &path.display().to_string(),
-                chain,
-                heteromer,
-                &chain_msas_dir,
-                &mut databases,
-            )?;
-            per_entity.push((chain.sequence.clone(), input));
-            continue;
+            let paired = a.paired.as_ref().map(|p| p[*k].clone());
+            colabfold_rows = Some((a.unpaired[*k].clone(), paired, path.display().to_string()));
         }
         if let (ChainSource::Server, Some((unpaired, paired))) = (source, &server_msas) {
             let k = per_entity.len();
+            let paired = paired.as_ref().map(|p| p[k].clone());
+            colabfold_rows = Some((unpaired[k].clone(), paired, "the MSA server".to_string()));
+        }
+        if let Some((unpaired, paired, from)) = colabfold_rows {
             let input = colabfold_chain(
-                (&unpaired[k], paired.as_ref().map(|p| p[k].as_str())),
-                "the MSA server",
+                (&unpaired, paired.as_deref()),
+                &from,
                 chain,
                 heteromer,
                 &chain_msas_dir,

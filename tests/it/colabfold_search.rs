@@ -68,6 +68,7 @@ fn steps_by_hand(work: &Path, sequences: &[String], sens: &str) -> Vec<String> {
     std::fs::write(work.join("q.fas"), fasta).unwrap();
     let db = |n: &str| databases().join(n).display().to_string();
     let (u, e) = (db("uniref30_2302_db"), db("colabfold_envdb_202108_db"));
+    let run = |args: &[&str]| mmseqs(work, args);
     let search = [
         "--num-iterations",
         "3",
@@ -83,7 +84,34 @@ fn steps_by_hand(work: &Path, sequences: &[String], sens: &str) -> Vec<String> {
         "--threads",
         "2",
     ];
-    let filt = [
+    let realign = [
+        "-e",
+        "10",
+        "--max-accept",
+        "100000",
+        "--alt-ali",
+        "10",
+        "-a",
+        "--threads",
+        "2",
+    ];
+    let filter = [
+        "--qid",
+        "0",
+        "--qsc",
+        "0.8",
+        "--diff",
+        "0",
+        "--max-seq-id",
+        "1.0",
+        "--filter-min-enable",
+        "100",
+        "--threads",
+        "2",
+    ];
+    let to_msa = [
+        "--msa-format-mode",
+        "6",
         "--filter-msa",
         "1",
         "--filter-min-enable",
@@ -99,186 +127,67 @@ fn steps_by_hand(work: &Path, sequences: &[String], sens: &str) -> Vec<String> {
         "--threads",
         "2",
     ];
-    let run = |args: &[&str], more: &[&str]| {
-        let all: Vec<&str> = args.iter().chain(more).copied().collect();
-        mmseqs(work, &all);
+    // One database pass: search with `query`, expand the clusters, realign with `profile`, filter, A3M.
+    let pass = |query: &str, d: &str, x: &str, profile: &str, expand: &[&str], a3m: &str| {
+        let (seq, aln) = (format!("{d}_seq"), format!("{d}_aln"));
+        let (res, exp, re, fi) = (
+            format!("res{x}"),
+            format!("res{x}_exp"),
+            format!("res{x}_exp_realign"),
+            format!("res{x}_exp_realign_filter"),
+        );
+        let tmp = if x.is_empty() { "tmp" } else { "tmp3" };
+        run(&[&["search", query, d, &res, tmp][..], &search].concat());
+        if x.is_empty() {
+            run(&["mvdb", "tmp/latest/profile_1", "prof_res"]);
+            run(&["lndb", "qdb_h", "prof_res_h"]);
+        }
+        run(&[&["expandaln", query, &seq, &res, &aln, &exp][..], expand].concat());
+        run(&[&["align", profile, &seq, &exp, &re][..], &realign].concat());
+        run(&[&["filterresult", "qdb", &seq, &re, &fi][..], &filter].concat());
+        run(&[&["result2msa", "qdb", &seq, &fi, a3m][..], &to_msa].concat());
     };
-    run(
-        &[
-            "createdb",
-            "q.fas",
-            "qdb",
-            "--shuffle",
-            "0",
-            "--dbtype",
-            "1",
-        ],
-        &[],
+    run(&[
+        "createdb",
+        "q.fas",
+        "qdb",
+        "--shuffle",
+        "0",
+        "--dbtype",
+        "1",
+    ]);
+    let expand_uniref = [
+        "--expansion-mode",
+        "0",
+        "-e",
+        "inf",
+        "--expand-filter-clusters",
+        "1",
+        "--max-seq-id",
+        "0.95",
+        "--threads",
+        "2",
+    ];
+    pass("qdb", &u, "", "prof_res", &expand_uniref, "uniref.a3m");
+    let expand_env = ["-e", "inf", "--expansion-mode", "0", "--threads", "2"];
+    pass(
+        "prof_res",
+        &e,
+        "_env",
+        "tmp3/latest/profile_1",
+        &expand_env,
+        "env.a3m",
     );
-    run(&["search", "qdb", &u, "res", "tmp"], &search);
-    run(&["mvdb", "tmp/latest/profile_1", "prof_res"], &[]);
-    run(&["lndb", "qdb_h", "prof_res_h"], &[]);
-    run(
-        &[
-            "expandaln",
-            "qdb",
-            &format!("{u}_seq"),
-            "res",
-            &format!("{u}_aln"),
-            "res_exp",
-            "--expansion-mode",
-            "0",
-            "-e",
-            "inf",
-            "--expand-filter-clusters",
-            "1",
-            "--max-seq-id",
-            "0.95",
-            "--threads",
-            "2",
-        ],
-        &[],
-    );
-    run(
-        &[
-            "align",
-            "prof_res",
-            &format!("{u}_seq"),
-            "res_exp",
-            "res_exp_realign",
-            "-e",
-            "10",
-            "--max-accept",
-            "100000",
-            "--alt-ali",
-            "10",
-            "-a",
-            "--threads",
-            "2",
-        ],
-        &[],
-    );
-    run(
-        &[
-            "filterresult",
-            "qdb",
-            &format!("{u}_seq"),
-            "res_exp_realign",
-            "res_exp_realign_filter",
-            "--qid",
-            "0",
-            "--qsc",
-            "0.8",
-            "--diff",
-            "0",
-            "--max-seq-id",
-            "1.0",
-            "--filter-min-enable",
-            "100",
-            "--threads",
-            "2",
-        ],
-        &[],
-    );
-    run(
-        &[
-            "result2msa",
-            "qdb",
-            &format!("{u}_seq"),
-            "res_exp_realign_filter",
-            "uniref.a3m",
-            "--msa-format-mode",
-            "6",
-        ],
-        &filt,
-    );
-    run(&["search", "prof_res", &e, "res_env", "tmp3"], &search);
-    run(
-        &[
-            "expandaln",
-            "prof_res",
-            &format!("{e}_seq"),
-            "res_env",
-            &format!("{e}_aln"),
-            "res_env_exp",
-            "-e",
-            "inf",
-            "--expansion-mode",
-            "0",
-            "--threads",
-            "2",
-        ],
-        &[],
-    );
-    run(
-        &[
-            "align",
-            "tmp3/latest/profile_1",
-            &format!("{e}_seq"),
-            "res_env_exp",
-            "res_env_exp_realign",
-            "-e",
-            "10",
-            "--max-accept",
-            "100000",
-            "--alt-ali",
-            "10",
-            "-a",
-            "--threads",
-            "2",
-        ],
-        &[],
-    );
-    run(
-        &[
-            "filterresult",
-            "qdb",
-            &format!("{e}_seq"),
-            "res_env_exp_realign",
-            "res_env_exp_realign_filter",
-            "--qid",
-            "0",
-            "--qsc",
-            "0.8",
-            "--diff",
-            "0",
-            "--max-seq-id",
-            "1.0",
-            "--filter-min-enable",
-            "100",
-            "--threads",
-            "2",
-        ],
-        &[],
-    );
-    run(
-        &[
-            "result2msa",
-            "qdb",
-            &format!("{e}_seq"),
-            "res_env_exp_realign_filter",
-            "env.a3m",
-            "--msa-format-mode",
-            "6",
-        ],
-        &filt,
-    );
-    run(
-        &["mergedbs", "qdb", "final.a3m", "uniref.a3m", "env.a3m"],
-        &[],
-    );
-    run(
-        &[
-            "unpackdb",
-            "final.a3m",
-            "unpacked",
-            "--unpack-name-mode",
-            "0",
-            "--unpack-suffix",
-            ".a3m",
-        ],
-        &[],
-    );
+    run(&["mergedbs", "qdb", "final.a3m", "uniref.a3m", "env.a3m"]);
+    run(&[
+        "unpackdb",
+        "final.a3m",
+        "unpacked",
+        "--unpack-name-mode",
+        "0",
+        "--unpack-suffix",
+        ".a3m",
+    ]);
     (0..sequences.len())
         .map(|k| {
             let b = std::fs::read(work.join(format!("unpacked/{k}.a3m"))).unwrap();

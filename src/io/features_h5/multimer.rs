@@ -7,9 +7,8 @@ use std::path::Path;
 
 use ndarray::{arr0, Ix0, Ix1, Ix2, Ix3, Ix4};
 
-use super::{attrs, open, provenance, w_err, FeaturesFileError, H5Source, Provenance, Reader};
+use super::{attrs, open, provenance, FeaturesFileError, H5Source, Provenance, Reader};
 use crate::features::multimer::MultimerFeatures;
-use crate::fsutil::atomic::AtomicFile;
 use crate::io::h5::Writer;
 use crate::residue_constants as rc;
 
@@ -22,11 +21,6 @@ pub fn write(
     x: &MultimerFeatures,
     prov: &Provenance,
 ) -> Result<(), FeaturesFileError> {
-    let path = path.as_ref();
-    let io_err = |e: std::io::Error| FeaturesFileError::Write {
-        path: path.into(),
-        message: e.to_string(),
-    };
     let mut w = Writer::new();
     w.i32("aatype", x.aatype.view())
         .i32("residue_index", x.residue_index.view())
@@ -56,9 +50,7 @@ pub fn write(
         .strings("chain_labels", &x.chain_labels);
     super::write_provenance(&mut w, prov);
     w.attr_str(attrs::KIND, KIND);
-    let tmp = AtomicFile::create(path).map_err(io_err)?;
-    w.write(tmp.temp_path()).map_err(w_err(path))?;
-    tmp.commit().map_err(io_err)
+    super::write_atomically(path.as_ref(), w)
 }
 
 /// Reads and checks a complex's features file: every dataset present with its type and a shape that
