@@ -441,6 +441,22 @@ pub fn make_multimer_features_with(
         .zip(labels)
         .map(|(c, l)| convert(c, l))
         .collect::<Result<_, _>>()?;
+    // Identical chains are merged side by side: they must come with the same alignments (AlphaFold2
+    // gives every copy the first one's features).
+    for (i, a) in converted.iter().enumerate() {
+        if let Some(b) = converted[..i].iter().find(|b| b.sequence == a.sequence) {
+            let rows = |c: &Chain| (c.msa.dim().0, c.msa_all_seq.as_ref().map(|m| m.dim().0));
+            if rows(a) != rows(b) || a.msa != b.msa {
+                return Err(MultimerError::Chain {
+                    chain: a.label.clone(),
+                    what: format!(
+                        "it has chain {}'s sequence but other alignments; identical chains must share the first one's",
+                        b.label
+                    ),
+                });
+            }
+        }
+    }
     let mut chains = assemble(converted);
     let num_chains = chains.len();
     let entities: HashSet<i32> = chains.iter().map(|c| c.entity).collect();
@@ -633,4 +649,50 @@ pub fn all_seq_features(
             source,
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::features::{
+        make_msa_features, make_sequence_features, single_sequence_msa, TemplateFeatures,
+    };
+
+    fn chain(seq: &str, extra_row: Option<&str>) -> ChainInput {
+        let mut msa = single_sequence_msa(seq, "q");
+        if let Some(r) = extra_row {
+            msa.sequences.push(r.into());
+            msa.deletion_matrix.push(vec![0; r.len()]);
+            msa.descriptions.push("hit".into());
+            msa.lines.push(0);
+        }
+        ChainInput {
+            features: RawFeatures {
+                sequence: make_sequence_features(seq, "q").unwrap(),
+                msa: make_msa_features(&[("m", &msa)]).unwrap(),
+                templates: TemplateFeatures::empty(seq.len()),
+            },
+            all_seq: None,
+        }
+    }
+
+    #[test]
+    fn identical_chains_with_other_alignments_and_unpaired_heteromers_are_errors() {
+        let labels = vec!["A".to_string(), "B".to_string()];
+        let e = make_multimer_features(&[chain("MKV", None), chain("MKV", Some("MKI"))], &labels)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("chain B") && e.contains("chain A's sequence"),
+            "{e}"
+        );
+        let e = make_multimer_features(&[chain("MKV", None), chain("MRV", None)], &labels)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("UniProt hits"), "{e}");
+        let f = make_multimer_features(&[chain("MKV", None), chain("MKV", None)], &labels).unwrap();
+        assert_eq!((f.seq_length, f.msa.dim().0, f.num_alignments), (6, 512, 1));
+        assert_eq!(f.sym_id.to_vec(), [1, 1, 1, 2, 2, 2]);
+        assert!(chain_ids(62).is_some() && chain_ids(63).is_none());
+    }
 }
