@@ -218,15 +218,19 @@ fn input_hash(
             }
             ChainSource::Folder(dir) => {
                 let f = chain_files(dir)?;
-                let all = f
+                for p in f
                     .msas
                     .iter()
                     .map(|m| m.path.clone())
                     .chain(f.uniprot.clone())
-                    .chain(f.template_hits.clone().filter(|_| opts.templates.is_some()));
-                for p in all {
+                {
                     h.add(&p.file_name().unwrap_or_default().to_string_lossy());
                     h.add(&sha256_file(&p).map_err(io_err(&p))?);
+                }
+                // The template hits and the structures they name (an mmCIF file replaced since is
+                // another input), as for a single chain.
+                if let (Some(t), Some(hits)) = (&opts.templates, &f.template_hits) {
+                    h.add(&super::features::template_fingerprint(hits, t)?);
                 }
             }
             ChainSource::Search => {

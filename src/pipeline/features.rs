@@ -299,7 +299,10 @@ fn template_hits_file(
 
 /// What the template features of `query` depend on: the hits file, the settings, `obsolete.dat`, and
 /// the size and modification time of each mmCIF file the hits name (the structures that can be read).
-fn template_fingerprint(hits: &Path, t: &TemplateOptions) -> Result<String, FeaturesStageError> {
+pub(super) fn template_fingerprint(
+    hits: &Path,
+    t: &TemplateOptions,
+) -> Result<String, FeaturesStageError> {
     let mut h = InputHash::new("ferrofold templates");
     h.add(&sha256_file(hits).map_err(io_err(hits))?);
     h.add(&t.mmcif_dir.display().to_string());

@@ -553,3 +553,44 @@ fn colabfold_complex_alignment_gives_colabfolds_features() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("0 copies"));
     assert!(!out.join("bad").exists());
 }
+
+/// A complex's features are not reused once a template structure they were made from changes.
+#[test]
+fn complex_features_follow_their_template_structures() {
+    let dir = tempfile::tempdir().unwrap();
+    let (msas, a, b) = chain_folders(dir.path());
+    let mmcif = dir.path().join("mmcif");
+    std::fs::create_dir_all(&mmcif).unwrap();
+    let gz = data("templates/mmcif/2q2k.cif.gz");
+    std::fs::copy(&gz, mmcif.join("2q2k.cif.gz")).unwrap();
+    let fasta = dir.path().join("hetero.fasta");
+    std::fs::write(&fasta, format!(">2q2k_A\n{a}\n>1a3a_A\n{b}\n")).unwrap();
+    let out = dir.path().join("out");
+    let run = || {
+        let o = crate::common::ferrofold(&[
+            "features",
+            fasta.to_str().unwrap(),
+            "--complex",
+            "--msa-dir",
+            msas.to_str().unwrap(),
+            "--template-mmcif-dir",
+            mmcif.to_str().unwrap(),
+            "--max-template-date",
+            "2100-01-01",
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert!(run().contains("written"));
+    assert!(run().contains("up to date"));
+    // The structure file replaced (the same bytes under a newer time stand for a new download).
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(mmcif.join("2q2k.cif.gz"), std::fs::read(&gz).unwrap()).unwrap();
+    let again = run();
+    assert!(
+        again.contains("written") && !again.contains("up to date"),
+        "{again}"
+    );
+}
