@@ -156,6 +156,12 @@ fn check(r: &Reader<'_, H5Source<'_>>, x: &MultimerFeatures) -> Result<(), Featu
     let mut start = 0;
     for (k, seq) in x.chain_sequences.iter().enumerate() {
         let len = seq.chars().count();
+        if len == 0 {
+            return Err(r.invalid(
+                "chain_sequences",
+                format!("chain {} has no residues", x.chain_labels[k]),
+            ));
+        }
         let ids = x.asym_id.slice(ndarray::s![start..(start + len).min(n)]);
         if start + len > n || ids.iter().any(|&a| a != k as i32 + 1) {
             return Err(r.invalid(
@@ -182,4 +188,35 @@ fn check(r: &Reader<'_, H5Source<'_>>, x: &MultimerFeatures) -> Result<(), Featu
 /// Whether the features file at `path` is a complex's (its `features_kind` attribute).
 pub fn is_multimer(path: impl AsRef<Path>) -> bool {
     open(path.as_ref()).is_ok_and(|f| f.attr_str(attrs::KIND).as_deref() == Some(KIND))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::features::multimer::{make_multimer_features, ChainInput};
+    use crate::features::{make_msa_features, make_sequence_features, single_sequence_msa};
+    use crate::features::{RawFeatures, TemplateFeatures};
+
+    #[test]
+    fn a_chain_without_residues_is_refused_on_reading() {
+        let chain = || ChainInput {
+            features: RawFeatures {
+                sequence: make_sequence_features("MKV", "q").unwrap(),
+                msa: make_msa_features(&[("m", &single_sequence_msa("MKV", "q"))]).unwrap(),
+                templates: TemplateFeatures::empty(3),
+            },
+            all_seq: None,
+        };
+        let mut f = make_multimer_features(&[chain(), chain()], &["A".into(), "B".into()]).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("features.h5");
+        write(&path, &f, &Provenance::default()).unwrap();
+        assert_eq!(read(&path).unwrap().0, f);
+        f.chain_sequences.push(String::new());
+        f.chain_labels.push("C".into());
+        f.assembly_num_chains = 3;
+        write(&path, &f, &Provenance::default()).unwrap();
+        let e = read(&path).unwrap_err().to_string();
+        assert!(e.contains("chain C has no residues"), "{e}");
+    }
 }
