@@ -116,8 +116,13 @@ enum ChainSource {
     Folder(PathBuf),
     /// The searches of the features stage, run for the chain into `msas/<chain id>/`.
     Search,
-    /// Distinct chain k of a ColabFold complex alignment (its unpaired and paired rows, already paired).
-    ColabfoldA3m(PathBuf, usize),
+    /// A distinct chain of a ColabFold complex alignment `path`: its unpaired rows and (heteromers) its
+    /// paired rows, as the file was read once.
+    ColabfoldA3m {
+        path: PathBuf,
+        unpaired: String,
+        paired: Option<String>,
+    },
     /// ColabFold's MSA server: unpaired rows per chain, paired rows from its `pair` endpoint.
     Server,
 }
@@ -145,9 +150,8 @@ fn entity_sources(
             .find(|ch| ch.sequence == seq && ch.id == ids[0])
             .cloned()
             .expect("an entity's first chain is a chain");
-        let source = match &opts.msas {
-            _ if colabfold_a3m.is_some() => {
-                let (path, a) = colabfold_a3m.as_ref().expect("checked");
+        let source = match (&opts.msas, &colabfold_a3m) {
+            (_, Some((path, a))) => {
                 if a.sequences.get(k) != Some(&seq) {
                     return Err(FeaturesStageError::Usage(format!(
                         "{}: its chains are not those of '{}'",
@@ -155,12 +159,16 @@ fn entity_sources(
                         c.id
                     )));
                 }
-                ChainSource::ColabfoldA3m(path.clone(), k)
+                ChainSource::ColabfoldA3m {
+                    path: path.clone(),
+                    unpaired: a.unpaired[k].clone(),
+                    paired: a.paired.as_ref().map(|p| p[k].clone()),
+                }
             }
-            MsaSource::SingleSequence => ChainSource::Alone,
-            MsaSource::Server(_) => ChainSource::Server,
-            MsaSource::Dir(dir) => ChainSource::Folder(chain_dir(dir, c, &first)?),
-            MsaSource::Search { pairing, .. } => {
+            (MsaSource::SingleSequence, _) => ChainSource::Alone,
+            (MsaSource::Server(_), _) => ChainSource::Server,
+            (MsaSource::Dir(dir), _) => ChainSource::Folder(chain_dir(dir, c, &first)?),
+            (MsaSource::Search { pairing, .. }, _) => {
                 if heteromer && pairing.is_none() {
                     return Err(FeaturesStageError::Usage(format!(
                         "'{}' is a complex of different chains: their MSAs are paired through a UniProt search; name its database with --uniprot-db FILE (AlphaFold2's uniprot.fasta)",
@@ -169,7 +177,7 @@ fn entity_sources(
                 }
                 ChainSource::Search
             }
-            _ => {
+            (_, None) => {
                 return Err(FeaturesStageError::Usage(format!(
                     "'{}' is a complex: its chains' alignments come from searches (--db, --db-preset demo|reduced_dbs|full_dbs), ColabFold's MSA server (--msa-server), per-chain folders (--msa-dir DIR with DIR/<chain id>/ or AlphaFold2's msas/<chain id>/) or --single-sequence; --db-preset colabfold does not pair complexes yet (its pairing step needs MMseqs2 15 or newer)",
                     c.id
@@ -203,8 +211,8 @@ fn input_hash(
             ChainSource::Alone => {
                 h.add("alone");
             }
-            ChainSource::ColabfoldA3m(path, k) => {
-                h.add(&format!("colabfold a3m {k}"));
+            ChainSource::ColabfoldA3m { path, .. } => {
+                h.add("colabfold a3m");
                 h.add(&sha256_file(path).map_err(io_err(path))?);
             }
             ChainSource::Server => {
@@ -396,27 +404,25 @@ pub(crate) fn run_complex_target(
     for (chain, source) in &entities {
         let chain_msas_dir = msas_dir.join(&chain.id);
         // ColabFold's rows for this chain (unpaired, paired, where from), when they come from ColabFold.
-        let mut colabfold_rows: Option<(String, Option<String>, String)> = None;
-        if let ChainSource::ColabfoldA3m(path, k) = source {
-            let a = crate::io::colabfold::read_complex_a3m(path)
-                .map_err(|e| FeaturesStageError::Search(e.to_string()))?
-                .ok_or_else(|| {
-                    FeaturesStageError::Usage(format!(
-                        "{}: not a complex alignment",
-                        path.display()
-                    ))
-                })?;
-            let paired = a.paired.as_ref().map(|p| p[*k].clone());
-            colabfold_rows = Some((a.unpaired[*k].clone(), paired, path.display().to_string()));
-        }
-        if let (ChainSource::Server, Some((unpaired, paired))) = (source, &server_msas) {
-            let k = per_entity.len();
-            let paired = paired.as_ref().map(|p| p[k].clone());
-            colabfold_rows = Some((unpaired[k].clone(), paired, "the MSA server".to_string()));
-        }
+        let colabfold_rows: Option<(&str, Option<&str>, String)> = match (source, &server_msas) {
+            (
+                ChainSource::ColabfoldA3m {
+                    path,
+                    unpaired,
+                    paired,
+                },
+                _,
+            ) => Some((unpaired, paired.as_deref(), path.display().to_string())),
+            (ChainSource::Server, Some((unpaired, paired))) => {
+                let k = per_entity.len();
+                let paired = paired.as_ref().map(|p| p[k].as_str());
+                Some((&unpaired[k], paired, "the MSA server".to_string()))
+            }
+            _ => None,
+        };
         if let Some((unpaired, paired, from)) = colabfold_rows {
             let input = colabfold_chain(
-                (&unpaired, paired.as_deref()),
+                (unpaired, paired),
                 &from,
                 chain,
                 heteromer,
@@ -427,7 +433,7 @@ pub(crate) fn run_complex_target(
             continue;
         }
         let files = match source {
-            ChainSource::ColabfoldA3m(..) | ChainSource::Server | ChainSource::Alone => None,
+            ChainSource::ColabfoldA3m { .. } | ChainSource::Server | ChainSource::Alone => None,
             ChainSource::Folder(d) => Some(chain_files(d)?),
             ChainSource::Search => {
                 tree::ensure_dir(&chain_msas_dir).map_err(io_err(&chain_msas_dir))?;
@@ -556,7 +562,7 @@ pub(crate) fn run_complex_target(
     let labels: Vec<String> = c.chains.iter().map(|ch| ch.id.clone()).collect();
     let pairing = if entities
         .iter()
-        .any(|(_, s)| matches!(s, ChainSource::ColabfoldA3m(..) | ChainSource::Server))
+        .any(|(_, s)| matches!(s, ChainSource::ColabfoldA3m { .. } | ChainSource::Server))
     {
         Pairing::Given
     } else {
