@@ -106,18 +106,23 @@ pub struct Npz {
     pub arrays: BTreeMap<String, NpyArray>,
 }
 
+/// The archive at `path`, opened (a regular file only).
+fn open_zip(path: &Path) -> Result<zip::ZipArchive<std::fs::File>, NpzError> {
+    let file = crate::fsutil::regular::open(path).map_err(|source| NpzError::Io {
+        path: path.into(),
+        source,
+    })?;
+    zip::ZipArchive::new(file).map_err(|e| NpzError::Zip {
+        path: path.into(),
+        message: e.to_string(),
+    })
+}
+
 impl Npz {
     /// Reads every array of an archive (stored or deflated).
     pub fn read_path(path: impl AsRef<Path>) -> Result<Self, NpzError> {
         let path = path.as_ref();
-        let file = crate::fsutil::regular::open(path).map_err(|source| NpzError::Io {
-            path: path.into(),
-            source,
-        })?;
-        let mut zip = zip::ZipArchive::new(file).map_err(|e| NpzError::Zip {
-            path: path.into(),
-            message: e.to_string(),
-        })?;
+        let mut zip = open_zip(path)?;
         let mut arrays = BTreeMap::new();
         for i in 0..zip.len() {
             let mut entry = zip.by_index(i).map_err(|e| NpzError::Zip {
@@ -152,14 +157,7 @@ impl Npz {
     /// Reads only the array `name` of an archive (the others are not decompressed or kept).
     pub fn read_array(path: impl AsRef<Path>, name: &str) -> Result<NpyArray, NpzError> {
         let path = path.as_ref();
-        let file = crate::fsutil::regular::open(path).map_err(|source| NpzError::Io {
-            path: path.into(),
-            source,
-        })?;
-        let mut zip = zip::ZipArchive::new(file).map_err(|e| NpzError::Zip {
-            path: path.into(),
-            message: e.to_string(),
-        })?;
+        let mut zip = open_zip(path)?;
         let mut entry = match zip.by_name(&format!("{name}.npy")) {
             Ok(e) => e,
             Err(zip::result::ZipError::FileNotFound) => {

@@ -93,22 +93,22 @@ impl ExpandableDb {
 
     /// The files that must exist, in the order they are checked.
     fn required_files(&self) -> Vec<PathBuf> {
-        let mut parts: Vec<&str> = vec![".dbtype", ".index"];
-        if self.indexed {
-            parts.push(".idx");
+        // An index (`<name>.idx` or `<name>.idx.index`, which is what made it `indexed`) holds the parts.
+        let parts: &[&str] = if self.indexed {
+            &[".dbtype", ".index"]
         } else {
-            for db in ["_seq", "_aln", "_seq_h"] {
-                parts.extend(match db {
-                    "_seq" => ["_seq.dbtype", "_seq.index"],
-                    "_aln" => ["_aln.dbtype", "_aln.index"],
-                    _ => ["_seq_h.dbtype", "_seq_h.index"],
-                });
-            }
-        }
-        parts
-            .into_iter()
-            .map(|s| with_suffix(&self.prefix, s))
-            .collect()
+            &[
+                ".dbtype",
+                ".index",
+                "_seq.dbtype",
+                "_seq.index",
+                "_aln.dbtype",
+                "_aln.index",
+                "_seq_h.dbtype",
+                "_seq_h.index",
+            ]
+        };
+        parts.iter().map(|s| with_suffix(&self.prefix, s)).collect()
     }
 
     /// Every file of the database (data files may be split: `<db>`, `<db>.0`, `<db>.1`, ...): what ties
