@@ -116,6 +116,7 @@ fn main() {
             .unwrap()
             .mapv(|v| v.abs() * 0.1),
         templates: helix_templates(num_templates, n),
+        chains: None,
     };
     let prev = Recycled::zeros(n, cfg.evoformer.msa_channel, cfg.evoformer.pair_channel);
     let rt = RuntimeOptions::default();
@@ -138,7 +139,11 @@ fn main() {
     let trunk = Trunk::load(&w.root(), &cfg).expect("trunk parameters");
     let out = trunk.forward(&x, &prev, &rt);
     let secs = t.elapsed().as_secs_f64();
-    let template_s = match (&trunk.template_embedding, num_templates) {
+    let monomer_templates = trunk
+        .template_embedding
+        .as_ref()
+        .and_then(|t| t.as_monomer());
+    let template_s = match (monomer_templates, num_templates) {
         (Some(te), 1..) => {
             let pair = Array3::<f32>::zeros((n, n, cfg.evoformer.pair_channel));
             let mask = Array2::<f32>::ones((n, n));

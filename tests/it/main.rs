@@ -19,6 +19,7 @@ mod malformed_inputs;
 mod model_files;
 mod msa_server;
 mod multimer_features_parity;
+mod multimer_model_parity;
 mod output_tree;
 mod params_fetch;
 mod predict_cli;

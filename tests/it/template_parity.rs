@@ -54,7 +54,12 @@ fn single(key: &str) -> String {
 fn template_pair_features_and_stack_match_alphafold2() {
     let f = fixture();
     let model = AlphaFold::load(&f.cfg, &f.weights).unwrap();
-    let te = model.trunk.template_embedding.as_ref().unwrap();
+    let te = model
+        .trunk
+        .template_embedding
+        .as_ref()
+        .and_then(|t| t.as_monomer())
+        .unwrap();
     let rt = RuntimeOptions::default();
 
     let ours = te.embed_pair_features(&f.inputs.templates, 0).into_dyn();
@@ -84,7 +89,12 @@ fn template_pair_features_and_stack_match_alphafold2() {
 fn template_pointwise_attention_and_torsion_rows_match_alphafold2() {
     let f = fixture();
     let model = AlphaFold::load(&f.cfg, &f.weights).unwrap();
-    let te = model.trunk.template_embedding.as_ref().unwrap();
+    let te = model
+        .trunk
+        .template_embedding
+        .as_ref()
+        .and_then(|t| t.as_monomer())
+        .unwrap();
 
     let templates: Vec<Array3<f32>> = (0..4)
         .map(|t| {

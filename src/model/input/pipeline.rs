@@ -287,6 +287,7 @@ pub fn assemble(
         extra_deletion_value: extra_del.mapv(atan_feature),
         extra_msa,
         templates: template_inputs(raw, max_templates),
+        chains: None,
     }
 }
 

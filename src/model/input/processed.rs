@@ -95,6 +95,7 @@ pub fn trunk_inputs_from_processed(npz: &Npz, r: usize) -> Result<TrunkInputs, I
         extra_has_deletion: slice_f32::<Ix2>(npz, "extra_has_deletion", r)?,
         extra_deletion_value: slice_f32::<Ix2>(npz, "extra_deletion_value", r)?,
         templates: templates_from_processed(npz, r)?,
+        chains: None,
     })
 }
 

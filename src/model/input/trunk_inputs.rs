@@ -26,6 +26,29 @@ pub struct TrunkInputs {
     pub extra_deletion_value: Array2<f32>,
     /// The templates the model sees (none for template-free models or inputs).
     pub templates: TemplateInputs,
+    /// Which chain every residue belongs to (complexes, AlphaFold-Multimer); `None` for monomers.
+    pub chains: Option<ChainIds>,
+}
+
+/// Chain identity of every residue, AlphaFold-Multimer's `asym_id` (chain, from 1), `entity_id` (distinct
+/// sequence, from 1) and `sym_id` (copy of that sequence, from 1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChainIds {
+    pub asym_id: Array1<i32>,
+    pub entity_id: Array1<i32>,
+    pub sym_id: Array1<i32>,
+}
+
+impl ChainIds {
+    /// `n` residues of one chain.
+    pub fn single(n: usize) -> Self {
+        let ones = Array1::<i32>::ones(n);
+        Self {
+            asym_id: ones.clone(),
+            entity_id: ones.clone(),
+            sym_id: ones,
+        }
+    }
 }
 
 /// Template inputs of one iteration: AlphaFold2's processed `template_aatype`,

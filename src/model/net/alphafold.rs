@@ -6,13 +6,14 @@
 
 use std::time::Instant;
 
-use ndarray::Array1;
+use ndarray::{Array1, Array2};
 
 use crate::model::input::trunk_inputs::{Recycled, TrunkInputs};
 use crate::model::net::heads::{HeadOutputs, Heads};
 use crate::model::net::structure_module::{StructureModule, StructureOutput};
+use crate::model::net::structure_module_multimer::MultimerStructureModule;
 use crate::model::net::trunk::{Trunk, TrunkOutput};
-use crate::model::params::config::{ModelConfig, RuntimeOptions};
+use crate::model::params::config::{ModelConfig, ModelKind, RuntimeOptions};
 use crate::model::params::weights::{Scope, WeightError, Weights};
 
 /// A prediction: the last iteration's representations, structure and head outputs.
@@ -58,8 +59,39 @@ fn ca_distance_change(a: &ndarray::Array3<f32>, b: &ndarray::Array3<f32>) -> f32
 pub struct AlphaFold<'w> {
     pub config: ModelConfig,
     pub trunk: Trunk<'w>,
-    pub structure_module: StructureModule<'w>,
+    pub structure_module: Folding<'w>,
     pub heads: Heads<'w>,
+}
+
+/// The structure module of a monomer model or of AlphaFold-Multimer.
+#[derive(Debug, Clone)]
+pub enum Folding<'w> {
+    Monomer(StructureModule<'w>),
+    Multimer(MultimerStructureModule<'w>),
+}
+
+impl<'w> Folding<'w> {
+    /// The structure module `cfg`'s kind has, below the `alphafold_iteration` scope.
+    pub fn load(root: &Scope<'w>, cfg: &ModelConfig) -> Result<Self, WeightError> {
+        Ok(match cfg.kind {
+            ModelKind::Monomer => Self::Monomer(StructureModule::load(root, cfg)?),
+            ModelKind::Multimer => Self::Multimer(MultimerStructureModule::load(root, cfg)?),
+        })
+    }
+
+    /// Alg. 20 on the trunk's single and pair representations.
+    pub fn forward(
+        &self,
+        single: &Array2<f32>,
+        pair: &ndarray::Array3<f32>,
+        aatype: &[usize],
+        seq_mask: &Array1<f32>,
+    ) -> StructureOutput {
+        match self {
+            Self::Monomer(m) => m.forward(single, pair, aatype, seq_mask),
+            Self::Multimer(m) => m.forward(single, pair, aatype, seq_mask),
+        }
+    }
 }
 
 impl<'w> AlphaFold<'w> {
@@ -78,7 +110,7 @@ impl<'w> AlphaFold<'w> {
         Ok(Self {
             config: cfg.clone(),
             trunk: Trunk::load(root, cfg)?,
-            structure_module: StructureModule::load(root, cfg)?,
+            structure_module: Folding::load(root, cfg)?,
             heads: Heads::load(root, cfg)?,
         })
     }
@@ -136,9 +168,17 @@ impl<'w> AlphaFold<'w> {
             pair: prev.pair,
             single,
         };
-        let heads = self
+        let mut heads = self
             .heads
             .forward(&trunk.single, &trunk.pair, &trunk.msa, &structure.act);
+        if let (Some(pae), Some(chains)) = (heads.pae.as_mut(), first.chains.as_ref()) {
+            let asym = chains.asym_id.to_vec();
+            pae.iptm = Some(crate::model::net::heads::interface_ptm(
+                &pae.logits,
+                &pae.breaks,
+                &asym,
+            ));
+        }
         Prediction {
             iterations: times.len(),
             iteration_seconds: times,

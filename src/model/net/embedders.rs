@@ -5,9 +5,9 @@ use std::ops::AddAssign;
 
 use ndarray::{s, Array2, Array3, ArrayView2, ArrayView3, Axis};
 
-use crate::model::input::trunk_inputs::{Recycled, TrunkInputs};
+use crate::model::input::trunk_inputs::{ChainIds, Recycled, TrunkInputs};
 use crate::model::ops::primitives::{flat2, unflat3, LayerNorm, Linear};
-use crate::model::params::config::ModelConfig;
+use crate::model::params::config::{ModelConfig, ModelKind, MAX_RELATIVE_CHAIN};
 use crate::model::params::weights::{Scope, WeightError};
 use crate::residue_constants as rc;
 
@@ -18,6 +18,15 @@ pub const TARGET_FEAT_CHANNELS: usize = 22;
 pub const MSA_FEAT_CHANNELS: usize = 49;
 /// Channels of the extra-MSA features (23 classes, deletion flag, deletion value).
 pub const EXTRA_MSA_FEAT_CHANNELS: usize = 25;
+
+/// Channels of `target_feat` for a kind of model: AlphaFold-Multimer drops the `between_segment_residues`
+/// flag (21 residue classes only).
+pub fn target_feat_channels(kind: ModelKind) -> usize {
+    match kind {
+        ModelKind::Monomer => TARGET_FEAT_CHANNELS,
+        ModelKind::Multimer => TARGET_FEAT_CHANNELS - 1,
+    }
+}
 
 /// Alg. 3 lines 1-5 (with Alg. 4 in [`RelPos`]): the initial MSA and pair representations.
 #[derive(Debug, Clone)]
@@ -32,11 +41,12 @@ impl<'w> InputEmbedder<'w> {
     /// Below the `evoformer` scope.
     pub fn load(evo: &Scope<'w>, cfg: &ModelConfig) -> Result<Self, WeightError> {
         let (c_m, c_z) = (cfg.evoformer.msa_channel, cfg.evoformer.pair_channel);
+        let tf = target_feat_channels(cfg.kind);
         Ok(Self {
-            preprocess_1d: Linear::load(&evo.sub("preprocess_1d"), TARGET_FEAT_CHANNELS, c_m)?,
+            preprocess_1d: Linear::load(&evo.sub("preprocess_1d"), tf, c_m)?,
             preprocess_msa: Linear::load(&evo.sub("preprocess_msa"), MSA_FEAT_CHANNELS, c_m)?,
-            left_single: Linear::load(&evo.sub("left_single"), TARGET_FEAT_CHANNELS, c_z)?,
-            right_single: Linear::load(&evo.sub("right_single"), TARGET_FEAT_CHANNELS, c_z)?,
+            left_single: Linear::load(&evo.sub("left_single"), tf, c_z)?,
+            right_single: Linear::load(&evo.sub("right_single"), tf, c_z)?,
         })
     }
 
@@ -84,35 +94,84 @@ impl<'w> InputEmbedder<'w> {
 
 /// Alg. 4 "relpos": `pair += Linear(one_hot(clip(i - j, -32, 32)))`. A one-hot times a matrix is a row
 /// lookup, so no GEMM is needed.
+///
+/// AlphaFold-Multimer's relative encoding (`use_chain_relative`): the clipped offset within a chain (one
+/// more class, 2k + 1, for residues of different chains), whether the two residues belong to the same
+/// entity, and the clipped difference of their copy indices (`sym_id`) within an entity (class 2c + 1
+/// across entities): 66 + 1 + 6 one-hot inputs.
 #[derive(Debug, Clone)]
 pub struct RelPos<'w> {
     max_relative_feature: usize,
+    with_chains: bool,
     linear: Linear<'w>,
 }
 
 impl<'w> RelPos<'w> {
     pub fn load(evo: &Scope<'w>, cfg: &ModelConfig) -> Result<Self, WeightError> {
-        let classes = 2 * cfg.evoformer.max_relative_feature + 1;
-        Ok(Self {
-            max_relative_feature: cfg.evoformer.max_relative_feature,
+        let k = cfg.evoformer.max_relative_feature;
+        let (with_chains, scope, classes) = match cfg.kind {
             // sic: AlphaFold2's parameter name
-            linear: Linear::load(
-                &evo.sub("pair_activiations"),
-                classes,
-                cfg.evoformer.pair_channel,
-            )?,
+            ModelKind::Monomer => (false, evo.sub("pair_activiations"), 2 * k + 1),
+            ModelKind::Multimer => (
+                true,
+                evo.sub("~_relative_encoding/position_activations"),
+                2 * k + 2 + 1 + 2 * MAX_RELATIVE_CHAIN + 2,
+            ),
+        };
+        Ok(Self {
+            max_relative_feature: k,
+            with_chains,
+            linear: Linear::load(&scope, classes, cfg.evoformer.pair_channel)?,
         })
     }
 
-    pub fn forward(&self, pair: &mut Array3<f32>, residue_index: &[i32]) {
+    /// Adds the encoding to `pair`. AlphaFold-Multimer's form reads `chains`; without them every residue
+    /// is in one chain (a single chain's `asym_id`, `entity_id` and `sym_id` are all 1).
+    pub fn forward(
+        &self,
+        pair: &mut Array3<f32>,
+        residue_index: &[i32],
+        chains: Option<&ChainIds>,
+    ) {
         let (w, b) = (self.linear.weights, self.linear.bias);
         let max = self.max_relative_feature as i64;
+        let one_chain;
+        let chains = match (self.with_chains, chains) {
+            (false, _) => None,
+            (true, Some(c)) => Some(c),
+            (true, None) => {
+                one_chain = ChainIds::single(residue_index.len());
+                Some(&one_chain)
+            }
+        };
+        let c = MAX_RELATIVE_CHAIN as i64;
         for (i, &ri) in residue_index.iter().enumerate() {
             for (j, &rj) in residue_index.iter().enumerate() {
                 let off = (ri as i64 - rj as i64 + max).clamp(0, 2 * max) as usize;
                 let mut z = pair.slice_mut(s![i, j, ..]);
-                z += &w.row(off);
                 z += &b;
+                match chains {
+                    None => z += &w.row(off),
+                    Some(ch) => {
+                        let same_chain = ch.asym_id[i] == ch.asym_id[j];
+                        z += &w.row(if same_chain {
+                            off
+                        } else {
+                            2 * max as usize + 1
+                        });
+                        let base = 2 * max as usize + 2;
+                        let same_entity = ch.entity_id[i] == ch.entity_id[j];
+                        if same_entity {
+                            z += &w.row(base);
+                        }
+                        let rel = if same_entity {
+                            (ch.sym_id[i] as i64 - ch.sym_id[j] as i64 + c).clamp(0, 2 * c) as usize
+                        } else {
+                            2 * c as usize + 1
+                        };
+                        z += &w.row(base + 1 + rel);
+                    }
+                }
             }
         }
     }

@@ -5,7 +5,7 @@
 use ndarray::{Array1, Array2, Array3};
 
 use crate::model::ops::primitives::{flat2, softmax_rows, unflat3, LayerNorm, Linear};
-use crate::model::params::config::ModelConfig;
+use crate::model::params::config::{ModelConfig, ModelKind};
 use crate::model::params::weights::{Scope, WeightError};
 
 /// Distogram bins: 64 bins, 63 edges from 2.3125 to 21.6875 Å (AlphaFold2's `distogram` config).
@@ -44,6 +44,36 @@ pub struct PaeOutputs {
     pub predicted_aligned_error: Array2<f32>,
     pub max_predicted_aligned_error: f32,
     pub ptm: f32,
+    /// Interface pTM (AlphaFold-Multimer, Evans et al. 2021 eq. 2: pTM over residue pairs of different
+    /// chains); `None` for single chains.
+    pub iptm: Option<f32>,
+}
+
+/// AlphaFold2's `predicted_tm_score` with every residue weighted 1, over the residue pairs of different
+/// chains (`asym_id`): the interface pTM. The TM-score scale d0 comes from all residues.
+pub fn interface_ptm(logits: &Array3<f32>, breaks: &Array1<f32>, asym_id: &[i32]) -> f32 {
+    let (n, _, bins) = logits.dim();
+    let centers = bin_centers(breaks);
+    let clipped = (n as f32).max(19.0);
+    let d0 = 1.24 * (clipped - 15.0).powf(1.0 / 3.0) - 1.8;
+    let tm_per_bin = centers.mapv(|c| 1.0 / (1.0 + c * c / (d0 * d0)));
+    let mut best = f32::NEG_INFINITY;
+    for i in 0..n {
+        let mut row = logits
+            .slice(ndarray::s![i, .., ..])
+            .to_owned()
+            .into_shape_with_order((n, bins))
+            .expect("contiguous");
+        softmax_rows(row.view_mut());
+        let partners = (0..n).filter(|&j| asym_id[j] != asym_id[i]).count() as f32;
+        let w = 1.0 / (1e-8 + partners);
+        let v: f32 = (0..n)
+            .filter(|&j| asym_id[j] != asym_id[i])
+            .map(|j| row.row(j).dot(&tm_per_bin) * w)
+            .sum();
+        best = best.max(v);
+    }
+    best
 }
 
 fn linspace(a: f32, b: f32, n: usize) -> Array1<f32> {
@@ -119,6 +149,7 @@ pub(crate) fn pae_from_logits(logits: &Array3<f32>, breaks: &Array1<f32>) -> Pae
         predicted_aligned_error: pae,
         max_predicted_aligned_error: centers[centers.len() - 1],
         ptm,
+        iptm: None,
     }
 }
 
@@ -167,7 +198,11 @@ impl<'w> Heads<'w> {
             masked_msa: Linear::load(
                 &root.sub("masked_msa_head/logits"),
                 cfg.evoformer.msa_channel,
-                MASKED_MSA_CLASSES,
+                match cfg.kind {
+                    ModelKind::Monomer => MASKED_MSA_CLASSES,
+                    // AlphaFold-Multimer predicts no mask token
+                    ModelKind::Multimer => MASKED_MSA_CLASSES - 1,
+                },
             )?,
             predicted_aligned_error: match cfg.heads.pae_bins {
                 Some(bins) => Some(Linear::load(

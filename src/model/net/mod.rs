@@ -7,5 +7,7 @@ pub mod embedders;
 pub mod evoformer;
 pub mod heads;
 pub mod structure_module;
+pub mod structure_module_multimer;
 pub mod template_embedding;
+pub mod template_embedding_multimer;
 pub mod trunk;

@@ -39,6 +39,53 @@ pub struct TemplatePairBlock<'w> {
     pub triangle_attention_ending_node:
         crate::model::net::evoformer::triangle_attention::TriangleAttention<'w>,
     pub pair_transition: crate::model::net::evoformer::transition::Transition<'w>,
+    /// AlphaFold-Multimer's order (triangle multiplications first) and fused parameters.
+    pub multimer: bool,
+}
+
+impl<'w> TemplatePairBlock<'w> {
+    /// One block of the template pair stack of `cfg`'s kind at the template pair width.
+    pub(crate) fn load(b: &Scope<'w>, cfg: &ModelConfig) -> Result<Self, WeightError> {
+        use crate::model::net::evoformer::{
+            transition::Transition,
+            triangle_attention::{Node, TriangleAttention},
+            triangle_multiplication::{Direction, TriangleMultiplication},
+        };
+        let t = &cfg.evoformer.template;
+        let (tc, th, tri) = (t.pair_channel, t.heads, t.triangle_channels());
+        let multimer = cfg.kind == crate::model::params::config::ModelKind::Multimer;
+        let tri_mult = |name: &str, d: Direction| {
+            if multimer {
+                TriangleMultiplication::load_fused(&b.sub(name), d, tc, tri)
+            } else {
+                TriangleMultiplication::load(&b.sub(name), d, tc, tri)
+            }
+        };
+        Ok(Self {
+            triangle_multiplication_outgoing: tri_mult(
+                "triangle_multiplication_outgoing",
+                Direction::Outgoing,
+            )?,
+            triangle_multiplication_incoming: tri_mult(
+                "triangle_multiplication_incoming",
+                Direction::Incoming,
+            )?,
+            triangle_attention_starting_node: TriangleAttention::load(
+                &b.sub("triangle_attention_starting_node"),
+                Node::Starting,
+                tc,
+                th,
+            )?,
+            triangle_attention_ending_node: TriangleAttention::load(
+                &b.sub("triangle_attention_ending_node"),
+                Node::Ending,
+                tc,
+                th,
+            )?,
+            pair_transition: Transition::load(&b.sub("pair_transition"), tc, 2)?,
+            multimer,
+        })
+    }
 }
 
 /// Everything below `evoformer/template_*`.
@@ -58,11 +105,6 @@ pub struct TemplateEmbedding<'w> {
 impl<'w> TemplateEmbedding<'w> {
     /// Below the `evoformer` scope.
     pub fn load(evo: &Scope<'w>, cfg: &ModelConfig) -> Result<Self, WeightError> {
-        use crate::model::net::evoformer::{
-            transition::Transition,
-            triangle_attention::{Node, TriangleAttention},
-            triangle_multiplication::{Direction, TriangleMultiplication},
-        };
         let (c_m, c_z, tc, th) = (
             cfg.evoformer.msa_channel,
             cfg.evoformer.pair_channel,
@@ -75,36 +117,7 @@ impl<'w> TemplateEmbedding<'w> {
             .sub("template_pair_stack/__layer_stack_no_state")
             .stacked(cfg.evoformer.template.pair_blocks);
         let pair_stack = (0..cfg.evoformer.template.pair_blocks)
-            .map(|i| {
-                let b = stack.layer(i);
-                Ok(TemplatePairBlock {
-                    triangle_multiplication_outgoing: TriangleMultiplication::load(
-                        &b.sub("triangle_multiplication_outgoing"),
-                        Direction::Outgoing,
-                        tc,
-                        tc,
-                    )?,
-                    triangle_multiplication_incoming: TriangleMultiplication::load(
-                        &b.sub("triangle_multiplication_incoming"),
-                        Direction::Incoming,
-                        tc,
-                        tc,
-                    )?,
-                    triangle_attention_starting_node: TriangleAttention::load(
-                        &b.sub("triangle_attention_starting_node"),
-                        Node::Starting,
-                        tc,
-                        th,
-                    )?,
-                    triangle_attention_ending_node: TriangleAttention::load(
-                        &b.sub("triangle_attention_ending_node"),
-                        Node::Ending,
-                        tc,
-                        th,
-                    )?,
-                    pair_transition: Transition::load(&b.sub("pair_transition"), tc, 2)?,
-                })
-            })
+            .map(|i| TemplatePairBlock::load(&stack.layer(i), cfg))
             .collect::<Result<_, WeightError>>()?;
         Ok(Self {
             dgram: (3.25, 50.75, 39),
@@ -156,18 +169,27 @@ pub(crate) fn dgram_bin(d2: f32, lower: &[f32], upper: &[f32]) -> Option<usize> 
 }
 
 impl TemplatePairBlock<'_> {
-    /// One block of Alg. 16, in AlphaFold2's order: triangle attention (starting, ending node), then
-    /// triangle multiplication (outgoing, incoming), then the transition.
+    /// One block of Alg. 16, in AlphaFold2's monomer order: triangle attention (starting, ending node),
+    /// then triangle multiplication (outgoing, incoming), then the transition. AlphaFold-Multimer's
+    /// `TemplateEmbeddingIteration` runs the two multiplications first.
     pub fn forward(&self, act: &mut Array3<f32>, pair_mask: &Array2<f32>, rt: &RuntimeOptions) {
         let mask = pair_mask.view();
+        let multiplications = |act: &mut Array3<f32>| {
+            let u = self.triangle_multiplication_outgoing.forward(act, mask, rt);
+            add_in_place(act, u);
+            let u = self.triangle_multiplication_incoming.forward(act, mask, rt);
+            add_in_place(act, u);
+        };
+        if self.multimer {
+            multiplications(act);
+        }
         let u = self.triangle_attention_starting_node.forward(act, mask);
         add_in_place(act, u);
         let u = self.triangle_attention_ending_node.forward(act, mask);
         add_in_place(act, u);
-        let u = self.triangle_multiplication_outgoing.forward(act, mask, rt);
-        add_in_place(act, u);
-        let u = self.triangle_multiplication_incoming.forward(act, mask, rt);
-        add_in_place(act, u);
+        if !self.multimer {
+            multiplications(act);
+        }
         let u = self.pair_transition.forward(act, rt);
         add_in_place(act, u);
     }

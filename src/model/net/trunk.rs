@@ -7,12 +7,13 @@
 
 use ndarray::{Array2, Array3, Axis};
 
-use crate::model::input::trunk_inputs::{Recycled, TrunkInputs};
+use crate::model::input::trunk_inputs::{ChainIds, Recycled, TrunkInputs};
 use crate::model::net::embedders::{ExtraMsaEmbedder, InputEmbedder, RecyclingEmbedder, RelPos};
 use crate::model::net::evoformer::{Activations, EvoformerStack, StackKind};
 use crate::model::net::template_embedding::TemplateEmbedding;
+use crate::model::net::template_embedding_multimer::MultimerTemplateEmbedding;
 use crate::model::ops::primitives::Linear;
-use crate::model::params::config::{ModelConfig, RuntimeOptions};
+use crate::model::params::config::{ModelConfig, ModelKind, RuntimeOptions};
 use crate::model::params::weights::{Scope, WeightError};
 
 /// The trunk's outputs for one iteration.
@@ -43,8 +44,27 @@ pub struct Trunk<'w> {
     pub extra_msa_stack: EvoformerStack<'w>,
     pub evoformer: EvoformerStack<'w>,
     pub single_activations: Linear<'w>,
-    /// model_1/2 only.
-    pub template_embedding: Option<TemplateEmbedding<'w>>,
+    /// model_1/2 and the multimer models only.
+    pub template_embedding: Option<Templates<'w>>,
+}
+
+/// The template module of a monomer model or of AlphaFold-Multimer (one per loaded network: the size
+/// difference of the variants does not matter).
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
+pub enum Templates<'w> {
+    Monomer(TemplateEmbedding<'w>),
+    Multimer(MultimerTemplateEmbedding<'w>),
+}
+
+impl<'w> Templates<'w> {
+    /// The monomer models' template module, if this is one.
+    pub fn as_monomer(&self) -> Option<&TemplateEmbedding<'w>> {
+        match self {
+            Self::Monomer(t) => Some(t),
+            Self::Multimer(_) => None,
+        }
+    }
 }
 
 impl<'w> Trunk<'w> {
@@ -73,10 +93,14 @@ impl<'w> Trunk<'w> {
                 cfg.evoformer.msa_channel,
                 cfg.evoformer.seq_channel,
             )?,
-            template_embedding: if cfg.evoformer.templates {
-                Some(TemplateEmbedding::load(&evo, cfg)?)
-            } else {
-                None
+            template_embedding: match (cfg.evoformer.templates, cfg.kind) {
+                (false, _) => None,
+                (true, ModelKind::Monomer) => {
+                    Some(Templates::Monomer(TemplateEmbedding::load(&evo, cfg)?))
+                }
+                (true, ModelKind::Multimer) => Some(Templates::Multimer(
+                    MultimerTemplateEmbedding::load(&evo, cfg)?,
+                )),
             },
         })
     }
@@ -94,12 +118,26 @@ impl<'w> Trunk<'w> {
         let aatype: Vec<i32> = x.aatype.to_vec();
         self.recycling_embedder
             .forward(&mut msa, &mut pair, prev, &aatype);
-        self.relpos.forward(&mut pair, &x.residue_index.to_vec());
+        self.relpos
+            .forward(&mut pair, &x.residue_index.to_vec(), x.chains.as_ref());
 
         let seq_mask = &x.seq_mask;
         let pair_mask = Array2::from_shape_fn((n, n), |(i, j)| seq_mask[i] * seq_mask[j]);
         if let Some(te) = templates {
-            let update = te.pair_update(&pair, &x.templates, &pair_mask, rt);
+            let update = match te {
+                Templates::Monomer(te) => te.pair_update(&pair, &x.templates, &pair_mask, rt),
+                Templates::Multimer(te) => {
+                    let one_chain;
+                    let chains = match &x.chains {
+                        Some(c) => c,
+                        None => {
+                            one_chain = ChainIds::single(n);
+                            &one_chain
+                        }
+                    };
+                    te.pair_update(&pair, &x.templates, chains, &pair_mask, rt)
+                }
+            };
             pair += &update;
         }
 
@@ -111,7 +149,10 @@ impl<'w> Trunk<'w> {
         let num_msa = msa.dim().0 - t_rows;
         let msa_mask = match templates {
             Some(te) => {
-                let (rows, rows_mask) = te.msa_rows(&x.templates);
+                let (rows, rows_mask) = match te {
+                    Templates::Monomer(te) => te.msa_rows(&x.templates),
+                    Templates::Multimer(te) => te.msa_rows(&x.templates),
+                };
                 msa.slice_mut(ndarray::s![num_msa.., .., ..]).assign(&rows);
                 ndarray::concatenate(Axis(0), &[x.msa_mask.view(), rows_mask.view()])
                     .expect("same residues")

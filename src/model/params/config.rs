@@ -15,6 +15,10 @@ pub const MAX_NUM_RECYCLE: usize = 200;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
+    /// Which network: AlphaFold2's monomer models or AlphaFold-Multimer (model files written before
+    /// multimer support hold monomers).
+    #[serde(default)]
+    pub kind: ModelKind,
     pub evoformer: EvoformerConfig,
     pub structure_module: StructureModuleConfig,
     pub heads: HeadsConfig,
@@ -22,6 +26,31 @@ pub struct ModelConfig {
     /// Recycling iterations after the first (AlphaFold2 default 3).
     pub num_recycle: usize,
 }
+
+/// The two network families of AlphaFold2 v2.3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    /// model_1..5 (and `_ptm`): one chain, the input pipeline outside the network.
+    #[default]
+    Monomer,
+    /// model_1..5_multimer_v3 (Evans et al. 2021): complexes; MSA sampling inside the network, relative
+    /// positions with chain information, its own template embedding and structure module.
+    Multimer,
+}
+
+impl ModelKind {
+    /// The structure module's `position_scale`: translations are predicted in units of this many Å.
+    pub fn position_scale(self) -> f32 {
+        match self {
+            Self::Monomer => 10.0,
+            Self::Multimer => 20.0,
+        }
+    }
+}
+
+/// Relative chain index clip of AlphaFold-Multimer's relative encoding (`max_relative_chain`).
+pub const MAX_RELATIVE_CHAIN: usize = 2;
 
 /// The trunk: embeddings, recycling, extra-MSA stack, Evoformer, templates.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -64,6 +93,18 @@ pub struct TemplateConfig {
     pub pair_channel: usize,
     pub pair_blocks: usize,
     pub heads: usize,
+    /// Channels of the template pair stack's triangle multiplications (`None`: `pair_channel`, as in the
+    /// monomer models; AlphaFold-Multimer sets them separately, 64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub triangle_multiplication_channels: Option<usize>,
+}
+
+impl TemplateConfig {
+    /// Channels of the template pair stack's triangle multiplications.
+    pub fn triangle_channels(&self) -> usize {
+        self.triangle_multiplication_channels
+            .unwrap_or(self.pair_channel)
+    }
 }
 
 /// Structure module (Alg. 20-24): channels, layers (shared weights), IPA heads and point counts, the
@@ -145,6 +186,7 @@ struct FlatConfig {
 impl From<FlatConfig> for ModelConfig {
     fn from(f: FlatConfig) -> Self {
         Self {
+            kind: ModelKind::Monomer,
             evoformer: EvoformerConfig {
                 msa_channel: f.msa_channel,
                 pair_channel: f.pair_channel,
@@ -166,6 +208,7 @@ impl From<FlatConfig> for ModelConfig {
                     pair_channel: f.template_pair_channel,
                     pair_blocks: f.template_pair_blocks,
                     heads: f.template_heads,
+                    triangle_multiplication_channels: None,
                 },
             },
             structure_module: StructureModuleConfig {
@@ -305,6 +348,13 @@ impl ModelConfig {
                 return Err(format!("{name} is {v}, more than {MAX_BLOCKS}"));
             }
         }
+        if let Some(t) = self.evoformer.template.triangle_multiplication_channels {
+            if t == 0 || t > MAX_CHANNELS {
+                return Err(format!(
+                    "evoformer.template.triangle_multiplication_channels is {t}"
+                ));
+            }
+        }
         if self.num_recycle > MAX_NUM_RECYCLE {
             return Err(format!(
                 "num_recycle is {}, more than {MAX_NUM_RECYCLE}",
@@ -366,6 +416,7 @@ impl ModelConfig {
     /// blocks, 4 extra-MSA blocks, templates, 3 recycles.
     pub fn model_1_ptm() -> Self {
         Self {
+            kind: ModelKind::Monomer,
             evoformer: EvoformerConfig {
                 msa_channel: 256,
                 pair_channel: 128,
@@ -387,6 +438,7 @@ impl ModelConfig {
                     pair_channel: 64,
                     pair_blocks: 2,
                     heads: 4,
+                    triangle_multiplication_channels: None,
                 },
             },
             structure_module: StructureModuleConfig {
@@ -418,6 +470,9 @@ impl ModelConfig {
     /// add the predicted-aligned-error head). model_1/2 use templates, model_3/4/5 do not (AlphaFold2's
     /// `CONFIG_DIFFS`); all share the trunk and structure-module sizes.
     pub fn preset(name: &str) -> Option<Self> {
+        if let Some(base) = name.strip_suffix("_multimer_v3") {
+            return Self::multimer_preset(base);
+        }
         let (base, ptm) = match name.strip_suffix("_ptm") {
             Some(b) => (b, true),
             None => (name, false),
@@ -435,6 +490,30 @@ impl ModelConfig {
         } else {
             5120
         };
+        Some(c)
+    }
+
+    /// AlphaFold2 v2.3's `model_1_multimer_v3` … `model_5_multimer_v3` (`CONFIG_MULTIMER`): the monomer
+    /// trunk and structure-module sizes, templates with a 64-channel triangle multiplication, 508 sampled
+    /// cluster rows and 2,048 extra rows (1,152 for model_4/5), 20 recycles (stopped early at 0.5 Å by
+    /// the caller, see [`crate::model::net::alphafold::EarlyStop`]).
+    pub fn multimer_preset(base: &str) -> Option<Self> {
+        if !matches!(
+            base,
+            "model_1" | "model_2" | "model_3" | "model_4" | "model_5"
+        ) {
+            return None;
+        }
+        let mut c = Self::model_1_ptm();
+        c.kind = ModelKind::Multimer;
+        c.evoformer.template.triangle_multiplication_channels = Some(64);
+        c.input.max_msa_clusters = 508;
+        c.input.max_extra_msa = if matches!(base, "model_4" | "model_5") {
+            1152
+        } else {
+            2048
+        };
+        c.num_recycle = 20;
         Some(c)
     }
 
@@ -466,6 +545,33 @@ impl ModelConfig {
             )
         };
         let mut c = Self::model_1_ptm();
+        if w.has_prefix(&format!(
+            "{ROOT}/evoformer/~_relative_encoding/position_activations/"
+        )) {
+            c.kind = ModelKind::Multimer;
+            c.input.max_extra_msa = 2048;
+            c.evoformer.triangle_multiplication_channels = dim(
+                "evoformer/evoformer_iteration/triangle_multiplication_outgoing/projection//weights",
+                2,
+            )? / 2;
+            let t = "evoformer/template_embedding/single_template_embedding";
+            if w.has_prefix(&format!("{ROOT}/{t}/")) {
+                c.evoformer.template.pair_channel =
+                    dim(&format!("{t}/template_pair_embedding_0//weights"), 1)?;
+                c.evoformer.template.pair_blocks = dim(
+                    &format!(
+                        "{t}/template_embedding_iteration/pair_transition/transition1//weights"
+                    ),
+                    0,
+                )?;
+                c.evoformer.template.triangle_multiplication_channels = Some(
+                    dim(
+                        &format!("{t}/template_embedding_iteration/triangle_multiplication_outgoing/projection//weights"),
+                        2,
+                    )? / 2,
+                );
+            }
+        }
         c.evoformer.msa_channel = cols("preprocess_1d")?;
         c.evoformer.pair_channel = cols("left_single")?;
         c.evoformer.extra_msa_channel = cols("extra_msa_activations")?;
@@ -473,7 +579,11 @@ impl ModelConfig {
         c.evoformer.num_block = blocks("evoformer_iteration")?;
         c.evoformer.extra_msa_num_block = blocks("extra_msa_stack")?;
         c.evoformer.templates = w.has_prefix(&format!("{ROOT}/evoformer/template_embedding/"));
-        c.input.max_msa_clusters = if c.evoformer.templates { 508 } else { 512 };
+        c.input.max_msa_clusters = if c.evoformer.templates || c.kind == ModelKind::Multimer {
+            508
+        } else {
+            512
+        };
         c.structure_module.channel = dim("structure_module/initial_projection//weights", 1)?;
         c.structure_module.sidechain_channel = dim(
             "structure_module/fold_iteration/rigid_sidechain/input_projection//weights",
@@ -558,7 +668,7 @@ mod tests {
         assert_eq!(c.input.max_extra_msa, 256);
         // The grouped form round-trips.
         let text = serde_json::to_string(&c).unwrap();
-        assert!(text.starts_with(r#"{"evoformer":{"#));
+        assert!(text.starts_with(r#"{"kind":"monomer","evoformer":{"#));
         assert_eq!(ModelConfig::from_json(&text).unwrap(), c);
     }
 

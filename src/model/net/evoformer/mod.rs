@@ -39,9 +39,11 @@ pub enum ColumnAttention<'w> {
     Global(MsaColumnGlobalAttention<'w>),
 }
 
-/// One block (AlphaFold2's `EvoformerIteration`, outer product mean after the MSA updates).
+/// One block (AlphaFold2's `EvoformerIteration`: the outer product mean after the MSA updates in the
+/// monomer models, before them in AlphaFold-Multimer, `outer_product_mean.first`).
 #[derive(Debug, Clone)]
 pub struct EvoformerBlock<'w> {
+    pub outer_product_mean_first: bool,
     pub msa_row_attention_with_pair_bias: MsaRowAttentionWithPairBias<'w>,
     pub msa_column_attention: ColumnAttention<'w>,
     pub msa_transition: Transition<'w>,
@@ -71,7 +73,17 @@ impl<'w> EvoformerBlock<'w> {
             cfg.evoformer.transition_factor,
         );
         let tri = cfg.evoformer.triangle_multiplication_channels;
+        let multimer = cfg.kind == crate::model::params::config::ModelKind::Multimer;
+        // AlphaFold-Multimer's parameters fuse the two projections of a triangle multiplication.
+        let tri_mult = |name: &str, d: Direction| {
+            if multimer {
+                TriangleMultiplication::load_fused(&scope.sub(name), d, c_z, tri)
+            } else {
+                TriangleMultiplication::load(&scope.sub(name), d, c_z, tri)
+            }
+        };
         Ok(Self {
+            outer_product_mean_first: multimer,
             msa_row_attention_with_pair_bias: MsaRowAttentionWithPairBias::load(
                 &scope.sub("msa_row_attention_with_pair_bias"),
                 c_m,
@@ -97,17 +109,13 @@ impl<'w> EvoformerBlock<'w> {
                 cfg.evoformer.outer_product_channels,
                 c_z,
             )?,
-            triangle_multiplication_outgoing: TriangleMultiplication::load(
-                &scope.sub("triangle_multiplication_outgoing"),
+            triangle_multiplication_outgoing: tri_mult(
+                "triangle_multiplication_outgoing",
                 Direction::Outgoing,
-                c_z,
-                tri,
             )?,
-            triangle_multiplication_incoming: TriangleMultiplication::load(
-                &scope.sub("triangle_multiplication_incoming"),
+            triangle_multiplication_incoming: tri_mult(
+                "triangle_multiplication_incoming",
                 Direction::Incoming,
-                c_z,
-                tri,
             )?,
             triangle_attention_starting_node: TriangleAttention::load(
                 &scope.sub("triangle_attention_starting_node"),
@@ -134,6 +142,10 @@ impl<'w> EvoformerBlock<'w> {
         rt: &RuntimeOptions,
     ) {
         let (msa_mask, pair_mask) = (msa_mask.view(), pair_mask.view());
+        if self.outer_product_mean_first {
+            let update = self.outer_product_mean.forward(&act.msa, msa_mask);
+            add_in_place(&mut act.pair, update);
+        }
         let update = self
             .msa_row_attention_with_pair_bias
             .forward(&act.msa, msa_mask, &act.pair);
@@ -145,8 +157,10 @@ impl<'w> EvoformerBlock<'w> {
         add_in_place(&mut act.msa, update);
         let update = self.msa_transition.forward(&act.msa, rt);
         add_in_place(&mut act.msa, update);
-        let update = self.outer_product_mean.forward(&act.msa, msa_mask);
-        add_in_place(&mut act.pair, update);
+        if !self.outer_product_mean_first {
+            let update = self.outer_product_mean.forward(&act.msa, msa_mask);
+            add_in_place(&mut act.pair, update);
+        }
         let update = self
             .triangle_multiplication_outgoing
             .forward(&act.pair, pair_mask, rt);

@@ -125,6 +125,40 @@ impl<'w> TriangleMultiplication<'w> {
         })
     }
 
+    /// The same module with AlphaFold-Multimer's fused parameter layout (`fuse_projection_weights`): one
+    /// `projection` and one `gate` of `2c` columns (left channels, then right), `left_norm_input` and
+    /// `center_norm` for the two layer norms. The computation is the same.
+    pub fn load_fused(
+        scope: &Scope<'w>,
+        direction: Direction,
+        c_z: usize,
+        c: usize,
+    ) -> Result<Self, WeightError> {
+        let proj = Linear::load(&scope.sub("projection"), c_z, 2 * c)?;
+        let gate = Linear::load(&scope.sub("gate"), c_z, 2 * c)?;
+        let half = |l: &Linear<'w>, r: std::ops::Range<usize>| {
+            (
+                l.weights.slice_move(s![.., r.clone()]),
+                l.bias.slice_move(s![r]),
+            )
+        };
+        Ok(Self {
+            direction,
+            layer_norm_input: LayerNorm::load(&scope.sub("left_norm_input"), c_z)?,
+            left: Gated {
+                proj: half(&proj, 0..c),
+                gate: half(&gate, 0..c),
+            },
+            right: Gated {
+                proj: half(&proj, c..2 * c),
+                gate: half(&gate, c..2 * c),
+            },
+            center_layer_norm: LayerNorm::load(&scope.sub("center_norm"), c)?,
+            output_projection: Linear::load(&scope.sub("output_projection"), c, c_z)?,
+            gating_linear: Linear::load(&scope.sub("gating_linear"), c_z, c_z)?,
+        })
+    }
+
     /// Residual update of `pair [N, N, c_z]`.
     pub fn forward(
         &self,
