@@ -270,8 +270,15 @@ fn colour_bar<DB: DrawingBackend>(
     Ok(())
 }
 
-/// The predicted aligned error `[N, N]` (Å) as a heat map, 0 to `max_pae`.
-pub(crate) fn pae_png(path: &Path, title: &str, pae: ArrayView2<f32>, max_pae: f32) -> PlotResult {
+/// The predicted aligned error `[N, N]` (Å) as a heat map, 0 to `max_pae`; `chain_starts` (the first
+/// residue of every chain after the first) are marked by black lines.
+pub(crate) fn pae_png(
+    path: &Path,
+    title: &str,
+    pae: ArrayView2<f32>,
+    max_pae: f32,
+    chain_starts: &[usize],
+) -> PlotResult {
     let n = pae.nrows().max(1);
     let max = (max_pae as f64).max(1e-3);
     render(path, (760, 640), |root| {
@@ -289,6 +296,20 @@ pub(crate) fn pae_png(path: &Path, title: &str, pae: ArrayView2<f32>, max_pae: f
         raster(&plot, 0, pae.nrows(), pae.ncols(), |r, c| {
             Some(lerp(&PAE_STOPS, pae[[r, c]] as f64 / max))
         })?;
+        for &b in chain_starts {
+            let at = b as f64 + 0.5;
+            for line in [
+                [(at, 0.5), (at, n as f64 + 0.5)],
+                [(0.5, at), (n as f64 + 0.5, at)],
+            ] {
+                chart
+                    .draw_series(std::iter::once(PathElement::new(
+                        line,
+                        BLACK.stroke_width(2),
+                    )))
+                    .map_err(draw_err)?;
+            }
+        }
         colour_bar(&right, 0.0, max, "Expected position error (Å)", &PAE_STOPS)
     })
 }
@@ -372,6 +393,18 @@ pub(crate) fn target_plots(
     models: &[(String, Vec<f32>)],
     top_pae: Option<(&str, Array2<f32>, f32)>,
 ) -> Result<Vec<std::path::PathBuf>, String> {
+    target_plots_with_chains(dir, target, msa, models, top_pae, &[])
+}
+
+/// [`target_plots`] for a complex: the PAE picture marks where each chain after the first starts.
+pub(crate) fn target_plots_with_chains(
+    dir: &Path,
+    target: &str,
+    msa: ArrayView2<i32>,
+    models: &[(String, Vec<f32>)],
+    top_pae: Option<(&str, Array2<f32>, f32)>,
+    chain_starts: &[usize],
+) -> Result<Vec<std::path::PathBuf>, String> {
     let mut written = Vec::new();
     let p = dir.join("coverage.png");
     coverage_png(
@@ -392,6 +425,7 @@ pub(crate) fn target_plots(
             &format!("{target}: predicted aligned error ({name})"),
             pae.view(),
             max,
+            chain_starts,
         )?;
         written.push(p);
     }

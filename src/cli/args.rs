@@ -259,14 +259,13 @@ pub(crate) enum ParamsCommand {
     },
     /// Write the small demo model with random weights (made from a fixed seed; not meaningful structures)
     Demo {
-        /// Output model file
-        #[arg(
-            short,
-            long,
-            value_name = "FILE",
-            default_value = "models/ferrofold_demo.onnx"
-        )]
-        output: PathBuf,
+        /// Output model file [default: models/ferrofold_demo.onnx, models/ferrofold_demo_multimer.onnx
+        /// with --multimer]
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// The demo AlphaFold-Multimer model (for complexes) instead
+        #[arg(long)]
+        multimer: bool,
     },
     /// Check a model file against its configuration and print a summary
     Info {
@@ -405,8 +404,8 @@ pub(crate) struct ModelArgs {
     /// Run only the first N models (in name order: model_1 … model_5; ColabFold's --num-models)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), help_heading = "ColabFold")]
     pub(crate) num_models: Option<u64>,
-    /// Which of the models given run: alphafold2_ptm (model_<n>_ptm) or alphafold2 (model_<n>);
-    /// ColabFold's --model-type (alphafold2_multimer_v3 needs AlphaFold-Multimer, not supported yet)
+    /// Which of the models given run: alphafold2_ptm (model_<n>_ptm), alphafold2 (model_<n>) or
+    /// alphafold2_multimer_v3 (model_<n>_multimer_v3, for complexes); ColabFold's --model-type
     #[arg(long, value_name = "TYPE", value_parser = ["alphafold2_ptm", "alphafold2", "alphafold2_multimer_v3"], help_heading = "ColabFold")]
     pub(crate) model_type: Option<String>,
     /// MSA cluster rows the model samples (its max_msa_clusters: 512, 508 with templates; ColabFold's

@@ -116,13 +116,22 @@ pub(crate) fn params(cmd: ParamsCommand) -> anyhow::Result<()> {
                 r.parameters
             )?;
         }
-        ParamsCommand::Demo { output } => {
-            let written = params::ensure_demo_model(&output)?;
+        ParamsCommand::Demo { output, multimer } => {
+            let output = match (multimer, output) {
+                (true, None) => PathBuf::from("models/ferrofold_demo_multimer.onnx"),
+                (false, None) => PathBuf::from("models/ferrofold_demo.onnx"),
+                (_, Some(o)) => o,
+            };
+            let written = params::ensure_demo(&output, multimer)?;
             warn_demo();
             writeln!(
                 out,
                 "{}\t{}\t{}",
-                params::DEMO_MODEL_NAME,
+                if multimer {
+                    params::DEMO_MULTIMER_MODEL_NAME
+                } else {
+                    params::DEMO_MODEL_NAME
+                },
                 output.display(),
                 if written { "written" } else { "present" }
             )?;
@@ -206,7 +215,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
     let models = if stages == Stages::Features {
         Vec::new()
     } else {
-        model_list(&args.model)?
+        model_list(&args.model, false)?
     };
     let opts = RunOptions {
         inputs: args.inputs,
@@ -265,12 +274,13 @@ fn print_target_lines(t: &run_stage::TargetResult) -> std::io::Result<()> {
 }
 
 pub(crate) fn predict(args: PredictArgs) -> anyhow::Result<()> {
-    let models = model_list(&args.model)?;
     let input = args
         .features
         .clone()
         .or_else(|| args.processed_features.clone())
         .unwrap_or_default();
+    let complex = ferrofold::io::features_h5::multimer::is_multimer(&input);
+    let models = model_list(&args.model, complex)?;
     let output = args.output.unwrap_or_else(|| {
         input
             .parent()
@@ -293,9 +303,10 @@ pub(crate) fn predict(args: PredictArgs) -> anyhow::Result<()> {
             .map(|p| format!("{p:.4}"))
             .unwrap_or_else(|| "-".into());
         let what = if r.skipped { "up to date" } else { "written" };
+        let iptm = r.iptm.map(|p| format!("\tiptm {p:.4}")).unwrap_or_default();
         writeln!(
             out,
-            "{}\t{}\tmean_plddt {:.2}\tptm {ptm}\t{:.1} s\t{what}",
+            "{}\t{}\tmean_plddt {:.2}\tptm {ptm}{iptm}\t{:.1} s\t{what}",
             r.name,
             output.display(),
             r.mean_plddt,

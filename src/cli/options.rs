@@ -297,10 +297,15 @@ pub(crate) fn warn_demo() {
 
 /// The model files to run: the demo model (made on first use), or those given and those in
 /// `--models-dir`.
-pub(crate) fn model_list(args: &ModelArgs) -> anyhow::Result<Vec<PathBuf>> {
+/// With `complex`, the demo model is the demo AlphaFold-Multimer model.
+pub(crate) fn model_list(args: &ModelArgs, complex: bool) -> anyhow::Result<Vec<PathBuf>> {
     if args.demo_model {
-        let path = params::demo_model_path();
-        if params::ensure_demo_model(&path)? {
+        let path = if complex {
+            params::demo_multimer_model_path()
+        } else {
+            params::demo_model_path()
+        };
+        if params::ensure_demo(&path, complex)? {
             tracing::info!(
                 "wrote the demo model to {} (set FERROFOLD_MODELS to keep it elsewhere)",
                 path.display()
@@ -342,9 +347,12 @@ fn select_models(
         let keep: Box<dyn Fn(&str) -> bool> = match t {
             "alphafold2_ptm" => Box::new(|n: &str| n.strip_suffix("_ptm").is_some_and(numbered)),
             "alphafold2" => Box::new(numbered),
+            "alphafold2_multimer_v3" => {
+                Box::new(|n: &str| n.strip_suffix("_multimer_v3").is_some_and(numbered))
+            }
             _ => {
                 return Err(UsageError(format!(
-                    "--model-type {t}: AlphaFold-Multimer models are not supported yet (complexes are planned)"
+                    "--model-type {t}: one of alphafold2_ptm, alphafold2, alphafold2_multimer_v3"
                 ))
                 .into())
             }

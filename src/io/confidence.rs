@@ -118,6 +118,16 @@ impl RankingDebug {
             order: order.into_iter().map(|(m, _)| m.clone()).collect(),
         }
     }
+
+    /// Multimer ranking (AlphaFold2: `0.8·ipTM + 0.2·pTM` under `iptm+ptm`), highest first.
+    pub fn multimer(confidences: &[(String, f64)]) -> Self {
+        let Self { plddts, order, .. } = Self::monomer(confidences);
+        Self {
+            plddts: None,
+            iptm_ptm: plddts,
+            order,
+        }
+    }
 }
 
 /// Serialises with 4-space indentation, as AlphaFold2's `json.dumps(..., indent=4)`.

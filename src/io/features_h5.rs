@@ -63,7 +63,7 @@ pub enum FeaturesFileError {
     NotFeatures { path: PathBuf, attr: &'static str },
     #[error("{path}: unknown features format version {found} (this ferrofold reads version {FORMAT_VERSION})")]
     Version { path: PathBuf, found: String },
-    #[error("{path}: holds a complex's features (AlphaFold-Multimer's input); this step reads a single chain's, and predicting complexes is not supported yet (the multimer model is planned)")]
+    #[error("{path}: holds a complex's features (AlphaFold-Multimer's input); this step reads a single chain's (`predict` runs complexes with AlphaFold-Multimer models)")]
     Complex { path: PathBuf },
     #[error("{path}: holds {found} features (features_kind '{found}'); {expected} features are needed here")]
     Kind {

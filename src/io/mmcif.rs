@@ -70,13 +70,32 @@ fn write_lines(p: &Protein, name: &str, w: &mut dyn Write) -> std::io::Result<()
         "1 ferrofold {} program 'model building' 'AlphaFold2-class structure prediction (Rust)'\n#",
         cif_value(env!("CARGO_PKG_VERSION"))
     )?;
-    // Chains: one entity per chain (monomers: one).
+    // Chains, and one entity per distinct sequence (a homodimer's two chains share one).
     let n = p.num_res();
     let mut chains: Vec<(usize, usize, usize)> = Vec::new(); // (chain index, start, end)
     for i in 0..n {
         match chains.last_mut() {
             Some(c) if c.0 == p.chain_index[i] => c.2 = i + 1,
             _ => chains.push((p.chain_index[i], i, i + 1)),
+        }
+    }
+    // entity_of[k]: the entity (from 0) of chain k; entities[e]: the chains of entity e.
+    let mut entities: Vec<Vec<usize>> = Vec::new();
+    let mut entity_of: Vec<usize> = Vec::with_capacity(chains.len());
+    for (k, &(_, start, end)) in chains.iter().enumerate() {
+        let same = entities.iter().position(|members| {
+            let (_, s0, e0) = chains[members[0]];
+            p.aatype[s0..e0] == p.aatype[start..end]
+        });
+        match same {
+            Some(e) => {
+                entities[e].push(k);
+                entity_of.push(e);
+            }
+            None => {
+                entity_of.push(entities.len());
+                entities.push(vec![k]);
+            }
         }
     }
     let mut used: Vec<usize> = p.aatype.iter().map(|&a| a.min(20)).collect();
@@ -104,35 +123,50 @@ fn write_lines(p: &Protein, name: &str, w: &mut dyn Write) -> std::io::Result<()
         w,
         "#\nloop_\n_entity.id\n_entity.type\n_entity.src_method\n_entity.pdbx_description"
     )?;
-    for (e, _) in chains.iter().enumerate() {
-        writeln!(w, "{} polymer man 'Predicted chain {}'", e + 1, e + 1)?;
+    for (e, members) in entities.iter().enumerate() {
+        let ids: Vec<String> = members
+            .iter()
+            .map(|&k| Protein::chain_id(chains[k].0).to_string())
+            .collect();
+        writeln!(
+            w,
+            "{} polymer man {}",
+            e + 1,
+            cif_value(&format!("Predicted chain {}", ids.join(", ")))
+        )?;
     }
     writeln!(w, "#\nloop_\n_entity_poly.entity_id\n_entity_poly.type\n_entity_poly.nstd_linkage\n_entity_poly.nstd_monomer\n_entity_poly.pdbx_strand_id\n_entity_poly.pdbx_seq_one_letter_code\n_entity_poly.pdbx_seq_one_letter_code_can")?;
-    for (e, &(c, start, end)) in chains.iter().enumerate() {
+    for (e, members) in entities.iter().enumerate() {
+        let (_, start, end) = chains[members[0]];
         let seq: String = (start..end)
             .map(|i| rc::RESTYPES.get(p.aatype[i]).copied().unwrap_or('X'))
             .collect();
         let unknown = if seq.contains('X') { "yes" } else { "no" };
+        let strands: Vec<String> = members
+            .iter()
+            .map(|&k| Protein::chain_id(chains[k].0).to_string())
+            .collect();
         writeln!(
             w,
             "{} polypeptide(L) no {unknown} {} {seq} {seq}",
             e + 1,
-            Protein::chain_id(c)
+            strands.join(",")
         )?;
     }
     writeln!(w, "#\nloop_\n_entity_poly_seq.entity_id\n_entity_poly_seq.num\n_entity_poly_seq.mon_id\n_entity_poly_seq.hetero")?;
-    for (e, &(_, start, end)) in chains.iter().enumerate() {
+    for (e, members) in entities.iter().enumerate() {
+        let (_, start, end) = chains[members[0]];
         for (k, i) in (start..end).enumerate() {
             writeln!(w, "{} {} {} n", e + 1, k + 1, rc::RESTYPE_3[p.aatype[i]])?;
         }
     }
     writeln!(w, "#\nloop_\n_struct_asym.id\n_struct_asym.entity_id")?;
-    for (e, &(c, _, _)) in chains.iter().enumerate() {
-        writeln!(w, "{} {}", Protein::chain_id(c), e + 1)?;
+    for (k, &(c, _, _)) in chains.iter().enumerate() {
+        writeln!(w, "{} {}", Protein::chain_id(c), entity_of[k] + 1)?;
     }
     writeln!(w, "#\nloop_\n_pdbx_poly_seq_scheme.asym_id\n_pdbx_poly_seq_scheme.entity_id\n_pdbx_poly_seq_scheme.seq_id\n_pdbx_poly_seq_scheme.mon_id\n_pdbx_poly_seq_scheme.pdb_seq_num\n_pdbx_poly_seq_scheme.auth_seq_num\n_pdbx_poly_seq_scheme.pdb_mon_id\n_pdbx_poly_seq_scheme.auth_mon_id\n_pdbx_poly_seq_scheme.pdb_strand_id\n_pdbx_poly_seq_scheme.pdb_ins_code\n_pdbx_poly_seq_scheme.hetero")?;
-    for (e, &(c, start, end)) in chains.iter().enumerate() {
-        let chain = Protein::chain_id(c);
+    for (ck, &(c, start, end)) in chains.iter().enumerate() {
+        let (e, chain) = (entity_of[ck], Protein::chain_id(c));
         for (k, i) in (start..end).enumerate() {
             let res = rc::RESTYPE_3[p.aatype[i].min(20)];
             let num = p.residue_index[i];
@@ -184,8 +218,8 @@ fn write_lines(p: &Protein, name: &str, w: &mut dyn Write) -> std::io::Result<()
         writeln!(w, "_atom_site.{field}")?;
     }
     let mut serial = 1usize;
-    for (e, &(c, start, end)) in chains.iter().enumerate() {
-        let chain = Protein::chain_id(c);
+    for (ck, &(c, start, end)) in chains.iter().enumerate() {
+        let (e, chain) = (entity_of[ck], Protein::chain_id(c));
         for (k, i) in (start..end).enumerate() {
             let res = rc::RESTYPE_3[p.aatype[i]];
             for (a, atom) in rc::ATOM_TYPES.iter().enumerate() {

@@ -7,5 +7,6 @@ pub mod features;
 pub mod inspect;
 pub mod params;
 pub mod predict;
+pub mod predict_complex;
 pub(crate) mod reuse;
 pub mod run;

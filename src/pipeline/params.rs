@@ -472,15 +472,45 @@ pub const DEMO_MODEL_SEED: u64 = 2026;
 /// **random** weights made deterministically from a seed by [`crate::model::params::random`]: it exercises the
 /// whole pipeline without DeepMind's parameters, and its structures mean nothing.
 pub fn demo_model() -> ModelFile {
-    let mut c = ModelConfig::model_1_ptm();
+    demo_model_of(ModelConfig::model_1_ptm(), DEMO_MODEL_NAME)
+}
+
+/// Name of the demo AlphaFold-Multimer model.
+pub const DEMO_MULTIMER_MODEL_NAME: &str = "ferrofold_demo_multimer";
+
+/// The demo model's sizes in AlphaFold-Multimer's architecture (templates on, a 16-channel template
+/// stack), random weights from the same seed: for complexes without DeepMind's parameters.
+pub fn demo_multimer_model() -> ModelFile {
+    let base = ModelConfig::multimer_preset("model_1").expect("model_1 is a preset");
+    let mut m = demo_model_of(base, DEMO_MULTIMER_MODEL_NAME);
+    m.source_sha256 = format!("generated: ferrofold demo multimer model, seed {DEMO_MODEL_SEED}");
+    m
+}
+
+/// Where `--demo-model` keeps the demo multimer model, beside the demo model.
+pub fn demo_multimer_model_path() -> PathBuf {
+    demo_model_path().with_file_name(format!("{DEMO_MULTIMER_MODEL_NAME}.onnx"))
+}
+
+fn demo_model_of(base: ModelConfig, name: &str) -> ModelFile {
+    let mut c = base;
+    let multimer = c.kind == crate::model::params::config::ModelKind::Multimer;
     c.evoformer.msa_channel = 64;
     c.evoformer.pair_channel = 32;
     c.evoformer.extra_msa_channel = 16;
     c.evoformer.seq_channel = 64;
     c.evoformer.num_block = 4;
     c.evoformer.extra_msa_num_block = 1;
-    c.evoformer.templates = false;
-    c.num_recycle = 1;
+    // AlphaFold-Multimer always has its template module.
+    c.evoformer.templates = multimer;
+    if multimer {
+        // AlphaFold-Multimer runs the template stack for each of its four template slots, filled or
+        // not: one narrow block keeps the demo's cost in its trunk.
+        c.evoformer.template.pair_channel = 16;
+        c.evoformer.template.pair_blocks = 1;
+        c.evoformer.template.triangle_multiplication_channels = Some(16);
+    }
+    c.num_recycle = if multimer { 3 } else { 1 };
     c.structure_module.channel = 64;
     c.structure_module.layers = 4;
     c.structure_module.sidechain_channel = 32;
@@ -501,7 +531,7 @@ pub fn demo_model() -> ModelFile {
         weights.tensors.insert(key, t);
     }
     ModelFile {
-        name: DEMO_MODEL_NAME.into(),
+        name: name.into(),
         config: c,
         weights,
         source_sha256: format!("generated: ferrofold demo model, seed {DEMO_MODEL_SEED}"),
@@ -512,8 +542,18 @@ pub fn demo_model() -> ModelFile {
 
 /// Writes the demo model to `path` unless a valid one is there already; returns whether it was written.
 pub fn ensure_demo_model(path: &Path) -> Result<bool, ParamsError> {
+    ensure_demo(path, false)
+}
+
+/// As [`ensure_demo_model`], the demo multimer model ([`demo_multimer_model`]) when `multimer`.
+pub fn ensure_demo(path: &Path, multimer: bool) -> Result<bool, ParamsError> {
+    let name = if multimer {
+        DEMO_MULTIMER_MODEL_NAME
+    } else {
+        DEMO_MODEL_NAME
+    };
     if let Ok(m) = load(path) {
-        if m.name == DEMO_MODEL_NAME {
+        if m.name == name {
             return Ok(false);
         }
     }
@@ -522,7 +562,12 @@ pub fn ensure_demo_model(path: &Path) -> Result<bool, ParamsError> {
     if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         crate::fsutil::atomic::remove_stale_temporaries(dir);
     }
-    model_file::write(path, &demo_model())?;
+    let model = if multimer {
+        demo_multimer_model()
+    } else {
+        demo_model()
+    };
+    model_file::write(path, &model)?;
     Ok(true)
 }
 

@@ -108,6 +108,8 @@ pub struct ModelReport {
     pub ranking_confidence: f64,
     pub mean_plddt: f64,
     pub ptm: Option<f64>,
+    /// Interface pTM (complexes).
+    pub iptm: Option<f64>,
     pub seconds: f64,
     pub skipped: bool,
 }
@@ -136,7 +138,7 @@ pub enum PredictError {
     Write(String),
 }
 
-fn write_err(path: &Path) -> impl Fn(std::io::Error) -> PredictError + '_ {
+pub(super) fn write_err(path: &Path) -> impl Fn(std::io::Error) -> PredictError + '_ {
     move |e| PredictError::Write(format!("{}: {e}", path.display()))
 }
 
@@ -164,6 +166,9 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
             ..opts.clone()
         };
         return run(&converted);
+    }
+    if features_h5::multimer::is_multimer(&opts.features) {
+        return super::predict_complex::run(opts);
     }
     let max = crate::model::params::config::MAX_NUM_RECYCLE;
     if opts.num_recycle.is_some_and(|n| n > max) {
@@ -194,6 +199,18 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
         templates: num_templates,
     } = sizes;
     let models = load_models(opts, num_res)?;
+    if let Some(m) = models
+        .iter()
+        .find(|m| m.config.kind == crate::model::params::config::ModelKind::Multimer)
+    {
+        return Err(PredictError::Model {
+            model: m.name.clone(),
+            message: format!(
+                "an AlphaFold-Multimer model; {} holds a single chain's features: use a monomer model (model_1 … model_5, _ptm), or make a complex's features (`ferrofold features --complex`)",
+                opts.features.display()
+            ),
+        });
+    }
     let runtimes = plan_memory(opts, num_res, num_alignments, num_templates, &models)?;
     let (raw, prov, fixed_inputs) = match processed {
         Some((pf, _, _)) => {
@@ -277,16 +294,21 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
             let predict_s = t1.elapsed().as_secs_f64();
             timings.insert(format!("process_features_{pred_name}"), process_s);
             timings.insert(format!("predict_and_compile_{pred_name}"), predict_s);
+            let protein = protein_of(&raw, &pred)?;
+            let ranking_confidence = pred.heads.plddt.mean().unwrap_or(0.0) as f64;
             let report = write_model_outputs(
                 opts,
-                &raw,
                 m,
                 &pred_name,
                 seed,
                 &pred,
                 &hash,
                 &prov.query_sequence,
-                raw.num_res(),
+                OutputParts {
+                    protein,
+                    ranking_confidence,
+                    extra: Vec::new(),
+                },
             )?;
             info!(
                 "{pred_name} (seed {seed}): mean pLDDT {:.2}{} ({:.1} s)",
@@ -303,7 +325,7 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
             });
         }
     }
-    let order = write_ranking(opts, &reports, &timings)?;
+    let order = write_ranking(opts, &reports, &timings, false)?;
     if opts.plots {
         write_plots(opts, &raw, &order);
     }
@@ -358,7 +380,7 @@ pub fn predict_processed(
 
 /// The features file's SHA-256 (which keys the results), checked against its recorded checksum (a file
 /// without one is taken as given). A file that cannot be read is reported by the features reader.
-fn check_features_file(opts: &PredictOptions) -> Result<String, PredictError> {
+pub(super) fn check_features_file(opts: &PredictOptions) -> Result<String, PredictError> {
     let features_sha = sha256_file(&opts.features);
     if let Ok(sha) = &features_sha {
         let integrity = crate::fsutil::checksum::check_hash(&opts.features, sha.clone());
@@ -514,7 +536,10 @@ fn check_model(
     Ok(())
 }
 
-fn load_models(opts: &PredictOptions, num_res: usize) -> Result<Vec<ModelFile>, PredictError> {
+pub(super) fn load_models(
+    opts: &PredictOptions,
+    num_res: usize,
+) -> Result<Vec<ModelFile>, PredictError> {
     if opts.models.is_empty() {
         return Err(PredictError::Invalid {
             path: opts.output_dir.clone(),
@@ -557,7 +582,7 @@ fn load_models(opts: &PredictOptions, num_res: usize) -> Result<Vec<ModelFile>, 
 /// Every model's peak memory, estimated and fitted to the budget (chunk sizes shrink to fit) before
 /// anything is read or written; a model that cannot fit is refused with the numbers. Returns each
 /// model's runtime settings and the line that reports its estimate.
-fn plan_memory(
+pub(super) fn plan_memory(
     opts: &PredictOptions,
     num_res: usize,
     num_alignments: usize,
@@ -623,7 +648,12 @@ pub fn prediction_name(model: &str, k: usize) -> String {
     format!("{model}_pred_{k}")
 }
 
-fn result_hash(opts: &PredictOptions, features_sha: &str, m: &ModelFile, seed: u64) -> String {
+pub(super) fn result_hash(
+    opts: &PredictOptions,
+    features_sha: &str,
+    m: &ModelFile,
+    seed: u64,
+) -> String {
     let recycles = opts.num_recycle.unwrap_or(m.config.num_recycle);
     let mut h = InputHash::new("ferrofold predict v2");
     h.add(features_sha)
@@ -638,7 +668,11 @@ fn result_hash(opts: &PredictOptions, features_sha: &str, m: &ModelFile, seed: u
 }
 
 /// The report of an earlier run's result for the same inputs, when it may be reused.
-fn reusable_result(opts: &PredictOptions, name: &str, hash: &str) -> Option<ModelReport> {
+pub(super) fn reusable_result(
+    opts: &PredictOptions,
+    name: &str,
+    hash: &str,
+) -> Option<ModelReport> {
     let result_path = opts.result_format.path(&opts.output_dir, name);
     let recorded = || {
         results_h5::read_attr(&result_path, "input_sha256")
@@ -651,14 +685,18 @@ fn reusable_result(opts: &PredictOptions, name: &str, hash: &str) -> Option<Mode
     }
     let plddt = results_h5::read_f32(&result_path, "plddt")?;
     let mean = plddt.mean().unwrap_or(0.0) as f64;
-    let ptm =
-        results_h5::read_f32(&result_path, "ptm").and_then(|a| a.iter().next().map(|&v| v as f64));
+    let scalar = |key: &str| {
+        results_h5::read_f32(&result_path, key).and_then(|a| a.iter().next().map(|&v| v as f64))
+    };
+    let ptm = scalar("ptm");
+    let iptm = scalar("iptm");
     info!("{name}: {} is up to date, skipped", result_path.display());
     Some(ModelReport {
         name: name.to_string(),
-        ranking_confidence: mean,
+        ranking_confidence: scalar("ranking_confidence").unwrap_or(mean),
         mean_plddt: mean,
         ptm,
+        iptm,
         seconds: 0.0,
         skipped: true,
     })
@@ -678,7 +716,7 @@ fn worker_threads(requested: usize) -> usize {
 }
 
 /// Runs one model on the CPU engine in its own thread pool, with a progress bar of its blocks.
-fn predict_model(
+pub(super) fn predict_model(
     opts: &PredictOptions,
     m: &ModelFile,
     name: &str,
@@ -801,23 +839,41 @@ fn protein_of(
     .with_residue_b_factors(pred.heads.plddt.as_slice().expect("contiguous"))
 }
 
+/// What one prediction's files are written from besides the prediction: its structure, how it is ranked
+/// (AlphaFold2: mean pLDDT for monomers, 0.8·ipTM + 0.2·pTM for complexes) and extra arrays for the
+/// result file (a complex's chains).
+pub(super) struct OutputParts<'a> {
+    pub protein: Protein,
+    pub ranking_confidence: f64,
+    pub extra: Vec<(&'a str, ArrayViewD<'a, f32>)>,
+}
+
+/// The ranking confidence of a complex: AlphaFold2's `0.8·ipTM + 0.2·pTM`.
+pub(super) fn multimer_ranking(pred: &Prediction) -> Option<(f64, f64, f64)> {
+    let pae = pred.heads.pae.as_ref()?;
+    let (ptm, iptm) = (pae.ptm as f64, pae.iptm? as f64);
+    Some((0.8 * iptm + 0.2 * ptm, ptm, iptm))
+}
+
 #[allow(clippy::too_many_arguments)]
-fn write_model_outputs(
+pub(super) fn write_model_outputs(
     opts: &PredictOptions,
-    raw: &crate::features::RawFeatures,
     m: &ModelFile,
     name: &str,
     seed: u64,
     pred: &Prediction,
     hash: &str,
     sequence: &str,
-    n: usize,
+    parts: OutputParts,
 ) -> Result<ModelReport, PredictError> {
     let dir = &opts.output_dir;
     let h = &pred.heads;
+    let n = parts.protein.num_res();
     let mean_plddt = h.plddt.mean().unwrap_or(0.0) as f64;
     let ptm = h.pae.as_ref().map(|p| p.ptm as f64);
-    let ranking = ndarray::arr0(mean_plddt as f32);
+    let iptm = h.pae.as_ref().and_then(|p| p.iptm).map(|v| v as f64);
+    let ranking = ndarray::arr0(parts.ranking_confidence as f32);
+    let iptm_arr = iptm.map(|v| ndarray::arr0(v as f32));
     let ptm_arr = h.pae.as_ref().map(|p| ndarray::arr0(p.ptm));
     let max_pae = h
         .pae
@@ -871,6 +927,10 @@ fn write_model_outputs(
         sets.push(("max_predicted_aligned_error", mx.view().into_dyn()));
         sets.push(("ptm", t.view().into_dyn()));
     }
+    if let Some(v) = &iptm_arr {
+        sets.push(("iptm", v.view().into_dyn()));
+    }
+    sets.extend(parts.extra);
     let attrs = vec![
         ("input_sha256", hash.to_string()),
         ("model_name", m.name.clone()),
@@ -880,7 +940,7 @@ fn write_model_outputs(
         ("prediction_name", name.to_string()),
         ("seed", seed.to_string()),
     ];
-    let protein = protein_of(raw, pred)?;
+    let protein = parts.protein;
     pdb::write_path(&protein, dir.join(format!("unrelaxed_{name}.pdb")))?;
     mmcif::write_path(&protein, name, dir.join(format!("unrelaxed_{name}.cif")))?;
     let conf =
@@ -922,9 +982,10 @@ fn write_model_outputs(
     crate::fsutil::checksum::record(&result_path).map_err(write_err(&result_path))?;
     Ok(ModelReport {
         name: name.to_string(),
-        ranking_confidence: mean_plddt,
+        ranking_confidence: parts.ranking_confidence,
         mean_plddt,
         ptm,
+        iptm,
         seconds: 0.0,
         skipped: false,
     })
@@ -951,17 +1012,22 @@ fn remove_stale_ranked(dir: &Path, keep: usize) {
     }
 }
 
-fn write_ranking(
+pub(super) fn write_ranking(
     opts: &PredictOptions,
     reports: &[ModelReport],
     timings: &BTreeMap<String, f64>,
+    complex: bool,
 ) -> Result<Vec<String>, PredictError> {
     let dir = &opts.output_dir;
     let conf: Vec<(String, f64)> = reports
         .iter()
         .map(|r| (r.name.clone(), r.ranking_confidence))
         .collect();
-    let ranking = RankingDebug::monomer(&conf);
+    let ranking = if complex {
+        RankingDebug::multimer(&conf)
+    } else {
+        RankingDebug::monomer(&conf)
+    };
     for (k, name) in ranking.order.iter().enumerate() {
         for ext in ["pdb", "cif"] {
             let src = dir.join(format!("unrelaxed_{name}.{ext}"));

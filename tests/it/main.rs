@@ -23,6 +23,7 @@ mod multimer_model_parity;
 mod output_tree;
 mod params_fetch;
 mod predict_cli;
+mod predict_complex;
 mod reliability;
 mod run_cli;
 mod score;

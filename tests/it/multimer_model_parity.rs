@@ -146,3 +146,33 @@ fn small_heteromer_matches_alphafold_multimer() {
 fn dropping_empty_rows_changes_nothing_beyond_rounding() {
     check("tiny", true);
 }
+
+/// ferrofold's presets describe DeepMind's parameter files exactly: every key and shape of
+/// model_1_multimer_v3 and model_5_multimer_v3 as `modules_multimer` creates them (official
+/// configuration; `tests/reference/make_multimer_param_shapes.py`), so `params convert` takes the real
+/// files.
+#[test]
+fn multimer_presets_match_deepminds_parameter_layout() {
+    let text = std::fs::read_to_string(data("multimer/params_shapes_multimer_v3.json")).unwrap();
+    let all: std::collections::BTreeMap<String, std::collections::BTreeMap<String, Vec<usize>>> =
+        serde_json::from_str(&text).unwrap();
+    for (model, theirs) in all {
+        let cfg = ModelConfig::preset(&model).unwrap();
+        assert_eq!(cfg.kind, ModelKind::Multimer);
+        let ours: std::collections::BTreeMap<String, Vec<usize>> =
+            ferrofold::model::params::schema::expected(&cfg)
+                .into_iter()
+                .collect();
+        let missing: Vec<_> = theirs.keys().filter(|k| !ours.contains_key(*k)).collect();
+        let extra: Vec<_> = ours.keys().filter(|k| !theirs.contains_key(*k)).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "{model}: not loaded {missing:?}; not in DeepMind's {extra:?}"
+        );
+        for (k, shape) in &theirs {
+            assert_eq!(&ours[k], shape, "{model}: {k}");
+        }
+        let params: usize = theirs.values().map(|s| s.iter().product::<usize>()).sum();
+        assert_eq!(params, 93_223_705, "{model}");
+    }
+}
