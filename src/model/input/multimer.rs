@@ -196,28 +196,35 @@ pub fn assemble(
     let extra_codes = f.msa.select(Axis(0), extra);
     let extra_mask = f.msa_mask.select(Axis(0), extra);
     let extra_del = f.deletion_matrix.select(Axis(0), extra);
-    let extra_hot = one_hot(&extra_codes, &extra_mask, false);
     let msa_hot = one_hot(masked, &msa_mask, false);
     let msa_hot_w = one_hot(masked, &msa_mask, true);
 
-    // agreement [k, e], then the softmax over the centres of each extra row.
-    let mut assignment = msa_hot_w.dot(&extra_hot.t());
-    assignment.mapv_inplace(|v| v * 1e3);
-    for mut col in assignment.axis_iter_mut(Axis(1)) {
-        let max = col.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        col.mapv_inplace(|v| (v - max).exp());
-        let sum = col.sum();
-        col.mapv_inplace(|v| v / sum);
+    // The extra rows a block at a time (their one-hot form is [rows, N*23] floats): for each, the
+    // agreement with every centre [k, rows], a softmax over the centres, weighted by the positions both
+    // rows cover (AlphaFold-Multimer's `einsum('mr, nr->mn', ...)`); sums over all blocks.
+    const BLOCK: usize = 1024;
+    let mut count = Array1::<f32>::ones(k);
+    let mut msa_sum = msa_hot;
+    let mut del_sum = deletions.clone();
+    for start in (0..e).step_by(BLOCK) {
+        let rows = start..(start + BLOCK).min(e);
+        let codes = extra_codes.slice(s![rows.clone(), ..]).to_owned();
+        let mask = extra_mask.slice(s![rows.clone(), ..]).to_owned();
+        let hot = one_hot(&codes, &mask, false);
+        let mut assignment = msa_hot_w.dot(&hot.t());
+        assignment.mapv_inplace(|v| v * 1e3);
+        for mut col in assignment.axis_iter_mut(Axis(1)) {
+            let max = col.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            col.mapv_inplace(|v| (v - max).exp());
+            let sum = col.sum();
+            col.mapv_inplace(|v| v / sum);
+        }
+        assignment *= &msa_mask.dot(&mask.t());
+        count += &assignment.sum_axis(Axis(1));
+        msa_sum += &assignment.dot(&hot);
+        let masked_del = &mask * &extra_del.slice(s![rows, ..]);
+        del_sum += &assignment.dot(&masked_del);
     }
-    // Weighted by the positions both rows cover (AlphaFold-Multimer's `einsum('mr, nr->mn', ...)`).
-    let overlap = msa_mask.dot(&extra_mask.t());
-    assignment *= &overlap;
-    let count: Array1<f32> = assignment.sum_axis(Axis(1)).mapv(|c| c + 1.0);
-    let mut msa_sum = assignment.dot(&extra_hot);
-    msa_sum += &msa_hot;
-    let masked_del = &extra_mask * &extra_del;
-    let mut del_sum = assignment.dot(&masked_del);
-    del_sum += &deletions;
 
     let mut msa_feat = Array3::<f32>::zeros((k, n, 49));
     msa_feat
