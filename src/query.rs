@@ -274,27 +274,8 @@ pub fn read_targets(path: impl AsRef<Path>, complex: bool) -> Result<Vec<Target>
     let mut out = Vec::new();
     for r in &records {
         if r.sequence.contains(':') {
-            let parts = split(r)?;
-            let chains = complex_chains(
-                path,
-                &r.id,
-                parts
-                    .into_iter()
-                    .enumerate()
-                    .map(|(k, s)| {
-                        let id = crate::features::multimer::chain_ids(k + 1)
-                            .and_then(|v| v.last().copied())
-                            .unwrap_or('?');
-                        (s, format!("{}_{id}", r.id), r.line)
-                    })
-                    .collect(),
-            )?;
             out.push(None);
-            singles.push(Target::Complex(Complex {
-                id: r.id.clone(),
-                description: r.header(),
-                chains,
-            }));
+            singles.push(Target::Complex(complex_from_colon_record(path, r)?));
         } else {
             out.push(Some(r.clone()));
             singles.push(Target::Monomer(Query::from_record(r)));
@@ -309,6 +290,35 @@ pub fn read_targets(path: impl AsRef<Path>, complex: bool) -> Result<Vec<Target>
     }
     fasta::validate_protein(&checked, path)?;
     Ok(singles)
+}
+
+/// The complex of a record whose sequence separates chains with `:` (ColabFold's notation): chains A, B,
+/// … named `<id>_<chain id>`; an empty chain or a chain that is not a protein is an error naming the file,
+/// line and chain.
+pub fn complex_from_colon_record(path: &Path, r: &FastaRecord) -> Result<Complex, FastaError> {
+    let mut parts = Vec::new();
+    for (k, seq) in r.sequence.split(':').enumerate() {
+        if seq.is_empty() {
+            return Err(complex_err(
+                path,
+                r.line,
+                format!(
+                    "'{}': chain {} is empty (a ':' at the start or end, or '::')",
+                    r.id,
+                    k + 1
+                ),
+            ));
+        }
+        let id = crate::features::multimer::chain_ids(k + 1)
+            .and_then(|v| v.last().copied())
+            .unwrap_or('?');
+        parts.push((seq.to_string(), format!("{}_{id}", r.id), r.line));
+    }
+    Ok(Complex {
+        id: r.id.clone(),
+        description: r.header(),
+        chains: complex_chains(path, &r.id, parts)?,
+    })
 }
 
 /// The complex of a ColabFold complex alignment: named after the file, each distinct chain repeated as

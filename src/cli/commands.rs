@@ -215,7 +215,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
     let models = if stages == Stages::Features {
         Vec::new()
     } else {
-        model_list(&args.model, false)?
+        model_list(&args.model, false, true)?
     };
     let opts = RunOptions {
         inputs: args.inputs,
@@ -280,7 +280,7 @@ pub(crate) fn predict(args: PredictArgs) -> anyhow::Result<()> {
         .or_else(|| args.processed_features.clone())
         .unwrap_or_default();
     let complex = ferrofold::io::features_h5::multimer::is_multimer(&input);
-    let models = model_list(&args.model, complex)?;
+    let models = model_list(&args.model, complex, false)?;
     let output = args.output.unwrap_or_else(|| {
         input
             .parent()

@@ -297,22 +297,35 @@ pub(crate) fn warn_demo() {
 
 /// The model files to run: the demo model (made on first use), or those given and those in
 /// `--models-dir`.
-/// With `complex`, the demo model is the demo AlphaFold-Multimer model.
-pub(crate) fn model_list(args: &ModelArgs, complex: bool) -> anyhow::Result<Vec<PathBuf>> {
+/// With `complex`, the demo model is the demo AlphaFold-Multimer model; with `both` (a batch of single
+/// chains and complexes), both demo models.
+pub(crate) fn model_list(
+    args: &ModelArgs,
+    complex: bool,
+    both: bool,
+) -> anyhow::Result<Vec<PathBuf>> {
     if args.demo_model {
-        let path = if complex {
-            params::demo_multimer_model_path()
-        } else {
-            params::demo_model_path()
-        };
-        if params::ensure_demo(&path, complex)? {
-            tracing::info!(
-                "wrote the demo model to {} (set FERROFOLD_MODELS to keep it elsewhere)",
-                path.display()
-            );
+        let mut kinds = vec![complex];
+        if both {
+            kinds = vec![false, true];
+        }
+        let mut paths = Vec::new();
+        for multimer in kinds {
+            let path = if multimer {
+                params::demo_multimer_model_path()
+            } else {
+                params::demo_model_path()
+            };
+            if params::ensure_demo(&path, multimer)? {
+                tracing::info!(
+                    "wrote the demo model to {} (set FERROFOLD_MODELS to keep it elsewhere)",
+                    path.display()
+                );
+            }
+            paths.push(path);
         }
         warn_demo();
-        return Ok(vec![path]);
+        return Ok(paths);
     }
     let mut models = args.models.clone();
     if let Some(dir) = &args.models_dir {

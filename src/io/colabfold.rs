@@ -62,7 +62,7 @@ fn refuse_complex(path: &Path, line: usize, id: &str, sequence: &str) -> Result<
             path,
             line,
             format!(
-                "'{id}' is a complex of {chains} chains (ColabFold's ':' separator); complexes are not predicted yet, and `ferrofold features` reads them from FASTA (SEQ1:SEQ2) or ColabFold's complex .a3m"
+                "'{id}' is a complex of {chains} chains (ColabFold's ':' separator); a CSV row is read as one chain: give the complex as a FASTA record (>id, then SEQ1:SEQ2), which `features`, `predict` and `run` take, or as ColabFold's complex .a3m"
             ),
         ));
     }
@@ -106,7 +106,7 @@ pub fn read_a3m_query(path: &Path) -> Result<FastaRecord, FastaError> {
                     path,
                     no,
                     format!(
-                        "a complex alignment ({} chain(s) of lengths {lens:?}, copies {cards:?}); complexes are not predicted yet (`ferrofold features` makes their AlphaFold-Multimer features)",
+                        "a complex alignment ({} chain(s) of lengths {lens:?}, copies {cards:?}); `run` takes complexes from FASTA records (SEQ1:SEQ2): for this alignment run `ferrofold features` on it, then `ferrofold predict`",
                         lens.len()
                     ),
                 ));

@@ -319,6 +319,16 @@ fn search_chain(
 }
 
 /// Runs the stage for one complex.
+/// The input hash the features stage would record for complex `c` now (to prove that an existing
+/// `features.h5` belongs to it).
+pub(crate) fn expected_input_hash(
+    c: &Complex,
+    opts: &FeaturesOptions,
+) -> Result<String, FeaturesStageError> {
+    let entities = entity_sources(c, opts)?;
+    input_hash(c, &entities, opts)
+}
+
 pub(crate) fn run_complex_target(
     c: &Complex,
     opts: &FeaturesOptions,

@@ -504,14 +504,19 @@ fn read_features(
 /// Checks every model file of `opts` as `predict` would (readable, weights intact, PAE head if required,
 /// no name twice), one at a time so that only one model is in memory: `run` calls it before any search
 /// or write, so that a broken model file stops the batch before hours of searches.
-pub(crate) fn check_models(opts: &PredictOptions) -> Result<(), PredictError> {
+/// Returns each model's kind (monomer or AlphaFold-Multimer), in order.
+pub(crate) fn check_models(
+    opts: &PredictOptions,
+) -> Result<Vec<crate::model::params::config::ModelKind>, PredictError> {
     let mut names: Vec<String> = Vec::new();
+    let mut kinds = Vec::new();
     for path in &opts.models {
         let m = params::load(path)?;
         check_model(opts, &m, path, &names)?;
         names.push(m.name.clone());
+        kinds.push(m.config.kind);
     }
-    Ok(())
+    Ok(kinds)
 }
 
 /// One model file against the options and the models before it.

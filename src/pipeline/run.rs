@@ -17,6 +17,7 @@ use super::features::{run_target, FeaturesOptions, FeaturesStageError, MsaSource
 use super::predict::{self, PredictError, PredictOptions};
 use crate::features::builder::MsaLimits;
 use crate::io::fasta::{self, FastaError};
+use crate::model::params::config::ModelKind;
 use crate::query::Query;
 
 /// One target of a batch.
@@ -27,6 +28,8 @@ pub struct Target {
     /// The record id as written in the FASTA file.
     pub original_id: String,
     pub query: Query,
+    /// The chains, when the record is a complex (chains separated by `:`, ColabFold's notation).
+    pub complex: Option<crate::query::Complex>,
     pub source: PathBuf,
     /// Why the record cannot be a target (an empty or mis-lettered sequence), if it cannot: the batch
     /// records it as failed and goes on with the others.
@@ -150,19 +153,30 @@ pub(crate) fn collect_targets(inputs: &[PathBuf]) -> Result<Vec<Target>, RunErro
             let original = std::mem::replace(&mut r.id, name.clone());
             // A bad record is one failed target, not a failed batch (its position still counts, so
             // array tasks share the batch the same way whatever the records hold).
-            let problem = if r.sequence.contains(':') {
-                Some(format!(
-                    "{}:{}: '{original}' is a complex (chains separated by ':'): `run` does not predict complexes yet; `ferrofold features` makes its AlphaFold-Multimer features",
-                    file.display(),
-                    r.line
-                ))
+            let (problem, complex) = if r.sequence.contains(':') {
+                match crate::query::complex_from_colon_record(&file, r) {
+                    Ok(mut c) => {
+                        c.id = name.clone();
+                        (None, Some(c))
+                    }
+                    Err(e) => (
+                        Some(
+                            e.to_string()
+                                .replace(&format!("'{name}'"), &format!("'{original}'")),
+                        ),
+                        None,
+                    ),
+                }
             } else {
-                fasta::validate_protein_record(r, &file).err().map(|e| {
-                    e.to_string()
-                        .replace(&format!("'{name}'"), &format!("'{original}'"))
-                })
+                (
+                    fasta::validate_protein_record(r, &file).err().map(|e| {
+                        e.to_string()
+                            .replace(&format!("'{name}'"), &format!("'{original}'"))
+                    }),
+                    None,
+                )
             };
-            targets.push((original, r.clone(), file.clone(), problem));
+            targets.push((original, r.clone(), file.clone(), problem, complex));
         }
         if records.is_empty() {
             fasta::validate_protein(&records, &file)?;
@@ -170,10 +184,11 @@ pub(crate) fn collect_targets(inputs: &[PathBuf]) -> Result<Vec<Target>, RunErro
     }
     Ok(targets
         .into_iter()
-        .map(|(original_id, r, source, problem)| Target {
+        .map(|(original_id, r, source, problem, complex)| Target {
             name: r.id.clone(),
             original_id,
             query: Query::from_record(&r),
+            complex,
             source,
             problem,
         })
@@ -354,19 +369,24 @@ pub struct TargetResult {
 /// it must equal the one the features stage would record now. Otherwise the predict stage would predict
 /// an old sequence and credit the new FASTA. The error says what differs and what to run.
 fn check_features_belong(t: &Target, path: &Path, opts: &FeaturesOptions) -> Result<(), RunError> {
-    let expected = super::features::expected_input_hash(&t.query, opts)?;
+    let expected = match &t.complex {
+        Some(c) => super::complex::expected_input_hash(c, opts)?,
+        None => super::features::expected_input_hash(&t.query, opts)?,
+    };
     let prov = crate::io::features_h5::read_provenance(path)
         .map_err(|e| RunError::Input(format!("target '{}': {e}", t.name)))?;
     if prov.input_hash == expected {
         return Ok(());
     }
+    // Residues, not counting a complex's ':' separators.
+    let residues = |s: &str| s.chars().filter(|&c| c != ':').count();
     let why = if prov.query_sequence != t.query.sequence {
         format!(
             "it was made for another sequence ({} residues; record '{}' in {} now has {})",
-            prov.query_sequence.len(),
+            residues(&prov.query_sequence),
             t.original_id,
             t.source.display(),
-            t.query.len()
+            residues(&t.query.sequence)
         )
     } else {
         format!(
@@ -401,13 +421,15 @@ pub fn run_each(opts: &RunOptions, mut done: impl FnMut(&TargetResult)) -> Resul
     let (index, size) = array_task(opts.array)?;
     // Every model file is checked before any search or write (a broken one would otherwise surface only
     // after the first target's searches).
-    if opts.stages.predict() {
+    let kinds = if opts.stages.predict() {
         let check = PredictOptions {
             models: opts.models.clone(),
             ..opts.predict.clone()
         };
-        predict::check_models(&check).map_err(RunError::Models)?;
-    }
+        predict::check_models(&check).map_err(RunError::Models)?
+    } else {
+        Vec::new()
+    };
     let mine = shard(all, index, size);
     info!("task {index} of {size}: {} target(s)", mine.len());
     std::fs::create_dir_all(&opts.output_dir)
@@ -434,7 +456,7 @@ pub fn run_each(opts: &RunOptions, mut done: impl FnMut(&TargetResult)) -> Resul
         crate::progress::set_target(Some(label));
         let result = match &t.problem {
             Some(problem) => Err(("input", RunError::Input(problem.clone()))),
-            None => one_target(opts, &t),
+            None => one_target(opts, &t, &kinds),
         };
         match result {
             Ok(r) => done(&r),
@@ -515,12 +537,20 @@ fn features_options(opts: &RunOptions, t: &Target) -> FeaturesOptions {
 /// Features and/or predict for one target; an error comes with the stage it happened in.
 // Returned once per target: the size of the error does not matter.
 #[allow(clippy::result_large_err)]
-fn one_target(opts: &RunOptions, t: &Target) -> Result<TargetResult, (&'static str, RunError)> {
+fn one_target(
+    opts: &RunOptions,
+    t: &Target,
+    kinds: &[ModelKind],
+) -> Result<TargetResult, (&'static str, RunError)> {
     let f_opts = features_options(opts, t);
     let target_dir = opts.output_dir.join(&t.name);
     let started = std::time::Instant::now();
     let (features_path, features_line) = if opts.stages.features() {
-        let report = run_target(&t.query, &f_opts).map_err(|e| ("features", e.into()))?;
+        let report = match &t.complex {
+            Some(c) => super::complex::run_complex_target(c, &f_opts),
+            None => run_target(&t.query, &f_opts),
+        }
+        .map_err(|e| ("features", e.into()))?;
         let templates = match report.templates.len() {
             0 => String::new(),
             n => format!(
@@ -564,9 +594,40 @@ fn one_target(opts: &RunOptions, t: &Target) -> Result<TargetResult, (&'static s
             models: Vec::new(),
         });
     }
+    let kind = if t.complex.is_some() {
+        ModelKind::Multimer
+    } else {
+        ModelKind::Monomer
+    };
+    let models: Vec<PathBuf> = opts
+        .models
+        .iter()
+        .zip(kinds)
+        .filter(|(_, k)| **k == kind)
+        .map(|(p, _)| p.clone())
+        .collect();
+    if models.is_empty() && !opts.models.is_empty() {
+        let (what, need) = match kind {
+            ModelKind::Multimer => (
+                "a complex",
+                "AlphaFold-Multimer models (model_<n>_multimer_v3)",
+            ),
+            ModelKind::Monomer => (
+                "a single chain",
+                "monomer models (model_<n>, model_<n>_ptm)",
+            ),
+        };
+        return Err((
+            "predict",
+            RunError::Input(format!(
+                "target '{}' is {what}: none of the models given is one of the {need} it needs",
+                t.name
+            )),
+        ));
+    }
     let p_opts = PredictOptions {
         features: features_path,
-        models: opts.models.clone(),
+        models,
         output_dir: target_dir.clone(),
         overwrite: opts.overwrite,
         ..opts.predict.clone()
@@ -577,6 +638,10 @@ fn one_target(opts: &RunOptions, t: &Target) -> Result<TargetResult, (&'static s
             .iter()
             .map(|m| {
                 let ptm = m.ptm.map(|p| format!(", pTM {p:.4}")).unwrap_or_default();
+                let ptm = match m.iptm {
+                    Some(i) => format!("{ptm}, ipTM {i:.4}"),
+                    None => ptm,
+                };
                 let what = if m.skipped { "up to date" } else { "written" };
                 format!(
                     "predict {}: mean pLDDT {:.2}{ptm} ({what})",
@@ -858,6 +923,7 @@ mod tests {
                     description: String::new(),
                     sequence: "MK".into(),
                 },
+                complex: None,
                 source: PathBuf::from("x"),
                 problem: None,
             })

@@ -204,7 +204,8 @@ fn colabfold_a3m_and_csv_inputs_are_targets() {
     assert!(out.join("query/ranked_0.pdb").is_file());
     assert!(out.join("alpha/ranked_0.pdb").is_file());
 
-    // `run` refuses complexes until the multimer model lands, naming the line; nothing is written.
+    // `run` takes complexes from FASTA records only: a CSV complex row and a ColabFold complex .a3m are
+    // refused, naming the line and what to do instead; nothing is written.
     let bad = d.join("bad");
     std::fs::create_dir_all(&bad).unwrap();
     std::fs::write(bad.join("c.csv"), "id,sequence\ndimer,MKVLA:MKVLA\n").unwrap();
@@ -220,7 +221,7 @@ fn colabfold_a3m_and_csv_inputs_are_targets() {
                 "-o",
                 bo.to_str().unwrap(),
             ],
-            &[want, "not predicted yet"],
+            &[want, "FASTA"],
         );
     }
     assert!(!Path::new(&bo).exists() || files_below(&bo).is_empty());

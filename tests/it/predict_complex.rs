@@ -225,3 +225,57 @@ fn models_of_the_other_kind_are_refused_with_nothing_written() {
         assert!(!out.exists(), "nothing written");
     }
 }
+
+#[test]
+fn run_takes_single_chains_and_complexes_in_one_batch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let fasta = d.join("batch.fasta");
+    std::fs::write(&fasta, format!(">mono\n{A}\n>dimer\n{A}:{B}\n")).unwrap();
+    let out = d.join("out");
+    let run_batch = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            fasta.to_str().unwrap(),
+            "--demo-model",
+            "--single-sequence",
+            "--num-recycle",
+            "0",
+            "--no-plots",
+            "-o",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        std::process::Command::new(env!("CARGO_BIN_EXE_ferrofold"))
+            .args(&args)
+            .env("FERROFOLD_MODELS", d.join("models"))
+            .output()
+            .unwrap()
+    };
+    let r = run_batch(&[]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let pdb = std::fs::read_to_string(out.join("dimer/ranked_0.pdb")).unwrap();
+    let chains: std::collections::BTreeSet<char> = pdb
+        .lines()
+        .filter(|l| l.starts_with("ATOM"))
+        .map(|l| l.as_bytes()[21] as char)
+        .collect();
+    assert_eq!(chains.into_iter().collect::<String>(), "AB");
+    assert!(out
+        .join("dimer/result_ferrofold_demo_multimer_pred_0.h5")
+        .is_file());
+    assert!(out.join("mono/result_ferrofold_demo_pred_0.h5").is_file());
+    assert!(!out
+        .join("mono/result_ferrofold_demo_multimer_pred_0.h5")
+        .exists());
+    let log = std::fs::read_to_string(out.join("dimer/log.txt")).unwrap();
+    assert!(log.contains("ipTM"), "{log}");
+
+    // The predict stage alone proves the complex's features belong to the record: a changed chain is
+    // refused, nothing predicted from the old features.
+    std::fs::write(&fasta, format!(">mono\n{A}\n>dimer\n{A}:{B}K\n")).unwrap();
+    let r = run_batch(&["--stage", "predict"]);
+    assert!(!r.status.success());
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("dimer"), "{err}");
+}
