@@ -329,7 +329,19 @@ pub(crate) fn model_list(
     }
     let mut models = args.models.clone();
     if let Some(dir) = &args.models_dir {
-        models.extend(params::models_in_dir(dir)?);
+        let mut found = params::models_in_dir(dir)?;
+        // A folder from `params fetch` holds monomer and multimer models: a single prediction takes the
+        // kind its features need (by AlphaFold2's file names; other names are checked when loaded).
+        if !both {
+            let kind_of = |p: &PathBuf| {
+                p.file_stem()
+                    .is_some_and(|s| s.to_string_lossy().contains("multimer"))
+            };
+            if found.iter().any(|p| kind_of(p) == complex) {
+                found.retain(|p| kind_of(p) == complex);
+            }
+        }
+        models.extend(found);
     }
     if models.is_empty() {
         return Err(UsageError(

@@ -84,12 +84,9 @@ pub fn models_in_dir(dir: &Path) -> Result<Vec<PathBuf>, ParamsError> {
     let mut found = pick(&|p| p.extension().is_some_and(|x| x == "onnx"));
     if found.is_empty() {
         found = pick(&|p| {
-            // Multimer parameters (params_model_*_multimer_*.npz) are another network.
             p.extension().is_some_and(|x| x == "npz")
-                && p.file_name().is_some_and(|n| {
-                    let n = n.to_string_lossy();
-                    n.starts_with("params_model_") && !n.contains("multimer")
-                })
+                && p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("params_model_"))
         });
     }
     if found.is_empty() {
@@ -309,8 +306,8 @@ pub struct FetchedModel {
 }
 
 /// Downloads the parameter archive into `<data_dir>/params/` (resuming a partial download), extracts every
-/// `params_*.npz` and converts each monomer model into `<data_dir>/models/<name>.onnx`; a rerun skips what
-/// is complete. Multimer parameters are kept but not converted (the multimer network is not implemented).
+/// `params_*.npz` and converts each model (monomer and multimer) into `<data_dir>/models/<name>.onnx`; a
+/// rerun skips what is complete.
 pub fn fetch(
     data_dir: &Path,
     url: &str,
@@ -344,10 +341,7 @@ pub fn fetch(
         })
         .unwrap_or_default();
     existing.sort();
-    if existing
-        .iter()
-        .any(|p| !model_name_from_path(p).contains("multimer"))
-    {
+    if !existing.is_empty() {
         tracing::info!(
             "{} already holds {} AlphaFold2 parameter files: converting those, downloading nothing",
             params_dir.display(),
@@ -413,17 +407,9 @@ pub fn fetch(
     Ok(out)
 }
 
-/// The model file of one fetched `params_model_*.npz` (converted unless it is there already); `None` for
-/// multimer parameters (not supported).
+/// The model file of one fetched `params_model_*.npz` (converted unless it is there already).
 fn fetched_model(npz: &Path, models_dir: &Path) -> Result<Option<FetchedModel>, ParamsError> {
     let model = model_name_from_path(npz);
-    if model.contains("multimer") {
-        tracing::info!(
-            "{}: multimer parameters kept, not converted (multimer models are not supported)",
-            npz.display()
-        );
-        return Ok(None);
-    }
     let model_path = models_dir.join(format!("{model}.onnx"));
     let converted = if model_path.is_file() {
         false

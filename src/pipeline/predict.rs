@@ -198,11 +198,20 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
         num_alignments,
         templates: num_templates,
     } = sizes;
-    let models = load_models(opts, num_res)?;
-    if let Some(m) = models
-        .iter()
-        .find(|m| m.config.kind == crate::model::params::config::ModelKind::Multimer)
-    {
+    let mut models = load_models(opts, num_res)?;
+    let monomer = |m: &ModelFile| m.config.kind == crate::model::params::config::ModelKind::Monomer;
+    if models.iter().any(monomer) {
+        models.retain(|m| {
+            if !monomer(m) {
+                tracing::warn!(
+                    "{}: an AlphaFold-Multimer model, not run on a single chain",
+                    m.name
+                );
+            }
+            monomer(m)
+        });
+    }
+    if let Some(m) = models.iter().find(|m| !monomer(m)) {
         return Err(PredictError::Model {
             model: m.name.clone(),
             message: format!(
@@ -341,6 +350,7 @@ pub fn predict_features(
     raw: &crate::features::RawFeatures,
     opts: &PredictOptions,
 ) -> Result<(Prediction, Protein), PredictError> {
+    refuse_multimer(model)?;
     let recycles = opts
         .num_recycle
         .unwrap_or(model.config.num_recycle)
@@ -365,6 +375,7 @@ pub fn predict_processed(
     processed: &crate::model::input::processed::ProcessedFeatures,
     opts: &PredictOptions,
 ) -> Result<(Prediction, Protein), PredictError> {
+    refuse_multimer(model)?;
     let recycles = processed.inputs.len().saturating_sub(1);
     let pred = predict_model(
         opts,
@@ -376,6 +387,17 @@ pub fn predict_processed(
     )?;
     let protein = protein_of(&raw_of_processed(processed), &pred)?;
     Ok((pred, protein))
+}
+
+/// A single chain's features need a monomer model.
+fn refuse_multimer(model: &ModelFile) -> Result<(), PredictError> {
+    if model.config.kind == crate::model::params::config::ModelKind::Multimer {
+        return Err(PredictError::Model {
+            model: model.name.clone(),
+            message: "an AlphaFold-Multimer model: a single chain's features need a monomer model (model_1 … model_5, _ptm); complexes are predicted from their features.h5 by the predict stage".into(),
+        });
+    }
+    Ok(())
 }
 
 /// The features file's SHA-256 (which keys the results), checked against its recorded checksum (a file

@@ -38,7 +38,17 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
     let features_sha = check_features_file(opts)?;
     let (feats, prov) = features_h5::multimer::read(&opts.features)?;
     let num_res = feats.aatype.len();
-    let models = load_models(opts, num_res)?;
+    let mut models = load_models(opts, num_res)?;
+    let multimer =
+        |m: &crate::model::params::model_file::ModelFile| m.config.kind == ModelKind::Multimer;
+    if models.iter().any(multimer) {
+        models.retain(|m| {
+            if !multimer(m) {
+                tracing::warn!("{}: a monomer model, not run on a complex", m.name);
+            }
+            multimer(m)
+        });
+    }
     for m in &models {
         if m.config.kind != ModelKind::Multimer {
             return Err(PredictError::Model {

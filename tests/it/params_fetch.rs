@@ -19,7 +19,10 @@ fn archive() -> Vec<u8> {
         "params_tiny.npz",
         &std::fs::read(data("model/tiny/params_model_1_ptm.npz")).unwrap(),
     );
-    add("params_model_1_multimer_v3.npz", b"not converted");
+    add(
+        "params_tiny_multimer.npz",
+        &std::fs::read(data("multimer/model_tiny/params_model_1_multimer_v3.npz")).unwrap(),
+    );
     b.into_inner().unwrap()
 }
 
@@ -72,7 +75,11 @@ fn fetch_downloads_resumes_converts_and_skips() {
     assert!(d.join("params/LICENSE").is_file());
     let m = ferrofold::pipeline::params::load(&d.join("models/tiny.onnx")).unwrap();
     assert_eq!(m.config.evoformer.msa_channel, 32);
-    assert!(!d.join("models/model_1_multimer_v3.onnx").exists());
+    let m = ferrofold::pipeline::params::load(&d.join("models/tiny_multimer.onnx")).unwrap();
+    assert_eq!(
+        m.config.kind,
+        ferrofold::model::params::config::ModelKind::Multimer
+    );
 
     // Rerun: nothing is transferred, nothing converted again.
     let r = ferrofold(&[

@@ -618,7 +618,8 @@ fn colabfold_model_options_pick_models_and_set_rows() {
     assert!(again.contains("up to date"), "{again}");
     let o = predict(&["--model-type", "alphafold2_multimer_v3"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("Multimer"));
+    // Supported, but none of the models given is an AlphaFold-Multimer one.
+    assert!(String::from_utf8_lossy(&o.stderr).contains("none of the models given is one"));
     let o = predict(&["--max-seq", "0"]);
     assert_eq!(o.status.code(), Some(2));
 }

@@ -45,6 +45,36 @@ fn complex_features(dir: &Path, name: &str, chains: &[&str]) -> PathBuf {
     o.join(name).join("features.h5")
 }
 
+/// gemmi and python-modelcif read the complex's mmCIF: its chains, one entity per distinct sequence, the
+/// global and per-residue pLDDT (`tests/reference/check_modelcif.py`; FERROFOLD_CIF_PYTHON as for the
+/// monomer check).
+fn check_modelcif(cif: &Path, result: &Path, chains: &[usize], entities: usize) {
+    let plddt = ferrofold::io::results_h5::read_f32(result, "plddt").unwrap();
+    let mean = plddt.iter().map(|&v| v as f64).sum::<f64>() / plddt.len() as f64;
+    let python = std::env::var("FERROFOLD_CIF_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/check_modelcif.py");
+    let lengths: Vec<String> = chains.iter().map(|c| c.to_string()).collect();
+    let o = std::process::Command::new(&python)
+        .arg(&script)
+        .arg(cif)
+        .arg(format!("{mean:.4}"))
+        .arg(plddt.len().to_string())
+        .arg(lengths.join(","))
+        .arg(entities.to_string())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {python} (set FERROFOLD_CIF_PYTHON to a Python with gemmi and modelcif): {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        o.status.success() && text.starts_with("ok"),
+        "{}: {text}",
+        cif.display()
+    );
+}
+
 fn run(args: &[&str]) -> (bool, String, String) {
     let r = ferrofold(args);
     (
@@ -102,6 +132,12 @@ fn a_heterodimer_is_predicted_ranked_and_written_with_its_chains() {
         let p = ferrofold::io::mmcif::read_path(out.join(f), None).unwrap();
         assert_eq!(p.num_res(), n, "{f}");
     }
+    check_modelcif(
+        &out.join("unrelaxed_tiny_multimer_pred_0.cif"),
+        &out.join("result_tiny_multimer_pred_0.h5"),
+        &[A.len(), B.len()],
+        2,
+    );
 
     // PAE over the whole complex; ranking by 0.8 ipTM + 0.2 pTM.
     let pae: serde_json::Value = serde_json::from_str(

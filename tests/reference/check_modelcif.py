@@ -4,7 +4,10 @@ gemmi (the structure, its entity sequence and the PDBx categories AlphaFold DB f
 python-modelcif (the ModelCIF model list and quality metrics). Exit 0 and one line 'ok ...' when all hold;
 otherwise a line naming what is wrong and exit 1.
 
-    python check_modelcif.py FILE.cif MEAN_PLDDT N_RESIDUES
+    python check_modelcif.py FILE.cif MEAN_PLDDT N_RESIDUES [CHAIN_LENGTHS ENTITIES]
+
+For a complex, CHAIN_LENGTHS lists the chains' residue counts (`70,31`) and ENTITIES the number of distinct
+sequences: each chain must have its length and its entity's full sequence, and the file that many entities.
 """
 import sys
 
@@ -12,6 +15,8 @@ import gemmi
 import modelcif.reader
 
 path, mean_plddt, n_res = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+chain_lengths = [int(x) for x in sys.argv[4].split(",")] if len(sys.argv) > 4 else [n_res]
+n_entities = int(sys.argv[5]) if len(sys.argv) > 5 else 1
 problems = []
 doc = gemmi.cif.read(path)
 block = doc.sole_block()
@@ -22,11 +27,19 @@ for cat in ("_entity.", "_entity_poly.", "_entity_poly_seq.", "_chem_comp.", "_p
         problems.append(f"no {cat[:-1]}")
 st = gemmi.read_structure(path)
 st.setup_entities()
-seq = gemmi.one_letter_code(st.entities[0].full_sequence) if st.entities else ""
+if len(st.entities) != n_entities:
+    problems.append(f"{len(st.entities)} entities, expected {n_entities}")
+chains = list(st[0])
+if [len(c) for c in chains] != chain_lengths:
+    problems.append(f"chains of {[len(c) for c in chains]} residues, expected {chain_lengths}")
+for c in chains:
+    ent = st.get_entity_of(c.get_polymer())
+    full = gemmi.one_letter_code(ent.full_sequence) if ent else ""
+    if full != gemmi.one_letter_code([r.name for r in c]):
+        problems.append(f"chain {c.name}: its entity's sequence is not the chain's")
+seq = "".join(gemmi.one_letter_code([r.name for r in c]) for c in chains)
 if len(seq) != n_res:
-    problems.append(f"entity sequence of {len(seq)} residues, expected {n_res}")
-if len(st[0][0]) != n_res:
-    problems.append(f"chain of {len(st[0][0])} residues, expected {n_res}")
+    problems.append(f"{len(seq)} residues, expected {n_res}")
 with open(path) as f:
     systems = modelcif.reader.read(f)
 if len(systems) != 1:
