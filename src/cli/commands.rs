@@ -261,9 +261,10 @@ fn print_target_lines(t: &run_stage::TargetResult) -> std::io::Result<()> {
             .map(|p| format!("{p:.4}"))
             .unwrap_or_else(|| "-".into());
         let what = if m.skipped { "up to date" } else { "written" };
+        let iptm = m.iptm.map(|p| format!("\tiptm {p:.4}")).unwrap_or_default();
         writeln!(
             out,
-            "{}\t{}\t{}\tmean_plddt {:.2}\tptm {ptm}\t{what}",
+            "{}\t{}\t{}\tmean_plddt {:.2}\tptm {ptm}{iptm}\t{what}",
             t.name,
             m.name,
             t.output_dir.display(),

@@ -315,3 +315,34 @@ fn run_takes_single_chains_and_complexes_in_one_batch() {
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(err.contains("dimer"), "{err}");
 }
+
+/// The README's complex example, as written there (a fresh machine: demo multimer model made on first use).
+#[test]
+fn the_readme_complex_example_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = tmp.path().join("out");
+    let r = std::process::Command::new(env!("CARGO_BIN_EXE_ferrofold"))
+        .current_dir(root)
+        .args([
+            "run",
+            "examples/data/2q2k_dimer.fasta",
+            "--msa-dir",
+            "tests/data/msas",
+            "--demo-model",
+            "-o",
+            out.to_str().unwrap(),
+        ])
+        .env("FERROFOLD_MODELS", tmp.path().join("models"))
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let stdout = String::from_utf8_lossy(&r.stdout);
+    assert!(stdout.contains("iptm"), "{stdout}");
+    let (f, _) = ferrofold::io::features_h5::multimer::read(out.join("2q2k/features.h5")).unwrap();
+    assert_eq!(f.assembly_num_chains, 2);
+    assert!(f.num_alignments > 1, "the chains' alignments were read");
+    for file in ["ranked_0.pdb", "ranking_debug.json", "pae.png"] {
+        assert!(out.join("2q2k").join(file).is_file(), "{file}");
+    }
+}
