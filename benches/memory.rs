@@ -50,9 +50,9 @@ fn features_file(path: &Path, len: usize, rows: usize) {
     features_h5::write(path, &built.features, &Default::default()).unwrap();
 }
 
-#[path = "common/rss.rs"]
-mod rss;
-use rss::peak_rss;
+#[path = "common/util.rs"]
+mod util;
+use util::{machine, now_utc, peak_rss};
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
@@ -124,19 +124,8 @@ fn main() {
         rows_md.push(line);
         let _ = std::fs::remove_file(&f);
     }
-    let machine = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_default();
-    let when = Command::new("date")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
+    let machine = machine();
+    let when = now_utc();
     let results = root.join("benches/results/memory.md");
     let mut text = std::fs::read_to_string(&results).unwrap_or_else(|_| {
         "# Memory estimate vs measured peak RSS\n\n`ferrofold predict` on random features files (demo model, `--num-recycle 0 --no-plots`), \

@@ -28,9 +28,9 @@ use ferrofold::model::params::weights::Weights;
 use ferrofold::model::plan::memory;
 use ferrofold::rng::Rng;
 
-#[path = "common/rss.rs"]
-mod rss;
-use rss::peak_rss;
+#[path = "common/util.rs"]
+mod util;
+use util::{machine, now_utc, peak_rss};
 
 /// A model file of `cfg`'s architecture with 4 + 1 blocks and random weights.
 fn random_model(path: &Path, name: &str, mut cfg: ModelConfig) -> ModelFile {
@@ -208,19 +208,8 @@ fn main() {
         println!("{line}");
         lines.push(line);
     }
-    let machine = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_default();
-    let when = Command::new("date")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
+    let machine = machine();
+    let when = now_utc();
     let results = root.join("benches/results/multimer.md");
     let mut text = std::fs::read_to_string(&results).unwrap_or_else(|_| {
         "# Complexes vs monomers\n\n`cargo bench --bench multimer` (see its header): `features` and `predict` \

@@ -207,21 +207,7 @@ pub fn read_targets(path: impl AsRef<Path>, complex: bool) -> Result<Vec<Target>
     if records.is_empty() {
         return Err(FastaError::Empty { path: path.into() });
     }
-    let split = |r: &FastaRecord| -> Result<Vec<String>, FastaError> {
-        let parts: Vec<String> = r.sequence.split(':').map(str::to_string).collect();
-        if let Some(k) = parts.iter().position(|p| p.is_empty()) {
-            return Err(complex_err(
-                path,
-                r.line,
-                format!(
-                    "'{}': chain {} is empty (a ':' at the start or end, or '::')",
-                    r.id,
-                    k + 1
-                ),
-            ));
-        }
-        Ok(parts)
-    };
+    let split = |r: &FastaRecord| split_chains(path, r);
     if complex {
         let stem = path
             .file_stem()
@@ -297,28 +283,34 @@ pub fn read_targets(path: impl AsRef<Path>, complex: bool) -> Result<Vec<Target>
 /// line and chain.
 pub fn complex_from_colon_record(path: &Path, r: &FastaRecord) -> Result<Complex, FastaError> {
     let mut parts = Vec::new();
-    for (k, seq) in r.sequence.split(':').enumerate() {
-        if seq.is_empty() {
-            return Err(complex_err(
-                path,
-                r.line,
-                format!(
-                    "'{}': chain {} is empty (a ':' at the start or end, or '::')",
-                    r.id,
-                    k + 1
-                ),
-            ));
-        }
+    for (k, seq) in split_chains(path, r)?.into_iter().enumerate() {
         let id = crate::features::multimer::chain_ids(k + 1)
             .and_then(|v| v.last().copied())
             .unwrap_or('?');
-        parts.push((seq.to_string(), format!("{}_{id}", r.id), r.line));
+        parts.push((seq, format!("{}_{id}", r.id), r.line));
     }
     Ok(Complex {
         id: r.id.clone(),
         description: r.header(),
         chains: complex_chains(path, &r.id, parts)?,
     })
+}
+
+/// A record's chains (`:`-separated); an empty one is an error naming the file, line and chain.
+fn split_chains(path: &Path, r: &FastaRecord) -> Result<Vec<String>, FastaError> {
+    let parts: Vec<String> = r.sequence.split(':').map(str::to_string).collect();
+    if let Some(k) = parts.iter().position(|p| p.is_empty()) {
+        return Err(complex_err(
+            path,
+            r.line,
+            format!(
+                "'{}': chain {} is empty (a ':' at the start or end, or '::')",
+                r.id,
+                k + 1
+            ),
+        ));
+    }
+    Ok(parts)
 }
 
 /// The complex of a ColabFold complex alignment: named after the file, each distinct chain repeated as

@@ -235,35 +235,14 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
             (raw, prov, None)
         }
     };
-    let runtimes: Vec<RuntimeOptions> = runtimes
-        .into_iter()
-        .map(|(rt, line)| {
-            info!("{line}");
-            rt
-        })
-        .collect();
-    std::fs::create_dir_all(&opts.output_dir).map_err(write_err(&opts.output_dir))?;
-    // One process at a time writes a prediction folder; a second waits, then finds the results up to date.
-    let _lock = crate::fsutil::tree::DirLock::acquire(&opts.output_dir, "predict")
-        .map_err(write_err(&opts.output_dir))?;
-    let stale = crate::fsutil::atomic::remove_stale_temporaries(&opts.output_dir);
-    if stale > 0 {
-        info!(
-            "removed {stale} temporary file(s) left by an interrupted run in {}",
-            opts.output_dir.display()
-        );
-    }
-    let mut reports = Vec::new();
+    let _lock = prepare_output_dir(opts)?;
     let mut timings: BTreeMap<String, f64> = BTreeMap::new();
-    for (m, runtime) in models.iter().zip(&runtimes) {
-        for k in 0..opts.num_seeds.max(1) {
-            let pred_name = prediction_name(&m.name, k);
-            let seed = opts.seed.wrapping_add(k as u64);
-            let hash = result_hash(opts, &features_sha, m, seed);
-            if let Some(report) = reusable_result(opts, &pred_name, &hash) {
-                reports.push(report);
-                continue;
-            }
+    let reports = for_each_prediction(
+        opts,
+        &features_sha,
+        &models,
+        runtimes,
+        |m, runtime, k, pred_name, seed, hash| {
             let t0 = Instant::now();
             let (recycles, inputs) = match &fixed_inputs {
                 Some(given) => (given.len() - 1, given.clone()),
@@ -299,7 +278,7 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
                 );
             }
             let t1 = Instant::now();
-            let pred = predict_model(opts, m, &pred_name, &inputs, runtime, recycles)?;
+            let pred = predict_model(opts, m, pred_name, &inputs, runtime, recycles)?;
             let predict_s = t1.elapsed().as_secs_f64();
             timings.insert(format!("process_features_{pred_name}"), process_s);
             timings.insert(format!("predict_and_compile_{pred_name}"), predict_s);
@@ -308,10 +287,10 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
             let report = write_model_outputs(
                 opts,
                 m,
-                &pred_name,
+                pred_name,
                 seed,
                 &pred,
-                &hash,
+                hash,
                 &prov.query_sequence,
                 OutputParts {
                     protein,
@@ -328,15 +307,66 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
                     .unwrap_or_default(),
                 predict_s
             );
-            reports.push(ModelReport {
+            Ok(ModelReport {
                 seconds: predict_s,
                 ..report
-            });
-        }
-    }
+            })
+        },
+    )?;
     let order = write_ranking(opts, &reports, &timings, false)?;
     if opts.plots {
         write_plots(opts, &raw, &order);
+    }
+    Ok(reports)
+}
+
+/// Creates the output folder and takes its lock (one process at a time writes a prediction folder; a
+/// second waits, then finds the results up to date); removes what an interrupted run left.
+pub(super) fn prepare_output_dir(
+    opts: &PredictOptions,
+) -> Result<crate::fsutil::tree::DirLock, PredictError> {
+    std::fs::create_dir_all(&opts.output_dir).map_err(write_err(&opts.output_dir))?;
+    let lock = crate::fsutil::tree::DirLock::acquire(&opts.output_dir, "predict")
+        .map_err(write_err(&opts.output_dir))?;
+    let stale = crate::fsutil::atomic::remove_stale_temporaries(&opts.output_dir);
+    if stale > 0 {
+        info!(
+            "removed {stale} temporary file(s) left by an interrupted run in {}",
+            opts.output_dir.display()
+        );
+    }
+    Ok(lock)
+}
+
+/// Every model × seed (`<model>_pred_<k>`, seed `seed + k`): an earlier result for the same inputs is
+/// reused, otherwise `one(model, runtime, k, name, seed, input hash)` predicts and writes it. Logs each
+/// model's memory line first.
+pub(super) fn for_each_prediction(
+    opts: &PredictOptions,
+    features_sha: &str,
+    models: &[ModelFile],
+    runtimes: Vec<(RuntimeOptions, String)>,
+    mut one: impl FnMut(
+        &ModelFile,
+        &RuntimeOptions,
+        usize,
+        &str,
+        u64,
+        &str,
+    ) -> Result<ModelReport, PredictError>,
+) -> Result<Vec<ModelReport>, PredictError> {
+    let mut reports = Vec::new();
+    for (m, (runtime, line)) in models.iter().zip(runtimes) {
+        info!("{line}");
+        for k in 0..opts.num_seeds.max(1) {
+            let pred_name = prediction_name(&m.name, k);
+            let seed = opts.seed.wrapping_add(k as u64);
+            let hash = result_hash(opts, features_sha, m, seed);
+            match reusable_result(opts, &pred_name, &hash) {
+                Some(report) => reports.push(report),
+                None => reports.push(one(m, &runtime, k, &pred_name, seed, &hash)?),
+            }
+        }
     }
     Ok(reports)
 }

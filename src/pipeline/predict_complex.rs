@@ -13,15 +13,15 @@ use ndarray::Array2;
 use tracing::info;
 
 use super::predict::{
-    check_features_file, load_models, multimer_ranking, plan_memory, predict_model,
-    prediction_name, result_hash, reusable_result, write_err, write_model_outputs, write_ranking,
-    ModelReport, OutputParts, PredictError, PredictOptions,
+    check_features_file, for_each_prediction, load_models, multimer_ranking, plan_memory,
+    predict_model, prepare_output_dir, write_model_outputs, write_ranking, ModelReport,
+    OutputParts, PredictError, PredictOptions,
 };
 use crate::features::multimer::MultimerFeatures;
 use crate::io::features_h5;
 use crate::model::input::multimer::{process_multimer_features, MultimerInputConfig};
 use crate::model::net::alphafold::Prediction;
-use crate::model::params::config::{ModelKind, RuntimeOptions};
+use crate::model::params::config::ModelKind;
 use crate::protein::{Protein, StructureError};
 
 /// AlphaFold2's early stop for multimer models (`recycle_early_stop_tolerance`), Å.
@@ -68,13 +68,6 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
         feats.template_aatype.nrows(),
         &models,
     )?;
-    let runtimes: Vec<RuntimeOptions> = runtimes
-        .into_iter()
-        .map(|(rt, line)| {
-            info!("{line}");
-            rt
-        })
-        .collect();
     info!(
         "{}: complex of {} chains ({}), {num_res} residues, {} MSA rows",
         opts.features.display(),
@@ -82,16 +75,7 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
         chain_summary(&feats),
         feats.num_alignments
     );
-    std::fs::create_dir_all(&opts.output_dir).map_err(write_err(&opts.output_dir))?;
-    let _lock = crate::fsutil::tree::DirLock::acquire(&opts.output_dir, "predict")
-        .map_err(write_err(&opts.output_dir))?;
-    let stale = crate::fsutil::atomic::remove_stale_temporaries(&opts.output_dir);
-    if stale > 0 {
-        info!(
-            "removed {stale} temporary file(s) left by an interrupted run in {}",
-            opts.output_dir.display()
-        );
-    }
+    let _lock = prepare_output_dir(opts)?;
     let opts = &PredictOptions {
         early_stop_tolerance: opts
             .early_stop_tolerance
@@ -101,17 +85,13 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
     let sequence = feats.chain_sequences.join(":");
     let asym: Vec<f32> = feats.asym_id.iter().map(|&a| a as f32).collect();
     let asym = ndarray::Array1::from(asym);
-    let mut reports = Vec::new();
     let mut timings: BTreeMap<String, f64> = BTreeMap::new();
-    for (m, runtime) in models.iter().zip(&runtimes) {
-        for k in 0..opts.num_seeds.max(1) {
-            let pred_name = prediction_name(&m.name, k);
-            let seed = opts.seed.wrapping_add(k as u64);
-            let hash = result_hash(opts, &features_sha, m, seed);
-            if let Some(report) = reusable_result(opts, &pred_name, &hash) {
-                reports.push(report);
-                continue;
-            }
+    let reports = for_each_prediction(
+        opts,
+        &features_sha,
+        &models,
+        runtimes,
+        |m, runtime, _, pred_name, seed, hash| {
             let t0 = Instant::now();
             let recycles = opts.num_recycle.unwrap_or(m.config.num_recycle);
             let inputs = process_multimer_features(
@@ -122,7 +102,7 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
             );
             let process_s = t0.elapsed().as_secs_f64();
             let t1 = Instant::now();
-            let pred = predict_model(opts, m, &pred_name, &inputs, runtime, recycles)?;
+            let pred = predict_model(opts, m, pred_name, &inputs, runtime, recycles)?;
             let predict_s = t1.elapsed().as_secs_f64();
             timings.insert(format!("process_features_{pred_name}"), process_s);
             timings.insert(format!("predict_and_compile_{pred_name}"), predict_s);
@@ -137,10 +117,10 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
             let report = write_model_outputs(
                 opts,
                 m,
-                &pred_name,
+                pred_name,
                 seed,
                 &pred,
-                &hash,
+                hash,
                 &sequence,
                 OutputParts {
                     protein,
@@ -152,12 +132,12 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
                 "{pred_name} (seed {seed}): ipTM {iptm:.3}, pTM {ptm:.3}, 0.8·ipTM+0.2·pTM {ranking_confidence:.3}, mean pLDDT {:.2}, {} iterations ({:.1} s)",
                 report.mean_plddt, pred.iterations, predict_s
             );
-            reports.push(ModelReport {
+            Ok(ModelReport {
                 seconds: predict_s,
                 ..report
-            });
-        }
-    }
+            })
+        },
+    )?;
     let order = write_ranking(opts, &reports, &timings, true)?;
     if opts.plots {
         write_complex_plots(opts, &feats, &order);

@@ -178,3 +178,34 @@ pub fn rel_err<D: ndarray::Dimension>(
     }
     (num / den).sqrt()
 }
+
+/// gemmi and python-modelcif read a prediction's mmCIF: its chains and their lengths, one entity per
+/// distinct sequence, the global and per-residue pLDDT of its result file (`tests/reference/check_modelcif.py`
+/// run by FERROFOLD_CIF_PYTHON, a Python with gemmi and modelcif; default python3). Returns the script's line.
+pub fn check_modelcif(cif: &Path, result: &Path, chains: &[usize], entities: usize) -> String {
+    let plddt = ferrofold::io::results_h5::read_f32(result, "plddt").unwrap();
+    let mean = plddt.iter().map(|&v| v as f64).sum::<f64>() / plddt.len() as f64;
+    let python = std::env::var("FERROFOLD_CIF_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/check_modelcif.py");
+    let lengths: Vec<String> = chains.iter().map(|c| c.to_string()).collect();
+    let o = std::process::Command::new(&python)
+        .arg(&script)
+        .arg(cif)
+        .arg(format!("{mean:.4}"))
+        .arg(plddt.len().to_string())
+        .arg(lengths.join(","))
+        .arg(entities.to_string())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {python} (set FERROFOLD_CIF_PYTHON to a Python with gemmi and modelcif): {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        o.status.success() && text.starts_with("ok"),
+        "{}: {text}",
+        cif.display()
+    );
+    text
+}

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::{data, ferrofold, single_sequence_features};
+use crate::common::{check_modelcif, data, ferrofold, single_sequence_features};
 
 const A: &str = "MKVLLIGAGSAGRALAELLREAGHEVTVVDRDPEALARAA";
 const B: &str = "SMTEQLKQAIDELLKRGVSPEEAARIVLEHL";
@@ -43,36 +43,6 @@ fn complex_features(dir: &Path, name: &str, chains: &[&str]) -> PathBuf {
     ]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     o.join(name).join("features.h5")
-}
-
-/// gemmi and python-modelcif read the complex's mmCIF: its chains, one entity per distinct sequence, the
-/// global and per-residue pLDDT (`tests/reference/check_modelcif.py`; FERROFOLD_CIF_PYTHON as for the
-/// monomer check).
-fn check_modelcif(cif: &Path, result: &Path, chains: &[usize], entities: usize) {
-    let plddt = ferrofold::io::results_h5::read_f32(result, "plddt").unwrap();
-    let mean = plddt.iter().map(|&v| v as f64).sum::<f64>() / plddt.len() as f64;
-    let python = std::env::var("FERROFOLD_CIF_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/check_modelcif.py");
-    let lengths: Vec<String> = chains.iter().map(|c| c.to_string()).collect();
-    let o = std::process::Command::new(&python)
-        .arg(&script)
-        .arg(cif)
-        .arg(format!("{mean:.4}"))
-        .arg(plddt.len().to_string())
-        .arg(lengths.join(","))
-        .arg(entities.to_string())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {python} (set FERROFOLD_CIF_PYTHON to a Python with gemmi and modelcif): {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert!(
-        o.status.success() && text.starts_with("ok"),
-        "{}: {text}",
-        cif.display()
-    );
 }
 
 fn run(args: &[&str]) -> (bool, String, String) {

@@ -310,6 +310,25 @@ pub(crate) fn atom14_from_torsions(
     out
 }
 
+/// Alg. 24 for every residue: atom14 positions from the backbone frames (Å) and torsions, and their atom37
+/// positions and mask.
+pub(crate) fn all_atoms(
+    aatype: &[usize],
+    backbones: &[Rigid],
+    angles: &Array3<f32>,
+) -> (Array3<f32>, Array3<f32>, Array2<f32>) {
+    let n = aatype.len();
+    let mut atom14 = Array3::zeros((n, 14, 3));
+    for i in 0..n {
+        let pos = atom14_from_torsions(aatype[i], &backbones[i], angles.index_axis(Axis(0), i));
+        for (a, p) in pos.iter().enumerate() {
+            atom14.slice_mut(s![i, a, ..]).assign(&ndarray::arr1(p));
+        }
+    }
+    let (pos, mask) = atom14_to_atom37(aatype, &atom14);
+    (atom14, pos, mask)
+}
+
 /// atom14 → atom37 by atom name (AlphaFold2's `atom14_to_atom37` with `atom37_atom_exists`).
 pub(crate) fn atom14_to_atom37(
     aatype: &[usize],
@@ -332,26 +351,63 @@ pub(crate) fn atom14_to_atom37(
     (pos, mask)
 }
 
-/// Alg. 20: `structure_layers` applications of one shared fold iteration.
+/// The fold iteration's transition (Alg. 20 lines 8-9): `transition`, `transition_1`, … with ReLU between
+/// them, the residual, and `transition_layer_norm`.
 #[derive(Debug, Clone)]
-pub struct StructureModule<'w> {
-    layers: usize,
+pub(crate) struct FoldTransition<'w> {
+    layers: Vec<Linear<'w>>,
+    layer_norm: LayerNorm<'w>,
+}
+
+impl<'w> FoldTransition<'w> {
+    /// Below the `fold_iteration` scope.
+    pub(crate) fn load(fi: &Scope<'w>, cfg: &ModelConfig) -> Result<Self, WeightError> {
+        let c = cfg.structure_module.channel;
+        Ok(Self {
+            layers: (0..cfg.structure_module.transition_layers)
+                .map(|k| {
+                    let name = if k == 0 {
+                        "transition".to_string()
+                    } else {
+                        format!("transition_{k}")
+                    };
+                    Linear::load(&fi.sub(&name), c, c)
+                })
+                .collect::<Result<_, _>>()?,
+            layer_norm: LayerNorm::load(&fi.sub("transition_layer_norm"), c)?,
+        })
+    }
+
+    pub(crate) fn forward(&self, input: Array2<f32>) -> Array2<f32> {
+        let mut act = input.clone();
+        let depth = self.layers.len();
+        for (k, t) in self.layers.iter().enumerate() {
+            act = t.forward(act.view());
+            if k + 1 < depth {
+                act.mapv_inplace(|v| v.max(0.0));
+            }
+        }
+        act += &input;
+        self.layer_norm.forward(act.view())
+    }
+}
+
+/// What the monomer models' and AlphaFold-Multimer's structure modules share: the layer counts and norms,
+/// the initial projection, the transition and the side-chain network (their IPA and backbone update differ).
+#[derive(Debug, Clone)]
+pub(crate) struct FoldCommon<'w> {
+    pub(crate) layers: usize,
     single_layer_norm: LayerNorm<'w>,
     pair_layer_norm: LayerNorm<'w>,
     initial_projection: Linear<'w>,
-    invariant_point_attention: InvariantPointAttention<'w>,
-    attention_layer_norm: LayerNorm<'w>,
-    /// `transition`, `transition_1`, …
-    transition: Vec<Linear<'w>>,
-    transition_layer_norm: LayerNorm<'w>,
-    affine_update: Linear<'w>,
-    rigid_sidechain: MultiRigidSidechain<'w>,
+    pub(crate) attention_layer_norm: LayerNorm<'w>,
+    pub(crate) transition: FoldTransition<'w>,
+    pub(crate) rigid_sidechain: MultiRigidSidechain<'w>,
 }
 
-impl<'w> StructureModule<'w> {
-    /// Below the `alphafold_iteration` scope.
-    pub fn load(root: &Scope<'w>, cfg: &ModelConfig) -> Result<Self, WeightError> {
-        let sm = root.sub("structure_module");
+impl<'w> FoldCommon<'w> {
+    /// Below the `structure_module` scope `sm`.
+    pub(crate) fn load(sm: &Scope<'w>, cfg: &ModelConfig) -> Result<Self, WeightError> {
         let fi = sm.sub("fold_iteration");
         let c = cfg.structure_module.channel;
         Ok(Self {
@@ -369,24 +425,52 @@ impl<'w> StructureModule<'w> {
                 cfg.evoformer.seq_channel,
                 c,
             )?,
+            attention_layer_norm: LayerNorm::load(&fi.sub("attention_layer_norm"), c)?,
+            transition: FoldTransition::load(&fi, cfg)?,
+            rigid_sidechain: MultiRigidSidechain::load(&fi.sub("rigid_sidechain"), cfg)?,
+        })
+    }
+
+    /// Alg. 20 lines 1-3: the layer-normed single representation (the side chains' second input), the
+    /// module's initial activations, and the layer-normed pair representation `[N, N, c_z]`.
+    pub(crate) fn start(
+        &self,
+        single: &Array2<f32>,
+        pair: &Array3<f32>,
+    ) -> (Array2<f32>, Array2<f32>, Array3<f32>) {
+        let n = single.nrows();
+        let initial = self.single_layer_norm.forward(single.view());
+        let act = self.initial_projection.forward(initial.view());
+        let c_z = pair.dim().2;
+        let pair_ln = self
+            .pair_layer_norm
+            .forward(flat2(pair))
+            .into_shape_with_order((n, n, c_z))
+            .expect("N*N rows");
+        (initial, act, pair_ln)
+    }
+}
+
+/// Alg. 20: `structure_layers` applications of one shared fold iteration.
+#[derive(Debug, Clone)]
+pub struct StructureModule<'w> {
+    common: FoldCommon<'w>,
+    invariant_point_attention: InvariantPointAttention<'w>,
+    affine_update: Linear<'w>,
+}
+
+impl<'w> StructureModule<'w> {
+    /// Below the `alphafold_iteration` scope.
+    pub fn load(root: &Scope<'w>, cfg: &ModelConfig) -> Result<Self, WeightError> {
+        let sm = root.sub("structure_module");
+        let fi = sm.sub("fold_iteration");
+        Ok(Self {
+            common: FoldCommon::load(&sm, cfg)?,
             invariant_point_attention: InvariantPointAttention::load(
                 &fi.sub("invariant_point_attention"),
                 cfg,
             )?,
-            attention_layer_norm: LayerNorm::load(&fi.sub("attention_layer_norm"), c)?,
-            transition: (0..cfg.structure_module.transition_layers)
-                .map(|k| {
-                    let name = if k == 0 {
-                        "transition".to_string()
-                    } else {
-                        format!("transition_{k}")
-                    };
-                    Linear::load(&fi.sub(&name), c, c)
-                })
-                .collect::<Result<_, _>>()?,
-            transition_layer_norm: LayerNorm::load(&fi.sub("transition_layer_norm"), c)?,
-            affine_update: Linear::load(&fi.sub("affine_update"), c, 6)?,
-            rigid_sidechain: MultiRigidSidechain::load(&fi.sub("rigid_sidechain"), cfg)?,
+            affine_update: Linear::load(&fi.sub("affine_update"), cfg.structure_module.channel, 6)?,
         })
     }
 
@@ -399,35 +483,20 @@ impl<'w> StructureModule<'w> {
         seq_mask: &Array1<f32>,
     ) -> StructureOutput {
         let n = single.nrows();
-        let initial = self.single_layer_norm.forward(single.view());
-        let mut act = self.initial_projection.forward(initial.view());
-        let c_z = pair.dim().2;
-        let pair_ln = self
-            .pair_layer_norm
-            .forward(flat2(pair))
-            .into_shape_with_order((n, n, c_z))
-            .expect("N*N rows");
+        let common = &self.common;
+        let (initial, mut act, pair_ln) = common.start(single, pair);
         let mut affines = vec![QuatAffine::IDENTITY; n];
-        let mut traj = Array3::zeros((self.layers, n, 7));
+        let mut traj = Array3::zeros((common.layers, n, 7));
         let mut angles = Array3::zeros((n, 7, 2));
-        for layer in 0..self.layers {
+        for layer in 0..common.layers {
             act += &self.invariant_point_attention.forward(
                 act.view(),
                 pair_ln.view(),
                 &affines,
                 seq_mask,
             );
-            act = self.attention_layer_norm.forward(act.view());
-            let input = act.clone();
-            let depth = self.transition.len();
-            for (k, t) in self.transition.iter().enumerate() {
-                act = t.forward(act.view());
-                if k + 1 < depth {
-                    act.mapv_inplace(|v| v.max(0.0));
-                }
-            }
-            act += &input;
-            act = self.transition_layer_norm.forward(act.view());
+            act = common.attention_layer_norm.forward(act.view());
+            act = common.transition.forward(act);
             let upd = self.affine_update.forward(act.view());
             for (i, a) in affines.iter_mut().enumerate() {
                 let u = upd.row(i);
@@ -435,20 +504,10 @@ impl<'w> StructureModule<'w> {
                 traj.slice_mut(s![layer, i, ..])
                     .assign(&ndarray::arr1(&a.to_tensor(POSITION_SCALE)));
             }
-            angles = self.rigid_sidechain.forward(act.view(), initial.view()).0;
+            angles = common.rigid_sidechain.forward(act.view(), initial.view()).0;
         }
-        let mut atom14 = Array3::zeros((n, 14, 3));
-        for i in 0..n {
-            let pos = atom14_from_torsions(
-                aatype[i],
-                &affines[i].scaled(POSITION_SCALE),
-                angles.index_axis(Axis(0), i),
-            );
-            for (a, p) in pos.iter().enumerate() {
-                atom14.slice_mut(s![i, a, ..]).assign(&ndarray::arr1(p));
-            }
-        }
-        let (atom37_positions, atom37_mask) = atom14_to_atom37(aatype, &atom14);
+        let backbones: Vec<Rigid> = affines.iter().map(|a| a.scaled(POSITION_SCALE)).collect();
+        let (atom14, atom37_positions, atom37_mask) = all_atoms(aatype, &backbones, &angles);
         StructureOutput {
             traj,
             act,

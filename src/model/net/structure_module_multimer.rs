@@ -12,11 +12,9 @@
 use ndarray::{s, Array1, Array2, Array3, ArrayView2, ArrayView3, Axis};
 use rayon::prelude::*;
 
-use crate::model::net::structure_module::{
-    atom14_from_torsions, atom14_to_atom37, MultiRigidSidechain, StructureOutput,
-};
+use crate::model::net::structure_module::{all_atoms, FoldCommon, StructureOutput};
 use crate::model::ops::geometry::Rigid;
-use crate::model::ops::primitives::{flat2, softmax_rows, LayerNorm, Linear};
+use crate::model::ops::primitives::{softmax_rows, Linear};
 use crate::model::params::config::{ModelConfig, ModelKind};
 use crate::model::params::weights::{Scope, WeightError};
 
@@ -285,16 +283,9 @@ fn rot_to_quat(r: &[[f32; 3]; 3]) -> [f32; 4] {
 /// Alg. 20 in AlphaFold-Multimer's form.
 #[derive(Debug, Clone)]
 pub struct MultimerStructureModule<'w> {
-    layers: usize,
-    single_layer_norm: LayerNorm<'w>,
-    pair_layer_norm: LayerNorm<'w>,
-    initial_projection: Linear<'w>,
+    common: FoldCommon<'w>,
     invariant_point_attention: MultimerIpa<'w>,
-    attention_layer_norm: LayerNorm<'w>,
-    transition: Vec<Linear<'w>>,
-    transition_layer_norm: LayerNorm<'w>,
     quat_rigid: Linear<'w>,
-    rigid_sidechain: MultiRigidSidechain<'w>,
 }
 
 impl<'w> MultimerStructureModule<'w> {
@@ -302,40 +293,13 @@ impl<'w> MultimerStructureModule<'w> {
     pub fn load(root: &Scope<'w>, cfg: &ModelConfig) -> Result<Self, WeightError> {
         let sm = root.sub("structure_module");
         let fi = sm.sub("fold_iteration");
-        let c = cfg.structure_module.channel;
         Ok(Self {
-            layers: cfg.structure_module.layers,
-            single_layer_norm: LayerNorm::load(
-                &sm.sub("single_layer_norm"),
-                cfg.evoformer.seq_channel,
-            )?,
-            pair_layer_norm: LayerNorm::load(
-                &sm.sub("pair_layer_norm"),
-                cfg.evoformer.pair_channel,
-            )?,
-            initial_projection: Linear::load(
-                &sm.sub("initial_projection"),
-                cfg.evoformer.seq_channel,
-                c,
-            )?,
+            common: FoldCommon::load(&sm, cfg)?,
             invariant_point_attention: MultimerIpa::load(
                 &fi.sub("invariant_point_attention"),
                 cfg,
             )?,
-            attention_layer_norm: LayerNorm::load(&fi.sub("attention_layer_norm"), c)?,
-            transition: (0..cfg.structure_module.transition_layers)
-                .map(|k| {
-                    let name = if k == 0 {
-                        "transition".to_string()
-                    } else {
-                        format!("transition_{k}")
-                    };
-                    Linear::load(&fi.sub(&name), c, c)
-                })
-                .collect::<Result<_, _>>()?,
-            transition_layer_norm: LayerNorm::load(&fi.sub("transition_layer_norm"), c)?,
-            quat_rigid: Linear::load(&fi.sub("quat_rigid/rigid"), c, 6)?,
-            rigid_sidechain: MultiRigidSidechain::load(&fi.sub("rigid_sidechain"), cfg)?,
+            quat_rigid: Linear::load(&fi.sub("quat_rigid/rigid"), cfg.structure_module.channel, 6)?,
         })
     }
 
@@ -349,35 +313,20 @@ impl<'w> MultimerStructureModule<'w> {
     ) -> StructureOutput {
         let n = single.nrows();
         let scale = ModelKind::Multimer.position_scale();
-        let initial = self.single_layer_norm.forward(single.view());
-        let mut act = self.initial_projection.forward(initial.view());
-        let c_z = pair.dim().2;
-        let pair_ln = self
-            .pair_layer_norm
-            .forward(flat2(pair))
-            .into_shape_with_order((n, n, c_z))
-            .expect("N*N rows");
+        let common = &self.common;
+        let (initial, mut act, pair_ln) = common.start(single, pair);
         let mut frames = vec![Rigid::IDENTITY; n];
-        let mut traj = Array3::zeros((self.layers, n, 7));
+        let mut traj = Array3::zeros((common.layers, n, 7));
         let mut angles = Array3::zeros((n, 7, 2));
-        for layer in 0..self.layers {
+        for layer in 0..common.layers {
             act += &self.invariant_point_attention.forward(
                 act.view(),
                 pair_ln.view(),
                 &frames,
                 seq_mask,
             );
-            act = self.attention_layer_norm.forward(act.view());
-            let input = act.clone();
-            let depth = self.transition.len();
-            for (k, t) in self.transition.iter().enumerate() {
-                act = t.forward(act.view());
-                if k + 1 < depth {
-                    act.mapv_inplace(|v| v.max(0.0));
-                }
-            }
-            act += &input;
-            act = self.transition_layer_norm.forward(act.view());
+            act = common.attention_layer_norm.forward(act.view());
+            act = common.transition.forward(act);
             let upd = self.quat_rigid.forward(act.view());
             for (i, f) in frames.iter_mut().enumerate() {
                 let u = upd.row(i);
@@ -398,21 +347,17 @@ impl<'w> MultimerStructureModule<'w> {
                     t[2] * scale,
                 ]));
             }
-            angles = self.rigid_sidechain.forward(act.view(), initial.view()).0;
+            angles = common.rigid_sidechain.forward(act.view(), initial.view()).0;
         }
-        let mut atom14 = Array3::zeros((n, 14, 3));
-        for i in 0..n {
-            let f = &frames[i];
-            let backbone = Rigid {
+        let backbones: Vec<Rigid> = frames
+            .iter()
+            .map(|f| Rigid {
                 rot: f.rot,
                 trans: [f.trans[0] * scale, f.trans[1] * scale, f.trans[2] * scale],
-            };
-            let pos = atom14_from_torsions(aatype[i], &backbone, angles.index_axis(Axis(0), i));
-            for (a, p) in pos.iter().enumerate() {
-                atom14.slice_mut(s![i, a, ..]).assign(&ndarray::arr1(p));
-            }
-        }
-        let (mut atom37_positions, mut atom37_mask) = atom14_to_atom37(aatype, &atom14);
+            })
+            .collect();
+        let (atom14, mut atom37_positions, mut atom37_mask) =
+            all_atoms(aatype, &backbones, &angles);
         for i in 0..n {
             if seq_mask[i] == 0.0 {
                 atom37_positions.index_axis_mut(Axis(0), i).fill(0.0);

@@ -55,11 +55,7 @@ impl<'w> TemplatePairBlock<'w> {
         let (tc, th, tri) = (t.pair_channel, t.heads, t.triangle_channels());
         let multimer = cfg.kind == crate::model::params::config::ModelKind::Multimer;
         let tri_mult = |name: &str, d: Direction| {
-            if multimer {
-                TriangleMultiplication::load_fused(&b.sub(name), d, tc, tri)
-            } else {
-                TriangleMultiplication::load(&b.sub(name), d, tc, tri)
-            }
+            TriangleMultiplication::load_for(cfg.kind, &b.sub(name), d, tc, tri)
         };
         Ok(Self {
             triangle_multiplication_outgoing: tri_mult(

@@ -76,11 +76,7 @@ impl<'w> EvoformerBlock<'w> {
         let multimer = cfg.kind == crate::model::params::config::ModelKind::Multimer;
         // AlphaFold-Multimer's parameters fuse the two projections of a triangle multiplication.
         let tri_mult = |name: &str, d: Direction| {
-            if multimer {
-                TriangleMultiplication::load_fused(&scope.sub(name), d, c_z, tri)
-            } else {
-                TriangleMultiplication::load(&scope.sub(name), d, c_z, tri)
-            }
+            TriangleMultiplication::load_for(cfg.kind, &scope.sub(name), d, c_z, tri)
         };
         Ok(Self {
             outer_product_mean_first: multimer,

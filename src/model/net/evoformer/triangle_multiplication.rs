@@ -125,6 +125,24 @@ impl<'w> TriangleMultiplication<'w> {
         })
     }
 
+    /// The module in the parameter layout of `kind`: AlphaFold-Multimer's fused one, or the monomer models'.
+    pub fn load_for(
+        kind: crate::model::params::config::ModelKind,
+        scope: &Scope<'w>,
+        direction: Direction,
+        c_z: usize,
+        c: usize,
+    ) -> Result<Self, WeightError> {
+        match kind {
+            crate::model::params::config::ModelKind::Multimer => {
+                Self::load_fused(scope, direction, c_z, c)
+            }
+            crate::model::params::config::ModelKind::Monomer => {
+                Self::load(scope, direction, c_z, c)
+            }
+        }
+    }
+
     /// The same module with AlphaFold-Multimer's fused parameter layout (`fuse_projection_weights`): one
     /// `projection` and one `gate` of `2c` columns (left channels, then right), `left_norm_input` and
     /// `center_norm` for the two layer norms. The computation is the same.
