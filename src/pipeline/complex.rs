@@ -264,6 +264,14 @@ fn input_hash(
     if let Some(t) = &opts.templates {
         h.add(&t.mmcif_dir.display().to_string())
             .add(&format!("{:?}", t.max_template_date));
+        // A search's hits are known only after it: the database it searches, and obsolete.dat, here; the
+        // structures its hits name are checked before reuse (`templates_still_current`).
+        if let Some(search) = &t.search {
+            h.add("template search").add(&search.fingerprint()?);
+            if let Some(o) = t.obsolete_file() {
+                h.add(&sha256_file(&o).map_err(io_err(&o))?);
+            }
+        }
     }
     Ok(h.finish())
 }
@@ -344,14 +352,6 @@ pub(crate) fn run_complex_target(
             opts.max_length
         )));
     }
-    if let Some(t) = &opts.templates {
-        if t.search.is_some() {
-            return Err(FeaturesStageError::Usage(format!(
-                "'{}' is a complex: template searches for complexes are not supported yet; give per-chain hits (pdb_hits.sto) in the chains' --msa-dir folders",
-                c.id
-            )));
-        }
-    }
     let entities = entity_sources(c, opts)?;
     let heteromer = entities.len() > 1;
     let hash = input_hash(c, &entities, opts)?;
@@ -369,7 +369,17 @@ pub(crate) fn run_complex_target(
     if !opts.overwrite
         && super::reuse::may_reuse(&c.id, &features_path, recorded, &hash, "regenerating it")
     {
-        if let Ok((f, _)) = features_h5::multimer::read(&features_path) {
+        let read = features_h5::multimer::read(&features_path)
+            .ok()
+            .filter(|(_, prov)| {
+                super::features::templates_still_current(
+                    &c.id,
+                    prov,
+                    &msas_dir,
+                    opts.templates.as_ref(),
+                )
+            });
+        if let Some((f, _)) = read {
             info!(
                 "{}: {} is up to date, skipped",
                 c.id,
@@ -531,7 +541,26 @@ pub(crate) fn run_complex_target(
             }
         };
         if let Some(t) = &opts.templates {
-            match files.as_ref().and_then(|f| f.template_hits.clone()) {
+            // A template search (`--template-db`) per distinct chain, with its alignments, as
+            // AlphaFold-Multimer searches pdb_seqres with each chain's uniref90 hits.
+            let searched = match &t.search {
+                Some(search) => {
+                    let msas: Vec<(crate::features::builder::MsaInput, String)> = files
+                        .as_ref()
+                        .map(|f| f.msas.iter().map(|m| (m.clone(), String::new())).collect())
+                        .unwrap_or_default();
+                    Some(super::features::search_templates(
+                        &query,
+                        search,
+                        t,
+                        &msas,
+                        &opts.limits,
+                        &chain_msas,
+                    )?)
+                }
+                None => None,
+            };
+            match searched.or_else(|| files.as_ref().and_then(|f| f.template_hits.clone())) {
                 Some(hits) => {
                     let (tf, mut record) = template_features(&query, &hits, t, &chain_msas)?;
                     features.templates = tf;

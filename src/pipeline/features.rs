@@ -112,7 +112,7 @@ pub enum TemplateSearch {
 
 impl TemplateSearch {
     /// Ties hits to the database(s) they were searched in (path, size, time of every file).
-    fn fingerprint(&self) -> Result<String, FeaturesStageError> {
+    pub(super) fn fingerprint(&self) -> Result<String, FeaturesStageError> {
         use crate::search::tools::SearchTool;
         Ok(match self {
             TemplateSearch::Hhsearch { databases, .. } => {
@@ -149,7 +149,7 @@ impl TemplateSearch {
 
 impl TemplateOptions {
     /// `obsolete.dat` as given, or AlphaFold2's `pdb_mmcif/obsolete.dat` beside or above the mmCIF folder.
-    fn obsolete_file(&self) -> Option<PathBuf> {
+    pub(super) fn obsolete_file(&self) -> Option<PathBuf> {
         self.obsolete.clone().or_else(|| {
             [
                 self.mmcif_dir.join("obsolete.dat"),
@@ -595,7 +595,7 @@ fn hashed_inputs(
 }
 
 /// Searches template hits for `query`, writing them to `msas_dir` (atomically); returns the hits file.
-fn search_templates(
+pub(super) fn search_templates(
     query: &Query,
     search: &TemplateSearch,
     t: &TemplateOptions,
@@ -706,8 +706,8 @@ fn search_templates(
 /// Whether the structures the recorded template hits name are as they were when the features were made.
 /// The input hash covers them only when the hits are given; hits that a search found are known only after
 /// it, so a structure replaced in place since (an rsync of pdb_mmcif) is caught here, before reuse.
-fn templates_still_current(
-    query: &Query,
+pub(super) fn templates_still_current(
+    query_id: &str,
     prov: &Provenance,
     msas_dir: &Path,
     t: Option<&TemplateOptions>,
@@ -716,19 +716,23 @@ fn templates_still_current(
         return true;
     };
     let records: Vec<serde_json::Value> = serde_json::from_str(&prov.databases).unwrap_or_default();
-    let Some(rec) = records.iter().find(|r| r["name"] == "templates") else {
-        return true;
-    };
-    let (Some(file), Some(recorded)) = (rec["file"].as_str(), rec["structures"].as_str()) else {
-        return false;
-    };
-    let now = template_fingerprint(&msas_dir.join(file), t).ok();
-    if now.as_deref() != Some(recorded) {
-        info!(
-            "{}: the template structures (or hits) changed since its features were made; regenerating them",
-            query.id
-        );
-        return false;
+    // A single chain's record is `templates`; a complex's, one per chain, `<chain id>:templates`.
+    for rec in records.iter().filter(|r| {
+        r["name"]
+            .as_str()
+            .is_some_and(|n| n == "templates" || n.ends_with(":templates"))
+    }) {
+        let (Some(file), Some(recorded)) = (rec["file"].as_str(), rec["structures"].as_str())
+        else {
+            return false;
+        };
+        let now = template_fingerprint(&msas_dir.join(file), t).ok();
+        if now.as_deref() != Some(recorded) {
+            info!(
+                "{query_id}: the template structures (or hits) changed since its features were made; regenerating them"
+            );
+            return false;
+        }
     }
     true
 }
@@ -895,7 +899,7 @@ pub(crate) fn run_target(
         )
     {
         let read = features_h5::read(&features_path).ok().filter(|(_, prov)| {
-            templates_still_current(query, prov, &msas_dir, opts.templates.as_ref())
+            templates_still_current(&query.id, prov, &msas_dir, opts.templates.as_ref())
         });
         if let Some((f, _)) = read {
             info!(

@@ -14,7 +14,7 @@ use tracing::info;
 
 use super::predict::{
     check_features_file, for_each_prediction, load_models, multimer_ranking, plan_memory,
-    predict_model, prepare_output_dir, write_model_outputs, write_ranking, ModelReport,
+    predict_model, prepare_output_dir, write_err, write_model_outputs, write_ranking, ModelReport,
     OutputParts, PredictError, PredictOptions,
 };
 use crate::features::multimer::MultimerFeatures;
@@ -114,6 +114,8 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
                             .into(),
                 })?;
             let protein = complex_protein(&feats, &pred)?;
+            // Before the result file, whose presence marks the prediction as done.
+            write_chain_confidences(opts, &feats, pred_name, &pred)?;
             let report = write_model_outputs(
                 opts,
                 m,
@@ -144,6 +146,38 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
     }
     let _ = prov;
     Ok(reports)
+}
+
+/// `confidence_<pred>_<chain>.json` for every chain: its residues' pLDDT in AlphaFold DB's schema,
+/// numbered from 1 as in the chain's PDB records (`confidence_<pred>.json` covers the whole complex).
+fn write_chain_confidences(
+    opts: &PredictOptions,
+    f: &MultimerFeatures,
+    pred_name: &str,
+    pred: &Prediction,
+) -> Result<(), PredictError> {
+    let plddt = pred.heads.plddt.as_slice().expect("contiguous");
+    let n = f.asym_id.len();
+    let mut start = 0;
+    for i in 1..=n {
+        if i < n && f.asym_id[i] == f.asym_id[start] {
+            continue;
+        }
+        let chain = Protein::chain_id((f.asym_id[start] - 1).max(0) as usize);
+        let conf =
+            crate::io::confidence::ConfidenceJson::from_plddt(&plddt[start..i]).map_err(|e| {
+                PredictError::Model {
+                    model: pred_name.to_string(),
+                    message: e.to_string(),
+                }
+            })?;
+        let p = opts
+            .output_dir
+            .join(format!("confidence_{pred_name}_{chain}.json"));
+        crate::io::confidence::write_json_path(&conf.to_json(), &p).map_err(write_err(&p))?;
+        start = i;
+    }
+    Ok(())
 }
 
 /// `A: 70 aa, B: 70 aa`.

@@ -594,3 +594,82 @@ fn complex_features_follow_their_template_structures() {
         "{again}"
     );
 }
+
+/// A complex with a template search (`--template-db pdb_seqres.txt --template-tool hmmsearch`, as
+/// AlphaFold-Multimer searches): each distinct chain is searched with its own uniref90 alignment into
+/// `msas/<chain id>/pdb_hits.sto`, featurised as the same hits given precomputed in the chain's folder are;
+/// a rerun reuses the features.
+#[test]
+fn a_complexs_template_search_runs_per_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let a = first_sequence(&data("msas/2q2k_A/bfd_uniclust_hits.a3m"));
+    let fasta = d.join("dimer.fasta");
+    std::fs::write(&fasta, format!(">2q2k\n{a}:{a}\n")).unwrap();
+    let mmcif = data("templates/mmcif");
+    let seqres = data("templates/pdb_seqres.txt");
+    let msas = data("msas");
+    let features = |out: &Path, msa_dir: &Path, search: bool| {
+        let mut args = vec![
+            "features",
+            fasta.to_str().unwrap(),
+            "--msa-dir",
+            msa_dir.to_str().unwrap(),
+            "--template-mmcif-dir",
+            mmcif.to_str().unwrap(),
+            "--max-template-date",
+            "2100-01-01",
+            "-o",
+            out.to_str().unwrap(),
+        ];
+        if search {
+            args.extend([
+                "--template-db",
+                seqres.to_str().unwrap(),
+                "--template-tool",
+                "hmmsearch",
+            ]);
+        }
+        let o = crate::common::ferrofold(&args);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "{err}");
+        err
+    };
+    let out = d.join("out");
+    let err = features(&out, &msas, true);
+    assert!(err.contains("hmmbuild --hand --amino"), "{err}");
+    let hits = out.join("2q2k/msas/A/pdb_hits.sto");
+    assert!(hits.is_file());
+    let (searched, _) =
+        ferrofold::io::features_h5::multimer::read(out.join("2q2k/features.h5")).unwrap();
+
+    // The same hits, precomputed in the chain folders.
+    let given = d.join("given");
+    for chain in ["2q2k_A", "2q2k_B"] {
+        let dest = given.join(chain);
+        std::fs::create_dir_all(&dest).unwrap();
+        for e in std::fs::read_dir(msas.join(chain)).unwrap().flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.ends_with(".a3m") || n.ends_with(".sto") {
+                std::fs::copy(e.path(), dest.join(&n)).unwrap();
+            }
+        }
+        std::fs::copy(&hits, dest.join("pdb_hits.sto")).unwrap();
+    }
+    features(&d.join("out_given"), &given, false);
+    let (from_files, _) =
+        ferrofold::io::features_h5::multimer::read(d.join("out_given/2q2k/features.h5")).unwrap();
+    assert_eq!(searched.template_aatype, from_files.template_aatype);
+    assert_eq!(
+        searched.template_all_atom_mask,
+        from_files.template_all_atom_mask
+    );
+    assert_eq!(
+        searched.template_all_atom_positions,
+        from_files.template_all_atom_positions
+    );
+    assert_eq!(searched.msa, from_files.msa);
+
+    let err = features(&out, &msas, true);
+    assert!(err.contains("up to date"), "{err}");
+}

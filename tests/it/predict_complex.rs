@@ -109,6 +109,20 @@ fn a_heterodimer_is_predicted_ranked_and_written_with_its_chains() {
         2,
     );
 
+    // pLDDT per chain as in its PDB records, beside the whole complex's.
+    let conf = |f: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(out.join(f)).unwrap()).unwrap()
+    };
+    let whole = conf("confidence_tiny_multimer_pred_0.json");
+    let (ca, cb) = (
+        conf("confidence_tiny_multimer_pred_0_A.json"),
+        conf("confidence_tiny_multimer_pred_0_B.json"),
+    );
+    assert_eq!(ca["residueNumber"].as_array().unwrap().len(), A.len());
+    assert_eq!(cb["residueNumber"][0], 1);
+    let scores = |v: &serde_json::Value| v["confidenceScore"].as_array().unwrap().clone();
+    assert_eq!([scores(&ca), scores(&cb)].concat(), scores(&whole));
+
     // PAE over the whole complex; ranking by 0.8 ipTM + 0.2 pTM.
     let pae: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(out.join("pae_tiny_multimer_pred_0.json")).unwrap(),
