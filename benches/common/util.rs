@@ -1,3 +1,4 @@
+#![allow(dead_code)] // each bench uses what it needs of this file
 //! What the benches that run `ferrofold` as a child process share: its peak resident memory, and the
 //! machine and time lines of a results file.
 

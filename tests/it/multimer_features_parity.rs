@@ -324,12 +324,15 @@ fn features_cli_makes_deepminds_complex_features_from_chain_folders() {
         "-o",
         dir.path().join("p").to_str().unwrap(),
     ]);
+    // (Complexes are predicted: `predict_complex` tests that.) A missing model file is named, nothing
+    // written.
     assert_eq!(o.status.code(), Some(1));
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("complex"),
+        String::from_utf8_lossy(&o.stderr).contains("x.onnx"),
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
+    assert!(!dir.path().join("p").exists());
 
     // ColabFold's notation: one record, chains separated by ':' (a homodimer: chain folders by name).
     let homo = dir.path().join("homo.fasta");
