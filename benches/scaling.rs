@@ -49,6 +49,9 @@ fn best(threads: usize, repeats: usize, f: &(dyn Fn() + Sync)) -> f64 {
     })
 }
 
+/// A module's work, run on the current thread pool.
+type Module<'a> = Box<dyn Fn() + Sync + 'a>;
+
 fn main() {
     let (n, depth, repeats) = (arg("--len", 256), arg("--depth", 128), arg("--repeats", 2));
     let mut cfg = ModelConfig::model_1_ptm();
@@ -87,7 +90,7 @@ fn main() {
     let structure = net
         .structure_module
         .forward(&single, &pair, &aatype, &seq_mask);
-    let modules: Vec<(&str, Box<dyn Fn() + Sync + '_>)> = vec![
+    let modules: Vec<(&str, Module)> = vec![
         (
             "MSA row attention with pair bias",
             Box::new(|| {
