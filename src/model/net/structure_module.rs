@@ -171,40 +171,46 @@ impl<'w> InvariantPointAttention<'w> {
                 logits
             })
             .collect();
-        for (head, attn) in per_head.iter().enumerate() {
-            for i in 0..n {
-                let mut f = features.row_mut(i);
-                for c in 0..sv {
-                    let mut acc = 0.0;
-                    for j in 0..n {
-                        acc += attn[[i, j]] * kv_scalar[[j, head * (sqk + sv) + sqk + c]];
-                    }
-                    f[head * sv + c] = acc;
-                }
-                for p in 0..pv {
-                    let mut g = [0f32; 3];
-                    for j in 0..n {
-                        let v = kv_point[j * h * (pq + pv) + head * (pq + pv) + pq + p];
-                        for k in 0..3 {
-                            g[k] += attn[[i, j]] * v[k];
+        // Every residue's features in parallel (each element computed as before: the same bits).
+        features
+            .axis_iter_mut(Axis(0))
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(i, mut f)| {
+                for (head, attn) in per_head.iter().enumerate() {
+                    for c in 0..sv {
+                        let mut acc = 0.0;
+                        for j in 0..n {
+                            acc += attn[[i, j]] * kv_scalar[[j, head * (sqk + sv) + sqk + c]];
                         }
+                        f[head * sv + c] = acc;
                     }
-                    let local = affines[i].rigid.invert_apply(g);
-                    let base = h * sv;
-                    let col = head * pv + p;
-                    f[base + col] = local[0];
-                    f[base + h * pv + col] = local[1];
-                    f[base + 2 * h * pv + col] = local[2];
-                    f[base + 3 * h * pv + col] =
-                        (1e-8 + local[0] * local[0] + local[1] * local[1] + local[2] * local[2])
+                    for p in 0..pv {
+                        let mut g = [0f32; 3];
+                        for j in 0..n {
+                            let v = kv_point[j * h * (pq + pv) + head * (pq + pv) + pq + p];
+                            for k in 0..3 {
+                                g[k] += attn[[i, j]] * v[k];
+                            }
+                        }
+                        let local = affines[i].rigid.invert_apply(g);
+                        let base = h * sv;
+                        let col = head * pv + p;
+                        f[base + col] = local[0];
+                        f[base + h * pv + col] = local[1];
+                        f[base + 2 * h * pv + col] = local[2];
+                        f[base + 3 * h * pv + col] = (1e-8
+                            + local[0] * local[0]
+                            + local[1] * local[1]
+                            + local[2] * local[2])
                             .sqrt();
+                    }
+                    let base = h * sv + 4 * h * pv + head * c_z;
+                    let row = attn.row(i);
+                    let o = row.dot(&pair.slice(s![i, .., ..]));
+                    f.slice_mut(s![base..base + c_z]).assign(&o);
                 }
-                let base = h * sv + 4 * h * pv + head * c_z;
-                let row = attn.row(i);
-                let o = row.dot(&pair.slice(s![i, .., ..]));
-                f.slice_mut(s![base..base + c_z]).assign(&o);
-            }
-        }
+            });
         self.output_projection.forward(features.view())
     }
 }
