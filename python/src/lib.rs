@@ -438,19 +438,17 @@ impl Model {
                 (done.clone(), interrupted.clone(), callback_error.clone());
             ff::model::params::config::BlockHook(Arc::new(move || {
                 let n = done.fetch_add(1, Ordering::SeqCst) + 1;
-                let stop = Python::attach(|py| {
-                    if let Err(e) = py.check_signals() {
-                        *callback_error.lock().unwrap() = Some(e);
-                        return true;
-                    }
-                    if let Some(cb) = &progress {
-                        if let Err(e) = cb.call1(py, (n, total)) {
-                            *callback_error.lock().unwrap() = Some(e);
-                            return true;
+                // Ctrl-C, seen by the calling thread (below), stops the prediction here.
+                let stop = interrupted.load(Ordering::SeqCst)
+                    || Python::attach(|py| {
+                        if let Some(cb) = &progress {
+                            if let Err(e) = cb.call1(py, (n, total)) {
+                                *callback_error.lock().unwrap() = Some(e);
+                                return true;
+                            }
                         }
-                    }
-                    false
-                });
+                        false
+                    });
                 if stop {
                     interrupted.store(true, Ordering::SeqCst);
                     // Unwinds out of the prediction without running the panic hook.
@@ -470,25 +468,40 @@ impl Model {
         };
         let model = self.inner.clone();
         let raw = features.inner.clone();
+        // The prediction runs on its own thread; this one waits without the GIL and, every 20 ms, lets
+        // Python handle signals: only the main thread can, so a Ctrl-C is seen here and stops the
+        // prediction at its next block.
         let result = py.detach(|| {
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                ff::pipeline::predict::predict_features(&model, &raw, &opts)
-            }))
+            std::thread::scope(|scope| {
+                let worker = scope.spawn(|| {
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        ff::pipeline::predict::predict_features(&model, &raw, &opts)
+                    }))
+                });
+                while !worker.is_finished() {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    if !interrupted.load(Ordering::SeqCst) {
+                        if let Err(e) = Python::attach(|py| py.check_signals()) {
+                            *callback_error.lock().unwrap() = Some(e);
+                            interrupted.store(true, Ordering::SeqCst);
+                        }
+                    }
+                }
+                worker.join().unwrap_or_else(|payload| Err(payload))
+            })
         });
+        // Ctrl-C or a raising progress callback wins, even where the prediction finished first.
+        if interrupted.load(Ordering::SeqCst) {
+            return Err(callback_error
+                .lock()
+                .unwrap()
+                .take()
+                .unwrap_or_else(|| PyKeyboardInterrupt::new_err("prediction interrupted")));
+        }
         match result {
             Ok(Ok((pred, protein))) => Ok(Prediction::new(py, pred, protein, &self.inner.name)),
             Ok(Err(e)) => Err(value_err(e)),
-            Err(payload) => {
-                if interrupted.load(Ordering::SeqCst) {
-                    Err(callback_error
-                        .lock()
-                        .unwrap()
-                        .take()
-                        .unwrap_or_else(|| PyKeyboardInterrupt::new_err("prediction interrupted")))
-                } else {
-                    std::panic::resume_unwind(payload)
-                }
-            }
+            Err(payload) => std::panic::resume_unwind(payload),
         }
     }
 
