@@ -131,8 +131,12 @@ def test_the_gil_is_released_and_ctrl_c_stops_a_prediction():
 
     with pytest.raises(KeyboardInterrupt):
         m.predict(f, progress=boom)
-    # And a real Ctrl-C (SIGINT to this thread) at the next block.
+    # And a real Ctrl-C (SIGINT to this thread) at the next block. Python's own handler is installed
+    # first: a process started in the background by a non-interactive shell inherits SIGINT ignored, and
+    # interrupt_main() then does nothing.
     import _thread
+    import signal
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     threading.Timer(0.05, _thread.interrupt_main).start()
     with pytest.raises(KeyboardInterrupt):
         m.predict(f, num_recycle=20)
