@@ -36,7 +36,7 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
         });
     }
     let features_sha = check_features_file(opts)?;
-    let (feats, prov) = features_h5::multimer::read(&opts.features)?;
+    let (feats, _) = features_h5::multimer::read(&opts.features)?;
     let num_res = feats.aatype.len();
     let mut models = load_models(opts, num_res)?;
     let multimer =
@@ -144,7 +144,6 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
     if opts.plots {
         write_complex_plots(opts, &feats, &order);
     }
-    let _ = prov;
     Ok(reports)
 }
 

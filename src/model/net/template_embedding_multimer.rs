@@ -107,12 +107,15 @@ impl<'w> MultimerTemplateEmbedding<'w> {
         let n = pair.dim().0;
         let tc = self.output_layer_norm.scale.len();
         // The query embedding's share is the same for every template.
-        let query =
-            self.pair_embedding[8].forward(self.query_embedding_norm.forward(flat2(pair)).view());
+        let query = unflat3(
+            self.pair_embedding[8].forward(self.query_embedding_norm.forward(flat2(pair)).view()),
+            n,
+            n,
+        );
         let mut sum = Array3::<f32>::zeros((n, n, tc));
         for t in 0..x.count() {
             let mut act = self.pair_features(x, t, chains);
-            act += &unflat3(query.clone(), n, n);
+            act += &query;
             for block in &self.pair_stack {
                 block.forward(&mut act, pair_mask, rt);
             }
@@ -149,6 +152,11 @@ impl<'w> MultimerTemplateEmbedding<'w> {
         let lin = &self.pair_embedding;
         let mut act = Array3::<f32>::zeros((n, n, tc));
         let asym = &chains.asym_id;
+        // The eight feature maps' biases, summed once (in the order they are added: the same bits).
+        let mut bias = ndarray::Array1::<f32>::zeros(tc);
+        for l in lin.iter().take(8) {
+            bias += &l.bias;
+        }
         act.axis_iter_mut(Axis(0))
             .into_par_iter()
             .enumerate()
@@ -156,9 +164,7 @@ impl<'w> MultimerTemplateEmbedding<'w> {
                 for j in 0..n {
                     let same_chain = if asym[i] == asym[j] { 1.0 } else { 0.0 };
                     let mut z = row.slice_mut(s![j, ..]);
-                    for l in lin.iter().take(8) {
-                        z += &l.bias;
-                    }
+                    z.assign(&bias);
                     let pb2 = pb_mask[i] * pb_mask[j] * same_chain;
                     if pb2 != 0.0 {
                         let d2: f32 = (0..3).map(|k| (pb[[i, k]] - pb[[j, k]]).powi(2)).sum();
