@@ -41,6 +41,7 @@ pub mod plots;
 pub mod progress;
 pub mod protein;
 pub mod query;
+pub mod relax;
 pub mod residue_constants;
 pub mod rng;
 pub mod score;

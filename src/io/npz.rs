@@ -86,6 +86,16 @@ impl NpyArray {
         ArrayD::from_shape_vec(IxDyn(&self.shape), v).ok()
     }
 
+    /// The array as `f64` (float arrays only; `f32` is widened).
+    pub fn to_f64(&self) -> Option<ArrayD<f64>> {
+        let v: Vec<f64> = match &self.data {
+            NpyData::F32(v) => v.iter().map(|&x| x as f64).collect(),
+            NpyData::F64(v) => v.clone(),
+            _ => return None,
+        };
+        ArrayD::from_shape_vec(IxDyn(&self.shape), v).ok()
+    }
+
     /// The array as strings (byte-string arrays only; invalid UTF-8 replaced).
     pub fn to_strings(&self) -> Option<Vec<String>> {
         match &self.data {

@@ -1,0 +1,138 @@
+//! Issue 22: the Amber ff99SB energy terms and forces against OpenMM's Reference platform (double precision)
+//! on OpenMM's own hydrogenated structures (DeepMind's `clean_protein` of 1UBQ and 1BPI, the latter with three
+//! disulfides); fixtures by `tests/reference/make_relax_fixtures.py`.
+
+use ferrofold::io::npz::Npz;
+use ferrofold::relax::energy::{evaluate, Restraints, Term, Vec3, KJ_PER_KCAL};
+use ferrofold::relax::{system, AllAtomStructure, ForceField};
+
+use crate::common::data;
+
+fn scalar(npz: &Npz, key: &str) -> f64 {
+    npz.get(key)
+        .unwrap()
+        .to_f64()
+        .unwrap()
+        .iter()
+        .copied()
+        .next()
+        .unwrap()
+}
+
+fn forces(npz: &Npz, key: &str) -> Vec<Vec3> {
+    let a = npz.get(key).unwrap().to_f64().unwrap();
+    a.as_slice()
+        .unwrap()
+        .chunks(3)
+        .map(|c| [c[0], c[1], c[2]])
+        .collect()
+}
+
+fn parity(name: &str) {
+    let dir = data("relax");
+    let s = AllAtomStructure::read_path(dir.join(format!("{name}_fixed.pdb"))).unwrap();
+    let npz = Npz::read_path(dir.join(format!("{name}_energy.npz"))).unwrap();
+    let sys = system::build(ForceField::amber99sb(), &s).unwrap();
+    let x = s.positions();
+
+    // The same terms as OpenMM's system, counted.
+    let count = |k: &str| {
+        npz.get(k)
+            .unwrap()
+            .to_i32()
+            .unwrap()
+            .iter()
+            .copied()
+            .next()
+            .unwrap() as usize
+    };
+    assert_eq!(
+        sys.constraints.len(),
+        count("num_constraints"),
+        "{name}: constraints"
+    );
+    assert_eq!(sys.bonds.len(), count("num_bonds"), "{name}: bonds");
+    assert_eq!(sys.angles.len(), count("num_angles"), "{name}: angles");
+    assert_eq!(
+        sys.torsions.len(),
+        count("num_torsions"),
+        "{name}: torsion terms"
+    );
+    assert_eq!(
+        sys.num_excluded_12_13 + sys.pairs14.len(),
+        count("num_exceptions"),
+        "{name}: exceptions"
+    );
+
+    // Restraints as the fixture made them: heavy atoms, k = 10 kcal/mol/Å², reference moved by a fixed offset.
+    let offset = [0.01, -0.02, 0.015];
+    let heavy: Vec<usize> = (0..s.atoms.len())
+        .filter(|&a| !s.atoms[a].is_hydrogen())
+        .collect();
+    let restraints = Restraints {
+        k: 10.0 * KJ_PER_KCAL * 100.0,
+        reference: heavy
+            .iter()
+            .map(|&a| {
+                [
+                    x[a][0] + offset[0],
+                    x[a][1] + offset[1],
+                    x[a][2] + offset[2],
+                ]
+            })
+            .collect(),
+        atoms: heavy,
+    };
+    let cases: [(&str, Term); 6] = [
+        ("bond", Term::Bond),
+        ("angle", Term::Angle),
+        ("torsion", Term::Torsion),
+        ("coulomb", Term::Coulomb),
+        ("lj", Term::LennardJones),
+        ("restraint", Term::Restraint),
+    ];
+    let mut report = Vec::new();
+    for (key, term) in cases {
+        let mut f = vec![[0.0; 3]; x.len()];
+        let e = evaluate(&sys, &restraints, &x, &[term], &mut f).total();
+        let want = scalar(&npz, &format!("energy_{key}"));
+        let rel = (e - want).abs() / want.abs();
+        let want_f = forces(&npz, &format!("forces_{key}"));
+        let fmax = want_f
+            .iter()
+            .flat_map(|v| v.iter())
+            .fold(0.0f64, |m, v| m.max(v.abs()));
+        let mut worst = 0.0f64;
+        for (a, (got, w)) in f.iter().zip(&want_f).enumerate() {
+            let d = ((got[0] - w[0]).powi(2) + (got[1] - w[1]).powi(2) + (got[2] - w[2]).powi(2))
+                .sqrt();
+            let norm = (w[0] * w[0] + w[1] * w[1] + w[2] * w[2]).sqrt();
+            // Relative to the atom's force, with a floor of 1e-6 of the largest force for atoms where it
+            // nearly cancels.
+            let r = d / norm.max(1e-6 * fmax);
+            worst = worst.max(r);
+            assert!(
+                r <= 1e-5,
+                "{name} {key}: atom {a} force {got:?} vs OpenMM {w:?} ({r:.2e} relative)"
+            );
+        }
+        report.push(format!(
+            "{key}: {e:.6} vs {want:.6} kJ/mol ({rel:.1e}), forces {worst:.1e}"
+        ));
+        assert!(
+            rel <= 1e-6,
+            "{name} {key}: {e} vs OpenMM {want} kJ/mol ({rel:.2e} relative)"
+        );
+    }
+    eprintln!("{name}: {}", report.join("; "));
+}
+
+#[test]
+fn amber_terms_match_openmm_on_ubiquitin() {
+    parity("1ubq");
+}
+
+#[test]
+fn amber_terms_match_openmm_on_bpti_with_disulfides() {
+    parity("1bpi");
+}
