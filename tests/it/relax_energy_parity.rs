@@ -136,3 +136,77 @@ fn amber_terms_match_openmm_on_ubiquitin() {
 fn amber_terms_match_openmm_on_bpti_with_disulfides() {
     parity("1bpi");
 }
+
+/// Restrained minimisation from OpenMM's hydrogenated structure, as AlphaFold2's relax runs it (restraints
+/// towards the starting heavy atoms, 10 kcal/mol/Å²; RMS force tolerance 10 kJ/mol/nm), against OpenMM's
+/// LocalEnergyMinimizer on the Reference platform from the same start.
+fn minimisation(name: &str) {
+    use ferrofold::relax::minimize::{constraint_error, minimize, MinimizeOptions};
+    let dir = data("relax");
+    let s = AllAtomStructure::read_path(dir.join(format!("{name}_fixed.pdb"))).unwrap();
+    let npz = Npz::read_path(dir.join(format!("{name}_openmm_min.npz"))).unwrap();
+    let sys = system::build(ForceField::amber99sb(), &s).unwrap();
+    let mut x = s.positions();
+    let heavy: Vec<usize> = (0..s.atoms.len())
+        .filter(|&a| !s.atoms[a].is_hydrogen())
+        .collect();
+    let restraints = Restraints {
+        k: 10.0 * KJ_PER_KCAL * 100.0,
+        reference: heavy.iter().map(|&a| x[a]).collect(),
+        atoms: heavy.clone(),
+    };
+    let t = std::time::Instant::now();
+    let report = minimize(&sys, &restraints, &mut x, MinimizeOptions::default());
+    let seconds = t.elapsed().as_secs_f64();
+    let (einit, efinal) = (scalar(&npz, "einit"), scalar(&npz, "efinal"));
+    assert!(
+        (report.initial_energy - einit).abs() <= 1e-6 * einit.abs(),
+        "{name}: initial energy {} vs OpenMM {einit}",
+        report.initial_energy
+    );
+    let theirs = forces(&npz, "positions");
+    let msd: f64 = heavy
+        .iter()
+        .map(|&a| {
+            (0..3)
+                .map(|c| (x[a][c] - theirs[a][c]).powi(2))
+                .sum::<f64>()
+        })
+        .sum::<f64>()
+        / heavy.len() as f64;
+    let rmsd_angstrom = msd.sqrt() * 10.0;
+    eprintln!(
+        "{name}: ferrofold {:.1} -> {:.1} kJ/mol ({} iterations, {} evaluations, {seconds:.2} s, RMS force {:.2}); \
+         OpenMM {einit:.1} -> {efinal:.1} kJ/mol ({:.1} s); heavy-atom RMSD between the minima {rmsd_angstrom:.3} Å",
+        report.initial_energy,
+        report.final_energy,
+        report.iterations,
+        report.evaluations,
+        report.rms_force,
+        scalar(&npz, "seconds"),
+    );
+    assert!(
+        constraint_error(&sys, &x) <= 1e-8,
+        "{name}: constraints not exact"
+    );
+    // Issue 22's outcome limits: the final energy within 1 % of OpenMM's (or lower), 0.2 Å heavy-atom RMSD.
+    assert!(
+        report.final_energy <= efinal + 0.01 * efinal.abs(),
+        "{name}: final energy {} vs OpenMM {efinal}",
+        report.final_energy
+    );
+    assert!(
+        rmsd_angstrom <= 0.2,
+        "{name}: {rmsd_angstrom} Å from OpenMM's minimum"
+    );
+}
+
+#[test]
+fn restrained_minimisation_reaches_openmms_minimum_on_ubiquitin() {
+    minimisation("1ubq");
+}
+
+#[test]
+fn restrained_minimisation_reaches_openmms_minimum_on_bpti() {
+    minimisation("1bpi");
+}

@@ -13,6 +13,14 @@ For each input structure this writes, under tests/data/relax/:
   and Lennard-Jones by evaluating it once with all charges zeroed. Keys: `energy_<term>`, `forces_<term>`,
   terms `bond, angle, torsion, nonbonded, coulomb, lj, restraint`; `num_constraints`, `num_bonds`,
   `num_angles`, `num_torsions`, `num_exceptions`; `constraints` (pairs of atom indices).
+* `<name>_openmm_min.npz`: OpenMM's minimisation of `<name>_fixed.pdb` as DeepMind's `_openmm_minimize` runs
+  it (restraints towards the starting heavy atoms, k = 10 kcal/mol/A^2; tolerance 2.39 kcal/mol read as OpenMM
+  8's force tolerance 10 kJ/mol/nm; no iteration limit) on the Reference platform: `einit`, `efinal` (kJ/mol),
+  `positions` (nm) and the per-term energies at the minimum (`final_<term>`).
+* `<name>_relaxed.pdb`, `<name>_relax.json`: DeepMind's whole relax (`AmberRelaxation(max_iterations=0,
+  tolerance=2.39, stiffness=10, max_outer_iterations=3)`, CPU platform, with the reference harness's OpenMM 8
+  tolerance fix) of the structure: the relaxed model and its debug data (energies in kcal/mol, attempts,
+  RMSD, remaining violations).
 
 Usage: /tmp/oracle/venv/bin/python tests/reference/make_relax_fixtures.py
 (the reference harness's venv with `pip install openmm==8.6.1 pdbfixer==1.12.0`; AF2_V232_SRC not needed:
@@ -110,18 +118,83 @@ def energies(pdb_text):
     return out
 
 
+def openmm_minimize(pdb_text):
+    pdb = app.PDBFile(io.StringIO(pdb_text))
+    system = app.ForceField("amber99sb.xml").createSystem(pdb.topology, constraints=app.HBonds)
+    amber_minimize._add_restraints(system, pdb, STIFFNESS, "non_hydrogen", [])
+    names = {openmm.HarmonicBondForce: "bond", openmm.HarmonicAngleForce: "angle",
+             openmm.PeriodicTorsionForce: "torsion", openmm.NonbondedForce: "nonbonded",
+             openmm.CustomExternalForce: "restraint"}
+    for i, f in enumerate(system.getForces()):
+        f.setForceGroup(i)
+    ctx = openmm.Context(system, openmm.LangevinIntegrator(0, 0.01, 0.0),
+                         openmm.Platform.getPlatformByName("Reference"))
+    ctx.setPositions(pdb.positions)
+    kj = u.kilojoules_per_mole
+    out = {"einit": ctx.getState(getEnergy=True).getPotentialEnergy().value_in_unit(kj)}
+    openmm.LocalEnergyMinimizer.minimize(ctx, 10.0, 0)
+    st = ctx.getState(getEnergy=True, getPositions=True)
+    out["efinal"] = st.getPotentialEnergy().value_in_unit(kj)
+    out["positions"] = np.asarray(st.getPositions(asNumpy=True).value_in_unit(u.nanometers), np.float64)
+    for i, f in enumerate(system.getForces()):
+        if type(f) in names:
+            e = ctx.getState(getEnergy=True, groups={i}).getPotentialEnergy().value_in_unit(kj)
+            out[f"final_{names[type(f)]}"] = e
+    return out
+
+
+def deepmind_relax(prot):
+    from alphafold.relax import relax
+    from simtk import unit
+    orig = amber_minimize._openmm_minimize
+
+    def patched(pdb_str, max_iterations, tolerance, stiffness, restraint_set, exclude_residues, use_gpu):
+        tol = tolerance.value_in_unit(unit.kilocalories_per_mole) * 4.184 * unit.kilojoules_per_mole / unit.nanometer
+        return orig(pdb_str, max_iterations, tol, stiffness, restraint_set, exclude_residues, use_gpu)
+
+    amber_minimize._openmm_minimize = patched
+    try:
+        r = relax.AmberRelaxation(max_iterations=0, tolerance=2.39, stiffness=10.0, exclude_residues=[],
+                                  max_outer_iterations=3, use_gpu=False)
+        pdb, debug, violations = r.process(prot=prot)
+    finally:
+        amber_minimize._openmm_minimize = orig
+    debug = {k: float(v) for k, v in debug.items()}
+    debug["remaining_violations"] = int(np.sum(violations))
+    return pdb, debug
+
+
+def read_protein(src):
+    # ATOM records only (1UBQ's waters are HETATM records that Biopython would read as residues), first model
+    text = (STRUCTURES / src).read_text().split("ENDMDL")[0]
+    atoms = "".join(line + "\n" for line in text.splitlines() if line.startswith(("ATOM", "TER")))
+    return protein.from_pdb_string(atoms + "END\n")
+
+
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
+    import json
+    import time
     for name, src in [("1ubq", "1ubq.pdb"), ("1bpi", "1bpi.pdb")]:
-        # ATOM records only (1UBQ's waters are HETATM records that Biopython would read as residues), first model
-        text = (STRUCTURES / src).read_text().split("ENDMDL")[0]
-        atoms = "".join(line + "\n" for line in text.splitlines() if line.startswith(("ATOM", "TER")))
-        prot = protein.from_pdb_string(atoms + "END\n")
+        prot = read_protein(src)
         fixed = amber_minimize.clean_protein(prot, checks=True)
         (OUT / f"{name}_fixed.pdb").write_text(fixed)
         e = energies(fixed)
         np.savez_compressed(OUT / f"{name}_energy.npz", **e)
         print(name, {k: float(v) for k, v in e.items() if k.startswith("energy_")})
+        t = time.time()
+        m = openmm_minimize(fixed)
+        m["seconds"] = time.time() - t
+        np.savez_compressed(OUT / f"{name}_openmm_min.npz", **m)
+        print(name, "minimised", m["einit"], "->", m["efinal"], f"{m['seconds']:.1f} s")
+    for name, src in [("1ubq", "1ubq.pdb"), ("1bpi", "1bpi.pdb"), ("1ejg", "1ejg_crambin.pdb"),
+                      ("1ubi", "1ubi_ubiquitin.pdb")]:
+        t = time.time()
+        pdb, debug = deepmind_relax(read_protein(src))
+        debug["seconds"] = time.time() - t
+        (OUT / f"{name}_relaxed.pdb").write_text(pdb)
+        (OUT / f"{name}_relax.json").write_text(json.dumps(debug, indent=1) + "\n")
+        print(name, "relaxed", debug)
 
 
 if __name__ == "__main__":
