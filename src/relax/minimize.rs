@@ -52,6 +52,8 @@ struct Objective<'a> {
     k_constraint: f64,
     forces: Vec<Vec3>,
     evaluations: usize,
+    /// Atoms that do not move (their gradient is zeroed).
+    frozen: Option<&'a [bool]>,
 }
 
 impl Objective<'_> {
@@ -75,10 +77,13 @@ impl Objective<'_> {
                 self.forces[j][a] -= g * da;
             }
         }
-        for (g, f) in grad.chunks_exact_mut(3).zip(&self.forces) {
-            g[0] = -f[0];
-            g[1] = -f[1];
-            g[2] = -f[2];
+        for (a, (g, f)) in grad.chunks_exact_mut(3).zip(&self.forces).enumerate() {
+            if self.frozen.is_some_and(|fr| fr[a]) {
+                g.fill(0.0);
+            } else {
+                g.copy_from_slice(f);
+                g.iter_mut().for_each(|v| *v = -*v);
+            }
         }
         e
     }
@@ -239,8 +244,15 @@ pub fn constraint_error(sys: &System, x: &[Vec3]) -> f64 {
 }
 
 /// Makes every constraint hold to a relative `tol` by iterated mass-weighted corrections along the current
-/// bond vectors (SHAKE's update applied to positions).
-pub fn apply_constraints(sys: &System, x: &mut [Vec3], tol: f64) {
+/// bond vectors (SHAKE's update applied to positions); frozen atoms do not move.
+pub fn apply_constraints(sys: &System, x: &mut [Vec3], tol: f64, frozen: Option<&[bool]>) {
+    let inv_mass = |a: usize| {
+        if frozen.is_some_and(|f| f[a]) {
+            0.0
+        } else {
+            1.0 / sys.masses[a]
+        }
+    };
     for _ in 0..1000 {
         let mut worst = 0.0f64;
         for c in &sys.constraints {
@@ -249,7 +261,10 @@ pub fn apply_constraints(sys: &System, x: &mut [Vec3], tol: f64) {
             let r2 = d[0] * d[0] + d[1] * d[1] + d[2] * d[2];
             let diff = c.distance * c.distance - r2;
             worst = worst.max((r2.sqrt() - c.distance).abs() / c.distance);
-            let (wi, wj) = (1.0 / sys.masses[i], 1.0 / sys.masses[j]);
+            let (wi, wj) = (inv_mass(i), inv_mass(j));
+            if wi + wj == 0.0 {
+                continue;
+            }
             let lambda = diff / (2.0 * (wi + wj) * r2);
             for a in 0..3 {
                 x[i][a] -= lambda * wi * d[a];
@@ -269,6 +284,17 @@ pub fn minimize(
     x: &mut [Vec3],
     opts: MinimizeOptions,
 ) -> MinimizeReport {
+    minimize_frozen(sys, restraints, x, opts, None)
+}
+
+/// [`minimize`] with some atoms held in place (`frozen[a]`), e.g. only hydrogens free.
+pub fn minimize_frozen(
+    sys: &System,
+    restraints: &Restraints,
+    x: &mut [Vec3],
+    opts: MinimizeOptions,
+    frozen: Option<&[bool]>,
+) -> MinimizeReport {
     let mut scratch = vec![[0.0; 3]; x.len()];
     let initial_energy = evaluate(sys, restraints, x, &Term::ALL, &mut scratch).total();
     let mut obj = Objective {
@@ -277,6 +303,7 @@ pub fn minimize(
         k_constraint: 100.0 / CONSTRAINT_TOLERANCE,
         forces: vec![[0.0; 3]; x.len()],
         evaluations: 0,
+        frozen,
     };
     let mut iterations = 0;
     let mut max_error;
@@ -291,7 +318,7 @@ pub fn minimize(
         }
         obj.k_constraint *= 10.0;
     }
-    apply_constraints(sys, x, 1e-10);
+    apply_constraints(sys, x, 1e-10, frozen);
     let final_energy = evaluate(sys, restraints, x, &Term::ALL, &mut scratch).total();
     MinimizeReport {
         initial_energy,

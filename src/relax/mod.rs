@@ -5,6 +5,7 @@
 
 pub mod energy;
 pub mod forcefield;
+pub mod hydrogens;
 pub mod minimize;
 pub mod structure;
 pub mod system;

@@ -313,29 +313,17 @@ fn topology_bonds(
     let cyx: Vec<usize> = (0..s.residues.len())
         .filter(|&r| assigned[r].0.ends_with("CYX"))
         .collect();
-    let mut paired = vec![false; cyx.len()];
-    for i in 0..cyx.len() {
-        let Some(sg1) = atom_named(cyx[i], "SG") else {
-            continue;
-        };
-        let mut best: Option<(f64, usize)> = None;
-        for j in 0..i {
-            let Some(sg2) = atom_named(cyx[j], "SG") else {
-                continue;
-            };
-            let d = dist(s.atoms[sg1].position, s.atoms[sg2].position);
-            if d < 0.3 && !paired[j] && best.is_none_or(|(bd, _)| d < bd) {
-                best = Some((d, j));
-            }
-        }
-        if let Some((_, j)) = best {
-            let sg2 = atom_named(cyx[j], "SG").expect("checked above");
-            add(&mut bonds, sg1, sg2);
-            external_count[sg1] += 1;
-            external_count[sg2] += 1;
-            paired[i] = true;
-            paired[j] = true;
-        }
+    let sg: Vec<Option<usize>> = cyx.iter().map(|&r| atom_named(r, "SG")).collect();
+    let sg_positions: Vec<Option<[f64; 3]>> =
+        sg.iter().map(|a| a.map(|a| s.atoms[a].position)).collect();
+    for (i, j) in disulfide_pairs(&sg_positions) {
+        let (a, b) = (
+            sg[i].expect("paired SG exists"),
+            sg[j].expect("paired SG exists"),
+        );
+        add(&mut bonds, a, b);
+        external_count[a] += 1;
+        external_count[b] += 1;
     }
     // Every template's external atoms must have exactly one bond outside the residue, and no other atom any.
     for (r, (tname, map)) in assigned.iter().enumerate() {
@@ -362,7 +350,31 @@ fn topology_bonds(
     Ok(bonds.into_iter().collect())
 }
 
-fn dist(a: [f64; 3], b: [f64; 3]) -> f64 {
+/// Disulfide bonds among cysteine sulfurs (positions in nm; `None` where a residue lacks SG), paired as
+/// OpenMM's PDB reader pairs them: each SG, in order, with the closest earlier unpaired SG within 0.3 nm.
+pub fn disulfide_pairs(sg: &[Option<[f64; 3]>]) -> Vec<(usize, usize)> {
+    let mut paired = vec![false; sg.len()];
+    let mut out = Vec::new();
+    for i in 0..sg.len() {
+        let Some(p1) = sg[i] else { continue };
+        let mut best: Option<(f64, usize)> = None;
+        for j in 0..i {
+            let Some(p2) = sg[j] else { continue };
+            let d = dist(p1, p2);
+            if d < 0.3 && !paired[j] && best.is_none_or(|(bd, _)| d < bd) {
+                best = Some((d, j));
+            }
+        }
+        if let Some((_, j)) = best {
+            out.push((i, j));
+            paired[i] = true;
+            paired[j] = true;
+        }
+    }
+    out
+}
+
+pub(crate) fn dist(a: [f64; 3], b: [f64; 3]) -> f64 {
     ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2)).sqrt()
 }
 

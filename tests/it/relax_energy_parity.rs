@@ -210,3 +210,156 @@ fn restrained_minimisation_reaches_openmms_minimum_on_ubiquitin() {
 fn restrained_minimisation_reaches_openmms_minimum_on_bpti() {
     minimisation("1bpi");
 }
+
+/// Distances (Å) of hydrogens from their counterparts, each with its label.
+type Distances = Vec<(f64, String)>;
+
+/// Hydrogens: ferrofold's placement on pdbfixer's heavy atoms against pdbfixer's own hydrogens, both relaxed
+/// alone in Amber ff99SB (heavy atoms fixed) to the same tolerance. Names, counts and order per residue must be
+/// pdbfixer's; positions are compared per parent atom, hydrogens of one parent and one force-field type being
+/// interchangeable (a methyl's three hydrogens may be named in any rotation). Returns the distances (Å) of
+/// hydrogens on fixed positions and on rotors (methyl, ammonium, hydroxyl, thiol: a parent with one heavy
+/// neighbour and free rotation), each with its label.
+fn hydrogen_distances(
+    name: &str,
+    ours: &AllAtomStructure,
+    theirs: &AllAtomStructure,
+) -> (Distances, Distances) {
+    use ferrofold::relax::hydrogens::relax_hydrogens;
+    assert_eq!(ours.residues.len(), theirs.residues.len());
+    for (a, b) in ours.residues.iter().zip(&theirs.residues) {
+        let na: Vec<&str> = ours.atoms[a.atoms.clone()]
+            .iter()
+            .map(|x| x.name.as_str())
+            .collect();
+        let nb: Vec<&str> = theirs.atoms[b.atoms.clone()]
+            .iter()
+            .map(|x| x.name.as_str())
+            .collect();
+        assert_eq!(na, nb, "{name}: atoms of {}", b.label());
+    }
+    let (mut ours, mut theirs) = (ours.clone(), theirs.clone());
+    relax_hydrogens(&mut ours, 0, 0.1).unwrap();
+    relax_hydrogens(&mut theirs, 0, 0.1).unwrap();
+    let sys = system::build(ForceField::amber99sb(), &ours).unwrap();
+    let mut parent = vec![usize::MAX; ours.atoms.len()];
+    for c in &sys.constraints {
+        let [i, j] = c.atoms;
+        if ours.atoms[i].is_hydrogen() {
+            parent[i] = j;
+        } else {
+            parent[j] = i;
+        }
+    }
+    let heavy_neighbours = |a: usize| {
+        sys.topology_bonds
+            .iter()
+            .filter(|b| b.contains(&a))
+            .filter(|b| !ours.atoms[b[0]].is_hydrogen() && !ours.atoms[b[1]].is_hydrogen())
+            .count()
+    };
+    let hydrogens_on = |a: usize| parent.iter().filter(|&&p| p == a).count();
+    let (mut fixed, mut rotor) = (Vec::new(), Vec::new());
+    for h in 0..ours.atoms.len() {
+        if !ours.atoms[h].is_hydrogen() {
+            continue;
+        }
+        let p = parent[h];
+        let best = (0..ours.atoms.len())
+            .filter(|&k| {
+                ours.atoms[k].is_hydrogen() && parent[k] == p && sys.types[k] == sys.types[h]
+            })
+            .map(|k| {
+                let (a, b) = (ours.atoms[h].position, theirs.atoms[k].position);
+                ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2)).sqrt()
+                    * 10.0
+            })
+            .fold(f64::INFINITY, f64::min);
+        let label = format!(
+            "{} {}",
+            ours.residues[ours.atoms[h].residue].label(),
+            ours.atoms[h].name
+        );
+        let is_rotor = heavy_neighbours(p) == 1
+            && (hydrogens_on(p) == 3 || matches!(ours.atoms[p].element.as_str(), "O" | "S"));
+        if is_rotor {
+            rotor.push((best, label));
+        } else {
+            fixed.push((best, label));
+        }
+    }
+    (fixed, rotor)
+}
+
+fn strip_hydrogens(s: &AllAtomStructure) -> AllAtomStructure {
+    let mut out = AllAtomStructure {
+        chains: s.chains.clone(),
+        ..Default::default()
+    };
+    for r in &s.residues {
+        let start = out.atoms.len();
+        out.atoms.extend(
+            s.atoms[r.atoms.clone()]
+                .iter()
+                .filter(|a| !a.is_hydrogen())
+                .cloned(),
+        );
+        let mut r2 = r.clone();
+        r2.atoms = start..out.atoms.len();
+        out.residues.push(r2);
+    }
+    out
+}
+
+fn far(d: &[(f64, String)]) -> usize {
+    d.iter().filter(|(x, _)| *x > 0.1).count()
+}
+
+#[test]
+fn hydrogens_are_placed_as_pdbfixer_places_them() {
+    use ferrofold::relax::hydrogens::add_hydrogens;
+    let read = |f: &str| AllAtomStructure::read_path(data("relax").join(f)).unwrap();
+    // pdbfixer against itself: its hydrogens start with an unseeded random jitter.
+    let (pf_fixed, pf_rotor) = hydrogen_distances(
+        "pdbfixer",
+        &read("1ubq_fixed.pdb"),
+        &read("1ubq_fixed_rerun.pdb"),
+    );
+    eprintln!(
+        "pdbfixer vs pdbfixer (1UBQ, two runs): {}/{} fixed-position and {}/{} rotor hydrogens farther than 0.1 Å",
+        far(&pf_fixed), pf_fixed.len(), far(&pf_rotor), pf_rotor.len()
+    );
+    for name in ["1ubq", "1bpi"] {
+        let theirs = read(&format!("{name}_fixed.pdb"));
+        let ours = add_hydrogens(&strip_hydrogens(&theirs)).unwrap();
+        let (fixed, rotor) = hydrogen_distances(name, &ours, &theirs);
+        let worst = |d: &[(f64, String)]| {
+            d.iter()
+                .cloned()
+                .fold((0.0, String::new()), |a, b| if b.0 > a.0 { b } else { a })
+        };
+        eprintln!(
+            "{name}: ferrofold vs pdbfixer: {}/{} fixed-position hydrogens farther than 0.1 Å (worst {:?}), \
+             {}/{} rotor hydrogens (worst {:?})",
+            far(&fixed), fixed.len(), worst(&fixed), far(&rotor), rotor.len(), worst(&rotor)
+        );
+        // Hydrogens on fixed positions agree within 0.1 Å, but for at most 1 % of them (1BPI's N-terminal
+        // Arg HE settles 0.11 Å off pdbfixer's: a shallow out-of-plane well) and none beyond 0.25 Å.
+        assert!(
+            far(&fixed) * 100 <= fixed.len() && worst(&fixed).0 <= 0.25,
+            "{name}: hydrogens on fixed positions differ: {} beyond 0.1 Å, worst {:?}",
+            far(&fixed),
+            worst(&fixed)
+        );
+        // Rotors settle in one of several minima depending on where they start; ferrofold's may differ from
+        // pdbfixer's no more often than pdbfixer's two runs differ from each other (plus 5 % of the rotors).
+        let limit = far(&pf_rotor) as f64 / pf_rotor.len() as f64 + 0.05;
+        assert!(
+            (far(&rotor) as f64 / rotor.len() as f64) <= limit,
+            "{name}: {} of {} rotor hydrogens differ (pdbfixer vs itself: {})",
+            far(&rotor),
+            rotor.len(),
+            far(&pf_rotor)
+        );
+    }
+}

@@ -6,6 +6,8 @@ For each input structure this writes, under tests/data/relax/:
 * `<name>_fixed.pdb`: DeepMind's `amber_minimize.clean_protein` of the structure's protein (pdbfixer: missing
   heavy atoms and OXT added, hydrogens added at pH 7; OpenMM's atom names): the all-atom structure the force
   field is evaluated on.
+* `1ubq_fixed_rerun.pdb`: the same `clean_protein` run a second time: pdbfixer starts each hydrogen with a
+  random jitter (unseeded), so this measures how far pdbfixer's own hydrogens move from run to run.
 * `<name>_energy.npz`: OpenMM's per-term energies (kJ/mol) and forces (kJ/mol/nm) of that structure on the
   double-precision Reference platform, in the system DeepMind's `_openmm_minimize` builds (amber99sb.xml, X-H
   bonds constrained, no cutoff) plus its heavy-atom restraint (k = 10 kcal/mol/A^2) towards the positions moved
@@ -179,6 +181,8 @@ def main():
         prot = read_protein(src)
         fixed = amber_minimize.clean_protein(prot, checks=True)
         (OUT / f"{name}_fixed.pdb").write_text(fixed)
+        if name == "1ubq":
+            (OUT / f"{name}_fixed_rerun.pdb").write_text(amber_minimize.clean_protein(prot, checks=True))
         e = energies(fixed)
         np.savez_compressed(OUT / f"{name}_energy.npz", **e)
         print(name, {k: float(v) for k, v in e.items() if k.startswith("energy_")})
