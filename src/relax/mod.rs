@@ -9,6 +9,7 @@ pub mod hydrogens;
 pub mod minimize;
 pub mod structure;
 pub mod system;
+pub mod violations;
 
 pub use energy::{Energies, Restraints, Term};
 pub use forcefield::ForceField;

@@ -25,6 +25,7 @@ mod params_fetch;
 mod predict_cli;
 mod predict_complex;
 mod relax_energy_parity;
+mod relax_violations;
 mod reliability;
 mod run_cli;
 mod score;
