@@ -52,6 +52,39 @@ the reference's residue count; residues the reference lacks are not scored.")]
     /// Sequence databases: search with the built-in aligner, download AlphaFold2's databases
     #[command(subcommand)]
     Db(DbCommand),
+    /// Relax models with Amber ff99SB as AlphaFold2 does: hydrogens added, restrained minimisation,
+    /// violation-driven release of restraints; no OpenMM or GPU needed
+    #[command(after_help = "Examples:
+  ferrofold relax out/T1/unrelaxed_model_1_ptm_pred_0.pdb -o out/T1/
+  ferrofold relax model.pdb other.cif -o relaxed/
+
+Writes relaxed_<name>.pdb (all atoms with hydrogens, B-factors kept), relaxed_<name>.cif (heavy atoms) and
+relax_metrics.json (energies in kcal/mol, RMSD in Å, remaining violations per residue); <name> is the file
+name without its extension and an 'unrelaxed_' prefix. A model relaxed earlier from the same file with the
+same settings is reused.")]
+    Relax(RelaxArgs),
+}
+
+#[derive(Args)]
+pub(crate) struct RelaxArgs {
+    /// Model files (PDB or mmCIF): every chain, standard amino acids with all heavy atoms
+    #[arg(required = true)]
+    pub(crate) models: Vec<PathBuf>,
+    /// Output directory
+    #[arg(short, long, value_name = "DIR")]
+    pub(crate) output: PathBuf,
+    /// Restraint stiffness on heavy atoms, kcal/mol/Å²
+    #[arg(long, default_value_t = 10.0)]
+    pub(crate) stiffness: f64,
+    /// Convergence: RMS force in kcal/mol/nm (AlphaFold2's 2.39, as OpenMM 8 reads it)
+    #[arg(long, default_value_t = 2.39)]
+    pub(crate) tolerance: f64,
+    /// Outer iterations at most (each releases residues with violations from the restraints)
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) max_outer_iterations: u64,
+    /// Recompute even if a relaxed model is up to date
+    #[arg(long)]
+    pub(crate) overwrite: bool,
 }
 
 /// Where alignments come from (shared by `features` and `run`).
@@ -401,6 +434,12 @@ pub(crate) struct ModelArgs {
     /// Do not draw plddt.png, pae.png and coverage.png
     #[arg(long)]
     pub(crate) no_plots: bool,
+    /// Relax predictions with Amber as AlphaFold2 does (relaxed_<prediction>.pdb/.cif, relax_metrics.json;
+    /// ranked_<k> from relaxed models where they exist): best (the top-ranked prediction, AlphaFold2's
+    /// default), all, or none [default: best; none with --demo-model, whose random structures cannot be
+    /// relaxed]
+    #[arg(long, value_name = "WHICH")]
+    pub(crate) relax: Option<ferrofold::pipeline::relax::RelaxMode>,
     /// Run only the first N models (in name order: model_1 … model_5; ColabFold's --num-models)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), help_heading = "ColabFold")]
     pub(crate) num_models: Option<u64>,

@@ -10,8 +10,8 @@ use ferrofold::pipeline::{
 };
 
 use super::args::{
-    DbCommand, FeaturesArgs, InspectArgs, MsaArgs, ParamsCommand, PredictArgs, RunArgs, ScoreArgs,
-    StageArg,
+    DbCommand, FeaturesArgs, InspectArgs, MsaArgs, ParamsCommand, PredictArgs, RelaxArgs, RunArgs,
+    ScoreArgs, StageArg,
 };
 use super::options::{
     command_line, model_list, msa_source, predict_options, template_options, warn_demo,
@@ -403,6 +403,77 @@ pub(crate) fn inspect(args: InspectArgs) -> anyhow::Result<()> {
     writeln!(out, "databases\t{}", i.databases)?;
     for (name, shape, dtype) in i.datasets {
         writeln!(out, "dataset\t{name}\t{shape:?}\t{dtype}")?;
+    }
+    Ok(())
+}
+
+pub(crate) fn relax(args: RelaxArgs) -> anyhow::Result<()> {
+    use ferrofold::pipeline::relax::relax_model;
+    use ferrofold::relax::pipeline::RelaxOptions;
+    anyhow::ensure!(
+        args.stiffness >= 0.0 && args.stiffness.is_finite(),
+        "--stiffness {}: must be a finite number ≥ 0",
+        args.stiffness
+    );
+    anyhow::ensure!(
+        args.tolerance > 0.0 && args.tolerance.is_finite(),
+        "--tolerance {}: must be a finite number > 0",
+        args.tolerance
+    );
+    let opts = RelaxOptions {
+        stiffness: args.stiffness,
+        tolerance: args.tolerance,
+        max_outer_iterations: args.max_outer_iterations as usize,
+        ..Default::default()
+    };
+    let mut names = std::collections::BTreeSet::new();
+    let mut jobs = Vec::new();
+    for m in &args.models {
+        let file = m
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let lower = file.to_ascii_lowercase();
+        let stem_len = [
+            ".pdb.gz", ".cif.gz", ".ent.gz", ".pdb", ".cif", ".ent", ".mmcif",
+        ]
+        .iter()
+        .find(|ext| lower.ends_with(*ext))
+        .map_or(file.len(), |ext| file.len() - ext.len());
+        let stem = &file[..stem_len];
+        let name = stem.strip_prefix("unrelaxed_").unwrap_or(stem).to_string();
+        anyhow::ensure!(
+            !name.is_empty(),
+            "{}: cannot name a relaxed model after this file",
+            m.display()
+        );
+        anyhow::ensure!(
+            names.insert(name.clone()),
+            "{}: two models would both be written as relaxed_{name}.pdb",
+            m.display()
+        );
+        jobs.push((m, name));
+    }
+    let mut out = std::io::stdout().lock();
+    for (m, name) in jobs {
+        let r = relax_model(m, &name, &args.output, &opts, args.overwrite)?;
+        let g = |k: &str| {
+            r.metrics
+                .get(k)
+                .and_then(|v| v.as_f64())
+                .unwrap_or(f64::NAN)
+        };
+        writeln!(
+            out,
+            "{}\t{}energy {:.1} -> {:.1} kcal/mol\tRMSD {:.2} Å\tviolations {} -> {}",
+            r.pdb.display(),
+            if r.reused { "(up to date) " } else { "" },
+            g("initial_energy"),
+            g("final_energy"),
+            g("rmsd"),
+            g("violations_before_count"),
+            g("remaining_violations_count"),
+        )?;
     }
     Ok(())
 }

@@ -50,6 +50,7 @@ pub(crate) fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Params(c) => commands::params(c),
         Command::Inspect(a) => commands::inspect(a),
         Command::Score(a) => commands::score(a),
+        Command::Relax(a) => commands::relax(a),
         Command::Db(c) => commands::db(c),
     }
 }

@@ -7,6 +7,7 @@ use ferrofold::features::builder::MsaLimits;
 use ferrofold::pipeline::features::{MsaSource, TemplateOptions, TemplateSearch};
 use ferrofold::pipeline::params;
 use ferrofold::pipeline::predict::PredictOptions;
+use ferrofold::pipeline::relax::RelaxMode;
 
 use super::args::{ModelArgs, MsaArgs};
 
@@ -423,6 +424,12 @@ pub(crate) fn predict_options(args: &ModelArgs, models: Vec<PathBuf>) -> Predict
         result_format: args.result_format,
         max_msa_clusters: args.max_seq.map(|n| n as usize),
         max_extra_msa: args.max_extra_seq.map(|n| n as usize),
+        // The demo model's random weights give clashing structures that Amber cannot relax.
+        relax: args.relax.unwrap_or(if args.demo_model {
+            RelaxMode::None
+        } else {
+            RelaxMode::Best
+        }),
     }
 }
 

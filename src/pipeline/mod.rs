@@ -8,5 +8,6 @@ pub mod inspect;
 pub mod params;
 pub mod predict;
 pub mod predict_complex;
+pub mod relax;
 pub(crate) mod reuse;
 pub mod run;

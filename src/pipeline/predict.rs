@@ -68,11 +68,15 @@ pub struct PredictOptions {
     pub max_msa_clusters: Option<usize>,
     /// Extra MSA rows instead of the models' `max_extra_msa` (ColabFold's `max_extra_seq`).
     pub max_extra_msa: Option<usize>,
+    /// Which predictions to relax after ranking (AlphaFold2 2.3: the best); `ranked_<k>` are then the
+    /// relaxed models where they exist.
+    pub relax: super::relax::RelaxMode,
 }
 
 impl Default for PredictOptions {
     /// The CLI's defaults: seed 0, the model's recycles, random sampling, all cores, 1 GiB chunks,
-    /// plots on; no features file, models or output folder yet.
+    /// plots on; no features file, models or output folder yet; but no relaxation (the CLI's `--relax`
+    /// default is `best`).
     fn default() -> Self {
         Self {
             features: PathBuf::new(),
@@ -93,6 +97,7 @@ impl Default for PredictOptions {
             result_format: Default::default(),
             max_msa_clusters: None,
             max_extra_msa: None,
+            relax: Default::default(),
         }
     }
 }
@@ -134,6 +139,8 @@ pub enum PredictError {
     },
     #[error(transparent)]
     Structure(#[from] StructureError),
+    #[error("relax: {0}")]
+    Relax(Box<super::relax::RelaxStageError>),
     #[error("{0}")]
     Write(String),
 }
@@ -1085,9 +1092,24 @@ pub(super) fn write_ranking(
     } else {
         RankingDebug::monomer(&conf)
     };
+    let mut timings = timings.clone();
+    let (relaxed, relax_timings) = super::relax::relax_predictions(
+        dir,
+        &ranking.order,
+        opts.relax,
+        &Default::default(),
+        opts.overwrite,
+    )
+    .map_err(|e| PredictError::Relax(Box::new(e)))?;
+    timings.extend(relax_timings);
     for (k, name) in ranking.order.iter().enumerate() {
+        let kind = if relaxed.contains(name) {
+            "relaxed"
+        } else {
+            "unrelaxed"
+        };
         for ext in ["pdb", "cif"] {
-            let src = dir.join(format!("unrelaxed_{name}.{ext}"));
+            let src = dir.join(format!("{kind}_{name}.{ext}"));
             let dest = dir.join(format!("ranked_{k}.{ext}"));
             crate::fsutil::atomic::copy(&src, &dest).map_err(write_err(&dest))?;
         }
@@ -1098,6 +1120,6 @@ pub(super) fn write_ranking(
     write_json_path(&to_json_indent4(&ranking), &p).map_err(write_err(&p))?;
     // Keeps the features stage's time and those of models skipped on this run.
     let p = dir.join("timings.json");
-    crate::io::confidence::merge_timings(&p, timings).map_err(write_err(&p))?;
+    crate::io::confidence::merge_timings(&p, &timings).map_err(write_err(&p))?;
     Ok(ranking.order)
 }

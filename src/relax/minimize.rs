@@ -41,6 +41,10 @@ pub struct MinimizeReport {
     pub rms_force: f64,
     /// Largest relative constraint error before the final projection
     pub max_constraint_error: f64,
+    /// The energy fell without bound (below -1,000 kJ/mol per atom: oppositely charged atoms without
+    /// Lennard-Jones repulsion, such as polar hydrogens, collapsing onto each other); the positions are
+    /// meaningless.
+    pub diverged: bool,
 }
 
 const CONSTRAINT_TOLERANCE: f64 = 1e-4;
@@ -54,6 +58,9 @@ struct Objective<'a> {
     evaluations: usize,
     /// Atoms that do not move (their gradient is zeroed).
     frozen: Option<&'a [bool]>,
+    /// Below this energy the minimisation has diverged (see [`MinimizeReport::diverged`]).
+    floor: f64,
+    diverged: bool,
 }
 
 impl Objective<'_> {
@@ -210,6 +217,17 @@ fn lbfgs(
         g.copy_from_slice(&g_new);
         e = e_new;
         iter += 1;
+        if e < obj.floor {
+            obj.diverged = true;
+            break;
+        }
+        if iter % 500 == 0 {
+            tracing::info!(
+                "minimisation: {iter} L-BFGS iterations, energy {:.1} kJ/mol, RMS force {:.2} kJ/mol/nm (target {tol})",
+                e,
+                rms(&g)
+            );
+        }
     }
     (e, iter, rms(&g))
 }
@@ -304,6 +322,8 @@ pub fn minimize_frozen(
         forces: vec![[0.0; 3]; x.len()],
         evaluations: 0,
         frozen,
+        floor: -1000.0 * x.len() as f64,
+        diverged: false,
     };
     let mut iterations = 0;
     let mut max_error;
@@ -313,7 +333,7 @@ pub fn minimize_frozen(
         iterations += it;
         rms_force = g;
         max_error = constraint_error(sys, x);
-        if max_error <= CONSTRAINT_TOLERANCE || obj.k_constraint > 1e14 {
+        if obj.diverged || max_error <= CONSTRAINT_TOLERANCE || obj.k_constraint > 1e14 {
             break;
         }
         obj.k_constraint *= 10.0;
@@ -327,5 +347,6 @@ pub fn minimize_frozen(
         evaluations: obj.evaluations + 2,
         rms_force,
         max_constraint_error: max_error,
+        diverged: obj.diverged || !final_energy.is_finite(),
     }
 }

@@ -7,6 +7,7 @@ pub mod energy;
 pub mod forcefield;
 pub mod hydrogens;
 pub mod minimize;
+pub mod pipeline;
 pub mod structure;
 pub mod system;
 pub mod violations;

@@ -114,6 +114,8 @@ fn processed_features_reproduce_alphafold2_from_the_command_line() {
             "predict",
             "--processed-features",
             processed.to_str().unwrap(),
+            "--relax",
+            "none",
             "--model",
             model.to_str().unwrap(),
             "-o",

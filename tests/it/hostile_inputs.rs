@@ -100,7 +100,13 @@ fn model_file_claiming_ten_gigabytes_is_refused_without_allocating() {
             .arg("ulimit -v 4000000; exec \"$@\"")
             .arg("bash")
             .arg(env!("CARGO_BIN_EXE_ferrofold"))
-            .args(["predict", feats.to_str().unwrap(), "--model"])
+            .args([
+                "predict",
+                feats.to_str().unwrap(),
+                "--relax",
+                "none",
+                "--model",
+            ])
             .arg(model)
             .arg("-o")
             .arg(&o)
@@ -137,6 +143,8 @@ fn nan_and_infinite_weights_are_named() {
         let got = fail(&[
             "predict",
             feats.to_str().unwrap(),
+            "--relax",
+            "none",
             "--model",
             p.to_str().unwrap(),
             "-o",
@@ -202,6 +210,8 @@ fn features_arrays_that_disagree_are_named() {
             fail(&[
                 "predict",
                 bad.to_str().unwrap(),
+                "--relax",
+                "none",
                 "--model",
                 model.to_str().unwrap(),
                 "-o",
@@ -437,6 +447,8 @@ fn a_prediction_over_the_memory_budget_is_refused_with_the_numbers() {
         fail(&[
             "predict",
             feats.to_str().unwrap(),
+            "--relax",
+            "none",
             "--model",
             model.to_str().unwrap(),
             "--memory-budget",

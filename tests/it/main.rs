@@ -24,6 +24,7 @@ mod output_tree;
 mod params_fetch;
 mod predict_cli;
 mod predict_complex;
+mod relax_cli;
 mod relax_energy_parity;
 mod relax_violations;
 mod reliability;

@@ -246,6 +246,8 @@ fn cases() -> Vec<Case> {
             args: vec![
                 "predict",
                 "{d}/features.h5",
+                "--relax",
+                "none",
                 "--model",
                 "{d}/m.onnx",
                 "-o",

@@ -319,6 +319,8 @@ fn features_cli_makes_deepminds_complex_features_from_chain_folders() {
     let o = crate::common::ferrofold(&[
         "predict",
         out.join("hetero/features.h5").to_str().unwrap(),
+        "--relax",
+        "none",
         "--model",
         "x.onnx",
         "-o",

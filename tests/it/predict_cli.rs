@@ -59,8 +59,12 @@ fn fasta_to_features_to_predict_writes_every_output() {
     let stdout = run_ok(&[
         "predict",
         target.join("features.h5").to_str().unwrap(),
+        "--relax",
+        "none",
         "--model",
         m1.to_str().unwrap(),
+        "--relax",
+        "none",
         "--model",
         m2.to_str().unwrap(),
         "--seed",
@@ -188,8 +192,12 @@ fn fasta_to_features_to_predict_writes_every_output() {
     let stdout = run_ok(&[
         "predict",
         target.join("features.h5").to_str().unwrap(),
+        "--relax",
+        "none",
         "--model",
         m1.to_str().unwrap(),
+        "--relax",
+        "none",
         "--model",
         m2.to_str().unwrap(),
         "--seed",
@@ -289,6 +297,8 @@ fn predict_errors_leave_nothing_behind() {
         &[
             "predict",
             features.to_str().unwrap(),
+            "--relax",
+            "none",
             "--model",
             nopae.to_str().unwrap(),
             "--require-pae",
@@ -305,6 +315,8 @@ fn predict_errors_leave_nothing_behind() {
         &[
             "predict",
             features.to_str().unwrap(),
+            "--relax",
+            "none",
             "--model",
             bad.to_str().unwrap(),
         ],
@@ -315,6 +327,8 @@ fn predict_errors_leave_nothing_behind() {
         &[
             "predict",
             features.to_str().unwrap(),
+            "--relax",
+            "none",
             "--model",
             good.to_str().unwrap(),
             "--max-length",
@@ -337,6 +351,8 @@ fn predict_errors_leave_nothing_behind() {
         &[
             "predict",
             broken.to_str().unwrap(),
+            "--relax",
+            "none",
             "--model",
             good.to_str().unwrap(),
             "-o",
@@ -372,6 +388,8 @@ fn alphafold2_npz_parameters_predict_directly() {
             "--num-recycle",
             "0",
             "--no-plots",
+            "--relax",
+            "none",
             "-o",
             out.to_str().unwrap(),
         ];
@@ -399,6 +417,8 @@ fn changed_weights_are_never_answered_from_an_earlier_result() {
     let args = [
         "predict",
         features.to_str().unwrap(),
+        "--relax",
+        "none",
         "--model",
         model.to_str().unwrap(),
         "--num-recycle",
@@ -438,6 +458,8 @@ fn seeds_name_predictions_and_stale_ranked_files_go() {
         run_ok(&[
             "predict",
             features.to_str().unwrap(),
+            "--relax",
+            "none",
             "--model",
             model.to_str().unwrap(),
             "--num-seeds",
@@ -501,6 +523,8 @@ fn mmcif_predictions_are_complete_modelcif() {
     run_ok(&[
         "predict",
         features.to_str().unwrap(),
+        "--relax",
+        "none",
         "--model",
         model.to_str().unwrap(),
         "-o",
@@ -553,6 +577,8 @@ fn colabfold_model_options_pick_models_and_set_rows() {
             "--models-dir",
             models.to_str().unwrap(),
             "--no-plots",
+            "--relax",
+            "none",
             "-o",
             out.to_str().unwrap(),
         ];

@@ -64,6 +64,8 @@ fn a_heterodimer_is_predicted_ranked_and_written_with_its_chains() {
     let args = [
         "predict",
         feats.to_str().unwrap(),
+        "--relax",
+        "none",
         "--model",
         model.to_str().unwrap(),
         "--num-seeds",
@@ -235,6 +237,8 @@ fn models_of_the_other_kind_are_refused_with_nothing_written() {
         let (ok, _, stderr) = run(&[
             "predict",
             feats.to_str().unwrap(),
+            "--relax",
+            "none",
             "--model",
             model.to_str().unwrap(),
             "-o",

@@ -363,3 +363,68 @@ fn hydrogens_are_placed_as_pdbfixer_places_them() {
         );
     }
 }
+
+/// The whole relax (hydrogens, restrained minimisation, violations, outer iterations) against DeepMind's
+/// relax on OpenMM from the same heavy atoms: no remaining violations where OpenMM has none, final energy
+/// within 1 % of OpenMM's (or lower), heavy-atom RMSD to OpenMM's relaxed model ≤ 0.2 Å.
+#[test]
+fn relax_reaches_deepminds_relaxed_models() {
+    use ferrofold::relax::pipeline::{relax_protein, RelaxOptions};
+    for name in ["1ubq", "1bpi", "1ejg", "1ubi"] {
+        let input =
+            ferrofold::io::pdb::read_path(data("relax").join(format!("{name}_input.pdb")), None)
+                .unwrap();
+        let t = std::time::Instant::now();
+        let ours = relax_protein(&input, &RelaxOptions::default()).unwrap();
+        let seconds = t.elapsed().as_secs_f64();
+        let theirs =
+            ferrofold::io::pdb::read_path(data("relax").join(format!("{name}_relaxed.pdb")), None)
+                .unwrap();
+        let json: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(data("relax").join(format!("{name}_relax.json"))).unwrap(),
+        )
+        .unwrap();
+        let (their_e, their_v) = (
+            json["final_energy"].as_f64().unwrap(),
+            json["remaining_violations"].as_u64().unwrap(),
+        );
+        assert_eq!(ours.protein.num_res(), theirs.num_res(), "{name}");
+        let (mut sum, mut n) = (0.0f64, 0usize);
+        for i in 0..theirs.num_res() {
+            for a in 0..37 {
+                if theirs.atom_mask[[i, a]] > 0.5 && ours.protein.atom_mask[[i, a]] > 0.5 {
+                    for c in 0..3 {
+                        let d = (ours.protein.atom_positions[[i, a, c]]
+                            - theirs.atom_positions[[i, a, c]])
+                            as f64;
+                        sum += d * d;
+                    }
+                    n += 1;
+                }
+            }
+        }
+        let rmsd = (sum / n as f64).sqrt();
+        let m = &ours.metrics;
+        eprintln!(
+            "{name}: ferrofold {:.1} -> {:.1} kcal/mol, {} violations, RMSD to input {:.2} Å, {seconds:.1} s; \
+             OpenMM {:.1} -> {their_e:.1} kcal/mol, {their_v} violations, RMSD {:.2} Å, {:.1} s; heavy-atom RMSD \
+             between the relaxed models {rmsd:.3} Å ({n} atoms)",
+            m.initial_energy,
+            m.final_energy,
+            m.remaining_violations_count,
+            m.rmsd,
+            json["initial_energy"].as_f64().unwrap(),
+            json["rmsd"].as_f64().unwrap(),
+            json["seconds"].as_f64().unwrap(),
+        );
+        if their_v == 0 {
+            assert_eq!(m.remaining_violations_count, 0, "{name}: violations remain");
+        }
+        assert!(
+            m.final_energy <= their_e + 0.01 * their_e.abs(),
+            "{name}: {} vs {their_e}",
+            m.final_energy
+        );
+        assert!(rmsd <= 0.2, "{name}: {rmsd} Å from OpenMM's relaxed model");
+    }
+}

@@ -209,6 +209,8 @@ fn fifos_and_devices_where_a_file_belongs_are_refused_not_read_forever() {
             vec![
                 "predict",
                 good.to_str().unwrap(),
+                "--relax",
+                "none",
                 "--model",
                 zero_model.to_str().unwrap(),
             ],

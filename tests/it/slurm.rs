@@ -226,7 +226,7 @@ fn slurm_job_arrays_run_features_then_predict_for_three_targets() {
             .arg(&out)
             .arg("--model")
             .arg(&model)
-            .args(["--num-recycle", "1"])
+            .args(["--num-recycle", "1", "--relax", "none"])
             .env("FERROFOLD", env!("CARGO_BIN_EXE_ferrofold"))
             .env("FERROFOLD_LOG_DIR", d.join("logs"))
             .env("FERROFOLD_SBATCH_FEATURES", "--cpus-per-task=1 --mem=600M")

@@ -40,7 +40,10 @@ fn snakemake_runs_features_and_predict_for_two_targets() {
             .arg(format!("ferrofold={}", env!("CARGO_BIN_EXE_ferrofold")))
             .arg(format!("fasta_dir={}", fastas.display()))
             .arg(format!("out={}", out.display()))
-            .arg(format!("predict_args=--model {}", model.display()));
+            .arg(format!(
+                "predict_args=--relax none --model {}",
+                model.display()
+            ));
         c
     };
     let o = workflow().output().unwrap_or_else(|e| {

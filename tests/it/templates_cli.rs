@@ -132,6 +132,8 @@ fn features_with_templates_then_a_template_model_predicts() {
     let r = ferrofold(&[
         "predict",
         h5.to_str().unwrap(),
+        "--relax",
+        "none",
         "--model",
         model.to_str().unwrap(),
         "-o",

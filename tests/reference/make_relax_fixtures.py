@@ -19,7 +19,8 @@ For each input structure this writes, under tests/data/relax/:
   it (restraints towards the starting heavy atoms, k = 10 kcal/mol/A^2; tolerance 2.39 kcal/mol read as OpenMM
   8's force tolerance 10 kJ/mol/nm; no iteration limit) on the Reference platform: `einit`, `efinal` (kJ/mol),
   `positions` (nm) and the per-term energies at the minimum (`final_<term>`).
-* `<name>_relaxed.pdb`, `<name>_relax.json`: DeepMind's whole relax (`AmberRelaxation(max_iterations=0,
+* `<name>_input.pdb`, `<name>_relaxed.pdb`, `<name>_relax.json`: the structure's protein as AlphaFold2 reads it
+  (`protein.to_pdb(protein.from_pdb_string(...))` of its ATOM records), and DeepMind's whole relax (`AmberRelaxation(max_iterations=0,
   tolerance=2.39, stiffness=10, max_outer_iterations=3)`, CPU platform, with the reference harness's OpenMM 8
   tolerance fix) of the structure: the relaxed model and its debug data (energies in kcal/mol, attempts,
   RMSD, remaining violations).
@@ -193,8 +194,10 @@ def main():
         print(name, "minimised", m["einit"], "->", m["efinal"], f"{m['seconds']:.1f} s")
     for name, src in [("1ubq", "1ubq.pdb"), ("1bpi", "1bpi.pdb"), ("1ejg", "1ejg_crambin.pdb"),
                       ("1ubi", "1ubi_ubiquitin.pdb")]:
+        prot = read_protein(src)
+        (OUT / f"{name}_input.pdb").write_text(protein.to_pdb(prot))
         t = time.time()
-        pdb, debug = deepmind_relax(read_protein(src))
+        pdb, debug = deepmind_relax(prot)
         debug["seconds"] = time.time() - t
         (OUT / f"{name}_relaxed.pdb").write_text(pdb)
         (OUT / f"{name}_relax.json").write_text(json.dumps(debug, indent=1) + "\n")
