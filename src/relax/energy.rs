@@ -200,59 +200,188 @@ pub fn torsions(sys: &System, x: &[Vec3], f: &mut [Vec3]) -> f64 {
     e
 }
 
+/// Per-atom nonbonded parameters in the form the pair loop wants, and positions, as separate arrays
+/// (contiguous runs of atoms vectorise).
+struct PairTables {
+    x: Vec<f64>,
+    y: Vec<f64>,
+    z: Vec<f64>,
+    /// charges (e)
+    q: Vec<f64>,
+    /// σ/2 (Lorentz: σ_ij = σ_i/2 + σ_j/2)
+    half_sigma: Vec<f64>,
+    /// √ε (Berthelot: ε_ij = √ε_i · √ε_j)
+    sqrt_eps: Vec<f64>,
+}
+
+/// Pairs computed per pass of [`pair_run`]: the per-pair terms go to small arrays first (no reduction in
+/// that loop, so it vectorises), then are summed in order.
+const LANES: usize = 64;
+
+/// One atom `i` against the atoms `range` (none excluded): energies into `e`, forces into `fi` (atom i)
+/// and `fx/fy/fz` (the others). `C`/`L`: Coulomb / Lennard-Jones on.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn pair_run<const C: bool, const L: bool>(
+    t: &PairTables,
+    i: usize,
+    range: std::ops::Range<usize>,
+    e: &mut (f64, f64),
+    fi: &mut Vec3,
+    fx: &mut [f64],
+    fy: &mut [f64],
+    fz: &mut [f64],
+) {
+    let (xi, yi, zi) = (t.x[i], t.y[i], t.z[i]);
+    let (qi, hsi, sei) = (COULOMB * t.q[i], t.half_sigma[i], t.sqrt_eps[i]);
+    let mut lo = range.start;
+    while lo < range.end {
+        let m = (range.end - lo).min(LANES);
+        let hi = lo + m;
+        let (xs, ys, zs) = (&t.x[lo..hi], &t.y[lo..hi], &t.z[lo..hi]);
+        let (qs, hs, se) = (&t.q[lo..hi], &t.half_sigma[lo..hi], &t.sqrt_eps[lo..hi]);
+        let mut dx = [0.0; LANES];
+        let mut dy = [0.0; LANES];
+        let mut dz = [0.0; LANES];
+        let mut g = [0.0; LANES]; // -dE/dr / r
+        let mut ec = [0.0; LANES];
+        let mut el = [0.0; LANES];
+        for k in 0..m {
+            dx[k] = xs[k] - xi;
+            dy[k] = ys[k] - yi;
+            dz[k] = zs[k] - zi;
+            let r2 = dx[k] * dx[k] + dy[k] * dy[k] + dz[k] * dz[k];
+            let inv_r2 = 1.0 / r2;
+            let mut gk = 0.0;
+            if C {
+                let v = qi * qs[k] * inv_r2.sqrt();
+                ec[k] = v;
+                gk += v * inv_r2;
+            }
+            if L {
+                let sig = hsi + hs[k];
+                let eps4 = 4.0 * sei * se[k];
+                let s2 = sig * sig * inv_r2;
+                let s6 = s2 * s2 * s2;
+                el[k] = eps4 * (s6 * s6 - s6);
+                gk += 6.0 * eps4 * (2.0 * s6 * s6 - s6) * inv_r2;
+            }
+            g[k] = gk;
+        }
+        let (fxs, fys, fzs) = (&mut fx[lo..hi], &mut fy[lo..hi], &mut fz[lo..hi]);
+        for k in 0..m {
+            fxs[k] += dx[k] * g[k];
+            fys[k] += dy[k] * g[k];
+            fzs[k] += dz[k] * g[k];
+        }
+        for k in 0..m {
+            e.0 += ec[k];
+            e.1 += el[k];
+            fi[0] -= dx[k] * g[k];
+            fi[1] -= dy[k] * g[k];
+            fi[2] -= dz[k] * g[k];
+        }
+        lo = hi;
+    }
+}
+
+/// The pairs of the atoms `block` with every later atom.
+#[inline(always)]
+fn pair_block<const C: bool, const L: bool>(
+    t: &PairTables,
+    excluded_above: &[Vec<usize>],
+    block: std::ops::Range<usize>,
+) -> ((f64, f64), Vec<Vec3>, [Vec<f64>; 3]) {
+    let n = t.x.len();
+    let (mut fx, mut fy, mut fz) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+    let mut own = vec![[0.0; 3]; block.len()];
+    let mut e = (0.0, 0.0);
+    for i in block.clone() {
+        let mut start = i + 1;
+        let fi = &mut own[i - block.start];
+        for &stop in excluded_above[i].iter().chain(std::iter::once(&n)) {
+            if stop > start {
+                pair_run::<C, L>(t, i, start..stop, &mut e, fi, &mut fx, &mut fy, &mut fz);
+            }
+            start = stop + 1;
+        }
+    }
+    (e, own, [fx, fy, fz])
+}
+
+type Block = ((f64, f64), Vec<Vec3>, [Vec<f64>; 3]);
+
+/// [`pair_block`] compiled for the widest vector instructions the CPU has (the same arithmetic in the same
+/// order at every width: the results do not depend on it).
+fn pair_block_dispatch<const C: bool, const L: bool>(
+    t: &PairTables,
+    excluded_above: &[Vec<usize>],
+    block: std::ops::Range<usize>,
+) -> Block {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f")]
+        unsafe fn avx512<const C: bool, const L: bool>(
+            t: &PairTables,
+            ex: &[Vec<usize>],
+            b: std::ops::Range<usize>,
+        ) -> Block {
+            pair_block::<C, L>(t, ex, b)
+        }
+        #[target_feature(enable = "avx2")]
+        unsafe fn avx2<const C: bool, const L: bool>(
+            t: &PairTables,
+            ex: &[Vec<usize>],
+            b: std::ops::Range<usize>,
+        ) -> Block {
+            pair_block::<C, L>(t, ex, b)
+        }
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports the instructions the function was compiled for.
+            return unsafe { avx512::<C, L>(t, excluded_above, block) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: as above.
+            return unsafe { avx2::<C, L>(t, excluded_above, block) };
+        }
+    }
+    pair_block::<C, L>(t, excluded_above, block)
+}
+
 /// Coulomb and Lennard-Jones over all pairs but the excluded ones, plus the scaled 1-4 pairs:
-/// (Coulomb energy, LJ energy), forces of the selected parts added to `f`.
+/// (Coulomb energy, LJ energy), forces of the selected parts added to `f`. Exact (no cutoff): every pair is
+/// summed; each atom's partners run in the stretches between its exclusions, which vectorise.
 pub fn nonbonded(sys: &System, x: &[Vec3], f: &mut [Vec3], coulomb: bool, lj: bool) -> (f64, f64) {
     let n = x.len();
-    let blocks: Vec<(f64, f64, Vec<Vec3>)> = (0..n.div_ceil(BLOCK))
+    let t = PairTables {
+        x: x.iter().map(|p| p[0]).collect(),
+        y: x.iter().map(|p| p[1]).collect(),
+        z: x.iter().map(|p| p[2]).collect(),
+        q: sys.charges.clone(),
+        half_sigma: sys.sigmas.iter().map(|s| 0.5 * s).collect(),
+        sqrt_eps: sys.epsilons.iter().map(|e| e.sqrt()).collect(),
+    };
+    let run = match (coulomb, lj) {
+        (true, true) => pair_block_dispatch::<true, true>,
+        (true, false) => pair_block_dispatch::<true, false>,
+        (false, true) => pair_block_dispatch::<false, true>,
+        (false, false) => return (0.0, 0.0),
+    };
+    let blocks: Vec<Block> = (0..n.div_ceil(BLOCK))
         .into_par_iter()
-        .map(|b| {
-            let mut fb = vec![[0.0; 3]; n];
-            let (mut ec, mut el) = (0.0, 0.0);
-            for i in b * BLOCK..((b + 1) * BLOCK).min(n) {
-                let excl = &sys.excluded_above[i];
-                let mut next_excl = 0;
-                let (qi, si, ei) = (sys.charges[i], sys.sigmas[i], sys.epsilons[i]);
-                let xi = x[i];
-                let mut fi = [0.0; 3];
-                for j in i + 1..n {
-                    if next_excl < excl.len() && excl[next_excl] == j {
-                        next_excl += 1;
-                        continue;
-                    }
-                    let d = sub(x[j], xi);
-                    let r2 = dot(d, d);
-                    let inv_r2 = 1.0 / r2;
-                    let inv_r = inv_r2.sqrt();
-                    let mut g = 0.0; // -dE/dr / r
-                    if coulomb {
-                        let e = COULOMB * qi * sys.charges[j] * inv_r;
-                        ec += e;
-                        g += e * inv_r2;
-                    }
-                    if lj {
-                        let sig = 0.5 * (si + sys.sigmas[j]);
-                        let eps = (ei * sys.epsilons[j]).sqrt();
-                        let s2 = sig * sig * inv_r2;
-                        let s6 = s2 * s2 * s2;
-                        el += 4.0 * eps * (s6 * s6 - s6);
-                        g += 24.0 * eps * (2.0 * s6 * s6 - s6) * inv_r2;
-                    }
-                    let fv = scale(d, g);
-                    sub_from(&mut fi, fv);
-                    add_to(&mut fb[j], fv);
-                }
-                add_to(&mut fb[i], fi);
-            }
-            (ec, el, fb)
-        })
+        .map(|b| run(&t, &sys.excluded_above, b * BLOCK..((b + 1) * BLOCK).min(n)))
         .collect();
     let (mut ec, mut el) = (0.0, 0.0);
-    for (c, l, fb) in blocks {
+    for (b, ((c, l), own, [fx, fy, fz])) in blocks.into_iter().enumerate() {
         ec += c;
         el += l;
-        for (a, v) in f.iter_mut().zip(fb) {
-            add_to(a, v);
+        for (k, v) in own.iter().enumerate().take(n.saturating_sub(b * BLOCK)) {
+            add_to(&mut f[b * BLOCK + k], *v);
+        }
+        for (a, fa) in f.iter_mut().enumerate() {
+            fa[0] += fx[a];
+            fa[1] += fy[a];
+            fa[2] += fz[a];
         }
     }
     for p in &sys.pairs14 {
