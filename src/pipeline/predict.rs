@@ -139,7 +139,7 @@ pub enum PredictError {
     },
     #[error(transparent)]
     Structure(#[from] StructureError),
-    #[error("relax: {0}")]
+    #[error("relax: {0} (the unrelaxed models and their ranking are written; --relax none skips relaxation)")]
     Relax(Box<super::relax::RelaxStageError>),
     #[error("{0}")]
     Write(String),
@@ -1093,15 +1093,20 @@ pub(super) fn write_ranking(
         RankingDebug::monomer(&conf)
     };
     let mut timings = timings.clone();
-    let (relaxed, relax_timings) = super::relax::relax_predictions(
+    // A failed relaxation still leaves a complete ranking (of unrelaxed models) before it is reported.
+    let (relaxed, relax_error) = match super::relax::relax_predictions(
         dir,
         &ranking.order,
         opts.relax,
         &Default::default(),
         opts.overwrite,
-    )
-    .map_err(|e| PredictError::Relax(Box::new(e)))?;
-    timings.extend(relax_timings);
+    ) {
+        Ok((relaxed, relax_timings)) => {
+            timings.extend(relax_timings);
+            (relaxed, None)
+        }
+        Err(e) => (Vec::new(), Some(e)),
+    };
     for (k, name) in ranking.order.iter().enumerate() {
         let kind = if relaxed.contains(name) {
             "relaxed"
@@ -1121,5 +1126,8 @@ pub(super) fn write_ranking(
     // Keeps the features stage's time and those of models skipped on this run.
     let p = dir.join("timings.json");
     crate::io::confidence::merge_timings(&p, &timings).map_err(write_err(&p))?;
+    if let Some(e) = relax_error {
+        return Err(PredictError::Relax(Box::new(e)));
+    }
     Ok(ranking.order)
 }

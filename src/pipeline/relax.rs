@@ -126,6 +126,8 @@ pub fn relax_model(
             metrics: all.get(name).cloned().unwrap_or_default(),
         });
     }
+    // What is there for this name was made from something else: never left beside a failed relaxation.
+    remove_relaxed(dir, name, &metrics_path, &mut all)?;
     let protein = structure::read_path(input, None).map_err(|source| RelaxStageError::Read {
         path: input.to_path_buf(),
         source,
@@ -176,6 +178,27 @@ pub fn relax_model(
     })
 }
 
+/// Removes `relaxed_<name>.pdb/.cif` and the name's entry in `relax_metrics.json` (`all`, its contents).
+fn remove_relaxed(
+    dir: &Path,
+    name: &str,
+    metrics_path: &Path,
+    all: &mut BTreeMap<String, serde_json::Value>,
+) -> Result<(), RelaxStageError> {
+    for p in relaxed_paths(dir, name) {
+        if p.exists() {
+            std::fs::remove_file(&p).map_err(write_err(&p))?;
+            info!("removed {}: made from an earlier input", p.display());
+        }
+    }
+    if all.remove(name).is_some() {
+        let text = serde_json::to_string_pretty(&all)
+            .map_err(|e| RelaxStageError::Write(e.to_string()))?;
+        write_json_path(&(text + "\n"), metrics_path).map_err(write_err(metrics_path))?;
+    }
+    Ok(())
+}
+
 /// Relaxes the predictions `mode` selects from `order` (ranked, best first; their `unrelaxed_<name>.pdb`
 /// in `dir`) and removes relaxed files of this run's predictions that no longer belong to their unrelaxed
 /// model. Returns the names whose relaxed files are current, and the seconds each relaxation took.
@@ -205,29 +228,14 @@ pub fn relax_predictions(
     // Relaxed files of the other predictions: kept only while they still belong to their unrelaxed model.
     let metrics_path = dir.join("relax_metrics.json");
     let mut all = read_metrics(&metrics_path);
-    let mut changed = false;
     for name in order.iter().filter(|n| !selected.contains(n)) {
-        let paths = relaxed_paths(dir, name);
-        if !paths.iter().any(|p| p.exists()) && !all.contains_key(name) {
+        if !relaxed_paths(dir, name).iter().any(|p| p.exists()) && !all.contains_key(name) {
             continue;
         }
-        let input = dir.join(format!("unrelaxed_{name}.pdb"));
-        let hash = input_hash(&input, opts)?;
-        if is_current(dir, name, &hash, &all) {
-            continue;
+        let hash = input_hash(&dir.join(format!("unrelaxed_{name}.pdb")), opts)?;
+        if !is_current(dir, name, &hash, &all) {
+            remove_relaxed(dir, name, &metrics_path, &mut all)?;
         }
-        for p in &paths {
-            if p.exists() {
-                std::fs::remove_file(p).map_err(write_err(p))?;
-                info!("removed {}: made from an earlier prediction", p.display());
-            }
-        }
-        changed |= all.remove(name).is_some();
-    }
-    if changed {
-        let text = serde_json::to_string_pretty(&all)
-            .map_err(|e| RelaxStageError::Write(e.to_string()))?;
-        write_json_path(&(text + "\n"), &metrics_path).map_err(write_err(&metrics_path))?;
     }
     Ok((current, timings))
 }

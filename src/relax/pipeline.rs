@@ -184,6 +184,36 @@ pub fn heavy_atoms(p: &Protein) -> Result<AllAtomStructure, RelaxError> {
     if n > 0 {
         s.chains.push(s.chains.last().map_or(0, |c| c.end)..n);
     }
+    // A gap in the numbering with the next residue's N far from this one's C is a chain break (missing
+    // residues: an unrelaxed prediction leaves out residues of unknown type). OpenMM, and so AlphaFold2's
+    // relax, bonds consecutive residues of a chain whatever their distance and would pull the ends
+    // together; ferrofold refuses instead.
+    for c in &s.chains {
+        for r in c.start..c.end.saturating_sub(1) {
+            let atom = |r: usize, name: &str| {
+                s.atoms[s.residues[r].atoms.clone()]
+                    .iter()
+                    .find(|a| a.name == name)
+                    .map(|a| a.position)
+            };
+            let gap = p.residue_index[r + 1] - p.residue_index[r];
+            if let (true, Some(c_pos), Some(n_pos)) = (gap > 1, atom(r, "C"), atom(r + 1, "N")) {
+                let d = system::dist(c_pos, n_pos) * 10.0;
+                if d > 3.0 {
+                    return Err(RelaxError::Residue {
+                        residue: residue_label(p, r + 1),
+                        what: format!(
+                            "a chain break: {} residue number(s) missing after {} and {d:.1} Å between its C and \
+                             this residue's N; Amber relax would close it with a peptide bond (relax the pieces \
+                             as separate chains)",
+                            gap - 1,
+                            residue_label(p, r)
+                        ),
+                    });
+                }
+            }
+        }
+    }
     for (ci, c) in s.chains.clone().into_iter().enumerate() {
         if c.len() == 1 {
             return Err(RelaxError::Residue {

@@ -221,3 +221,41 @@ fn predict_relaxes_the_best_model_and_ranks_it() {
     assert!(!t.join(format!("relaxed_{pred}.cif")).exists());
     assert!(metrics(&t).get(pred).is_none());
 }
+
+#[test]
+fn a_failed_relaxation_still_leaves_the_unrelaxed_ranking() {
+    // An unknown residue (X) has no atoms in the unrelaxed model: the chain has a break there, which relax
+    // refuses rather than closing it (AlphaFold2's relax refuses residues without atoms too); predict exits 1
+    // naming it, after writing the predictions and ranking them unrelaxed.
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let fasta = d.join("x.fasta");
+    std::fs::write(&fasta, ">x\nMKTAYIAKXRQISFVKSHFSRQ\n").unwrap();
+    let out = d.join("out");
+    let r = ferrofold(&[
+        "run",
+        fasta.to_str().unwrap(),
+        "--demo-model",
+        "--relax",
+        "best",
+        "--no-plots",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.status.code(), Some(1));
+    let err = stderr(&r);
+    assert!(
+        err.contains("A:ARG 10")
+            && err.contains("chain break")
+            && err.contains("--relax none"),
+        "{err}"
+    );
+    let t = out.join("x");
+    let pred = "ferrofold_demo_pred_0";
+    assert_eq!(
+        std::fs::read(t.join("ranked_0.pdb")).unwrap(),
+        std::fs::read(t.join(format!("unrelaxed_{pred}.pdb"))).unwrap()
+    );
+    assert!(t.join("ranking_debug.json").exists());
+    assert!(!t.join(format!("relaxed_{pred}.pdb")).exists());
+}

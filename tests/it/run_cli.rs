@@ -815,8 +815,6 @@ fn a_broken_model_stops_run_before_any_work() {
             "none",
             "--model",
             good.to_str().unwrap(),
-            "--relax",
-            "none",
             "--model",
             broken.to_str().unwrap(),
             "-o",
