@@ -454,6 +454,11 @@ pub(crate) fn relax(args: RelaxArgs) -> anyhow::Result<()> {
         );
         jobs.push((m, name));
     }
+    std::fs::create_dir_all(&args.output)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.output.display()))?;
+    // One process at a time writes a folder's relaxed models and relax_metrics.json (as predict does).
+    let _lock = ferrofold::fsutil::tree::DirLock::acquire(&args.output, "relax")
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.output.display()))?;
     let mut out = std::io::stdout().lock();
     for (m, name) in jobs {
         let r = relax_model(m, &name, &args.output, &opts, args.overwrite)?;

@@ -105,7 +105,8 @@ fn is_current(
 
 /// Relaxes the model in `input` (PDB or mmCIF) into `dir` as `relaxed_<name>.pdb/.cif`, recording its metrics
 /// under `name` in `dir/relax_metrics.json`. Reuses an earlier result for the same input and settings unless
-/// `overwrite`.
+/// `overwrite`. The caller holds `dir`'s lock ([`crate::fsutil::tree::DirLock`]) if other processes may write
+/// there (`predict` holds it for its whole run, `ferrofold relax` for its own).
 pub fn relax_model(
     input: &Path,
     name: &str,
@@ -114,6 +115,7 @@ pub fn relax_model(
     overwrite: bool,
 ) -> Result<RelaxReport, RelaxStageError> {
     let hash = input_hash(input, opts)?;
+    std::fs::create_dir_all(dir).map_err(write_err(dir))?;
     let metrics_path = dir.join("relax_metrics.json");
     let mut all = read_metrics(&metrics_path);
     let [pdb_path, cif_path] = relaxed_paths(dir, name);

@@ -20,7 +20,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use super::energy::{Restraints, Vec3};
+use super::energy::{add, cross, dot, scale, sub, Restraints, Vec3};
 use super::forcefield::ForceField;
 use super::minimize::{minimize_frozen, MinimizeOptions, MinimizeReport};
 use super::structure::{AllAtomStructure, Atom, Residue};
@@ -83,25 +83,6 @@ pub enum HydrogenError {
     System(#[from] SystemError),
 }
 
-fn sub(a: Vec3, b: Vec3) -> Vec3 {
-    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
-}
-fn add(a: Vec3, b: Vec3) -> Vec3 {
-    [a[0] + b[0], a[1] + b[1], a[2] + b[2]]
-}
-fn scale(a: Vec3, s: f64) -> Vec3 {
-    [a[0] * s, a[1] * s, a[2] * s]
-}
-fn dot(a: Vec3, b: Vec3) -> f64 {
-    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
-}
-fn cross(a: Vec3, b: Vec3) -> Vec3 {
-    [
-        a[1] * b[2] - a[2] * b[1],
-        a[2] * b[0] - a[0] * b[2],
-        a[0] * b[1] - a[1] * b[0],
-    ]
-}
 fn unit(a: Vec3) -> Vec3 {
     let n = dot(a, a).sqrt();
     if n > 0.0 {
