@@ -245,9 +245,7 @@ fn a_failed_relaxation_still_leaves_the_unrelaxed_ranking() {
     assert_eq!(r.status.code(), Some(1));
     let err = stderr(&r);
     assert!(
-        err.contains("A:ARG 10")
-            && err.contains("chain break")
-            && err.contains("--relax none"),
+        err.contains("A:ARG 10") && err.contains("chain break") && err.contains("--relax none"),
         "{err}"
     );
     let t = out.join("x");
