@@ -23,6 +23,12 @@ def search(query: Query, db: _Path, output: _Path, evalue: float = 1e-3, max_hit
     """Built-in search of a FASTA(.gz) database; writes the hits as A3M to `output`, returns it."""
     ...
 
+def relax(model: _Path, output_dir: _Path, name: str | None = None, stiffness: float = 10.0,
+          tolerance: float = 2.39, max_outer_iterations: int = 3, overwrite: bool = False) -> dict:
+    """Amber relaxation as AlphaFold2 does it (`ferrofold relax`): writes relaxed_<name>.pdb/.cif and
+    relax_metrics.json into output_dir; returns the model's metrics (kcal/mol, Å, violations) with "pdb"."""
+    ...
+
 class Features:
     """AlphaFold2's raw features, dict-like (int32/float32 arrays; string features as lists of str)."""
     @staticmethod

@@ -116,6 +116,62 @@ fn search(
     Ok(output)
 }
 
+/// Relaxes the model in `model` (PDB or mmCIF) with Amber as AlphaFold2 does (`ferrofold relax`): writes
+/// `relaxed_<name>.pdb/.cif` into `output_dir` and its entry in `relax_metrics.json`; returns that entry as
+/// a dict (energies in kcal/mol, RMSD in Å, remaining violations) with `pdb`, the relaxed file's path. `name`
+/// defaults to the file name without extension and an `unrelaxed_` prefix. The GIL is released while it runs.
+#[pyfunction]
+#[pyo3(signature = (model, output_dir, name = None, stiffness = 10.0, tolerance = 2.39, max_outer_iterations = 3, overwrite = false))]
+#[allow(clippy::too_many_arguments)]
+fn relax(
+    py: Python<'_>,
+    model: PathBuf,
+    output_dir: PathBuf,
+    name: Option<String>,
+    stiffness: f64,
+    tolerance: f64,
+    max_outer_iterations: usize,
+    overwrite: bool,
+) -> PyResult<Py<PyAny>> {
+    existing(&model)?;
+    if !(stiffness >= 0.0 && stiffness.is_finite() && tolerance > 0.0 && tolerance.is_finite()) {
+        return Err(PyValueError::new_err(format!(
+            "stiffness {stiffness} must be finite and >= 0, tolerance {tolerance} finite and > 0"
+        )));
+    }
+    if max_outer_iterations == 0 {
+        return Err(PyValueError::new_err(
+            "max_outer_iterations must be at least 1",
+        ));
+    }
+    let name = name.unwrap_or_else(|| {
+        let file = model
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let stem = file.split('.').next().unwrap_or_default().to_string();
+        stem.strip_prefix("unrelaxed_").unwrap_or(&stem).to_string()
+    });
+    if name.is_empty() || name.contains('/') {
+        return Err(PyValueError::new_err(format!("{name:?}: not a model name")));
+    }
+    let opts = ff::relax::pipeline::RelaxOptions {
+        stiffness,
+        tolerance,
+        max_outer_iterations,
+        ..Default::default()
+    };
+    let report = py
+        .detach(|| ff::pipeline::relax::relax_model(&model, &name, &output_dir, &opts, overwrite))
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let mut metrics = report.metrics;
+    if let Some(obj) = metrics.as_object_mut() {
+        obj.insert("pdb".into(), report.pdb.display().to_string().into());
+    }
+    let json = py.import("json")?;
+    Ok(json.call_method1("loads", (metrics.to_string(),))?.unbind())
+}
+
 /// AlphaFold2's raw features of one query, dict-like: `features["msa"]` is a numpy array (int32 or
 /// float32) or, for the string features, a list of str.
 #[pyclass(module = "ferrofold")]
@@ -680,6 +736,7 @@ fn ferrofold(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Model>()?;
     m.add_class::<Prediction>()?;
     m.add_function(wrap_pyfunction!(search, m)?)?;
+    m.add_function(wrap_pyfunction!(relax, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -140,3 +140,20 @@ def test_the_gil_is_released_and_ctrl_c_stops_a_prediction():
     threading.Timer(0.05, _thread.interrupt_main).start()
     with pytest.raises(KeyboardInterrupt):
         m.predict(f, num_recycle=20)
+
+
+def test_relax_writes_the_same_model_as_the_cli(tmp_path):
+    src = DATA / "relax" / "1bpi_input.pdb"
+    m = ferrofold.relax(src, tmp_path / "py")
+    assert m["remaining_violations_count"] == 0
+    assert m["final_energy"] < m["initial_energy"]
+    assert len(m["remaining_violations"]) == 58
+    subprocess.run([BIN, "relax", "-q", str(src), "-o", str(tmp_path / "cli")], check=True)
+    assert Path(m["pdb"]).read_bytes() == (tmp_path / "cli" / "relaxed_1bpi_input.pdb").read_bytes()
+    # Reused on a second call; bad input is a ValueError naming the residue.
+    assert ferrofold.relax(src, tmp_path / "py")["input_sha256"] == m["input_sha256"]
+    cut = tmp_path / "cut.pdb"
+    cut.write_text("".join(l for l in src.read_text().splitlines(True)
+                           if not (l.startswith("ATOM") and l[22:26].strip() == "4" and l[12:16].strip() == "CB")))
+    with pytest.raises(ValueError, match="CB"):
+        ferrofold.relax(cut, tmp_path / "bad")
