@@ -33,6 +33,7 @@
 pub mod databases;
 pub mod features;
 pub mod fsutil;
+pub mod gpu;
 
 pub mod io;
 pub mod model;

@@ -440,6 +440,11 @@ pub(crate) struct ModelArgs {
     /// relaxed]
     #[arg(long, value_name = "WHICH")]
     pub(crate) relax: Option<ferrofold::pipeline::relax::RelaxMode>,
+    /// Where the network runs: gpu (the Evoformer and extra-MSA stacks on a GPU through Vulkan, Metal or
+    /// DirectX 12; an error without one), cpu, or auto (the GPU when a hardware adapter is found, with a
+    /// logged fall-back to the CPU if it fails; WGPU_ADAPTER_NAME / WGPU_BACKEND pick among several)
+    #[arg(long, value_name = "DEVICE", default_value = "auto")]
+    pub(crate) device: ferrofold::pipeline::predict::Device,
     /// Run only the first N models (in name order: model_1 … model_5; ColabFold's --num-models)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), help_heading = "ColabFold")]
     pub(crate) num_models: Option<u64>,

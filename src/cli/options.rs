@@ -413,6 +413,7 @@ pub(crate) fn predict_options(args: &ModelArgs, models: Vec<PathBuf>) -> Predict
             threads: args.threads,
             chunk_budget: args.chunk_budget,
             on_block: None,
+            stack_runner: None,
         },
         early_stop_tolerance: args.early_stop_tolerance,
         require_pae: args.require_pae,
@@ -430,6 +431,7 @@ pub(crate) fn predict_options(args: &ModelArgs, models: Vec<PathBuf>) -> Predict
         } else {
             RelaxMode::Best
         }),
+        device: args.device,
     }
 }
 

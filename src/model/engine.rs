@@ -1,15 +1,28 @@
 //! The backend a prediction runs on. The network is described once ([`AlphaFold`], modules that load
-//! their own parameters); an engine computes it. Today there is one, the CPU engine (ndarray + rayon,
-//! bitwise deterministic across thread counts and chunk sizes); a GPU engine implements the same trait
-//! over the same loaded network, chunk plan and memory estimate.
+//! their own parameters); an engine computes it. The CPU engine (ndarray + rayon) is bitwise
+//! deterministic across thread counts and chunk sizes; the GPU engine ([`crate::gpu`], wgpu) runs the
+//! trunk's extra-MSA stack and Evoformer on a GPU over the same loaded network and leaves the embeddings,
+//! the template stack, the structure module and the heads to the CPU.
 
+use std::sync::Arc;
+
+use crate::gpu::evoformer::GpuStacks;
+use crate::gpu::Gpu;
 use crate::model::input::trunk_inputs::TrunkInputs;
 use crate::model::net::alphafold::{AlphaFold, EarlyStop, Prediction};
-use crate::model::params::config::RuntimeOptions;
+use crate::model::params::config::{RuntimeOptions, StackRunner};
+
+/// An engine that could not finish a prediction.
+#[derive(Debug, thiserror::Error)]
+#[error("{engine} engine: {message}")]
+pub struct EngineError {
+    pub engine: &'static str,
+    pub message: String,
+}
 
 /// Runs a loaded network.
-pub trait Engine {
-    /// A short name for logs and timings (`cpu`, …).
+pub trait Engine: Send + Sync {
+    /// A short name for logs and timings (`cpu`, `gpu`).
     fn name(&self) -> &'static str;
 
     /// One iteration per entry of `inputs`, recycling between them (Alg. 2); `progress` gets each
@@ -21,7 +34,7 @@ pub trait Engine {
         rt: &RuntimeOptions,
         early_stop: Option<EarlyStop>,
         progress: &mut dyn FnMut(usize, f64),
-    ) -> Prediction;
+    ) -> Result<Prediction, EngineError>;
 }
 
 /// The native CPU engine.
@@ -40,7 +53,51 @@ impl Engine for CpuEngine {
         rt: &RuntimeOptions,
         early_stop: Option<EarlyStop>,
         progress: &mut dyn FnMut(usize, f64),
-    ) -> Prediction {
-        net.predict(inputs, rt, early_stop, progress)
+    ) -> Result<Prediction, EngineError> {
+        Ok(net.predict(inputs, rt, early_stop, progress))
+    }
+}
+
+/// The GPU engine: the trunk's stacks on `gpu`. With `fallback`, a GPU failure is logged and the CPU
+/// engine takes over (`--device auto`); without, the prediction fails with the GPU's error.
+#[derive(Debug, Clone)]
+pub struct GpuEngine {
+    pub gpu: Arc<Gpu>,
+    pub fallback: bool,
+}
+
+impl Engine for GpuEngine {
+    fn name(&self) -> &'static str {
+        "gpu"
+    }
+
+    fn predict(
+        &self,
+        net: &AlphaFold,
+        inputs: &[TrunkInputs],
+        rt: &RuntimeOptions,
+        early_stop: Option<EarlyStop>,
+        progress: &mut dyn FnMut(usize, f64),
+    ) -> Result<Prediction, EngineError> {
+        // One runner (and weight upload) per loaded network: its weight cache is keyed by addresses
+        // that are only meaningful while `net`'s parameters are alive.
+        let stacks = Arc::new(GpuStacks::new(self.gpu.clone(), self.fallback));
+        let runner = stacks.clone();
+        let rt = RuntimeOptions {
+            stack_runner: Some(StackRunner(Arc::new(
+                move |stack, act, msa_mask, pair_mask, rt| {
+                    runner.run(stack, act, msa_mask, pair_mask, rt)
+                },
+            ))),
+            ..rt.clone()
+        };
+        let prediction = net.predict(inputs, &rt, early_stop, progress);
+        match stacks.failure() {
+            Some(message) if !self.fallback => Err(EngineError {
+                engine: "gpu",
+                message,
+            }),
+            _ => Ok(prediction),
+        }
     }
 }

@@ -21,7 +21,7 @@ use crate::io::confidence::{
 };
 use crate::io::features_h5::{self, FeaturesFileError};
 use crate::io::{mmcif, pdb, results_h5};
-use crate::model::engine::{CpuEngine, Engine};
+use crate::model::engine::{CpuEngine, Engine, GpuEngine};
 use crate::model::input::pipeline::{process_features, PipelineConfig};
 use crate::model::net::alphafold::{AlphaFold, EarlyStop, Prediction};
 use crate::model::params::config::RuntimeOptions;
@@ -71,6 +71,22 @@ pub struct PredictOptions {
     /// Which predictions to relax after ranking (AlphaFold2 2.3: the best); `ranked_<k>` are then the
     /// relaxed models where they exist.
     pub relax: super::relax::RelaxMode,
+    /// Where the network runs (`--device`).
+    pub device: Device,
+}
+
+/// Where the network runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Device {
+    /// The CPU engine.
+    Cpu,
+    /// The GPU engine (the trunk's stacks on the GPU); an error when no adapter is found or the GPU
+    /// fails.
+    Gpu,
+    /// The GPU engine when a hardware GPU adapter is found (falling back to the CPU, logged, if it
+    /// fails), else the CPU engine. Software adapters (lavapipe) are used only with `gpu`.
+    #[default]
+    Auto,
 }
 
 impl Default for PredictOptions {
@@ -98,6 +114,7 @@ impl Default for PredictOptions {
             max_msa_clusters: None,
             max_extra_msa: None,
             relax: Default::default(),
+            device: Device::default(),
         }
     }
 }
@@ -811,7 +828,7 @@ pub(super) fn predict_model(
         ));
     }
     let net = AlphaFold::load(&m.config, &m.weights).map_err(|e| model_err(&e))?;
-    let engine = CpuEngine;
+    let engine = choose_engine(opts.device, &name).map_err(|e| model_err(&e))?;
     let pred = pool.install(|| {
         engine.predict(
             &net,
@@ -838,7 +855,43 @@ pub(super) fn predict_model(
         )
     });
     bar.finish_and_clear();
-    Ok(pred)
+    pred.map_err(|e| model_err(&e))
+}
+
+/// The engine `device` asks for (see [`Device`]), logged.
+fn choose_engine(device: Device, model: &str) -> Result<Box<dyn Engine>, String> {
+    let cpu = || -> Box<dyn Engine> { Box::new(CpuEngine) };
+    match device {
+        Device::Cpu => Ok(cpu()),
+        Device::Gpu => {
+            let gpu = crate::gpu::shared().map_err(|e| format!("--device gpu: {e}"))?;
+            info!("{model}: GPU engine on {}", gpu.describe());
+            Ok(Box::new(GpuEngine {
+                gpu,
+                fallback: false,
+            }))
+        }
+        Device::Auto => match crate::gpu::shared() {
+            Ok(gpu) if !gpu.is_software() => {
+                info!("{model}: GPU engine on {}", gpu.describe());
+                Ok(Box::new(GpuEngine {
+                    gpu,
+                    fallback: true,
+                }))
+            }
+            Ok(gpu) => {
+                info!(
+                    "{model}: only a software GPU adapter found ({}); running on the CPU (--device gpu uses it)",
+                    gpu.describe()
+                );
+                Ok(cpu())
+            }
+            Err(e) => {
+                info!("{model}: {e}; running on the CPU");
+                Ok(cpu())
+            }
+        },
+    }
 }
 
 /// `coverage.png`, `plddt.png` (every model, in rank order) and `pae.png` (the top-ranked model). A plot

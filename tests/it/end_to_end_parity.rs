@@ -18,6 +18,17 @@ fn max_abs(a: ArrayViewD<f32>, b: ArrayViewD<f32>) -> f32 {
 }
 
 fn check(dir: &str) {
+    check_with(dir, &|net, inputs| {
+        net.predict(inputs, &Default::default(), None, |_, _| {})
+    });
+}
+
+/// The fixture `dir`'s model run by `run` (the CPU engine above; the GPU engine in `gpu_parity`), checked
+/// against AlphaFold2's outputs.
+pub(crate) fn check_with(
+    dir: &str,
+    run: &dyn Fn(&AlphaFold, &[TrunkInputs]) -> ferrofold::model::net::alphafold::Prediction,
+) {
     let base = data(&format!("model/{dir}"));
     let w =
         ferrofold::pipeline::params::read_npz_weights(base.join("params_model_1_ptm.npz")).unwrap();
@@ -36,10 +47,7 @@ fn check(dir: &str) {
                 .without_padding_rows()
         })
         .collect();
-    let p =
-        AlphaFold::load(&cfg, &w)
-            .unwrap()
-            .predict(&inputs, &Default::default(), None, |_, _| {});
+    let p = run(&AlphaFold::load(&cfg, &w).unwrap(), &inputs);
     let out = Npz::read_path(base.join("outputs.npz")).unwrap();
     let f = |k: &str| out.get(k).unwrap().to_f32().unwrap();
 

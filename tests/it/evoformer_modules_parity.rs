@@ -25,20 +25,20 @@ use ferrofold::model::params::random::{input_values, param_values};
 use ferrofold::model::params::weights::{Scope, Weights};
 use ndarray::{Array2, Array3, ArrayD, Ix2, Ix3};
 
-struct Fixture {
-    spec: serde_json::Value,
-    weights: Weights,
-    outputs: Npz,
-    msa: Array3<f32>,
-    extra_msa: Array3<f32>,
-    pair: Array3<f32>,
-    msa_mask: Array2<f32>,
-    pair_mask: Array2<f32>,
-    cfg: ModelConfig,
+pub(crate) struct Fixture {
+    pub(crate) spec: serde_json::Value,
+    pub(crate) weights: Weights,
+    pub(crate) outputs: Npz,
+    pub(crate) msa: Array3<f32>,
+    pub(crate) extra_msa: Array3<f32>,
+    pub(crate) pair: Array3<f32>,
+    pub(crate) msa_mask: Array2<f32>,
+    pub(crate) pair_mask: Array2<f32>,
+    pub(crate) cfg: ModelConfig,
 }
 
 impl Fixture {
-    fn load() -> Self {
+    pub(crate) fn load() -> Self {
         let dir = data("model/modules");
         let spec: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join("params.json")).unwrap())
@@ -104,17 +104,17 @@ impl Fixture {
         }
     }
 
-    fn scope(&self, module: &str) -> Scope<'_> {
+    pub(crate) fn scope(&self, module: &str) -> Scope<'_> {
         self.weights
             .scope(self.spec["modules"][module]["scope"].as_str().unwrap())
     }
 
-    fn want(&self, key: &str) -> ArrayD<f32> {
+    pub(crate) fn want(&self, key: &str) -> ArrayD<f32> {
         self.outputs.get(key).unwrap().to_f32().unwrap()
     }
 
     /// Relative RMS error of `ours` against AlphaFold2's `key`; asserted below 1e-5.
-    fn check(&self, key: &str, ours: ArrayD<f32>) {
+    pub(crate) fn check(&self, key: &str, ours: ArrayD<f32>) {
         let rel = rel_err(&ours, &self.want(key));
         eprintln!("{key}: relative error {rel:.2e}");
         assert!(

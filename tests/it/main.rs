@@ -12,6 +12,7 @@ mod features_parity;
 mod foreign_inputs;
 mod fresh_install;
 mod fuzz_regressions;
+mod gpu_parity;
 mod hdf5_interop;
 mod hostile_inputs;
 mod input_pipeline_parity;

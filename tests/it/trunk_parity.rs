@@ -142,6 +142,7 @@ fn same_outputs_for_any_chunking_or_threads(dir: &str) {
             threads,
             chunk_budget: budget,
             on_block: None,
+            stack_runner: None,
         };
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)

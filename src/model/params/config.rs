@@ -605,7 +605,40 @@ pub struct RuntimeOptions {
     pub chunk_budget: usize,
     /// Called after every extra-MSA and Evoformer block (progress reporting); never changes results.
     pub on_block: Option<BlockHook>,
+    /// Runs the extra-MSA stack and the Evoformer somewhere else (the GPU engine installs one); `None`:
+    /// on the CPU.
+    pub stack_runner: Option<StackRunner>,
 }
+
+/// Runs one of the trunk's stacks in place and returns `true`, or returns `false` to leave it to the
+/// CPU engine.
+pub type StackRunFn = dyn Fn(
+        &crate::model::net::evoformer::EvoformerStack,
+        &mut crate::model::net::evoformer::Activations,
+        &ndarray::Array2<f32>,
+        &ndarray::Array2<f32>,
+        &RuntimeOptions,
+    ) -> bool
+    + Send
+    + Sync;
+
+/// A stack runner (see [`RuntimeOptions::stack_runner`]); compared by identity.
+#[derive(Clone)]
+pub struct StackRunner(pub std::sync::Arc<StackRunFn>);
+
+impl std::fmt::Debug for StackRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StackRunner")
+    }
+}
+
+impl PartialEq for StackRunner {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for StackRunner {}
 
 /// A callback run after each block of the trunk's stacks.
 #[derive(Clone)]
@@ -631,6 +664,7 @@ impl Default for RuntimeOptions {
             threads: 0,
             chunk_budget: 1 << 30,
             on_block: None,
+            stack_runner: None,
         }
     }
 }

@@ -214,6 +214,11 @@ impl<'w> EvoformerStack<'w> {
         pair_mask: &Array2<f32>,
         rt: &RuntimeOptions,
     ) {
+        if let Some(runner) = &rt.stack_runner {
+            if (runner.0)(self, act, msa_mask, pair_mask, rt) {
+                return;
+            }
+        }
         for block in &self.blocks {
             block.forward(act, msa_mask, pair_mask, rt);
             if let Some(hook) = &rt.on_block {

@@ -35,11 +35,11 @@ pub(crate) fn pair_bias(pair_normed: ArrayView3<f32>, weights: ArrayView2<f32>) 
 /// Alg. 7: row-wise gated self-attention over residues, biased by the pair representation.
 #[derive(Debug, Clone)]
 pub struct MsaRowAttentionWithPairBias<'w> {
-    query_norm: LayerNorm<'w>,
-    feat_2d_norm: LayerNorm<'w>,
+    pub(crate) query_norm: LayerNorm<'w>,
+    pub(crate) feat_2d_norm: LayerNorm<'w>,
     /// `[c_z, H]`
-    feat_2d_weights: ArrayView2<'w, f32>,
-    attention: Attention<'w>,
+    pub(crate) feat_2d_weights: ArrayView2<'w, f32>,
+    pub(crate) attention: Attention<'w>,
 }
 
 impl<'w> MsaRowAttentionWithPairBias<'w> {
@@ -89,8 +89,8 @@ impl<'w> MsaRowAttentionWithPairBias<'w> {
 /// Alg. 8: column-wise gated self-attention over sequences.
 #[derive(Debug, Clone)]
 pub struct MsaColumnAttention<'w> {
-    query_norm: LayerNorm<'w>,
-    attention: Attention<'w>,
+    pub(crate) query_norm: LayerNorm<'w>,
+    pub(crate) attention: Attention<'w>,
 }
 
 impl<'w> MsaColumnAttention<'w> {
@@ -126,19 +126,19 @@ impl<'w> MsaColumnAttention<'w> {
 /// the heads), gated per sequence.
 #[derive(Debug, Clone)]
 pub struct MsaColumnGlobalAttention<'w> {
-    query_norm: LayerNorm<'w>,
-    heads: usize,
-    key_dim: usize,
+    pub(crate) query_norm: LayerNorm<'w>,
+    pub(crate) heads: usize,
+    pub(crate) key_dim: usize,
     /// `[c_e, H*d]`
-    query: ArrayView2<'w, f32>,
+    pub(crate) query: ArrayView2<'w, f32>,
     /// `[c_e, d]`
-    key: ArrayView2<'w, f32>,
+    pub(crate) key: ArrayView2<'w, f32>,
     /// `[c_e, d]`
-    value: ArrayView2<'w, f32>,
+    pub(crate) value: ArrayView2<'w, f32>,
     /// `[c_e, H*d]`, `[H*d]`
-    gating: (ArrayView2<'w, f32>, ArrayView1<'w, f32>),
+    pub(crate) gating: (ArrayView2<'w, f32>, ArrayView1<'w, f32>),
     /// `[H*d, c_e]`, `[c_e]`
-    output: (ArrayView2<'w, f32>, ArrayView1<'w, f32>),
+    pub(crate) output: (ArrayView2<'w, f32>, ArrayView1<'w, f32>),
 }
 
 impl<'w> MsaColumnGlobalAttention<'w> {

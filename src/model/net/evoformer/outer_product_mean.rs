@@ -10,12 +10,12 @@ use crate::model::params::weights::{Scope, WeightError};
 
 #[derive(Debug, Clone)]
 pub struct OuterProductMean<'w> {
-    layer_norm_input: LayerNorm<'w>,
-    left_projection: Linear<'w>,
-    right_projection: Linear<'w>,
+    pub(crate) layer_norm_input: LayerNorm<'w>,
+    pub(crate) left_projection: Linear<'w>,
+    pub(crate) right_projection: Linear<'w>,
     /// `[c*c, c_z]` (from `[c, c, c_z]`)
-    output_w: ArrayView2<'w, f32>,
-    output_b: ArrayView1<'w, f32>,
+    pub(crate) output_w: ArrayView2<'w, f32>,
+    pub(crate) output_b: ArrayView1<'w, f32>,
 }
 
 impl<'w> OuterProductMean<'w> {

@@ -13,9 +13,9 @@ use crate::model::params::weights::{Scope, WeightError};
 /// A transition over `c` channels with a `factor`× wide hidden layer.
 #[derive(Debug, Clone)]
 pub struct Transition<'w> {
-    input_layer_norm: LayerNorm<'w>,
-    transition1: Linear<'w>,
-    transition2: Linear<'w>,
+    pub(crate) input_layer_norm: LayerNorm<'w>,
+    pub(crate) transition1: Linear<'w>,
+    pub(crate) transition2: Linear<'w>,
 }
 
 impl<'w> Transition<'w> {

@@ -20,11 +20,11 @@ pub enum Node {
 
 #[derive(Debug, Clone)]
 pub struct TriangleAttention<'w> {
-    node: Node,
-    query_norm: LayerNorm<'w>,
+    pub(crate) node: Node,
+    pub(crate) query_norm: LayerNorm<'w>,
     /// `[c_z, H]`
-    feat_2d_weights: ArrayView2<'w, f32>,
-    attention: Attention<'w>,
+    pub(crate) feat_2d_weights: ArrayView2<'w, f32>,
+    pub(crate) attention: Attention<'w>,
 }
 
 impl<'w> TriangleAttention<'w> {

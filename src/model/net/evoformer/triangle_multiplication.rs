@@ -22,9 +22,9 @@ pub enum Direction {
 }
 
 #[derive(Debug, Clone)]
-struct Gated<'a> {
-    proj: (ArrayView2<'a, f32>, ArrayView1<'a, f32>),
-    gate: (ArrayView2<'a, f32>, ArrayView1<'a, f32>),
+pub(crate) struct Gated<'a> {
+    pub(crate) proj: (ArrayView2<'a, f32>, ArrayView1<'a, f32>),
+    pub(crate) gate: (ArrayView2<'a, f32>, ArrayView1<'a, f32>),
 }
 
 impl<'a> Gated<'a> {
@@ -97,13 +97,13 @@ impl<'a> Gated<'a> {
 /// One triangle multiplication (outgoing or incoming edges).
 #[derive(Debug, Clone)]
 pub struct TriangleMultiplication<'w> {
-    direction: Direction,
-    layer_norm_input: LayerNorm<'w>,
-    left: Gated<'w>,
-    right: Gated<'w>,
-    center_layer_norm: LayerNorm<'w>,
-    output_projection: Linear<'w>,
-    gating_linear: Linear<'w>,
+    pub(crate) direction: Direction,
+    pub(crate) layer_norm_input: LayerNorm<'w>,
+    pub(crate) left: Gated<'w>,
+    pub(crate) right: Gated<'w>,
+    pub(crate) center_layer_norm: LayerNorm<'w>,
+    pub(crate) output_projection: Linear<'w>,
+    pub(crate) gating_linear: Linear<'w>,
 }
 
 impl<'w> TriangleMultiplication<'w> {

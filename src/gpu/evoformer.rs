@@ -1,0 +1,687 @@
+//! Suppl. Alg. 6 "EvoformerStack" and Alg. 18 "ExtraMsaStack" on the GPU, module for module from the
+//! CPU engine's loaded modules (`model::net::evoformer`): the same weights (uploaded once per
+//! prediction), the same order of operations, every residual update added to activations that stay on
+//! the GPU from the first block of a stack to its last.
+//!
+//! Layouts: the MSA is `[S, R, c]` and the pair `[R, R, c_z]` row-major, as on the CPU. Column attention
+//! and ending-node triangle attention read them through strides (no transposes); the triangle
+//! multiplication's projections are written channel-major so that each channel's edge sum is a plain
+//! GEMM.
+
+use std::sync::{Arc, Mutex};
+
+use ndarray::{Array2, Array3};
+
+use super::ops::{
+    self, gemm, layer_norm, linear, AttentionGeometry, Epilogue, Operand, RowOp, WeightCache,
+};
+use super::{Gpu, GpuError, GpuResult, Tensor};
+use crate::model::net::evoformer::msa_attention::{
+    MsaColumnAttention, MsaColumnGlobalAttention, MsaRowAttentionWithPairBias,
+};
+use crate::model::net::evoformer::outer_product_mean::OuterProductMean;
+use crate::model::net::evoformer::transition::Transition;
+use crate::model::net::evoformer::triangle_attention::{Node, TriangleAttention};
+use crate::model::net::evoformer::triangle_multiplication::{Direction, TriangleMultiplication};
+use crate::model::net::evoformer::{Activations, ColumnAttention, EvoformerBlock, EvoformerStack};
+use crate::model::ops::primitives::Attention;
+use crate::model::params::config::RuntimeOptions;
+
+/// The GPU and the weights uploaded so far for one loaded network.
+pub struct Session<'g> {
+    pub gpu: &'g Gpu,
+    pub weights: WeightCache,
+}
+
+/// Sizes of the activations a block works on.
+#[derive(Debug, Clone, Copy)]
+pub struct Dims {
+    pub seqs: usize,
+    pub res: usize,
+    pub c_m: usize,
+    pub c_z: usize,
+}
+
+/// The activations and masks of one stack on the GPU.
+pub struct State {
+    pub msa: Tensor,
+    pub pair: Tensor,
+    pub msa_mask: Tensor,
+    pub pair_mask: Tensor,
+    pub dims: Dims,
+}
+
+impl State {
+    /// Uploads `act` and the masks.
+    pub fn upload(
+        gpu: &Gpu,
+        act: &Activations,
+        msa_mask: &Array2<f32>,
+        pair_mask: &Array2<f32>,
+    ) -> GpuResult<Self> {
+        let (seqs, res, c_m) = act.msa.dim();
+        let c_z = act.pair.dim().2;
+        let slice = |a: &Array3<f32>| {
+            a.as_standard_layout()
+                .into_owned()
+                .into_raw_vec_and_offset()
+                .0
+        };
+        let flat = |a: &Array2<f32>| {
+            a.as_standard_layout()
+                .into_owned()
+                .into_raw_vec_and_offset()
+                .0
+        };
+        Ok(Self {
+            msa: gpu.upload("msa", &slice(&act.msa))?,
+            pair: gpu.upload("pair", &slice(&act.pair))?,
+            msa_mask: gpu.upload("msa_mask", &flat(msa_mask))?,
+            pair_mask: gpu.upload("pair_mask", &flat(pair_mask))?,
+            dims: Dims {
+                seqs,
+                res,
+                c_m,
+                c_z,
+            },
+        })
+    }
+
+    /// Reads the activations back into `act`.
+    pub fn download(&self, gpu: &Gpu, act: &mut Activations) -> GpuResult<()> {
+        let Dims {
+            seqs,
+            res,
+            c_m,
+            c_z,
+        } = self.dims;
+        let msa = gpu.download(&self.msa)?;
+        let pair = gpu.download(&self.pair)?;
+        act.msa = Array3::from_shape_vec((seqs, res, c_m), msa).expect("MSA size");
+        act.pair = Array3::from_shape_vec((res, res, c_z), pair).expect("pair size");
+        Ok(())
+    }
+}
+
+/// Rows per chunk when each row needs `bytes_per_row` of temporaries (a quarter of the binding limit).
+fn rows_per_chunk(gpu: &Gpu, rows: usize, bytes_per_row: usize) -> usize {
+    let budget = (gpu.max_binding_bytes() / 4).min(1 << 30) as usize;
+    (budget / bytes_per_row.max(1)).clamp(1, rows.max(1))
+}
+
+/// Where a gated attention's rows are: row of (batch b, position n) = `b·rb + n·rn`; the mask's key bias
+/// for (b, key k) at `m_sb·b + m_sk·k`; the pair bias strides (head, query, key).
+struct Layout {
+    batch: usize,
+    n: usize,
+    rb: usize,
+    rn: usize,
+    m_sb: usize,
+    m_sk: usize,
+    pair: Option<(usize, usize, usize)>,
+}
+
+impl Session<'_> {
+    /// AlphaFold2's `Attention` over the layer-normed rows `x [rows, c]`: the update is added to
+    /// `target` (`[rows, c_out]`, the same rows).
+    #[allow(clippy::too_many_arguments)]
+    fn gated_attention(
+        &mut self,
+        att: &Attention,
+        x: &Tensor,
+        rows: usize,
+        l: &Layout,
+        mask: &Tensor,
+        pair_bias: Option<&Tensor>,
+        target: &Tensor,
+    ) -> GpuResult<()> {
+        let gpu = self.gpu;
+        let (h, d, dv) = (att.heads, att.key_dim, att.value_dim);
+        let wq = self.weights.matrix(gpu, att.query)?;
+        let wk = self.weights.matrix(gpu, att.key)?;
+        let wv = self.weights.matrix(gpu, att.value)?;
+        let q = linear(
+            gpu,
+            "attention.q",
+            x,
+            rows,
+            &wq,
+            None,
+            (d as f32).powf(-0.5),
+        )?;
+        let k = linear(gpu, "attention.k", x, rows, &wk, None, 1.0)?;
+        let v = linear(gpu, "attention.v", x, rows, &wv, None, 1.0)?;
+        let avg = gpu.zeros("attention.avg", rows * h * dv)?;
+        let g = AttentionGeometry {
+            batch: l.batch,
+            n: l.n,
+            heads: h,
+            d,
+            dv,
+            qk_sb: l.rb * h * d,
+            qk_sn: l.rn * h * d,
+            v_sb: l.rb * h * dv,
+            v_sn: l.rn * h * dv,
+            o_sb: l.rb * h * dv,
+            o_sn: l.rn * h * dv,
+            m_off: 0,
+            m_sb: l.m_sb,
+            m_sk: l.m_sk,
+            pair: l.pair,
+        };
+        ops::attention(gpu, &g, &q, &k, &v, mask, pair_bias, &avg)?;
+        drop((q, k, v));
+        if let Some((gw, gb)) = &att.gating {
+            let gw = self.weights.matrix(gpu, *gw)?;
+            let gb = self.weights.vector(gpu, *gb)?;
+            let gate = linear(gpu, "attention.gate", x, rows, &gw, Some(&gb), 1.0)?;
+            ops::gate(gpu, &avg, &gate)?;
+        }
+        let wo = self.weights.matrix(gpu, att.output)?;
+        let bo = self.weights.vector(gpu, att.output_b)?;
+        gemm(
+            gpu,
+            (rows, wo.cols, wo.rows, 1),
+            Operand::rows(&avg, 0, wo.rows),
+            Operand::rows(&wo.t, 0, wo.cols),
+            Operand::rows(target, 0, wo.cols),
+            Epilogue {
+                bias: Some(&bo),
+                accumulate: true,
+                ..Default::default()
+            },
+        )
+    }
+
+    /// Alg. 7, its update added to `out` (`[S, R, c_m]`; the block passes `s.msa`).
+    pub fn msa_row_attention(
+        &mut self,
+        m: &MsaRowAttentionWithPairBias,
+        s: &State,
+        out: &Tensor,
+    ) -> GpuResult<()> {
+        let gpu = self.gpu;
+        let Dims { seqs, res, .. } = s.dims;
+        let ln = self.weights.layer_norm(gpu, &m.feat_2d_norm)?;
+        let z = layer_norm(gpu, "pair.normed", &s.pair, res * res, &ln)?;
+        let w = self.weights.matrix(gpu, m.feat_2d_weights)?;
+        let bias = linear(gpu, "pair_bias", &z, res * res, &w, None, 1.0)?;
+        drop(z);
+        let h = w.cols;
+        let ln = self.weights.layer_norm(gpu, &m.query_norm)?;
+        let x = layer_norm(gpu, "msa.normed", &s.msa, seqs * res, &ln)?;
+        let layout = Layout {
+            batch: seqs,
+            n: res,
+            rb: res,
+            rn: 1,
+            m_sb: res,
+            m_sk: 1,
+            pair: Some((1, res * h, h)),
+        };
+        self.gated_attention(
+            &m.attention,
+            &x,
+            seqs * res,
+            &layout,
+            &s.msa_mask,
+            Some(&bias),
+            out,
+        )
+    }
+
+    /// Alg. 8, its update added to `out`.
+    pub fn msa_column_attention(
+        &mut self,
+        m: &MsaColumnAttention,
+        s: &State,
+        out: &Tensor,
+    ) -> GpuResult<()> {
+        let gpu = self.gpu;
+        let Dims { seqs, res, .. } = s.dims;
+        let ln = self.weights.layer_norm(gpu, &m.query_norm)?;
+        let x = layer_norm(gpu, "msa.normed", &s.msa, seqs * res, &ln)?;
+        let layout = Layout {
+            batch: res,
+            n: seqs,
+            rb: 1,
+            rn: res,
+            m_sb: 1,
+            m_sk: res,
+            pair: None,
+        };
+        self.gated_attention(
+            &m.attention,
+            &x,
+            seqs * res,
+            &layout,
+            &s.msa_mask,
+            None,
+            out,
+        )
+    }
+
+    /// Alg. 19, its update added to `out`.
+    pub fn msa_column_global_attention(
+        &mut self,
+        m: &MsaColumnGlobalAttention,
+        s: &State,
+        out: &Tensor,
+    ) -> GpuResult<()> {
+        let gpu = self.gpu;
+        let Dims {
+            seqs, res, c_m: c, ..
+        } = s.dims;
+        let (h, d) = (m.heads, m.key_dim);
+        let ln = self.weights.layer_norm(gpu, &m.query_norm)?;
+        let x = layer_norm(gpu, "msa.normed", &s.msa, seqs * res, &ln)?;
+        let q_avg = ops::global::masked_mean(gpu, &x, &s.msa_mask, (seqs, res, c))?;
+        let wq = self.weights.matrix(gpu, m.query)?;
+        let q = linear(
+            gpu,
+            "global_attention.q",
+            &q_avg,
+            res,
+            &wq,
+            None,
+            (d as f32).powf(-0.5),
+        )?;
+        let wk = self.weights.matrix(gpu, m.key)?;
+        let wv = self.weights.matrix(gpu, m.value)?;
+        let k = linear(gpu, "global_attention.k", &x, seqs * res, &wk, None, 1.0)?;
+        let v = linear(gpu, "global_attention.v", &x, seqs * res, &wv, None, 1.0)?;
+        ops::global::attend(gpu, &q, &k, &v, &s.msa_mask, (seqs, res, h, d))?;
+        drop((k, v));
+        let gw = self.weights.matrix(gpu, m.gating.0)?;
+        let gb = self.weights.vector(gpu, m.gating.1)?;
+        let g = linear(
+            gpu,
+            "global_attention.gate",
+            &x,
+            seqs * res,
+            &gw,
+            Some(&gb),
+            1.0,
+        )?;
+        ops::global::gate(gpu, &g, &q, (seqs, res, h * d))?;
+        let wo = self.weights.matrix(gpu, m.output.0)?;
+        let bo = self.weights.vector(gpu, m.output.1)?;
+        gemm(
+            gpu,
+            (seqs * res, wo.cols, wo.rows, 1),
+            Operand::rows(&g, 0, wo.rows),
+            Operand::rows(&wo.t, 0, wo.cols),
+            Operand::rows(out, 0, wo.cols),
+            Epilogue {
+                bias: Some(&bo),
+                accumulate: true,
+                ..Default::default()
+            },
+        )
+    }
+
+    /// Alg. 9 / 15: `out += Linear(relu(Linear(LayerNorm(x))))` over `rows` rows, in row chunks (`out`
+    /// may be `x`: each chunk's rows are read before they are written).
+    pub fn transition(
+        &mut self,
+        m: &Transition,
+        x: &Tensor,
+        rows: usize,
+        out: &Tensor,
+    ) -> GpuResult<()> {
+        let gpu = self.gpu;
+        let ln = self.weights.layer_norm(gpu, &m.input_layer_norm)?;
+        let w1 = self.weights.matrix(gpu, m.transition1.weights)?;
+        let b1 = self.weights.vector(gpu, m.transition1.bias)?;
+        let w2 = self.weights.matrix(gpu, m.transition2.weights)?;
+        let b2 = self.weights.vector(gpu, m.transition2.bias)?;
+        let c = w1.rows;
+        let chunk = rows_per_chunk(gpu, rows, (c + w1.cols) * 4);
+        let normed = gpu.zeros("transition.normed", chunk * c)?;
+        let hidden = gpu.zeros("transition.hidden", chunk * w1.cols)?;
+        for start in (0..rows).step_by(chunk) {
+            let n = chunk.min(rows - start);
+            ops::layer_norm_into(gpu, x, start * c, n, c, &ln, &normed, 0)?;
+            gemm(
+                gpu,
+                (n, w1.cols, c, 1),
+                Operand::rows(&normed, 0, c),
+                Operand::rows(&w1.t, 0, w1.cols),
+                Operand::rows(&hidden, 0, w1.cols),
+                Epilogue {
+                    bias: Some(&b1),
+                    relu: true,
+                    ..Default::default()
+                },
+            )?;
+            gemm(
+                gpu,
+                (n, c, w1.cols, 1),
+                Operand::rows(&hidden, 0, w1.cols),
+                Operand::rows(&w2.t, 0, c),
+                Operand::rows(out, start * c, c),
+                Epilogue {
+                    bias: Some(&b2),
+                    accumulate: true,
+                    ..Default::default()
+                },
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Alg. 10, its update added to `out` (`[R, R, c_z]`; the block passes `s.pair`).
+    pub fn outer_product_mean(
+        &mut self,
+        m: &OuterProductMean,
+        s: &State,
+        out: &Tensor,
+    ) -> GpuResult<()> {
+        let gpu = self.gpu;
+        let Dims { seqs, res, c_z, .. } = s.dims;
+        let ln = self.weights.layer_norm(gpu, &m.layer_norm_input)?;
+        let x = layer_norm(gpu, "msa.normed", &s.msa, seqs * res, &ln)?;
+        let project = |sess: &mut Self, lin: &crate::model::ops::primitives::Linear| {
+            let w = sess.weights.matrix(gpu, lin.weights)?;
+            let b = sess.weights.vector(gpu, lin.bias)?;
+            let out = gpu.zeros("outer_product_mean.projection", seqs * res * w.cols)?;
+            gemm(
+                gpu,
+                (seqs * res, w.cols, w.rows, 1),
+                Operand::rows(&x, 0, w.rows),
+                Operand::rows(&w.t, 0, w.cols),
+                Operand::rows(&out, 0, w.cols),
+                Epilogue {
+                    bias: Some(&b),
+                    row: Some((&s.msa_mask, 0, 0, 1, RowOp::Mul)),
+                    ..Default::default()
+                },
+            )?;
+            Ok::<_, GpuError>((out, w.cols))
+        };
+        let (left, c) = project(self, &m.left_projection)?;
+        let (right, _) = project(self, &m.right_projection)?;
+        drop(x);
+        // norm[i, j] = Σ_s mask[s, i] · mask[s, j]
+        let norm = gpu.zeros("outer_product_mean.norm", res * res)?;
+        gemm(
+            gpu,
+            (res, res, seqs, 1),
+            Operand::strided(&s.msa_mask, 0, 0, 1, res),
+            Operand::strided(&s.msa_mask, 0, 0, res, 1),
+            Operand::rows(&norm, 0, res),
+            Epilogue::default(),
+        )?;
+        let wo = self.weights.matrix(gpu, m.output_w)?;
+        let bo = self.weights.vector(gpu, m.output_b)?;
+        // Residues i per chunk: the outer products [i, c, R, c] twice (before and after the permute).
+        let ib = rows_per_chunk(gpu, res, 2 * c * res * c * 4);
+        for i0 in (0..res).step_by(ib) {
+            let n = ib.min(res - i0);
+            let outer = gpu.zeros("outer_product_mean.outer", n * c * res * c)?;
+            gemm(
+                gpu,
+                (n * c, res * c, seqs, 1),
+                Operand::strided(&left, i0 * c, 0, 1, res * c),
+                Operand::strided(&right, 0, 0, res * c, 1),
+                Operand::rows(&outer, 0, res * c),
+                Epilogue::default(),
+            )?;
+            let x = ops::permute_opm(gpu, &outer, (n, res, c))?;
+            drop(outer);
+            gemm(
+                gpu,
+                (n * res, c_z, c * c, 1),
+                Operand::rows(&x, 0, c * c),
+                Operand::rows(&wo.t, 0, c_z),
+                Operand::rows(out, i0 * res * c_z, c_z),
+                Epilogue {
+                    bias: Some(&bo),
+                    row: Some((&norm, i0 * res, 0, 1, RowOp::Div(1e-3))),
+                    accumulate: true,
+                    ..Default::default()
+                },
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Alg. 11 / 12, its update added to `out`.
+    pub fn triangle_multiplication(
+        &mut self,
+        m: &TriangleMultiplication,
+        s: &State,
+        out: &Tensor,
+    ) -> GpuResult<()> {
+        let gpu = self.gpu;
+        let Dims { res, c_z, .. } = s.dims;
+        let rr = res * res;
+        let ln = self.weights.layer_norm(gpu, &m.layer_norm_input)?;
+        let act = layer_norm(gpu, "pair.normed", &s.pair, rr, &ln)?;
+        // mask · (act @ W + b) · sigmoid(act @ Wg + bg), channel-major [c, R·R].
+        let gated =
+            |sess: &mut Self, g: &crate::model::net::evoformer::triangle_multiplication::Gated| {
+                let channel_major = |w: &ops::GpuMatrix, b: &Tensor, name: &str| {
+                    let out = gpu.zeros(name, rr * w.cols)?;
+                    gemm(
+                        gpu,
+                        (rr, w.cols, c_z, 1),
+                        Operand::rows(&act, 0, c_z),
+                        Operand::rows(&w.t, 0, w.cols),
+                        Operand::strided(&out, 0, 0, 1, rr),
+                        Epilogue {
+                            bias: Some(b),
+                            ..Default::default()
+                        },
+                    )?;
+                    Ok::<_, GpuError>(out)
+                };
+                let wp = sess.weights.matrix(gpu, g.proj.0)?;
+                let bp = sess.weights.vector(gpu, g.proj.1)?;
+                let wg = sess.weights.matrix(gpu, g.gate.0)?;
+                let bg = sess.weights.vector(gpu, g.gate.1)?;
+                let p = channel_major(&wp, &bp, "triangle_multiplication.projection")?;
+                let gate = channel_major(&wg, &bg, "triangle_multiplication.gate")?;
+                ops::mask_gate(gpu, &p, &gate, &s.pair_mask, rr)?;
+                Ok::<_, GpuError>((p, wp.cols))
+            };
+        let (left, c) = gated(self, &m.left)?;
+        let (right, _) = gated(self, &m.right)?;
+        // prod[i, j, ch], one GEMM per channel.
+        let prod = gpu.zeros("triangle_multiplication.product", rr * c)?;
+        let (a, b) = match m.direction {
+            // Σ_k left[i, k] · right[j, k]
+            Direction::Outgoing => (
+                Operand::strided(&left, 0, rr, res, 1),
+                Operand::strided(&right, 0, rr, 1, res),
+            ),
+            // Σ_k right[k, i] · left[k, j]
+            Direction::Incoming => (
+                Operand::strided(&right, 0, rr, 1, res),
+                Operand::strided(&left, 0, rr, res, 1),
+            ),
+        };
+        gemm(
+            gpu,
+            (res, res, res, c),
+            a,
+            b,
+            Operand::strided(&prod, 0, 1, res * c, c),
+            Epilogue::default(),
+        )?;
+        drop((left, right));
+        let ln = self.weights.layer_norm(gpu, &m.center_layer_norm)?;
+        let x = layer_norm(gpu, "triangle_multiplication.normed", &prod, rr, &ln)?;
+        drop(prod);
+        let wo = self.weights.matrix(gpu, m.output_projection.weights)?;
+        let bo = self.weights.vector(gpu, m.output_projection.bias)?;
+        let update = linear(
+            gpu,
+            "triangle_multiplication.out",
+            &x,
+            rr,
+            &wo,
+            Some(&bo),
+            1.0,
+        )?;
+        drop(x);
+        let wg = self.weights.matrix(gpu, m.gating_linear.weights)?;
+        let bg = self.weights.vector(gpu, m.gating_linear.bias)?;
+        let gate = linear(
+            gpu,
+            "triangle_multiplication.gate",
+            &act,
+            rr,
+            &wg,
+            Some(&bg),
+            1.0,
+        )?;
+        ops::gate(gpu, &update, &gate)?;
+        ops::add(gpu, out, &update)
+    }
+
+    /// Alg. 13 / 14, its update added to `out`.
+    pub fn triangle_attention(
+        &mut self,
+        m: &TriangleAttention,
+        s: &State,
+        out: &Tensor,
+    ) -> GpuResult<()> {
+        let gpu = self.gpu;
+        let Dims { res, .. } = s.dims;
+        let rr = res * res;
+        let ln = self.weights.layer_norm(gpu, &m.query_norm)?;
+        let x = layer_norm(gpu, "pair.normed", &s.pair, rr, &ln)?;
+        let w = self.weights.matrix(gpu, m.feat_2d_weights)?;
+        let bias = linear(gpu, "pair_bias", &x, rr, &w, None, 1.0)?;
+        let h = w.cols;
+        let layout = match m.node {
+            // Row i attends over j: bias[h, j, k] from pair row (j, k).
+            Node::Starting => Layout {
+                batch: res,
+                n: res,
+                rb: res,
+                rn: 1,
+                m_sb: res,
+                m_sk: 1,
+                pair: Some((1, res * h, h)),
+            },
+            // Column j attends over i (AlphaFold2 transposes; here the strides do): bias[h, i, k] from
+            // pair row (k, i), the mask's key bias from mask[k, j].
+            Node::Ending => Layout {
+                batch: res,
+                n: res,
+                rb: 1,
+                rn: res,
+                m_sb: 1,
+                m_sk: res,
+                pair: Some((1, h, res * h)),
+            },
+        };
+        self.gated_attention(
+            &m.attention,
+            &x,
+            rr,
+            &layout,
+            &s.pair_mask,
+            Some(&bias),
+            out,
+        )
+    }
+
+    /// One block (`EvoformerIteration`), in the CPU engine's order.
+    pub fn block(&mut self, b: &EvoformerBlock, s: &State) -> GpuResult<()> {
+        let Dims { seqs, res, .. } = s.dims;
+        let (msa, pair) = (&s.msa, &s.pair);
+        if b.outer_product_mean_first {
+            self.outer_product_mean(&b.outer_product_mean, s, pair)?;
+        }
+        self.msa_row_attention(&b.msa_row_attention_with_pair_bias, s, msa)?;
+        match &b.msa_column_attention {
+            ColumnAttention::PerHead(m) => self.msa_column_attention(m, s, msa)?,
+            ColumnAttention::Global(m) => self.msa_column_global_attention(m, s, msa)?,
+        }
+        self.transition(&b.msa_transition, msa, seqs * res, msa)?;
+        if !b.outer_product_mean_first {
+            self.outer_product_mean(&b.outer_product_mean, s, pair)?;
+        }
+        self.triangle_multiplication(&b.triangle_multiplication_outgoing, s, pair)?;
+        self.triangle_multiplication(&b.triangle_multiplication_incoming, s, pair)?;
+        self.triangle_attention(&b.triangle_attention_starting_node, s, pair)?;
+        self.triangle_attention(&b.triangle_attention_ending_node, s, pair)?;
+        self.transition(&b.pair_transition, pair, res * res, pair)
+    }
+}
+
+/// Runs the trunk's stacks on a GPU for one prediction (installed into [`RuntimeOptions`] by the GPU
+/// engine). After a failure it either hands every later stack back to the CPU engine (`fallback`, the
+/// `--device auto` behaviour, logged) or skips them and keeps the error for the engine to report.
+pub struct GpuStacks {
+    gpu: Arc<Gpu>,
+    weights: Mutex<WeightCache>,
+    fallback: bool,
+    failure: Mutex<Option<String>>,
+}
+
+impl GpuStacks {
+    pub fn new(gpu: Arc<Gpu>, fallback: bool) -> Self {
+        Self {
+            gpu,
+            weights: Mutex::new(WeightCache::default()),
+            fallback,
+            failure: Mutex::new(None),
+        }
+    }
+
+    /// The error that stopped the GPU path, if one did.
+    pub fn failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Runs `stack` on `act`; `false` when the CPU engine should run it instead.
+    pub fn run(
+        &self,
+        stack: &EvoformerStack,
+        act: &mut Activations,
+        msa_mask: &Array2<f32>,
+        pair_mask: &Array2<f32>,
+        rt: &RuntimeOptions,
+    ) -> bool {
+        if self.failure().is_some() {
+            return !self.fallback;
+        }
+        let mut weights = self.weights.lock().unwrap_or_else(|p| p.into_inner());
+        let mut session = Session {
+            gpu: &self.gpu,
+            weights: std::mem::take(&mut *weights),
+        };
+        let result = (|| -> GpuResult<()> {
+            let state = State::upload(&self.gpu, act, msa_mask, pair_mask)?;
+            for block in &stack.blocks {
+                session.block(block, &state)?;
+                self.gpu.wait()?;
+                if let Some(hook) = &rt.on_block {
+                    (hook.0)();
+                }
+            }
+            state.download(&self.gpu, act)
+        })();
+        *weights = session.weights;
+        match result {
+            Ok(()) => true,
+            Err(e) => {
+                let message = e.to_string();
+                if self.fallback {
+                    tracing::warn!("GPU engine: {message}; running on the CPU instead");
+                } else {
+                    tracing::error!("GPU engine: {message}");
+                }
+                *self.failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(message);
+                !self.fallback
+            }
+        }
+    }
+}

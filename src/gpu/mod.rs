@@ -1,0 +1,386 @@
+//! The GPU engine: the trunk's extra-MSA stack and Evoformer (Suppl. Alg. 6, 18) as WGSL compute shaders
+//! on wgpu (Vulkan on Linux and Windows, Metal on macOS, DirectX 12), fp32.
+//!
+//! Rooms:
+//! * this module: the device ([`Gpu`]: adapter, limits, pipelines, errors), tensors in GPU buffers and
+//!   the dispatch of one kernel;
+//! * [`ops`]: the kernels' Rust faces (GEMM, layer norm, attention, elementwise updates), each the GPU
+//!   twin of a CPU function in `model::ops` and tested against it;
+//! * [`evoformer`]: one Evoformer / extra-MSA block from the CPU engine's loaded modules (the same weights,
+//!   uploaded once per prediction), and the stack runner the [`crate::model::engine::GpuEngine`] installs.
+//!
+//! Kernels use fixed tiles and fixed reduction orders, no atomics: one GPU gives the same bits twice.
+//! e^x is the CPU engine's polynomial (`shaders/common.wgsl`), not the driver's.
+
+pub mod evoformer;
+pub mod ops;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use wgpu::util::DeviceExt;
+
+/// What can go wrong on the GPU path.
+#[derive(Debug, thiserror::Error)]
+pub enum GpuError {
+    #[error("no GPU adapter found ({0})")]
+    NoAdapter(String),
+    #[error("GPU adapter {adapter}: {message}")]
+    Device { adapter: String, message: String },
+    #[error(
+        "GPU tensor {name} needs {bytes} bytes, over this adapter's {limit}-byte storage-buffer binding limit (use --device cpu, or fewer residues / MSA rows)"
+    )]
+    TooLarge {
+        name: String,
+        bytes: u64,
+        limit: u64,
+    },
+    #[error("the GPU reported an error: {0}")]
+    Failed(String),
+    #[error("{0} is not supported by the GPU engine")]
+    Unsupported(String),
+}
+
+pub type GpuResult<T> = Result<T, GpuError>;
+
+/// An open GPU device with its kernels.
+pub struct Gpu {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    info: wgpu::AdapterInfo,
+    limits: wgpu::Limits,
+    pipelines: Mutex<HashMap<String, wgpu::ComputePipeline>>,
+    /// The first error the device reported outside an error scope (out of memory, device lost, …).
+    failure: Arc<Mutex<Option<String>>>,
+    /// A one-value buffer bound where a kernel's optional operand is absent.
+    dummy: wgpu::Buffer,
+}
+
+impl std::fmt::Debug for Gpu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+/// A contiguous f32 tensor in a GPU buffer.
+#[derive(Debug, Clone)]
+pub struct Tensor {
+    buf: wgpu::Buffer,
+    /// Elements.
+    pub len: usize,
+}
+
+const SHADER_COMMON: &str = include_str!("shaders/common.wgsl");
+
+impl Gpu {
+    /// Opens the first high-performance adapter wgpu finds (`WGPU_BACKEND` / `WGPU_ADAPTER_NAME` narrow
+    /// the choice), with the adapter's own limits.
+    pub fn new() -> GpuResult<Self> {
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            ..Default::default()
+        }))
+        .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
+        let info = adapter.get_info();
+        let have = adapter.limits();
+        let name = format!("{} ({:?})", info.name, info.backend);
+        let need = [
+            (
+                "max_compute_workgroup_storage_size",
+                have.max_compute_workgroup_storage_size,
+                16384,
+            ),
+            (
+                "max_compute_invocations_per_workgroup",
+                have.max_compute_invocations_per_workgroup,
+                256,
+            ),
+            (
+                "max_storage_buffers_per_shader_stage",
+                have.max_storage_buffers_per_shader_stage,
+                6,
+            ),
+            (
+                "max_compute_workgroups_per_dimension",
+                have.max_compute_workgroups_per_dimension,
+                65535,
+            ),
+        ];
+        for (what, got, want) in need {
+            if got < want {
+                return Err(GpuError::Device {
+                    adapter: name,
+                    message: format!("{what} is {got}; the kernels need {want}"),
+                });
+            }
+        }
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("ferrofold"),
+            required_limits: have.clone(),
+            ..Default::default()
+        }))
+        .map_err(|e| GpuError::Device {
+            adapter: name.clone(),
+            message: e.to_string(),
+        })?;
+        let failure = Arc::new(Mutex::new(None::<String>));
+        let slot = failure.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            let mut s = slot.lock().unwrap_or_else(|p| p.into_inner());
+            if s.is_none() {
+                *s = Some(e.to_string());
+            }
+        }));
+        let slot = failure.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            let mut s = slot.lock().unwrap_or_else(|p| p.into_inner());
+            if s.is_none() {
+                *s = Some(format!("device lost ({reason:?}): {message}"));
+            }
+        });
+        let dummy = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("dummy"),
+            size: 16,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+        Ok(Self {
+            device,
+            queue,
+            info,
+            limits: have,
+            pipelines: Mutex::new(HashMap::new()),
+            failure,
+            dummy,
+        })
+    }
+
+    /// `name (type, backend, driver)` and the limit that bounds problem sizes.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} ({:?}, {:?}, driver {} {}; storage-buffer binding limit {} MiB)",
+            self.info.name,
+            self.info.device_type,
+            self.info.backend,
+            self.info.driver,
+            self.info.driver_info,
+            self.limits.max_storage_buffer_binding_size >> 20
+        )
+    }
+
+    /// A software rasteriser (lavapipe, WARP, SwiftShader): correct but slower than the CPU engine, so
+    /// `--device auto` does not pick it.
+    pub fn is_software(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    /// The largest tensor one kernel can bind, bytes.
+    pub fn max_binding_bytes(&self) -> u64 {
+        self.limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size)
+    }
+
+    fn check_size(&self, name: &str, len: usize) -> GpuResult<u64> {
+        let bytes = (len.max(1) * 4) as u64;
+        let limit = self.max_binding_bytes();
+        if bytes > limit {
+            return Err(GpuError::TooLarge {
+                name: name.to_string(),
+                bytes,
+                limit,
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// A zero-filled tensor of `len` values (`name` for errors).
+    pub fn zeros(&self, name: &str, len: usize) -> GpuResult<Tensor> {
+        let size = self.check_size(name, len)?;
+        let buf = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(name),
+            size,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Ok(Tensor { buf, len })
+    }
+
+    /// Uploads `data`.
+    pub fn upload(&self, name: &str, data: &[f32]) -> GpuResult<Tensor> {
+        self.check_size(name, data.len())?;
+        let padded;
+        let bytes: &[u8] = if data.is_empty() {
+            padded = [0f32];
+            bytemuck::cast_slice(&padded)
+        } else {
+            bytemuck::cast_slice(data)
+        };
+        let buf = self
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(name),
+                contents: bytes,
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_SRC
+                    | wgpu::BufferUsages::COPY_DST,
+            });
+        Ok(Tensor {
+            buf,
+            len: data.len(),
+        })
+    }
+
+    /// Reads `t` back (waits for the work queued before).
+    pub fn download(&self, t: &Tensor) -> GpuResult<Vec<f32>> {
+        let size = (t.len.max(1) * 4) as u64;
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("download"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(&t.buf, 0, &staging, 0, size);
+        self.queue.submit([enc.finish()]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait()?;
+        match rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(GpuError::Failed(format!("reading a tensor back: {e}"))),
+            Err(_) => return Err(GpuError::Failed("reading a tensor back: no answer".into())),
+        }
+        let out = {
+            let view = staging
+                .get_mapped_range(..)
+                .map_err(|e| GpuError::Failed(format!("reading a tensor back: {e}")))?;
+            bytemuck::cast_slice::<u8, f32>(&view)[..t.len].to_vec()
+        };
+        staging.unmap();
+        Ok(out)
+    }
+
+    /// Waits until the queued work is done and reports the first error the device raised.
+    pub fn wait(&self) -> GpuResult<()> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| GpuError::Failed(e.to_string()))?;
+        self.check()
+    }
+
+    /// The first error the device raised so far, if any.
+    pub fn check(&self) -> GpuResult<()> {
+        match self
+            .failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
+            Some(e) => Err(GpuError::Failed(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// The compute pipeline of `entry` in `source` (with `common.wgsl` prepended and `{KEY}` placeholders
+    /// replaced), compiled once per distinct text.
+    fn pipeline(&self, source: &str, entry: &str, subst: &[(&str, u32)]) -> wgpu::ComputePipeline {
+        let mut text = String::with_capacity(SHADER_COMMON.len() + source.len());
+        text.push_str(SHADER_COMMON);
+        text.push_str(source);
+        for (k, v) in subst {
+            text = text.replace(&format!("{{{k}}}"), &v.to_string());
+        }
+        let key = format!("{entry}\u{0}{text}");
+        let mut cache = self.pipelines.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = cache.get(&key) {
+            return p.clone();
+        }
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(entry),
+                source: wgpu::ShaderSource::Wgsl(text.into()),
+            });
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry),
+                layout: None,
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+        cache.insert(key, pipeline.clone());
+        pipeline
+    }
+
+    /// Runs `pipeline` over `groups` workgroups with `params` (16-byte padded) at binding 0 and
+    /// `buffers` at the given bindings.
+    fn dispatch(
+        &self,
+        pipeline: &wgpu::ComputePipeline,
+        params: &[u32],
+        buffers: &[(u32, &wgpu::Buffer)],
+        groups: (u32, u32, u32),
+    ) {
+        if groups.0 == 0 || groups.1 == 0 || groups.2 == 0 {
+            return;
+        }
+        let mut words = params.to_vec();
+        words.resize(params.len().div_ceil(4).max(1) * 4, 0);
+        let uniform = self
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("params"),
+                contents: bytemuck::cast_slice(&words),
+                usage: wgpu::BufferUsages::UNIFORM,
+            });
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: uniform.as_entire_binding(),
+        }];
+        entries.extend(buffers.iter().map(|(b, buf)| wgpu::BindGroupEntry {
+            binding: *b,
+            resource: buf.as_entire_binding(),
+        }));
+        let group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        });
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            pass.set_pipeline(pipeline);
+            pass.set_bind_group(0, &group, &[]);
+            pass.dispatch_workgroups(groups.0, groups.1, groups.2);
+        }
+        self.queue.submit([enc.finish()]);
+    }
+
+    /// Workgroups for `n` items of `per_group` each, as a 2-D grid within the per-dimension limit.
+    fn grid(&self, n: usize, per_group: usize) -> (u32, u32, u32) {
+        let groups = n.div_ceil(per_group) as u64;
+        let max = self.limits.max_compute_workgroups_per_dimension.min(65535) as u64;
+        if groups <= max {
+            (groups as u32, 1, 1)
+        } else {
+            (max as u32, groups.div_ceil(max) as u32, 1)
+        }
+    }
+}
+
+/// The process's GPU, opened once (`Err` is remembered too: a machine without an adapter is asked once).
+pub fn shared() -> Result<Arc<Gpu>, String> {
+    static GPU: std::sync::OnceLock<Result<Arc<Gpu>, String>> = std::sync::OnceLock::new();
+    GPU.get_or_init(|| Gpu::new().map(Arc::new).map_err(|e| e.to_string()))
+        .clone()
+}
