@@ -103,6 +103,29 @@ impl State {
     }
 }
 
+/// The largest tensor the GPU stacks allocate (name, bytes) for `res` residues, `msa_rows` Evoformer
+/// MSA rows (template rows included) and `extra_rows` extra-MSA rows with `cfg`'s widths: the MSA and
+/// its attention projections, the extra MSA, the pair and the triangle multiplication's projections.
+/// The transitions and the outer product mean are chunked to a quarter of the binding limit.
+pub fn largest_tensor(
+    cfg: &crate::model::params::config::ModelConfig,
+    res: usize,
+    msa_rows: usize,
+    extra_rows: usize,
+) -> (&'static str, u64) {
+    let e = &cfg.evoformer;
+    let pair = e.pair_channel.max(e.triangle_multiplication_channels);
+    [
+        ("msa", msa_rows * res * e.msa_channel),
+        ("extra_msa", extra_rows * res * e.extra_msa_channel),
+        ("pair", res * res * pair),
+    ]
+    .into_iter()
+    .map(|(name, len)| (name, len as u64 * 4))
+    .max_by_key(|&(_, bytes)| bytes)
+    .expect("three tensors")
+}
+
 /// Rows per chunk when each row needs `bytes_per_row` of temporaries (a quarter of the binding limit).
 fn rows_per_chunk(gpu: &Gpu, rows: usize, bytes_per_row: usize) -> usize {
     let budget = (gpu.max_binding_bytes() / 4).min(1 << 30) as usize;
@@ -659,6 +682,7 @@ impl GpuStacks {
             weights: std::mem::take(&mut *weights),
         };
         let result = (|| -> GpuResult<()> {
+            self.gpu.check()?;
             let state = State::upload(&self.gpu, act, msa_mask, pair_mask)?;
             for block in &stack.blocks {
                 session.block(block, &state)?;

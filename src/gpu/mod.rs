@@ -18,8 +18,6 @@ pub mod ops;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use wgpu::util::DeviceExt;
-
 /// What can go wrong on the GPU path.
 #[derive(Debug, thiserror::Error)]
 pub enum GpuError {
@@ -54,6 +52,8 @@ pub struct Gpu {
     failure: Arc<Mutex<Option<String>>>,
     /// A one-value buffer bound where a kernel's optional operand is absent.
     dummy: wgpu::Buffer,
+    /// A lower binding limit than the adapter's (tests of the size checks and the fall-back).
+    binding_cap: Option<u64>,
 }
 
 impl std::fmt::Debug for Gpu {
@@ -154,6 +154,7 @@ impl Gpu {
             pipelines: Mutex::new(HashMap::new()),
             failure,
             dummy,
+            binding_cap: None,
         })
     }
 
@@ -181,6 +182,19 @@ impl Gpu {
         self.limits
             .max_storage_buffer_binding_size
             .min(self.limits.max_buffer_size)
+            .min(self.binding_cap.unwrap_or(u64::MAX))
+    }
+
+    /// Destroys the device, as a driver reset or a lost GPU would (tests of the fault paths).
+    #[cfg(feature = "test-support")]
+    pub fn lose_device(&self) {
+        self.device.destroy();
+    }
+
+    /// Treats `bytes` as the binding limit when it is lower than the adapter's (to try the size checks
+    /// and the CPU fall-back on a small GPU).
+    pub fn cap_binding_bytes(&mut self, bytes: u64) {
+        self.binding_cap = Some(bytes);
     }
 
     fn check_size(&self, name: &str, len: usize) -> GpuResult<u64> {
@@ -210,29 +224,15 @@ impl Gpu {
         Ok(Tensor { buf, len })
     }
 
-    /// Uploads `data`.
+    /// Uploads `data` (through the queue, not a mapped buffer: mapping panics inside wgpu once the device
+    /// is lost, a queue write is then an error the device reports).
     pub fn upload(&self, name: &str, data: &[f32]) -> GpuResult<Tensor> {
-        self.check_size(name, data.len())?;
-        let padded;
-        let bytes: &[u8] = if data.is_empty() {
-            padded = [0f32];
-            bytemuck::cast_slice(&padded)
-        } else {
-            bytemuck::cast_slice(data)
-        };
-        let buf = self
-            .device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(name),
-                contents: bytes,
-                usage: wgpu::BufferUsages::STORAGE
-                    | wgpu::BufferUsages::COPY_SRC
-                    | wgpu::BufferUsages::COPY_DST,
-            });
-        Ok(Tensor {
-            buf,
-            len: data.len(),
-        })
+        let t = self.zeros(name, data.len())?;
+        if !data.is_empty() {
+            self.queue
+                .write_buffer(&t.buf, 0, bytemuck::cast_slice(data));
+        }
+        Ok(t)
     }
 
     /// Reads `t` back (waits for the work queued before).
@@ -336,13 +336,14 @@ impl Gpu {
         }
         let mut words = params.to_vec();
         words.resize(params.len().div_ceil(4).max(1) * 4, 0);
-        let uniform = self
-            .device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("params"),
-                contents: bytemuck::cast_slice(&words),
-                usage: wgpu::BufferUsages::UNIFORM,
-            });
+        let uniform = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("params"),
+            size: (words.len() * 4) as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        self.queue
+            .write_buffer(&uniform, 0, bytemuck::cast_slice(&words));
         let mut entries = vec![wgpu::BindGroupEntry {
             binding: 0,
             resource: uniform.as_entire_binding(),

@@ -79,6 +79,37 @@ impl Engine for GpuEngine {
         early_stop: Option<EarlyStop>,
         progress: &mut dyn FnMut(usize, f64),
     ) -> Result<Prediction, EngineError> {
+        // Sizes first: a tensor over the adapter's binding limit is refused (or left to the CPU) before
+        // any work.
+        if let Some(x) = inputs.first() {
+            let t_rows = if net.trunk.template_embedding.is_some() {
+                x.templates.count()
+            } else {
+                0
+            };
+            let (name, bytes) = crate::gpu::evoformer::largest_tensor(
+                &net.config,
+                x.num_res(),
+                x.msa_feat.dim().0 + t_rows,
+                x.extra_msa.nrows(),
+            );
+            let limit = self.gpu.max_binding_bytes();
+            if bytes > limit {
+                let message = format!(
+                    "the {name} tensor of this query needs {:.1} MiB, over the adapter's {:.1} MiB storage-buffer binding limit",
+                    bytes as f64 / (1u64 << 20) as f64,
+                    limit as f64 / (1u64 << 20) as f64
+                );
+                if !self.fallback {
+                    return Err(EngineError {
+                        engine: "gpu",
+                        message: format!("{message} (use --device cpu or auto)"),
+                    });
+                }
+                tracing::warn!("GPU engine: {message}; running on the CPU");
+                return CpuEngine.predict(net, inputs, rt, early_stop, progress);
+            }
+        }
         // One runner (and weight upload) per loaded network: its weight cache is keyed by addresses
         // that are only meaningful while `net`'s parameters are alive.
         let stacks = Arc::new(GpuStacks::new(self.gpu.clone(), self.fallback));

@@ -278,3 +278,153 @@ fn gpu_engine_tiny_model_end_to_end_matches_alphafold2() {
 fn gpu_engine_small_model_end_to_end_matches_alphafold2() {
     gpu_end_to_end("small");
 }
+
+/// The tiny fixture's model and inputs, and the CPU engine's prediction.
+fn tiny() -> (
+    ferrofold::model::params::weights::Weights,
+    ferrofold::model::params::config::ModelConfig,
+    Vec<ferrofold::model::input::trunk_inputs::TrunkInputs>,
+) {
+    let base = crate::common::data("model/tiny");
+    let w =
+        ferrofold::pipeline::params::read_npz_weights(base.join("params_model_1_ptm.npz")).unwrap();
+    let mut cfg = ferrofold::model::params::config::ModelConfig::infer(&w).unwrap();
+    cfg.structure_module.layers = 2;
+    let feats = ferrofold::io::npz::Npz::read_path(base.join("processed_features.npz")).unwrap();
+    let inputs = (0..2)
+        .map(|r| {
+            ferrofold::testing::reference::trunk_inputs_from_processed(&feats, r)
+                .unwrap()
+                .without_padding_rows()
+        })
+        .collect();
+    (w, cfg, inputs)
+}
+
+/// A query over the adapter's binding limit is refused before any work with `--device gpu` and run on
+/// the CPU with `--device auto`; a lost device mid-prediction is an error (gpu) or the CPU's result
+/// (auto), never a hang or a wrong answer.
+#[test]
+fn gpu_faults_are_errors_or_a_cpu_fallback_never_wrong_answers() {
+    let (w, cfg, inputs) = tiny();
+    let net = ferrofold::model::net::alphafold::AlphaFold::load(&cfg, &w).unwrap();
+    let cpu = net.predict(&inputs, &Default::default(), None, |_, _| {});
+    let mut small = Gpu::new().unwrap();
+    small.cap_binding_bytes(4096);
+    let small = Arc::new(small);
+    let mut steps = 0;
+    let err = GpuEngine {
+        gpu: small.clone(),
+        fallback: false,
+    }
+    .predict(&net, &inputs, &Default::default(), None, &mut |_, _| {
+        steps += 1
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("binding limit"), "{err}");
+    assert!(err.contains("MiB"), "{err}");
+    assert_eq!(steps, 0, "refused before work");
+    let fell_back = GpuEngine {
+        gpu: small,
+        fallback: true,
+    }
+    .predict(&net, &inputs, &Default::default(), None, &mut |_, _| {})
+    .unwrap();
+    assert_eq!(
+        fell_back.structure.atom37_positions,
+        cpu.structure.atom37_positions
+    );
+
+    for fallback in [false, true] {
+        let lost = Arc::new(Gpu::new().unwrap());
+        lost.lose_device();
+        let r = GpuEngine {
+            gpu: lost,
+            fallback,
+        }
+        .predict(&net, &inputs, &Default::default(), None, &mut |_, _| {});
+        match (fallback, r) {
+            (false, Err(e)) => eprintln!("lost device: {e}"),
+            (true, Ok(p)) => assert_eq!(
+                p.structure.atom37_positions, cpu.structure.atom37_positions,
+                "the fall-back is the CPU engine's answer"
+            ),
+            (f, r) => panic!("fallback {f}: {:?}", r.map(|_| "a prediction")),
+        }
+    }
+}
+
+/// `ferrofold predict --device gpu` writes the same outputs as `--device cpu` (coordinates within
+/// 1e-3 Å); without an adapter it exits 1 naming the cause and writes nothing, while `--device auto`
+/// runs on the CPU.
+#[test]
+fn predict_device_gpu_matches_cpu_and_fails_cleanly_without_an_adapter() {
+    use crate::common::{files_below, single_sequence_features};
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let model = crate::predict_cli::tiny_model(d, "tiny_ptm", false);
+    let features = single_sequence_features(d);
+    let run = |device: &str, out: &std::path::Path, no_adapter: bool| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_ferrofold"));
+        c.args([
+            "predict",
+            features.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+            "--relax",
+            "none",
+            "--device",
+            device,
+            "-o",
+            out.to_str().unwrap(),
+        ])
+        .env_remove("RUST_LOG");
+        if no_adapter {
+            c.env("VK_ICD_FILENAMES", d.join("no_such_icd.json"));
+        }
+        c.output().unwrap()
+    };
+    let pdb_coords = |dir: &std::path::Path| -> Vec<f64> {
+        std::fs::read_to_string(dir.join("unrelaxed_tiny_ptm_pred_0.pdb"))
+            .unwrap()
+            .lines()
+            .filter(|l| l.starts_with("ATOM"))
+            .flat_map(|l| [30..38, 38..46, 46..54].map(|r| l[r].trim().parse::<f64>().unwrap()))
+            .collect()
+    };
+    let (gpu_out, cpu_out) = (d.join("gpu"), d.join("cpu"));
+    let r = run("gpu", &gpu_out, false);
+    let log = String::from_utf8_lossy(&r.stderr);
+    assert!(r.status.success(), "{log}");
+    assert!(log.contains("GPU engine on"), "{log}");
+    let r = run("cpu", &cpu_out, false);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert_eq!(files_below(&gpu_out), files_below(&cpu_out));
+    let (g, c) = (pdb_coords(&gpu_out), pdb_coords(&cpu_out));
+    assert_eq!(g.len(), c.len());
+    let worst = g
+        .iter()
+        .zip(&c)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(worst <= 1e-3, "GPU and CPU coordinates differ by {worst} Å");
+
+    let none = d.join("none");
+    let r = run("gpu", &none, true);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("--device gpu") && err.contains("adapter"),
+        "{err}"
+    );
+    assert!(
+        files_below(&none).is_empty(),
+        "nothing written: {:?}",
+        files_below(&none)
+    );
+    let r = run("auto", &d.join("auto"), true);
+    let log = String::from_utf8_lossy(&r.stderr);
+    assert!(r.status.success(), "{log}");
+    assert!(log.contains("running on the CPU"), "{log}");
+}

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use crate::common::{data, ferrofold, files_below, single_sequence_features};
 use ferrofold::io::npz::Npz;
 
-fn tiny_model(dir: &Path, name: &str, drop_pae: bool) -> PathBuf {
+pub(crate) fn tiny_model(dir: &Path, name: &str, drop_pae: bool) -> PathBuf {
     let npz = data("model/tiny/params_model_1_ptm.npz");
     let src = if drop_pae {
         let mut w = ferrofold::pipeline::params::read_npz_weights(&npz).unwrap();
