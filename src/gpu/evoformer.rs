@@ -24,8 +24,9 @@ use crate::model::net::evoformer::transition::Transition;
 use crate::model::net::evoformer::triangle_attention::{Node, TriangleAttention};
 use crate::model::net::evoformer::triangle_multiplication::{Direction, TriangleMultiplication};
 use crate::model::net::evoformer::{Activations, ColumnAttention, EvoformerBlock, EvoformerStack};
+use crate::model::net::template_embedding::TemplatePairBlock;
 use crate::model::ops::primitives::Attention;
-use crate::model::params::config::RuntimeOptions;
+use crate::model::params::config::{RuntimeOptions, StackBackend};
 
 /// The GPU and the weights uploaded so far for one loaded network.
 pub struct Session<'g> {
@@ -82,6 +83,36 @@ impl State {
                 seqs,
                 res,
                 c_m,
+                c_z,
+            },
+        })
+    }
+
+    /// A pair representation alone (the template pair stack): no MSA.
+    pub fn upload_pair(gpu: &Gpu, pair: &Array3<f32>, pair_mask: &Array2<f32>) -> GpuResult<Self> {
+        let (res, _, c_z) = pair.dim();
+        let flat = |a: &Array2<f32>| {
+            a.as_standard_layout()
+                .into_owned()
+                .into_raw_vec_and_offset()
+                .0
+        };
+        Ok(Self {
+            msa: gpu.zeros("msa", 0)?,
+            pair: gpu.upload(
+                "template_pair",
+                &pair
+                    .as_standard_layout()
+                    .into_owned()
+                    .into_raw_vec_and_offset()
+                    .0,
+            )?,
+            msa_mask: gpu.zeros("msa_mask", 0)?,
+            pair_mask: gpu.upload("pair_mask", &flat(pair_mask))?,
+            dims: Dims {
+                seqs: 0,
+                res,
+                c_m: 0,
                 c_z,
             },
         })
@@ -612,6 +643,23 @@ impl Session<'_> {
         )
     }
 
+    /// One block of the template pair stack (Alg. 16), in the CPU engine's order (AlphaFold-Multimer's:
+    /// the triangle multiplications first).
+    pub fn template_pair_block(&mut self, b: &TemplatePairBlock, s: &State) -> GpuResult<()> {
+        let (pair, rr) = (&s.pair, s.dims.res * s.dims.res);
+        if b.multimer {
+            self.triangle_multiplication(&b.triangle_multiplication_outgoing, s, pair)?;
+            self.triangle_multiplication(&b.triangle_multiplication_incoming, s, pair)?;
+        }
+        self.triangle_attention(&b.triangle_attention_starting_node, s, pair)?;
+        self.triangle_attention(&b.triangle_attention_ending_node, s, pair)?;
+        if !b.multimer {
+            self.triangle_multiplication(&b.triangle_multiplication_outgoing, s, pair)?;
+            self.triangle_multiplication(&b.triangle_multiplication_incoming, s, pair)?;
+        }
+        self.transition(&b.pair_transition, pair, rr, pair)
+    }
+
     /// One block (`EvoformerIteration`), in the CPU engine's order.
     pub fn block(&mut self, b: &EvoformerBlock, s: &State) -> GpuResult<()> {
         let Dims { seqs, res, .. } = s.dims;
@@ -664,15 +712,9 @@ impl GpuStacks {
             .clone()
     }
 
-    /// Runs `stack` on `act`; `false` when the CPU engine should run it instead.
-    pub fn run(
-        &self,
-        stack: &EvoformerStack,
-        act: &mut Activations,
-        msa_mask: &Array2<f32>,
-        pair_mask: &Array2<f32>,
-        rt: &RuntimeOptions,
-    ) -> bool {
+    /// Runs `work` on a session (weights cached across calls); `false` when the CPU engine should run
+    /// the stack instead (after this or an earlier failure, with `fallback`).
+    fn attempt(&self, work: impl FnOnce(&mut Session) -> GpuResult<()>) -> bool {
         if self.failure().is_some() {
             return !self.fallback;
         }
@@ -681,18 +723,7 @@ impl GpuStacks {
             gpu: &self.gpu,
             weights: std::mem::take(&mut *weights),
         };
-        let result = (|| -> GpuResult<()> {
-            self.gpu.check()?;
-            let state = State::upload(&self.gpu, act, msa_mask, pair_mask)?;
-            for block in &stack.blocks {
-                session.block(block, &state)?;
-                self.gpu.wait()?;
-                if let Some(hook) = &rt.on_block {
-                    (hook.0)();
-                }
-            }
-            state.download(&self.gpu, act)
-        })();
+        let result = self.gpu.check().and_then(|()| work(&mut session));
         *weights = session.weights;
         match result {
             Ok(()) => true,
@@ -707,5 +738,50 @@ impl GpuStacks {
                 !self.fallback
             }
         }
+    }
+}
+
+impl StackBackend for GpuStacks {
+    fn evoformer_stack(
+        &self,
+        stack: &EvoformerStack,
+        act: &mut Activations,
+        msa_mask: &Array2<f32>,
+        pair_mask: &Array2<f32>,
+        rt: &RuntimeOptions,
+    ) -> bool {
+        self.attempt(|session| {
+            let gpu = session.gpu;
+            let state = State::upload(gpu, act, msa_mask, pair_mask)?;
+            for block in &stack.blocks {
+                session.block(block, &state)?;
+                gpu.wait()?;
+                if let Some(hook) = &rt.on_block {
+                    (hook.0)();
+                }
+            }
+            state.download(gpu, act)
+        })
+    }
+
+    fn template_pair_stack(
+        &self,
+        blocks: &[TemplatePairBlock],
+        act: &mut Array3<f32>,
+        pair_mask: &Array2<f32>,
+        _rt: &RuntimeOptions,
+    ) -> bool {
+        self.attempt(|session| {
+            let gpu = session.gpu;
+            let state = State::upload_pair(gpu, act, pair_mask)?;
+            for block in blocks {
+                session.template_pair_block(block, &state)?;
+            }
+            gpu.wait()?;
+            let (n, _, c) = act.dim();
+            let values = gpu.download(&state.pair)?;
+            *act = Array3::from_shape_vec((n, n, c), values).expect("template pair size");
+            Ok(())
+        })
     }
 }

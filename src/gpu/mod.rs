@@ -54,6 +54,7 @@ pub struct Gpu {
     dummy: wgpu::Buffer,
     /// A lower binding limit than the adapter's (tests of the size checks and the fall-back).
     binding_cap: Option<u64>,
+    memory: Arc<MemoryStats>,
 }
 
 impl std::fmt::Debug for Gpu {
@@ -68,6 +69,30 @@ pub struct Tensor {
     buf: wgpu::Buffer,
     /// Elements.
     pub len: usize,
+    _alloc: Arc<Allocation>,
+}
+
+/// Bytes of tensors alive now and at most since the last reset (weights and activations; not the
+/// small parameter and read-back buffers).
+#[derive(Debug, Default)]
+struct MemoryStats {
+    live: std::sync::atomic::AtomicU64,
+    peak: std::sync::atomic::AtomicU64,
+}
+
+/// One tensor's share of [`MemoryStats`], given back when its last clone drops.
+#[derive(Debug)]
+struct Allocation {
+    bytes: u64,
+    stats: Arc<MemoryStats>,
+}
+
+impl Drop for Allocation {
+    fn drop(&mut self) {
+        self.stats
+            .live
+            .fetch_sub(self.bytes, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 const SHADER_COMMON: &str = include_str!("shaders/common.wgsl");
@@ -155,6 +180,7 @@ impl Gpu {
             failure,
             dummy,
             binding_cap: None,
+            memory: Arc::default(),
         })
     }
 
@@ -221,7 +247,35 @@ impl Gpu {
                 | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        Ok(Tensor { buf, len })
+        let live = self
+            .memory
+            .live
+            .fetch_add(size, std::sync::atomic::Ordering::Relaxed)
+            + size;
+        self.memory
+            .peak
+            .fetch_max(live, std::sync::atomic::Ordering::Relaxed);
+        Ok(Tensor {
+            buf,
+            len,
+            _alloc: Arc::new(Allocation {
+                bytes: size,
+                stats: self.memory.clone(),
+            }),
+        })
+    }
+
+    /// Most bytes of tensors alive at once since the last [`Gpu::reset_peak_bytes`].
+    pub fn peak_bytes(&self) -> u64 {
+        self.memory.peak.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Starts a new peak from the bytes alive now.
+    pub fn reset_peak_bytes(&self) {
+        let live = self.memory.live.load(std::sync::atomic::Ordering::Relaxed);
+        self.memory
+            .peak
+            .store(live, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Uploads `data` (through the queue, not a mapped buffer: mapping panics inside wgpu once the device

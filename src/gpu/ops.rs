@@ -230,7 +230,7 @@ pub fn layer_norm_into(
             (3, &ln.offset.buf),
             (4, &out.buf),
         ],
-        gpu.grid(rows, 1),
+        gpu.grid(rows, 64),
     );
     Ok(())
 }

@@ -113,13 +113,8 @@ impl Engine for GpuEngine {
         // One runner (and weight upload) per loaded network: its weight cache is keyed by addresses
         // that are only meaningful while `net`'s parameters are alive.
         let stacks = Arc::new(GpuStacks::new(self.gpu.clone(), self.fallback));
-        let runner = stacks.clone();
         let rt = RuntimeOptions {
-            stack_runner: Some(StackRunner(Arc::new(
-                move |stack, act, msa_mask, pair_mask, rt| {
-                    runner.run(stack, act, msa_mask, pair_mask, rt)
-                },
-            ))),
+            stack_runner: Some(StackRunner(stacks.clone())),
             ..rt.clone()
         };
         let prediction = net.predict(inputs, &rt, early_stop, progress);

@@ -82,15 +82,24 @@ fn inputs(name: &str, drop_padding: bool) -> (ModelConfig, Vec<TrunkInputs>) {
 }
 
 fn check(name: &str, drop_padding: bool) {
+    check_with(name, drop_padding, &|net, inputs| {
+        net.predict(inputs, &Default::default(), None, |_, _| {})
+    });
+}
+
+/// The fixture `name` run by `run` (the CPU engine above, the GPU engine in `gpu_parity`) against
+/// AlphaFold-Multimer's outputs.
+pub(crate) fn check_with(
+    name: &str,
+    drop_padding: bool,
+    run: &dyn Fn(&AlphaFold, &[TrunkInputs]) -> ferrofold::model::net::alphafold::Prediction,
+) {
     let base = data(&format!("multimer/model_{name}"));
     let w =
         ferrofold::pipeline::params::read_npz_weights(base.join("params_model_1_multimer_v3.npz"))
             .unwrap();
     let (cfg, inputs) = inputs(name, drop_padding);
-    let p =
-        AlphaFold::load(&cfg, &w)
-            .unwrap()
-            .predict(&inputs, &Default::default(), None, |_, _| {});
+    let p = run(&AlphaFold::load(&cfg, &w).unwrap(), &inputs);
     let out = Npz::read_path(base.join("outputs.npz")).unwrap();
     let f = |k: &str| out.get(k).unwrap().to_f32().unwrap();
     let scalar = |k: &str| f(k).iter().next().copied().unwrap();

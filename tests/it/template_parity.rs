@@ -11,21 +11,21 @@ use ndarray::{Array2, Array3, ArrayD, Ix3};
 
 const SCOPE: &str = "alphafold/alphafold_iteration/evoformer/";
 
-fn rel(ours: &ArrayD<f32>, theirs: &ArrayD<f32>) -> f32 {
+pub(crate) fn rel(ours: &ArrayD<f32>, theirs: &ArrayD<f32>) -> f32 {
     assert_eq!(ours.shape(), theirs.shape());
     let num: f32 = ours.iter().zip(theirs).map(|(a, b)| (a - b).powi(2)).sum();
     let den: f32 = theirs.iter().map(|b| b * b).sum();
     (num / den).sqrt()
 }
 
-struct Fixture {
-    weights: ferrofold::model::params::weights::Weights,
-    cfg: ModelConfig,
-    inter: Npz,
-    inputs: ferrofold::model::input::trunk_inputs::TrunkInputs,
+pub(crate) struct Fixture {
+    pub(crate) weights: ferrofold::model::params::weights::Weights,
+    pub(crate) cfg: ModelConfig,
+    pub(crate) inter: Npz,
+    pub(crate) inputs: ferrofold::model::input::trunk_inputs::TrunkInputs,
 }
 
-fn fixture() -> Fixture {
+pub(crate) fn fixture() -> Fixture {
     let base = data("model/templates");
     let weights =
         ferrofold::pipeline::params::read_npz_weights(base.join("params_model_1_ptm.npz")).unwrap();
@@ -42,11 +42,11 @@ fn fixture() -> Fixture {
     }
 }
 
-fn get(inter: &Npz, key: &str) -> ArrayD<f32> {
+pub(crate) fn get(inter: &Npz, key: &str) -> ArrayD<f32> {
     inter.get(key).unwrap().to_f32().unwrap()
 }
 
-fn single(key: &str) -> String {
+pub(crate) fn single(key: &str) -> String {
     format!("{SCOPE}template_embedding/single_template_embedding/{key}")
 }
 

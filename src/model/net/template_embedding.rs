@@ -164,6 +164,24 @@ pub(crate) fn dgram_bin(d2: f32, lower: &[f32], upper: &[f32]) -> Option<usize> 
     (0..lower.len()).find(|&k| d2 > lower[k] && d2 < upper[k])
 }
 
+/// The template pair stack (Alg. 16) on one template's `act`, in place: on the runtime's stack backend
+/// when it takes it, else block by block here.
+pub(crate) fn run_pair_stack(
+    blocks: &[TemplatePairBlock],
+    act: &mut Array3<f32>,
+    pair_mask: &Array2<f32>,
+    rt: &RuntimeOptions,
+) {
+    if let Some(runner) = &rt.stack_runner {
+        if runner.0.template_pair_stack(blocks, act, pair_mask, rt) {
+            return;
+        }
+    }
+    for block in blocks {
+        block.forward(act, pair_mask, rt);
+    }
+}
+
 impl TemplatePairBlock<'_> {
     /// One block of Alg. 16, in AlphaFold2's monomer order: triangle attention (starting, ending node),
     /// then triangle multiplication (outgoing, incoming), then the transition. AlphaFold-Multimer's
@@ -265,9 +283,7 @@ impl TemplateEmbedding<'_> {
         let templates: Vec<Array3<f32>> = (0..x.count())
             .map(|t| {
                 let mut act = self.embed_pair_features(x, t);
-                for block in &self.pair_stack {
-                    block.forward(&mut act, pair_mask, rt);
-                }
+                run_pair_stack(&self.pair_stack, &mut act, pair_mask, rt);
                 let c_t = act.dim().2;
                 let normed = self
                     .output_layer_norm

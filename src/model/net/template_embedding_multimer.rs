@@ -116,9 +116,12 @@ impl<'w> MultimerTemplateEmbedding<'w> {
         for t in 0..x.count() {
             let mut act = self.pair_features(x, t, chains);
             act += &query;
-            for block in &self.pair_stack {
-                block.forward(&mut act, pair_mask, rt);
-            }
+            crate::model::net::template_embedding::run_pair_stack(
+                &self.pair_stack,
+                &mut act,
+                pair_mask,
+                rt,
+            );
             sum += &unflat3(self.output_layer_norm.forward(flat2(&act)), n, n);
         }
         let count = x.count().max(1) as f32;

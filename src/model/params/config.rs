@@ -610,21 +610,32 @@ pub struct RuntimeOptions {
     pub stack_runner: Option<StackRunner>,
 }
 
-/// Runs one of the trunk's stacks in place and returns `true`, or returns `false` to leave it to the
-/// CPU engine.
-pub type StackRunFn = dyn Fn(
-        &crate::model::net::evoformer::EvoformerStack,
-        &mut crate::model::net::evoformer::Activations,
-        &ndarray::Array2<f32>,
-        &ndarray::Array2<f32>,
-        &RuntimeOptions,
-    ) -> bool
-    + Send
-    + Sync;
+/// Runs the trunk's stacks somewhere other than the CPU engine (the GPU engine's [`crate::gpu`]). Each
+/// method runs its stack in place and returns `true`, or returns `false` to leave it to the CPU engine.
+pub trait StackBackend: Send + Sync {
+    /// An extra-MSA stack or the Evoformer.
+    fn evoformer_stack(
+        &self,
+        stack: &crate::model::net::evoformer::EvoformerStack,
+        act: &mut crate::model::net::evoformer::Activations,
+        msa_mask: &ndarray::Array2<f32>,
+        pair_mask: &ndarray::Array2<f32>,
+        rt: &RuntimeOptions,
+    ) -> bool;
 
-/// A stack runner (see [`RuntimeOptions::stack_runner`]); compared by identity.
+    /// The template pair stack of one template (`act [N, N, c_t]`).
+    fn template_pair_stack(
+        &self,
+        blocks: &[crate::model::net::template_embedding::TemplatePairBlock],
+        act: &mut ndarray::Array3<f32>,
+        pair_mask: &ndarray::Array2<f32>,
+        rt: &RuntimeOptions,
+    ) -> bool;
+}
+
+/// A stack backend (see [`RuntimeOptions::stack_runner`]); compared by identity.
 #[derive(Clone)]
-pub struct StackRunner(pub std::sync::Arc<StackRunFn>);
+pub struct StackRunner(pub std::sync::Arc<dyn StackBackend>);
 
 impl std::fmt::Debug for StackRunner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

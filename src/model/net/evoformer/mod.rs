@@ -215,7 +215,7 @@ impl<'w> EvoformerStack<'w> {
         rt: &RuntimeOptions,
     ) {
         if let Some(runner) = &rt.stack_runner {
-            if (runner.0)(self, act, msa_mask, pair_mask, rt) {
+            if runner.0.evoformer_stack(self, act, msa_mask, pair_mask, rt) {
                 return;
             }
         }
