@@ -12,13 +12,11 @@
 
 use std::time::Instant;
 
-use ferrofold::model::input::trunk_inputs::{Recycled, TemplateInputs, TrunkInputs};
+use ferrofold::model::input::trunk_inputs::Recycled;
 use ferrofold::model::net::trunk::Trunk;
 use ferrofold::model::params::config::{ModelConfig, RuntimeOptions};
-use ferrofold::model::params::random::{input_values, param_values};
 use ferrofold::model::params::schema;
-use ferrofold::model::params::weights::Weights;
-use ndarray::{Array1, Array2, Array3, Array4, Ix2, Ix3};
+use ndarray::{Array2, Array3};
 
 #[global_allocator]
 static ALLOCATOR: ferrofold::model::plan::memory::LargePageHint =
@@ -82,42 +80,9 @@ fn main() {
         );
         return;
     }
-    let mut w = Weights::default();
-    for (key, shape) in schema::expected(&cfg) {
-        w.tensors.insert(key.clone(), param_values(&key, &shape, 1));
-    }
+    let w = ferrofold::testing::bench::random_weights(&cfg, 1);
     let rss_weights = peak_rss_mib();
-    let onehot = |name: &str, rows: usize, classes: usize| {
-        let u = input_values(name, &[rows, n], 3);
-        Array2::from_shape_fn((rows, n), |(i, j)| {
-            (((u[[i, j]] + 1.0) * 0.5 * classes as f32) as i32).min(classes as i32 - 1)
-        })
-    };
-    let aatype = onehot("aatype", 1, 20).row(0).to_owned();
-    let mut target_feat = Array2::<f32>::zeros((n, 22));
-    for (r, &a) in aatype.iter().enumerate() {
-        target_feat[[r, 1 + a as usize]] = 1.0;
-    }
-    let x = TrunkInputs {
-        residue_index: Array1::from_iter(0..n as i32),
-        seq_mask: Array1::ones(n),
-        target_feat,
-        aatype,
-        msa_feat: input_values("msa_feat", &[clusters, n, 49], 3)
-            .into_dimensionality::<Ix3>()
-            .unwrap()
-            .mapv(|v| v.abs()),
-        msa_mask: Array2::ones((clusters, n)),
-        extra_msa: onehot("extra", extra, 22),
-        extra_msa_mask: Array2::ones((extra, n)),
-        extra_has_deletion: Array2::zeros((extra, n)),
-        extra_deletion_value: input_values("del", &[extra, n], 3)
-            .into_dimensionality::<Ix2>()
-            .unwrap()
-            .mapv(|v| v.abs() * 0.1),
-        templates: helix_templates(num_templates, n),
-        chains: None,
-    };
+    let x = ferrofold::testing::bench::random_trunk_inputs(n, clusters, extra, num_templates);
     let prev = Recycled::zeros(n, cfg.evoformer.msa_channel, cfg.evoformer.pair_channel);
     let rt = RuntimeOptions::default();
     let weights_bytes: u64 = w.tensors.values().map(|t| t.len() as u64 * 4).sum();
@@ -171,36 +136,4 @@ fn main() {
         est.total as f64 / (1u64 << 20) as f64,
         est.largest_step_name
     );
-}
-
-/// `count` copies of an ideal α-helix (Cα on a radius of 2.3 Å, 100° and
-/// 1.5 Å per residue), backbone N, Cα, C, O and Cβ placed around each Cα; all of them present.
-fn helix_templates(count: usize, n: usize) -> TemplateInputs {
-    let mut pos = Array4::<f32>::zeros((count, n, 37, 3));
-    let mut mask = Array3::<f32>::zeros((count, n, 37));
-    for t in 0..count {
-        for i in 0..n {
-            let a = i as f32 * 100f32.to_radians();
-            let ca = [2.3 * a.cos(), 2.3 * a.sin(), 1.5 * i as f32];
-            // N, CA, C, CB, O (atom37 0..=4) at fixed offsets from the Cα: enough for every feature.
-            let offsets = [
-                [-1.2, 0.6, -0.5],
-                [0.0, 0.0, 0.0],
-                [1.2, 0.7, 0.4],
-                [0.3, -1.4, 0.2],
-                [1.6, 1.8, 0.5],
-            ];
-            for (atom, off) in offsets.iter().enumerate() {
-                for k in 0..3 {
-                    pos[[t, i, atom, k]] = ca[k] + off[k] + 0.01 * t as f32;
-                }
-                mask[[t, i, atom]] = 1.0;
-            }
-        }
-    }
-    TemplateInputs {
-        aatype: Array2::zeros((count, n)),
-        all_atom_positions: pos,
-        all_atom_masks: mask,
-    }
 }
