@@ -89,8 +89,10 @@ class Model:
         num_recycle: Optional[int] = None,
         threads: int = 0,
         progress: Optional[Callable[[int, int], None]] = None,
+        device: str = "auto",
     ) -> Prediction:
         """As `ferrofold predict` (same seed: the same arrays as its result file). `progress(done, total)`
-        after every trunk block; Ctrl-C stops at the next block (KeyboardInterrupt)."""
+        after every trunk block; Ctrl-C stops at the next block (KeyboardInterrupt). `device`: "auto"
+        (a hardware GPU when one is found, else the CPU), "gpu" (the GPU engine or an error) or "cpu"."""
         ...
     def predict_processed(self, path: _Path, threads: int = 0) -> Prediction: ...

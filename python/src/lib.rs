@@ -472,8 +472,10 @@ impl Model {
     /// Predicts the structure of `features`: AlphaFold2's input pipeline (seeded) and the network with
     /// recycling, exactly as `ferrofold predict` runs it (same seed → the same arrays as its
     /// `result_*.h5`). `progress(done, total)` is called after every trunk block. The GIL is released
-    /// while it runs; Ctrl-C stops it at the next block and raises KeyboardInterrupt.
-    #[pyo3(signature = (features, seed = 0, num_recycle = None, threads = 0, progress = None))]
+    /// while it runs; Ctrl-C stops it at the next block and raises KeyboardInterrupt. `device` is
+    /// `ferrofold predict --device`: "auto" (a hardware GPU when there is one), "gpu" or "cpu".
+    #[pyo3(signature = (features, seed = 0, num_recycle = None, threads = 0, progress = None, device = "auto"))]
+    #[allow(clippy::too_many_arguments)]
     fn predict(
         &self,
         py: Python<'_>,
@@ -482,7 +484,18 @@ impl Model {
         num_recycle: Option<usize>,
         threads: usize,
         progress: Option<Py<PyAny>>,
+        device: &str,
     ) -> PyResult<Prediction> {
+        let device = match device {
+            "auto" => ff::pipeline::predict::Device::Auto,
+            "gpu" => ff::pipeline::predict::Device::Gpu,
+            "cpu" => ff::pipeline::predict::Device::Cpu,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "device {other:?}: expected \"auto\", \"gpu\" or \"cpu\""
+                )))
+            }
+        };
         let cfg = &self.inner.config;
         let iterations = num_recycle.unwrap_or(cfg.num_recycle) + 1;
         let total = iterations * (cfg.evoformer.extra_msa_num_block + cfg.evoformer.num_block);
@@ -520,6 +533,7 @@ impl Model {
                 on_block: Some(hook),
                 ..ff::PredictOptions::default().runtime
             },
+            device,
             ..Default::default()
         };
         let model = self.inner.clone();

@@ -63,6 +63,18 @@ def test_predict_equals_the_cli_bit_for_bit(tmp_path):
     assert np.array_equal(np.load(tmp_path / "saved" / "result.npz")["plddt"], p.plddt)
 
 
+def test_predict_on_the_gpu_engine():
+    # CI's adapter is lavapipe (software Vulkan): "gpu" uses it, "auto" would not.
+    f = ferrofold.Features.build(ferrofold.Query.from_fasta(MSAS / "query.fasta"))
+    m = ferrofold.Model.demo()
+    gpu = m.predict(f, seed=3, device="gpu")
+    cpu = m.predict(f, seed=3, device="cpu")
+    assert np.abs(gpu.atom_positions - cpu.atom_positions).max() <= 1e-3
+    assert np.abs(gpu.plddt - cpu.plddt).max() <= 0.01
+    with pytest.raises(ValueError, match="tpu"):
+        m.predict(f, device="tpu")
+
+
 def test_processed_features_match_alphafold2(tmp_path):
     base = DATA / "model" / "small"
     model = tmp_path / "small.onnx"

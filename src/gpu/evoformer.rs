@@ -62,23 +62,11 @@ impl State {
     ) -> GpuResult<Self> {
         let (seqs, res, c_m) = act.msa.dim();
         let c_z = act.pair.dim().2;
-        let slice = |a: &Array3<f32>| {
-            a.as_standard_layout()
-                .into_owned()
-                .into_raw_vec_and_offset()
-                .0
-        };
-        let flat = |a: &Array2<f32>| {
-            a.as_standard_layout()
-                .into_owned()
-                .into_raw_vec_and_offset()
-                .0
-        };
         Ok(Self {
-            msa: gpu.upload("msa", &slice(&act.msa))?,
-            pair: gpu.upload("pair", &slice(&act.pair))?,
-            msa_mask: gpu.upload("msa_mask", &flat(msa_mask))?,
-            pair_mask: gpu.upload("pair_mask", &flat(pair_mask))?,
+            msa: upload_array(gpu, "msa", &act.msa)?,
+            pair: upload_array(gpu, "pair", &act.pair)?,
+            msa_mask: upload_array(gpu, "msa_mask", msa_mask)?,
+            pair_mask: upload_array(gpu, "pair_mask", pair_mask)?,
             dims: Dims {
                 seqs,
                 res,
@@ -91,24 +79,11 @@ impl State {
     /// A pair representation alone (the template pair stack): no MSA.
     pub fn upload_pair(gpu: &Gpu, pair: &Array3<f32>, pair_mask: &Array2<f32>) -> GpuResult<Self> {
         let (res, _, c_z) = pair.dim();
-        let flat = |a: &Array2<f32>| {
-            a.as_standard_layout()
-                .into_owned()
-                .into_raw_vec_and_offset()
-                .0
-        };
         Ok(Self {
             msa: gpu.zeros("msa", 0)?,
-            pair: gpu.upload(
-                "template_pair",
-                &pair
-                    .as_standard_layout()
-                    .into_owned()
-                    .into_raw_vec_and_offset()
-                    .0,
-            )?,
+            pair: upload_array(gpu, "template_pair", pair)?,
             msa_mask: gpu.zeros("msa_mask", 0)?,
-            pair_mask: gpu.upload("pair_mask", &flat(pair_mask))?,
+            pair_mask: upload_array(gpu, "pair_mask", pair_mask)?,
             dims: Dims {
                 seqs: 0,
                 res,
@@ -131,6 +106,21 @@ impl State {
         act.msa = Array3::from_shape_vec((seqs, res, c_m), msa).expect("MSA size");
         act.pair = Array3::from_shape_vec((res, res, c_z), pair).expect("pair size");
         Ok(())
+    }
+}
+
+/// Uploads `a` in row-major order (without a host copy when it is already contiguous).
+fn upload_array<D: ndarray::Dimension>(
+    gpu: &Gpu,
+    name: &str,
+    a: &ndarray::Array<f32, D>,
+) -> GpuResult<Tensor> {
+    match a.as_slice() {
+        Some(values) => gpu.upload(name, values),
+        None => gpu.upload(
+            name,
+            a.as_standard_layout().as_slice().expect("standard layout"),
+        ),
     }
 }
 
@@ -233,18 +223,7 @@ impl Session<'_> {
         }
         let wo = self.weights.matrix(gpu, att.output)?;
         let bo = self.weights.vector(gpu, att.output_b)?;
-        gemm(
-            gpu,
-            (rows, wo.cols, wo.rows, 1),
-            Operand::rows(&avg, 0, wo.rows),
-            Operand::rows(&wo.t, 0, wo.cols),
-            Operand::rows(target, 0, wo.cols),
-            Epilogue {
-                bias: Some(&bo),
-                accumulate: true,
-                ..Default::default()
-            },
-        )
+        ops::linear_add(gpu, &avg, rows, &wo, &bo, target, 0)
     }
 
     /// Alg. 7, its update added to `out` (`[S, R, c_m]`; the block passes `s.msa`).
@@ -360,18 +339,7 @@ impl Session<'_> {
         ops::global::gate(gpu, &g, &q, (seqs, res, h * d))?;
         let wo = self.weights.matrix(gpu, m.output.0)?;
         let bo = self.weights.vector(gpu, m.output.1)?;
-        gemm(
-            gpu,
-            (seqs * res, wo.cols, wo.rows, 1),
-            Operand::rows(&g, 0, wo.rows),
-            Operand::rows(&wo.t, 0, wo.cols),
-            Operand::rows(out, 0, wo.cols),
-            Epilogue {
-                bias: Some(&bo),
-                accumulate: true,
-                ..Default::default()
-            },
-        )
+        ops::linear_add(gpu, &g, seqs * res, &wo, &bo, out, 0)
     }
 
     /// Alg. 9 / 15: `out += Linear(relu(Linear(LayerNorm(x))))` over `rows` rows, in row chunks (`out`
@@ -408,18 +376,7 @@ impl Session<'_> {
                     ..Default::default()
                 },
             )?;
-            gemm(
-                gpu,
-                (n, c, w1.cols, 1),
-                Operand::rows(&hidden, 0, w1.cols),
-                Operand::rows(&w2.t, 0, c),
-                Operand::rows(out, start * c, c),
-                Epilogue {
-                    bias: Some(&b2),
-                    accumulate: true,
-                    ..Default::default()
-                },
-            )?;
+            ops::linear_add(gpu, &hidden, n, &w2, &b2, out, start * c)?;
         }
         Ok(())
     }

@@ -198,6 +198,30 @@ pub fn linear(
     Ok(out)
 }
 
+/// `out[out_off..] += x [rows, c_in] @ w + bias` (a residual update straight into the activations).
+pub fn linear_add(
+    gpu: &Gpu,
+    x: &Tensor,
+    rows: usize,
+    w: &GpuMatrix,
+    bias: &Tensor,
+    out: &Tensor,
+    out_off: usize,
+) -> GpuResult<()> {
+    gemm(
+        gpu,
+        (rows, w.cols, w.rows, 1),
+        Operand::rows(x, 0, w.rows),
+        Operand::rows(&w.t, 0, w.cols),
+        Operand::rows(out, out_off, w.cols),
+        Epilogue {
+            bias: Some(bias),
+            accumulate: true,
+            ..Default::default()
+        },
+    )
+}
+
 /// Layer norm of `rows` contiguous rows of `c` (from `in_off`) into `out` (from `out_off`).
 #[allow(clippy::too_many_arguments)]
 pub fn layer_norm_into(

@@ -13,14 +13,20 @@ use crate::model::params::weights::Weights;
 pub fn random_weights(cfg: &ModelConfig, seed: u64) -> Weights {
     let mut w = Weights::default();
     for (key, shape) in schema::expected(cfg) {
-        w.tensors.insert(key.clone(), param_values(&key, &shape, seed));
+        w.tensors
+            .insert(key.clone(), param_values(&key, &shape, seed));
     }
     w
 }
 
 /// One iteration's inputs for `n` residues: `clusters` MSA rows (features in [0, 1)), `extra` extra rows,
 /// `templates` synthetic helix templates; every mask 1.
-pub fn random_trunk_inputs(n: usize, clusters: usize, extra: usize, templates: usize) -> TrunkInputs {
+pub fn random_trunk_inputs(
+    n: usize,
+    clusters: usize,
+    extra: usize,
+    templates: usize,
+) -> TrunkInputs {
     let onehot = |name: &str, rows: usize, classes: usize| {
         let u = input_values(name, &[rows, n], 3);
         Array2::from_shape_fn((rows, n), |(i, j)| {

@@ -17,8 +17,8 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
 @compute @workgroup_size(64, 1, 1)
-fn masked_mean(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let idx = gid.x;
+fn masked_mean(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+    let idx = gid.y * nw.x * 64u + gid.x;
     if (idx >= p.res * p.width) {
         return;
     }
@@ -35,8 +35,8 @@ fn masked_mean(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 @compute @workgroup_size(64, 1, 1)
-fn attend(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let idx = gid.x;
+fn attend(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nw: vec3<u32>) {
+    let idx = gid.y * nw.x * 64u + gid.x;
     if (idx >= p.res * p.heads) {
         return;
     }
