@@ -440,7 +440,7 @@ pub(crate) struct ModelArgs {
     /// relaxed]
     #[arg(long, value_name = "WHICH")]
     pub(crate) relax: Option<ferrofold::pipeline::relax::RelaxMode>,
-    /// Where the network runs: gpu (the Evoformer and extra-MSA stacks on a GPU through Vulkan, Metal or
+    /// Where the network runs: gpu (the Evoformer, extra-MSA and template stacks on a GPU through Vulkan, Metal or
     /// DirectX 12; an error without one), cpu, or auto (the GPU when a hardware adapter is found, with a
     /// logged fall-back to the CPU if it fails; WGPU_ADAPTER_NAME / WGPU_BACKEND pick among several)
     #[arg(long, value_name = "DEVICE", default_value = "auto")]
