@@ -89,7 +89,7 @@ fn main() {
     let seq_mask = Array1::<f32>::ones(n);
     let structure = net
         .structure_module
-        .forward(&single, &pair, &aatype, &seq_mask);
+        .forward(&single, &pair, &aatype, &seq_mask, None);
     let modules: Vec<(&str, Module)> = vec![
         (
             "MSA row attention with pair bias",
@@ -161,7 +161,7 @@ fn main() {
             "structure module (8 layers)",
             Box::new(|| {
                 net.structure_module
-                    .forward(&single, &pair, &aatype, &seq_mask);
+                    .forward(&single, &pair, &aatype, &seq_mask, None);
             }),
         ),
         (

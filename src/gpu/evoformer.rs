@@ -26,7 +26,7 @@ use crate::model::net::evoformer::triangle_multiplication::{Direction, TriangleM
 use crate::model::net::evoformer::{Activations, ColumnAttention, EvoformerBlock, EvoformerStack};
 use crate::model::net::template_embedding::TemplatePairBlock;
 use crate::model::ops::primitives::Attention;
-use crate::model::params::config::{RuntimeOptions, StackBackend};
+use crate::model::params::config::{PairTerms, RuntimeOptions, StackBackend};
 
 /// The GPU and the weights uploaded so far for one loaded network.
 pub struct Session<'g> {
@@ -669,11 +669,11 @@ impl GpuStacks {
             .clone()
     }
 
-    /// Runs `work` on a session (weights cached across calls); `false` when the CPU engine should run
-    /// the stack instead (after this or an earlier failure, with `fallback`).
-    fn attempt(&self, work: impl FnOnce(&mut Session) -> GpuResult<()>) -> bool {
+    /// Runs `work` on a session (weights cached across calls); `None` after this or an earlier
+    /// failure (logged and kept).
+    fn try_on_gpu<T>(&self, work: impl FnOnce(&mut Session) -> GpuResult<T>) -> Option<T> {
         if self.failure().is_some() {
-            return !self.fallback;
+            return None;
         }
         let mut weights = self.weights.lock().unwrap_or_else(|p| p.into_inner());
         let mut session = Session {
@@ -683,7 +683,7 @@ impl GpuStacks {
         let result = self.gpu.check().and_then(|()| work(&mut session));
         *weights = session.weights;
         match result {
-            Ok(()) => true,
+            Ok(v) => Some(v),
             Err(e) => {
                 let message = e.to_string();
                 if self.fallback {
@@ -692,9 +692,59 @@ impl GpuStacks {
                     tracing::error!("GPU engine: {message}");
                 }
                 *self.failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(message);
-                !self.fallback
+                None
             }
         }
+    }
+
+    /// A stack's `work`: `true` when it ran, or when the CPU engine should skip the stack (a failure
+    /// without fall-back: the prediction fails anyway); `false` to run it on the CPU.
+    fn attempt(&self, work: impl FnOnce(&mut Session) -> GpuResult<()>) -> bool {
+        self.try_on_gpu(work).is_some() || !self.fallback
+    }
+}
+
+/// The layer-normed pair representation on the GPU for one structure-module run.
+struct GpuPairTerms<'a> {
+    stacks: &'a GpuStacks,
+    pair: Tensor,
+    n: usize,
+    c_z: usize,
+}
+
+impl PairTerms for GpuPairTerms<'_> {
+    fn project(&self, lin: &crate::model::ops::primitives::Linear) -> Option<Array2<f32>> {
+        let rows = self.n * self.n;
+        self.stacks.try_on_gpu(|s| {
+            let w = s.weights.matrix(s.gpu, lin.weights)?;
+            let b = s.weights.vector(s.gpu, lin.bias)?;
+            let out = linear(s.gpu, "ipa.pair_bias", &self.pair, rows, &w, Some(&b), 1.0)?;
+            let values = s.gpu.download(&out)?;
+            Ok(Array2::from_shape_vec((rows, w.cols), values).expect("N*N x H"))
+        })
+    }
+
+    fn attend(&self, attn: &[Array2<f32>]) -> Option<Array3<f32>> {
+        let (n, c_z, h) = (self.n, self.c_z, attn.len());
+        self.stacks.try_on_gpu(|s| {
+            let mut weights = Vec::with_capacity(h * n * n);
+            for a in attn {
+                weights.extend(a.iter().copied());
+            }
+            let weights = s.gpu.upload("ipa.attention", &weights)?;
+            let out = s.gpu.zeros("ipa.over_pair", n * h * c_z)?;
+            // Per residue i: [H, N] attention rows @ pair[i] [N, c_z].
+            gemm(
+                s.gpu,
+                (h, c_z, n, n),
+                Operand::strided(&weights, 0, n, n * n, 1),
+                Operand::strided(&self.pair, 0, n * c_z, c_z, 1),
+                Operand::strided(&out, 0, h * c_z, c_z, 1),
+                Epilogue::default(),
+            )?;
+            let values = s.gpu.download(&out)?;
+            Ok(Array3::from_shape_vec((n, h, c_z), values).expect("N x H x c_z"))
+        })
     }
 }
 
@@ -719,6 +769,17 @@ impl StackBackend for GpuStacks {
             }
             state.download(gpu, act)
         })
+    }
+
+    fn structure_pair(&self, pair_ln: &Array3<f32>) -> Option<Box<dyn PairTerms + '_>> {
+        let (n, _, c_z) = pair_ln.dim();
+        let pair = self.try_on_gpu(|s| upload_array(s.gpu, "pair.normed", pair_ln))?;
+        Some(Box::new(GpuPairTerms {
+            stacks: self,
+            pair,
+            n,
+            c_z,
+        }))
     }
 
     fn template_pair_stack(

@@ -1,5 +1,6 @@
-//! The GPU engine: the trunk's extra-MSA stack and Evoformer (Suppl. Alg. 6, 18) as WGSL compute shaders
-//! on wgpu (Vulkan on Linux and Windows, Metal on macOS, DirectX 12), fp32.
+//! The GPU engine: the trunk's extra-MSA stack, Evoformer and template pair stack (Suppl. Alg. 6, 16,
+//! 18) and the structure module's pair terms (Alg. 22 lines 7, 10) as WGSL compute shaders on wgpu
+//! (Vulkan on Linux and Windows, Metal on macOS, DirectX 12), fp32.
 //!
 //! Rooms:
 //! * this module: the device ([`Gpu`]: adapter, limits, pipelines, errors), tensors in GPU buffers and
@@ -7,7 +8,8 @@
 //! * [`ops`]: the kernels' Rust faces (GEMM, layer norm, attention, elementwise updates), each the GPU
 //!   twin of a CPU function in `model::ops` and tested against it;
 //! * [`evoformer`]: one Evoformer / extra-MSA block from the CPU engine's loaded modules (the same weights,
-//!   uploaded once per prediction), and the stack runner the [`crate::model::engine::GpuEngine`] installs.
+//!   uploaded once per prediction), the template pair block, the structure module's pair terms, and the
+//!   stack backend the [`crate::model::engine::GpuEngine`] installs.
 //!
 //! Kernels use fixed tiles and fixed reduction orders, no atomics: one GPU gives the same bits twice.
 //! e^x is the CPU engine's polynomial (`shaders/common.wgsl`), not the driver's.

@@ -1,8 +1,9 @@
 //! The backend a prediction runs on. The network is described once ([`AlphaFold`], modules that load
 //! their own parameters); an engine computes it. The CPU engine (ndarray + rayon) is bitwise
 //! deterministic across thread counts and chunk sizes; the GPU engine ([`crate::gpu`], wgpu) runs the
-//! trunk's extra-MSA stack and Evoformer on a GPU over the same loaded network and leaves the embeddings,
-//! the template stack, the structure module and the heads to the CPU.
+//! trunk's stacks (extra-MSA, Evoformer, template pair stack) and the structure module's pair terms on a
+//! GPU over the same loaded network and leaves the embeddings, the rest of the structure module and the
+//! heads to the CPU.
 
 use std::sync::Arc;
 

@@ -79,17 +79,19 @@ impl<'w> Folding<'w> {
         })
     }
 
-    /// Alg. 20 on the trunk's single and pair representations.
+    /// Alg. 20 on the trunk's single and pair representations (`backend`: where the pair terms of
+    /// invariant point attention run, if not here).
     pub fn forward(
         &self,
         single: &Array2<f32>,
         pair: &ndarray::Array3<f32>,
         aatype: &[usize],
         seq_mask: &Array1<f32>,
+        backend: Option<&dyn crate::model::params::config::StackBackend>,
     ) -> StructureOutput {
         match self {
-            Self::Monomer(m) => m.forward(single, pair, aatype, seq_mask),
-            Self::Multimer(m) => m.forward(single, pair, aatype, seq_mask),
+            Self::Monomer(m) => m.forward_on(single, pair, aatype, seq_mask, backend),
+            Self::Multimer(m) => m.forward_on(single, pair, aatype, seq_mask, backend),
         }
     }
 }
@@ -139,9 +141,13 @@ impl<'w> AlphaFold<'w> {
         for (r, x) in inputs.iter().enumerate() {
             let t = Instant::now();
             let trunk = self.trunk.forward(x, &prev, rt);
-            let sm = self
-                .structure_module
-                .forward(&trunk.single, &trunk.pair, &aatype, &seq_mask);
+            let sm = self.structure_module.forward(
+                &trunk.single,
+                &trunk.pair,
+                &aatype,
+                &seq_mask,
+                rt.stack_runner.as_ref().map(|r| &*r.0),
+            );
             let secs = t.elapsed().as_secs_f64();
             times.push(secs);
             progress(r, secs);

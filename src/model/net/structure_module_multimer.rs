@@ -115,6 +115,19 @@ impl<'w> MultimerIpa<'w> {
         frames: &[Rigid],
         mask: &Array1<f32>,
     ) -> Array2<f32> {
+        self.forward_with(act, pair, frames, mask, None)
+    }
+
+    /// [`Self::forward`] with the pair terms (pair bias, attention over the pair) from `terms` when it
+    /// computes them.
+    pub fn forward_with(
+        &self,
+        act: ArrayView2<f32>,
+        pair: ArrayView3<f32>,
+        frames: &[Rigid],
+        mask: &Array1<f32>,
+        terms: Option<&dyn crate::model::params::config::PairTerms>,
+    ) -> Array2<f32> {
         let n = act.nrows();
         let c_z = pair.dim().2;
         let (h, sqk, sv, pq, pv) = (
@@ -134,10 +147,14 @@ impl<'w> MultimerIpa<'w> {
         let v_scalar = act.dot(&self.v_scalar);
         let softplus = |x: f32| if x > 20.0 { x } else { x.exp().ln_1p() };
         let point_variance = pq.max(1) as f32 * 9.0 / 2.0;
-        let b2d = self.attention_2d.forward(
-            pair.into_shape_with_order((n * n, c_z))
-                .expect("contiguous"),
-        );
+        let b2d = terms
+            .and_then(|t| t.project(&self.attention_2d))
+            .unwrap_or_else(|| {
+                self.attention_2d.forward(
+                    pair.into_shape_with_order((n * n, c_z))
+                        .expect("contiguous"),
+                )
+            });
         let third = (1.0f32 / 3.0).sqrt();
         let per_head: Vec<Array2<f32>> = (0..h)
             .into_par_iter()
@@ -171,6 +188,8 @@ impl<'w> MultimerIpa<'w> {
             .collect();
         let width = h * sv + 4 * h * pv + h * c_z;
         let mut features = Array2::<f32>::zeros((n, width));
+        // [N, H, c_z] when the backend computed the attention over the pair.
+        let over_pair = terms.and_then(|t| t.attend(&per_head));
         features
             .axis_iter_mut(Axis(0))
             .into_par_iter()
@@ -204,8 +223,16 @@ impl<'w> MultimerIpa<'w> {
                                 .sqrt();
                     }
                     let base = h * sv + 4 * h * pv + head * c_z;
-                    let o = row.dot(&pair.slice(s![i, .., ..]));
-                    f.slice_mut(s![base..base + c_z]).assign(&o);
+                    match &over_pair {
+                        Some(o) => {
+                            f.slice_mut(s![base..base + c_z])
+                                .assign(&o.slice(s![i, head, ..]))
+                        }
+                        None => {
+                            let o = row.dot(&pair.slice(s![i, .., ..]));
+                            f.slice_mut(s![base..base + c_z]).assign(&o);
+                        }
+                    }
                 }
             });
         self.output_projection.forward(features.view())
@@ -311,19 +338,33 @@ impl<'w> MultimerStructureModule<'w> {
         aatype: &[usize],
         seq_mask: &Array1<f32>,
     ) -> StructureOutput {
+        self.forward_on(single, pair, aatype, seq_mask, None)
+    }
+
+    /// [`Self::forward`] with invariant point attention's pair terms on `backend` when it takes them.
+    pub fn forward_on(
+        &self,
+        single: &Array2<f32>,
+        pair: &Array3<f32>,
+        aatype: &[usize],
+        seq_mask: &Array1<f32>,
+        backend: Option<&dyn crate::model::params::config::StackBackend>,
+    ) -> StructureOutput {
         let n = single.nrows();
         let scale = ModelKind::Multimer.position_scale();
         let common = &self.common;
         let (initial, mut act, pair_ln) = common.start(single, pair);
+        let pair_terms = backend.and_then(|b| b.structure_pair(&pair_ln));
         let mut frames = vec![Rigid::IDENTITY; n];
         let mut traj = Array3::zeros((common.layers, n, 7));
         let mut angles = Array3::zeros((n, 7, 2));
         for layer in 0..common.layers {
-            act += &self.invariant_point_attention.forward(
+            act += &self.invariant_point_attention.forward_with(
                 act.view(),
                 pair_ln.view(),
                 &frames,
                 seq_mask,
+                pair_terms.as_deref(),
             );
             act = common.attention_layer_norm.forward(act.view());
             act = common.transition.forward(act);

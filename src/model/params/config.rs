@@ -631,6 +631,24 @@ pub trait StackBackend: Send + Sync {
         pair_mask: &ndarray::Array2<f32>,
         rt: &RuntimeOptions,
     ) -> bool;
+
+    /// The structure module's pair terms over the layer-normed pair `[N, N, c_z]` for one structure
+    /// module run; `None` to leave them to the CPU engine.
+    fn structure_pair(&self, pair_ln: &ndarray::Array3<f32>) -> Option<Box<dyn PairTerms + '_>> {
+        let _ = pair_ln;
+        None
+    }
+}
+
+/// The structure module's two pair-sized terms of invariant point attention (Suppl. Alg. 22 lines 7
+/// and 10), computed elsewhere from the layer-normed pair representation it was opened with. `None`:
+/// not done (a failure, logged by the backend); the CPU engine computes the term instead.
+pub trait PairTerms {
+    /// `pair [N·N, c_z] @ weights + bias` (`attention_2d`, the pair bias of every head): `[N·N, H]`.
+    fn project(&self, lin: &crate::model::ops::primitives::Linear) -> Option<ndarray::Array2<f32>>;
+
+    /// `Σ_j attn[h][i, j] · pair[i, j, :]` for the attention weights of every head: `[N, H, c_z]`.
+    fn attend(&self, attn: &[ndarray::Array2<f32>]) -> Option<ndarray::Array3<f32>>;
 }
 
 /// A stack backend (see [`RuntimeOptions::stack_runner`]); compared by identity.
