@@ -166,6 +166,18 @@ struct Layout {
 }
 
 impl Session<'_> {
+    /// `ln` applied to `rows` rows of `x`, into a new tensor (`name` for errors).
+    fn normed(
+        &mut self,
+        name: &str,
+        ln: &crate::model::ops::primitives::LayerNorm,
+        x: &Tensor,
+        rows: usize,
+    ) -> GpuResult<Tensor> {
+        let ln = self.weights.layer_norm(self.gpu, ln)?;
+        layer_norm(self.gpu, name, x, rows, &ln)
+    }
+
     /// AlphaFold2's `Attention` over the layer-normed rows `x [rows, c]`: the update is added to
     /// `target` (`[rows, c_out]`, the same rows).
     #[allow(clippy::too_many_arguments)]
@@ -235,14 +247,12 @@ impl Session<'_> {
     ) -> GpuResult<()> {
         let gpu = self.gpu;
         let Dims { seqs, res, .. } = s.dims;
-        let ln = self.weights.layer_norm(gpu, &m.feat_2d_norm)?;
-        let z = layer_norm(gpu, "pair.normed", &s.pair, res * res, &ln)?;
+        let z = self.normed("pair.normed", &m.feat_2d_norm, &s.pair, res * res)?;
         let w = self.weights.matrix(gpu, m.feat_2d_weights)?;
         let bias = linear(gpu, "pair_bias", &z, res * res, &w, None, 1.0)?;
         drop(z);
         let h = w.cols;
-        let ln = self.weights.layer_norm(gpu, &m.query_norm)?;
-        let x = layer_norm(gpu, "msa.normed", &s.msa, seqs * res, &ln)?;
+        let x = self.normed("msa.normed", &m.query_norm, &s.msa, seqs * res)?;
         let layout = Layout {
             batch: seqs,
             n: res,
@@ -270,10 +280,8 @@ impl Session<'_> {
         s: &State,
         out: &Tensor,
     ) -> GpuResult<()> {
-        let gpu = self.gpu;
         let Dims { seqs, res, .. } = s.dims;
-        let ln = self.weights.layer_norm(gpu, &m.query_norm)?;
-        let x = layer_norm(gpu, "msa.normed", &s.msa, seqs * res, &ln)?;
+        let x = self.normed("msa.normed", &m.query_norm, &s.msa, seqs * res)?;
         let layout = Layout {
             batch: res,
             n: seqs,
@@ -306,8 +314,7 @@ impl Session<'_> {
             seqs, res, c_m: c, ..
         } = s.dims;
         let (h, d) = (m.heads, m.key_dim);
-        let ln = self.weights.layer_norm(gpu, &m.query_norm)?;
-        let x = layer_norm(gpu, "msa.normed", &s.msa, seqs * res, &ln)?;
+        let x = self.normed("msa.normed", &m.query_norm, &s.msa, seqs * res)?;
         let q_avg = ops::global::masked_mean(gpu, &x, &s.msa_mask, (seqs, res, c))?;
         let wq = self.weights.matrix(gpu, m.query)?;
         let q = linear(
@@ -390,8 +397,7 @@ impl Session<'_> {
     ) -> GpuResult<()> {
         let gpu = self.gpu;
         let Dims { seqs, res, c_z, .. } = s.dims;
-        let ln = self.weights.layer_norm(gpu, &m.layer_norm_input)?;
-        let x = layer_norm(gpu, "msa.normed", &s.msa, seqs * res, &ln)?;
+        let x = self.normed("msa.normed", &m.layer_norm_input, &s.msa, seqs * res)?;
         let project = |sess: &mut Self, lin: &crate::model::ops::primitives::Linear| {
             let w = sess.weights.matrix(gpu, lin.weights)?;
             let b = sess.weights.vector(gpu, lin.bias)?;
@@ -467,8 +473,7 @@ impl Session<'_> {
         let gpu = self.gpu;
         let Dims { res, c_z, .. } = s.dims;
         let rr = res * res;
-        let ln = self.weights.layer_norm(gpu, &m.layer_norm_input)?;
-        let act = layer_norm(gpu, "pair.normed", &s.pair, rr, &ln)?;
+        let act = self.normed("pair.normed", &m.layer_norm_input, &s.pair, rr)?;
         // mask · (act @ W + b) · sigmoid(act @ Wg + bg), channel-major [c, R·R].
         let gated =
             |sess: &mut Self, g: &crate::model::net::evoformer::triangle_multiplication::Gated| {
@@ -521,8 +526,12 @@ impl Session<'_> {
             Epilogue::default(),
         )?;
         drop((left, right));
-        let ln = self.weights.layer_norm(gpu, &m.center_layer_norm)?;
-        let x = layer_norm(gpu, "triangle_multiplication.normed", &prod, rr, &ln)?;
+        let x = self.normed(
+            "triangle_multiplication.normed",
+            &m.center_layer_norm,
+            &prod,
+            rr,
+        )?;
         drop(prod);
         let wo = self.weights.matrix(gpu, m.output_projection.weights)?;
         let bo = self.weights.vector(gpu, m.output_projection.bias)?;
@@ -561,8 +570,7 @@ impl Session<'_> {
         let gpu = self.gpu;
         let Dims { res, .. } = s.dims;
         let rr = res * res;
-        let ln = self.weights.layer_norm(gpu, &m.query_norm)?;
-        let x = layer_norm(gpu, "pair.normed", &s.pair, rr, &ln)?;
+        let x = self.normed("pair.normed", &m.query_norm, &s.pair, rr)?;
         let w = self.weights.matrix(gpu, m.feat_2d_weights)?;
         let bias = linear(gpu, "pair_bias", &x, rr, &w, None, 1.0)?;
         let h = w.cols;
