@@ -118,7 +118,12 @@ impl Engine for GpuEngine {
             stack_runner: Some(StackRunner(stacks.clone())),
             ..rt.clone()
         };
+        self.gpu.reset_peak_bytes();
         let prediction = net.predict(inputs, &rt, early_stop, progress);
+        tracing::info!(
+            "GPU engine: peak GPU tensor memory {:.2} GiB (weights and activations)",
+            self.gpu.peak_bytes() as f64 / (1u64 << 30) as f64
+        );
         match stacks.failure() {
             Some(message) if !self.fallback => Err(EngineError {
                 engine: "gpu",
