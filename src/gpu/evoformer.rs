@@ -10,7 +10,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use ndarray::{Array2, Array3};
+use ndarray::{Array2, Array3, ArrayView1, ArrayView2};
 
 use super::ops::{
     self, gemm, layer_norm, linear, AttentionGeometry, Epilogue, Operand, RowOp, WeightCache,
@@ -178,6 +178,31 @@ impl Session<'_> {
         layer_norm(self.gpu, name, x, rows, &ln)
     }
 
+    /// `x [rows, c_in] @ w + b` into a new tensor (`name` for errors).
+    fn affine(
+        &mut self,
+        name: &str,
+        x: &Tensor,
+        rows: usize,
+        wb: (ArrayView2<f32>, ArrayView1<f32>),
+    ) -> GpuResult<Tensor> {
+        let (w, b) = self.weights.affine(self.gpu, wb)?;
+        linear(self.gpu, name, x, rows, &w, Some(&b), 1.0)
+    }
+
+    /// `out[off..] += x [rows, c_in] @ w + b`: a residual update straight into the activations.
+    fn add_affine(
+        &mut self,
+        x: &Tensor,
+        rows: usize,
+        wb: (ArrayView2<f32>, ArrayView1<f32>),
+        out: &Tensor,
+        off: usize,
+    ) -> GpuResult<()> {
+        let (w, b) = self.weights.affine(self.gpu, wb)?;
+        ops::linear_add(self.gpu, x, rows, &w, &b, out, off)
+    }
+
     /// AlphaFold2's `Attention` over the layer-normed rows `x [rows, c]`: the update is added to
     /// `target` (`[rows, c_out]`, the same rows).
     #[allow(clippy::too_many_arguments)]
@@ -227,15 +252,11 @@ impl Session<'_> {
         };
         ops::attention(gpu, &g, &q, &k, &v, mask, pair_bias, &avg)?;
         drop((q, k, v));
-        if let Some((gw, gb)) = &att.gating {
-            let gw = self.weights.matrix(gpu, *gw)?;
-            let gb = self.weights.vector(gpu, *gb)?;
-            let gate = linear(gpu, "attention.gate", x, rows, &gw, Some(&gb), 1.0)?;
+        if let Some(gating) = att.gating {
+            let gate = self.affine("attention.gate", x, rows, gating)?;
             ops::gate(gpu, &avg, &gate)?;
         }
-        let wo = self.weights.matrix(gpu, att.output)?;
-        let bo = self.weights.vector(gpu, att.output_b)?;
-        ops::linear_add(gpu, &avg, rows, &wo, &bo, target, 0)
+        self.add_affine(&avg, rows, (att.output, att.output_b), target, 0)
     }
 
     /// Alg. 7, its update added to `out` (`[S, R, c_m]`; the block passes `s.msa`).
@@ -332,21 +353,9 @@ impl Session<'_> {
         let v = linear(gpu, "global_attention.v", &x, seqs * res, &wv, None, 1.0)?;
         ops::global::attend(gpu, &q, &k, &v, &s.msa_mask, (seqs, res, h, d))?;
         drop((k, v));
-        let gw = self.weights.matrix(gpu, m.gating.0)?;
-        let gb = self.weights.vector(gpu, m.gating.1)?;
-        let g = linear(
-            gpu,
-            "global_attention.gate",
-            &x,
-            seqs * res,
-            &gw,
-            Some(&gb),
-            1.0,
-        )?;
+        let g = self.affine("global_attention.gate", &x, seqs * res, m.gating)?;
         ops::global::gate(gpu, &g, &q, (seqs, res, h * d))?;
-        let wo = self.weights.matrix(gpu, m.output.0)?;
-        let bo = self.weights.vector(gpu, m.output.1)?;
-        ops::linear_add(gpu, &g, seqs * res, &wo, &bo, out, 0)
+        self.add_affine(&g, seqs * res, m.output, out, 0)
     }
 
     /// Alg. 9 / 15: `out += Linear(relu(Linear(LayerNorm(x))))` over `rows` rows, in row chunks (`out`
@@ -360,10 +369,7 @@ impl Session<'_> {
     ) -> GpuResult<()> {
         let gpu = self.gpu;
         let ln = self.weights.layer_norm(gpu, &m.input_layer_norm)?;
-        let w1 = self.weights.matrix(gpu, m.transition1.weights)?;
-        let b1 = self.weights.vector(gpu, m.transition1.bias)?;
-        let w2 = self.weights.matrix(gpu, m.transition2.weights)?;
-        let b2 = self.weights.vector(gpu, m.transition2.bias)?;
+        let (w1, b1) = self.weights.affine(gpu, m.transition1.parts())?;
         let c = w1.rows;
         let chunk = rows_per_chunk(gpu, rows, (c + w1.cols) * 4);
         let normed = gpu.zeros("transition.normed", chunk * c)?;
@@ -383,7 +389,7 @@ impl Session<'_> {
                     ..Default::default()
                 },
             )?;
-            ops::linear_add(gpu, &hidden, n, &w2, &b2, out, start * c)?;
+            self.add_affine(&hidden, n, m.transition2.parts(), out, start * c)?;
         }
         Ok(())
     }
@@ -399,8 +405,7 @@ impl Session<'_> {
         let Dims { seqs, res, c_z, .. } = s.dims;
         let x = self.normed("msa.normed", &m.layer_norm_input, &s.msa, seqs * res)?;
         let project = |sess: &mut Self, lin: &crate::model::ops::primitives::Linear| {
-            let w = sess.weights.matrix(gpu, lin.weights)?;
-            let b = sess.weights.vector(gpu, lin.bias)?;
+            let (w, b) = sess.weights.affine(gpu, lin.parts())?;
             let out = gpu.zeros("outer_product_mean.projection", seqs * res * w.cols)?;
             gemm(
                 gpu,
@@ -429,8 +434,7 @@ impl Session<'_> {
             Operand::rows(&norm, 0, res),
             Epilogue::default(),
         )?;
-        let wo = self.weights.matrix(gpu, m.output_w)?;
-        let bo = self.weights.vector(gpu, m.output_b)?;
+        let (wo, bo) = self.weights.affine(gpu, (m.output_w, m.output_b))?;
         // Residues i per chunk: the outer products [i, c, R, c] twice (before and after the permute).
         let ib = rows_per_chunk(gpu, res, 2 * c * res * c * 4);
         for i0 in (0..res).step_by(ib) {
@@ -492,10 +496,8 @@ impl Session<'_> {
                     )?;
                     Ok::<_, GpuError>(out)
                 };
-                let wp = sess.weights.matrix(gpu, g.proj.0)?;
-                let bp = sess.weights.vector(gpu, g.proj.1)?;
-                let wg = sess.weights.matrix(gpu, g.gate.0)?;
-                let bg = sess.weights.vector(gpu, g.gate.1)?;
+                let (wp, bp) = sess.weights.affine(gpu, g.proj)?;
+                let (wg, bg) = sess.weights.affine(gpu, g.gate)?;
                 let p = channel_major(&wp, &bp, "triangle_multiplication.projection")?;
                 let gate = channel_major(&wg, &bg, "triangle_multiplication.gate")?;
                 ops::mask_gate(gpu, &p, &gate, &s.pair_mask, rr)?;
@@ -533,28 +535,18 @@ impl Session<'_> {
             rr,
         )?;
         drop(prod);
-        let wo = self.weights.matrix(gpu, m.output_projection.weights)?;
-        let bo = self.weights.vector(gpu, m.output_projection.bias)?;
-        let update = linear(
-            gpu,
+        let update = self.affine(
             "triangle_multiplication.out",
             &x,
             rr,
-            &wo,
-            Some(&bo),
-            1.0,
+            m.output_projection.parts(),
         )?;
         drop(x);
-        let wg = self.weights.matrix(gpu, m.gating_linear.weights)?;
-        let bg = self.weights.vector(gpu, m.gating_linear.bias)?;
-        let gate = linear(
-            gpu,
+        let gate = self.affine(
             "triangle_multiplication.gate",
             &act,
             rr,
-            &wg,
-            Some(&bg),
-            1.0,
+            m.gating_linear.parts(),
         )?;
         ops::gate(gpu, &update, &gate)?;
         ops::add(gpu, out, &update)
@@ -724,11 +716,9 @@ impl PairTerms for GpuPairTerms<'_> {
     fn project(&self, lin: &crate::model::ops::primitives::Linear) -> Option<Array2<f32>> {
         let rows = self.n * self.n;
         self.stacks.try_on_gpu(|s| {
-            let w = s.weights.matrix(s.gpu, lin.weights)?;
-            let b = s.weights.vector(s.gpu, lin.bias)?;
-            let out = linear(s.gpu, "ipa.pair_bias", &self.pair, rows, &w, Some(&b), 1.0)?;
+            let out = s.affine("ipa.pair_bias", &self.pair, rows, lin.parts())?;
             let values = s.gpu.download(&out)?;
-            Ok(Array2::from_shape_vec((rows, w.cols), values).expect("N*N x H"))
+            Ok(Array2::from_shape_vec((rows, lin.c_out()), values).expect("N*N x H"))
         })
     }
 

@@ -43,13 +43,16 @@ pub enum GpuError {
 
 pub type GpuResult<T> = Result<T, GpuError>;
 
+/// A compiled kernel: its shader source (by address), entry point and substitutions.
+type PipelineKey = (usize, &'static str, Vec<(&'static str, u32)>);
+
 /// An open GPU device with its kernels.
 pub struct Gpu {
     device: wgpu::Device,
     queue: wgpu::Queue,
     info: wgpu::AdapterInfo,
     limits: wgpu::Limits,
-    pipelines: Mutex<HashMap<String, wgpu::ComputePipeline>>,
+    pipelines: Mutex<HashMap<PipelineKey, wgpu::ComputePipeline>>,
     /// The first error the device reported outside an error scope (out of memory, device lost, …).
     failure: Arc<Mutex<Option<String>>>,
     /// A one-value buffer bound where a kernel's optional operand is absent.
@@ -345,18 +348,24 @@ impl Gpu {
     }
 
     /// The compute pipeline of `entry` in `source` (with `common.wgsl` prepended and `{KEY}` placeholders
-    /// replaced), compiled once per distinct text.
-    fn pipeline(&self, source: &str, entry: &str, subst: &[(&str, u32)]) -> wgpu::ComputePipeline {
+    /// replaced), compiled once per source, entry and substitution: the shader sources are the crate's
+    /// own static texts, so their address identifies them and a dispatch builds no text.
+    fn pipeline(
+        &self,
+        source: &'static str,
+        entry: &'static str,
+        subst: &[(&'static str, u32)],
+    ) -> wgpu::ComputePipeline {
+        let key = (source.as_ptr() as usize, entry, subst.to_vec());
+        let mut cache = self.pipelines.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = cache.get(&key) {
+            return p.clone();
+        }
         let mut text = String::with_capacity(SHADER_COMMON.len() + source.len());
         text.push_str(SHADER_COMMON);
         text.push_str(source);
         for (k, v) in subst {
             text = text.replace(&format!("{{{k}}}"), &v.to_string());
-        }
-        let key = format!("{entry}\u{0}{text}");
-        let mut cache = self.pipelines.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(p) = cache.get(&key) {
-            return p.clone();
         }
         let module = self
             .device

@@ -433,7 +433,7 @@ pub mod global {
 
 fn elementwise(
     gpu: &Gpu,
-    entry: &str,
+    entry: &'static str,
     x: &Tensor,
     y: &Tensor,
     z: Option<&Tensor>,
@@ -528,6 +528,15 @@ impl WeightCache {
 
     pub fn vector(&mut self, gpu: &Gpu, v: ArrayView1<f32>) -> GpuResult<Tensor> {
         self.get(gpu, v.insert_axis(ndarray::Axis(0)))
+    }
+
+    /// An affine map's weights `[rows, cols]` and bias `[cols]`.
+    pub fn affine(
+        &mut self,
+        gpu: &Gpu,
+        (w, b): (ArrayView2<f32>, ArrayView1<f32>),
+    ) -> GpuResult<(GpuMatrix, Tensor)> {
+        Ok((self.matrix(gpu, w)?, self.vector(gpu, b)?))
     }
 
     pub fn layer_norm(

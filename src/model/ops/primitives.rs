@@ -135,6 +135,11 @@ impl<'w> Linear<'w> {
     pub(crate) fn c_out(&self) -> usize {
         self.weights.ncols()
     }
+
+    /// `(weights, bias)`.
+    pub(crate) fn parts(&self) -> (ArrayView2<'w, f32>, ArrayView1<'w, f32>) {
+        (self.weights, self.bias)
+    }
 }
 
 pub use crate::model::ops::vmath::sigmoid;
