@@ -225,6 +225,11 @@ pub fn fit(
 /// 326 MiB; 16 MiB with a 32 MiB trim threshold (so the heap is not shrunk and regrown after every large
 /// free) 3.70 s / 382 MiB — and at L = 64, 48 + 4 blocks as fast as glibc's default (3.75 s vs 3.74 s,
 /// where the 16 MiB threshold alone took 5.14 s). Representations at real sizes are far larger than this.
+/// The trim threshold is now 256 MiB: with 32 MiB the heap was still shrunk and refaulted between the
+/// Evoformer's modules whenever their pair-sized temporaries were just under 16 MiB (L ≈ 150: 257 k page
+/// faults and 0.6-0.7 s of system time in a 4.0 s trunk; with 256 MiB 48 k faults, 0.15 s, 3.6-3.8 s, the
+/// same peak RSS; at L = 128, 600 rows, peak RSS 235 → 243 MiB; `perf stat -e page-faults` on
+/// `cargo bench --bench trunk`, the thresholds set through glibc's variables).
 /// A threshold the user set through glibc's own variable (`MALLOC_MMAP_THRESHOLD_`) is left alone.
 pub fn return_large_allocations_to_the_system() {
     if std::env::var_os("FERROFOLD_NO_HUGEPAGES").is_some_and(|v| v != "0") {
@@ -235,7 +240,7 @@ pub fn return_large_allocations_to_the_system() {
         // SAFETY: mallopt only changes allocator parameters; called before the heavy allocations.
         unsafe {
             libc::mallopt(libc::M_MMAP_THRESHOLD, 16 << 20);
-            libc::mallopt(libc::M_TRIM_THRESHOLD, 32 << 20);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
         }
     }
 }
