@@ -207,7 +207,7 @@ def main():
         ff = os.path.join(wd, 'ferrofold')
         wall, rss = timed([a.ferrofold, 'predict', '--processed-features', feats, '--model', model,
                            '--threads', str(a.threads), '--no-plots', '--overwrite', '-q', '-o', ff,
-                           '--result-format', 'npz'], os.path.join(wd, 'ferrofold.log'))
+                           '--result-format', 'npz', '--relax', 'none', '--device', 'cpu'], os.path.join(wd, 'ferrofold.log'))
         timings = json.load(open(os.path.join(ff, 'timings.json')))
         model_s = next(v for k, v in timings.items() if k.startswith('predict') and name in k)
         res['ferrofold'] = {'model_s': model_s, 'process_s': wall, 'rss_mib': rss}

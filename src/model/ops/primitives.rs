@@ -5,17 +5,19 @@ use ndarray::{s, Array1, Array2, Array3, ArrayView1, ArrayView2, ArrayView3, Arr
 
 use rayon::prelude::*;
 
+use crate::model::ops::gemm::{matmul, matmul_into};
 use crate::model::params::weights::{Scope, WeightError};
 
 /// LayerNorm epsilon used throughout AlphaFold2 (haiku default in `common_modules.LayerNorm`).
 pub const LN_EPS: f32 = 1e-5;
 
 /// Rows per parallel task for row-wise work over `rows` rows: about four tasks per thread, but never
-/// under 256 rows (a GEMM re-packs its weights per task). Every row's arithmetic is the same whatever the
-/// split, so results do not depend on the thread count.
+/// under 256 rows (a GEMM re-packs its weights per task) nor over 1,024 (the GEMM is up to ~10 % slower
+/// on taller blocks, `cargo bench --bench gemm`, and a task's temporaries stay small). Every row's
+/// arithmetic is the same whatever the split, so results do not depend on the thread count.
 pub(crate) fn rows_per_task(rows: usize) -> usize {
     rows.div_ceil(4 * rayon::current_num_threads().max(1))
-        .max(256)
+        .clamp(256, 1024)
 }
 
 /// Layer norm over the last axis of `[rows, c]`, with a learned scale and offset (rows in parallel).
@@ -92,7 +94,7 @@ pub(crate) fn linear_into(
         .into_par_iter()
         .zip(x.axis_chunks_iter(Axis(0), chunk))
         .for_each(|(mut out, x)| {
-            ndarray::linalg::general_mat_mul(1.0, &x, &w, 0.0, &mut out);
+            matmul_into(x, w, out.view_mut(), false);
             if let Some(b) = b {
                 out += &b;
             }
@@ -273,17 +275,17 @@ impl<'a> Attention<'a> {
         let n = x.nrows();
         let (h, d, dv) = (self.heads, self.key_dim, self.value_dim);
         // [N, H*d]
-        let mut q = x.dot(&self.query);
+        let mut q = matmul(x, self.query);
         q.mapv_inplace(|v| v * (d as f32).powf(-0.5));
-        let k = x.dot(&self.key);
-        let v = x.dot(&self.value);
+        let k = matmul(x, self.key);
+        let v = matmul(x, self.value);
         // [N, H*dv]
         let mut avg = Array2::<f32>::zeros((n, h * dv));
         let mut logits = Array2::<f32>::zeros((n, n));
         for head in 0..h {
             let qh = q.slice(s![.., head * d..(head + 1) * d]);
             let kh = k.slice(s![.., head * d..(head + 1) * d]);
-            ndarray::linalg::general_mat_mul(1.0, &qh, &kh.t(), 0.0, &mut logits);
+            matmul_into(qh, kh.t(), logits.view_mut(), false);
             softmax_rows_biased(
                 logits.view_mut(),
                 Some(key_bias),
@@ -291,10 +293,10 @@ impl<'a> Attention<'a> {
             );
             let vh = v.slice(s![.., head * dv..(head + 1) * dv]);
             let mut oh = avg.slice_mut(s![.., head * dv..(head + 1) * dv]);
-            ndarray::linalg::general_mat_mul(1.0, &logits, &vh, 0.0, &mut oh);
+            matmul_into(logits.view(), vh, oh.view_mut(), false);
         }
         if let Some((gw, gb)) = &self.gating {
-            let mut g = x.dot(gw);
+            let mut g = matmul(x, *gw);
             g += gb;
             crate::model::ops::vmath::gate_in_place(
                 avg.as_slice_mut().expect("fresh array"),

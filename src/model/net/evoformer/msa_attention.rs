@@ -6,6 +6,7 @@
 use ndarray::{Array3, ArrayView1, ArrayView2, ArrayView3, Axis};
 use rayon::prelude::*;
 
+use crate::model::ops::gemm::matmul;
 use crate::model::ops::primitives::{
     flat2, layer_norm, linear, mask_bias, sigmoid, softmax_rows, unflat3, Attention, AttentionDims,
     LayerNorm,
@@ -187,21 +188,21 @@ impl<'w> MsaColumnGlobalAttention<'w> {
                 // [H*d]
                 let mut q = q_avg.dot(&self.query);
                 q.mapv_inplace(|v| v * (d as f32).powf(-0.5));
-                let k = x.dot(&self.key); // [N_seq, d]
-                let v = x.dot(&self.value); // [N_seq, d]
-                                            // [H, N_seq]
+                let k = matmul(x, self.key); // [N_seq, d]
+                let v = matmul(x, self.value); // [N_seq, d]
+                                               // [H, N_seq]
                 let mut logits = q.into_shape_with_order((h, d)).expect("H*d").dot(&k.t());
                 let kb = mask_bias(mask);
                 logits += &kb.insert_axis(Axis(0));
                 softmax_rows(logits.view_mut());
                 let avg = logits.dot(&v); // [H, d]
-                let mut g = x.dot(&self.gating.0); // [N_seq, H*d]
+                let mut g = matmul(x, self.gating.0); // [N_seq, H*d]
                 g += &self.gating.1;
                 let avg_flat = avg.into_shape_with_order(h * d).expect("H*d");
                 g.rows_mut().into_iter().for_each(|mut row| {
                     row.zip_mut_with(&avg_flat, |gv, &a| *gv = sigmoid(*gv) * a);
                 });
-                let mut y = g.dot(&self.output.0);
+                let mut y = matmul(g.view(), self.output.0);
                 y += &self.output.1;
                 o.assign(&y);
             });

@@ -5,6 +5,7 @@
 use ndarray::{s, Array2, Array3, ArrayView1, ArrayView2, Axis};
 use rayon::prelude::*;
 
+use crate::model::ops::gemm::matmul;
 use crate::model::ops::primitives::{flat2, unflat3, LayerNorm, Linear};
 use crate::model::params::weights::{Scope, WeightError};
 
@@ -63,7 +64,7 @@ impl<'w> OuterProductMean<'w> {
             .for_each(|(i, mut oi)| {
                 // [c, N_seq] @ [N_seq, N_res*c] → [c, N_res*c]: outer[c, j*c + e] = Σ_s left[s,i,c] right[s,j,e]
                 let li = left.slice(s![.., i, ..]);
-                let outer = li.t().dot(&right2);
+                let outer = matmul(li.t(), right2);
                 // → [N_res, c*c] with (c, e) flattened as c*C + e, matching output_w [c, e, c_z]
                 let mut x = Array2::<f32>::zeros((n_res, c * c));
                 for cc in 0..c {
@@ -73,7 +74,7 @@ impl<'w> OuterProductMean<'w> {
                         .expect("N_res*c");
                     x.slice_mut(s![.., cc * c..(cc + 1) * c]).assign(&row);
                 }
-                let mut y = x.dot(&self.output_w);
+                let mut y = matmul(x.view(), self.output_w);
                 y += &self.output_b;
                 oi.assign(&y);
             });

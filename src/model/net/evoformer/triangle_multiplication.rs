@@ -7,6 +7,7 @@
 use ndarray::{s, Array2, Array3, ArrayView1, ArrayView2, Axis};
 use rayon::prelude::*;
 
+use crate::model::ops::gemm::matmul_into;
 use crate::model::ops::primitives::{flat2, rows_per_task, unflat3, LayerNorm, Linear};
 use crate::model::ops::vmath::sigmoid_in_place;
 use crate::model::params::config::RuntimeOptions;
@@ -75,8 +76,8 @@ impl<'a> Gated<'a> {
                 let width = o.ncols();
                 let a = act.slice(s![start..start + width, ..]);
                 let mut g = Array2::<f32>::zeros((c, width));
-                ndarray::linalg::general_mat_mul(1.0, &wg.t(), &a.t(), 0.0, &mut g);
-                ndarray::linalg::general_mat_mul(1.0, &wp.t(), &a.t(), 0.0, &mut o);
+                matmul_into(wg.t(), a.t(), g.view_mut(), false);
+                matmul_into(wp.t(), a.t(), o.view_mut(), false);
                 let m = &mask[start..start + width];
                 for (k, (mut orow, mut grow)) in
                     o.rows_mut().into_iter().zip(g.rows_mut()).enumerate()
@@ -201,15 +202,11 @@ impl<'w> TriangleMultiplication<'w> {
             let mut target = prod.slice_mut(s![.., .., range.clone()]);
             // One GEMM per channel, channels in parallel (each writes its own output column).
             let cols: Vec<_> = target.axis_iter_mut(Axis(2)).collect();
-            cols.into_par_iter().enumerate().for_each(|(k, mut o)| {
+            cols.into_par_iter().enumerate().for_each(|(k, o)| {
                 let (l, r) = (left.index_axis(Axis(0), k), right.index_axis(Axis(0), k));
                 match self.direction {
-                    Direction::Outgoing => {
-                        ndarray::linalg::general_mat_mul(1.0, &l, &r.t(), 0.0, &mut o)
-                    }
-                    Direction::Incoming => {
-                        ndarray::linalg::general_mat_mul(1.0, &r.t(), &l, 0.0, &mut o)
-                    }
+                    Direction::Outgoing => matmul_into(l, r.t(), o, false),
+                    Direction::Incoming => matmul_into(r.t(), l, o, false),
                 }
             });
         }
