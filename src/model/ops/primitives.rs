@@ -265,13 +265,19 @@ impl<'a> Attention<'a> {
     }
 
     /// Self-attention of `x [N, c]` over itself with a per-key additive bias `key_bias [N]` and an optional
-    /// shared bias `pair_bias [H, N, N]`; returns `[N, c_out]`.
-    pub(crate) fn apply(
+    /// shared bias `pair_bias [H, N, N]`, into `out [N, c_out]` (e.g. a row of the module's output).
+    ///
+    /// Per head: logits by one GEMM, then the biases, the row maximum and the exponentials in two passes
+    /// over them, the weighted values by a second GEMM, and the softmax's normalisation applied to those
+    /// `[N, d]` values instead of the `[N, N]` weights (`(Σ_k e_k v_k) / Σ_k e_k`; AlphaFold2 divides
+    /// first — the same quantity, rounded once differently).
+    pub(crate) fn apply_into(
         &self,
         x: ArrayView2<f32>,
         key_bias: ArrayView1<f32>,
         pair_bias: Option<ArrayView3<f32>>,
-    ) -> Array2<f32> {
+        out: ArrayViewMut2<f32>,
+    ) {
         let n = x.nrows();
         let (h, d, dv) = (self.heads, self.key_dim, self.value_dim);
         // [N, H*d]
@@ -279,21 +285,35 @@ impl<'a> Attention<'a> {
         q.mapv_inplace(|v| v * (d as f32).powf(-0.5));
         let k = matmul(x, self.key);
         let v = matmul(x, self.value);
+        let kb = key_bias.as_standard_layout();
+        let kb = kb.as_slice().expect("standard layout");
+        let pb = pair_bias.as_ref().map(|p| p.as_standard_layout());
         // [N, H*dv]
         let mut avg = Array2::<f32>::zeros((n, h * dv));
         let mut logits = Array2::<f32>::zeros((n, n));
+        let mut inv_sums = vec![0.0f32; n];
         for head in 0..h {
             let qh = q.slice(s![.., head * d..(head + 1) * d]);
             let kh = k.slice(s![.., head * d..(head + 1) * d]);
             matmul_into(qh, kh.t(), logits.view_mut(), false);
-            softmax_rows_biased(
-                logits.view_mut(),
-                Some(key_bias),
-                pair_bias.map(|pb| pb.index_axis_move(Axis(0), head)),
+            let pair_h = pb.as_ref().map(|p| {
+                p.slice(s![head, .., ..])
+                    .to_slice()
+                    .expect("standard layout")
+            });
+            crate::model::ops::vmath::exp_rows(
+                logits.as_slice_mut().expect("fresh array"),
+                n,
+                Some(kb),
+                pair_h,
+                &mut inv_sums,
             );
             let vh = v.slice(s![.., head * dv..(head + 1) * dv]);
             let mut oh = avg.slice_mut(s![.., head * dv..(head + 1) * dv]);
             matmul_into(logits.view(), vh, oh.view_mut(), false);
+            for (mut row, &inv) in oh.rows_mut().into_iter().zip(&inv_sums) {
+                row.mapv_inplace(|v| v * inv);
+            }
         }
         if let Some((gw, gb)) = &self.gating {
             let mut g = matmul(x, *gw);
@@ -303,7 +323,7 @@ impl<'a> Attention<'a> {
                 g.as_slice().expect("fresh array"),
             );
         }
-        linear(avg.view(), self.output, Some(self.output_b))
+        linear_into(avg.view(), self.output, Some(self.output_b), out);
     }
 }
 

@@ -86,37 +86,44 @@ macro_rules! dispatch {
     };
 }
 
-/// Softmax of one row: `x[j] + bias[j] (+ pair[j])`, written back normalised.
+/// The unnormalised softmax of one row: `x[j] ← e^(x[j] + bias[j] (+ pair[j]) − max)`, in two passes
+/// (biases added and the maximum taken in one, exponentials and their sum in the other); returns
+/// `1 / Σ_j x[j]`.
 #[inline(always)]
-fn softmax_body(x: &mut [f32], bias: Option<&[f32]>, pair: Option<&[f32]>) {
+fn exp_row_body(x: &mut [f32], bias: Option<&[f32]>, pair: Option<&[f32]>) -> f32 {
     let n = x.len();
-    if let Some(b) = bias {
-        let b = &b[..n];
-        for (v, &bv) in x.iter_mut().zip(b) {
-            *v += bv;
-        }
-    }
-    if let Some(p) = pair {
-        let p = &p[..n];
-        for (v, &pv) in x.iter_mut().zip(p) {
-            *v += pv;
-        }
-    }
+    let (b, p) = (bias.map(|b| &b[..n]), pair.map(|p| &p[..n]));
     // The maximum is exact whatever the order; NaN-free inputs assumed for the max, NaN still propagates
     // through the exponentials.
     let mut lane_max = [f32::NEG_INFINITY; LANES];
-    let mut chunks = x.chunks_exact(LANES);
-    for c in &mut chunks {
+    let mut max = f32::NEG_INFINITY;
+    let full = n - n % LANES;
+    for start in (0..full).step_by(LANES) {
+        let c = &mut x[start..start + LANES];
         for k in 0..LANES {
-            lane_max[k] = if c[k] > lane_max[k] {
-                c[k]
-            } else {
-                lane_max[k]
-            };
+            let mut v = c[k];
+            if let Some(b) = b {
+                v += b[start + k];
+            }
+            if let Some(p) = p {
+                v += p[start + k];
+            }
+            c[k] = v;
+            lane_max[k] = if v > lane_max[k] { v } else { lane_max[k] };
         }
     }
-    let mut max = f32::NEG_INFINITY;
-    for &v in lane_max.iter().chain(chunks.remainder()) {
+    for j in full..n {
+        let mut v = x[j];
+        if let Some(b) = b {
+            v += b[j];
+        }
+        if let Some(p) = p {
+            v += p[j];
+        }
+        x[j] = v;
+        max = if v > max { v } else { max };
+    }
+    for &v in &lane_max {
         max = if v > max { v } else { max };
     }
     let mut lane_sum = [0.0f32; LANES];
@@ -137,7 +144,13 @@ fn softmax_body(x: &mut [f32], bias: Option<&[f32]>, pair: Option<&[f32]>) {
         *v = e;
         sum += e;
     }
-    let inv = 1.0 / sum;
+    1.0 / sum
+}
+
+/// Softmax of one row: `x[j] + bias[j] (+ pair[j])`, written back normalised.
+#[inline(always)]
+fn softmax_body(x: &mut [f32], bias: Option<&[f32]>, pair: Option<&[f32]>) {
+    let inv = exp_row_body(x, bias, pair);
     for v in x.iter_mut() {
         *v *= inv;
     }
@@ -157,6 +170,33 @@ dispatch! {
     /// Softmax over each `width`-long row of `x`, after adding `bias` (one value per column) and `pair`
     /// (same shape as `x`), in that order.
     pub fn softmax_rows(x: &mut [f32], width: usize, bias: Option<&[f32]>, pair: Option<&[f32]>) => softmax_rows_body
+}
+
+#[inline(always)]
+fn exp_rows_body(
+    x: &mut [f32],
+    width: usize,
+    bias: Option<&[f32]>,
+    pair: Option<&[f32]>,
+    inv_sums: &mut [f32],
+) {
+    if width == 0 {
+        return;
+    }
+    for ((i, row), inv) in x
+        .chunks_exact_mut(width)
+        .enumerate()
+        .zip(inv_sums.iter_mut())
+    {
+        *inv = exp_row_body(row, bias, pair.map(|p| &p[i * width..(i + 1) * width]));
+    }
+}
+
+dispatch! {
+    /// [`softmax_rows`] without its last pass: each row is left as `e^(v − max)` and its normaliser
+    /// `1 / Σ` goes to `inv_sums` (one per row), for callers that scale a smaller product instead
+    /// (attention scales the `[N, d]` weighted values, not the `[N, N]` weights).
+    pub fn exp_rows(x: &mut [f32], width: usize, bias: Option<&[f32]>, pair: Option<&[f32]>, inv_sums: &mut [f32]) => exp_rows_body
 }
 
 #[inline(always)]
@@ -274,6 +314,20 @@ mod tests {
         for row in fast.chunks(width) {
             assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6);
             assert_eq!(row[0], 0.0);
+        }
+        // The unnormalised rows times their normalisers are the softmax, bit for bit.
+        let mut e = x.clone();
+        let mut inv = vec![0.0f32; 5];
+        exp_rows(&mut e, width, Some(&bias), Some(&pair), &mut inv);
+        let mut ep = x.clone();
+        let mut invp = vec![0.0f32; 5];
+        exp_rows_body(&mut ep, width, Some(&bias), Some(&pair), &mut invp);
+        assert_eq!(e, ep);
+        assert_eq!(inv, invp);
+        for ((row, s), want) in e.chunks(width).zip(&inv).zip(fast.chunks(width)) {
+            for (v, w) in row.iter().zip(want) {
+                assert_eq!((v * s).to_bits(), w.to_bits());
+            }
         }
         let mut empty: Vec<f32> = Vec::new();
         softmax_rows(&mut empty, 0, None, None); // rows without keys: no panic

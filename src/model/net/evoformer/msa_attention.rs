@@ -81,7 +81,8 @@ impl<'w> MsaRowAttentionWithPairBias<'w> {
                 // Each task layer-norms its own row: no normed copy of the whole MSA.
                 let m = self.query_norm.forward(msa.index_axis(Axis(0), s_idx));
                 let kb = mask_bias(msa_mask.row(s_idx));
-                o.assign(&self.attention.apply(m.view(), kb.view(), Some(bias.view())));
+                self.attention
+                    .apply_into(m.view(), kb.view(), Some(bias.view()), o.view_mut());
             });
         out
     }
@@ -117,7 +118,8 @@ impl<'w> MsaColumnAttention<'w> {
             .for_each(|(r, mut o)| {
                 let m = self.query_norm.forward(msa.index_axis(Axis(1), r));
                 let kb = mask_bias(msa_mask.column(r));
-                o.assign(&self.attention.apply(m.view(), kb.view(), None));
+                self.attention
+                    .apply_into(m.view(), kb.view(), None, o.view_mut());
             });
         out
     }

@@ -52,31 +52,52 @@ impl<'w> OuterProductMean<'w> {
         let left = project(&self.left_projection);
         let right = project(&self.right_projection);
         let c = left.dim().2;
-        // right as [N_seq, N_res*c]
+        let cc = c * c;
+        // left, right as [N_seq, N_res*c]
+        let left2 = left
+            .view()
+            .into_shape_with_order((n_seq, n_res * c))
+            .expect("contiguous");
         let right2 = right
             .view()
             .into_shape_with_order((n_seq, n_res * c))
             .expect("contiguous");
+        // A task takes a block of residues i: one GEMM [b*c, N_seq]·[N_seq, N_res*c] for the block, then
+        // one output projection for its b*N_res pairs. One residue per GEMM re-reads all of `right` for
+        // 32 output rows: fine while `right` stays in cache, but at L = 384 with 1,024 extra rows (48 MiB)
+        // that ran at a third of the GEMM ceiling. So the block grows with `right`'s size (one residue up
+        // to 2 MiB), under ~16 MiB per temporary; it depends only on the sizes, never on the threads.
+        let per_residue = cc * n_res * std::mem::size_of::<f32>();
+        let right_bytes = n_seq * n_res * c * std::mem::size_of::<f32>();
+        let block = (right_bytes / (2 << 20))
+            .min((16usize << 20) / per_residue.max(1))
+            .clamp(1, 16);
         let mut out = Array3::<f32>::zeros((n_res, n_res, c_z));
-        out.axis_iter_mut(Axis(0))
+        out.axis_chunks_iter_mut(Axis(0), block)
             .into_par_iter()
             .enumerate()
-            .for_each(|(i, mut oi)| {
-                // [c, N_seq] @ [N_seq, N_res*c] → [c, N_res*c]: outer[c, j*c + e] = Σ_s left[s,i,c] right[s,j,e]
-                let li = left.slice(s![.., i, ..]);
-                let outer = matmul(li.t(), right2);
-                // → [N_res, c*c] with (c, e) flattened as c*C + e, matching output_w [c, e, c_z]
-                let mut x = Array2::<f32>::zeros((n_res, c * c));
-                for cc in 0..c {
-                    let row = outer
-                        .row(cc)
-                        .into_shape_with_order((n_res, c))
-                        .expect("N_res*c");
-                    x.slice_mut(s![.., cc * c..(cc + 1) * c]).assign(&row);
+            .for_each(|(t, mut ob)| {
+                let (i0, b) = (t * block, ob.dim().0);
+                // [b*c, N_res*c]: outer[il*c + a, j*c + e] = Σ_s left[s, i0+il, a] right[s, j, e]
+                let outer = matmul(left2.slice(s![.., i0 * c..(i0 + b) * c]).t(), right2);
+                // → [b*N_res, c*c] with (a, e) flattened as a*c + e, matching output_w [c, e, c_z]
+                let mut x = Array2::<f32>::zeros((b * n_res, cc));
+                for il in 0..b {
+                    let mut xi = x.slice_mut(s![il * n_res..(il + 1) * n_res, ..]);
+                    for a in 0..c {
+                        let row = outer
+                            .row(il * c + a)
+                            .into_shape_with_order((n_res, c))
+                            .expect("N_res*c");
+                        xi.slice_mut(s![.., a * c..(a + 1) * c]).assign(&row);
+                    }
                 }
                 let mut y = matmul(x.view(), self.output_w);
                 y += &self.output_b;
-                oi.assign(&y);
+                ob.assign(
+                    &y.into_shape_with_order((b, n_res, c_z))
+                        .expect("b*N_res rows"),
+                );
             });
         // norm[i, j] = Σ_s mask[s,i] mask[s,j]
         let norm = msa_mask.t().dot(&msa_mask);

@@ -74,11 +74,12 @@ impl<'w> TriangleAttention<'w> {
             .enumerate()
             .for_each(|(i, mut o)| {
                 let kb = mask_bias(mask.row(i));
-                o.assign(&self.attention.apply(
+                self.attention.apply_into(
                     act.index_axis(Axis(0), i),
                     kb.view(),
                     Some(bias.view()),
-                ));
+                    o.view_mut(),
+                );
             });
         drop(act);
         match self.node {
