@@ -1,5 +1,6 @@
-//! GEMM ceiling of this machine with the GEMM the engine uses (`ferrofold::model::ops::gemm`, the `gemm`
-//! crate, f32) beside ndarray's `general_mat_mul` (matrixmultiply, which the engine used before): square
+//! GEMM ceiling of this machine with the GEMM the engine uses (`ferrofold::model::ops::gemm`: the `gemm`
+//! crate or matrixmultiply, chosen per CPU; `FERROFOLD_GEMM=gemm` forces the first) beside ndarray's
+//! `general_mat_mul` (matrixmultiply) itself: square
 //! and engine-shaped products, on 1 thread and on all threads (independent products in parallel under
 //! rayon, as the engine runs them). Prints one JSON line per shape and thread count; the trunk benchmark's
 //! GFLOP/s divided by the best of these is the trunk's fraction of the ceiling.
@@ -50,6 +51,10 @@ fn measure(m: usize, k: usize, n: usize, copies: usize, reps: usize, engine: boo
 
 fn main() {
     let all = rayon::current_num_threads();
+    println!(
+        "{{\"engine_kernel\": \"{:?}\"}}",
+        ferrofold::model::ops::gemm::kernel()
+    );
     let shapes = [
         ("square 1024", 1024, 1024, 1024),
         ("pair projection N=256 (N^2 x c_z x c_z)", 65536, 128, 128),

@@ -1,13 +1,70 @@
 //! The engine's f32 matrix product: `c = a·b` or `c += a·b` on ndarray views of any strides.
 //!
-//! Backed by the `gemm` crate (runtime-selected AVX-512 / AVX2+FMA / NEON kernels), single-threaded per
-//! call: the engine parallelises over independent products with rayon, so a product's reduction order
-//! depends only on its shape and the CPU's instruction set, never on the thread count (the engine's
-//! bitwise-determinism guarantee). At the engine's shapes (K = 16-1,024, rows 146-256 per task) it is
-//! 10-50 % faster than ndarray's `general_mat_mul` (matrixmultiply): less packing and cheaper edge tiles
-//! (`cargo bench --bench gemm`, both columns).
+//! Two kernels, one chosen per machine (never per call, so a machine always gives the same bits):
+//! - the `gemm` crate (AVX2+FMA / NEON kernels; its AVX-512 kernels need a nightly compiler): at the
+//!   engine's shapes (K = 16-1,024, 146-1,024 rows per task) 10-70 % faster than matrixmultiply on CPUs
+//!   whose vector units are 256 bits wide or split 512-bit instructions in two (AMD Zen 4: attention
+//!   values 107 vs 62 GFLOP/s, projections 108 vs 87, square 105 vs 99 on one thread);
+//! - ndarray's `general_mat_mul` (matrixmultiply, with an AVX-512 kernel) on CPUs with full-width
+//!   AVX-512 (Intel Xeon, AMD Zen 5), where the 256-bit kernel would reach only about half the peak.
+//!
+//! `FERROFOLD_GEMM=gemm|matrixmultiply` overrides the choice (benchmarks; `cargo bench --bench gemm`
+//! measures both). Every product is single-threaded: the engine parallelises over independent products
+//! with rayon, so a product's reduction order depends only on its shape and the kernel, never on the
+//! thread count (the engine's bitwise-determinism guarantee).
+
+use std::sync::OnceLock;
 
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
+
+/// Which kernel computes the engine's products on this machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    /// The `gemm` crate.
+    Gemm,
+    /// ndarray's `general_mat_mul` (matrixmultiply).
+    MatrixMultiply,
+}
+
+/// The kernel for this process: `FERROFOLD_GEMM` if set, else by the CPU (see the module notes).
+pub fn kernel() -> Kernel {
+    static KERNEL: OnceLock<Kernel> = OnceLock::new();
+    *KERNEL.get_or_init(|| match std::env::var("FERROFOLD_GEMM").as_deref() {
+        Ok("gemm") => Kernel::Gemm,
+        Ok("matrixmultiply") => Kernel::MatrixMultiply,
+        _ if full_width_avx512() => Kernel::MatrixMultiply,
+        _ => Kernel::Gemm,
+    })
+}
+
+/// AVX-512 executed at full width: present, and not AMD family 19h (Zen 4, which runs each 512-bit
+/// instruction as two 256-bit halves, so the 256-bit kernel loses nothing there).
+fn full_width_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if !std::arch::is_x86_feature_detected!("avx512f") {
+            return false;
+        }
+        // SAFETY: cpuid exists on every x86_64 CPU (the intrinsic is a safe function in newer Rust).
+        #[allow(unused_unsafe)]
+        let (vendor, eax) = unsafe {
+            (
+                std::arch::x86_64::__cpuid(0),
+                std::arch::x86_64::__cpuid(1).eax,
+            )
+        };
+        let amd = (vendor.ebx, vendor.edx, vendor.ecx) == (0x6874_7541, 0x6974_6e65, 0x444d_4163);
+        let base = (eax >> 8) & 0xf;
+        let family = if base == 0xf {
+            base + ((eax >> 20) & 0xff)
+        } else {
+            base
+        };
+        !(amd && family == 0x19)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
 
 /// `c = a·b` (`accumulate == false`) or `c += a·b`; `a [m, k]`, `b [k, n]`, `c [m, n]`.
 ///
@@ -31,6 +88,11 @@ pub fn matmul_into(
         if !accumulate {
             c.fill(0.0);
         }
+        return;
+    }
+    if kernel() == Kernel::MatrixMultiply {
+        let beta = if accumulate { 1.0 } else { 0.0 };
+        ndarray::linalg::general_mat_mul(1.0, &a, &b, beta, &mut c);
         return;
     }
     let (sa, sb) = (a.strides(), b.strides());
