@@ -7,6 +7,7 @@
 use ndarray::{s, Array1, Array2, Array3, ArrayView2, ArrayView3, Axis};
 use rayon::prelude::*;
 
+use crate::model::ops::gemm::matmul;
 use crate::model::ops::geometry::{QuatAffine, Rigid};
 use crate::model::ops::primitives::{flat2, softmax_rows, LayerNorm, Linear};
 use crate::model::params::config::ModelConfig;
@@ -162,33 +163,71 @@ impl<'w> InvariantPointAttention<'w> {
             .into_par_iter()
             .map(|head| {
                 let pw = point_w0 * softplus(tw[head]);
-                let mut logits = Array2::<f32>::zeros((n, n));
-                for i in 0..n {
-                    for j in 0..n {
-                        let mut qk = 0.0;
-                        for c in 0..sqk {
-                            qk += scalar_w
-                                * q_scalar[[i, head * sqk + c]]
-                                * kv_scalar[[j, head * (sqk + sv) + c]];
-                        }
-                        let mut d2 = 0.0;
-                        for p in 0..pq {
-                            let a = q_point[i * h * pq + head * pq + p];
+                // Scalar term: the scaled queries times the keys, one GEMM (as AlphaFold2 computes it).
+                let off = head * (sqk + sv);
+                let q = q_scalar
+                    .slice(s![.., head * sqk..(head + 1) * sqk])
+                    .mapv(|v| v * scalar_w);
+                let mut logits = matmul(q.view(), kv_scalar.slice(s![.., off..off + sqk]).t());
+                // Point term: the keys' coordinates laid out per point and axis, so that the loop over
+                // keys vectorises.
+                let key_axes: Vec<[Vec<f32>; 3]> = (0..pq)
+                    .map(|p| {
+                        let mut axes = [vec![0f32; n], vec![0f32; n], vec![0f32; n]];
+                        for j in 0..n {
                             let b = kv_point[j * h * (pq + pv) + head * (pq + pv) + p];
-                            d2 += pw
-                                * ((a[0] - b[0]).powi(2)
-                                    + (a[1] - b[1]).powi(2)
-                                    + (a[2] - b[2]).powi(2));
+                            for (axis, v) in axes.iter_mut().zip(b) {
+                                axis[j] = v;
+                            }
                         }
-                        logits[[i, j]] = qk - 0.5 * d2 + w2d * b2d[[i * n + j, head]]
-                            - 1e5 * (1.0 - mask[i] * mask[j]);
+                        axes
+                    })
+                    .collect();
+                let bias: Vec<f32> = (0..n * n).map(|ij| b2d[[ij, head]]).collect();
+                let mut d2 = vec![0f32; n];
+                for (i, mut row) in logits.rows_mut().into_iter().enumerate() {
+                    d2.fill(0.0);
+                    for (p, [kx, ky, kz]) in key_axes.iter().enumerate() {
+                        let a = q_point[i * h * pq + head * pq + p];
+                        for j in 0..n {
+                            let (dx, dy, dz) = (a[0] - kx[j], a[1] - ky[j], a[2] - kz[j]);
+                            d2[j] += pw * (dx * dx + dy * dy + dz * dz);
+                        }
+                    }
+                    let row = row.as_slice_mut().expect("rows of a fresh array");
+                    let bias = &bias[i * n..(i + 1) * n];
+                    for j in 0..n {
+                        row[j] =
+                            row[j] - 0.5 * d2[j] + w2d * bias[j] - 1e5 * (1.0 - mask[i] * mask[j]);
                     }
                 }
                 softmax_rows(logits.view_mut());
                 logits
             })
             .collect();
-        // Every residue's features in parallel (each element computed as before: the same bits).
+        // The attention-weighted scalar values [N, Sv] and global points [N, 3*Pv] of each head: GEMMs.
+        let attended: Vec<(Array2<f32>, Array2<f32>)> = per_head
+            .par_iter()
+            .enumerate()
+            .map(|(head, attn)| {
+                let off = head * (sqk + sv);
+                let scalars = matmul(
+                    attn.view(),
+                    kv_scalar.slice(s![.., off + sqk..off + sqk + sv]),
+                );
+                let mut points = Array2::<f32>::zeros((n, 3 * pv));
+                for (j, mut row) in points.rows_mut().into_iter().enumerate() {
+                    for p in 0..pv {
+                        let v = kv_point[j * h * (pq + pv) + head * (pq + pv) + pq + p];
+                        for k in 0..3 {
+                            row[3 * p + k] = v[k];
+                        }
+                    }
+                }
+                (scalars, matmul(attn.view(), points.view()))
+            })
+            .collect();
+        // Every residue's features in parallel.
         // [N, H, c_z] when the backend computed the attention over the pair.
         let over_pair = terms.and_then(|t| t.attend(&per_head));
         features
@@ -196,22 +235,16 @@ impl<'w> InvariantPointAttention<'w> {
             .into_par_iter()
             .enumerate()
             .for_each(|(i, mut f)| {
-                for (head, attn) in per_head.iter().enumerate() {
-                    for c in 0..sv {
-                        let mut acc = 0.0;
-                        for j in 0..n {
-                            acc += attn[[i, j]] * kv_scalar[[j, head * (sqk + sv) + sqk + c]];
-                        }
-                        f[head * sv + c] = acc;
-                    }
+                for (head, (attn, (scalars, points))) in per_head.iter().zip(&attended).enumerate()
+                {
+                    f.slice_mut(s![head * sv..(head + 1) * sv])
+                        .assign(&scalars.row(i));
                     for p in 0..pv {
-                        let mut g = [0f32; 3];
-                        for j in 0..n {
-                            let v = kv_point[j * h * (pq + pv) + head * (pq + pv) + pq + p];
-                            for k in 0..3 {
-                                g[k] += attn[[i, j]] * v[k];
-                            }
-                        }
+                        let g = [
+                            points[[i, 3 * p]],
+                            points[[i, 3 * p + 1]],
+                            points[[i, 3 * p + 2]],
+                        ];
                         let local = affines[i].rigid.invert_apply(g);
                         let base = h * sv;
                         let col = head * pv + p;
