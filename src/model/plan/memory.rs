@@ -117,9 +117,21 @@ pub fn estimate(
             .min(rep * (cfg.evoformer.transition_factor as u64 + 2) / 4)
             .min(workers * cache_chunk)
     };
+    // The outer product mean: its output, the layer-normed MSA, the two projections, and each busy
+    // worker's block temporaries (the block's outer products and their rearranged copy, [b*c, N*c]
+    // each, and the block's projected rows).
     let opm = |rows: u64, c: u64| {
-        let projected = 2 * rows * n * cfg.evoformer.outer_product_channels as u64 * F32;
-        p + rows * n * c * F32 + projected
+        let co = cfg.evoformer.outer_product_channels as u64;
+        let projected = 2 * rows * n * co * F32;
+        let block = crate::model::net::evoformer::outer_product_mean::residue_block(
+            rows as usize,
+            n as usize,
+            co as usize,
+        ) as u64;
+        let busy = workers.min(n.div_ceil(block).max(1));
+        let per_task =
+            2 * block * co * co * n * F32 + block * n * cfg.evoformer.pair_channel as u64 * F32;
+        p + rows * n * c * F32 + projected + busy * per_task
     };
     let pair_steps = [
         ("triangle multiplication", (2 * p + tri_chunks).max(3 * p)),
@@ -386,7 +398,13 @@ mod tests {
             many.describe(),
             few.describe()
         );
-        assert_eq!(many.largest_step_name, "MSA transition");
+        // Each busy worker holds a transition chunk and an outer product mean block: with 64 of them one of
+        // those two steps is the largest.
+        assert!(
+            ["MSA transition", "outer product mean"].contains(&many.largest_step_name),
+            "{}",
+            many.largest_step_name
+        );
     }
 
     #[test]

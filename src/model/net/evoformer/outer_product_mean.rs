@@ -9,6 +9,16 @@ use crate::model::ops::gemm::matmul;
 use crate::model::ops::primitives::{flat2, unflat3, LayerNorm, Linear};
 use crate::model::params::weights::{Scope, WeightError};
 
+/// Residues per task of the outer product mean over `n_seq` rows, `n_res` residues and `c` channels (see
+/// [`OuterProductMean::forward`]; the memory estimate counts each worker's block temporaries from it).
+pub(crate) fn residue_block(n_seq: usize, n_res: usize, c: usize) -> usize {
+    let per_residue = c * c * n_res * std::mem::size_of::<f32>();
+    let right_bytes = n_seq * n_res * c * std::mem::size_of::<f32>();
+    (right_bytes / (2 << 20))
+        .min((16usize << 20) / per_residue.max(1))
+        .clamp(1, 16)
+}
+
 #[derive(Debug, Clone)]
 pub struct OuterProductMean<'w> {
     pub(crate) layer_norm_input: LayerNorm<'w>,
@@ -67,11 +77,7 @@ impl<'w> OuterProductMean<'w> {
         // 32 output rows: fine while `right` stays in cache, but at L = 384 with 1,024 extra rows (48 MiB)
         // that ran at a third of the GEMM ceiling. So the block grows with `right`'s size (one residue up
         // to 2 MiB), under ~16 MiB per temporary; it depends only on the sizes, never on the threads.
-        let per_residue = cc * n_res * std::mem::size_of::<f32>();
-        let right_bytes = n_seq * n_res * c * std::mem::size_of::<f32>();
-        let block = (right_bytes / (2 << 20))
-            .min((16usize << 20) / per_residue.max(1))
-            .clamp(1, 16);
+        let block = residue_block(n_seq, n_res, c);
         let mut out = Array3::<f32>::zeros((n_res, n_res, c_z));
         out.axis_chunks_iter_mut(Axis(0), block)
             .into_par_iter()
