@@ -29,11 +29,23 @@ pub enum Kernel {
 /// The kernel for this process: `FERROFOLD_GEMM` if set, else by the CPU (see the module notes).
 pub fn kernel() -> Kernel {
     static KERNEL: OnceLock<Kernel> = OnceLock::new();
-    *KERNEL.get_or_init(|| match std::env::var("FERROFOLD_GEMM").as_deref() {
-        Ok("gemm") => Kernel::Gemm,
-        Ok("matrixmultiply") => Kernel::MatrixMultiply,
-        _ if full_width_avx512() => Kernel::MatrixMultiply,
-        _ => Kernel::Gemm,
+    *KERNEL.get_or_init(|| {
+        let by_cpu = if full_width_avx512() {
+            Kernel::MatrixMultiply
+        } else {
+            Kernel::Gemm
+        };
+        match std::env::var("FERROFOLD_GEMM").as_deref() {
+            Ok("gemm") => Kernel::Gemm,
+            Ok("matrixmultiply") => Kernel::MatrixMultiply,
+            Ok(other) => {
+                tracing::warn!(
+                    "FERROFOLD_GEMM={other:?} is neither \"gemm\" nor \"matrixmultiply\"; using {by_cpu:?}"
+                );
+                by_cpu
+            }
+            Err(_) => by_cpu,
+        }
     })
 }
 
@@ -72,6 +84,17 @@ fn full_width_avx512() -> bool {
 pub fn matmul_into(
     a: ArrayView2<f32>,
     b: ArrayView2<f32>,
+    c: ArrayViewMut2<f32>,
+    accumulate: bool,
+) {
+    product(kernel(), a, b, c, accumulate);
+}
+
+/// [`matmul_into`] on a given kernel (the tests run both on every machine).
+fn product(
+    kernel: Kernel,
+    a: ArrayView2<f32>,
+    b: ArrayView2<f32>,
     mut c: ArrayViewMut2<f32>,
     accumulate: bool,
 ) {
@@ -90,7 +113,7 @@ pub fn matmul_into(
         }
         return;
     }
-    if kernel() == Kernel::MatrixMultiply {
+    if kernel == Kernel::MatrixMultiply {
         let beta = if accumulate { 1.0 } else { 0.0 };
         ndarray::linalg::general_mat_mul(1.0, &a, &b, beta, &mut c);
         return;
@@ -147,33 +170,43 @@ mod tests {
     fn agrees_with_ndarray_on_strided_and_transposed_views() {
         let a = filled(37, 50, 1);
         let b = filled(40, 29, 2);
-        // a[:, 3..43] · b (k = 40), b transposed twice, a column-sliced: every stride path.
+        // a[:, 3..43] · b (k = 40), b transposed twice, a column-sliced: every stride path, on both
+        // kernels whichever this machine picks.
         let av = a.slice(s![.., 3..43]);
         let bt = b.t().as_standard_layout().into_owned();
         let want = av.dot(&b);
+        for kernel in [Kernel::Gemm, Kernel::MatrixMultiply] {
+            let mut got = Array2::<f32>::zeros((37, 29));
+            product(kernel, av, bt.t(), got.view_mut(), false);
+            let err = (&got - &want).mapv(f32::abs).fold(0.0f32, |m, &v| m.max(v));
+            assert!(err < 1e-5, "{kernel:?}: max |Δ| {err}");
+            let mut acc = Array2::<f32>::ones((37, 29));
+            product(kernel, av, b.view(), acc.view_mut(), true);
+            let err = (&acc - &(&want + 1.0))
+                .mapv(f32::abs)
+                .fold(0.0f32, |m, &v| m.max(v));
+            assert!(err < 1e-5, "{kernel:?} accumulate: max |Δ| {err}");
+            // Into a transposed (column-major) destination.
+            let mut ct = Array2::<f32>::zeros((29, 37));
+            product(kernel, av, b.view(), ct.view_mut().reversed_axes(), false);
+            assert_eq!(ct.t(), got, "{kernel:?}");
+        }
+        // The engine's entry point is one of them.
         let got = matmul(av, bt.t());
         let err = (&got - &want).mapv(f32::abs).fold(0.0f32, |m, &v| m.max(v));
         assert!(err < 1e-5, "max |Δ| {err}");
-        let mut acc = Array2::<f32>::ones((37, 29));
-        matmul_into(av, b.view(), acc.view_mut(), true);
-        let err = (&acc - &(want + 1.0))
-            .mapv(f32::abs)
-            .fold(0.0f32, |m, &v| m.max(v));
-        assert!(err < 1e-5, "accumulate: max |Δ| {err}");
-        // Into a transposed (column-major) destination.
-        let mut ct = Array2::<f32>::zeros((29, 37));
-        matmul_into(av, b.view(), ct.view_mut().reversed_axes(), false);
-        assert_eq!(ct.t(), got);
     }
 
     #[test]
     fn empty_inner_dimension_gives_zeros_or_leaves_the_sum() {
         let a = Array2::<f32>::zeros((3, 0));
         let b = Array2::<f32>::zeros((0, 2));
-        let mut c = Array2::<f32>::from_elem((3, 2), 7.0);
-        matmul_into(a.view(), b.view(), c.view_mut(), true);
-        assert!(c.iter().all(|&v| v == 7.0));
-        matmul_into(a.view(), b.view(), c.view_mut(), false);
-        assert!(c.iter().all(|&v| v == 0.0));
+        for kernel in [Kernel::Gemm, Kernel::MatrixMultiply] {
+            let mut c = Array2::<f32>::from_elem((3, 2), 7.0);
+            product(kernel, a.view(), b.view(), c.view_mut(), true);
+            assert!(c.iter().all(|&v| v == 7.0));
+            product(kernel, a.view(), b.view(), c.view_mut(), false);
+            assert!(c.iter().all(|&v| v == 0.0));
+        }
     }
 }
