@@ -160,7 +160,7 @@ fn main() {
     .unwrap();
     writeln!(
         md,
-        "| L | iteration s | trunk GFLOP | trunk GFLOP/s | share of the best GEMM | peak GPU tensors GiB |\n|---|---|---|---|---|---|"
+        "| L | iteration s | trunk GFLOP | trunk GFLOP/s | share of the best GEMM | peak GPU tensors GiB | estimated GiB |\n|---|---|---|---|---|---|---|"
     )
     .unwrap();
     let run = |x: &ferrofold::model::input::trunk_inputs::TrunkInputs| {
@@ -184,10 +184,21 @@ fn main() {
         let f = ferrofold::model::plan::flops::per_iteration(&cfg, len, clusters, extra, 0);
         let trunk = (f.extra_msa_stack + f.evoformer) / 1e9;
         let peak = gpu.peak_bytes() as f64 / (1u64 << 30) as f64;
-        eprintln!("L = {len}: {secs:.2} s, peak GPU tensors {peak:.2} GiB");
+        // What `predict` checks before any work, for the same sizes.
+        let estimated = ferrofold::gpu::memory::estimate(
+            &cfg,
+            ferrofold::model::engine::gpu_sizes(&net, &x),
+            ferrofold::gpu::memory::stack_weight_bytes(&w, false),
+            gpu.max_binding_bytes(),
+        )
+        .total as f64
+            / (1u64 << 30) as f64;
+        eprintln!(
+            "L = {len}: {secs:.2} s, peak GPU tensors {peak:.2} GiB (estimated {estimated:.2})"
+        );
         writeln!(
             md,
-            "| {len} | {secs:.2} | {trunk:.1} | {:.1} | {:.0} % | {peak:.2} |",
+            "| {len} | {secs:.2} | {trunk:.1} | {:.1} | {:.0} % | {peak:.2} | {estimated:.2} |",
             trunk / secs,
             100.0 * trunk / secs / best
         )

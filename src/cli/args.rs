@@ -445,6 +445,11 @@ pub(crate) struct ModelArgs {
     /// logged fall-back to the CPU if it fails; WGPU_ADAPTER_NAME / WGPU_BACKEND pick among several)
     #[arg(long, value_name = "DEVICE", default_value = "auto")]
     pub(crate) device: ferrofold::pipeline::predict::Device,
+    /// GPU memory a prediction may use (e.g. 40G; default: the adapter's memory where the driver reports
+    /// it). The GPU engine's estimated peak is checked before any work: over budget, --device gpu
+    /// refuses with the numbers and --device auto runs that model on the CPU
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub(crate) gpu_memory_budget: Option<usize>,
     /// Run only the first N models (in name order: model_1 … model_5; ColabFold's --num-models)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), help_heading = "ColabFold")]
     pub(crate) num_models: Option<u64>,

@@ -159,6 +159,8 @@ pub(crate) fn params(cmd: ParamsCommand) -> anyhow::Result<()> {
                 writeln!(out, "msa_rows\t{} clusters + {} extra", e.clusters, e.extra)?;
                 writeln!(out, "peak_memory_bytes\t{}", e.memory.total)?;
                 writeln!(out, "peak_memory\t{}", e.memory.describe())?;
+                writeln!(out, "peak_gpu_memory_bytes\t{}", e.gpu_memory.total)?;
+                writeln!(out, "peak_gpu_memory\t{}", e.gpu_memory.describe())?;
                 writeln!(
                     out,
                     "gflop_per_iteration\t{:.1} (extra-MSA stack {:.1}, Evoformer {:.1}, structure module {:.1})",

@@ -432,6 +432,7 @@ pub(crate) fn predict_options(args: &ModelArgs, models: Vec<PathBuf>) -> Predict
             RelaxMode::Best
         }),
         device: args.device,
+        gpu_memory_budget: args.gpu_memory_budget.map(|b| b as u64),
     }
 }
 

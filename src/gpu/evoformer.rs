@@ -149,8 +149,7 @@ pub fn largest_tensor(
 
 /// Rows per chunk when each row needs `bytes_per_row` of temporaries (a quarter of the binding limit).
 fn rows_per_chunk(gpu: &Gpu, rows: usize, bytes_per_row: usize) -> usize {
-    let budget = (gpu.max_binding_bytes() / 4).min(1 << 30) as usize;
-    (budget / bytes_per_row.max(1)).clamp(1, rows.max(1))
+    super::memory::rows_per_chunk(gpu.max_binding_bytes(), rows, bytes_per_row)
 }
 
 /// Where a gated attention's rows are: row of (batch b, position n) = `b·rb + n·rn`; the mask's key bias

@@ -10,11 +10,13 @@
 //! * [`evoformer`]: one Evoformer / extra-MSA block from the CPU engine's loaded modules (the same weights,
 //!   uploaded once per prediction), the template pair block, the structure module's pair terms, and the
 //!   stack backend the [`crate::model::engine::GpuEngine`] installs.
+//! * [`memory`]: the peak GPU memory of a prediction, estimated before any work.
 //!
 //! Kernels use fixed tiles and fixed reduction orders, no atomics: one GPU gives the same bits twice.
 //! e^x is the CPU engine's polynomial (`shaders/common.wgsl`), not the driver's.
 
 pub mod evoformer;
+pub mod memory;
 pub mod ops;
 
 use std::collections::HashMap;
@@ -60,6 +62,8 @@ pub struct Gpu {
     /// A lower binding limit than the adapter's (tests of the size checks and the fall-back).
     binding_cap: Option<u64>,
     memory: Arc<MemoryStats>,
+    /// The adapter's own memory where the backend reports it (see [`adapter_memory`]).
+    adapter_memory: Option<u64>,
 }
 
 impl std::fmt::Debug for Gpu {
@@ -115,6 +119,7 @@ impl Gpu {
         .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
         let info = adapter.get_info();
         let have = adapter.limits();
+        let adapter_memory = adapter_memory(&adapter);
         let name = format!("{} ({:?})", info.name, info.backend);
         let need = [
             (
@@ -186,13 +191,23 @@ impl Gpu {
             dummy,
             binding_cap: None,
             memory: Arc::default(),
+            adapter_memory,
         })
     }
 
-    /// `name (type, backend, driver)` and the limit that bounds problem sizes.
+    /// The adapter's memory, bytes, where the backend reports it (Vulkan: its largest device-local
+    /// heap; `None` on Metal and DirectX 12).
+    pub fn adapter_memory(&self) -> Option<u64> {
+        self.adapter_memory
+    }
+
+    /// `name (type, backend, driver)`, its memory where known and the limit that bounds problem sizes.
     pub fn describe(&self) -> String {
+        let memory = self.adapter_memory.map_or(String::new(), |b| {
+            format!("{} of memory; ", crate::model::plan::memory::human(b))
+        });
         format!(
-            "{} ({:?}, {:?}, driver {} {}; storage-buffer binding limit {} MiB)",
+            "{} ({:?}, {:?}, driver {} {}; {memory}storage-buffer binding limit {} MiB)",
             self.info.name,
             self.info.device_type,
             self.info.backend,
@@ -441,6 +456,36 @@ impl Gpu {
         } else {
             (max as u32, groups.div_ceil(max) as u32, 1)
         }
+    }
+}
+
+/// The largest device-local memory heap of a Vulkan adapter (a discrete GPU's own memory; for an
+/// integrated or software adapter the share of system memory the driver offers); `None` on other
+/// backends. wgpu itself does not report memory sizes.
+fn adapter_memory(adapter: &wgpu::Adapter) -> Option<u64> {
+    #[cfg(not(target_vendor = "apple"))]
+    {
+        // SAFETY: the raw Vulkan handles are only used for this one query, while `adapter` (which
+        // owns them) is alive; nothing is created or destroyed through them.
+        let hal = unsafe { adapter.as_hal::<wgpu::hal::api::Vulkan>() }?;
+        let props = unsafe {
+            hal.shared_instance()
+                .raw_instance()
+                .get_physical_device_memory_properties(hal.raw_physical_device())
+        };
+        // VK_MEMORY_HEAP_DEVICE_LOCAL_BIT
+        const DEVICE_LOCAL: u32 = 0x1;
+        props
+            .memory_heaps_as_slice()
+            .iter()
+            .filter(|h| h.flags.as_raw() & DEVICE_LOCAL != 0)
+            .map(|h| h.size)
+            .max()
+    }
+    #[cfg(target_vendor = "apple")]
+    {
+        let _ = adapter;
+        None
     }
 }
 

@@ -83,16 +83,12 @@ impl Engine for GpuEngine {
         // Sizes first: a tensor over the adapter's binding limit is refused (or left to the CPU) before
         // any work.
         if let Some(x) = inputs.first() {
-            let t_rows = if net.trunk.template_embedding.is_some() {
-                x.templates.count()
-            } else {
-                0
-            };
+            let sizes = gpu_sizes(net, x);
             let (name, bytes) = crate::gpu::evoformer::largest_tensor(
                 &net.config,
-                x.num_res(),
-                x.msa_feat.dim().0 + t_rows,
-                x.extra_msa.nrows(),
+                sizes.res,
+                sizes.msa_rows,
+                sizes.extra_rows,
             );
             let limit = self.gpu.max_binding_bytes();
             if bytes > limit {
@@ -121,8 +117,8 @@ impl Engine for GpuEngine {
         self.gpu.reset_peak_bytes();
         let prediction = net.predict(inputs, &rt, early_stop, progress);
         tracing::info!(
-            "GPU engine: peak GPU tensor memory {:.2} GiB (weights and activations)",
-            self.gpu.peak_bytes() as f64 / (1u64 << 30) as f64
+            "GPU engine: peak GPU tensor memory {} (weights and activations)",
+            crate::model::plan::memory::human(self.gpu.peak_bytes())
         );
         match stacks.failure() {
             Some(message) if !self.fallback => Err(EngineError {
@@ -131,5 +127,21 @@ impl Engine for GpuEngine {
             }),
             _ => Ok(prediction),
         }
+    }
+}
+
+/// The sizes the GPU engine runs `net` at on input `x`: the Evoformer's MSA rows include one row per
+/// template in template models.
+pub fn gpu_sizes(net: &AlphaFold, x: &TrunkInputs) -> crate::gpu::memory::GpuSizes {
+    let templates = if net.trunk.template_embedding.is_some() {
+        x.templates.count()
+    } else {
+        0
+    };
+    crate::gpu::memory::GpuSizes {
+        res: x.num_res(),
+        msa_rows: x.msa_feat.dim().0 + templates,
+        extra_rows: x.extra_msa.nrows(),
+        templates,
     }
 }

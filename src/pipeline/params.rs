@@ -234,6 +234,9 @@ pub struct ModelEstimate {
     pub extra: usize,
     pub iterations: usize,
     pub memory: crate::model::plan::memory::MemoryEstimate,
+    /// Peak GPU memory on the GPU engine, chunked as on an adapter whose binding limit is at least
+    /// 4 GiB (the engine's chunks stop growing there).
+    pub gpu_memory: crate::gpu::memory::GpuEstimate,
     pub flops: crate::model::plan::flops::Flops,
 }
 
@@ -253,7 +256,20 @@ pub fn info(path: &Path, estimate: Option<EstimateRequest>) -> Result<ModelInfo,
         };
         let (clusters, extra) = sizes.msa_rows(&m.config);
         let weights: u64 = m.weights.tensors.values().map(|t| t.len() as u64 * 4).sum();
+        let templates = sizes.templates_seen(&m.config);
+        let gpu_memory = crate::gpu::memory::estimate(
+            &m.config,
+            crate::gpu::memory::GpuSizes {
+                res: q.len,
+                msa_rows: clusters + templates,
+                extra_rows: extra,
+                templates,
+            },
+            crate::gpu::memory::stack_weight_bytes(&m.weights, templates > 0),
+            4 << 30,
+        );
         ModelEstimate {
+            gpu_memory,
             clusters,
             extra,
             iterations: sizes.iterations,

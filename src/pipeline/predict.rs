@@ -73,6 +73,9 @@ pub struct PredictOptions {
     pub relax: super::relax::RelaxMode,
     /// Where the network runs (`--device`).
     pub device: Device,
+    /// GPU memory a prediction may use (`--gpu-memory-budget`; `None`: the adapter's memory where the
+    /// driver reports it, else unchecked).
+    pub gpu_memory_budget: Option<u64>,
 }
 
 /// Where the network runs.
@@ -115,6 +118,7 @@ impl Default for PredictOptions {
             max_extra_msa: None,
             relax: Default::default(),
             device: Device::default(),
+            gpu_memory_budget: None,
         }
     }
 }
@@ -147,6 +151,13 @@ pub enum PredictError {
     Invalid { path: PathBuf, message: String },
     #[error("model '{model}': {message}")]
     Model { model: String, message: String },
+    #[error("model '{model}': needs an estimated {needs} of GPU memory at its peak, over the GPU memory budget of {budget} ({source_of_budget}); use --device cpu or auto, a shorter query or fewer MSA rows, or raise --gpu-memory-budget")]
+    GpuMemory {
+        model: String,
+        needs: String,
+        budget: String,
+        source_of_budget: &'static str,
+    },
     #[error("model '{model}': needs an estimated {needs} at its peak, over the memory budget of {budget} ({source_of_budget}); raise --memory-budget, or use a shorter query or fewer MSA rows")]
     Memory {
         model: String,
@@ -661,8 +672,9 @@ pub(super) fn load_models(
 }
 
 /// Every model's peak memory, estimated and fitted to the budget (chunk sizes shrink to fit) before
-/// anything is read or written; a model that cannot fit is refused with the numbers. Returns each
-/// model's runtime settings and the line that reports its estimate.
+/// anything is read or written; a model that cannot fit is refused with the numbers. With `--device
+/// gpu`, the same for GPU memory (see [`gpu_budget_check`]). Returns each model's runtime settings and
+/// the line that reports its estimates.
 pub(super) fn plan_memory(
     opts: &PredictOptions,
     num_res: usize,
@@ -695,17 +707,39 @@ pub(super) fn plan_memory(
             opts.runtime.chunk_budget as u64,
         ) {
             Ok(est) => {
+                let mut line = format!(
+                    "{}: estimated peak memory {} of a {} budget",
+                    m.name,
+                    est.describe(),
+                    memory::human(budget)
+                );
+                if opts.device == Device::Gpu {
+                    // The GPU is opened here only when asked for: `auto` checks its adapter when the
+                    // model runs (see `choose_engine`), and may then pick the CPU instead.
+                    let gpu = crate::gpu::shared().map_err(|e| PredictError::Model {
+                        model: m.name.clone(),
+                        message: format!("--device gpu: {e}"),
+                    })?;
+                    let (clusters, extra_rows) = sizes.msa_rows(&m.config);
+                    let templates = sizes.templates_seen(&m.config);
+                    let gpu_sizes = crate::gpu::memory::GpuSizes {
+                        res: num_res,
+                        msa_rows: clusters + templates,
+                        extra_rows,
+                        templates,
+                    };
+                    let check = gpu_budget_check(opts, &gpu, m, gpu_sizes);
+                    line.push_str(&format!("; GPU memory {}", check.report));
+                    if let Some(e) = check.over {
+                        return Err(e);
+                    }
+                }
                 runtimes.push((
                     RuntimeOptions {
                         chunk_budget: est.chunk_budget as usize,
                         ..opts.runtime.clone()
                     },
-                    format!(
-                        "{}: estimated peak memory {} of a {} budget",
-                        m.name,
-                        est.describe(),
-                        memory::human(budget)
-                    ),
+                    line,
                 ));
             }
             Err(est) => {
@@ -719,6 +753,52 @@ pub(super) fn plan_memory(
         }
     }
     Ok(runtimes)
+}
+
+/// A model's estimated peak GPU memory ([`crate::gpu::memory`]) against `--gpu-memory-budget`, else
+/// the adapter's memory where the driver reports it.
+struct GpuBudgetCheck {
+    /// The estimate and its budget, for the log.
+    report: String,
+    /// Over budget: the refusal (`--device gpu`; `auto` runs such a model on the CPU).
+    over: Option<PredictError>,
+}
+
+fn gpu_budget_check(
+    opts: &PredictOptions,
+    gpu: &crate::gpu::Gpu,
+    m: &ModelFile,
+    sizes: crate::gpu::memory::GpuSizes,
+) -> GpuBudgetCheck {
+    let est = crate::gpu::memory::estimate(
+        &m.config,
+        sizes,
+        crate::gpu::memory::stack_weight_bytes(&m.weights, sizes.templates > 0),
+        gpu.max_binding_bytes(),
+    );
+    let (budget, source_of_budget) = match opts.gpu_memory_budget {
+        Some(b) => (Some(b), "--gpu-memory-budget"),
+        None => (
+            gpu.adapter_memory(),
+            "the adapter's memory; set it with --gpu-memory-budget",
+        ),
+    };
+    let report = match budget {
+        Some(b) => format!("{} of a {} budget", est.describe(), memory::human(b)),
+        None => format!(
+            "{} (the adapter does not report its memory: not checked)",
+            est.describe()
+        ),
+    };
+    let over = budget
+        .filter(|&b| est.total > b)
+        .map(|b| PredictError::GpuMemory {
+            model: m.name.clone(),
+            needs: est.describe(),
+            budget: memory::human(b),
+            source_of_budget,
+        });
+    GpuBudgetCheck { report, over }
 }
 
 /// What a model's result depends on: the features' bytes, the model's weights (their own checksum: a
@@ -796,7 +876,8 @@ fn worker_threads(requested: usize) -> usize {
     requested
 }
 
-/// Runs one model on the CPU engine in its own thread pool, with a progress bar of its blocks.
+/// Runs one model on the engine `--device` picks, in its own thread pool, with a progress bar of its
+/// blocks.
 pub(super) fn predict_model(
     opts: &PredictOptions,
     m: &ModelFile,
@@ -828,7 +909,7 @@ pub(super) fn predict_model(
         ));
     }
     let net = AlphaFold::load(&m.config, &m.weights).map_err(|e| model_err(&e))?;
-    let engine = choose_engine(opts.device, &name).map_err(|e| model_err(&e))?;
+    let engine = choose_engine(opts, m, &net, inputs, &name).map_err(|e| model_err(&e))?;
     let pred = pool.install(|| {
         engine.predict(
             &net,
@@ -858,10 +939,17 @@ pub(super) fn predict_model(
     pred.map_err(|e| model_err(&e))
 }
 
-/// The engine `device` asks for (see [`Device`]), logged.
-fn choose_engine(device: Device, model: &str) -> Result<Box<dyn Engine>, String> {
+/// The engine `--device` asks for (see [`Device`]), logged. With `auto`, a model whose estimated GPU
+/// memory (at the sizes of its `inputs`) is over the budget runs on the CPU.
+fn choose_engine(
+    opts: &PredictOptions,
+    m: &ModelFile,
+    net: &AlphaFold,
+    inputs: &[crate::model::input::trunk_inputs::TrunkInputs],
+    model: &str,
+) -> Result<Box<dyn Engine>, String> {
     let cpu = || -> Box<dyn Engine> { Box::new(CpuEngine) };
-    match device {
+    match opts.device {
         Device::Cpu => Ok(cpu()),
         Device::Gpu => {
             let gpu = crate::gpu::shared().map_err(|e| format!("--device gpu: {e}"))?;
@@ -873,6 +961,18 @@ fn choose_engine(device: Device, model: &str) -> Result<Box<dyn Engine>, String>
         }
         Device::Auto => match crate::gpu::shared() {
             Ok(gpu) if !gpu.is_software() => {
+                if let Some(x) = inputs.first() {
+                    let check =
+                        gpu_budget_check(opts, &gpu, m, crate::model::engine::gpu_sizes(net, x));
+                    if check.over.is_some() {
+                        tracing::warn!(
+                            "{model}: GPU memory {}: over budget, running on the CPU",
+                            check.report
+                        );
+                        return Ok(cpu());
+                    }
+                    info!("{model}: GPU memory {}", check.report);
+                }
                 info!("{model}: GPU engine on {}", gpu.describe());
                 Ok(Box::new(GpuEngine {
                     gpu,

@@ -365,7 +365,7 @@ fn predict_device_gpu_matches_cpu_and_fails_cleanly_without_an_adapter() {
     let d = tmp.path();
     let model = crate::predict_cli::tiny_model(d, "tiny_ptm", false);
     let features = single_sequence_features(d);
-    let run = |device: &str, out: &std::path::Path, no_adapter: bool| {
+    let run_with = |device: &str, out: &std::path::Path, no_adapter: bool, extra: &[&str]| {
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_ferrofold"));
         c.args([
             "predict",
@@ -379,11 +379,15 @@ fn predict_device_gpu_matches_cpu_and_fails_cleanly_without_an_adapter() {
             "-o",
             out.to_str().unwrap(),
         ])
+        .args(extra)
         .env_remove("RUST_LOG");
         if no_adapter {
             c.env("VK_ICD_FILENAMES", d.join("no_such_icd.json"));
         }
         c.output().unwrap()
+    };
+    let run = |device: &str, out: &std::path::Path, no_adapter: bool| {
+        run_with(device, out, no_adapter, &[])
     };
     let pdb_coords = |dir: &std::path::Path| -> Vec<f64> {
         std::fs::read_to_string(dir.join("unrelaxed_tiny_ptm_pred_0.pdb"))
@@ -398,6 +402,23 @@ fn predict_device_gpu_matches_cpu_and_fails_cleanly_without_an_adapter() {
     let log = String::from_utf8_lossy(&r.stderr);
     assert!(r.status.success(), "{log}");
     assert!(log.contains("GPU engine on"), "{log}");
+    // The GPU memory estimate is reported (lavapipe reports a heap: it is the budget) …
+    assert!(
+        log.contains("; GPU memory ") && log.contains("budget"),
+        "{log}"
+    );
+    // … and a model over the GPU budget is refused before any work.
+    let over = d.join("over");
+    let r = run_with("gpu", &over, false, &["--gpu-memory-budget", "1M"]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(
+            "of GPU memory at its peak, over the GPU memory budget of 1 MiB (--gpu-memory-budget)"
+        ),
+        "{err}"
+    );
+    assert!(files_below(&over).is_empty(), "{:?}", files_below(&over));
     let r = run("cpu", &cpu_out, false);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     assert_eq!(files_below(&gpu_out), files_below(&cpu_out));
@@ -491,4 +512,77 @@ fn compare_to(key: &str, gpu: ArrayD<f32>, cpu: ArrayD<f32>, af2: &ArrayD<f32>) 
         rel_af2 <= 1e-5,
         "{key}: GPU vs AlphaFold2 relative error {rel_af2:.3e}"
     );
+}
+
+/// The GPU memory estimate `predict` checks before any work against what the engine really allocates:
+/// the tiny monomer (two iterations) at the adapter's binding limit and with a limit so low that the
+/// transitions and the outer product mean run in chunks, and the tiny homodimer (AlphaFold-Multimer,
+/// four templates; one iteration, for CI time) with the low limit. The estimate may not be below the
+/// measured peak, nor more than 2 % above it (it is exact when every weight is uploaded before the
+/// peak).
+#[test]
+fn gpu_memory_estimate_bounds_the_measured_peak() {
+    use ferrofold::gpu::memory;
+    use ferrofold::model::net::alphafold::AlphaFold;
+    let (w, cfg, inputs) = tiny();
+    let base = crate::common::data("multimer/model_tiny");
+    let mw =
+        ferrofold::pipeline::params::read_npz_weights(base.join("params_model_1_multimer_v3.npz"))
+            .unwrap();
+    let (mcfg, minputs) = crate::multimer_model_parity::inputs("tiny", false);
+    let cases = [
+        ("monomer", &w, &cfg, &inputs[..], false),
+        ("multimer", &mw, &mcfg, &minputs[..1], true),
+    ];
+    for (name, w, cfg, inputs, capped_only) in cases {
+        let net = AlphaFold::load(cfg, w).unwrap();
+        let sizes = ferrofold::model::engine::gpu_sizes(&net, &inputs[0]);
+        let (_, largest) = ferrofold::gpu::evoformer::largest_tensor(
+            cfg,
+            sizes.res,
+            sizes.msa_rows,
+            sizes.extra_rows,
+        );
+        let caps = if capped_only {
+            vec![Some(largest)]
+        } else {
+            vec![None, Some(largest)]
+        };
+        for cap in caps {
+            let mut gpu = Gpu::new().unwrap();
+            if let Some(c) = cap {
+                gpu.cap_binding_bytes(c);
+            }
+            let gpu = Arc::new(gpu);
+            let est = memory::estimate(
+                cfg,
+                sizes,
+                memory::stack_weight_bytes(w, sizes.templates > 0),
+                gpu.max_binding_bytes(),
+            );
+            GpuEngine {
+                gpu: gpu.clone(),
+                fallback: false,
+            }
+            .predict(&net, inputs, &Default::default(), None, &mut |_, _| {})
+            .unwrap();
+            let measured = gpu.peak_bytes();
+            eprintln!(
+                "{name} {sizes:?} binding limit {}: estimated {} ({}), measured {measured}",
+                gpu.max_binding_bytes(),
+                est.total,
+                est.describe()
+            );
+            assert!(
+                est.total >= measured,
+                "{name}: estimate {} below the measured {measured}",
+                est.total
+            );
+            assert!(
+                est.total as f64 <= 1.02 * measured as f64,
+                "{name}: estimate {} over 1.02x the measured {measured}",
+                est.total
+            );
+        }
+    }
 }

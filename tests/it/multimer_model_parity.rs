@@ -22,7 +22,7 @@ fn max_abs(a: ArrayViewD<f32>, b: ArrayViewD<f32>) -> f32 {
 }
 
 /// The fixture's network, features and per-iteration inputs built from DeepMind's recorded choices.
-fn inputs(name: &str, drop_padding: bool) -> (ModelConfig, Vec<TrunkInputs>) {
+pub(crate) fn inputs(name: &str, drop_padding: bool) -> (ModelConfig, Vec<TrunkInputs>) {
     let base = data(&format!("multimer/model_{name}"));
     let w =
         ferrofold::pipeline::params::read_npz_weights(base.join("params_model_1_multimer_v3.npz"))
