@@ -68,6 +68,16 @@ fn main() {
     }
     let net = AlphaFold::load(&cfg, &w).unwrap();
     let block = &net.trunk.evoformer.blocks[0];
+    // AlphaFold-Multimer's structure module (its own IPA), same sizes.
+    let mut mcfg = ModelConfig::multimer_preset("model_1").unwrap();
+    mcfg.evoformer.num_block = 1;
+    mcfg.evoformer.extra_msa_num_block = 1;
+    let mut mw = Weights::default();
+    for (key, shape) in schema::expected(&mcfg) {
+        mw.tensors
+            .insert(key.clone(), param_values(&key, &shape, 3));
+    }
+    let mnet = AlphaFold::load(&mcfg, &mw).unwrap();
     let (c_m, c_z, c_s) = (
         cfg.evoformer.msa_channel,
         cfg.evoformer.pair_channel,
@@ -161,6 +171,13 @@ fn main() {
             "structure module (8 layers)",
             Box::new(|| {
                 net.structure_module
+                    .forward(&single, &pair, &aatype, &seq_mask, None);
+            }),
+        ),
+        (
+            "structure module, AlphaFold-Multimer (8 layers)",
+            Box::new(|| {
+                mnet.structure_module
                     .forward(&single, &pair, &aatype, &seq_mask, None);
             }),
         ),

@@ -13,6 +13,7 @@ use ndarray::{s, Array1, Array2, Array3, ArrayView2, ArrayView3, Axis};
 use rayon::prelude::*;
 
 use crate::model::net::structure_module::{all_atoms, FoldCommon, StructureOutput};
+use crate::model::ops::gemm::matmul;
 use crate::model::ops::geometry::Rigid;
 use crate::model::ops::primitives::{softmax_rows, Linear};
 use crate::model::params::config::{ModelConfig, ModelKind};
@@ -141,10 +142,10 @@ impl<'w> MultimerIpa<'w> {
         let k_point = self.global_points(&self.k_point, act, pq, frames);
         let v_point = self.global_points(&self.v_point, act, pv, frames);
         let scalar_weight = (1.0 / sqk.max(1) as f32).sqrt();
-        let mut q_scalar = act.dot(&self.q_scalar);
+        let mut q_scalar = matmul(act, self.q_scalar);
         q_scalar.mapv_inplace(|v| v * scalar_weight);
-        let k_scalar = act.dot(&self.k_scalar);
-        let v_scalar = act.dot(&self.v_scalar);
+        let k_scalar = matmul(act, self.k_scalar);
+        let v_scalar = matmul(act, self.v_scalar);
         let softplus = |x: f32| if x > 20.0 { x } else { x.exp().ln_1p() };
         let point_variance = pq.max(1) as f32 * 9.0 / 2.0;
         let b2d = terms
@@ -161,29 +162,66 @@ impl<'w> MultimerIpa<'w> {
             .map(|head| {
                 let pw =
                     (1.0 / point_variance).sqrt() * softplus(self.trainable_point_weights[head]);
-                let mut logits = Array2::<f32>::zeros((n, n));
-                for i in 0..n {
-                    for j in 0..n {
-                        let mut d2 = 0.0;
-                        for p in 0..pq {
-                            let a = q_point[(i * h + head) * pq + p];
+                // Scalar term: the scaled queries times the keys, one GEMM.
+                let cols = s![.., head * sqk..(head + 1) * sqk];
+                let mut logits = matmul(q_scalar.slice(cols), k_scalar.slice(cols).t());
+                // Point term: the keys' coordinates laid out per point and axis, so that the loop over
+                // keys vectorises.
+                let key_axes: Vec<[Vec<f32>; 3]> = (0..pq)
+                    .map(|p| {
+                        let mut axes = [vec![0f32; n], vec![0f32; n], vec![0f32; n]];
+                        for j in 0..n {
                             let b = k_point[(j * h + head) * pq + p];
-                            d2 += pw
-                                * ((a[0] - b[0]).powi(2)
-                                    + (a[1] - b[1]).powi(2)
-                                    + (a[2] - b[2]).powi(2));
+                            for (axis, v) in axes.iter_mut().zip(b) {
+                                axis[j] = v;
+                            }
                         }
-                        let mut qk = 0.0;
-                        for c in 0..sqk {
-                            qk += q_scalar[[i, head * sqk + c]] * k_scalar[[j, head * sqk + c]];
+                        axes
+                    })
+                    .collect();
+                let bias: Vec<f32> = (0..n * n).map(|ij| b2d[[ij, head]]).collect();
+                let mut d2 = vec![0f32; n];
+                for (i, mut row) in logits.rows_mut().into_iter().enumerate() {
+                    d2.fill(0.0);
+                    for (p, [kx, ky, kz]) in key_axes.iter().enumerate() {
+                        let a = q_point[(i * h + head) * pq + p];
+                        for j in 0..n {
+                            let (dx, dy, dz) = (a[0] - kx[j], a[1] - ky[j], a[2] - kz[j]);
+                            d2[j] += pw * (dx * dx + dy * dy + dz * dz);
                         }
-                        let logit = -0.5 * d2 + qk + b2d[[i * n + j, head]]
-                            - 1e5 * (1.0 - mask[i] * mask[j]);
-                        logits[[i, j]] = logit * third;
+                    }
+                    let row = row.as_slice_mut().expect("rows of a fresh array");
+                    let bias = &bias[i * n..(i + 1) * n];
+                    for j in 0..n {
+                        // The three terms summed, then scaled together (AlphaFold-Multimer's order).
+                        row[j] = (-0.5 * d2[j] + row[j] + bias[j]
+                            - 1e5 * (1.0 - mask[i] * mask[j]))
+                            * third;
                     }
                 }
                 softmax_rows(logits.view_mut());
                 logits
+            })
+            .collect();
+        // The attention-weighted scalar values [N, Sv] and global points [N, 3*Pv] of each head: GEMMs.
+        let attended: Vec<(Array2<f32>, Array2<f32>)> = per_head
+            .par_iter()
+            .enumerate()
+            .map(|(head, attn)| {
+                let scalars = matmul(
+                    attn.view(),
+                    v_scalar.slice(s![.., head * sv..(head + 1) * sv]),
+                );
+                let mut points = Array2::<f32>::zeros((n, 3 * pv));
+                for (j, mut row) in points.rows_mut().into_iter().enumerate() {
+                    for p in 0..pv {
+                        let v = v_point[(j * h + head) * pv + p];
+                        for k in 0..3 {
+                            row[3 * p + k] = v[k];
+                        }
+                    }
+                }
+                (scalars, matmul(attn.view(), points.view()))
             })
             .collect();
         let width = h * sv + 4 * h * pv + h * c_z;
@@ -195,23 +233,17 @@ impl<'w> MultimerIpa<'w> {
             .into_par_iter()
             .enumerate()
             .for_each(|(i, mut f)| {
-                for (head, attn) in per_head.iter().enumerate() {
+                for (head, (attn, (scalars, points))) in per_head.iter().zip(&attended).enumerate()
+                {
                     let row = attn.row(i);
-                    for c in 0..sv {
-                        let mut acc = 0.0;
-                        for j in 0..n {
-                            acc += row[j] * v_scalar[[j, head * sv + c]];
-                        }
-                        f[head * sv + c] = acc;
-                    }
+                    f.slice_mut(s![head * sv..(head + 1) * sv])
+                        .assign(&scalars.row(i));
                     for p in 0..pv {
-                        let mut g = [0f32; 3];
-                        for j in 0..n {
-                            let v = v_point[(j * h + head) * pv + p];
-                            for k in 0..3 {
-                                g[k] += row[j] * v[k];
-                            }
-                        }
+                        let g = [
+                            points[[i, 3 * p]],
+                            points[[i, 3 * p + 1]],
+                            points[[i, 3 * p + 2]],
+                        ];
                         let local = frames[i].invert_apply(g);
                         let (base, col) = (h * sv, head * pv + p);
                         f[base + col] = local[0];
