@@ -169,31 +169,12 @@ impl<'w> InvariantPointAttention<'w> {
                     .slice(s![.., head * sqk..(head + 1) * sqk])
                     .mapv(|v| v * scalar_w);
                 let mut logits = matmul(q.view(), kv_scalar.slice(s![.., off..off + sqk]).t());
-                // Point term: the keys' coordinates laid out per point and axis, so that the loop over
-                // keys vectorises.
-                let key_axes: Vec<[Vec<f32>; 3]> = (0..pq)
-                    .map(|p| {
-                        let mut axes = [vec![0f32; n], vec![0f32; n], vec![0f32; n]];
-                        for j in 0..n {
-                            let b = kv_point[j * h * (pq + pv) + head * (pq + pv) + p];
-                            for (axis, v) in axes.iter_mut().zip(b) {
-                                axis[j] = v;
-                            }
-                        }
-                        axes
-                    })
-                    .collect();
+                let keys = KeyPoints::new(&kv_point, n, pq, h * (pq + pv), head * (pq + pv));
                 let bias: Vec<f32> = (0..n * n).map(|ij| b2d[[ij, head]]).collect();
                 let mut d2 = vec![0f32; n];
                 for (i, mut row) in logits.rows_mut().into_iter().enumerate() {
-                    d2.fill(0.0);
-                    for (p, [kx, ky, kz]) in key_axes.iter().enumerate() {
-                        let a = q_point[i * h * pq + head * pq + p];
-                        for j in 0..n {
-                            let (dx, dy, dz) = (a[0] - kx[j], a[1] - ky[j], a[2] - kz[j]);
-                            d2[j] += pw * (dx * dx + dy * dy + dz * dz);
-                        }
-                    }
+                    let at = i * h * pq + head * pq;
+                    keys.distances(&q_point[at..at + pq], pw, &mut d2);
                     let row = row.as_slice_mut().expect("rows of a fresh array");
                     let bias = &bias[i * n..(i + 1) * n];
                     for j in 0..n {
@@ -272,6 +253,47 @@ impl<'w> InvariantPointAttention<'w> {
                 }
             });
         self.output_projection.forward(features.view())
+    }
+}
+
+/// One head's key points for IPA's point term, laid out per point and axis (`[P][3][N]`) so that the loop
+/// over keys vectorises.
+pub(crate) struct KeyPoints(Vec<[Vec<f32>; 3]>);
+
+impl KeyPoints {
+    /// Point `p` of key `j` is `points[j * stride + offset + p]`, `count` points per key.
+    pub(crate) fn new(
+        points: &[[f32; 3]],
+        n: usize,
+        count: usize,
+        stride: usize,
+        offset: usize,
+    ) -> Self {
+        Self(
+            (0..count)
+                .map(|p| {
+                    let mut axes = [vec![0f32; n], vec![0f32; n], vec![0f32; n]];
+                    for j in 0..n {
+                        let b = points[j * stride + offset + p];
+                        for (axis, v) in axes.iter_mut().zip(b) {
+                            axis[j] = v;
+                        }
+                    }
+                    axes
+                })
+                .collect(),
+        )
+    }
+
+    /// `d2[j] = Σ_p weight · |query[p] − key_j[p]|²` over this head's points, in point order.
+    pub(crate) fn distances(&self, query: &[[f32; 3]], weight: f32, d2: &mut [f32]) {
+        d2.fill(0.0);
+        for (a, [kx, ky, kz]) in query.iter().zip(&self.0) {
+            for (((d, &x), &y), &z) in d2.iter_mut().zip(kx).zip(ky).zip(kz) {
+                let (dx, dy, dz) = (a[0] - x, a[1] - y, a[2] - z);
+                *d += weight * (dx * dx + dy * dy + dz * dz);
+            }
+        }
     }
 }
 

@@ -12,7 +12,7 @@
 use ndarray::{s, Array1, Array2, Array3, ArrayView2, ArrayView3, Axis};
 use rayon::prelude::*;
 
-use crate::model::net::structure_module::{all_atoms, FoldCommon, StructureOutput};
+use crate::model::net::structure_module::{all_atoms, FoldCommon, KeyPoints, StructureOutput};
 use crate::model::ops::gemm::matmul;
 use crate::model::ops::geometry::Rigid;
 use crate::model::ops::primitives::{softmax_rows, Linear};
@@ -165,31 +165,12 @@ impl<'w> MultimerIpa<'w> {
                 // Scalar term: the scaled queries times the keys, one GEMM.
                 let cols = s![.., head * sqk..(head + 1) * sqk];
                 let mut logits = matmul(q_scalar.slice(cols), k_scalar.slice(cols).t());
-                // Point term: the keys' coordinates laid out per point and axis, so that the loop over
-                // keys vectorises.
-                let key_axes: Vec<[Vec<f32>; 3]> = (0..pq)
-                    .map(|p| {
-                        let mut axes = [vec![0f32; n], vec![0f32; n], vec![0f32; n]];
-                        for j in 0..n {
-                            let b = k_point[(j * h + head) * pq + p];
-                            for (axis, v) in axes.iter_mut().zip(b) {
-                                axis[j] = v;
-                            }
-                        }
-                        axes
-                    })
-                    .collect();
+                let keys = KeyPoints::new(&k_point, n, pq, h * pq, head * pq);
                 let bias: Vec<f32> = (0..n * n).map(|ij| b2d[[ij, head]]).collect();
                 let mut d2 = vec![0f32; n];
                 for (i, mut row) in logits.rows_mut().into_iter().enumerate() {
-                    d2.fill(0.0);
-                    for (p, [kx, ky, kz]) in key_axes.iter().enumerate() {
-                        let a = q_point[(i * h + head) * pq + p];
-                        for j in 0..n {
-                            let (dx, dy, dz) = (a[0] - kx[j], a[1] - ky[j], a[2] - kz[j]);
-                            d2[j] += pw * (dx * dx + dy * dy + dz * dz);
-                        }
-                    }
+                    let at = (i * h + head) * pq;
+                    keys.distances(&q_point[at..at + pq], pw, &mut d2);
                     let row = row.as_slice_mut().expect("rows of a fresh array");
                     let bias = &bias[i * n..(i + 1) * n];
                     for j in 0..n {
