@@ -7,7 +7,7 @@
 use ndarray::{s, Array1, Array2, Array3, ArrayView2, ArrayView3, Axis};
 use rayon::prelude::*;
 
-use crate::model::ops::gemm::matmul;
+use crate::model::ops::gemm::{matmul, matmul_into};
 use crate::model::ops::geometry::{QuatAffine, Rigid};
 use crate::model::ops::primitives::{flat2, softmax_rows, LayerNorm, Linear};
 use crate::model::params::config::ModelConfig;
@@ -209,15 +209,16 @@ impl<'w> InvariantPointAttention<'w> {
             })
             .collect();
         // Every residue's features in parallel.
-        // [N, H, c_z] when the backend computed the attention over the pair.
-        let over_pair = terms.and_then(|t| t.attend(&per_head));
+        // [N, H, c_z]: the attention over the pair (from the backend when it computes it).
+        let over_pair = terms
+            .and_then(|t| t.attend(&per_head))
+            .unwrap_or_else(|| attend_over_pair(&per_head, pair));
         features
             .axis_iter_mut(Axis(0))
             .into_par_iter()
             .enumerate()
             .for_each(|(i, mut f)| {
-                for (head, (attn, (scalars, points))) in per_head.iter().zip(&attended).enumerate()
-                {
+                for (head, (scalars, points)) in attended.iter().enumerate() {
                     f.slice_mut(s![head * sv..(head + 1) * sv])
                         .assign(&scalars.row(i));
                     for p in 0..pv {
@@ -239,21 +240,32 @@ impl<'w> InvariantPointAttention<'w> {
                             .sqrt();
                     }
                     let base = h * sv + 4 * h * pv + head * c_z;
-                    let row = attn.row(i);
-                    match &over_pair {
-                        Some(o) => {
-                            f.slice_mut(s![base..base + c_z])
-                                .assign(&o.slice(s![i, head, ..]))
-                        }
-                        None => {
-                            let o = row.dot(&pair.slice(s![i, .., ..]));
-                            f.slice_mut(s![base..base + c_z]).assign(&o);
-                        }
-                    }
+                    f.slice_mut(s![base..base + c_z])
+                        .assign(&over_pair.slice(s![i, head, ..]));
                 }
             });
         self.output_projection.forward(features.view())
     }
+}
+
+/// IPA's attention over the pair (Alg. 22 line 10): `Σ_j a_h[i, j] · pair[i, j, :]` for every residue
+/// `i` and head `h`, `[N, H, c_z]`; one `[H, N] × [N, c_z]` GEMM per residue (a vector-matrix product per
+/// head and residue ran at a few GFLOP/s and was most of the structure module's time).
+pub(crate) fn attend_over_pair(attn: &[Array2<f32>], pair: ArrayView3<f32>) -> Array3<f32> {
+    let (n, _, c_z) = pair.dim();
+    let h = attn.len();
+    let mut out = Array3::<f32>::zeros((n, h, c_z));
+    out.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .for_each(|(i, o)| {
+            let mut rows = Array2::<f32>::zeros((h, n));
+            for (mut r, a) in rows.rows_mut().into_iter().zip(attn) {
+                r.assign(&a.row(i));
+            }
+            matmul_into(rows.view(), pair.index_axis(Axis(0), i), o, false);
+        });
+    out
 }
 
 /// One head's key points for IPA's point term, laid out per point and axis (`[P][3][N]`) so that the loop

@@ -12,7 +12,9 @@
 use ndarray::{s, Array1, Array2, Array3, ArrayView2, ArrayView3, Axis};
 use rayon::prelude::*;
 
-use crate::model::net::structure_module::{all_atoms, FoldCommon, KeyPoints, StructureOutput};
+use crate::model::net::structure_module::{
+    all_atoms, attend_over_pair, FoldCommon, KeyPoints, StructureOutput,
+};
 use crate::model::ops::gemm::matmul;
 use crate::model::ops::geometry::Rigid;
 use crate::model::ops::primitives::{softmax_rows, Linear};
@@ -207,16 +209,16 @@ impl<'w> MultimerIpa<'w> {
             .collect();
         let width = h * sv + 4 * h * pv + h * c_z;
         let mut features = Array2::<f32>::zeros((n, width));
-        // [N, H, c_z] when the backend computed the attention over the pair.
-        let over_pair = terms.and_then(|t| t.attend(&per_head));
+        // [N, H, c_z]: the attention over the pair (from the backend when it computes it).
+        let over_pair = terms
+            .and_then(|t| t.attend(&per_head))
+            .unwrap_or_else(|| attend_over_pair(&per_head, pair));
         features
             .axis_iter_mut(Axis(0))
             .into_par_iter()
             .enumerate()
             .for_each(|(i, mut f)| {
-                for (head, (attn, (scalars, points))) in per_head.iter().zip(&attended).enumerate()
-                {
-                    let row = attn.row(i);
+                for (head, (scalars, points)) in attended.iter().enumerate() {
                     f.slice_mut(s![head * sv..(head + 1) * sv])
                         .assign(&scalars.row(i));
                     for p in 0..pv {
@@ -236,16 +238,8 @@ impl<'w> MultimerIpa<'w> {
                                 .sqrt();
                     }
                     let base = h * sv + 4 * h * pv + head * c_z;
-                    match &over_pair {
-                        Some(o) => {
-                            f.slice_mut(s![base..base + c_z])
-                                .assign(&o.slice(s![i, head, ..]))
-                        }
-                        None => {
-                            let o = row.dot(&pair.slice(s![i, .., ..]));
-                            f.slice_mut(s![base..base + c_z]).assign(&o);
-                        }
-                    }
+                    f.slice_mut(s![base..base + c_z])
+                        .assign(&over_pair.slice(s![i, head, ..]));
                 }
             });
         self.output_projection.forward(features.view())
