@@ -304,12 +304,14 @@ pub(crate) enum ParamsCommand {
     Info {
         /// Model file (.onnx)
         model: PathBuf,
-        /// Also estimate the peak memory and the work (GFLOP per iteration) of a query this long
-        #[arg(long, value_name = "N")]
-        len: Option<usize>,
-        /// MSA rows of that query (before sampling into clusters and extra rows)
-        #[arg(long, value_name = "ROWS", default_value_t = 1, requires = "len")]
-        depth: usize,
+        /// Also estimate the peak memory and the work (GFLOP per iteration) of a query this long (at
+        /// most 1,000,000)
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        len: Option<u64>,
+        /// MSA rows of that query (before sampling into clusters and extra rows; at most 10^9)
+        #[arg(long, value_name = "ROWS", default_value_t = 1, requires = "len",
+              value_parser = clap::value_parser!(u64).range(1..=1_000_000_000))]
+        depth: u64,
         /// Recycles, for the estimate (default: the model's)
         #[arg(long, value_name = "N", requires = "len", value_parser = parse_recycles)]
         num_recycle: Option<usize>,

@@ -142,9 +142,10 @@ pub(crate) fn params(cmd: ParamsCommand) -> anyhow::Result<()> {
             depth,
             num_recycle,
         } => {
+            // Bounded by the parser: the estimates' byte counts fit in u64.
             let request = len.map(|len| params::EstimateRequest {
-                len,
-                depth,
+                len: len as usize,
+                depth: depth as usize,
                 num_recycle,
             });
             let m = params::info(&model, request)?;
