@@ -28,6 +28,21 @@ pub struct GpuSizes {
     pub templates: usize,
 }
 
+impl GpuSizes {
+    /// The sizes a prediction planned with `sizes` runs at (clusters, plus one row per template seen,
+    /// and extra rows after AlphaFold2's sampling): upper bounds of what its inputs will hold.
+    pub fn planned(cfg: &ModelConfig, sizes: &crate::model::plan::memory::Sizes) -> Self {
+        let (clusters, extra_rows) = sizes.msa_rows(cfg);
+        let templates = sizes.templates_seen(cfg);
+        Self {
+            res: sizes.num_res,
+            msa_rows: clusters + templates,
+            extra_rows,
+            templates,
+        }
+    }
+}
+
 /// What the GPU engine is expected to hold at its peak, bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GpuEstimate {

@@ -256,16 +256,11 @@ pub fn info(path: &Path, estimate: Option<EstimateRequest>) -> Result<ModelInfo,
         };
         let (clusters, extra) = sizes.msa_rows(&m.config);
         let weights: u64 = m.weights.tensors.values().map(|t| t.len() as u64 * 4).sum();
-        let templates = sizes.templates_seen(&m.config);
+        let gpu_sizes = crate::gpu::memory::GpuSizes::planned(&m.config, &sizes);
         let gpu_memory = crate::gpu::memory::estimate(
             &m.config,
-            crate::gpu::memory::GpuSizes {
-                res: q.len,
-                msa_rows: clusters + templates,
-                extra_rows: extra,
-                templates,
-            },
-            crate::gpu::memory::stack_weight_bytes(&m.weights, templates > 0),
+            gpu_sizes,
+            crate::gpu::memory::stack_weight_bytes(&m.weights, gpu_sizes.templates > 0),
             4 << 30,
         );
         ModelEstimate {

@@ -720,14 +720,7 @@ pub(super) fn plan_memory(
                         model: m.name.clone(),
                         message: format!("--device gpu: {e}"),
                     })?;
-                    let (clusters, extra_rows) = sizes.msa_rows(&m.config);
-                    let templates = sizes.templates_seen(&m.config);
-                    let gpu_sizes = crate::gpu::memory::GpuSizes {
-                        res: num_res,
-                        msa_rows: clusters + templates,
-                        extra_rows,
-                        templates,
-                    };
+                    let gpu_sizes = crate::gpu::memory::GpuSizes::planned(&m.config, &sizes);
                     let check = gpu_budget_check(opts, &gpu, m, gpu_sizes);
                     line.push_str(&format!("; GPU memory {}", check.report));
                     if let Some(e) = check.over {
@@ -939,8 +932,9 @@ pub(super) fn predict_model(
     pred.map_err(|e| model_err(&e))
 }
 
-/// The engine `--device` asks for (see [`Device`]), logged. With `auto`, a model whose estimated GPU
-/// memory (at the sizes of its `inputs`) is over the budget runs on the CPU.
+/// The engine `--device` asks for (see [`Device`]), logged. A model whose estimated GPU memory (at the
+/// sizes of its `inputs`) is over the budget is an error with `gpu` (the CLI refused it earlier, in
+/// [`plan_memory`]; this catches the library's entry points) and runs on the CPU with `auto`.
 fn choose_engine(
     opts: &PredictOptions,
     m: &ModelFile,
@@ -953,6 +947,16 @@ fn choose_engine(
         Device::Cpu => Ok(cpu()),
         Device::Gpu => {
             let gpu = crate::gpu::shared().map_err(|e| format!("--device gpu: {e}"))?;
+            if let Some(x) = inputs.first() {
+                let check =
+                    gpu_budget_check(opts, &gpu, m, crate::model::engine::gpu_sizes(net, x));
+                if check.over.is_some() {
+                    return Err(format!(
+                        "--device gpu: GPU memory {}: over budget (use --device cpu or auto, or raise --gpu-memory-budget)",
+                        check.report
+                    ));
+                }
+            }
             info!("{model}: GPU engine on {}", gpu.describe());
             Ok(Box::new(GpuEngine {
                 gpu,

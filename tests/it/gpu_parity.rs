@@ -419,6 +419,27 @@ fn predict_device_gpu_matches_cpu_and_fails_cleanly_without_an_adapter() {
         "{err}"
     );
     assert!(files_below(&over).is_empty(), "{:?}", files_below(&over));
+    // The library's entry point checks the same budget when the engine is chosen.
+    let fasta = crate::common::data("msas/2q2k_A/query.fasta");
+    let query = ferrofold::Query::from_fasta_path(&fasta).unwrap();
+    let built = ferrofold::FeatureBuilder::single_sequence()
+        .build(&query, fasta.to_str().unwrap())
+        .unwrap();
+    let loaded = ferrofold::pipeline::params::load(&model).unwrap();
+    let opts = ferrofold::PredictOptions {
+        num_recycle: Some(0),
+        device: ferrofold::pipeline::predict::Device::Gpu,
+        gpu_memory_budget: Some(1 << 20),
+        ..Default::default()
+    };
+    let err = ferrofold::pipeline::predict::predict_features(&loaded, &built.features, &opts)
+        .map(|_| "a prediction")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("GPU memory") && err.contains("over budget"),
+        "{err}"
+    );
     let r = run("cpu", &cpu_out, false);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     assert_eq!(files_below(&gpu_out), files_below(&cpu_out));
