@@ -104,17 +104,27 @@ impl<'w> InvariantPointAttention<'w> {
         affines: &[QuatAffine],
         mask: &Array1<f32>,
     ) -> Array2<f32> {
-        self.forward_with(act, pair, affines, mask, None)
+        self.forward_with(act, pair, affines, mask, &self.pair_bias(pair, None), None)
     }
 
-    /// [`Self::forward`] with the pair terms (pair bias, attention over the pair) from `terms` when it
-    /// computes them.
-    pub fn forward_with(
+    /// The pair bias of every layer, for [`Self::forward_with`].
+    pub(crate) fn pair_bias(
+        &self,
+        pair: ArrayView3<f32>,
+        terms: Option<&dyn crate::model::params::config::PairTerms>,
+    ) -> PairBias {
+        PairBias::new(&self.attention_2d, pair, terms, (1.0f32 / 3.0).sqrt())
+    }
+
+    /// [`Self::forward`] with the pair bias computed beforehand ([`Self::pair_bias`]) and the attention
+    /// over the pair from `terms` when it computes it.
+    pub(crate) fn forward_with(
         &self,
         act: ArrayView2<f32>,
         pair: ArrayView3<f32>,
         affines: &[QuatAffine],
         mask: &Array1<f32>,
+        bias: &PairBias,
         terms: Option<&dyn crate::model::params::config::PairTerms>,
     ) -> Array2<f32> {
         let n = act.nrows();
@@ -146,16 +156,6 @@ impl<'w> InvariantPointAttention<'w> {
         let tw = self.trainable_point_weights;
         let scalar_w = (1.0 / (3.0 * sqk as f32)).sqrt();
         let point_w0 = (1.0 / (3.0 * pq as f32 * 9.0 / 2.0)).sqrt();
-        let w2d = (1.0f32 / 3.0).sqrt();
-        // [N*N, H] pair bias
-        let b2d = terms
-            .and_then(|t| t.project(&self.attention_2d))
-            .unwrap_or_else(|| {
-                self.attention_2d.forward(
-                    pair.into_shape_with_order((n * n, c_z))
-                        .expect("contiguous"),
-                )
-            });
 
         let width = h * sv + 4 * h * pv + h * c_z;
         let mut features = Array2::<f32>::zeros((n, width));
@@ -170,16 +170,15 @@ impl<'w> InvariantPointAttention<'w> {
                     .mapv(|v| v * scalar_w);
                 let mut logits = matmul(q.view(), kv_scalar.slice(s![.., off..off + sqk]).t());
                 let keys = KeyPoints::new(&kv_point, n, pq, h * (pq + pv), head * (pq + pv));
-                let bias: Vec<f32> = (0..n * n).map(|ij| b2d[[ij, head]]).collect();
                 let mut d2 = vec![0f32; n];
                 for (i, mut row) in logits.rows_mut().into_iter().enumerate() {
                     let at = i * h * pq + head * pq;
                     keys.distances(&q_point[at..at + pq], pw, &mut d2);
                     let row = row.as_slice_mut().expect("rows of a fresh array");
-                    let bias = &bias[i * n..(i + 1) * n];
+                    // Already times √(1/3).
+                    let bias = bias.row(head, i, n);
                     for j in 0..n {
-                        row[j] =
-                            row[j] - 0.5 * d2[j] + w2d * bias[j] - 1e5 * (1.0 - mask[i] * mask[j]);
+                        row[j] = row[j] - 0.5 * d2[j] + bias[j] - 1e5 * (1.0 - mask[i] * mask[j]);
                     }
                 }
                 softmax_rows(logits.view_mut());
@@ -245,6 +244,45 @@ impl<'w> InvariantPointAttention<'w> {
                 }
             });
         self.output_projection.forward(features.view())
+    }
+}
+
+/// IPA's pair bias (Alg. 22 line 7's `b_ij^h`), head-major: `[H][N·N]`, each value times `scale`
+/// (monomer: `√(1/3)`, multiplied exactly as the logits' sum would; AlphaFold-Multimer: 1). The fold
+/// iteration's weights are shared by all layers and the pair does not change between them, so this is
+/// computed once per structure-module run, not once per layer (8× fewer `N² × c_z × H` products and
+/// transposes; the GPU engine downloads it once).
+pub(crate) struct PairBias(Vec<Vec<f32>>);
+
+impl PairBias {
+    /// From the layer-normed pair `[N, N, c_z]` through `attention_2d`, on `terms` when it computes it.
+    pub(crate) fn new(
+        attention_2d: &Linear,
+        pair: ArrayView3<f32>,
+        terms: Option<&dyn crate::model::params::config::PairTerms>,
+        scale: f32,
+    ) -> Self {
+        let (n, _, c_z) = pair.dim();
+        let b2d = terms
+            .and_then(|t| t.project(attention_2d))
+            .unwrap_or_else(|| {
+                attention_2d.forward(
+                    pair.into_shape_with_order((n * n, c_z))
+                        .expect("contiguous"),
+                )
+            });
+        let heads = b2d.ncols();
+        Self(
+            (0..heads)
+                .into_par_iter()
+                .map(|head| b2d.column(head).iter().map(|&b| scale * b).collect())
+                .collect(),
+        )
+    }
+
+    /// Head `head`'s bias of query residue `i` over all keys (`n` of them).
+    pub(crate) fn row(&self, head: usize, i: usize, n: usize) -> &[f32] {
+        &self.0[head][i * n..(i + 1) * n]
     }
 }
 
@@ -598,6 +636,9 @@ impl<'w> StructureModule<'w> {
         let common = &self.common;
         let (initial, mut act, pair_ln) = common.start(single, pair);
         let pair_terms = backend.and_then(|b| b.structure_pair(&pair_ln));
+        let bias = self
+            .invariant_point_attention
+            .pair_bias(pair_ln.view(), pair_terms.as_deref());
         let mut affines = vec![QuatAffine::IDENTITY; n];
         let mut traj = Array3::zeros((common.layers, n, 7));
         let mut angles = Array3::zeros((n, 7, 2));
@@ -607,6 +648,7 @@ impl<'w> StructureModule<'w> {
                 pair_ln.view(),
                 &affines,
                 seq_mask,
+                &bias,
                 pair_terms.as_deref(),
             );
             act = common.attention_layer_norm.forward(act.view());

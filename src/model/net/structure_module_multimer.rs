@@ -13,7 +13,7 @@ use ndarray::{s, Array1, Array2, Array3, ArrayView2, ArrayView3, Axis};
 use rayon::prelude::*;
 
 use crate::model::net::structure_module::{
-    all_atoms, attend_over_pair, FoldCommon, KeyPoints, StructureOutput,
+    all_atoms, attend_over_pair, FoldCommon, KeyPoints, PairBias, StructureOutput,
 };
 use crate::model::ops::gemm::matmul;
 use crate::model::ops::geometry::Rigid;
@@ -118,17 +118,27 @@ impl<'w> MultimerIpa<'w> {
         frames: &[Rigid],
         mask: &Array1<f32>,
     ) -> Array2<f32> {
-        self.forward_with(act, pair, frames, mask, None)
+        self.forward_with(act, pair, frames, mask, &self.pair_bias(pair, None), None)
     }
 
-    /// [`Self::forward`] with the pair terms (pair bias, attention over the pair) from `terms` when it
-    /// computes them.
-    pub fn forward_with(
+    /// The pair bias of every layer, for [`Self::forward_with`].
+    pub(crate) fn pair_bias(
+        &self,
+        pair: ArrayView3<f32>,
+        terms: Option<&dyn crate::model::params::config::PairTerms>,
+    ) -> PairBias {
+        PairBias::new(&self.attention_2d, pair, terms, 1.0)
+    }
+
+    /// [`Self::forward`] with the pair bias computed beforehand ([`Self::pair_bias`]) and the attention
+    /// over the pair from `terms` when it computes it.
+    pub(crate) fn forward_with(
         &self,
         act: ArrayView2<f32>,
         pair: ArrayView3<f32>,
         frames: &[Rigid],
         mask: &Array1<f32>,
+        bias: &PairBias,
         terms: Option<&dyn crate::model::params::config::PairTerms>,
     ) -> Array2<f32> {
         let n = act.nrows();
@@ -150,14 +160,6 @@ impl<'w> MultimerIpa<'w> {
         let v_scalar = matmul(act, self.v_scalar);
         let softplus = |x: f32| if x > 20.0 { x } else { x.exp().ln_1p() };
         let point_variance = pq.max(1) as f32 * 9.0 / 2.0;
-        let b2d = terms
-            .and_then(|t| t.project(&self.attention_2d))
-            .unwrap_or_else(|| {
-                self.attention_2d.forward(
-                    pair.into_shape_with_order((n * n, c_z))
-                        .expect("contiguous"),
-                )
-            });
         let third = (1.0f32 / 3.0).sqrt();
         let per_head: Vec<Array2<f32>> = (0..h)
             .into_par_iter()
@@ -168,13 +170,12 @@ impl<'w> MultimerIpa<'w> {
                 let cols = s![.., head * sqk..(head + 1) * sqk];
                 let mut logits = matmul(q_scalar.slice(cols), k_scalar.slice(cols).t());
                 let keys = KeyPoints::new(&k_point, n, pq, h * pq, head * pq);
-                let bias: Vec<f32> = (0..n * n).map(|ij| b2d[[ij, head]]).collect();
                 let mut d2 = vec![0f32; n];
                 for (i, mut row) in logits.rows_mut().into_iter().enumerate() {
                     let at = (i * h + head) * pq;
                     keys.distances(&q_point[at..at + pq], pw, &mut d2);
                     let row = row.as_slice_mut().expect("rows of a fresh array");
-                    let bias = &bias[i * n..(i + 1) * n];
+                    let bias = bias.row(head, i, n);
                     for j in 0..n {
                         // The three terms summed, then scaled together (AlphaFold-Multimer's order).
                         row[j] = (-0.5 * d2[j] + row[j] + bias[j]
@@ -362,6 +363,9 @@ impl<'w> MultimerStructureModule<'w> {
         let common = &self.common;
         let (initial, mut act, pair_ln) = common.start(single, pair);
         let pair_terms = backend.and_then(|b| b.structure_pair(&pair_ln));
+        let bias = self
+            .invariant_point_attention
+            .pair_bias(pair_ln.view(), pair_terms.as_deref());
         let mut frames = vec![Rigid::IDENTITY; n];
         let mut traj = Array3::zeros((common.layers, n, 7));
         let mut angles = Array3::zeros((n, 7, 2));
@@ -371,6 +375,7 @@ impl<'w> MultimerStructureModule<'w> {
                 pair_ln.view(),
                 &frames,
                 seq_mask,
+                &bias,
                 pair_terms.as_deref(),
             );
             act = common.attention_layer_norm.forward(act.view());
