@@ -2,7 +2,8 @@
 //! aligned error and pTM (Suppl. 1.9.7), distogram (1.9.8), experimentally resolved (1.9.10), masked MSA
 //! (1.9.9), and the confidence summaries AlphaFold2 derives from them.
 
-use ndarray::{Array1, Array2, Array3};
+use ndarray::{Array1, Array2, Array3, Axis};
+use rayon::prelude::*;
 
 use crate::model::ops::primitives::{flat2, softmax_rows, unflat3, LayerNorm, Linear};
 use crate::model::params::config::{ModelConfig, ModelKind};
@@ -52,28 +53,34 @@ pub struct PaeOutputs {
 /// AlphaFold2's `predicted_tm_score` with every residue weighted 1, over the residue pairs of different
 /// chains (`asym_id`): the interface pTM. The TM-score scale d0 comes from all residues.
 pub fn interface_ptm(logits: &Array3<f32>, breaks: &Array1<f32>, asym_id: &[i32]) -> f32 {
-    let (n, _, bins) = logits.dim();
+    let n = logits.dim().0;
     let centers = bin_centers(breaks);
+    let tm_per_bin = tm_per_bin(&centers, n);
+    // One aligned residue per task: its row of probabilities in a small scratch array.
+    let per_alignment: Vec<f32> = logits
+        .axis_iter(Axis(0))
+        .into_par_iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let mut row = l.to_owned();
+            softmax_rows(row.view_mut());
+            let partners = (0..n).filter(|&j| asym_id[j] != asym_id[i]).count() as f32;
+            let w = 1.0 / (1e-8 + partners);
+            (0..n)
+                .filter(|&j| asym_id[j] != asym_id[i])
+                .map(|j| row.row(j).dot(&tm_per_bin) * w)
+                .sum()
+        })
+        .collect();
+    per_alignment.into_iter().fold(f32::NEG_INFINITY, f32::max)
+}
+
+/// The TM-score's per-bin term `1 / (1 + (c/d0)²)` over the bin centres, with d0 from `n` residues
+/// (clipped at 19, as AlphaFold2's `predicted_tm_score`).
+fn tm_per_bin(centers: &Array1<f32>, n: usize) -> Array1<f32> {
     let clipped = (n as f32).max(19.0);
     let d0 = 1.24 * (clipped - 15.0).powf(1.0 / 3.0) - 1.8;
-    let tm_per_bin = centers.mapv(|c| 1.0 / (1.0 + c * c / (d0 * d0)));
-    let mut best = f32::NEG_INFINITY;
-    for i in 0..n {
-        let mut row = logits
-            .slice(ndarray::s![i, .., ..])
-            .to_owned()
-            .into_shape_with_order((n, bins))
-            .expect("contiguous");
-        softmax_rows(row.view_mut());
-        let partners = (0..n).filter(|&j| asym_id[j] != asym_id[i]).count() as f32;
-        let w = 1.0 / (1e-8 + partners);
-        let v: f32 = (0..n)
-            .filter(|&j| asym_id[j] != asym_id[i])
-            .map(|j| row.row(j).dot(&tm_per_bin) * w)
-            .sum();
-        best = best.max(v);
-    }
-    best
+    centers.mapv(|c| 1.0 / (1.0 + c * c / (d0 * d0)))
 }
 
 fn linspace(a: f32, b: f32, n: usize) -> Array1<f32> {
@@ -108,43 +115,32 @@ pub(crate) fn plddt_from_logits(logits: &Array2<f32>) -> Array1<f32> {
 
 /// PAE, its maximum and pTM from `[N, N, bins]` logits (AlphaFold2's `compute_predicted_aligned_error` and
 /// `predicted_tm_score` with all residues weighted 1).
-pub(crate) fn pae_from_logits(logits: &Array3<f32>, breaks: &Array1<f32>) -> PaeOutputs {
-    let (n, _, bins) = logits.dim();
+pub(crate) fn pae_from_logits(logits: Array3<f32>, breaks: &Array1<f32>) -> PaeOutputs {
+    let n = logits.dim().0;
     let centers = bin_centers(breaks);
-    let mut probs = logits
-        .clone()
-        .into_shape_with_order((n * n, bins))
-        .expect("contiguous");
-    softmax_rows(probs.view_mut());
-    let pae = Array2::from_shape_vec(
-        (n, n),
-        probs.rows().into_iter().map(|r| r.dot(&centers)).collect(),
-    )
-    .expect("n*n");
-    let clipped = (n as f32).max(19.0);
-    let d0 = 1.24 * (clipped - 15.0).powf(1.0 / 3.0) - 1.8;
-    let tm_per_bin = centers.mapv(|c| 1.0 / (1.0 + c * c / (d0 * d0)));
-    let term = Array2::from_shape_vec(
-        (n, n),
-        probs
-            .rows()
-            .into_iter()
-            .map(|r| r.dot(&tm_per_bin))
-            .collect(),
-    )
-    .expect("n*n");
+    let tm_per_bin = tm_per_bin(&centers, n);
     let w = 1.0 / (1e-8 + n as f32);
-    let per_alignment: Vec<f32> = term
-        .rows()
-        .into_iter()
-        .map(|r| r.iter().map(|v| v * w).sum())
+    // One aligned residue per task, its probabilities in a small scratch array (the whole `[N, N, bins]`
+    // softmax was a serial pass over a copy of the logits, most of the heads' time at L = 384).
+    let mut pae = Array2::<f32>::zeros((n, n));
+    let per_alignment: Vec<f32> = pae
+        .axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .zip(logits.axis_iter(Axis(0)).into_par_iter())
+        .map(|(mut pae_row, l)| {
+            let mut probs = l.to_owned();
+            softmax_rows(probs.view_mut());
+            let mut tm = 0f32;
+            for (j, p) in probs.rows().into_iter().enumerate() {
+                pae_row[j] = p.dot(&centers);
+                tm += p.dot(&tm_per_bin) * w;
+            }
+            tm
+        })
         .collect();
-    let ptm = per_alignment
-        .iter()
-        .copied()
-        .fold(f32::NEG_INFINITY, f32::max);
+    let ptm = per_alignment.into_iter().fold(f32::NEG_INFINITY, f32::max);
     PaeOutputs {
-        logits: logits.clone(),
+        logits,
         breaks: breaks.clone(),
         predicted_aligned_error: pae,
         max_predicted_aligned_error: centers[centers.len() - 1],
@@ -234,7 +230,16 @@ impl<'w> Heads<'w> {
         let plddt = plddt_from_logits(&plddt_logits);
 
         let half = unflat3(self.distogram.forward(flat2(pair)), n, n);
-        let distogram_logits = &half + &half.view().permuted_axes([1, 0, 2]);
+        // Symmetrised: `half[i, j] + half[j, i]`, one residue's row per task.
+        let mut distogram_logits = Array3::<f32>::zeros(half.dim());
+        distogram_logits
+            .axis_iter_mut(Axis(0))
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(i, mut out)| {
+                out.assign(&half.index_axis(Axis(0), i));
+                out += &half.index_axis(Axis(1), i);
+            });
         let distogram_bin_edges = linspace(
             DISTOGRAM_FIRST_BREAK,
             DISTOGRAM_LAST_BREAK,
@@ -247,7 +252,7 @@ impl<'w> Heads<'w> {
 
         let pae = self.predicted_aligned_error.as_ref().map(|head| {
             let logits = unflat3(head.forward(flat2(pair)), n, n);
-            pae_from_logits(&logits, &linspace(0.0, PAE_MAX_ERROR_BIN, head.c_out() - 1))
+            pae_from_logits(logits, &linspace(0.0, PAE_MAX_ERROR_BIN, head.c_out() - 1))
         });
         HeadOutputs {
             plddt_logits,
@@ -257,6 +262,70 @@ impl<'w> Heads<'w> {
             experimentally_resolved_logits,
             masked_msa_logits,
             pae,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Random-ish logits with a wide range (a fixed linear congruential sequence).
+    fn logits(n: usize, bins: usize) -> Array3<f32> {
+        let mut state = 12345u32;
+        Array3::from_shape_fn((n, n, bins), |_| {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (state >> 8) as f32 / (1 << 24) as f32 * 20.0 - 10.0
+        })
+    }
+
+    /// PAE, pTM and interface pTM per aligned residue in parallel give the bits of the whole-tensor
+    /// softmax they replaced, with any number of threads.
+    #[test]
+    fn pae_and_ptm_match_the_whole_tensor_computation_with_any_threads() {
+        let (n, bins) = (23, 64);
+        let x = logits(n, bins);
+        let breaks = linspace(0.0, PAE_MAX_ERROR_BIN, bins - 1);
+        let asym: Vec<i32> = (0..n).map(|i| i32::from(i >= 9)).collect();
+        // The reference: softmax over a copy of all rows, then the expectations row by row.
+        let centers = bin_centers(&breaks);
+        let tm = tm_per_bin(&centers, n);
+        let mut probs = x.clone().into_shape_with_order((n * n, bins)).unwrap();
+        softmax_rows(probs.view_mut());
+        let pae: Vec<f32> = probs.rows().into_iter().map(|r| r.dot(&centers)).collect();
+        let w = 1.0 / (1e-8 + n as f32);
+        let ptm = (0..n)
+            .map(|i| {
+                (0..n)
+                    .map(|j| probs.row(i * n + j).dot(&tm) * w)
+                    .sum::<f32>()
+            })
+            .fold(f32::NEG_INFINITY, f32::max);
+        let iptm = (0..n)
+            .map(|i| {
+                let partners = (0..n).filter(|&j| asym[j] != asym[i]).count() as f32;
+                let w = 1.0 / (1e-8 + partners);
+                (0..n)
+                    .filter(|&j| asym[j] != asym[i])
+                    .map(|j| probs.row(i * n + j).dot(&tm) * w)
+                    .sum::<f32>()
+            })
+            .fold(f32::NEG_INFINITY, f32::max);
+        for threads in [1, 2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let (out, got_iptm) = pool.install(|| {
+                (
+                    pae_from_logits(x.clone(), &breaks),
+                    interface_ptm(&x, &breaks, &asym),
+                )
+            });
+            assert_eq!(out.predicted_aligned_error.as_slice().unwrap(), &pae[..]);
+            assert_eq!(out.ptm.to_bits(), ptm.to_bits(), "{threads} threads");
+            assert_eq!(got_iptm.to_bits(), iptm.to_bits(), "{threads} threads");
+            assert_eq!(out.logits, x);
         }
     }
 }
