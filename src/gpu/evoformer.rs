@@ -164,6 +164,127 @@ struct Layout {
     pair: Option<(usize, usize, usize)>,
 }
 
+/// Bytes of one batch entry's attention temporaries over `n` positions: queries and keys (`qk` wide),
+/// values and weighted values (`v` wide), alive together (the gate comes after the first three go).
+pub(super) fn attention_bytes_per_entry(n: usize, qk: usize, v: usize) -> usize {
+    n * (2 * qk + 2 * v) * 4
+}
+
+/// The rows of batch entries `b0..b0 + nb` of a [`Layout`], as GEMM operands: one block of rows when
+/// each entry's positions are contiguous (MSA rows, starting-node pair rows), or one `[nb, c]` block
+/// per position when the entries are adjacent rows of every position (MSA columns, ending-node pair
+/// columns). Chunk-local tensors hold the chunk's rows in the same order.
+enum ChunkRows {
+    /// Rows `first..first + count`.
+    Block { first: usize, count: usize },
+    /// For each of `positions` positions `p`: rows `first + p·stride ..` (`nb` of them).
+    PerPosition {
+        first: usize,
+        nb: usize,
+        positions: usize,
+        stride: usize,
+    },
+}
+
+impl ChunkRows {
+    fn new(l: &Layout, b0: usize, nb: usize) -> GpuResult<Self> {
+        if l.rn == 1 && l.rb == l.n {
+            Ok(Self::Block {
+                first: b0 * l.n,
+                count: nb * l.n,
+            })
+        } else if l.rb == 1 {
+            Ok(Self::PerPosition {
+                first: b0,
+                nb,
+                positions: l.n,
+                stride: l.rn,
+            })
+        } else {
+            Err(GpuError::Unsupported(format!(
+                "an attention layout with strides {} / {}",
+                l.rb, l.rn
+            )))
+        }
+    }
+
+    /// Strides (entry, position) of the chunk's rows in chunk-local tensors.
+    fn local_strides(&self, n: usize) -> (usize, usize) {
+        match *self {
+            Self::Block { .. } => (n, 1),
+            Self::PerPosition { nb, .. } => (1, nb),
+        }
+    }
+
+    /// (GEMM batch, rows per product, operand over `t` with `cols` columns, chunk-local operand).
+    fn operands<'t>(&self, t: &'t Tensor, cols: usize) -> (usize, usize, Operand<'t>) {
+        match *self {
+            Self::Block { first, count } => (1, count, Operand::rows(t, first * cols, cols)),
+            Self::PerPosition {
+                first,
+                nb,
+                positions,
+                stride,
+            } => (
+                positions,
+                nb,
+                Operand::strided(t, first * cols, stride * cols, cols, 1),
+            ),
+        }
+    }
+
+    /// `x`'s chunk rows `@ w (+ bias) · alpha` into a new chunk-local tensor.
+    fn project(
+        &self,
+        gpu: &Gpu,
+        name: &str,
+        x: &Tensor,
+        w: &ops::GpuMatrix,
+        bias: Option<&Tensor>,
+        alpha: f32,
+    ) -> GpuResult<Tensor> {
+        let (batch, m, a) = self.operands(x, w.rows);
+        let out = gpu.zeros(name, batch * m * w.cols)?;
+        gemm(
+            gpu,
+            (m, w.cols, w.rows, batch),
+            a,
+            Operand::rows(&w.t, 0, w.cols),
+            Operand::strided(&out, 0, m * w.cols, w.cols, 1),
+            Epilogue {
+                alpha,
+                bias,
+                ..Default::default()
+            },
+        )?;
+        Ok(out)
+    }
+
+    /// `target`'s chunk rows `+= local @ w + bias` (`local`: chunk-local rows).
+    fn add_projection(
+        &self,
+        gpu: &Gpu,
+        local: &Tensor,
+        w: &ops::GpuMatrix,
+        bias: &Tensor,
+        target: &Tensor,
+    ) -> GpuResult<()> {
+        let (batch, m, c) = self.operands(target, w.cols);
+        gemm(
+            gpu,
+            (m, w.cols, w.rows, batch),
+            Operand::strided(local, 0, m * w.rows, w.rows, 1),
+            Operand::rows(&w.t, 0, w.cols),
+            c,
+            Epilogue {
+                bias: Some(bias),
+                accumulate: true,
+                ..Default::default()
+            },
+        )
+    }
+}
+
 impl Session<'_> {
     /// `ln` applied to `rows` rows of `x`, into a new tensor (`name` for errors).
     fn normed(
@@ -203,7 +324,10 @@ impl Session<'_> {
     }
 
     /// AlphaFold2's `Attention` over the layer-normed rows `x [rows, c]`: the update is added to
-    /// `target` (`[rows, c_out]`, the same rows).
+    /// `target` (`[rows, c_out]`, the same rows). In chunks of batch entries (MSA rows, pair rows or
+    /// columns) so that the queries, keys, values and weighted values of all rows never exist at once:
+    /// they were the engine's largest temporaries (5× the MSA for the MSA row attention). Every
+    /// element is computed as without chunks, so the bits do not depend on the chunk size.
     #[allow(clippy::too_many_arguments)]
     fn gated_attention(
         &mut self,
@@ -217,45 +341,51 @@ impl Session<'_> {
     ) -> GpuResult<()> {
         let gpu = self.gpu;
         let (h, d, dv) = (att.heads, att.key_dim, att.value_dim);
+        debug_assert_eq!(rows, l.batch * l.n);
         let wq = self.weights.matrix(gpu, att.query)?;
         let wk = self.weights.matrix(gpu, att.key)?;
         let wv = self.weights.matrix(gpu, att.value)?;
-        let q = linear(
-            gpu,
-            "attention.q",
-            x,
-            rows,
-            &wq,
-            None,
-            (d as f32).powf(-0.5),
-        )?;
-        let k = linear(gpu, "attention.k", x, rows, &wk, None, 1.0)?;
-        let v = linear(gpu, "attention.v", x, rows, &wv, None, 1.0)?;
-        let avg = gpu.zeros("attention.avg", rows * h * dv)?;
-        let g = AttentionGeometry {
-            batch: l.batch,
-            n: l.n,
-            heads: h,
-            d,
-            dv,
-            qk_sb: l.rb * h * d,
-            qk_sn: l.rn * h * d,
-            v_sb: l.rb * h * dv,
-            v_sn: l.rn * h * dv,
-            o_sb: l.rb * h * dv,
-            o_sn: l.rn * h * dv,
-            m_off: 0,
-            m_sb: l.m_sb,
-            m_sk: l.m_sk,
-            pair: l.pair,
+        let gating = match att.gating {
+            Some(wb) => Some(self.weights.affine(gpu, wb)?),
+            None => None,
         };
-        ops::attention(gpu, &g, &q, &k, &v, mask, pair_bias, &avg)?;
-        drop((q, k, v));
-        if let Some(gating) = att.gating {
-            let gate = self.affine("attention.gate", x, rows, gating)?;
-            ops::gate(gpu, &avg, &gate)?;
+        let (wo, bo) = self.weights.affine(gpu, (att.output, att.output_b))?;
+        let chunk = rows_per_chunk(gpu, l.batch, attention_bytes_per_entry(l.n, h * d, h * dv));
+        for b0 in (0..l.batch).step_by(chunk) {
+            let nb = chunk.min(l.batch - b0);
+            let part = ChunkRows::new(l, b0, nb)?;
+            let q = part.project(gpu, "attention.q", x, &wq, None, (d as f32).powf(-0.5))?;
+            let k = part.project(gpu, "attention.k", x, &wk, None, 1.0)?;
+            let v = part.project(gpu, "attention.v", x, &wv, None, 1.0)?;
+            let avg = gpu.zeros("attention.avg", nb * l.n * h * dv)?;
+            // The chunk's own rows: entry b, position p at `b·rb + p·rn`.
+            let (rb, rn) = part.local_strides(l.n);
+            let g = AttentionGeometry {
+                batch: nb,
+                n: l.n,
+                heads: h,
+                d,
+                dv,
+                qk_sb: rb * h * d,
+                qk_sn: rn * h * d,
+                v_sb: rb * h * dv,
+                v_sn: rn * h * dv,
+                o_sb: rb * h * dv,
+                o_sn: rn * h * dv,
+                m_off: b0 * l.m_sb,
+                m_sb: l.m_sb,
+                m_sk: l.m_sk,
+                pair: l.pair,
+            };
+            ops::attention(gpu, &g, &q, &k, &v, mask, pair_bias, &avg)?;
+            drop((q, k, v));
+            if let Some((wg, bg)) = &gating {
+                let gate = part.project(gpu, "attention.gate", x, wg, Some(bg), 1.0)?;
+                ops::gate(gpu, &avg, &gate)?;
+            }
+            part.add_projection(gpu, &avg, &wo, &bo, target)?;
         }
-        self.add_affine(&avg, rows, (att.output, att.output_b), target, 0)
+        Ok(())
     }
 
     /// Alg. 7, its update added to `out` (`[S, R, c_m]`; the block passes `s.msa`).

@@ -219,10 +219,10 @@ fn gpu_blocks_match_the_cpu_engine_and_repeat_bit_for_bit() {
             msa: msa.clone(),
             pair: f.pair.clone(),
         };
-        let run_gpu = || {
-            let state = State::upload(&gpu, &start, &f.msa_mask, &f.pair_mask).unwrap();
+        let run_gpu = |gpu: &Gpu| {
+            let state = State::upload(gpu, &start, &f.msa_mask, &f.pair_mask).unwrap();
             let mut session = Session {
-                gpu: &gpu,
+                gpu,
                 weights: WeightCache::default(),
             };
             session.block(&block, &state).unwrap();
@@ -230,13 +230,24 @@ fn gpu_blocks_match_the_cpu_engine_and_repeat_bit_for_bit() {
                 msa: Array3::zeros((0, 0, 0)),
                 pair: Array3::zeros((0, 0, 0)),
             };
-            state.download(&gpu, &mut act).unwrap();
+            state.download(gpu, &mut act).unwrap();
             act
         };
-        let ours = run_gpu();
-        let again = run_gpu();
+        let ours = run_gpu(&gpu);
+        let again = run_gpu(&gpu);
         assert_eq!(ours.msa, again.msa, "{key}: the same GPU gave other bits");
         assert_eq!(ours.pair, again.pair, "{key}: the same GPU gave other bits");
+        // A binding limit of 4x the largest activation (the weights must fit): each chunk may hold the
+        // largest activation's bytes, so the attentions run in chunks of about a quarter of their rows
+        // (q, k, v and the weighted values per row), the transitions and the outer product mean in
+        // chunks too; the bits may not change.
+        let largest = 4 * msa.len().max(f.pair.len()) as u64;
+        let mut capped = Gpu::new().unwrap();
+        capped.cap_binding_bytes(4 * largest);
+        eprintln!("{key}: msa {:?}, pair {:?}", msa.dim(), f.pair.dim());
+        let chunked = run_gpu(&capped);
+        assert_eq!(ours.msa, chunked.msa, "{key}: chunking changed the bits");
+        assert_eq!(ours.pair, chunked.pair, "{key}: chunking changed the bits");
         let mut cpu = Activations {
             msa: msa.clone(),
             pair: f.pair.clone(),
@@ -253,6 +264,94 @@ fn gpu_blocks_match_the_cpu_engine_and_repeat_bit_for_bit() {
             &format!("{key}/pair"),
             ours.pair.into_dyn(),
             cpu.pair.into_dyn(),
+        );
+    }
+}
+
+/// The attentions' share of the GPU memory estimate (`memory::attention_elements`, the layer-normed
+/// rows plus one chunk's queries, keys, values and weighted values) against what the engine allocates:
+/// the peak of one MSA row, MSA column and triangle attention on the block fixture, with the adapter's
+/// binding limit and with one that cuts them into chunks, to the byte (the fixtures' models are too
+/// small for an attention to be a whole prediction's largest step).
+#[test]
+fn gpu_attention_peaks_match_the_memory_estimate() {
+    use ferrofold::gpu::memory::attention_elements;
+    let f = Fixture::load();
+    let c = &f.cfg.evoformer;
+    let (seqs, res, c_m) = f.msa.dim();
+    let c_z = f.pair.dim().2;
+    let (s, r, rr) = (seqs as u64, res as u64, (res * res) as u64);
+    let row = MsaRowAttentionWithPairBias::load(
+        &f.scope("msa_row_attention_with_pair_bias"),
+        c.msa_channel,
+        c.pair_channel,
+        c.msa_heads,
+    )
+    .unwrap();
+    let col =
+        MsaColumnAttention::load(&f.scope("msa_column_attention"), c.msa_channel, c.msa_heads)
+            .unwrap();
+    let tri = TriangleAttention::load(
+        &f.scope("triangle_attention_ending_node"),
+        Node::Ending,
+        c.pair_channel,
+        c.pair_heads,
+    )
+    .unwrap();
+    let act = Activations {
+        msa: f.msa.clone(),
+        pair: f.pair.clone(),
+    };
+    let largest = 4 * f.msa.len().max(f.pair.len()) as u64;
+    for cap in [None, Some(4 * largest)] {
+        let mut gpu = Gpu::new().unwrap();
+        if let Some(cap) = cap {
+            gpu.cap_binding_bytes(cap);
+        }
+        let binding = gpu.max_binding_bytes();
+        let state = State::upload(&gpu, &act, &f.msa_mask, &f.pair_mask).unwrap();
+        let out = gpu.zeros("update", f.msa.len().max(f.pair.len())).unwrap();
+        let mut session = Session {
+            gpu: &gpu,
+            weights: WeightCache::default(),
+        };
+        // Bytes allocated beyond what is alive before, on a second run (the weights cached by the
+        // first).
+        let mut peak = |run: &dyn Fn(&mut Session)| {
+            run(&mut session);
+            gpu.wait().unwrap();
+            gpu.reset_peak_bytes();
+            let before = gpu.peak_bytes();
+            run(&mut session);
+            gpu.wait().unwrap();
+            gpu.peak_bytes() - before
+        };
+        let (h_msa, h_pair) = (c.msa_heads as u64, c.pair_heads as u64);
+        // Row attention: the normed pair and its bias, then the bias with the attention.
+        let expected_row = (rr * (c_z as u64 + h_msa))
+            .max(rr * h_msa + attention_elements(s, r, c_m as u64, binding));
+        let got_row = peak(&|se| se.msa_row_attention(&row, &state, &out).unwrap());
+        let expected_col = attention_elements(r, s, c_m as u64, binding);
+        let got_col = peak(&|se| se.msa_column_attention(&col, &state, &out).unwrap());
+        let expected_tri = rr * h_pair + attention_elements(r, r, c_z as u64, binding);
+        let got_tri = peak(&|se| se.triangle_attention(&tri, &state, &out).unwrap());
+        eprintln!(
+            "binding limit {binding}: row {got_row} / column {got_col} / triangle {got_tri} bytes"
+        );
+        assert_eq!(
+            got_row,
+            4 * expected_row,
+            "MSA row attention, limit {binding}"
+        );
+        assert_eq!(
+            got_col,
+            4 * expected_col,
+            "MSA column attention, limit {binding}"
+        );
+        assert_eq!(
+            got_tri,
+            4 * expected_tri,
+            "triangle attention, limit {binding}"
         );
     }
 }
