@@ -489,6 +489,46 @@ fn adapter_memory(adapter: &wgpu::Adapter) -> Option<u64> {
     }
 }
 
+/// The adapter [`Gpu::new`] would open, found without opening a device and not kept: `--device auto`'s
+/// first question. A software adapter (lavapipe, WARP) is not used by `auto`, and opening a device on it
+/// to find that out kept the device and its threads for the whole CPU run, memory the estimate
+/// `--memory-budget` is checked against does not hold: the demo model at L = 150 peaked at 151 MiB RSS
+/// with `auto` on lavapipe, 132 MiB with this probe, 80 MiB with `--device cpu` (the Vulkan driver
+/// loaded by the probe stays mapped). Remembered, like [`shared`].
+pub fn probe() -> Result<AdapterSummary, String> {
+    static PROBE: std::sync::OnceLock<Result<AdapterSummary, String>> = std::sync::OnceLock::new();
+    PROBE
+        .get_or_init(|| {
+            let instance = wgpu::Instance::new(
+                wgpu::InstanceDescriptor::new_without_display_handle_from_env(),
+            );
+            let adapter =
+                pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+                    power_preference: wgpu::PowerPreference::HighPerformance,
+                    ..Default::default()
+                }))
+                .map_err(|e| GpuError::NoAdapter(e.to_string()).to_string())?;
+            let info = adapter.get_info();
+            Ok(AdapterSummary {
+                software: info.device_type == wgpu::DeviceType::Cpu,
+                description: format!(
+                    "{} ({:?}, {:?}, driver {} {})",
+                    info.name, info.device_type, info.backend, info.driver, info.driver_info
+                ),
+            })
+        })
+        .clone()
+}
+
+/// What [`probe`] tells.
+#[derive(Debug, Clone)]
+pub struct AdapterSummary {
+    /// A software rasteriser (see [`Gpu::is_software`]).
+    pub software: bool,
+    /// Name, type, backend and driver.
+    pub description: String,
+}
+
 /// The process's GPU, opened once (`Err` is remembered too: a machine without an adapter is asked once).
 pub fn shared() -> Result<Arc<Gpu>, String> {
     static GPU: std::sync::OnceLock<Result<Arc<Gpu>, String>> = std::sync::OnceLock::new();

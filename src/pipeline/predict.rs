@@ -963,8 +963,15 @@ fn choose_engine(
                 fallback: false,
             }))
         }
-        Device::Auto => match crate::gpu::shared() {
-            Ok(gpu) if !gpu.is_software() => {
+        // The adapter is probed first, without opening it: a software one is not opened at all.
+        Device::Auto => match crate::gpu::probe().and_then(|a| {
+            if a.software {
+                Ok(Err(a))
+            } else {
+                crate::gpu::shared().map(Ok)
+            }
+        }) {
+            Ok(Ok(gpu)) => {
                 if let Some(x) = inputs.first() {
                     let check =
                         gpu_budget_check(opts, &gpu, m, crate::model::engine::gpu_sizes(net, x));
@@ -983,10 +990,10 @@ fn choose_engine(
                     fallback: true,
                 }))
             }
-            Ok(gpu) => {
+            Ok(Err(adapter)) => {
                 info!(
                     "{model}: only a software GPU adapter found ({}); running on the CPU (--device gpu uses it)",
-                    gpu.describe()
+                    adapter.description
                 );
                 Ok(cpu())
             }

@@ -550,6 +550,16 @@ fn predict_device_gpu_matches_cpu_and_fails_cleanly_without_an_adapter() {
         .map(|(a, b)| (a - b).abs())
         .fold(0.0, f64::max);
     assert!(worst <= 1e-3, "GPU and CPU coordinates differ by {worst} Å");
+    // `auto` with only lavapipe: the adapter is probed, not used — the CPU engine's very bits.
+    let auto_sw = d.join("auto_software");
+    let r = run("auto", &auto_sw, false);
+    let log = String::from_utf8_lossy(&r.stderr);
+    assert!(r.status.success(), "{log}");
+    assert!(
+        log.contains("only a software GPU adapter found") && !log.contains("GPU engine on"),
+        "{log}"
+    );
+    assert_eq!(pdb_coords(&auto_sw), c);
 
     let none = d.join("none");
     let r = run("gpu", &none, true);
