@@ -244,20 +244,7 @@ impl ChunkRows {
         alpha: f32,
     ) -> GpuResult<Tensor> {
         let (batch, m, a) = self.operands(x, w.rows);
-        let out = gpu.zeros(name, batch * m * w.cols)?;
-        gemm(
-            gpu,
-            (m, w.cols, w.rows, batch),
-            a,
-            Operand::rows(&w.t, 0, w.cols),
-            Operand::strided(&out, 0, m * w.cols, w.cols, 1),
-            Epilogue {
-                alpha,
-                bias,
-                ..Default::default()
-            },
-        )?;
-        Ok(out)
+        ops::linear_from(gpu, name, a, (batch, m), w, bias, alpha)
     }
 
     /// `target`'s chunk rows `+= local @ w + bias` (`local`: chunk-local rows).

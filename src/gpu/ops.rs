@@ -182,13 +182,34 @@ pub fn linear(
     bias: Option<&Tensor>,
     alpha: f32,
 ) -> GpuResult<Tensor> {
-    let out = gpu.zeros(name, rows * w.cols)?;
+    linear_from(
+        gpu,
+        name,
+        Operand::rows(x, 0, w.rows),
+        (1, rows),
+        w,
+        bias,
+        alpha,
+    )
+}
+
+/// `batch` products `(a[b] [m, c_in] @ w (+ bias)) · alpha` into a new `[batch·m, c_out]` tensor.
+pub fn linear_from(
+    gpu: &Gpu,
+    name: &str,
+    a: Operand,
+    (batch, m): (usize, usize),
+    w: &GpuMatrix,
+    bias: Option<&Tensor>,
+    alpha: f32,
+) -> GpuResult<Tensor> {
+    let out = gpu.zeros(name, batch * m * w.cols)?;
     gemm(
         gpu,
-        (rows, w.cols, w.rows, 1),
-        Operand::rows(x, 0, w.rows),
+        (m, w.cols, w.rows, batch),
+        a,
         Operand::rows(&w.t, 0, w.cols),
-        Operand::rows(&out, 0, w.cols),
+        Operand::strided(&out, 0, m * w.cols, w.cols, 1),
         Epilogue {
             alpha,
             bias,
