@@ -184,7 +184,8 @@ fn main() {
         (
             "heads",
             Box::new(|| {
-                net.heads.forward(&single, &pair, &msa, &structure.act);
+                net.heads
+                    .forward(&single, &pair, &msa, &structure.act, None);
             }),
         ),
     ];

@@ -174,17 +174,14 @@ impl<'w> AlphaFold<'w> {
             pair: prev.pair,
             single,
         };
-        let mut heads = self
-            .heads
-            .forward(&trunk.single, &trunk.pair, &trunk.msa, &structure.act);
-        if let (Some(pae), Some(chains)) = (heads.pae.as_mut(), first.chains.as_ref()) {
-            let asym = chains.asym_id.to_vec();
-            pae.iptm = Some(crate::model::net::heads::interface_ptm(
-                &pae.logits,
-                &pae.breaks,
-                &asym,
-            ));
-        }
+        let asym = first.chains.as_ref().map(|c| c.asym_id.to_vec());
+        let heads = self.heads.forward(
+            &trunk.single,
+            &trunk.pair,
+            &trunk.msa,
+            &structure.act,
+            asym.as_deref(),
+        );
         Prediction {
             iterations: times.len(),
             iteration_seconds: times,

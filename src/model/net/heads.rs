@@ -50,31 +50,6 @@ pub struct PaeOutputs {
     pub iptm: Option<f32>,
 }
 
-/// AlphaFold2's `predicted_tm_score` with every residue weighted 1, over the residue pairs of different
-/// chains (`asym_id`): the interface pTM. The TM-score scale d0 comes from all residues.
-pub fn interface_ptm(logits: &Array3<f32>, breaks: &Array1<f32>, asym_id: &[i32]) -> f32 {
-    let n = logits.dim().0;
-    let centers = bin_centers(breaks);
-    let tm_per_bin = tm_per_bin(&centers, n);
-    // One aligned residue per task: its row of probabilities in a small scratch array.
-    let per_alignment: Vec<f32> = logits
-        .axis_iter(Axis(0))
-        .into_par_iter()
-        .enumerate()
-        .map(|(i, l)| {
-            let mut row = l.to_owned();
-            softmax_rows(row.view_mut());
-            let partners = (0..n).filter(|&j| asym_id[j] != asym_id[i]).count() as f32;
-            let w = 1.0 / (1e-8 + partners);
-            (0..n)
-                .filter(|&j| asym_id[j] != asym_id[i])
-                .map(|j| row.row(j).dot(&tm_per_bin) * w)
-                .sum()
-        })
-        .collect();
-    per_alignment.into_iter().fold(f32::NEG_INFINITY, f32::max)
-}
-
 /// The TM-score's per-bin term `1 / (1 + (c/d0)²)` over the bin centres, with d0 from `n` residues
 /// (clipped at 19, as AlphaFold2's `predicted_tm_score`).
 fn tm_per_bin(centers: &Array1<f32>, n: usize) -> Array1<f32> {
@@ -114,8 +89,14 @@ pub(crate) fn plddt_from_logits(logits: &Array2<f32>) -> Array1<f32> {
 }
 
 /// PAE, its maximum and pTM from `[N, N, bins]` logits (AlphaFold2's `compute_predicted_aligned_error` and
-/// `predicted_tm_score` with all residues weighted 1).
-pub(crate) fn pae_from_logits(logits: Array3<f32>, breaks: &Array1<f32>) -> PaeOutputs {
+/// `predicted_tm_score` with all residues weighted 1), and with chains (`asym_id`) the interface pTM:
+/// the same score over the residue pairs of different chains (Evans et al. 2021 eq. 2; d0 from all
+/// residues), from the same probabilities.
+pub(crate) fn pae_from_logits(
+    logits: Array3<f32>,
+    breaks: &Array1<f32>,
+    asym_id: Option<&[i32]>,
+) -> PaeOutputs {
     let n = logits.dim().0;
     let centers = bin_centers(breaks);
     let tm_per_bin = tm_per_bin(&centers, n);
@@ -123,29 +104,41 @@ pub(crate) fn pae_from_logits(logits: Array3<f32>, breaks: &Array1<f32>) -> PaeO
     // One aligned residue per task, its probabilities in a small scratch array (the whole `[N, N, bins]`
     // softmax was a serial pass over a copy of the logits, most of the heads' time at L = 384).
     let mut pae = Array2::<f32>::zeros((n, n));
-    let per_alignment: Vec<f32> = pae
+    let per_alignment: Vec<(f32, f32)> = pae
         .axis_iter_mut(Axis(0))
         .into_par_iter()
         .zip(logits.axis_iter(Axis(0)).into_par_iter())
-        .map(|(mut pae_row, l)| {
+        .enumerate()
+        .map(|(i, (mut pae_row, l))| {
             let mut probs = l.to_owned();
             softmax_rows(probs.view_mut());
-            let mut tm = 0f32;
+            let partner = |j: usize| asym_id.is_some_and(|a| a[j] != a[i]);
+            let w_partner = 1.0 / (1e-8 + (0..n).filter(|&j| partner(j)).count() as f32);
+            let (mut tm, mut interface) = (0f32, 0f32);
             for (j, p) in probs.rows().into_iter().enumerate() {
                 pae_row[j] = p.dot(&centers);
-                tm += p.dot(&tm_per_bin) * w;
+                let term = p.dot(&tm_per_bin);
+                tm += term * w;
+                if partner(j) {
+                    interface += term * w_partner;
+                }
             }
-            tm
+            (tm, interface)
         })
         .collect();
-    let ptm = per_alignment.into_iter().fold(f32::NEG_INFINITY, f32::max);
+    let best = |pick: fn(&(f32, f32)) -> f32| {
+        per_alignment
+            .iter()
+            .map(pick)
+            .fold(f32::NEG_INFINITY, f32::max)
+    };
     PaeOutputs {
+        ptm: best(|t| t.0),
+        iptm: asym_id.map(|_| best(|t| t.1)),
         logits,
         breaks: breaks.clone(),
         predicted_aligned_error: pae,
         max_predicted_aligned_error: centers[centers.len() - 1],
-        ptm,
-        iptm: None,
     }
 }
 
@@ -212,13 +205,15 @@ impl<'w> Heads<'w> {
     }
 
     /// Runs every head. `single` is the trunk's single representation, `pair` the trunk's pair, `msa`
-    /// the trunk's MSA, `structure_act` the structure module's final activations.
+    /// the trunk's MSA, `structure_act` the structure module's final activations; with `asym_id` (the
+    /// chain of each residue, AlphaFold-Multimer) the PAE head's outputs include the interface pTM.
     pub fn forward(
         &self,
         single: &Array2<f32>,
         pair: &Array3<f32>,
         msa: &Array3<f32>,
         structure_act: &Array2<f32>,
+        asym_id: Option<&[i32]>,
     ) -> HeadOutputs {
         let (n, _, _) = pair.dim();
         let a = self.plddt_input_layer_norm.forward(structure_act.view());
@@ -252,7 +247,11 @@ impl<'w> Heads<'w> {
 
         let pae = self.predicted_aligned_error.as_ref().map(|head| {
             let logits = unflat3(head.forward(flat2(pair)), n, n);
-            pae_from_logits(logits, &linspace(0.0, PAE_MAX_ERROR_BIN, head.c_out() - 1))
+            pae_from_logits(
+                logits,
+                &linspace(0.0, PAE_MAX_ERROR_BIN, head.c_out() - 1),
+                asym_id,
+            )
         });
         HeadOutputs {
             plddt_logits,
@@ -279,8 +278,8 @@ mod tests {
         })
     }
 
-    /// PAE, pTM and interface pTM per aligned residue in parallel give the bits of the whole-tensor
-    /// softmax they replaced, with any number of threads.
+    /// PAE, pTM and interface pTM per aligned residue in parallel, in one pass, give the bits of the
+    /// whole-tensor softmax they replaced, with any number of threads.
     #[test]
     fn pae_and_ptm_match_the_whole_tensor_computation_with_any_threads() {
         let (n, bins) = (23, 64);
@@ -317,10 +316,11 @@ mod tests {
                 .build()
                 .unwrap();
             let (out, got_iptm) = pool.install(|| {
-                (
-                    pae_from_logits(x.clone(), &breaks),
-                    interface_ptm(&x, &breaks, &asym),
-                )
+                let monomer = pae_from_logits(x.clone(), &breaks, None);
+                let chains = pae_from_logits(x.clone(), &breaks, Some(&asym));
+                assert_eq!(monomer.iptm, None);
+                assert_eq!(monomer.ptm.to_bits(), chains.ptm.to_bits());
+                (monomer, chains.iptm.unwrap())
             });
             assert_eq!(out.predicted_aligned_error.as_slice().unwrap(), &pae[..]);
             assert_eq!(out.ptm.to_bits(), ptm.to_bits(), "{threads} threads");
