@@ -110,13 +110,7 @@ impl Gpu {
     /// Opens the first high-performance adapter wgpu finds (`WGPU_BACKEND` / `WGPU_ADAPTER_NAME` narrow
     /// the choice), with the adapter's own limits.
     pub fn new() -> GpuResult<Self> {
-        let instance =
-            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-        let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
-            power_preference: wgpu::PowerPreference::HighPerformance,
-            ..Default::default()
-        }))
-        .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
+        let adapter = find_adapter()?;
         let info = adapter.get_info();
         let have = adapter.limits();
         let adapter_memory = adapter_memory(&adapter);
@@ -489,6 +483,18 @@ fn adapter_memory(adapter: &wgpu::Adapter) -> Option<u64> {
     }
 }
 
+/// The first high-performance adapter wgpu finds (`WGPU_BACKEND` / `WGPU_ADAPTER_NAME` narrow the
+/// choice).
+fn find_adapter() -> GpuResult<wgpu::Adapter> {
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+        power_preference: wgpu::PowerPreference::HighPerformance,
+        ..Default::default()
+    }))
+    .map_err(|e| GpuError::NoAdapter(e.to_string()))
+}
+
 /// The adapter [`Gpu::new`] would open, found without opening a device and not kept: `--device auto`'s
 /// first question. A software adapter (lavapipe, WARP) is not used by `auto`, and opening a device on it
 /// to find that out kept the device and its threads for the whole CPU run, memory the estimate
@@ -499,16 +505,7 @@ pub fn probe() -> Result<AdapterSummary, String> {
     static PROBE: std::sync::OnceLock<Result<AdapterSummary, String>> = std::sync::OnceLock::new();
     PROBE
         .get_or_init(|| {
-            let instance = wgpu::Instance::new(
-                wgpu::InstanceDescriptor::new_without_display_handle_from_env(),
-            );
-            let adapter =
-                pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
-                    power_preference: wgpu::PowerPreference::HighPerformance,
-                    ..Default::default()
-                }))
-                .map_err(|e| GpuError::NoAdapter(e.to_string()).to_string())?;
-            let info = adapter.get_info();
+            let info = find_adapter().map_err(|e| e.to_string())?.get_info();
             Ok(AdapterSummary {
                 software: info.device_type == wgpu::DeviceType::Cpu,
                 description: format!(

@@ -943,66 +943,56 @@ fn choose_engine(
     model: &str,
 ) -> Result<Box<dyn Engine>, String> {
     let cpu = || -> Box<dyn Engine> { Box::new(CpuEngine) };
-    match opts.device {
-        Device::Cpu => Ok(cpu()),
-        Device::Gpu => {
-            let gpu = crate::gpu::shared().map_err(|e| format!("--device gpu: {e}"))?;
-            if let Some(x) = inputs.first() {
-                let check =
-                    gpu_budget_check(opts, &gpu, m, crate::model::engine::gpu_sizes(net, x));
-                if check.over.is_some() {
-                    return Err(format!(
-                        "--device gpu: GPU memory {}: over budget (use --device cpu or auto, or raise --gpu-memory-budget)",
-                        check.report
-                    ));
-                }
-            }
-            info!("{model}: GPU engine on {}", gpu.describe());
-            Ok(Box::new(GpuEngine {
-                gpu,
-                fallback: false,
-            }))
-        }
-        // The adapter is probed first, without opening it: a software one is not opened at all.
-        Device::Auto => match crate::gpu::probe().and_then(|a| {
+    let fallback = match opts.device {
+        Device::Cpu => return Ok(cpu()),
+        Device::Gpu => false,
+        Device::Auto => true,
+    };
+    // `auto` probes the adapter first, without opening it: a software one is not opened at all.
+    let gpu = if fallback {
+        crate::gpu::probe().and_then(|a| {
             if a.software {
-                Ok(Err(a))
+                Err(format!(
+                    "only a software GPU adapter found ({}; --device gpu uses it)",
+                    a.description
+                ))
             } else {
-                crate::gpu::shared().map(Ok)
+                crate::gpu::shared()
             }
-        }) {
-            Ok(Ok(gpu)) => {
-                if let Some(x) = inputs.first() {
-                    let check =
-                        gpu_budget_check(opts, &gpu, m, crate::model::engine::gpu_sizes(net, x));
-                    if check.over.is_some() {
-                        tracing::warn!(
-                            "{model}: GPU memory {}: over budget, running on the CPU",
-                            check.report
-                        );
-                        return Ok(cpu());
-                    }
-                    info!("{model}: GPU memory {}", check.report);
-                }
-                info!("{model}: GPU engine on {}", gpu.describe());
-                Ok(Box::new(GpuEngine {
-                    gpu,
-                    fallback: true,
-                }))
-            }
-            Ok(Err(adapter)) => {
-                info!(
-                    "{model}: only a software GPU adapter found ({}); running on the CPU (--device gpu uses it)",
-                    adapter.description
+        })
+    } else {
+        crate::gpu::shared()
+    };
+    let gpu = match gpu {
+        Ok(gpu) => gpu,
+        Err(e) if fallback => {
+            info!("{model}: {e}; running on the CPU");
+            return Ok(cpu());
+        }
+        Err(e) => return Err(format!("--device gpu: {e}")),
+    };
+    if let Some(x) = inputs.first() {
+        let check = gpu_budget_check(opts, &gpu, m, crate::model::engine::gpu_sizes(net, x));
+        match check.over {
+            Some(_) if fallback => {
+                tracing::warn!(
+                    "{model}: GPU memory {}: over budget, running on the CPU",
+                    check.report
                 );
-                Ok(cpu())
+                return Ok(cpu());
             }
-            Err(e) => {
-                info!("{model}: {e}; running on the CPU");
-                Ok(cpu())
+            Some(_) => {
+                return Err(format!(
+                    "--device gpu: GPU memory {}: over budget (use --device cpu or auto, or raise --gpu-memory-budget)",
+                    check.report
+                ))
             }
-        },
+            None if fallback => info!("{model}: GPU memory {}", check.report),
+            None => {}
+        }
     }
+    info!("{model}: GPU engine on {}", gpu.describe());
+    Ok(Box::new(GpuEngine { gpu, fallback }))
 }
 
 /// `coverage.png`, `plddt.png` (every model, in rank order) and `pae.png` (the top-ranked model). A plot
