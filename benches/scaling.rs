@@ -8,6 +8,9 @@
 //! ```text
 //! cargo bench --bench scaling -- --len 256 --depth 128
 //! ```
+//!
+//! `--only TEXT` times only the modules whose name contains TEXT (for profiling one module under `perf`);
+//! nothing is written then.
 
 use std::io::Write;
 use std::time::Instant;
@@ -189,9 +192,17 @@ fn main() {
             }),
         ),
     ];
+    let args: Vec<String> = std::env::args().collect();
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1));
     let mut rows = Vec::new();
     let (mut total1, mut total2) = (0.0, 0.0);
     for (name, f) in &modules {
+        if only.is_some_and(|o| !name.contains(o.as_str())) {
+            continue;
+        }
         let t1 = best(1, repeats, f.as_ref());
         let t2 = best(2, repeats, f.as_ref());
         let s = t1 / t2;
@@ -204,6 +215,9 @@ fn main() {
         );
         println!("{line}");
         rows.push(line);
+    }
+    if only.is_some() {
+        return;
     }
     let s = total1 / total2;
     let serial = (2.0 / s - 1.0).max(0.0);
