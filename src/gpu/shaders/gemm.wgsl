@@ -65,14 +65,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
                 kk = idx % 16u;
                 m4 = idx / 16u;
             }
-            a_tile[kk * 16u + m4] = load4(a_base, row0 + m4 * 4u, p.a_sm, k0 + kk, p.a_sk, p.m);
+            a_tile[kk * 16u + m4] = load4(true, a_base, row0 + m4 * 4u, p.a_sm, k0 + kk, p.a_sk, p.m);
             var kb = idx / 16u;
             var n4 = idx % 16u;
             if (p.b_sn != 1u && p.b_sk == 1u) {
                 kb = idx % 16u;
                 n4 = idx / 16u;
             }
-            b_tile[kb * 16u + n4] = load4b(b_base, col0 + n4 * 4u, p.b_sn, k0 + kb, p.b_sk, p.n);
+            b_tile[kb * 16u + n4] = load4(false, b_base, col0 + n4 * 4u, p.b_sn, k0 + kb, p.b_sk, p.n);
         }
         workgroupBarrier();
         // Each thread owns rows lid.y + 16·i and columns lid.x + 16·j of the tile: four vec4
@@ -157,38 +157,23 @@ fn put(batch: u32, gm: u32, gn0: u32, acc: vec4<f32>) {
     }
 }
 
-// a[base + (r + i)·sr + k·sk] for i = 0..3, zero outside [0, rows) × [0, K).
-fn load4(base: u32, r: u32, sr: u32, k: u32, sk: u32, rows: u32) -> vec4<f32> {
+// A's (`from_a`) or B's elements [base + (r + i)·sr + k·sk] for i = 0..3, zero outside [0, rows) × [0, K).
+fn load4(from_a: bool, base: u32, r: u32, sr: u32, k: u32, sk: u32, rows: u32) -> vec4<f32> {
     var v = vec4<f32>(0.0);
     if (k < p.k) {
         let o = base + r * sr + k * sk;
-        if (r + 3u < rows) {
-            v = vec4<f32>(a[o], a[o + sr], a[o + 2u * sr], a[o + 3u * sr]);
-        } else {
-            for (var i = 0u; i < 4u; i++) {
-                if (r + i < rows) {
-                    v[i] = a[o + i * sr];
-                }
+        for (var i = 0u; i < 4u; i++) {
+            if (r + i < rows) {
+                v[i] = at(from_a, o + i * sr);
             }
         }
     }
     return v;
 }
 
-// load4 for the B operand.
-fn load4b(base: u32, r: u32, sr: u32, k: u32, sk: u32, rows: u32) -> vec4<f32> {
-    var v = vec4<f32>(0.0);
-    if (k < p.k) {
-        let o = base + r * sr + k * sk;
-        if (r + 3u < rows) {
-            v = vec4<f32>(b[o], b[o + sr], b[o + 2u * sr], b[o + 3u * sr]);
-        } else {
-            for (var i = 0u; i < 4u; i++) {
-                if (r + i < rows) {
-                    v[i] = b[o + i * sr];
-                }
-            }
-        }
+fn at(from_a: bool, i: u32) -> f32 {
+    if (from_a) {
+        return a[i];
     }
-    return v;
+    return b[i];
 }
