@@ -350,7 +350,12 @@ fn an_interrupted_colabfold_batch_resumes_without_redoing_finished_steps() {
     let out = dir.path().join("out");
     let o = features(
         &out,
-        &["--tool-binary", bin.to_str().unwrap(), "--mmseqs-sensitivity", QUICK],
+        &[
+            "--tool-binary",
+            bin.to_str().unwrap(),
+            "--mmseqs-sensitivity",
+            QUICK,
+        ],
     );
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
@@ -384,7 +389,12 @@ fn an_interrupted_colabfold_batch_resumes_without_redoing_finished_steps() {
     std::fs::remove_file(&log).unwrap();
     let o = features(
         &out,
-        &["--tool-binary", bin.to_str().unwrap(), "--mmseqs-sensitivity", QUICK],
+        &[
+            "--tool-binary",
+            bin.to_str().unwrap(),
+            "--mmseqs-sensitivity",
+            QUICK,
+        ],
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let second: Vec<String> = std::fs::read_to_string(&log)

@@ -519,7 +519,12 @@ fn full_dbs_preset_reads_alphafold2s_layout_and_ours() {
     hhsuite_db_at(&data.join("bfd").join(bfd), &db);
     // The same database under UniRef30's name: copied, not built twice.
     std::fs::create_dir_all(data.join("uniref30")).unwrap();
-    for suffix in ["_a3m.ffdata", "_a3m.ffindex", "_cs219.ffdata", "_cs219.ffindex"] {
+    for suffix in [
+        "_a3m.ffdata",
+        "_a3m.ffindex",
+        "_cs219.ffdata",
+        "_cs219.ffindex",
+    ] {
         std::fs::copy(
             data.join(format!("bfd/{bfd}{suffix}")),
             data.join(format!("uniref30/UniRef30_2021_03{suffix}")),
