@@ -19,6 +19,13 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
+    // `--device auto` asks this program, in a child, which GPU adapter there is (ferrofold::gpu::probe).
+    if let Some(code) = ferrofold::gpu::probe_child_main() {
+        return code;
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        ferrofold::gpu::probe_in_child(exe);
+    }
     ferrofold::model::plan::memory::return_large_allocations_to_the_system();
     let args = cli::Cli::parse();
     cli::init_logging(args.verbose, args.quiet);

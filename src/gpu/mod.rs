@@ -499,22 +499,160 @@ fn find_adapter() -> GpuResult<wgpu::Adapter> {
 /// first question. A software adapter (lavapipe, WARP) is not used by `auto`, and opening a device on it
 /// to find that out kept the device and its threads for the whole CPU run, memory the estimate
 /// `--memory-budget` is checked against does not hold: the demo model at L = 150 peaked at 151 MiB RSS
-/// with `auto` on lavapipe, 132 MiB with this probe, 80 MiB with `--device cpu` (the Vulkan driver
-/// loaded by the probe stays mapped). Remembered, like [`shared`].
+/// with `auto` on lavapipe, 132 MiB with an in-process probe, 80 MiB with `--device cpu` (the Vulkan
+/// driver the probe loads stays mapped). So where the program has said how (see [`probe_in_child`]) the
+/// question is asked in a child process: the driver is never loaded here unless the GPU is used, and a
+/// driver that hangs or crashes while enumerating adapters costs [`PROBE_TIMEOUT`] and a CPU run, not the
+/// run itself. Remembered, like [`shared`].
 pub fn probe() -> Result<AdapterSummary, String> {
     static PROBE: std::sync::OnceLock<Result<AdapterSummary, String>> = std::sync::OnceLock::new();
     PROBE
-        .get_or_init(|| {
-            let info = find_adapter().map_err(|e| e.to_string())?.get_info();
-            Ok(AdapterSummary {
-                software: info.device_type == wgpu::DeviceType::Cpu,
-                description: format!(
-                    "{} ({:?}, {:?}, driver {} {})",
-                    info.name, info.device_type, info.backend, info.driver, info.driver_info
-                ),
-            })
+        .get_or_init(|| match PROBE_HELPER.get() {
+            Some(exe) => {
+                let mut cmd = std::process::Command::new(exe);
+                cmd.env(PROBE_ENV, "1");
+                // A program that cannot be started again (replaced or deleted while running) asks here.
+                probe_command(cmd, PROBE_TIMEOUT).unwrap_or_else(probe_here)
+            }
+            None => probe_here(),
         })
         .clone()
+}
+
+/// How long [`probe`]'s child may take (a driver's first enumeration can take seconds).
+pub const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The environment variable that makes the `ferrofold` program answer [`probe`]'s question and exit
+/// (see [`probe_child_main`]).
+const PROBE_ENV: &str = "FERROFOLD_INTERNAL_GPU_PROBE";
+
+static PROBE_HELPER: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// Makes [`probe`] ask `exe` (a program that calls [`probe_child_main`] first thing, as `ferrofold`
+/// does) in a child process. Library callers that do not set it probe in their own process.
+pub fn probe_in_child(exe: std::path::PathBuf) {
+    let _ = PROBE_HELPER.set(exe);
+}
+
+/// In a child started by [`probe`]: probes, prints the answer on stdout and returns the exit code the
+/// process should end with; `None` in any other process.
+pub fn probe_child_main() -> Option<std::process::ExitCode> {
+    std::env::var_os(PROBE_ENV)?;
+    match probe_here() {
+        Ok(a) => println!(
+            "ok\t{}\t{}",
+            u8::from(a.software),
+            a.description.replace('\n', " ")
+        ),
+        Err(e) => println!("error\t{}", e.replace(['\n', '\t'], " ")),
+    }
+    Some(std::process::ExitCode::SUCCESS)
+}
+
+/// Runs a probe child and reads its one-line answer; a child that does not answer within `timeout` is
+/// killed, one that crashes or prints something else is an error naming what happened. `None` when the
+/// child cannot be started.
+fn probe_command(
+    mut cmd: std::process::Command,
+    timeout: std::time::Duration,
+) -> Option<Result<AdapterSummary, String>> {
+    use std::io::Read;
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .ok()?;
+    // Read both pipes on threads so a chatty driver cannot block the child on a full pipe.
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_string(&mut text);
+            }
+            text
+        })
+    };
+    let out = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let err = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let start = std::time::Instant::now();
+    Some(
+        wait_for_answer(&mut child, timeout, start).and_then(|status| {
+            let out = out.join().unwrap_or_default();
+            let err = err.join().unwrap_or_default();
+            read_answer(status, &out, &err)
+        }),
+    )
+}
+
+/// The probe child's exit status, or an error once `timeout` has passed since `start` (it is killed).
+fn wait_for_answer(
+    child: &mut std::process::Child,
+    timeout: std::time::Duration,
+    start: std::time::Instant,
+) -> Result<std::process::ExitStatus, String> {
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Ok(status),
+            Ok(None) if start.elapsed() >= timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "the GPU probe did not answer within {} s (a hung driver?)",
+                    timeout.as_secs_f64()
+                ));
+            }
+            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(20)),
+            Err(e) => return Err(format!("the GPU probe: {e}")),
+        }
+    }
+}
+
+/// The adapter summary in the probe child's stdout (`out`), or what went wrong.
+fn read_answer(
+    status: std::process::ExitStatus,
+    out: &str,
+    err: &str,
+) -> Result<AdapterSummary, String> {
+    let line = out.lines().next().unwrap_or("");
+    let mut fields = line.splitn(3, '\t');
+    match (fields.next(), fields.next(), fields.next()) {
+        (Some("ok"), Some(software), Some(description)) if status.success() => Ok(AdapterSummary {
+            software: software == "1",
+            description: description.to_string(),
+        }),
+        (Some("error"), Some(message), None) if status.success() => Err(message.to_string()),
+        _ => {
+            let last = err
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("");
+            Err(format!("the GPU probe failed ({status}): {last}"))
+        }
+    }
+}
+
+/// [`probe`]'s question answered in this process.
+fn probe_here() -> Result<AdapterSummary, String> {
+    let info = find_adapter().map_err(|e| e.to_string())?.get_info();
+    Ok(AdapterSummary {
+        software: info.device_type == wgpu::DeviceType::Cpu,
+        description: format!(
+            "{} ({:?}, {:?}, driver {} {})",
+            info.name, info.device_type, info.backend, info.driver, info.driver_info
+        ),
+    })
 }
 
 /// What [`probe`] tells.
@@ -531,4 +669,42 @@ pub fn shared() -> Result<Arc<Gpu>, String> {
     static GPU: std::sync::OnceLock<Result<Arc<Gpu>, String>> = std::sync::OnceLock::new();
     GPU.get_or_init(|| Gpu::new().map(Arc::new).map_err(|e| e.to_string()))
         .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+    use std::time::Duration;
+
+    fn sh(script: &str) -> Command {
+        let mut c = Command::new("sh");
+        c.args(["-c", script]);
+        c
+    }
+
+    #[test]
+    fn the_probe_childs_answer_is_read() {
+        let run = |script: &str, timeout| probe_command(sh(script), timeout).unwrap();
+        let a = run("printf 'ok\\t1\\tllvmpipe (Cpu, Vulkan)\\n'", PROBE_TIMEOUT).unwrap();
+        assert!(a.software);
+        assert_eq!(a.description, "llvmpipe (Cpu, Vulkan)");
+        let e = run("printf 'error\\tno GPU adapter found\\n'", PROBE_TIMEOUT).unwrap_err();
+        // A program that cannot be started: no answer (the caller probes in its own process).
+        assert!(probe_command(Command::new("/nonexistent/ferrofold"), PROBE_TIMEOUT).is_none());
+        assert_eq!(e, "no GPU adapter found");
+    }
+
+    #[test]
+    fn a_hung_or_crashed_probe_is_an_error_not_a_hang() {
+        let run = |script: &str, timeout| probe_command(sh(script), timeout).unwrap();
+        let t = std::time::Instant::now();
+        let e = run("sleep 30", Duration::from_millis(300)).unwrap_err();
+        assert!(e.contains("did not answer within 0.3 s"), "{e}");
+        assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+        let e = run("echo 'driver: boom' >&2; kill -SEGV $$", PROBE_TIMEOUT).unwrap_err();
+        assert!(e.contains("signal") && e.contains("driver: boom"), "{e}");
+        let e = run("echo garbage", PROBE_TIMEOUT).unwrap_err();
+        assert!(e.contains("the GPU probe failed"), "{e}");
+    }
 }
