@@ -534,10 +534,13 @@ pub fn probe_in_child(exe: std::path::PathBuf) {
     let _ = PROBE_HELPER.set(exe);
 }
 
-/// In a child started by [`probe`]: probes, prints the answer on stdout and returns the exit code the
-/// process should end with; `None` in any other process.
+/// In a child started by [`probe`] (the variable set and no arguments): probes, prints the answer on
+/// stdout and returns the exit code the process should end with; `None` in any other process.
 pub fn probe_child_main() -> Option<std::process::ExitCode> {
     std::env::var_os(PROBE_ENV)?;
+    if std::env::args_os().len() > 1 {
+        return None;
+    }
     match probe_here() {
         Ok(a) => println!(
             "ok\t{}\t{}",
