@@ -348,15 +348,18 @@ fn an_interrupted_colabfold_batch_resumes_without_redoing_finished_steps() {
     let dir = tempfile::tempdir().unwrap();
     let (bin, log, fail) = flaky_mmseqs(dir.path());
     let out = dir.path().join("out");
-    let o = features(
-        &out,
-        &[
-            "--tool-binary",
-            bin.to_str().unwrap(),
-            "--mmseqs-sensitivity",
-            QUICK,
-        ],
-    );
+    let flaky = || {
+        features(
+            &out,
+            &[
+                "--tool-binary",
+                bin.to_str().unwrap(),
+                "--mmseqs-sensitivity",
+                QUICK,
+            ],
+        )
+    };
+    let o = flaky();
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -387,15 +390,7 @@ fn an_interrupted_colabfold_batch_resumes_without_redoing_finished_steps() {
 
     std::fs::remove_file(&fail).unwrap();
     std::fs::remove_file(&log).unwrap();
-    let o = features(
-        &out,
-        &[
-            "--tool-binary",
-            bin.to_str().unwrap(),
-            "--mmseqs-sensitivity",
-            QUICK,
-        ],
-    );
+    let o = flaky();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let second: Vec<String> = std::fs::read_to_string(&log)
         .unwrap()

@@ -325,19 +325,11 @@ fn reduced_dbs_preset_runs_jackhmmer_on_three_databases_with_alphafold2s_names()
     );
 }
 
-/// An HH-suite database made from the first `n` demo sequences of ≤ 400 residues (one sequence per entry), with HH-suite's
-/// own tools: `ffindex_from_fasta`, then `cstranslate` for the column-state prefilter.
+/// An HH-suite database made from the first `n` demo sequences of ≤ 400 residues (one sequence per
+/// entry), with HH-suite's own tools (see [`hhsuite_db_at`]).
 fn hhsuite_db(dir: &Path, n: usize) -> PathBuf {
-    let fasta = small_db_of(dir, n, 400);
     let prefix = dir.join("hhdb");
-    crate::common::run_tool(
-        std::process::Command::new("ffindex_from_fasta")
-            .arg("-s")
-            .arg(dir.join("hhdb_a3m.ffdata"))
-            .arg(dir.join("hhdb_a3m.ffindex"))
-            .arg(&fasta),
-    );
-    crate::common::cstranslate(&prefix);
+    hhsuite_db_at(&prefix, &small_db_of(dir, n, 400));
     prefix
 }
 
