@@ -559,51 +559,39 @@ fn probe_command(
     mut cmd: std::process::Command,
     timeout: std::time::Duration,
 ) -> Option<Result<AdapterSummary, String>> {
-    use std::io::Read;
     let mut child = cmd
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .ok()?;
-    // Read both pipes on threads so a chatty driver cannot block the child on a full pipe.
-    let drain = |pipe: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            if let Some(mut p) = pipe {
-                let _ = p.read_to_string(&mut text);
-            }
-            text
-        })
-    };
-    let out = drain(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let err = drain(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let start = std::time::Instant::now();
-    Some(
-        wait_for_answer(&mut child, timeout, start).and_then(|status| {
-            let out = out.join().unwrap_or_default();
-            let err = err.join().unwrap_or_default();
-            read_answer(status, &out, &err)
-        }),
-    )
+    // Both pipes read on threads, so a chatty driver cannot block the child on a full pipe.
+    let out = drain(child.stdout.take());
+    let err = drain(child.stderr.take());
+    Some(wait_for_answer(&mut child, timeout).and_then(|status| {
+        let out = out.join().unwrap_or_default();
+        let err = err.join().unwrap_or_default();
+        read_answer(status, &out, &err)
+    }))
 }
 
-/// The probe child's exit status, or an error once `timeout` has passed since `start` (it is killed).
+/// A thread reading `pipe` to its end.
+fn drain<R: std::io::Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut p) = pipe {
+            let _ = p.read_to_string(&mut text);
+        }
+        text
+    })
+}
+
+/// The probe child's exit status, or an error once `timeout` has passed (it is then killed).
 fn wait_for_answer(
     child: &mut std::process::Child,
     timeout: std::time::Duration,
-    start: std::time::Instant,
 ) -> Result<std::process::ExitStatus, String> {
+    let start = std::time::Instant::now();
     loop {
         match child.try_wait() {
             Ok(Some(status)) => return Ok(status),
