@@ -317,3 +317,25 @@ pub fn read(path: impl AsRef<Path>) -> Result<ModelFile, ModelFileError> {
     })?;
     decode(&bytes, path)
 }
+
+#[cfg(test)]
+mod schema_tests {
+    /// The committed protobuf types were generated from the schema as it is now (tools/onnx-proto-gen
+    /// records its digest): a schema edited without regenerating would otherwise build silently.
+    #[test]
+    fn the_generated_onnx_types_match_the_schema() {
+        use sha2::Digest;
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let schema = std::fs::read(root.join("proto/onnx.proto")).unwrap();
+        let digest: String = sha2::Sha256::digest(&schema)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let generated =
+            std::fs::read_to_string(root.join("src/model/params/onnx_proto.rs")).unwrap();
+        assert!(
+            generated.contains(&format!("// proto/onnx.proto sha256 {digest}\n")),
+            "proto/onnx.proto changed: rerun cargo run --manifest-path tools/onnx-proto-gen/Cargo.toml"
+        );
+    }
+}
