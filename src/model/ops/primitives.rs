@@ -69,6 +69,47 @@ impl<'w> LayerNorm<'w> {
     pub fn forward(&self, x: ArrayView2<f32>) -> Array2<f32> {
         layer_norm(x, self.scale, self.offset)
     }
+
+    /// Layer norm of the rows of `xt^T` for a channel-major `xt [c, rows]`, as `[rows, c]`: the same
+    /// values as [`Self::forward`] on the transposed array, without making a transposed copy first
+    /// (rows are gathered a small tile at a time).
+    pub fn forward_channel_major(&self, xt: ArrayView2<f32>) -> Array2<f32> {
+        const TILE: usize = 32;
+        let (c, rows) = xt.dim();
+        let (scale, offset) = (
+            self.scale.as_standard_layout(),
+            self.offset.as_standard_layout(),
+        );
+        let (scale, offset) = (
+            scale.as_slice().expect("standard layout"),
+            offset.as_slice().expect("standard layout"),
+        );
+        let mut out = Array2::<f32>::zeros((rows, c));
+        let chunk = rows_per_task(rows);
+        out.axis_chunks_iter_mut(Axis(0), chunk)
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(t, mut out)| {
+                let mut tile = vec![0.0f32; TILE * c];
+                for (u, mut out) in out.axis_chunks_iter_mut(Axis(0), TILE).enumerate() {
+                    let (start, len) = (t * chunk + u * TILE, out.nrows());
+                    let tile = &mut tile[..len * c];
+                    for (k, channel) in xt.outer_iter().enumerate() {
+                        for (r, &v) in channel.slice(s![start..start + len]).iter().enumerate() {
+                            tile[r * c + k] = v;
+                        }
+                    }
+                    crate::model::ops::vmath::layer_norm_rows(
+                        tile,
+                        scale,
+                        offset,
+                        LN_EPS,
+                        out.as_slice_mut().expect("standard layout"),
+                    );
+                }
+            });
+        out
+    }
 }
 
 /// `x @ w + b`, one GEMM per block of rows, blocks in parallel.
@@ -349,6 +390,25 @@ mod tests {
         assert!((y.sum()).abs() < 1e-6);
         let var: f32 = y.iter().map(|v| v * v).sum::<f32>() / 4.0;
         assert!((var - 1.0).abs() < 1e-4);
+    }
+
+    #[test]
+    fn channel_major_layer_norm_equals_the_row_major_one_bit_for_bit() {
+        // Row counts across the 32-row tiles and the per-task chunks (≥ 256 rows), channels not a
+        // multiple of the vector width.
+        for (rows, c) in [(1, 3), (31, 8), (33, 37), (1_000, 128), (2_049, 5)] {
+            let xt = Array2::from_shape_fn((c, rows), |(k, r)| {
+                ((r * 7 + k * 13) % 23) as f32 * 0.37 - (k as f32).sin()
+            });
+            let scale = Array1::from_shape_fn(c, |k| 1.0 + 0.1 * k as f32);
+            let offset = Array1::from_shape_fn(c, |k| -0.05 * k as f32);
+            let ln = LayerNorm {
+                scale: scale.view(),
+                offset: offset.view(),
+            };
+            let want = ln.forward(xt.t().as_standard_layout().view());
+            assert_eq!(ln.forward_channel_major(xt.view()), want, "{rows} x {c}");
+        }
     }
 
     #[test]

@@ -191,18 +191,24 @@ impl<'w> TriangleMultiplication<'w> {
         let mask_flat: Vec<f32> = mask.iter().copied().collect();
         let (left_w, right_w) = (&self.left, &self.right);
         let c = left_w.proj.0.ncols();
-        // [N, N, c]: the edge sums, filled a channel block at a time.
-        let mut prod = Array3::<f32>::zeros((n, n, c));
+        // [c, N*N]: the edge sums, channel-major, filled a channel block at a time. Each channel's GEMM
+        // writes its own contiguous [N, N] slab: written into a `[N, N, c]` array instead, two threads'
+        // neighbouring channels shared every cache line of the output (L = 384: 25 GFLOP/s for the
+        // module on two threads; see benches/results/scaling.md).
+        let mut prod = Array2::<f32>::zeros((c, n * n));
         let per_channel = 2 * n * n * 4 + (2 * c_z) * 4;
         let block = (rt.chunk_budget / per_channel.max(1)).clamp(1, c);
         for start in (0..c).step_by(block) {
             let range = start..(start + block).min(c);
             let left = left_w.block(act.view(), &mask_flat, n, range.clone());
             let right = right_w.block(act.view(), &mask_flat, n, range.clone());
-            let mut target = prod.slice_mut(s![.., .., range.clone()]);
-            // One GEMM per channel, channels in parallel (each writes its own output column).
-            let cols: Vec<_> = target.axis_iter_mut(Axis(2)).collect();
-            cols.into_par_iter().enumerate().for_each(|(k, o)| {
+            let mut target = prod.slice_mut(s![range.clone(), ..]);
+            // One GEMM per channel, channels in parallel.
+            let slabs: Vec<_> = target.axis_iter_mut(Axis(0)).collect();
+            slabs.into_par_iter().enumerate().for_each(|(k, o)| {
+                let o = o
+                    .into_shape_with_order((n, n))
+                    .expect("a contiguous N*N row");
                 let (l, r) = (left.index_axis(Axis(0), k), right.index_axis(Axis(0), k));
                 match self.direction {
                     Direction::Outgoing => matmul_into(l, r.t(), o, false),
@@ -210,7 +216,7 @@ impl<'w> TriangleMultiplication<'w> {
                 }
             });
         }
-        let x = self.center_layer_norm.forward(flat2(&prod));
+        let x = self.center_layer_norm.forward_channel_major(prod.view());
         drop(prod);
         let mut out = self.output_projection.forward(x.view());
         drop(x);
