@@ -5,7 +5,7 @@
 use ndarray::{s, Array2, Array3, ArrayView1, ArrayView2, Axis};
 use rayon::prelude::*;
 
-use crate::model::ops::gemm::matmul;
+use crate::model::ops::gemm::{matmul, matmul_into};
 use crate::model::ops::primitives::{flat2, unflat3, LayerNorm, Linear};
 use crate::model::params::weights::{Scope, WeightError};
 
@@ -78,6 +78,7 @@ impl<'w> OuterProductMean<'w> {
         // that ran at a third of the GEMM ceiling. So the block grows with `right`'s size (one residue up
         // to 2 MiB), under ~16 MiB per temporary; it depends only on the sizes, never on the threads.
         let block = residue_block(n_seq, n_res, c);
+        let norm = msa_mask.t().dot(&msa_mask);
         let mut out = Array3::<f32>::zeros((n_res, n_res, c_z));
         out.axis_chunks_iter_mut(Axis(0), block)
             .into_par_iter()
@@ -98,18 +99,21 @@ impl<'w> OuterProductMean<'w> {
                         xi.slice_mut(s![.., a * c..(a + 1) * c]).assign(&row);
                     }
                 }
-                let mut y = matmul(x.view(), self.output_w);
-                y += &self.output_b;
-                ob.assign(
-                    &y.into_shape_with_order((b, n_res, c_z))
-                        .expect("b*N_res rows"),
-                );
+                // Straight into this task's rows of the output, the bias and the normalisation (the
+                // same operations per value as adding and dividing afterwards) applied here, in
+                // parallel, instead of in a serial pass over the whole [N, N, c_z] output.
+                let mut y = ob
+                    .view_mut()
+                    .into_shape_with_order((b * n_res, c_z))
+                    .expect("a contiguous block of rows");
+                matmul_into(x.view(), self.output_w, y.view_mut(), false);
+                for (r, mut row) in y.rows_mut().into_iter().enumerate() {
+                    let denominator = 1e-3 + norm[[i0 + r / n_res, r % n_res]];
+                    row.zip_mut_with(&self.output_b, |v, &bias| {
+                        *v = (*v + bias) / denominator;
+                    });
+                }
             });
-        // norm[i, j] = Σ_s mask[s,i] mask[s,j]
-        let norm = msa_mask.t().dot(&msa_mask);
-        for ((i, j, _), v) in out.indexed_iter_mut() {
-            *v /= 1e-3 + norm[[i, j]];
-        }
         out
     }
 }
