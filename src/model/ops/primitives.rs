@@ -70,6 +70,39 @@ impl<'w> LayerNorm<'w> {
         layer_norm(x, self.scale, self.offset)
     }
 
+    /// Layer norm of `x [A, B, c]` with its first two axes swapped, as `[B, A, c]` (row `[b, a]` is the
+    /// norm of `x[a, b, :]`): the same values as [`Self::forward`] on the transposed copy, without making
+    /// the copy.
+    pub fn forward_transposed(&self, x: &Array3<f32>) -> Array3<f32> {
+        let (rows_a, rows_b, c) = x.dim();
+        let x = x.as_standard_layout();
+        let (scale, offset) = (
+            self.scale.as_standard_layout(),
+            self.offset.as_standard_layout(),
+        );
+        let (scale, offset) = (
+            scale.as_slice().expect("standard layout"),
+            offset.as_slice().expect("standard layout"),
+        );
+        let mut out = Array3::<f32>::zeros((rows_b, rows_a, c));
+        out.axis_iter_mut(Axis(0))
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(b, mut out)| {
+                for (a, mut row) in out.outer_iter_mut().enumerate() {
+                    let src = x.slice(s![a, b, ..]);
+                    crate::model::ops::vmath::layer_norm_rows(
+                        src.as_slice().expect("a row of a standard array"),
+                        scale,
+                        offset,
+                        LN_EPS,
+                        row.as_slice_mut().expect("a row of a standard array"),
+                    );
+                }
+            });
+        out
+    }
+
     /// Layer norm of the rows of `xt^T` for a channel-major `xt [c, rows]`, as `[rows, c]`: the same
     /// values as [`Self::forward`] on the transposed array, without making a transposed copy first
     /// (rows are gathered a small tile at a time).
@@ -409,6 +442,27 @@ mod tests {
             let want = ln.forward(xt.t().as_standard_layout().view());
             assert_eq!(ln.forward_channel_major(xt.view()), want, "{rows} x {c}");
         }
+    }
+
+    #[test]
+    fn transposed_layer_norm_equals_the_norm_of_the_transposed_copy_bit_for_bit() {
+        let x = Array3::from_shape_fn((7, 5, 19), |(a, b, k)| {
+            ((a * 11 + b * 5 + k * 3) % 17) as f32 * 0.41 - (k as f32).cos()
+        });
+        let scale = Array1::from_shape_fn(19, |k| 0.5 + 0.1 * k as f32);
+        let offset = Array1::from_shape_fn(19, |k| 0.01 * k as f32);
+        let ln = LayerNorm {
+            scale: scale.view(),
+            offset: offset.view(),
+        };
+        let copy = x
+            .view()
+            .permuted_axes([1, 0, 2])
+            .as_standard_layout()
+            .into_owned();
+        let want = ln.forward(copy.view().into_shape_with_order((35, 19)).unwrap());
+        let got = ln.forward_transposed(&x);
+        assert_eq!(got.into_shape_with_order((35, 19)).unwrap(), want);
     }
 
     #[test]

@@ -49,45 +49,35 @@ impl<'w> TriangleAttention<'w> {
     /// Residual update of `pair [N, N, c_z]`.
     pub fn forward(&self, pair: &Array3<f32>, mask: ArrayView2<f32>) -> Array3<f32> {
         let (n, _, c_z) = pair.dim();
-        // Ending node: attend along columns, i.e. rows of the transposed pair.
-        // The starting node reads the pair as it is; only the ending node needs a transposed copy, dropped
-        // once layer-normed (pair-sized arrays are what bound memory).
+        // Ending node: attend along columns, i.e. rows of the transposed pair. Its layer-normed input is
+        // made from the pair's rows (each pair[j, i, :] is contiguous) straight into the transposed
+        // layout, and each column's result is written straight into place: no transposed copies of the
+        // pair or of the output (two pair-sized arrays and passes fewer than transposing both).
         let (act, mask) = match self.node {
-            Node::Starting => (self.query_norm.forward(flat2(pair)), mask.to_owned()),
-            Node::Ending => {
-                let x = pair
-                    .view()
-                    .permuted_axes([1, 0, 2])
-                    .as_standard_layout()
-                    .into_owned();
-                (
-                    self.query_norm.forward(flat2(&x)),
-                    mask.t().as_standard_layout().into_owned(),
-                )
-            }
+            Node::Starting => (
+                unflat3(self.query_norm.forward(flat2(pair)), n, n),
+                mask.to_owned(),
+            ),
+            Node::Ending => (
+                self.query_norm.forward_transposed(pair),
+                mask.t().as_standard_layout().into_owned(),
+            ),
         };
-        let act = unflat3(act, n, n);
         let bias = pair_bias(act.view(), self.feat_2d_weights);
         let mut out = Array3::<f32>::zeros((n, n, c_z));
-        out.axis_iter_mut(Axis(0))
-            .into_par_iter()
-            .enumerate()
-            .for_each(|(i, mut o)| {
-                let kb = mask_bias(mask.row(i));
-                self.attention.apply_into(
-                    act.index_axis(Axis(0), i),
-                    kb.view(),
-                    Some(bias.view()),
-                    o.view_mut(),
-                );
-            });
-        drop(act);
-        match self.node {
-            Node::Starting => out,
-            Node::Ending => out
-                .permuted_axes([1, 0, 2])
-                .as_standard_layout()
-                .into_owned(),
-        }
+        let lines = match self.node {
+            Node::Starting => out.axis_iter_mut(Axis(0)),
+            Node::Ending => out.axis_iter_mut(Axis(1)),
+        };
+        lines.into_par_iter().enumerate().for_each(|(i, mut o)| {
+            let kb = mask_bias(mask.row(i));
+            self.attention.apply_into(
+                act.index_axis(Axis(0), i),
+                kb.view(),
+                Some(bias.view()),
+                o.view_mut(),
+            );
+        });
+        out
     }
 }
