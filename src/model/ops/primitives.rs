@@ -20,6 +20,39 @@ pub(crate) fn rows_per_task(rows: usize) -> usize {
         .clamp(256, 1024)
 }
 
+/// A layer norm's `scale` and `offset` in contiguous memory, applied to contiguous rows.
+struct RowNorm<'a> {
+    scale: ndarray::CowArray<'a, f32, ndarray::Ix1>,
+    offset: ndarray::CowArray<'a, f32, ndarray::Ix1>,
+}
+
+impl<'a> RowNorm<'a> {
+    fn new(scale: ArrayView1<'a, f32>, offset: ArrayView1<'a, f32>) -> Self {
+        let contiguous = |v: ArrayView1<'a, f32>| -> ndarray::CowArray<'a, f32, ndarray::Ix1> {
+            if v.is_standard_layout() {
+                v.into()
+            } else {
+                v.to_owned().into()
+            }
+        };
+        Self {
+            scale: contiguous(scale),
+            offset: contiguous(offset),
+        }
+    }
+
+    /// Each `c`-wide row of `x` normed into the same row of `out`.
+    fn rows(&self, x: &[f32], out: &mut [f32]) {
+        crate::model::ops::vmath::layer_norm_rows(
+            x,
+            self.scale.as_slice().expect("standard layout"),
+            self.offset.as_slice().expect("standard layout"),
+            LN_EPS,
+            out,
+        );
+    }
+}
+
 /// Layer norm over the last axis of `[rows, c]`, with a learned scale and offset (rows in parallel).
 pub(crate) fn layer_norm(
     x: ArrayView2<f32>,
@@ -27,22 +60,15 @@ pub(crate) fn layer_norm(
     offset: ArrayView1<f32>,
 ) -> Array2<f32> {
     let x = x.as_standard_layout();
-    let (scale, offset) = (scale.as_standard_layout(), offset.as_standard_layout());
-    let (scale, offset) = (
-        scale.as_slice().expect("standard layout"),
-        offset.as_slice().expect("standard layout"),
-    );
+    let norm = RowNorm::new(scale, offset);
     let mut out = Array2::<f32>::zeros(x.raw_dim());
     let chunk = rows_per_task(x.nrows());
     out.axis_chunks_iter_mut(Axis(0), chunk)
         .into_par_iter()
         .zip(x.axis_chunks_iter(Axis(0), chunk))
         .for_each(|(mut out, x)| {
-            crate::model::ops::vmath::layer_norm_rows(
+            norm.rows(
                 x.as_slice().expect("standard layout"),
-                scale,
-                offset,
-                LN_EPS,
                 out.as_slice_mut().expect("standard layout"),
             );
         });
@@ -76,26 +102,17 @@ impl<'w> LayerNorm<'w> {
     pub fn forward_transposed(&self, x: &Array3<f32>) -> Array3<f32> {
         let (rows_a, rows_b, c) = x.dim();
         let x = x.as_standard_layout();
-        let (scale, offset) = (
-            self.scale.as_standard_layout(),
-            self.offset.as_standard_layout(),
-        );
-        let (scale, offset) = (
-            scale.as_slice().expect("standard layout"),
-            offset.as_slice().expect("standard layout"),
-        );
+        let norm = RowNorm::new(self.scale, self.offset);
         let mut out = Array3::<f32>::zeros((rows_b, rows_a, c));
         out.axis_iter_mut(Axis(0))
             .into_par_iter()
             .enumerate()
             .for_each(|(b, mut out)| {
                 for (a, mut row) in out.outer_iter_mut().enumerate() {
-                    let src = x.slice(s![a, b, ..]);
-                    crate::model::ops::vmath::layer_norm_rows(
-                        src.as_slice().expect("a row of a standard array"),
-                        scale,
-                        offset,
-                        LN_EPS,
+                    norm.rows(
+                        x.slice(s![a, b, ..])
+                            .as_slice()
+                            .expect("a row of a standard array"),
                         row.as_slice_mut().expect("a row of a standard array"),
                     );
                 }
@@ -109,14 +126,7 @@ impl<'w> LayerNorm<'w> {
     pub fn forward_channel_major(&self, xt: ArrayView2<f32>) -> Array2<f32> {
         const TILE: usize = 32;
         let (c, rows) = xt.dim();
-        let (scale, offset) = (
-            self.scale.as_standard_layout(),
-            self.offset.as_standard_layout(),
-        );
-        let (scale, offset) = (
-            scale.as_slice().expect("standard layout"),
-            offset.as_slice().expect("standard layout"),
-        );
+        let norm = RowNorm::new(self.scale, self.offset);
         let mut out = Array2::<f32>::zeros((rows, c));
         let chunk = rows_per_task(rows);
         out.axis_chunks_iter_mut(Axis(0), chunk)
@@ -132,13 +142,7 @@ impl<'w> LayerNorm<'w> {
                             tile[r * c + k] = v;
                         }
                     }
-                    crate::model::ops::vmath::layer_norm_rows(
-                        tile,
-                        scale,
-                        offset,
-                        LN_EPS,
-                        out.as_slice_mut().expect("standard layout"),
-                    );
+                    norm.rows(tile, out.as_slice_mut().expect("standard layout"));
                 }
             });
         out
