@@ -324,13 +324,8 @@ mod schema_tests {
     /// records its digest): a schema edited without regenerating would otherwise build silently.
     #[test]
     fn the_generated_onnx_types_match_the_schema() {
-        use sha2::Digest;
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let schema = std::fs::read(root.join("proto/onnx.proto")).unwrap();
-        let digest: String = sha2::Sha256::digest(&schema)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let digest = crate::fsutil::checksum::sha256_file(&root.join("proto/onnx.proto")).unwrap();
         let generated =
             std::fs::read_to_string(root.join("src/model/params/onnx_proto.rs")).unwrap();
         assert!(
