@@ -11,7 +11,7 @@
 
 use std::time::Instant;
 
-use ferrofold::model::ops::gemm::matmul_into;
+use ferrofold::model::ops::gemm::{matmul_into, matmul_w_into, Weight};
 use ndarray::linalg::general_mat_mul;
 use ndarray::Array2;
 use rayon::prelude::*;
@@ -23,30 +23,43 @@ fn filled(r: usize, c: usize, seed: u32) -> Array2<f32> {
     })
 }
 
-/// GFLOP/s of `copies` independent m×k·k×n products run in parallel, best of `reps` rounds, with the
-/// engine's GEMM (`engine`) or matrixmultiply.
-fn measure(m: usize, k: usize, n: usize, copies: usize, reps: usize, engine: bool) -> f64 {
+/// Which product [`measure`] times.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    /// The engine's `matmul_into`.
+    Engine,
+    /// The engine's product with B as a weight matrix (`matmul_w_into`: packed once, on the AVX-512
+    /// kernel).
+    EngineWeight,
+    /// ndarray's `general_mat_mul` (matrixmultiply).
+    MatrixMultiply,
+}
+
+/// GFLOP/s of `copies` independent m×k·k×n products run in parallel, for each mode: best of `reps`
+/// rounds, the modes' rounds interleaved (this machine's speed drifts; each mode sees the same drift).
+fn measure(m: usize, k: usize, n: usize, copies: usize, reps: usize, modes: &[Mode]) -> Vec<f64> {
     let a: Vec<Array2<f32>> = (0..copies).map(|s| filled(m, k, s as u32)).collect();
     let b: Vec<Array2<f32>> = (0..copies).map(|s| filled(k, n, 7 + s as u32)).collect();
+    let w: Vec<Weight> = b.iter().map(|b| Weight::new(b.view())).collect();
     let mut c: Vec<Array2<f32>> = (0..copies).map(|_| Array2::zeros((m, n))).collect();
     // Each timed round repeats the products until it lasts ~50 ms (small shapes are otherwise noise).
     let once = 2.0 * (m * k * n * copies) as f64;
     let iters = (once.recip() * 5e9).ceil().max(1.0) as usize;
-    let mut best = f64::INFINITY;
+    let mut best = vec![f64::INFINITY; modes.len()];
     for _ in 0..reps {
-        let t = Instant::now();
-        for _ in 0..iters {
-            c.par_iter_mut().enumerate().for_each(|(i, ci)| {
-                if engine {
-                    matmul_into(a[i].view(), b[i].view(), ci.view_mut(), false);
-                } else {
-                    general_mat_mul(1.0, &a[i], &b[i], 0.0, ci);
-                }
-            });
+        for (mode, best) in modes.iter().zip(&mut best) {
+            let t = Instant::now();
+            for _ in 0..iters {
+                c.par_iter_mut().enumerate().for_each(|(i, ci)| match mode {
+                    Mode::Engine => matmul_into(a[i].view(), b[i].view(), ci.view_mut(), false),
+                    Mode::EngineWeight => matmul_w_into(a[i].view(), &w[i], ci.view_mut(), false),
+                    Mode::MatrixMultiply => general_mat_mul(1.0, &a[i], &b[i], 0.0, ci),
+                });
+            }
+            *best = best.min(t.elapsed().as_secs_f64() / iters as f64);
         }
-        best = best.min(t.elapsed().as_secs_f64() / iters as f64);
     }
-    2.0 * (m * k * n * copies) as f64 / best / 1e9
+    best.iter().map(|t| once / t / 1e9).collect()
 }
 
 fn main() {
@@ -78,10 +91,11 @@ fn main() {
                 .build()
                 .expect("pool");
             let copies = threads;
-            let engine = pool.install(|| measure(m, k, n, copies, 5, true));
-            let mm = pool.install(|| measure(m, k, n, copies, 5, false));
+            let modes = [Mode::Engine, Mode::EngineWeight, Mode::MatrixMultiply];
+            let g = pool.install(|| measure(m, k, n, copies, 9, &modes));
+            let (engine, weight, mm) = (g[0], g[1], g[2]);
             println!(
-                "{{\"shape\": \"{name}\", \"m\": {m}, \"k\": {k}, \"n\": {n}, \"threads\": {threads}, \"gflops\": {engine:.1}, \"matrixmultiply_gflops\": {mm:.1}}}"
+                "{{\"shape\": \"{name}\", \"m\": {m}, \"k\": {k}, \"n\": {n}, \"threads\": {threads}, \"gflops\": {engine:.1}, \"weight_gflops\": {weight:.1}, \"matrixmultiply_gflops\": {mm:.1}}}"
             );
         }
     }

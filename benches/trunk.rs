@@ -9,6 +9,11 @@
 //! With `--templates T`, T synthetic templates (an ideal α-helix, every backbone and Cβ atom present)
 //! run through the template module; its seconds (`template_s`) are also timed alone in the same process.
 //! Run one configuration per process so that peak RSS belongs to it.
+//!
+//! With `--compare-kernels N`, the loaded trunk then runs N more times on each of the two kernels that
+//! give the same bits (ferrofold's AVX-512 kernel and matrixmultiply), alternately, and prints a second
+//! JSON line with each one's times: a side-by-side comparison this noisy machine cannot spoil by drifting
+//! between two processes. (Needs AVX-512F.)
 
 use std::time::Instant;
 
@@ -104,6 +109,42 @@ fn main() {
     let trunk = Trunk::load(&w.root(), &cfg).expect("trunk parameters");
     let out = trunk.forward(&x, &prev, &rt);
     let secs = t.elapsed().as_secs_f64();
+    let compare = arg("--compare-kernels", 0);
+    if compare > 0 {
+        use ferrofold::model::ops::gemm::{set_kernel_for_benchmarks, Kernel};
+        let kernels = [Kernel::Avx512, Kernel::MatrixMultiply];
+        let mut times = [vec![], vec![]];
+        let mut first = None;
+        for _ in 0..compare {
+            for (k, times) in kernels.iter().zip(&mut times) {
+                assert!(set_kernel_for_benchmarks(Some(*k)), "{k:?} needs AVX-512F");
+                let t = Instant::now();
+                let o = trunk.forward(&x, &prev, &rt);
+                times.push(t.elapsed().as_secs_f64());
+                // The two kernels' bits are the same (their unit tests): so are the trunk's.
+                let first = first.get_or_insert_with(|| o.pair.clone());
+                assert_eq!(&o.pair, first, "{k:?} changed the bits");
+            }
+        }
+        set_kernel_for_benchmarks(None);
+        let fmt = |t: &[f64]| {
+            let mut s = t.to_vec();
+            s.sort_by(f64::total_cmp);
+            format!(
+                "{{\"best_s\": {:.3}, \"median_s\": {:.3}, \"all_s\": {:?}}}",
+                s[0],
+                s[s.len() / 2],
+                t.iter()
+                    .map(|v| (v * 1000.0).round() / 1000.0)
+                    .collect::<Vec<_>>()
+            )
+        };
+        println!(
+            "{{\"len\": {n}, \"depth\": {depth}, \"compare_kernels\": {{\"avx512\": {}, \"matrixmultiply\": {}}}}}",
+            fmt(&times[0]),
+            fmt(&times[1])
+        );
+    }
     let monomer_templates = trunk
         .template_embedding
         .as_ref()

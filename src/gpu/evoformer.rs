@@ -329,14 +329,14 @@ impl Session<'_> {
         let gpu = self.gpu;
         let (h, d, dv) = (att.heads, att.key_dim, att.value_dim);
         debug_assert_eq!(rows, l.batch * l.n);
-        let wq = self.weights.matrix(gpu, att.query)?;
-        let wk = self.weights.matrix(gpu, att.key)?;
-        let wv = self.weights.matrix(gpu, att.value)?;
-        let gating = match att.gating {
-            Some(wb) => Some(self.weights.affine(gpu, wb)?),
+        let wq = self.weights.matrix(gpu, *att.query)?;
+        let wk = self.weights.matrix(gpu, *att.key)?;
+        let wv = self.weights.matrix(gpu, *att.value)?;
+        let gating = match &att.gating {
+            Some((w, b)) => Some(self.weights.affine(gpu, (**w, *b))?),
             None => None,
         };
-        let (wo, bo) = self.weights.affine(gpu, (att.output, att.output_b))?;
+        let (wo, bo) = self.weights.affine(gpu, (*att.output, att.output_b))?;
         let chunk = rows_per_chunk(gpu, l.batch, attention_bytes_per_entry(l.n, h * d, h * dv));
         for b0 in (0..l.batch).step_by(chunk) {
             let nb = chunk.min(l.batch - b0);
@@ -550,7 +550,7 @@ impl Session<'_> {
             Operand::rows(&norm, 0, res),
             Epilogue::default(),
         )?;
-        let (wo, bo) = self.weights.affine(gpu, (m.output_w, m.output_b))?;
+        let (wo, bo) = self.weights.affine(gpu, (*m.output_w, m.output_b))?;
         // Residues i per chunk: the outer products [i, c, R, c] twice (before and after the permute).
         let ib = rows_per_chunk(gpu, res, 2 * c * res * c * 4);
         for i0 in (0..res).step_by(ib) {

@@ -76,7 +76,7 @@ impl<'w> InputEmbedder<'w> {
             let (first, _) = rows.split_at(Axis(0), s * n);
             crate::model::ops::primitives::linear_into(
                 flat2(&x.msa_feat),
-                self.preprocess_msa.weights,
+                &self.preprocess_msa.weights,
                 Some(self.preprocess_msa.bias),
                 first,
             );
@@ -133,7 +133,7 @@ impl<'w> RelPos<'w> {
         residue_index: &[i32],
         chains: Option<&ChainIds>,
     ) {
-        let (w, b) = (self.linear.weights, self.linear.bias);
+        let (w, b) = (*self.linear.weights, self.linear.bias);
         let max = self.max_relative_feature as i64;
         let one_chain;
         let chains = match (self.with_chains, chains) {
@@ -243,7 +243,7 @@ impl<'w> RecyclingEmbedder<'w> {
             self.max_bin,
             self.num_bins,
         );
-        let (w, b) = (self.prev_pos_linear.weights, self.prev_pos_linear.bias);
+        let (w, b) = (*self.prev_pos_linear.weights, self.prev_pos_linear.bias);
         for i in 0..n {
             for j in 0..n {
                 let d2: f32 = (0..3).map(|k| (x[[i, k]] - x[[j, k]]).powi(2)).sum();
@@ -287,7 +287,7 @@ impl<'w> ExtraMsaEmbedder<'w> {
     /// `[S_e, N, c_e]`
     pub fn forward(&self, x: &TrunkInputs) -> Array3<f32> {
         let (se, n) = x.extra_msa.dim();
-        let (w, b) = (self.linear.weights, self.linear.bias);
+        let (w, b) = (*self.linear.weights, self.linear.bias);
         let mut out = Array3::<f32>::zeros((se, n, self.linear.c_out()));
         let (w_del, w_val): (ArrayView2<f32>, _) = (w.slice(s![23..24, ..]), w.row(24));
         for ((si, ri), &code) in x.extra_msa.indexed_iter() {

@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use crate::model::input::trunk_inputs::TemplateInputs;
 use crate::model::net::embedders::pseudo_beta;
 use crate::model::net::evoformer::add_in_place;
-use crate::model::ops::gemm::matmul;
+use crate::model::ops::gemm::matmul_w;
 use crate::model::ops::primitives::{Attention, AttentionDims, LayerNorm, Linear};
 use crate::model::ops::torsions::atom37_to_torsion_angles;
 use crate::model::params::config::{ModelConfig, RuntimeOptions};
@@ -312,15 +312,15 @@ impl TemplateEmbedding<'_> {
             .into_par_iter()
             .enumerate()
             .for_each(|(i, mut o)| {
-                let mut q = matmul(pair.index_axis(Axis(0), i), att.query);
+                let mut q = matmul_w(pair.index_axis(Axis(0), i), &att.query);
                 q.mapv_inplace(|v| v * scale);
                 let keys: Vec<Array2<f32>> = templates
                     .iter()
-                    .map(|t| matmul(t.index_axis(Axis(0), i), att.key))
+                    .map(|t| matmul_w(t.index_axis(Axis(0), i), &att.key))
                     .collect();
                 let values: Vec<Array2<f32>> = templates
                     .iter()
-                    .map(|t| matmul(t.index_axis(Axis(0), i), att.value))
+                    .map(|t| matmul_w(t.index_axis(Axis(0), i), &att.value))
                     .collect();
                 let mut logits = vec![0f32; n * h * nt];
                 for j in 0..n {
@@ -343,7 +343,7 @@ impl TemplateEmbedding<'_> {
                         }
                     }
                 }
-                let mut res = matmul(avg.view(), att.output);
+                let mut res = matmul_w(avg.view(), &att.output);
                 res += &att.output_b;
                 o.assign(&res);
             });

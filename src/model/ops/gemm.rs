@@ -1,25 +1,35 @@
 //! The engine's f32 matrix product: `c = a·b` or `c += a·b` on ndarray views of any strides.
 //!
-//! Two kernels, one chosen per machine (never per call, so a machine always gives the same bits):
+//! Three kernels, one chosen per machine (never per call, so a machine always gives the same bits):
+//! - ferrofold's own AVX-512 kernel (`gemm_avx512`) on CPUs with full-width AVX-512 (Intel Xeon, AMD
+//!   Zen 5): matrixmultiply's arithmetic, bit for bit, without most of its packing (A read in place,
+//!   weights packed once per model: [`Weight`]);
 //! - the `gemm` crate (AVX2+FMA / NEON kernels; its AVX-512 kernels need a nightly compiler): at the
 //!   engine's shapes (K = 16-1,024, 146-1,024 rows per task) 10-70 % faster than matrixmultiply on CPUs
 //!   whose vector units are 256 bits wide or split 512-bit instructions in two (AMD Zen 4: attention
 //!   values 107 vs 62 GFLOP/s, projections 108 vs 87, square 105 vs 99 on one thread);
-//! - ndarray's `general_mat_mul` (matrixmultiply, with an AVX-512 kernel) on CPUs with full-width
-//!   AVX-512 (Intel Xeon, AMD Zen 5), where the 256-bit kernel would reach only about half the peak.
+//! - ndarray's `general_mat_mul` (matrixmultiply, with an AVX-512 kernel): the same bits as the first,
+//!   kept as the reference its tests compare against (and for benchmarks). On full-width AVX-512 the
+//!   256-bit `gemm` kernel would reach only about half the peak.
 //!
-//! `FERROFOLD_GEMM=gemm|matrixmultiply` overrides the choice (benchmarks; `cargo bench --bench gemm`
+//! `FERROFOLD_GEMM=avx512|gemm|matrixmultiply` overrides the choice (benchmarks; `cargo bench --bench gemm`
 //! measures both). Every product is single-threaded: the engine parallelises over independent products
 //! with rayon, so a product's reduction order depends only on its shape and the kernel, never on the
 //! thread count (the engine's bitwise-determinism guarantee).
 
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
+
+#[cfg(target_arch = "x86_64")]
+use crate::model::ops::gemm_avx512 as avx512;
 
 /// Which kernel computes the engine's products on this machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kernel {
+    /// ferrofold's AVX-512 kernel (matrixmultiply's bits, less packing).
+    Avx512,
     /// The `gemm` crate.
     Gemm,
     /// ndarray's `general_mat_mul` (matrixmultiply).
@@ -28,19 +38,26 @@ pub enum Kernel {
 
 /// The kernel for this process: `FERROFOLD_GEMM` if set, else by the CPU (see the module notes).
 pub fn kernel() -> Kernel {
+    match BENCH_OVERRIDE.load(Ordering::Relaxed) {
+        1 => return Kernel::Avx512,
+        2 => return Kernel::MatrixMultiply,
+        _ => {}
+    }
     static KERNEL: OnceLock<Kernel> = OnceLock::new();
     *KERNEL.get_or_init(|| {
         let by_cpu = if full_width_avx512() {
-            Kernel::MatrixMultiply
+            Kernel::Avx512
         } else {
             Kernel::Gemm
         };
         match std::env::var("FERROFOLD_GEMM").as_deref() {
+            Ok("avx512") if has_avx512() => Kernel::Avx512,
             Ok("gemm") => Kernel::Gemm,
             Ok("matrixmultiply") => Kernel::MatrixMultiply,
             Ok(other) => {
                 tracing::warn!(
-                    "FERROFOLD_GEMM={other:?} is neither \"gemm\" nor \"matrixmultiply\"; using {by_cpu:?}"
+                    "FERROFOLD_GEMM={other:?} is not \"gemm\", \"matrixmultiply\" or (on a CPU with \
+                     AVX-512F) \"avx512\"; using {by_cpu:?}"
                 );
                 by_cpu
             }
@@ -49,12 +66,41 @@ pub fn kernel() -> Kernel {
     })
 }
 
+/// [`set_kernel_for_benchmarks`]'s choice: 0 none, 1 AVX-512, 2 matrixmultiply.
+static BENCH_OVERRIDE: AtomicU8 = AtomicU8::new(0);
+
+/// Switches this process between the two kernels that give the same bits (`Avx512` and `MatrixMultiply`;
+/// `None`: back to [`kernel`]'s choice), so that a benchmark can time them alternately in one process
+/// on this noisy machine (`cargo bench --bench trunk -- --compare-kernels N`). Returns false, and changes
+/// nothing, for the `gemm` crate (other bits) or `Avx512` without AVX-512F.
+#[doc(hidden)]
+pub fn set_kernel_for_benchmarks(k: Option<Kernel>) -> bool {
+    let code = match k {
+        None => 0,
+        Some(Kernel::Avx512) if has_avx512() => 1,
+        Some(Kernel::MatrixMultiply) => 2,
+        Some(_) => return false,
+    };
+    BENCH_OVERRIDE.store(code, Ordering::Relaxed);
+    true
+}
+
+/// The CPU has AVX-512F (what [`Kernel::Avx512`] needs).
+fn has_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// AVX-512 executed at full width: present, and not AMD family 19h (Zen 4, which runs each 512-bit
 /// instruction as two 256-bit halves, so the 256-bit kernel loses nothing there).
 fn full_width_avx512() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        if !std::arch::is_x86_feature_detected!("avx512f") {
+        if !has_avx512() {
             return false;
         }
         // SAFETY: cpuid exists on every x86_64 CPU (the intrinsic is a safe function in newer Rust).
@@ -118,6 +164,14 @@ fn product(
         ndarray::linalg::general_mat_mul(1.0, &a, &b, beta, &mut c);
         return;
     }
+    #[cfg(target_arch = "x86_64")]
+    if kernel == Kernel::Avx512 {
+        let b = avx512::B::Strided(strided(b));
+        // SAFETY: `Kernel::Avx512` is only chosen where the CPU has AVX-512F; the views are live with
+        // the shapes checked above, and `c` is a unique view, so it overlaps neither operand.
+        unsafe { avx512_product(a, b, c, accumulate) };
+        return;
+    }
     let (sa, sb) = (a.strides(), b.strides());
     let sc = [c.strides()[0], c.strides()[1]];
     // SAFETY: the pointers and strides come from live ndarray views whose shapes were checked above,
@@ -148,6 +202,108 @@ fn product(
     }
 }
 
+/// An operand's pointer and strides, for the AVX-512 kernel.
+#[cfg(target_arch = "x86_64")]
+fn strided(x: ArrayView2<f32>) -> avx512::Strided {
+    avx512::Strided {
+        ptr: x.as_ptr(),
+        rs: x.strides()[0],
+        cs: x.strides()[1],
+    }
+}
+
+/// # Safety
+/// The CPU has AVX-512F; `a [m, k]`, `b [k, n]` and `c [m, n]` agree, with `m, n, k > 0`.
+#[cfg(target_arch = "x86_64")]
+unsafe fn avx512_product(
+    a: ArrayView2<f32>,
+    b: avx512::B,
+    mut c: ArrayViewMut2<f32>,
+    accumulate: bool,
+) {
+    let ((m, k), n) = (a.dim(), c.ncols());
+    let (rsc, csc) = (c.strides()[0], c.strides()[1]);
+    avx512::sgemm(m, n, k, strided(a), b, c.as_mut_ptr(), rsc, csc, accumulate);
+}
+
+/// A weight matrix (`[c_in, c_out]`, the B of `x·W`) with, on the AVX-512 kernel, its packed form made
+/// at its first product and kept for the model's lifetime (the packing would otherwise be repeated at
+/// every product: one per row block, MSA row or pair row). Dereferences to the plain view.
+#[derive(Clone)]
+pub struct Weight<'w> {
+    view: ArrayView2<'w, f32>,
+    #[cfg(target_arch = "x86_64")]
+    packed: Arc<OnceLock<avx512::PackedB>>,
+}
+
+impl<'w> Weight<'w> {
+    pub fn new(view: ArrayView2<'w, f32>) -> Self {
+        Self {
+            view,
+            #[cfg(target_arch = "x86_64")]
+            packed: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// The plain view.
+    pub fn view(&self) -> ArrayView2<'w, f32> {
+        self.view
+    }
+}
+
+impl<'w> std::ops::Deref for Weight<'w> {
+    type Target = ArrayView2<'w, f32>;
+    fn deref(&self) -> &Self::Target {
+        &self.view
+    }
+}
+
+impl std::fmt::Debug for Weight<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Weight {:?}", self.view.dim())
+    }
+}
+
+/// `c = a·w` or `c += a·w` (see [`matmul_into`]) with a weight matrix, packed once on the AVX-512 kernel.
+pub fn matmul_w_into(a: ArrayView2<f32>, w: &Weight, c: ArrayViewMut2<f32>, accumulate: bool) {
+    let kernel = kernel();
+    #[cfg(target_arch = "x86_64")]
+    if kernel == Kernel::Avx512 {
+        let ((m, k), (k2, n)) = (a.dim(), w.view.dim());
+        assert!(
+            k == k2 && c.dim() == (m, n),
+            "matmul shapes: [{m}, {k}]·[{k2}, {n}] into {:?}",
+            c.dim()
+        );
+        if m > 0 && n > 0 && k > 0 {
+            let packed = w.packed.get_or_init(|| avx512::PackedB::new(w.view));
+            debug_assert_eq!(packed.dim(), (k, n));
+            // SAFETY: as in `product`; the packed matrix was made from this weight's view, `[k, n]`.
+            unsafe { avx512_product(a, avx512::B::Packed(packed), c, accumulate) };
+            return;
+        }
+    }
+    product(kernel, a, w.view, c, accumulate);
+}
+
+/// Bytes of the packed copies the kernel keeps of `weights_bytes` of weights: as many again on the
+/// AVX-512 kernel (an upper bound up to padding: layer norms and a few matrices are never packed, and a
+/// matrix narrower than 32 columns is padded to 32), none on the others.
+pub fn packed_copy_bytes(weights_bytes: u64) -> u64 {
+    if kernel() == Kernel::Avx512 {
+        weights_bytes
+    } else {
+        0
+    }
+}
+
+/// `a·w` as a new `[m, n]` array (see [`matmul_w_into`]).
+pub fn matmul_w(a: ArrayView2<f32>, w: &Weight) -> Array2<f32> {
+    let mut c = Array2::<f32>::zeros((a.nrows(), w.ncols()));
+    matmul_w_into(a, w, c.view_mut(), false);
+    c
+}
+
 /// `a·b` as a new `[m, n]` array.
 pub fn matmul(a: ArrayView2<f32>, b: ArrayView2<f32>) -> Array2<f32> {
     let mut c = Array2::<f32>::zeros((a.nrows(), b.ncols()));
@@ -166,6 +322,84 @@ mod tests {
         })
     }
 
+    /// Every kernel this machine can run.
+    fn kernels() -> Vec<Kernel> {
+        let mut k = vec![Kernel::Gemm, Kernel::MatrixMultiply];
+        if has_avx512() {
+            k.push(Kernel::Avx512);
+        }
+        k
+    }
+
+    /// The AVX-512 kernel gives matrixmultiply's bits, on every operand layout, at edge shapes (rows not a
+    /// multiple of its 12, columns not of its 32, several blocks of 256 along k), storing and
+    /// accumulating, with B strided or packed once as a weight.
+    #[test]
+    fn avx512_kernel_gives_matrixmultiplys_bits() {
+        if !has_avx512() {
+            eprintln!("no AVX-512F on this CPU: the kernel cannot run here");
+            return;
+        }
+        let shapes = [
+            (1, 1, 1),
+            (12, 256, 32),
+            (13, 257, 33),
+            (37, 600, 70),
+            (146, 32, 146),
+            (146, 146, 32),
+            (100, 128, 4),
+            (25, 1024, 520),
+        ];
+        for (m, k, n) in shapes {
+            let a = filled(m, k, 3);
+            let at = a.t().as_standard_layout().into_owned();
+            let b = filled(k, n, 5);
+            let bt = b.t().as_standard_layout().into_owned();
+            // Row-major A (read in place) and column-major A (packed); row- and column-major B.
+            for (av, bv) in [
+                (a.view(), b.view()),
+                (at.t(), b.view()),
+                (a.view(), bt.t()),
+                (at.t(), bt.t()),
+            ] {
+                for accumulate in [false, true] {
+                    let start = filled(m, n, 9);
+                    let mut want = start.clone();
+                    product(Kernel::MatrixMultiply, av, bv, want.view_mut(), accumulate);
+                    let mut got = start.clone();
+                    product(Kernel::Avx512, av, bv, got.view_mut(), accumulate);
+                    let same = |x: &Array2<f32>| {
+                        x.iter()
+                            .zip(want.iter())
+                            .all(|(p, q)| p.to_bits() == q.to_bits())
+                    };
+                    assert!(same(&got), "[{m}, {k}]·[{k}, {n}] accumulate {accumulate}");
+                    // Into a column-major destination (the kernel's scattered store).
+                    let mut ct = start.t().as_standard_layout().into_owned();
+                    product(
+                        Kernel::Avx512,
+                        av,
+                        bv,
+                        ct.view_mut().reversed_axes(),
+                        accumulate,
+                    );
+                    assert!(same(&ct.t().to_owned()), "[{m}, {k}]·[{k}, {n}] into C^T");
+                    // B packed once as a weight, used twice (the second use reads the kept packing).
+                    let w = Weight::new(bv);
+                    for _ in 0..2 {
+                        let mut got = start.clone();
+                        // SAFETY: AVX-512F checked above; shapes agree.
+                        unsafe {
+                            let p = w.packed.get_or_init(|| avx512::PackedB::new(w.view()));
+                            avx512_product(av, avx512::B::Packed(p), got.view_mut(), accumulate);
+                        }
+                        assert!(same(&got), "[{m}, {k}]·[{k}, {n}] packed B");
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn agrees_with_ndarray_on_strided_and_transposed_views() {
         let a = filled(37, 50, 1);
@@ -175,7 +409,7 @@ mod tests {
         let av = a.slice(s![.., 3..43]);
         let bt = b.t().as_standard_layout().into_owned();
         let want = av.dot(&b);
-        for kernel in [Kernel::Gemm, Kernel::MatrixMultiply] {
+        for kernel in kernels() {
             let mut got = Array2::<f32>::zeros((37, 29));
             product(kernel, av, bt.t(), got.view_mut(), false);
             let err = (&got - &want).mapv(f32::abs).fold(0.0f32, |m, &v| m.max(v));
@@ -201,7 +435,7 @@ mod tests {
     fn empty_inner_dimension_gives_zeros_or_leaves_the_sum() {
         let a = Array2::<f32>::zeros((3, 0));
         let b = Array2::<f32>::zeros((0, 2));
-        for kernel in [Kernel::Gemm, Kernel::MatrixMultiply] {
+        for kernel in kernels() {
             let mut c = Array2::<f32>::from_elem((3, 2), 7.0);
             product(kernel, a.view(), b.view(), c.view_mut(), true);
             assert!(c.iter().all(|&v| v == 7.0));

@@ -1,6 +1,8 @@
 //! Numerical building blocks shared by every network module.
 
 pub mod gemm;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod gemm_avx512;
 pub mod geometry;
 pub mod primitives;
 pub mod torsions;

@@ -5,7 +5,7 @@ use ndarray::{s, Array1, Array2, Array3, ArrayView1, ArrayView2, ArrayView3, Arr
 
 use rayon::prelude::*;
 
-use crate::model::ops::gemm::{matmul, matmul_into};
+use crate::model::ops::gemm::{matmul_into, matmul_w, matmul_w_into, Weight};
 use crate::model::params::weights::{Scope, WeightError};
 
 /// LayerNorm epsilon used throughout AlphaFold2 (haiku default in `common_modules.LayerNorm`).
@@ -150,11 +150,7 @@ impl<'w> LayerNorm<'w> {
 }
 
 /// `x @ w + b`, one GEMM per block of rows, blocks in parallel.
-pub(crate) fn linear(
-    x: ArrayView2<f32>,
-    w: ArrayView2<f32>,
-    b: Option<ArrayView1<f32>>,
-) -> Array2<f32> {
+pub(crate) fn linear(x: ArrayView2<f32>, w: &Weight, b: Option<ArrayView1<f32>>) -> Array2<f32> {
     let mut out = Array2::<f32>::zeros((x.nrows(), w.ncols()));
     linear_into(x, w, b, out.view_mut());
     out
@@ -163,7 +159,7 @@ pub(crate) fn linear(
 /// [`linear`] into `out` (`[rows, c_out]`), which the caller allocated (e.g. as part of a larger array).
 pub(crate) fn linear_into(
     x: ArrayView2<f32>,
-    w: ArrayView2<f32>,
+    w: &Weight,
     b: Option<ArrayView1<f32>>,
     mut out: ndarray::ArrayViewMut2<f32>,
 ) {
@@ -172,7 +168,7 @@ pub(crate) fn linear_into(
         .into_par_iter()
         .zip(x.axis_chunks_iter(Axis(0), chunk))
         .for_each(|(mut out, x)| {
-            matmul_into(x, w, out.view_mut(), false);
+            matmul_w_into(x, w, out.view_mut(), false);
             if let Some(b) = b {
                 out += &b;
             }
@@ -182,7 +178,7 @@ pub(crate) fn linear_into(
 /// AlphaFold2's `Linear` module: `weights [c_in, c_out]` (input axes flattened), `bias [c_out]`.
 #[derive(Debug, Clone)]
 pub struct Linear<'w> {
-    pub weights: ArrayView2<'w, f32>,
+    pub weights: Weight<'w>,
     pub bias: ArrayView1<'w, f32>,
 }
 
@@ -203,12 +199,15 @@ impl<'w> Linear<'w> {
         let bias = scope
             .matrix("bias", &[], output)?
             .index_axis_move(Axis(0), 0);
-        Ok(Self { weights, bias })
+        Ok(Self {
+            weights: Weight::new(weights),
+            bias,
+        })
     }
 
     /// `x [rows, c_in] @ weights + bias`.
     pub fn forward(&self, x: ArrayView2<f32>) -> Array2<f32> {
-        linear(x, self.weights, Some(self.bias))
+        linear(x, &self.weights, Some(self.bias))
     }
 
     /// Output channels.
@@ -218,7 +217,7 @@ impl<'w> Linear<'w> {
 
     /// `(weights, bias)`.
     pub(crate) fn parts(&self) -> (ArrayView2<'w, f32>, ArrayView1<'w, f32>) {
-        (self.weights, self.bias)
+        (self.weights.view(), self.bias)
     }
 }
 
@@ -303,15 +302,15 @@ pub struct Attention<'a> {
     pub key_dim: usize,
     pub value_dim: usize,
     /// `[c_q, H*d]`
-    pub query: ArrayView2<'a, f32>,
+    pub query: Weight<'a>,
     /// `[c_kv, H*d]`
-    pub key: ArrayView2<'a, f32>,
+    pub key: Weight<'a>,
     /// `[c_kv, H*dv]`
-    pub value: ArrayView2<'a, f32>,
+    pub value: Weight<'a>,
     /// `[c_q, H*dv]`, `[H*dv]`; `None` without gating.
-    pub gating: Option<(ArrayView2<'a, f32>, ArrayView1<'a, f32>)>,
+    pub gating: Option<(Weight<'a>, ArrayView1<'a, f32>)>,
     /// `[H*dv, c_out]`, `[c_out]`
-    pub output: ArrayView2<'a, f32>,
+    pub output: Weight<'a>,
     pub output_b: ArrayView1<'a, f32>,
 }
 
@@ -325,7 +324,7 @@ impl<'a> Attention<'a> {
             let b = scope
                 .matrix("gating_b", &[], &[h, vd])?
                 .index_axis_move(Axis(0), 0);
-            Some((w, b))
+            Some((Weight::new(w), b))
         } else {
             None
         };
@@ -333,11 +332,11 @@ impl<'a> Attention<'a> {
             heads: h,
             key_dim: kd,
             value_dim: vd,
-            query: scope.matrix("query_w", &[d.c_q], &[h, kd])?,
-            key: scope.matrix("key_w", &[d.c_kv], &[h, kd])?,
-            value: scope.matrix("value_w", &[d.c_kv], &[h, vd])?,
+            query: Weight::new(scope.matrix("query_w", &[d.c_q], &[h, kd])?),
+            key: Weight::new(scope.matrix("key_w", &[d.c_kv], &[h, kd])?),
+            value: Weight::new(scope.matrix("value_w", &[d.c_kv], &[h, vd])?),
             gating,
-            output: scope.matrix("output_w", &[h, vd], &[d.c_out])?,
+            output: Weight::new(scope.matrix("output_w", &[h, vd], &[d.c_out])?),
             output_b: scope.vector("output_b", d.c_out)?,
         })
     }
@@ -359,10 +358,10 @@ impl<'a> Attention<'a> {
         let n = x.nrows();
         let (h, d, dv) = (self.heads, self.key_dim, self.value_dim);
         // [N, H*d]
-        let mut q = matmul(x, self.query);
+        let mut q = matmul_w(x, &self.query);
         q.mapv_inplace(|v| v * (d as f32).powf(-0.5));
-        let k = matmul(x, self.key);
-        let v = matmul(x, self.value);
+        let k = matmul_w(x, &self.key);
+        let v = matmul_w(x, &self.value);
         let kb = key_bias.as_standard_layout();
         let kb = kb.as_slice().expect("standard layout");
         let pb = pair_bias.as_ref().map(|p| p.as_standard_layout());
@@ -394,14 +393,14 @@ impl<'a> Attention<'a> {
             }
         }
         if let Some((gw, gb)) = &self.gating {
-            let mut g = matmul(x, *gw);
+            let mut g = matmul_w(x, gw);
             g += gb;
             crate::model::ops::vmath::gate_in_place(
                 avg.as_slice_mut().expect("fresh array"),
                 g.as_slice().expect("fresh array"),
             );
         }
-        linear_into(avg.view(), self.output, Some(self.output_b), out);
+        linear_into(avg.view(), &self.output, Some(self.output_b), out);
     }
 }
 

@@ -2,7 +2,8 @@
 //! (clusters S and extra rows E after AlphaFold2's sampling) and the chunk budget, by accounting for what
 //! the engine holds at each step (f32 everywhere):
 //!
-//! * always: the weights, the processed inputs of every iteration, the pair representation and the
+//! * always: the weights (twice with the AVX-512 kernel, which keeps a packed copy of the weight
+//!   matrices: see `gemm::Weight`), the processed inputs of every iteration, the pair representation and the
 //!   recycled one of the previous iteration (`P = N²·c_z·4` bytes each), the main MSA representation
 //!   (`M = S·N·c_m·4`) and the extra MSA (`X = E·N·c_e·4`);
 //! * on top, the largest step's temporaries: triangle multiplication (layer-normed pair, projected
@@ -193,9 +194,10 @@ pub fn estimate(
     // The program itself: code, HDF5, thread stacks, masks and other small arrays (measured: 30-40 MiB).
     const RUNTIME: u64 = 40 << 20;
     // Allocator slack: freed blocks below the mmap threshold stay in the heap (measured up to ~10 %).
-    let total = RUNTIME + weights_bytes + raw_msa + inputs + (representations + largest) * 23 / 20;
+    let weights = weights_bytes + crate::model::ops::gemm::packed_copy_bytes(weights_bytes);
+    let total = RUNTIME + weights + raw_msa + inputs + (representations + largest) * 23 / 20;
     MemoryEstimate {
-        weights: weights_bytes,
+        weights,
         raw_msa,
         inputs,
         representations,

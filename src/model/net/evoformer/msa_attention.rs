@@ -7,6 +7,7 @@ use ndarray::{Array3, ArrayView1, ArrayView2, ArrayView3, Axis};
 use rayon::prelude::*;
 
 use crate::model::ops::gemm::matmul;
+use crate::model::ops::gemm::Weight;
 use crate::model::ops::primitives::{
     flat2, layer_norm, linear, mask_bias, sigmoid, softmax_rows, unflat3, Attention, AttentionDims,
     LayerNorm,
@@ -22,7 +23,7 @@ pub(crate) fn pair_bias(pair_normed: ArrayView3<f32>, weights: ArrayView2<f32>) 
         pair_normed
             .into_shape_with_order((n * n2, c))
             .expect("contiguous"),
-        weights,
+        &Weight::new(weights),
         None,
     );
     // [H, N*N] → [H, N, N]

@@ -5,7 +5,7 @@
 use ndarray::{s, Array2, Array3, ArrayView1, ArrayView2, Axis};
 use rayon::prelude::*;
 
-use crate::model::ops::gemm::{matmul, matmul_into};
+use crate::model::ops::gemm::{matmul, matmul_w_into, Weight};
 use crate::model::ops::primitives::{flat2, unflat3, LayerNorm, Linear};
 use crate::model::params::weights::{Scope, WeightError};
 
@@ -25,7 +25,7 @@ pub struct OuterProductMean<'w> {
     pub(crate) left_projection: Linear<'w>,
     pub(crate) right_projection: Linear<'w>,
     /// `[c*c, c_z]` (from `[c, c, c_z]`)
-    pub(crate) output_w: ArrayView2<'w, f32>,
+    pub(crate) output_w: Weight<'w>,
     pub(crate) output_b: ArrayView1<'w, f32>,
 }
 
@@ -36,7 +36,7 @@ impl<'w> OuterProductMean<'w> {
             layer_norm_input: LayerNorm::load(&scope.sub("layer_norm_input"), c_m)?,
             left_projection: Linear::load(&scope.sub("left_projection"), c_m, c)?,
             right_projection: Linear::load(&scope.sub("right_projection"), c_m, c)?,
-            output_w: scope.matrix("output_w", &[c, c], &[c_z])?,
+            output_w: Weight::new(scope.matrix("output_w", &[c, c], &[c_z])?),
             output_b: scope.vector("output_b", c_z)?,
         })
     }
@@ -106,7 +106,7 @@ impl<'w> OuterProductMean<'w> {
                     .view_mut()
                     .into_shape_with_order((b * n_res, c_z))
                     .expect("a contiguous block of rows");
-                matmul_into(x.view(), self.output_w, y.view_mut(), false);
+                matmul_w_into(x.view(), &self.output_w, y.view_mut(), false);
                 for (r, mut row) in y.rows_mut().into_iter().enumerate() {
                     let denominator = 1e-3 + norm[[i0 + r / n_res, r % n_res]];
                     row.zip_mut_with(&self.output_b, |v, &bias| {

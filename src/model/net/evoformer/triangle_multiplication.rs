@@ -38,7 +38,7 @@ impl<'a> Gated<'a> {
     ) -> Result<Self, WeightError> {
         let load = |name: &str| -> Result<(ArrayView2<'a, f32>, ArrayView1<'a, f32>), WeightError> {
             let l = Linear::load(&scope.sub(name), c_z, c)?;
-            Ok((l.weights, l.bias))
+            Ok((*l.weights, l.bias))
         };
         Ok(Self {
             proj: load(proj)?,

@@ -1,0 +1,350 @@
+//! An AVX-512 f32 matrix product with matrixmultiply's arithmetic, a wider register tile, A read in
+//! place and weights packed once.
+//!
+//! matrixmultiply's AVX-512 kernel holds a 16 × 16 tile of C in 16 registers and, per step of k, loads one
+//! vector of B and broadcasts 16 values of A: 17 loads for 16 FMAs. This kernel holds a 12 × 32 tile in 24
+//! registers: 2 loads of B and 12 broadcasts for 24 FMAs. Besides, matrixmultiply packs both operands at
+//! every call, which was 18.6 % of the samples of a whole `predict` at L = 146 (half A, half B, `perf`):
+//! here a row-major A is read in place (the broadcasts load from 12 row pointers), and a weight matrix,
+//! the B of most of the engine's products, is packed once per model ([`PackedB`]) instead of at every call.
+//!
+//! Every value is computed exactly as matrixmultiply 0.3 computes it on AVX-512, so the bits do not
+//! change: K is split into blocks of 256 (its `S_KC`); within a block each output accumulates
+//! `fma(a_ik, b_kj, acc)` from zero in increasing k; the first block's sum is stored (`c = ab`, or
+//! `c = ab + c` when accumulating), every later block's is added (`c = ab + c`: its `fma(1, ab, c·1)`
+//! rounds once, as an add does). Zero-padded edges add nothing to any output. The unit tests compare the
+//! two bit for bit on every stride layout and edge shape, packed and unpacked.
+
+use std::arch::x86_64::*;
+use std::cell::RefCell;
+
+const MR: usize = 12;
+const NR: usize = 32;
+/// matrixmultiply's `S_KC`: the block of K summed before C is updated (this fixes the rounding).
+const KC: usize = 256;
+/// Rows of A per block (96 × 256 floats: 96 KiB, in L2).
+const MC: usize = 8 * MR;
+/// Columns of B per block (256 × 512 floats: 512 KiB packed).
+const NC: usize = 16 * NR;
+
+thread_local! {
+    /// Packing buffers, kept per thread (the engine calls this from rayon's workers).
+    static SCRATCH: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// A matrix operand: element (i, j) at `ptr + i·rs + j·cs`.
+#[derive(Clone, Copy)]
+pub(crate) struct Strided {
+    pub ptr: *const f32,
+    pub rs: isize,
+    pub cs: isize,
+}
+
+/// The B operand: strided (packed at every call) or packed once.
+#[derive(Clone, Copy)]
+pub(crate) enum B<'p> {
+    Strided(Strided),
+    Packed(&'p PackedB),
+}
+
+/// A `[k, n]` matrix in the kernel's layout, for products that reuse it (the engine's weights): for each
+/// block of `KC` rows, `ceil(n / NR)` panels of `kc × NR` values (k-major, zero-padded on the right).
+pub(crate) struct PackedB {
+    k: usize,
+    n: usize,
+    data: Vec<f32>,
+}
+
+impl std::fmt::Debug for PackedB {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PackedB [{}, {}]", self.k, self.n)
+    }
+}
+
+impl PackedB {
+    /// Packs `b` (any strides).
+    pub(crate) fn new(b: ndarray::ArrayView2<f32>) -> Self {
+        let (k, n) = b.dim();
+        let panels = n.div_ceil(NR);
+        let mut data = Vec::with_capacity(k * panels * NR);
+        let mut block = Vec::new();
+        let src = Strided {
+            ptr: b.as_ptr(),
+            rs: b.strides()[0],
+            cs: b.strides()[1],
+        };
+        for pc in (0..k).step_by(KC) {
+            let kc = KC.min(k - pc);
+            // SAFETY: rows pc..pc+kc and columns 0..n lie inside the live view `b`.
+            unsafe { pack_b(kc, n, offset(src, pc, 0), &mut block) };
+            data.extend_from_slice(&block[..panels * NR * kc]);
+        }
+        Self { k, n, data }
+    }
+
+    /// `[k, n]`.
+    pub(crate) fn dim(&self) -> (usize, usize) {
+        (self.k, self.n)
+    }
+
+    /// The panels of rows `pc..pc + KC` from column `jc` (a multiple of `NR`) on.
+    fn block(&self, pc: usize, jc: usize) -> *const f32 {
+        let panels = self.n.div_ceil(NR);
+        let kc = KC.min(self.k - pc);
+        self.data[pc * panels * NR + (jc / NR) * kc * NR..].as_ptr()
+    }
+}
+
+/// `c = a·b` (`accumulate == false`) or `c += a·b`, `a [m, k]`, `b [k, n]`, `c [m, n]` (`c` at
+/// `c + i·rsc + j·csc`).
+///
+/// # Safety
+/// The CPU supports AVX-512F; every element of the three operands is inside a live allocation; `c` does
+/// not overlap `a` or `b`; `m, n, k > 0`; a packed `b` is `[k, n]`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn sgemm(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Strided,
+    b: B,
+    c: *mut f32,
+    rsc: isize,
+    csc: isize,
+    accumulate: bool,
+) {
+    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut buffers) => {
+            let (apack, bpack) = &mut *buffers;
+            sgemm_with(m, n, k, a, b, c, rsc, csc, accumulate, apack, bpack)
+        }
+        Err(_) => {
+            let (mut apack, mut bpack) = (Vec::new(), Vec::new());
+            sgemm_with(
+                m, n, k, a, b, c, rsc, csc, accumulate, &mut apack, &mut bpack,
+            )
+        }
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f")]
+unsafe fn sgemm_with(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Strided,
+    b: B,
+    c: *mut f32,
+    rsc: isize,
+    csc: isize,
+    accumulate: bool,
+    apack: &mut Vec<f32>,
+    bpack: &mut Vec<f32>,
+) {
+    // A is read in place when its rows are contiguous; otherwise (transposed views) packed.
+    let a_in_place = a.cs == 1;
+    for jc in (0..n).step_by(NC) {
+        let nc = NC.min(n - jc);
+        let b_panels = nc.div_ceil(NR);
+        for pc in (0..k).step_by(KC) {
+            let kc = KC.min(k - pc);
+            let store = !accumulate && pc == 0;
+            let b_block = match b {
+                B::Strided(b) => {
+                    pack_b(kc, nc, offset(b, pc, jc), bpack);
+                    bpack.as_ptr()
+                }
+                B::Packed(p) => p.block(pc, jc),
+            };
+            for ic in (0..m).step_by(MC) {
+                let mc = MC.min(m - ic);
+                let a_panels = mc.div_ceil(MR);
+                if !a_in_place {
+                    pack_a(kc, mc, offset(a, ic, pc), apack);
+                }
+                for jr in 0..b_panels {
+                    let cols = NR.min(nc - jr * NR);
+                    let bp = b_block.add(jr * NR * kc);
+                    for ir in 0..a_panels {
+                        let rows = MR.min(mc - ir * MR);
+                        let (i, j) = (ic + ir * MR, jc + jr * NR);
+                        let cp = c.offset(i as isize * rsc + j as isize * csc);
+                        let tile = Tile {
+                            c: cp,
+                            rsc,
+                            csc,
+                            rows,
+                            cols,
+                            store,
+                        };
+                        if !a_in_place {
+                            let ap = apack.as_ptr().add(ir * MR * kc);
+                            kernel(kc, Rows::Packed(ap), bp, tile);
+                        } else if rows == MR {
+                            let ap = offset(a, i, pc);
+                            kernel(kc, Rows::InPlace(ap.ptr, ap.rs), bp, tile);
+                        } else {
+                            // The last rows of A: packed with zeros below, so the kernel never reads past A.
+                            pack_a(kc, rows, offset(a, i, pc), apack);
+                            kernel(kc, Rows::Packed(apack.as_ptr()), bp, tile);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+unsafe fn offset(x: Strided, i: usize, j: usize) -> Strided {
+    Strided {
+        ptr: x.ptr.offset(i as isize * x.rs + j as isize * x.cs),
+        ..x
+    }
+}
+
+/// Grows `buf` to at least `len` values (contents unspecified: every packing writes all it reads).
+fn ensure(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if buf.len() < len {
+        buf.resize(len, 0.0);
+    }
+    &mut buf[..len]
+}
+
+/// `B[0..kc, 0..nc]` into panels of `NR` columns, each `kc × NR` (k-major), zero-padded on the right.
+unsafe fn pack_b(kc: usize, nc: usize, b: Strided, out: &mut Vec<f32>) {
+    let panels = nc.div_ceil(NR);
+    let out = ensure(out, panels * NR * kc);
+    for (p, panel) in out.chunks_exact_mut(NR * kc).enumerate() {
+        let cols = NR.min(nc - p * NR);
+        let src = b.ptr.offset((p * NR) as isize * b.cs);
+        if cols < NR {
+            panel.fill(0.0);
+        }
+        if b.rs == 1 && b.cs != 1 {
+            // Column-major B (a transposed view): read each column contiguously.
+            for j in 0..cols {
+                let col = src.offset(j as isize * b.cs);
+                for kk in 0..kc {
+                    panel[kk * NR + j] = *col.add(kk);
+                }
+            }
+        } else {
+            for kk in 0..kc {
+                let row = src.offset(kk as isize * b.rs);
+                let dst = &mut panel[kk * NR..kk * NR + cols];
+                if b.cs == 1 {
+                    dst.copy_from_slice(std::slice::from_raw_parts(row, cols));
+                } else {
+                    for (j, v) in dst.iter_mut().enumerate() {
+                        *v = *row.offset(j as isize * b.cs);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `A[0..mc, 0..kc]` into panels of `MR` rows, each `kc × MR` (k-major), zero-padded below.
+unsafe fn pack_a(kc: usize, mc: usize, a: Strided, out: &mut Vec<f32>) {
+    let panels = mc.div_ceil(MR);
+    let out = ensure(out, panels * MR * kc);
+    for (p, panel) in out.chunks_exact_mut(MR * kc).enumerate() {
+        let rows = MR.min(mc - p * MR);
+        let src = a.ptr.offset((p * MR) as isize * a.rs);
+        if rows < MR {
+            panel.fill(0.0);
+        }
+        if a.rs == 1 {
+            // Column-major A (a transposed view): each step of k reads the panel's rows contiguously.
+            for kk in 0..kc {
+                let col = src.offset(kk as isize * a.cs);
+                for i in 0..rows {
+                    panel[kk * MR + i] = *col.add(i);
+                }
+            }
+        } else {
+            for i in 0..rows {
+                let row = src.offset(i as isize * a.rs);
+                for kk in 0..kc {
+                    panel[kk * MR + i] = *row.offset(kk as isize * a.cs);
+                }
+            }
+        }
+    }
+}
+
+/// Where the kernel reads A's `MR` rows: a packed panel, or the rows themselves (`ptr + i·rs + k`).
+#[derive(Clone, Copy)]
+enum Rows {
+    Packed(*const f32),
+    InPlace(*const f32, isize),
+}
+
+/// One `MR × NR` block of C, of which `rows × cols` are real.
+struct Tile {
+    c: *mut f32,
+    rsc: isize,
+    csc: isize,
+    rows: usize,
+    cols: usize,
+    /// Store the sum (`c = ab`) instead of adding it (`c = ab + c`).
+    store: bool,
+}
+
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn kernel(kc: usize, a: Rows, b: *const f32, t: Tile) {
+    let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+    match a {
+        Rows::Packed(ap) => {
+            for kk in 0..kc {
+                let b0 = _mm512_loadu_ps(b.add(kk * NR));
+                let b1 = _mm512_loadu_ps(b.add(kk * NR + 16));
+                for (i, acc) in acc.iter_mut().enumerate() {
+                    let av = _mm512_set1_ps(*ap.add(kk * MR + i));
+                    acc[0] = _mm512_fmadd_ps(av, b0, acc[0]);
+                    acc[1] = _mm512_fmadd_ps(av, b1, acc[1]);
+                }
+            }
+        }
+        Rows::InPlace(ap, rs) => {
+            for kk in 0..kc {
+                let b0 = _mm512_loadu_ps(b.add(kk * NR));
+                let b1 = _mm512_loadu_ps(b.add(kk * NR + 16));
+                for (i, acc) in acc.iter_mut().enumerate() {
+                    let av = _mm512_set1_ps(*ap.offset(i as isize * rs + kk as isize));
+                    acc[0] = _mm512_fmadd_ps(av, b0, acc[0]);
+                    acc[1] = _mm512_fmadd_ps(av, b1, acc[1]);
+                }
+            }
+        }
+    }
+    if t.rows == MR && t.cols == NR && t.csc == 1 {
+        for (i, acc) in acc.iter().enumerate() {
+            let row = t.c.offset(i as isize * t.rsc);
+            for (h, &v) in acc.iter().enumerate() {
+                let p = row.add(16 * h);
+                let v = if t.store {
+                    v
+                } else {
+                    _mm512_add_ps(v, _mm512_loadu_ps(p))
+                };
+                _mm512_storeu_ps(p, v);
+            }
+        }
+        return;
+    }
+    let mut tmp = [0.0f32; MR * NR];
+    for (i, acc) in acc.iter().enumerate() {
+        _mm512_storeu_ps(tmp.as_mut_ptr().add(i * NR), acc[0]);
+        _mm512_storeu_ps(tmp.as_mut_ptr().add(i * NR + 16), acc[1]);
+    }
+    for i in 0..t.rows {
+        for j in 0..t.cols {
+            let p = t.c.offset(i as isize * t.rsc + j as isize * t.csc);
+            let v = tmp[i * NR + j];
+            *p = if t.store { v } else { v + *p };
+        }
+    }
+}
