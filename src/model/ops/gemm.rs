@@ -286,6 +286,66 @@ pub fn matmul_w_into(a: ArrayView2<f32>, w: &Weight, c: ArrayViewMut2<f32>, accu
     product(kernel, a, w.view, c, accumulate);
 }
 
+/// An activation used as the B of many products (e.g. the outer product mean's right projection, one
+/// product per block of residues): packed once on the AVX-512 kernel, in place of the array, so it
+/// takes no more memory; the array itself on the other kernels.
+pub struct Reused {
+    plain: Option<Array2<f32>>,
+    #[cfg(target_arch = "x86_64")]
+    packed: Option<avx512::PackedB>,
+    dim: (usize, usize),
+}
+
+impl Reused {
+    /// Takes `b` (`[k, n]`; packs it and frees it on the AVX-512 kernel).
+    pub fn new(b: Array2<f32>) -> Self {
+        let dim = b.dim();
+        #[cfg(target_arch = "x86_64")]
+        if kernel() == Kernel::Avx512 {
+            return Self {
+                plain: None,
+                packed: Some(avx512::PackedB::new(b.view())),
+                dim,
+            };
+        }
+        Self {
+            plain: Some(b),
+            #[cfg(target_arch = "x86_64")]
+            packed: None,
+            dim,
+        }
+    }
+
+    /// `[k, n]`.
+    pub fn dim(&self) -> (usize, usize) {
+        self.dim
+    }
+}
+
+/// `c = a·b` or `c += a·b` (see [`matmul_into`]) with a [`Reused`] `b`.
+pub fn matmul_reused_into(a: ArrayView2<f32>, b: &Reused, c: ArrayViewMut2<f32>, accumulate: bool) {
+    let ((m, k), (k2, n)) = (a.dim(), b.dim);
+    assert!(
+        k == k2 && c.dim() == (m, n),
+        "matmul shapes: [{m}, {k}]·[{k2}, {n}] into {:?}",
+        c.dim()
+    );
+    #[cfg(target_arch = "x86_64")]
+    if let Some(packed) = &b.packed {
+        if m > 0 && n > 0 && k > 0 {
+            // SAFETY: `packed` exists only where the kernel is AVX-512 (the CPU has AVX-512F); it is
+            // `[k, n]` (checked above against `b.dim`, its shape); `c` is a unique view.
+            unsafe { avx512_product(a, avx512::B::Packed(packed), c, accumulate) };
+        } else if k == 0 && !accumulate {
+            let mut c = c;
+            c.fill(0.0);
+        }
+        return;
+    }
+    let plain = b.plain.as_ref().expect("a Reused is packed or plain");
+    product(kernel(), a, plain.view(), c, accumulate);
+}
+
 /// Bytes of the packed copies the kernel keeps of `weights_bytes` of weights: as many again on the
 /// AVX-512 kernel (an upper bound up to padding: layer norms and a few matrices are never packed, and a
 /// matrix narrower than 32 columns is padded to 32), none on the others.

@@ -5,7 +5,7 @@
 use ndarray::{s, Array2, Array3, ArrayView1, ArrayView2, Axis};
 use rayon::prelude::*;
 
-use crate::model::ops::gemm::{matmul, matmul_w_into, Weight};
+use crate::model::ops::gemm::{matmul_reused_into, matmul_w_into, Reused, Weight};
 use crate::model::ops::primitives::{flat2, unflat3, LayerNorm, Linear};
 use crate::model::params::weights::{Scope, WeightError};
 
@@ -58,20 +58,23 @@ impl<'w> OuterProductMean<'w> {
             }
             unflat3(p, n_seq, n_res)
         };
-        // [N_seq, N_res, c]
-        let left = project(&self.left_projection);
-        let right = project(&self.right_projection);
-        let c = left.dim().2;
+        // left, right as [N_seq, N_res*c]; left transposed ([N_res*c, N_seq], so that each block's rows
+        // are the A of its product, row-major: read in place by the AVX-512 kernel instead of packed at
+        // every block), right packed once for all blocks (`Reused`), each in place of its array. The
+        // normed MSA goes before right is packed, so the peak stays MSA + two projections.
+        let c = self.left_projection.c_out();
         let cc = c * c;
-        // left, right as [N_seq, N_res*c]
-        let left2 = left
-            .view()
-            .into_shape_with_order((n_seq, n_res * c))
-            .expect("contiguous");
-        let right2 = right
-            .view()
-            .into_shape_with_order((n_seq, n_res * c))
-            .expect("contiguous");
+        let flat = |p: Array3<f32>| {
+            p.into_shape_with_order((n_seq, n_res * c))
+                .expect("contiguous")
+        };
+        let left_t = flat(project(&self.left_projection))
+            .reversed_axes()
+            .as_standard_layout()
+            .into_owned();
+        let right = flat(project(&self.right_projection));
+        drop(act);
+        let right2 = Reused::new(right);
         // A task takes a block of residues i: one GEMM [b*c, N_seq]·[N_seq, N_res*c] for the block, then
         // one output projection for its b*N_res pairs. One residue per GEMM re-reads all of `right` for
         // 32 output rows: fine while `right` stays in cache, but at L = 384 with 1,024 extra rows (48 MiB)
@@ -86,7 +89,13 @@ impl<'w> OuterProductMean<'w> {
             .for_each(|(t, mut ob)| {
                 let (i0, b) = (t * block, ob.dim().0);
                 // [b*c, N_res*c]: outer[il*c + a, j*c + e] = Σ_s left[s, i0+il, a] right[s, j, e]
-                let outer = matmul(left2.slice(s![.., i0 * c..(i0 + b) * c]).t(), right2);
+                let mut outer = Array2::<f32>::zeros((b * c, n_res * c));
+                matmul_reused_into(
+                    left_t.slice(s![i0 * c..(i0 + b) * c, ..]),
+                    &right2,
+                    outer.view_mut(),
+                    false,
+                );
                 // → [b*N_res, c*c] with (a, e) flattened as a*c + e, matching output_w [c, e, c_z]
                 let mut x = Array2::<f32>::zeros((b * n_res, cc));
                 for il in 0..b {
