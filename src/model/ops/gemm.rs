@@ -223,7 +223,17 @@ unsafe fn avx512_product(
 ) {
     let ((m, k), n) = (a.dim(), c.ncols());
     let (rsc, csc) = (c.strides()[0], c.strides()[1]);
-    avx512::sgemm(m, n, k, strided(a), b, c.as_mut_ptr(), rsc, csc, accumulate);
+    avx512::sgemm(avx512::Product {
+        m,
+        n,
+        k,
+        a: strided(a),
+        b,
+        c: c.as_mut_ptr(),
+        rsc,
+        csc,
+        accumulate,
+    });
 }
 
 /// A weight matrix (`[c_in, c_out]`, the B of `x·W`) with, on the AVX-512 kernel, its packed form made

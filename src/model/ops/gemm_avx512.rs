@@ -95,53 +95,49 @@ impl PackedB {
     }
 }
 
-/// `c = a·b` (`accumulate == false`) or `c += a·b`, `a [m, k]`, `b [k, n]`, `c [m, n]` (`c` at
-/// `c + i·rsc + j·csc`).
+/// One product: `c = a·b` (`accumulate == false`) or `c += a·b`, `a [m, k]`, `b [k, n]`, `c [m, n]` (`c`
+/// at `c + i·rsc + j·csc`).
+#[derive(Clone, Copy)]
+pub(crate) struct Product<'p> {
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub a: Strided,
+    pub b: B<'p>,
+    pub c: *mut f32,
+    pub rsc: isize,
+    pub csc: isize,
+    pub accumulate: bool,
+}
+
+/// Computes `p`.
 ///
 /// # Safety
 /// The CPU supports AVX-512F; every element of the three operands is inside a live allocation; `c` does
 /// not overlap `a` or `b`; `m, n, k > 0`; a packed `b` is `[k, n]`.
-#[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn sgemm(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: Strided,
-    b: B,
-    c: *mut f32,
-    rsc: isize,
-    csc: isize,
-    accumulate: bool,
-) {
+pub(crate) unsafe fn sgemm(p: Product) {
     SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
         Ok(mut buffers) => {
             let (apack, bpack) = &mut *buffers;
-            sgemm_with(m, n, k, a, b, c, rsc, csc, accumulate, apack, bpack)
+            sgemm_with(p, apack, bpack)
         }
-        Err(_) => {
-            let (mut apack, mut bpack) = (Vec::new(), Vec::new());
-            sgemm_with(
-                m, n, k, a, b, c, rsc, csc, accumulate, &mut apack, &mut bpack,
-            )
-        }
+        Err(_) => sgemm_with(p, &mut Vec::new(), &mut Vec::new()),
     })
 }
 
-#[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f")]
-unsafe fn sgemm_with(
-    m: usize,
-    n: usize,
-    k: usize,
-    a: Strided,
-    b: B,
-    c: *mut f32,
-    rsc: isize,
-    csc: isize,
-    accumulate: bool,
-    apack: &mut Vec<f32>,
-    bpack: &mut Vec<f32>,
-) {
+unsafe fn sgemm_with(p: Product, apack: &mut Vec<f32>, bpack: &mut Vec<f32>) {
+    let Product {
+        m,
+        n,
+        k,
+        a,
+        b,
+        c,
+        rsc,
+        csc,
+        accumulate,
+    } = p;
     // A is read in place when its rows are contiguous; otherwise (transposed views) packed.
     let a_in_place = a.cs == 1;
     for jc in (0..n).step_by(NC) {
@@ -213,61 +209,48 @@ fn ensure(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
 
 /// `B[0..kc, 0..nc]` into panels of `NR` columns, each `kc × NR` (k-major), zero-padded on the right.
 unsafe fn pack_b(kc: usize, nc: usize, b: Strided, out: &mut Vec<f32>) {
-    let panels = nc.div_ceil(NR);
-    let out = ensure(out, panels * NR * kc);
-    for (p, panel) in out.chunks_exact_mut(NR * kc).enumerate() {
-        let cols = NR.min(nc - p * NR);
-        let src = b.ptr.offset((p * NR) as isize * b.cs);
-        if cols < NR {
+    pack_panels::<NR>(kc, nc, b, out);
+}
+
+/// `A[0..mc, 0..kc]` into panels of `MR` rows, each `kc × MR` (k-major), zero-padded below: A's
+/// transpose packed as a B.
+unsafe fn pack_a(kc: usize, mc: usize, a: Strided, out: &mut Vec<f32>) {
+    let at = Strided {
+        ptr: a.ptr,
+        rs: a.cs,
+        cs: a.rs,
+    };
+    pack_panels::<MR>(kc, mc, at, out);
+}
+
+/// `X[0..kc, 0..width]` into panels of `W` columns, each `kc × W` (k-major), zero-padded on the right.
+unsafe fn pack_panels<const W: usize>(kc: usize, width: usize, x: Strided, out: &mut Vec<f32>) {
+    let panels = width.div_ceil(W);
+    let out = ensure(out, panels * W * kc);
+    for (p, panel) in out.chunks_exact_mut(W * kc).enumerate() {
+        let cols = W.min(width - p * W);
+        let src = x.ptr.offset((p * W) as isize * x.cs);
+        if cols < W {
             panel.fill(0.0);
         }
-        if b.rs == 1 && b.cs != 1 {
-            // Column-major B (a transposed view): read each column contiguously.
+        if x.rs == 1 && x.cs != 1 {
+            // Column-major X (e.g. a transposed view): read each column contiguously.
             for j in 0..cols {
-                let col = src.offset(j as isize * b.cs);
+                let col = src.offset(j as isize * x.cs);
                 for kk in 0..kc {
-                    panel[kk * NR + j] = *col.add(kk);
+                    panel[kk * W + j] = *col.add(kk);
                 }
             }
         } else {
             for kk in 0..kc {
-                let row = src.offset(kk as isize * b.rs);
-                let dst = &mut panel[kk * NR..kk * NR + cols];
-                if b.cs == 1 {
+                let row = src.offset(kk as isize * x.rs);
+                let dst = &mut panel[kk * W..kk * W + cols];
+                if x.cs == 1 {
                     dst.copy_from_slice(std::slice::from_raw_parts(row, cols));
                 } else {
                     for (j, v) in dst.iter_mut().enumerate() {
-                        *v = *row.offset(j as isize * b.cs);
+                        *v = *row.offset(j as isize * x.cs);
                     }
-                }
-            }
-        }
-    }
-}
-
-/// `A[0..mc, 0..kc]` into panels of `MR` rows, each `kc × MR` (k-major), zero-padded below.
-unsafe fn pack_a(kc: usize, mc: usize, a: Strided, out: &mut Vec<f32>) {
-    let panels = mc.div_ceil(MR);
-    let out = ensure(out, panels * MR * kc);
-    for (p, panel) in out.chunks_exact_mut(MR * kc).enumerate() {
-        let rows = MR.min(mc - p * MR);
-        let src = a.ptr.offset((p * MR) as isize * a.rs);
-        if rows < MR {
-            panel.fill(0.0);
-        }
-        if a.rs == 1 {
-            // Column-major A (a transposed view): each step of k reads the panel's rows contiguously.
-            for kk in 0..kc {
-                let col = src.offset(kk as isize * a.cs);
-                for i in 0..rows {
-                    panel[kk * MR + i] = *col.add(i);
-                }
-            }
-        } else {
-            for i in 0..rows {
-                let row = src.offset(i as isize * a.rs);
-                for kk in 0..kc {
-                    panel[kk * MR + i] = *row.offset(kk as isize * a.cs);
                 }
             }
         }
