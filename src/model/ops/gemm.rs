@@ -144,21 +144,10 @@ fn product(
     mut c: ArrayViewMut2<f32>,
     accumulate: bool,
 ) {
-    let ((m, k), (k2, n)) = (a.dim(), b.dim());
-    assert!(
-        k == k2 && c.dim() == (m, n),
-        "matmul shapes: [{m}, {k}]·[{k2}, {n}] into {:?}",
-        c.dim()
-    );
-    if m == 0 || n == 0 {
+    if !work_left(a.dim(), b.dim(), c.view_mut(), accumulate) {
         return;
     }
-    if k == 0 {
-        if !accumulate {
-            c.fill(0.0);
-        }
-        return;
-    }
+    let ((m, k), n) = (a.dim(), b.ncols());
     if kernel == Kernel::MatrixMultiply {
         let beta = if accumulate { 1.0 } else { 0.0 };
         ndarray::linalg::general_mat_mul(1.0, &a, &b, beta, &mut c);
@@ -199,6 +188,44 @@ fn product(
             false,
             gemm::Parallelism::None,
         );
+    }
+}
+
+/// Checks that `a [m, k]`, `b [k, n]` and `c [m, n]` agree (panics otherwise: a programming error, never
+/// input) and does an empty product's work (`c = 0` for `k == 0`); false when nothing is left to compute.
+fn work_left(
+    (m, k): (usize, usize),
+    (k2, n): (usize, usize),
+    mut c: ArrayViewMut2<f32>,
+    accumulate: bool,
+) -> bool {
+    assert!(
+        k == k2 && c.dim() == (m, n),
+        "matmul shapes: [{m}, {k}]·[{k2}, {n}] into {:?}",
+        c.dim()
+    );
+    if k == 0 && !accumulate {
+        c.fill(0.0);
+    }
+    m > 0 && n > 0 && k > 0
+}
+
+/// [`product`] with a B packed beforehand.
+///
+/// Only for a `PackedB` made while the kernel is [`Kernel::Avx512`] (so the CPU has AVX-512F), as
+/// [`Weight`] and [`Reused`] make theirs.
+#[cfg(target_arch = "x86_64")]
+fn packed_product(
+    a: ArrayView2<f32>,
+    b: &avx512::PackedB,
+    mut c: ArrayViewMut2<f32>,
+    accumulate: bool,
+) {
+    if work_left(a.dim(), b.dim(), c.view_mut(), accumulate) {
+        // SAFETY: the CPU has AVX-512F (a `PackedB` is only made on the AVX-512 kernel, see above); the
+        // shapes agree (checked against the packed matrix's own); `c` is a unique view, so it
+        // overlaps neither operand.
+        unsafe { avx512_product(a, avx512::B::Packed(b), c, accumulate) };
     }
 }
 
@@ -279,19 +306,9 @@ pub fn matmul_w_into(a: ArrayView2<f32>, w: &Weight, c: ArrayViewMut2<f32>, accu
     let kernel = kernel();
     #[cfg(target_arch = "x86_64")]
     if kernel == Kernel::Avx512 {
-        let ((m, k), (k2, n)) = (a.dim(), w.view.dim());
-        assert!(
-            k == k2 && c.dim() == (m, n),
-            "matmul shapes: [{m}, {k}]·[{k2}, {n}] into {:?}",
-            c.dim()
-        );
-        if m > 0 && n > 0 && k > 0 {
-            let packed = w.packed.get_or_init(|| avx512::PackedB::new(w.view));
-            debug_assert_eq!(packed.dim(), (k, n));
-            // SAFETY: as in `product`; the packed matrix was made from this weight's view, `[k, n]`.
-            unsafe { avx512_product(a, avx512::B::Packed(packed), c, accumulate) };
-            return;
-        }
+        let packed = w.packed.get_or_init(|| avx512::PackedB::new(w.view));
+        packed_product(a, packed, c, accumulate);
+        return;
     }
     product(kernel, a, w.view, c, accumulate);
 }
@@ -299,61 +316,32 @@ pub fn matmul_w_into(a: ArrayView2<f32>, w: &Weight, c: ArrayViewMut2<f32>, accu
 /// An activation used as the B of many products (e.g. the outer product mean's right projection, one
 /// product per block of residues): packed once on the AVX-512 kernel, in place of the array, so it
 /// takes no more memory; the array itself on the other kernels.
-pub struct Reused {
-    plain: Option<Array2<f32>>,
+pub struct Reused(ReusedForm);
+
+enum ReusedForm {
+    Plain(Array2<f32>),
     #[cfg(target_arch = "x86_64")]
-    packed: Option<avx512::PackedB>,
-    dim: (usize, usize),
+    Packed(avx512::PackedB),
 }
 
 impl Reused {
     /// Takes `b` (`[k, n]`; packs it and frees it on the AVX-512 kernel).
     pub fn new(b: Array2<f32>) -> Self {
-        let dim = b.dim();
         #[cfg(target_arch = "x86_64")]
         if kernel() == Kernel::Avx512 {
-            return Self {
-                plain: None,
-                packed: Some(avx512::PackedB::new(b.view())),
-                dim,
-            };
+            return Self(ReusedForm::Packed(avx512::PackedB::new(b.view())));
         }
-        Self {
-            plain: Some(b),
-            #[cfg(target_arch = "x86_64")]
-            packed: None,
-            dim,
-        }
-    }
-
-    /// `[k, n]`.
-    pub fn dim(&self) -> (usize, usize) {
-        self.dim
+        Self(ReusedForm::Plain(b))
     }
 }
 
 /// `c = a·b` or `c += a·b` (see [`matmul_into`]) with a [`Reused`] `b`.
 pub fn matmul_reused_into(a: ArrayView2<f32>, b: &Reused, c: ArrayViewMut2<f32>, accumulate: bool) {
-    let ((m, k), (k2, n)) = (a.dim(), b.dim);
-    assert!(
-        k == k2 && c.dim() == (m, n),
-        "matmul shapes: [{m}, {k}]·[{k2}, {n}] into {:?}",
-        c.dim()
-    );
-    #[cfg(target_arch = "x86_64")]
-    if let Some(packed) = &b.packed {
-        if m > 0 && n > 0 && k > 0 {
-            // SAFETY: `packed` exists only where the kernel is AVX-512 (the CPU has AVX-512F); it is
-            // `[k, n]` (checked above against `b.dim`, its shape); `c` is a unique view.
-            unsafe { avx512_product(a, avx512::B::Packed(packed), c, accumulate) };
-        } else if k == 0 && !accumulate {
-            let mut c = c;
-            c.fill(0.0);
-        }
-        return;
+    match &b.0 {
+        ReusedForm::Plain(b) => product(kernel(), a, b.view(), c, accumulate),
+        #[cfg(target_arch = "x86_64")]
+        ReusedForm::Packed(b) => packed_product(a, b, c, accumulate),
     }
-    let plain = b.plain.as_ref().expect("a Reused is packed or plain");
-    product(kernel(), a, plain.view(), c, accumulate);
 }
 
 /// Bytes of the packed copies the kernel keeps of `weights_bytes` of weights: as many again on the
@@ -458,11 +446,8 @@ mod tests {
                     let w = Weight::new(bv);
                     for _ in 0..2 {
                         let mut got = start.clone();
-                        // SAFETY: AVX-512F checked above; shapes agree.
-                        unsafe {
-                            let p = w.packed.get_or_init(|| avx512::PackedB::new(w.view()));
-                            avx512_product(av, avx512::B::Packed(p), got.view_mut(), accumulate);
-                        }
+                        let p = w.packed.get_or_init(|| avx512::PackedB::new(w.view()));
+                        packed_product(av, p, got.view_mut(), accumulate);
                         assert!(same(&got), "[{m}, {k}]·[{k}, {n}] packed B");
                     }
                 }

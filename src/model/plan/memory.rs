@@ -3,9 +3,9 @@
 //! the engine holds at each step (f32 everywhere):
 //!
 //! * always: the weights (twice with the AVX-512 kernel, which keeps a packed copy of the weight
-//!   matrices: see `gemm::Weight`), the processed inputs of every iteration, the pair representation and the
-//!   recycled one of the previous iteration (`P = N²·c_z·4` bytes each), the main MSA representation
-//!   (`M = S·N·c_m·4`) and the extra MSA (`X = E·N·c_e·4`);
+//!   matrices: see `gemm::Weight`), the processed inputs of every iteration, the pair representation
+//!   and the recycled one of the previous iteration (`P = N²·c_z·4` bytes each), the main MSA
+//!   representation (`M = S·N·c_m·4`) and the extra MSA (`X = E·N·c_e·4`);
 //! * on top, the largest step's temporaries: triangle multiplication (layer-normed pair, projected
 //!   product with its chunks, then its normed copy, output and gate: 3P), transitions (output plus the
 //!   cache-sized hidden-layer chunks in flight, one per worker thread), triangle attention (2P), column
