@@ -1,9 +1,10 @@
 //! GEMM ceiling of this machine with the GEMM the engine uses (`ferrofold::model::ops::gemm`: the `gemm`
-//! crate or matrixmultiply, chosen per CPU; `FERROFOLD_GEMM=gemm` forces the first) beside ndarray's
-//! `general_mat_mul` (matrixmultiply) itself: square
-//! and engine-shaped products, on 1 thread and on all threads (independent products in parallel under
-//! rayon, as the engine runs them). Prints one JSON line per shape and thread count; the trunk benchmark's
-//! GFLOP/s divided by the best of these is the trunk's fraction of the ceiling.
+//! crate, or ferrofold's AVX-512 kernel on full-width AVX-512, chosen per CPU; `FERROFOLD_GEMM` overrides)
+//! with B as a plain matrix and as a weight packed once (`gemm::Weight`), beside ndarray's `general_mat_mul`
+//! (matrixmultiply) itself: square and engine-shaped products, on 1 thread and on all threads (independent
+//! products in parallel under rayon, as the engine runs them), the three modes' rounds interleaved. Prints
+//! one JSON line per shape and thread count; the trunk benchmark's GFLOP/s divided by the best of these is
+//! the trunk's fraction of the ceiling.
 //!
 //! ```text
 //! cargo bench --bench gemm

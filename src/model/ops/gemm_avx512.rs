@@ -66,8 +66,7 @@ impl PackedB {
     pub(crate) fn new(b: ndarray::ArrayView2<f32>) -> Self {
         let (k, n) = b.dim();
         let panels = n.div_ceil(NR);
-        let mut data = Vec::with_capacity(k * panels * NR);
-        let mut block = Vec::new();
+        let mut data = vec![0.0; k * panels * NR];
         let src = Strided {
             ptr: b.as_ptr(),
             rs: b.strides()[0],
@@ -75,9 +74,9 @@ impl PackedB {
         };
         for pc in (0..k).step_by(KC) {
             let kc = KC.min(k - pc);
+            let block = &mut data[pc * panels * NR..(pc + kc) * panels * NR];
             // SAFETY: rows pc..pc+kc and columns 0..n lie inside the live view `b`.
-            unsafe { pack_b(kc, n, offset(src, pc, 0), &mut block) };
-            data.extend_from_slice(&block[..panels * NR * kc]);
+            unsafe { pack_panels::<NR>(kc, n, offset(src, pc, 0), block) };
         }
         Self { k, n, data }
     }
@@ -209,7 +208,7 @@ fn ensure(buf: &mut Vec<f32>, len: usize) -> &mut [f32] {
 
 /// `B[0..kc, 0..nc]` into panels of `NR` columns, each `kc × NR` (k-major), zero-padded on the right.
 unsafe fn pack_b(kc: usize, nc: usize, b: Strided, out: &mut Vec<f32>) {
-    pack_panels::<NR>(kc, nc, b, out);
+    pack_panels::<NR>(kc, nc, b, ensure(out, nc.div_ceil(NR) * NR * kc));
 }
 
 /// `A[0..mc, 0..kc]` into panels of `MR` rows, each `kc × MR` (k-major), zero-padded below: A's
@@ -220,13 +219,13 @@ unsafe fn pack_a(kc: usize, mc: usize, a: Strided, out: &mut Vec<f32>) {
         rs: a.cs,
         cs: a.rs,
     };
-    pack_panels::<MR>(kc, mc, at, out);
+    pack_panels::<MR>(kc, mc, at, ensure(out, mc.div_ceil(MR) * MR * kc));
 }
 
 /// `X[0..kc, 0..width]` into panels of `W` columns, each `kc × W` (k-major), zero-padded on the right.
-unsafe fn pack_panels<const W: usize>(kc: usize, width: usize, x: Strided, out: &mut Vec<f32>) {
-    let panels = width.div_ceil(W);
-    let out = ensure(out, panels * W * kc);
+/// `out` holds exactly `ceil(width / W) · W · kc` values.
+unsafe fn pack_panels<const W: usize>(kc: usize, width: usize, x: Strided, out: &mut [f32]) {
+    debug_assert_eq!(out.len(), width.div_ceil(W) * W * kc);
     for (p, panel) in out.chunks_exact_mut(W * kc).enumerate() {
         let cols = W.min(width - p * W);
         let src = x.ptr.offset((p * W) as isize * x.cs);
