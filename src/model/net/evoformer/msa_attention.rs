@@ -10,7 +10,7 @@ use crate::model::ops::gemm::matmul;
 use crate::model::ops::gemm::Weight;
 use crate::model::ops::primitives::{
     flat2, layer_norm, linear, mask_bias, sigmoid, softmax_rows, unflat3, Attention, AttentionDims,
-    LayerNorm,
+    AttentionScratch, LayerNorm,
 };
 use crate::model::params::weights::{Scope, WeightError};
 
@@ -78,12 +78,17 @@ impl<'w> MsaRowAttentionWithPairBias<'w> {
         out.axis_iter_mut(Axis(0))
             .into_par_iter()
             .enumerate()
-            .for_each(|(s_idx, mut o)| {
+            .for_each_init(AttentionScratch::default, |scratch, (s_idx, mut o)| {
                 // Each task layer-norms its own row: no normed copy of the whole MSA.
                 let m = self.query_norm.forward(msa.index_axis(Axis(0), s_idx));
                 let kb = mask_bias(msa_mask.row(s_idx));
-                self.attention
-                    .apply_into(m.view(), kb.view(), Some(bias.view()), o.view_mut());
+                self.attention.apply_into(
+                    scratch,
+                    m.view(),
+                    kb.view(),
+                    Some(bias.view()),
+                    o.view_mut(),
+                );
             });
         out
     }
@@ -116,11 +121,11 @@ impl<'w> MsaColumnAttention<'w> {
         out.axis_iter_mut(Axis(1))
             .into_par_iter()
             .enumerate()
-            .for_each(|(r, mut o)| {
+            .for_each_init(AttentionScratch::default, |scratch, (r, mut o)| {
                 let m = self.query_norm.forward(msa.index_axis(Axis(1), r));
                 let kb = mask_bias(msa_mask.column(r));
                 self.attention
-                    .apply_into(m.view(), kb.view(), None, o.view_mut());
+                    .apply_into(scratch, m.view(), kb.view(), None, o.view_mut());
             });
         out
     }

@@ -7,7 +7,7 @@ use rayon::prelude::*;
 
 use crate::model::net::evoformer::msa_attention::pair_bias;
 use crate::model::ops::primitives::{
-    flat2, mask_bias, unflat3, Attention, AttentionDims, LayerNorm,
+    flat2, mask_bias, unflat3, Attention, AttentionDims, AttentionScratch, LayerNorm,
 };
 use crate::model::params::weights::{Scope, WeightError};
 
@@ -69,15 +69,19 @@ impl<'w> TriangleAttention<'w> {
             Node::Starting => out.axis_iter_mut(Axis(0)),
             Node::Ending => out.axis_iter_mut(Axis(1)),
         };
-        lines.into_par_iter().enumerate().for_each(|(i, mut o)| {
-            let kb = mask_bias(mask.row(i));
-            self.attention.apply_into(
-                act.index_axis(Axis(0), i),
-                kb.view(),
-                Some(bias.view()),
-                o.view_mut(),
-            );
-        });
+        lines.into_par_iter().enumerate().for_each_init(
+            AttentionScratch::default,
+            |scratch, (i, mut o)| {
+                let kb = mask_bias(mask.row(i));
+                self.attention.apply_into(
+                    scratch,
+                    act.index_axis(Axis(0), i),
+                    kb.view(),
+                    Some(bias.view()),
+                    o.view_mut(),
+                );
+            },
+        );
         out
     }
 }
