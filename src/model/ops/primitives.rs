@@ -96,6 +96,17 @@ impl<'w> LayerNorm<'w> {
         layer_norm(x, self.scale, self.offset)
     }
 
+    /// [`Self::forward`] on the calling thread, written over `out` (resized to fit): for a parallel
+    /// task's own rows.
+    pub(crate) fn forward_into(&self, x: ArrayView2<f32>, out: &mut Array2<f32>) {
+        let x = x.as_standard_layout();
+        let out = resized(out, x.dim());
+        RowNorm::new(self.scale, self.offset).rows(
+            x.as_slice().expect("standard layout"),
+            out.as_slice_mut().expect("standard layout"),
+        );
+    }
+
     /// Layer norm of `x [A, B, c]` with its first two axes swapped, as `[B, A, c]` (row `[b, a]` is the
     /// norm of `x[a, b, :]`): the same values as [`Self::forward`] on the transposed copy, without making
     /// the copy.
@@ -208,6 +219,12 @@ impl<'w> Linear<'w> {
     /// `x [rows, c_in] @ weights + bias`.
     pub fn forward(&self, x: ArrayView2<f32>) -> Array2<f32> {
         linear(x, &self.weights, Some(self.bias))
+    }
+
+    /// [`Self::forward`] on the calling thread, into `out [rows, c_out]`.
+    pub(crate) fn forward_into(&self, x: ArrayView2<f32>, mut out: ArrayViewMut2<f32>) {
+        matmul_w_into(x, &self.weights, out.view_mut(), false);
+        out += &self.bias;
     }
 
     /// Output channels.
@@ -431,7 +448,7 @@ pub(crate) struct AttentionScratch {
 }
 
 /// `a` with the given shape: itself, or a new array when its shape differs (contents unspecified).
-fn resized(a: &mut Array2<f32>, shape: (usize, usize)) -> &mut Array2<f32> {
+pub(crate) fn resized(a: &mut Array2<f32>, shape: (usize, usize)) -> &mut Array2<f32> {
     if a.dim() != shape {
         *a = Array2::zeros(shape);
     }
