@@ -450,6 +450,8 @@ pub(crate) struct AttentionScratch {
 /// `a` with the given shape: itself, or a new array when its shape differs (contents unspecified).
 pub(crate) fn resized(a: &mut Array2<f32>, shape: (usize, usize)) -> &mut Array2<f32> {
     if a.dim() != shape {
+        // The old buffer goes first, so that it and its replacement are never held together.
+        *a = Array2::zeros((0, 0));
         *a = Array2::zeros(shape);
     }
     a

@@ -8,7 +8,7 @@ use ndarray::{s, Array2, Array3, ArrayView1, ArrayView2, Axis};
 use rayon::prelude::*;
 
 use crate::model::ops::gemm::matmul_into;
-use crate::model::ops::primitives::{flat2, rows_per_task, unflat3, LayerNorm, Linear};
+use crate::model::ops::primitives::{flat2, resized, rows_per_task, unflat3, LayerNorm, Linear};
 use crate::model::ops::vmath::sigmoid_in_place;
 use crate::model::params::config::RuntimeOptions;
 use crate::model::params::weights::{Scope, WeightError};
@@ -71,26 +71,30 @@ impl<'a> Gated<'a> {
         out.axis_chunks_iter_mut(Axis(1), chunk)
             .into_par_iter()
             .enumerate()
-            .for_each(|(t, mut o)| {
-                let start = t * chunk;
-                let width = o.ncols();
-                let a = act.slice(s![start..start + width, ..]);
-                let mut g = Array2::<f32>::zeros((c, width));
-                matmul_into(wg.t(), a.t(), g.view_mut(), false);
-                matmul_into(wp.t(), a.t(), o.view_mut(), false);
-                let m = &mask[start..start + width];
-                for (k, (mut orow, mut grow)) in
-                    o.rows_mut().into_iter().zip(g.rows_mut()).enumerate()
-                {
-                    let grow = grow.as_slice_mut().expect("fresh array");
-                    grow.iter_mut().for_each(|v| *v += bg[k]);
-                    sigmoid_in_place(grow);
-                    let orow = orow.as_slice_mut().expect("rows of a standard array");
-                    for ((v, &mv), &gv) in orow.iter_mut().zip(m).zip(grow.iter()) {
-                        *v = mv * (*v + bp[k]) * gv;
+            .for_each_init(
+                || Array2::<f32>::zeros((0, 0)),
+                |g, (t, mut o)| {
+                    let start = t * chunk;
+                    let width = o.ncols();
+                    let a = act.slice(s![start..start + width, ..]);
+                    // The gate, overwritten by its GEMM: one array per task, not a zeroed one per block.
+                    let g = resized(g, (c, width));
+                    matmul_into(wg.t(), a.t(), g.view_mut(), false);
+                    matmul_into(wp.t(), a.t(), o.view_mut(), false);
+                    let m = &mask[start..start + width];
+                    for (k, (mut orow, mut grow)) in
+                        o.rows_mut().into_iter().zip(g.rows_mut()).enumerate()
+                    {
+                        let grow = grow.as_slice_mut().expect("fresh array");
+                        grow.iter_mut().for_each(|v| *v += bg[k]);
+                        sigmoid_in_place(grow);
+                        let orow = orow.as_slice_mut().expect("rows of a standard array");
+                        for ((v, &mv), &gv) in orow.iter_mut().zip(m).zip(grow.iter()) {
+                            *v = mv * (*v + bp[k]) * gv;
+                        }
                     }
-                }
-            });
+                },
+            );
         out.into_shape_with_order((c, n, n)).expect("c*N*N values")
     }
 }
