@@ -85,7 +85,7 @@ impl<'a> Gated<'a> {
                     for (k, (mut orow, mut grow)) in
                         o.rows_mut().into_iter().zip(g.rows_mut()).enumerate()
                     {
-                        let grow = grow.as_slice_mut().expect("fresh array");
+                        let grow = grow.as_slice_mut().expect("rows of a standard array");
                         grow.iter_mut().for_each(|v| *v += bg[k]);
                         sigmoid_in_place(grow);
                         let orow = orow.as_slice_mut().expect("rows of a standard array");
