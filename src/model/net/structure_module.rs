@@ -170,18 +170,20 @@ impl<'w> InvariantPointAttention<'w> {
                     .mapv(|v| v * scalar_w);
                 let mut logits = matmul(q.view(), kv_scalar.slice(s![.., off..off + sqk]).t());
                 let keys = KeyPoints::new(&kv_point, n, pq, h * (pq + pv), head * (pq + pv));
-                let mut d2 = vec![0f32; n];
-                for (i, mut row) in logits.rows_mut().into_iter().enumerate() {
-                    let at = i * h * pq + head * pq;
-                    keys.distances(&q_point[at..at + pq], pw, &mut d2);
-                    let row = row.as_slice_mut().expect("rows of a fresh array");
-                    // Already times √(1/3).
-                    let bias = bias.row(head, i, n);
-                    for j in 0..n {
-                        row[j] = row[j] - 0.5 * d2[j] + bias[j] - 1e5 * (1.0 - mask[i] * mask[j]);
-                    }
-                }
-                softmax_rows(logits.view_mut());
+                let at = |i: usize| i * h * pq + head * pq;
+                let q_points = |i: usize| &q_point[at(i)..at(i) + pq];
+                // The pair bias is already times √(1/3).
+                let terms = |scalar: f32, d2: f32, bias: f32, mask: f32| {
+                    scalar - 0.5 * d2 + bias - 1e5 * (1.0 - mask)
+                };
+                let rows = LogitRows {
+                    keys: &keys,
+                    point_weight: pw,
+                    bias,
+                    head,
+                    mask,
+                };
+                rows.finish(&mut logits, q_points, terms);
                 logits
             })
             .collect();
@@ -304,6 +306,54 @@ pub(crate) fn attend_over_pair(attn: &[Array2<f32>], pair: ArrayView3<f32>) -> A
             matmul_into(rows.view(), pair.index_axis(Axis(0), i), o, false);
         });
     out
+}
+
+/// What turns one head's scalar logits `[N, N]` into its attention weights: the point term over `keys`
+/// (weighted by `point_weight`), the pair bias and the mask.
+pub(crate) struct LogitRows<'a> {
+    pub keys: &'a KeyPoints,
+    pub point_weight: f32,
+    pub bias: &'a PairBias,
+    pub head: usize,
+    pub mask: &'a Array1<f32>,
+}
+
+impl LogitRows<'_> {
+    /// Query rows per parallel task: heads alone are too few tasks for many cores (12 here).
+    const ROWS: usize = 32;
+
+    /// Combines, for every query `i` (its points `q_points(i)`) and key `j`, the scalar logit with the
+    /// squared point distance, the bias and `mask[i]·mask[j]` by `terms(scalar, d2, bias, mask)`, then
+    /// normalises each row. Blocks of rows in parallel; every row is computed alone, so the bits do not
+    /// depend on the blocks.
+    pub(crate) fn finish<'q>(
+        &self,
+        logits: &mut Array2<f32>,
+        q_points: impl Fn(usize) -> &'q [[f32; 3]] + Sync,
+        terms: impl Fn(f32, f32, f32, f32) -> f32 + Sync,
+    ) {
+        let n = logits.ncols();
+        let mask = self.mask;
+        logits
+            .axis_chunks_iter_mut(Axis(0), Self::ROWS)
+            .into_par_iter()
+            .enumerate()
+            .for_each_init(
+                || vec![0f32; n],
+                |d2, (block, mut rows)| {
+                    for (r, mut row) in rows.rows_mut().into_iter().enumerate() {
+                        let i = block * Self::ROWS + r;
+                        self.keys.distances(q_points(i), self.point_weight, d2);
+                        let row = row.as_slice_mut().expect("rows of a fresh array");
+                        let bias = self.bias.row(self.head, i, n);
+                        for j in 0..n {
+                            row[j] = terms(row[j], d2[j], bias[j], mask[i] * mask[j]);
+                        }
+                    }
+                    softmax_rows(rows.view_mut());
+                },
+            );
+    }
 }
 
 /// One head's key points for IPA's point term, laid out per point and axis (`[P][3][N]`) so that the loop

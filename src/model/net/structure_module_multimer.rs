@@ -13,11 +13,11 @@ use ndarray::{s, Array1, Array2, Array3, ArrayView2, ArrayView3, Axis};
 use rayon::prelude::*;
 
 use crate::model::net::structure_module::{
-    all_atoms, attend_over_pair, FoldCommon, KeyPoints, PairBias, StructureOutput,
+    all_atoms, attend_over_pair, FoldCommon, KeyPoints, LogitRows, PairBias, StructureOutput,
 };
 use crate::model::ops::gemm::matmul;
 use crate::model::ops::geometry::Rigid;
-use crate::model::ops::primitives::{softmax_rows, Linear};
+use crate::model::ops::primitives::Linear;
 use crate::model::params::config::{ModelConfig, ModelKind};
 use crate::model::params::weights::{Scope, WeightError};
 
@@ -170,20 +170,20 @@ impl<'w> MultimerIpa<'w> {
                 let cols = s![.., head * sqk..(head + 1) * sqk];
                 let mut logits = matmul(q_scalar.slice(cols), k_scalar.slice(cols).t());
                 let keys = KeyPoints::new(&k_point, n, pq, h * pq, head * pq);
-                let mut d2 = vec![0f32; n];
-                for (i, mut row) in logits.rows_mut().into_iter().enumerate() {
-                    let at = (i * h + head) * pq;
-                    keys.distances(&q_point[at..at + pq], pw, &mut d2);
-                    let row = row.as_slice_mut().expect("rows of a fresh array");
-                    let bias = bias.row(head, i, n);
-                    for j in 0..n {
-                        // The three terms summed, then scaled together (AlphaFold-Multimer's order).
-                        row[j] = (-0.5 * d2[j] + row[j] + bias[j]
-                            - 1e5 * (1.0 - mask[i] * mask[j]))
-                            * third;
-                    }
-                }
-                softmax_rows(logits.view_mut());
+                let at = |i: usize| (i * h + head) * pq;
+                let q_points = |i: usize| &q_point[at(i)..at(i) + pq];
+                // The three terms summed, then scaled together (AlphaFold-Multimer's order).
+                let terms = |scalar: f32, d2: f32, bias: f32, mask: f32| {
+                    (-0.5 * d2 + scalar + bias - 1e5 * (1.0 - mask)) * third
+                };
+                let rows = LogitRows {
+                    keys: &keys,
+                    point_weight: pw,
+                    bias,
+                    head,
+                    mask,
+                };
+                rows.finish(&mut logits, q_points, terms);
                 logits
             })
             .collect();
