@@ -57,15 +57,19 @@ impl<'a> Gated<'a> {
         range: std::ops::Range<usize>,
     ) -> Array3<f32> {
         let cols = s![.., range.clone()];
-        let (wp, bp) = (
-            self.proj.0.slice(cols),
+        let (bp, bg) = (
             self.proj.1.slice(s![range.clone()]),
-        );
-        let (wg, bg) = (
-            self.gate.0.slice(cols),
             self.gate.1.slice(s![range.clone()]),
         );
         let c = range.len();
+        // Both projections' weights for these channels as one [2c, c_z] left operand (gate rows, then
+        // projection rows): one GEMM per task, whose right operand (the task's pairs, transposed) is
+        // packed once instead of once per projection.
+        let w = ndarray::concatenate(
+            Axis(0),
+            &[self.gate.0.slice(cols).t(), self.proj.0.slice(cols).t()],
+        )
+        .expect("both projections have c_z inputs");
         let mut out = Array2::<f32>::zeros((c, n * n));
         let chunk = rows_per_task(n * n);
         out.axis_chunks_iter_mut(Axis(1), chunk)
@@ -73,24 +77,32 @@ impl<'a> Gated<'a> {
             .enumerate()
             .for_each_init(
                 || Array2::<f32>::zeros((0, 0)),
-                |g, (t, mut o)| {
+                |both, (t, mut o)| {
                     let start = t * chunk;
                     let width = o.ncols();
                     let a = act.slice(s![start..start + width, ..]);
-                    // The gate, overwritten by its GEMM: one array per task, not a zeroed one per block.
-                    let g = resized(g, (c, width));
-                    matmul_into(wg.t(), a.t(), g.view_mut(), false);
-                    matmul_into(wp.t(), a.t(), o.view_mut(), false);
+                    // Gate and projection, overwritten by the GEMM: one array per task, not a zeroed
+                    // one per block.
+                    let both = resized(both, (2 * c, width));
+                    matmul_into(w.view(), a.t(), both.view_mut(), false);
+                    let (mut g, p) = both.view_mut().split_at(Axis(0), c);
                     let m = &mask[start..start + width];
-                    for (k, (mut orow, mut grow)) in
-                        o.rows_mut().into_iter().zip(g.rows_mut()).enumerate()
+                    for (k, ((mut orow, mut grow), prow)) in o
+                        .rows_mut()
+                        .into_iter()
+                        .zip(g.rows_mut())
+                        .zip(p.rows())
+                        .enumerate()
                     {
                         let grow = grow.as_slice_mut().expect("rows of a standard array");
                         grow.iter_mut().for_each(|v| *v += bg[k]);
                         sigmoid_in_place(grow);
+                        let prow = prow.as_slice().expect("rows of a standard array");
                         let orow = orow.as_slice_mut().expect("rows of a standard array");
-                        for ((v, &mv), &gv) in orow.iter_mut().zip(m).zip(grow.iter()) {
-                            *v = mv * (*v + bp[k]) * gv;
+                        for (((v, &pv), &mv), &gv) in
+                            orow.iter_mut().zip(prow).zip(m).zip(grow.iter())
+                        {
+                            *v = mv * (pv + bp[k]) * gv;
                         }
                     }
                 },
