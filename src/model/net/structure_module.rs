@@ -159,6 +159,7 @@ impl<'w> InvariantPointAttention<'w> {
 
         let width = h * sv + 4 * h * pv + h * c_z;
         let mut features = Array2::<f32>::zeros((n, width));
+        let rows = LogitRows { bias, mask };
         let per_head: Vec<Array2<f32>> = (0..h)
             .into_par_iter()
             .map(|head| {
@@ -176,14 +177,7 @@ impl<'w> InvariantPointAttention<'w> {
                 let terms = |scalar: f32, d2: f32, bias: f32, mask: f32| {
                     scalar - 0.5 * d2 + bias - 1e5 * (1.0 - mask)
                 };
-                let rows = LogitRows {
-                    keys: &keys,
-                    point_weight: pw,
-                    bias,
-                    head,
-                    mask,
-                };
-                rows.finish(&mut logits, q_points, terms);
+                rows.finish(&mut logits, head, (&keys, pw), q_points, terms);
                 logits
             })
             .collect();
@@ -308,13 +302,10 @@ pub(crate) fn attend_over_pair(attn: &[Array2<f32>], pair: ArrayView3<f32>) -> A
     out
 }
 
-/// What turns one head's scalar logits `[N, N]` into its attention weights: the point term over `keys`
-/// (weighted by `point_weight`), the pair bias and the mask.
+/// What turns a head's scalar logits `[N, N]` into its attention weights besides the point term: the
+/// pair bias and the residue mask.
 pub(crate) struct LogitRows<'a> {
-    pub keys: &'a KeyPoints,
-    pub point_weight: f32,
     pub bias: &'a PairBias,
-    pub head: usize,
     pub mask: &'a Array1<f32>,
 }
 
@@ -322,13 +313,15 @@ impl LogitRows<'_> {
     /// Query rows per parallel task: heads alone are too few tasks for many cores (12 here).
     const ROWS: usize = 32;
 
-    /// Combines, for every query `i` (its points `q_points(i)`) and key `j`, the scalar logit with the
-    /// squared point distance, the bias and `mask[i]·mask[j]` by `terms(scalar, d2, bias, mask)`, then
-    /// normalises each row. Blocks of rows in parallel; every row is computed alone, so the bits do not
-    /// depend on the blocks.
+    /// Combines, for head `head`, every query `i` (its points `q_points(i)`) and key `j`, the scalar
+    /// logit with the squared point distance to `keys` (times `point_weight`), the bias and
+    /// `mask[i]·mask[j]` by `terms(scalar, d2, bias, mask)`, then normalises each row. Blocks of rows in
+    /// parallel; every row is computed alone, so the bits do not depend on the blocks.
     pub(crate) fn finish<'q>(
         &self,
         logits: &mut Array2<f32>,
+        head: usize,
+        (keys, point_weight): (&KeyPoints, f32),
         q_points: impl Fn(usize) -> &'q [[f32; 3]] + Sync,
         terms: impl Fn(f32, f32, f32, f32) -> f32 + Sync,
     ) {
@@ -343,9 +336,9 @@ impl LogitRows<'_> {
                 |d2, (block, mut rows)| {
                     for (r, mut row) in rows.rows_mut().into_iter().enumerate() {
                         let i = block * Self::ROWS + r;
-                        self.keys.distances(q_points(i), self.point_weight, d2);
+                        keys.distances(q_points(i), point_weight, d2);
                         let row = row.as_slice_mut().expect("rows of a fresh array");
-                        let bias = self.bias.row(self.head, i, n);
+                        let bias = self.bias.row(head, i, n);
                         for j in 0..n {
                             row[j] = terms(row[j], d2[j], bias[j], mask[i] * mask[j]);
                         }

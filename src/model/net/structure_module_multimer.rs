@@ -161,6 +161,7 @@ impl<'w> MultimerIpa<'w> {
         let softplus = |x: f32| if x > 20.0 { x } else { x.exp().ln_1p() };
         let point_variance = pq.max(1) as f32 * 9.0 / 2.0;
         let third = (1.0f32 / 3.0).sqrt();
+        let rows = LogitRows { bias, mask };
         let per_head: Vec<Array2<f32>> = (0..h)
             .into_par_iter()
             .map(|head| {
@@ -176,14 +177,7 @@ impl<'w> MultimerIpa<'w> {
                 let terms = |scalar: f32, d2: f32, bias: f32, mask: f32| {
                     (-0.5 * d2 + scalar + bias - 1e5 * (1.0 - mask)) * third
                 };
-                let rows = LogitRows {
-                    keys: &keys,
-                    point_weight: pw,
-                    bias,
-                    head,
-                    mask,
-                };
-                rows.finish(&mut logits, q_points, terms);
+                rows.finish(&mut logits, head, (&keys, pw), q_points, terms);
                 logits
             })
             .collect();
