@@ -140,11 +140,17 @@ unsafe fn exp16_avx512(v: &mut [f32; LANES]) {
 /// Logistic sigmoid 1 / (1 + e^-v), 0 below -88.75 as libm's overflow gives.
 #[inline(always)]
 pub fn sigmoid(v: f32) -> f32 {
-    let y = 1.0 / (1.0 + exp(-v));
+    sigmoid_given(v, exp(-v))
+}
+
+/// [`sigmoid`] of `v` from `e = e^-v` (however that was computed): the one place of its formula and
+/// cut-off, for the scalar form and the 16-lane one.
+#[inline(always)]
+fn sigmoid_given(v: f32, e: f32) -> f32 {
     if v < -88.75 {
         0.0
     } else {
-        y
+        1.0 / (1.0 + e)
     }
 }
 
@@ -359,11 +365,7 @@ fn sigmoid16<L: Lanes>(lanes: L, v: &[f32]) -> [f32; LANES] {
     }
     lanes.exp16(&mut e);
     for k in 0..LANES {
-        e[k] = if v[k] < -88.75 {
-            0.0
-        } else {
-            1.0 / (1.0 + e[k])
-        };
+        e[k] = sigmoid_given(v[k], e[k]);
     }
     e
 }
