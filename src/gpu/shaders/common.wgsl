@@ -1,6 +1,6 @@
 // e^x and the logistic sigmoid with the CPU engine's scheme (src/model/ops/vmath.rs: Cephes' range
-// reduction, degree-6 polynomial, 2^n from the exponent bits), so results do not depend on the driver's
-// exp. Prepended to every kernel that needs them.
+// reduction, degree-6 polynomial with fused multiply-adds, 2^n from the exponent bits), so results do
+// not depend on the driver's exp. Prepended to every kernel that needs them.
 
 fn ff_exp(x: f32) -> f32 {
     let xc = min(x, 88.72);
@@ -8,14 +8,15 @@ fn ff_exp(x: f32) -> f32 {
     // shader compiler may reassociate (x + c) - c away.
     let n = round(xc * 1.442695);
     let ni = i32(n);
-    let r = xc - n * 0.6933594 - n * -2.1219444e-4;
+    // The multiply-adds fused as on the CPU (where a driver honours fma(); WGSL lets it round twice).
+    let r = fma(-n, -2.1219444e-4, fma(-n, 0.6933594, xc));
     var p = 1.9875691e-4;
-    p = p * r + 1.3981999e-3;
-    p = p * r + 8.333452e-3;
-    p = p * r + 4.1665796e-2;
-    p = p * r + 1.6666665e-1;
-    p = p * r + 0.5;
-    let er = p * (r * r) + r + 1.0;
+    p = fma(p, r, 1.3981999e-3);
+    p = fma(p, r, 8.333452e-3);
+    p = fma(p, r, 4.1665796e-2);
+    p = fma(p, r, 1.6666665e-1);
+    p = fma(p, r, 0.5);
+    let er = fma(p, r * r, r) + 1.0;
     let half = ni >> 1u;
     let s1 = bitcast<f32>(u32(half + 127) << 23u);
     let s2 = bitcast<f32>(u32(ni - half + 127) << 23u);

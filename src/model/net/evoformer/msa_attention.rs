@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use crate::model::ops::gemm::matmul;
 use crate::model::ops::gemm::Weight;
 use crate::model::ops::primitives::{
-    flat2, layer_norm, linear, mask_bias, sigmoid, softmax_rows, unflat3, Attention, AttentionDims,
+    flat2, layer_norm, linear, mask_bias, softmax_rows, unflat3, Attention, AttentionDims,
     AttentionScratch, LayerNorm,
 };
 use crate::model::params::weights::{Scope, WeightError};
@@ -207,8 +207,10 @@ impl<'w> MsaColumnGlobalAttention<'w> {
                 let mut g = matmul(x, self.gating.0); // [N_seq, H*d]
                 g += &self.gating.1;
                 let avg_flat = avg.into_shape_with_order(h * d).expect("H*d");
+                // The 16-lane sigmoid (the same bits as the scalar one), then the gate applied.
+                crate::model::ops::vmath::sigmoid_in_place(g.as_slice_mut().expect("fresh array"));
                 g.rows_mut().into_iter().for_each(|mut row| {
-                    row.zip_mut_with(&avg_flat, |gv, &a| *gv = sigmoid(*gv) * a);
+                    row.zip_mut_with(&avg_flat, |gv, &a| *gv *= a);
                 });
                 let mut y = matmul(g.view(), self.output.0);
                 y += &self.output.1;
