@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use crate::model::ops::gemm::matmul_into;
 use crate::model::ops::primitives::{flat2, resized, rows_per_task, unflat3, LayerNorm, Linear};
-use crate::model::ops::vmath::sigmoid_in_place;
+use crate::model::ops::vmath::masked_gated;
 use crate::model::params::config::RuntimeOptions;
 use crate::model::params::weights::{Scope, WeightError};
 
@@ -94,16 +94,16 @@ impl<'a> Gated<'a> {
                         .zip(p.rows())
                         .enumerate()
                     {
-                        let grow = grow.as_slice_mut().expect("rows of a standard array");
-                        grow.iter_mut().for_each(|v| *v += bg[k]);
-                        sigmoid_in_place(grow);
-                        let prow = prow.as_slice().expect("rows of a standard array");
-                        let orow = orow.as_slice_mut().expect("rows of a standard array");
-                        for (((v, &pv), &mv), &gv) in
-                            orow.iter_mut().zip(prow).zip(m).zip(grow.iter())
-                        {
-                            *v = mv * (pv + bp[k]) * gv;
-                        }
+                        // One pass per row: biases, sigmoid, mask and gate (three passes before).
+                        masked_gated(
+                            orow.as_slice_mut().expect("rows of a standard array"),
+                            (prow.as_slice().expect("rows of a standard array"), bp[k]),
+                            (
+                                grow.as_slice_mut().expect("rows of a standard array"),
+                                bg[k],
+                            ),
+                            m,
+                        );
                     }
                 },
             );
