@@ -237,7 +237,7 @@ unsafe fn pack_panels<const W: usize>(kc: usize, width: usize, x: Strided, out: 
             // through 16 × 16 register transposes; what is left (the last kc % 16 rows, narrow panels)
             // one value at a time.
             let mut done = 0;
-            if W % 16 == 0 && cols == W && std::arch::is_x86_feature_detected!("avx512f") {
+            if W.is_multiple_of(16) && cols == W && std::arch::is_x86_feature_detected!("avx512f") {
                 done = transpose_into_panel(kc, W, src, x.cs, panel);
             }
             for j in 0..cols {
@@ -277,7 +277,7 @@ unsafe fn transpose_into_panel(
     cs: isize,
     panel: &mut [f32],
 ) -> usize {
-    debug_assert!(w % 16 == 0 && panel.len() >= kc * w);
+    debug_assert!(w.is_multiple_of(16) && panel.len() >= kc * w);
     let whole = kc - kc % 16;
     for k0 in (0..whole).step_by(16) {
         for j0 in (0..w).step_by(16) {
