@@ -42,7 +42,9 @@ const POLY: [f32; 6] = [
     0.5,
 ];
 
-/// e^x (≈ 1 ulp). NaN stays NaN; arguments below -87.33 give 0.
+/// e^x (≈ 1 ulp). NaN stays NaN; arguments below -87.33 give 0. For remainders and single values: in a
+/// caller compiled without FMA (the x86-64 baseline) each `mul_add` is a call to libm's `fmaf`, so loops
+/// over many values use the dispatched 16-lane functions below, which give the same bits.
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
     let xc = if x > EXP_MAX_ARG { EXP_MAX_ARG } else { x };
@@ -137,7 +139,8 @@ unsafe fn exp16_avx512(v: &mut [f32; LANES]) {
     _mm512_storeu_ps(v.as_mut_ptr(), _mm512_maskz_mov_ps(keep, y));
 }
 
-/// Logistic sigmoid 1 / (1 + e^-v), 0 below -88.75 as libm's overflow gives.
+/// Logistic sigmoid 1 / (1 + e^-v), 0 below -88.75 as libm's overflow gives. Over many values use
+/// [`sigmoid_in_place`] or [`gate_in_place`] (see [`exp`]).
 #[inline(always)]
 pub fn sigmoid(v: f32) -> f32 {
     sigmoid_given(v, exp(-v))
