@@ -273,6 +273,130 @@ fn whole_blocks_match_alphafold2() {
     }
 }
 
+/// The block adds each module's update in place, a line or a block of rows at a time as it is computed
+/// (`add_to`); that must give exactly `x + update` with the whole update computed first (`forward`), bit
+/// for bit — every line read before any is written — with the default and a tiny chunk budget.
+#[test]
+fn in_place_updates_equal_adding_the_whole_update() {
+    let f = Fixture::load();
+    let c = &f.cfg.evoformer;
+    let (msa_mask, pair_mask) = (f.msa_mask.view(), f.pair_mask.view());
+    let same = |name: &str, x: &Array3<f32>, update: Array3<f32>, in_place: Array3<f32>| {
+        let want = x + &update;
+        let bits = |a: &Array3<f32>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(
+            bits(&in_place),
+            bits(&want),
+            "{name}: add_to differs from x + forward(x)"
+        );
+    };
+    for budget in [1 << 30, 2048] {
+        let rt = ferrofold::model::params::config::RuntimeOptions {
+            chunk_budget: budget,
+            ..Default::default()
+        };
+        let row = MsaRowAttentionWithPairBias::load(
+            &f.scope("msa_row_attention_with_pair_bias"),
+            c.msa_channel,
+            c.pair_channel,
+            c.msa_heads,
+        )
+        .unwrap();
+        let mut y = f.msa.clone();
+        row.add_to(&mut y, msa_mask, &f.pair);
+        same(
+            "row attention",
+            &f.msa,
+            row.forward(&f.msa, msa_mask, &f.pair),
+            y,
+        );
+        let col =
+            MsaColumnAttention::load(&f.scope("msa_column_attention"), c.msa_channel, c.msa_heads)
+                .unwrap();
+        let mut y = f.msa.clone();
+        col.add_to(&mut y, msa_mask);
+        same("column attention", &f.msa, col.forward(&f.msa, msa_mask), y);
+        let global = MsaColumnGlobalAttention::load(
+            &f.scope("msa_column_global_attention"),
+            c.extra_msa_channel,
+            c.msa_heads,
+        )
+        .unwrap();
+        // (The fixture's extra MSA has the main MSA's rows and mask.)
+        let mut y = f.extra_msa.clone();
+        global.add_to(&mut y, msa_mask);
+        same(
+            "global column attention",
+            &f.extra_msa,
+            global.forward(&f.extra_msa, msa_mask),
+            y,
+        );
+        let transition = Transition::load(
+            &f.scope("msa_transition"),
+            c.msa_channel,
+            c.transition_factor,
+        )
+        .unwrap();
+        let mut y = f.msa.clone();
+        transition.add_to(&mut y, &rt);
+        same("MSA transition", &f.msa, transition.forward(&f.msa, &rt), y);
+        let opm = OuterProductMean::load(
+            &f.scope("outer_product_mean"),
+            c.msa_channel,
+            c.outer_product_channels,
+            c.pair_channel,
+        )
+        .unwrap();
+        let mut y = f.pair.clone();
+        opm.add_to(&f.msa, msa_mask, &mut y);
+        same(
+            "outer product mean",
+            &f.pair,
+            opm.forward(&f.msa, msa_mask),
+            y,
+        );
+        for (m, dir) in [
+            ("triangle_multiplication_outgoing", Direction::Outgoing),
+            ("triangle_multiplication_incoming", Direction::Incoming),
+        ] {
+            let module = TriangleMultiplication::load(
+                &f.scope(m),
+                dir,
+                c.pair_channel,
+                c.triangle_multiplication_channels,
+            )
+            .unwrap();
+            let mut y = f.pair.clone();
+            module.add_to(&mut y, pair_mask, &rt);
+            same(m, &f.pair, module.forward(&f.pair, pair_mask, &rt), y);
+        }
+        for (m, node) in [
+            ("triangle_attention_starting_node", Node::Starting),
+            ("triangle_attention_ending_node", Node::Ending),
+        ] {
+            let module =
+                TriangleAttention::load(&f.scope(m), node, c.pair_channel, c.pair_heads).unwrap();
+            let mut y = f.pair.clone();
+            module.add_to(&mut y, pair_mask);
+            same(m, &f.pair, module.forward(&f.pair, pair_mask), y);
+        }
+        let transition = Transition::load(
+            &f.scope("pair_transition"),
+            c.pair_channel,
+            c.transition_factor,
+        )
+        .unwrap();
+        let mut y = f.pair.clone();
+        transition.add_to(&mut y, &rt);
+        same(
+            "pair transition",
+            &f.pair,
+            transition.forward(&f.pair, &rt),
+            y,
+        );
+    }
+}
+
 /// The loaders are the schema: recording what an Evoformer and an extra-MSA block ask for gives exactly
 /// AlphaFold2's parameter names and shapes for those modules (as Haiku created them in the fixture).
 #[test]

@@ -13,7 +13,6 @@ use rayon::prelude::*;
 
 use crate::model::input::trunk_inputs::TemplateInputs;
 use crate::model::net::embedders::pseudo_beta;
-use crate::model::net::evoformer::add_in_place;
 use crate::model::ops::gemm::matmul_w;
 use crate::model::ops::primitives::{Attention, AttentionDims, LayerNorm, Linear};
 use crate::model::ops::torsions::atom37_to_torsion_angles;
@@ -190,23 +189,18 @@ impl TemplatePairBlock<'_> {
     pub fn forward(&self, act: &mut Array3<f32>, pair_mask: &Array2<f32>, rt: &RuntimeOptions) {
         let mask = pair_mask.view();
         let multiplications = |act: &mut Array3<f32>| {
-            let u = self.triangle_multiplication_outgoing.forward(act, mask, rt);
-            add_in_place(act, u);
-            let u = self.triangle_multiplication_incoming.forward(act, mask, rt);
-            add_in_place(act, u);
+            self.triangle_multiplication_outgoing.add_to(act, mask, rt);
+            self.triangle_multiplication_incoming.add_to(act, mask, rt);
         };
         if self.multimer {
             multiplications(act);
         }
-        let u = self.triangle_attention_starting_node.forward(act, mask);
-        add_in_place(act, u);
-        let u = self.triangle_attention_ending_node.forward(act, mask);
-        add_in_place(act, u);
+        self.triangle_attention_starting_node.add_to(act, mask);
+        self.triangle_attention_ending_node.add_to(act, mask);
         if !self.multimer {
             multiplications(act);
         }
-        let u = self.pair_transition.forward(act, rt);
-        add_in_place(act, u);
+        self.pair_transition.add_to(act, rt);
     }
 }
 

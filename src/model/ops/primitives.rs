@@ -132,31 +132,55 @@ impl<'w> LayerNorm<'w> {
     }
 
     /// Layer norm of the rows of `xt^T` for a channel-major `xt [c, rows]`, as `[rows, c]`: the same
-    /// values as [`Self::forward`] on the transposed array, without making a transposed copy first
-    /// (rows are gathered a small tile at a time).
+    /// values as [`Self::forward`] on the transposed array, without making a transposed copy first.
     pub fn forward_channel_major(&self, xt: ArrayView2<f32>) -> Array2<f32> {
-        const TILE: usize = 32;
         let (c, rows) = xt.dim();
-        let norm = RowNorm::new(self.scale, self.offset);
         let mut out = Array2::<f32>::zeros((rows, c));
         let chunk = rows_per_task(rows);
         out.axis_chunks_iter_mut(Axis(0), chunk)
             .into_par_iter()
             .enumerate()
-            .for_each(|(t, mut out)| {
-                let mut tile = vec![0.0f32; TILE * c];
-                for (u, mut out) in out.axis_chunks_iter_mut(Axis(0), TILE).enumerate() {
-                    let (start, len) = (t * chunk + u * TILE, out.nrows());
-                    let tile = &mut tile[..len * c];
-                    for (k, channel) in xt.outer_iter().enumerate() {
-                        for (r, &v) in channel.slice(s![start..start + len]).iter().enumerate() {
-                            tile[r * c + k] = v;
-                        }
-                    }
-                    norm.rows(tile, out.as_slice_mut().expect("standard layout"));
-                }
-            });
+            .for_each_init(
+                || Array2::zeros((0, 0)),
+                |normed, (t, mut out)| {
+                    self.channel_major_rows_into(xt, t * chunk, out.nrows(), normed);
+                    out.assign(normed);
+                },
+            );
         out
+    }
+
+    /// Rows `start..start + len` of [`Self::forward_channel_major`], written over `out` (resized to
+    /// `[len, c]`), on the calling thread. Rows are gathered a small tile at a time.
+    pub(crate) fn channel_major_rows_into(
+        &self,
+        xt: ArrayView2<f32>,
+        start: usize,
+        len: usize,
+        out: &mut Array2<f32>,
+    ) {
+        const TILE: usize = 32;
+        let c = xt.nrows();
+        let norm = RowNorm::new(self.scale, self.offset);
+        let out = resized(out, (len, c));
+        let mut tile = [0.0f32; TILE * 128];
+        let mut heap = Vec::new();
+        let tile: &mut [f32] = if TILE * c <= tile.len() {
+            &mut tile[..]
+        } else {
+            heap.resize(TILE * c, 0.0);
+            &mut heap
+        };
+        for (u, mut out) in out.axis_chunks_iter_mut(Axis(0), TILE).enumerate() {
+            let (first, rows) = (start + u * TILE, out.nrows());
+            let tile = &mut tile[..rows * c];
+            for (k, channel) in xt.outer_iter().enumerate() {
+                for (r, &v) in channel.slice(s![first..first + rows]).iter().enumerate() {
+                    tile[r * c + k] = v;
+                }
+            }
+            norm.rows(tile, out.as_slice_mut().expect("standard layout"));
+        }
     }
 }
 
@@ -365,7 +389,8 @@ impl<'a> Attention<'a> {
     /// Per head: logits by one GEMM, then the biases, the row maximum and the exponentials in two passes
     /// over them, the weighted values by a second GEMM, and the softmax's normalisation applied to those
     /// `[N, d]` values instead of the `[N, N]` weights (`(Σ_k e_k v_k) / Σ_k e_k`; AlphaFold2 divides
-    /// first — the same quantity, rounded once differently).
+    /// first — the same quantity, rounded once differently). `write` says whether the result replaces
+    /// `out` or is added to it (a residual update in place); `x` must not alias `out`.
     pub(crate) fn apply_into(
         &self,
         scratch: &mut AttentionScratch,
@@ -373,6 +398,7 @@ impl<'a> Attention<'a> {
         key_bias: ArrayView1<f32>,
         pair_bias: Option<ArrayView3<f32>>,
         out: ArrayViewMut2<f32>,
+        write: Write,
     ) {
         let n = x.nrows();
         let (h, d, dv) = (self.heads, self.key_dim, self.value_dim);
@@ -384,6 +410,7 @@ impl<'a> Attention<'a> {
             avg,
             logits,
             inv_sums,
+            result,
         } = scratch;
         // [N, H*d]
         let q = project(x, &self.query, q);
@@ -428,7 +455,49 @@ impl<'a> Attention<'a> {
                 g.as_slice().expect("fresh array"),
             );
         }
-        linear_into(avg.view(), &self.output, Some(self.output_b), out);
+        match write {
+            Write::Over => linear_into(avg.view(), &self.output, Some(self.output_b), out),
+            Write::Add => {
+                let y = resized(result, out.dim());
+                linear_into(avg.view(), &self.output, Some(self.output_b), y.view_mut());
+                add_rows(out, y.view());
+            }
+        }
+    }
+}
+
+/// Whether a module's result replaces its output or is added to it. The Evoformer's modules are
+/// residual updates (`x ← x + f(x)`): added in place, line by line as each is computed, no `x`-sized
+/// update array is allocated (fresh pages the kernel must clear) and then added in a pass of its own.
+/// The values are the same either way: `f(x)` is computed into a small buffer exactly as it would be
+/// into the update array, then added by the same single rounding as `x += update`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Write {
+    Over,
+    Add,
+}
+
+impl Write {
+    /// `out = y` or `out += y`.
+    pub(crate) fn apply(self, out: ArrayViewMut2<f32>, y: ArrayView2<f32>) {
+        match self {
+            Write::Over => {
+                let mut out = out;
+                out.assign(&y);
+            }
+            Write::Add => add_rows(out, y),
+        }
+    }
+}
+
+/// `out += y` row by row (rows contiguous in both: the pair's columns are lines of strided rows).
+pub(crate) fn add_rows(mut out: ArrayViewMut2<f32>, y: ArrayView2<f32>) {
+    debug_assert_eq!(out.dim(), y.dim());
+    for (mut o, y) in out.rows_mut().into_iter().zip(y.rows()) {
+        match (o.as_slice_mut(), y.as_slice()) {
+            (Some(o), Some(y)) => o.iter_mut().zip(y).for_each(|(o, &y)| *o += y),
+            _ => o.zip_mut_with(&y, |o, &y| *o += y),
+        }
     }
 }
 
@@ -445,6 +514,8 @@ pub(crate) struct AttentionScratch {
     avg: Array2<f32>,
     logits: Array2<f32>,
     inv_sums: Vec<f32>,
+    /// The result before it is added to the output ([`Write::Add`]).
+    result: Array2<f32>,
 }
 
 /// `a` with the given shape: itself, or a new array when its shape differs (contents unspecified).

@@ -6,12 +6,12 @@
 //!   matrices: see `gemm::Weight`), the processed inputs of every iteration, the pair representation
 //!   and the recycled one of the previous iteration (`P = N²·c_z·4` bytes each), the main MSA
 //!   representation (`M = S·N·c_m·4`) and the extra MSA (`X = E·N·c_e·4`);
-//! * on top, the largest step's temporaries: triangle multiplication (layer-normed pair, projected
-//!   product with its chunks, then its normed copy, output and gate: 3P), transitions (output plus the
-//!   cache-sized hidden-layer chunks in flight, one per worker thread), triangle attention (2P), column
-//!   attention (its M-sized output; X for the extra MSA's global one: columns are normed and attended
-//!   per task, in place), row attention (its output plus the layer-normed pair), the outer product mean
-//!   (its P-sized output plus the layer-normed and projected MSA);
+//! * on top, the largest step's temporaries (every module adds its update in place, a block of rows
+//!   or one line at a time, so none holds an update array): triangle multiplication (layer-normed
+//!   pair, edge sums, projected chunks: 2P plus the chunks), transitions (the hidden-layer blocks in
+//!   flight, one per worker thread), triangle attention (the layer-normed pair and the pair bias), column
+//!   attention (per-task temporaries), row attention (the layer-normed pair, then the bias), the outer
+//!   product mean (the layer-normed and projected MSA and each worker's block temporaries);
 //! * structure module and heads: the pair, its layer-normed copy and the heads' pair-sized logits (3P).
 //!
 //! Tested against the measured peak RSS of `cargo bench --bench trunk` (which prints both).
@@ -114,13 +114,13 @@ pub fn estimate(
     let transition = |rep: u64, c: u64| {
         let per_row = (cfg.evoformer.transition_factor as u64 + 2) * c * F32;
         let cache_chunk = (8u64 << 20).max(256 * per_row);
-        rep + chunk_budget
+        chunk_budget
             .min(rep * (cfg.evoformer.transition_factor as u64 + 2) / 4)
             .min(workers * cache_chunk)
     };
-    // The outer product mean: its output, the layer-normed MSA, the two projections, and each busy
-    // worker's block temporaries (the block's outer products and their rearranged copy, [b*c, N*c]
-    // each, and the block's projected rows).
+    // The outer product mean: the layer-normed MSA, the two projections, and each busy worker's block
+    // temporaries (the block's outer products and their rearranged copy, [b*c, N*c] each, and the
+    // block's projected rows before they are added to the pair).
     let opm = |rows: u64, c: u64| {
         let co = cfg.evoformer.outer_product_channels as u64;
         let projected = 2 * rows * n * co * F32;
@@ -132,19 +132,30 @@ pub fn estimate(
         let busy = workers.min(n.div_ceil(block).max(1));
         let per_task =
             2 * block * co * co * n * F32 + block * n * cfg.evoformer.pair_channel as u64 * F32;
-        p + rows * n * c * F32 + projected + busy * per_task
+        rows * n * c * F32 + projected + busy * per_task
     };
+    // Per-head pair bias [H, N, N] of the attentions.
+    let bias = n * n * cfg.evoformer.pair_heads.max(cfg.evoformer.msa_heads) as u64 * F32;
+    // One attention's per-task temporaries over `rows` keys of `c` channels (projections, gate,
+    // weighted values and result: 6 [rows, c]; the logits [rows, rows]), one per worker.
+    let attention = |rows: u64, c: u64| workers * (6 * rows * c + rows * rows) * F32;
     let pair_steps = [
-        ("triangle multiplication", (2 * p + tri_chunks).max(3 * p)),
+        ("triangle multiplication", 2 * p + tri_chunks),
         (
             "pair transition",
             transition(p, cfg.evoformer.pair_channel as u64),
         ),
-        ("triangle attention", 2 * p),
+        (
+            "triangle attention",
+            p + bias + attention(n, cfg.evoformer.pair_channel as u64),
+        ),
     ];
     let mut steps: Vec<(&'static str, u64)> = pair_steps.to_vec();
     if e > 0 && cfg.evoformer.extra_msa_num_block > 0 {
-        steps.push(("extra-MSA global column attention", x));
+        steps.push((
+            "extra-MSA global column attention",
+            attention(e, cfg.evoformer.extra_msa_channel as u64),
+        ));
         steps.push((
             "extra-MSA transition",
             transition(x, cfg.evoformer.extra_msa_channel as u64),
@@ -154,8 +165,9 @@ pub fn estimate(
             opm(e, cfg.evoformer.extra_msa_channel as u64) + x,
         ));
     }
-    steps.push(("MSA column attention", m));
-    steps.push(("MSA row attention", m + p));
+    let c_m = cfg.evoformer.msa_channel as u64;
+    steps.push(("MSA column attention", attention(s + templates, c_m)));
+    steps.push(("MSA row attention", p + bias + attention(n, c_m)));
     steps.push((
         "MSA transition",
         transition(m, cfg.evoformer.msa_channel as u64),
@@ -400,10 +412,11 @@ mod tests {
             many.describe(),
             few.describe()
         );
-        // Each busy worker holds a transition chunk and an outer product mean block: with 64 of them one of
-        // those two steps is the largest.
+        // Each busy worker holds a transition chunk, an outer product mean block or one column's attention
+        // temporaries: with 64 of them one of those steps is the largest.
         assert!(
-            ["MSA transition", "outer product mean"].contains(&many.largest_step_name),
+            ["MSA transition", "outer product mean", "MSA column attention"]
+                .contains(&many.largest_step_name),
             "{}",
             many.largest_step_name
         );

@@ -138,51 +138,31 @@ impl<'w> EvoformerBlock<'w> {
         rt: &RuntimeOptions,
     ) {
         let (msa_mask, pair_mask) = (msa_mask.view(), pair_mask.view());
+        // Every module adds its update to the activations in place as it computes it (no update
+        // arrays; the same values as adding a whole update afterwards).
+        let (msa, pair) = (&mut act.msa, &mut act.pair);
         if self.outer_product_mean_first {
-            let update = self.outer_product_mean.forward(&act.msa, msa_mask);
-            add_in_place(&mut act.pair, update);
+            self.outer_product_mean.add_to(msa, msa_mask, pair);
         }
-        let update = self
-            .msa_row_attention_with_pair_bias
-            .forward(&act.msa, msa_mask, &act.pair);
-        add_in_place(&mut act.msa, update);
-        let update = match &self.msa_column_attention {
-            ColumnAttention::PerHead(m) => m.forward(&act.msa, msa_mask),
-            ColumnAttention::Global(m) => m.forward(&act.msa, msa_mask),
-        };
-        add_in_place(&mut act.msa, update);
-        let update = self.msa_transition.forward(&act.msa, rt);
-        add_in_place(&mut act.msa, update);
+        self.msa_row_attention_with_pair_bias
+            .add_to(msa, msa_mask, pair);
+        match &self.msa_column_attention {
+            ColumnAttention::PerHead(m) => m.add_to(msa, msa_mask),
+            ColumnAttention::Global(m) => m.add_to(msa, msa_mask),
+        }
+        self.msa_transition.add_to(msa, rt);
         if !self.outer_product_mean_first {
-            let update = self.outer_product_mean.forward(&act.msa, msa_mask);
-            add_in_place(&mut act.pair, update);
+            self.outer_product_mean.add_to(msa, msa_mask, pair);
         }
-        let update = self
-            .triangle_multiplication_outgoing
-            .forward(&act.pair, pair_mask, rt);
-        add_in_place(&mut act.pair, update);
-        let update = self
-            .triangle_multiplication_incoming
-            .forward(&act.pair, pair_mask, rt);
-        add_in_place(&mut act.pair, update);
-        let update = self
-            .triangle_attention_starting_node
-            .forward(&act.pair, pair_mask);
-        add_in_place(&mut act.pair, update);
-        let update = self
-            .triangle_attention_ending_node
-            .forward(&act.pair, pair_mask);
-        add_in_place(&mut act.pair, update);
-        let update = self.pair_transition.forward(&act.pair, rt);
-        add_in_place(&mut act.pair, update);
+        self.triangle_multiplication_outgoing
+            .add_to(pair, pair_mask, rt);
+        self.triangle_multiplication_incoming
+            .add_to(pair, pair_mask, rt);
+        self.triangle_attention_starting_node
+            .add_to(pair, pair_mask);
+        self.triangle_attention_ending_node.add_to(pair, pair_mask);
+        self.pair_transition.add_to(pair, rt);
     }
-}
-
-/// `x += update`, in parallel over the leading axis (the residual adds touch the whole MSA).
-pub(crate) fn add_in_place(x: &mut Array3<f32>, update: Array3<f32>) {
-    ndarray::Zip::from(x)
-        .and(&update)
-        .par_for_each(|v, &u| *v += u);
 }
 
 /// A stack of blocks whose parameters carry a leading block axis.

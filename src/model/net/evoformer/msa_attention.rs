@@ -10,7 +10,7 @@ use crate::model::ops::gemm::matmul;
 use crate::model::ops::gemm::Weight;
 use crate::model::ops::primitives::{
     flat2, layer_norm, linear, mask_bias, softmax_rows, unflat3, Attention, AttentionDims,
-    AttentionScratch, LayerNorm,
+    AttentionScratch, LayerNorm, Write,
 };
 use crate::model::params::weights::{Scope, WeightError};
 
@@ -69,18 +69,36 @@ impl<'w> MsaRowAttentionWithPairBias<'w> {
         msa_mask: ArrayView2<f32>,
         pair: &Array3<f32>,
     ) -> Array3<f32> {
-        let (n_seq, n_res, c_m) = msa.dim();
+        let mut out = msa.clone();
+        self.write(&mut out, msa_mask, pair, Write::Over);
+        out
+    }
+
+    /// `msa += update`, each row's update added as soon as it is computed.
+    pub fn add_to(&self, msa: &mut Array3<f32>, msa_mask: ArrayView2<f32>, pair: &Array3<f32>) {
+        self.write(msa, msa_mask, pair, Write::Add);
+    }
+
+    /// Each row of `msa` replaced by its update or added to: a row is layer-normed (a copy) before it is
+    /// written, and no other row reads it.
+    fn write(
+        &self,
+        msa: &mut Array3<f32>,
+        msa_mask: ArrayView2<f32>,
+        pair: &Array3<f32>,
+        write: Write,
+    ) {
+        let n_res = msa.dim().1;
         // [N_res, N_res, c_z]
         let z = unflat3(self.feat_2d_norm.forward(flat2(pair)), n_res, n_res);
         let bias = pair_bias(z.view(), self.feat_2d_weights);
         drop(z);
-        let mut out = Array3::<f32>::zeros((n_seq, n_res, c_m));
-        out.axis_iter_mut(Axis(0))
+        msa.axis_iter_mut(Axis(0))
             .into_par_iter()
             .enumerate()
             .for_each_init(AttentionScratch::default, |scratch, (s_idx, mut o)| {
                 // Each task layer-norms its own row: no normed copy of the whole MSA.
-                let m = self.query_norm.forward(msa.index_axis(Axis(0), s_idx));
+                let m = self.query_norm.forward(o.view());
                 let kb = mask_bias(msa_mask.row(s_idx));
                 self.attention.apply_into(
                     scratch,
@@ -88,9 +106,9 @@ impl<'w> MsaRowAttentionWithPairBias<'w> {
                     kb.view(),
                     Some(bias.view()),
                     o.view_mut(),
+                    write,
                 );
             });
-        out
     }
 }
 
@@ -114,20 +132,28 @@ impl<'w> MsaColumnAttention<'w> {
 
     /// Update of `msa [N_seq, N_res, c_m]`.
     pub fn forward(&self, msa: &Array3<f32>, msa_mask: ArrayView2<f32>) -> Array3<f32> {
-        let (n_seq, n_res, c_m) = msa.dim();
-        // Columns are read and written in place (strided views), each layer-normed by its own task: no
-        // transposed or normed copies of the whole MSA.
-        let mut out = Array3::<f32>::zeros((n_seq, n_res, c_m));
-        out.axis_iter_mut(Axis(1))
+        let mut out = msa.clone();
+        self.write(&mut out, msa_mask, Write::Over);
+        out
+    }
+
+    /// `msa += update`, each column's update added as soon as it is computed.
+    pub fn add_to(&self, msa: &mut Array3<f32>, msa_mask: ArrayView2<f32>) {
+        self.write(msa, msa_mask, Write::Add);
+    }
+
+    fn write(&self, msa: &mut Array3<f32>, msa_mask: ArrayView2<f32>, write: Write) {
+        // Columns are read and written in place (strided views), each layer-normed by its own task (a
+        // copy, made before the column is written): no transposed or normed copies of the whole MSA.
+        msa.axis_iter_mut(Axis(1))
             .into_par_iter()
             .enumerate()
             .for_each_init(AttentionScratch::default, |scratch, (r, mut o)| {
-                let m = self.query_norm.forward(msa.index_axis(Axis(1), r));
+                let m = self.query_norm.forward(o.view());
                 let kb = mask_bias(msa_mask.column(r));
                 self.attention
-                    .apply_into(scratch, m.view(), kb.view(), None, o.view_mut());
+                    .apply_into(scratch, m.view(), kb.view(), None, o.view_mut(), write);
             });
-        out
     }
 }
 
@@ -175,18 +201,24 @@ impl<'w> MsaColumnGlobalAttention<'w> {
 
     /// Update of the extra MSA `[N_seq, N_res, c_e]`.
     pub fn forward(&self, msa: &Array3<f32>, msa_mask: ArrayView2<f32>) -> Array3<f32> {
-        let (n_seq, n_res, c_e) = msa.dim();
+        let mut out = msa.clone();
+        self.write(&mut out, msa_mask, Write::Over);
+        out
+    }
+
+    /// `msa += update`, each column's update added as soon as it is computed.
+    pub fn add_to(&self, msa: &mut Array3<f32>, msa_mask: ArrayView2<f32>) {
+        self.write(msa, msa_mask, Write::Add);
+    }
+
+    /// Each column replaced by its update or added to (layer-normed into a copy before it is written).
+    fn write(&self, msa: &mut Array3<f32>, msa_mask: ArrayView2<f32>, write: Write) {
         let (h, d) = (self.heads, self.key_dim);
-        let mut out = Array3::<f32>::zeros((n_seq, n_res, c_e));
-        out.axis_iter_mut(Axis(1))
+        msa.axis_iter_mut(Axis(1))
             .into_par_iter()
             .enumerate()
             .for_each(|(r, mut o)| {
-                let m = layer_norm(
-                    msa.index_axis(Axis(1), r),
-                    self.query_norm.scale,
-                    self.query_norm.offset,
-                );
+                let m = layer_norm(o.view(), self.query_norm.scale, self.query_norm.offset);
                 let x = m.view(); // [N_seq, c_e]
                 let mask = msa_mask.column(r);
                 // Masked mean of the queries over sequences: [c_e]
@@ -214,8 +246,7 @@ impl<'w> MsaColumnGlobalAttention<'w> {
                 });
                 let mut y = matmul(g.view(), self.output.0);
                 y += &self.output.1;
-                o.assign(&y);
+                write.apply(o.view_mut(), y.view());
             });
-        out
     }
 }

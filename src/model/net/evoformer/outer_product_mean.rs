@@ -6,7 +6,7 @@ use ndarray::{s, Array2, Array3, ArrayView1, ArrayView2, Axis};
 use rayon::prelude::*;
 
 use crate::model::ops::gemm::{matmul_reused_into, matmul_w_into, Reused, Weight};
-use crate::model::ops::primitives::{flat2, resized, unflat3, LayerNorm, Linear};
+use crate::model::ops::primitives::{flat2, resized, unflat3, LayerNorm, Linear, Write};
 use crate::model::params::weights::{Scope, WeightError};
 
 /// Residues per task of the outer product mean over `n_seq` rows, `n_res` residues and `c` channels (see
@@ -43,8 +43,27 @@ impl<'w> OuterProductMean<'w> {
 
     /// Update of the pair representation `[N_res, N_res, c_z]` from `msa [N_seq, N_res, c_m]`.
     pub fn forward(&self, msa: &Array3<f32>, msa_mask: ArrayView2<f32>) -> Array3<f32> {
+        let n_res = msa.dim().1;
+        let mut out = Array3::<f32>::zeros((n_res, n_res, self.output_b.len()));
+        self.write(msa, msa_mask, &mut out, Write::Over);
+        out
+    }
+
+    /// `pair += update`, each block of residues added as soon as it is computed.
+    pub fn add_to(&self, msa: &Array3<f32>, msa_mask: ArrayView2<f32>, pair: &mut Array3<f32>) {
+        self.write(msa, msa_mask, pair, Write::Add);
+    }
+
+    fn write(
+        &self,
+        msa: &Array3<f32>,
+        msa_mask: ArrayView2<f32>,
+        out: &mut Array3<f32>,
+        write: Write,
+    ) {
         let (n_seq, n_res, _) = msa.dim();
         let c_z = self.output_b.len();
+        assert_eq!(out.dim(), (n_res, n_res, c_z), "pair [N_res, N_res, c_z]");
         let act = self.layer_norm_input.forward(flat2(msa));
         let mask_flat = msa_mask
             .as_standard_layout()
@@ -82,15 +101,20 @@ impl<'w> OuterProductMean<'w> {
         // to 2 MiB), under ~16 MiB per temporary; it depends only on the sizes, never on the threads.
         let block = residue_block(n_seq, n_res, c);
         let norm = msa_mask.t().dot(&msa_mask);
-        let mut out = Array3::<f32>::zeros((n_res, n_res, c_z));
-        // Each task keeps its two block-sized temporaries for its next block: fresh ones (up to 16 MiB
+        // Each task keeps its block-sized temporaries for its next block: fresh ones (up to 16 MiB
         // each) were zeroed by the allocator or the kernel and then overwritten (perf: 1.2 % of predict
         // at L = 384).
-        let scratch = || (Array2::<f32>::zeros((0, 0)), Array2::<f32>::zeros((0, 0)));
+        let scratch = || {
+            (
+                Array2::<f32>::zeros((0, 0)),
+                Array2::<f32>::zeros((0, 0)),
+                Array2::<f32>::zeros((0, 0)),
+            )
+        };
         out.axis_chunks_iter_mut(Axis(0), block)
             .into_par_iter()
             .enumerate()
-            .for_each_init(scratch, |(outer, x), (t, mut ob)| {
+            .for_each_init(scratch, |(outer, x, result), (t, mut ob)| {
                 let (i0, b) = (t * block, ob.dim().0);
                 // [b*c, N_res*c]: outer[il*c + a, j*c + e] = Σ_s left[s, i0+il, a] right[s, j, e]
                 let outer = resized(outer, (b * c, n_res * c));
@@ -115,13 +139,10 @@ impl<'w> OuterProductMean<'w> {
                         copy_short(piece, &src[from..from + c]);
                     }
                 }
-                // Straight into this task's rows of the output, the bias and the normalisation (the
-                // same operations per value as adding and dividing afterwards) applied here, in
-                // parallel, instead of in a serial pass over the whole [N, N, c_z] output.
-                let mut y = ob
-                    .view_mut()
-                    .into_shape_with_order((b * n_res, c_z))
-                    .expect("a contiguous block of rows");
+                // The bias and the normalisation applied here (the same operations per value as adding
+                // and dividing afterwards), in parallel, then this task's rows of the output written or
+                // added to.
+                let y = resized(result, (b * n_res, c_z));
                 matmul_w_into(x.view(), &self.output_w, y.view_mut(), false);
                 for (r, mut row) in y.rows_mut().into_iter().enumerate() {
                     let denominator = 1e-3 + norm[[i0 + r / n_res, r % n_res]];
@@ -129,8 +150,12 @@ impl<'w> OuterProductMean<'w> {
                         *v = (*v + bias) / denominator;
                     });
                 }
+                let o = ob
+                    .view_mut()
+                    .into_shape_with_order((b * n_res, c_z))
+                    .expect("a contiguous block of rows");
+                write.apply(o, y.view());
             });
-        out
     }
 }
 

@@ -7,7 +7,7 @@ use rayon::prelude::*;
 
 use crate::model::net::evoformer::msa_attention::pair_bias;
 use crate::model::ops::primitives::{
-    flat2, mask_bias, unflat3, Attention, AttentionDims, AttentionScratch, LayerNorm,
+    flat2, mask_bias, unflat3, Attention, AttentionDims, AttentionScratch, LayerNorm, Write,
 };
 use crate::model::params::weights::{Scope, WeightError};
 
@@ -48,11 +48,23 @@ impl<'w> TriangleAttention<'w> {
 
     /// Residual update of `pair [N, N, c_z]`.
     pub fn forward(&self, pair: &Array3<f32>, mask: ArrayView2<f32>) -> Array3<f32> {
-        let (n, _, c_z) = pair.dim();
+        let mut out = pair.clone();
+        self.write(&mut out, mask, Write::Over);
+        out
+    }
+
+    /// `pair += update`, each row's (column's) update added as soon as it is computed.
+    pub fn add_to(&self, pair: &mut Array3<f32>, mask: ArrayView2<f32>) {
+        self.write(pair, mask, Write::Add);
+    }
+
+    fn write(&self, pair: &mut Array3<f32>, mask: ArrayView2<f32>, write: Write) {
+        let n = pair.dim().0;
         // Ending node: attend along columns, i.e. rows of the transposed pair. Its layer-normed input is
         // made from the pair's rows (each pair[j, i, :] is contiguous) straight into the transposed
         // layout, and each column's result is written straight into place: no transposed copies of the
-        // pair or of the output (two pair-sized arrays and passes fewer than transposing both).
+        // pair or of the output (two pair-sized arrays and passes fewer than transposing both). The
+        // normed copy is made whole before any line is written, so lines may be updated in place.
         let (act, mask) = match self.node {
             Node::Starting => (
                 unflat3(self.query_norm.forward(flat2(pair)), n, n),
@@ -64,10 +76,9 @@ impl<'w> TriangleAttention<'w> {
             ),
         };
         let bias = pair_bias(act.view(), self.feat_2d_weights);
-        let mut out = Array3::<f32>::zeros((n, n, c_z));
         let lines = match self.node {
-            Node::Starting => out.axis_iter_mut(Axis(0)),
-            Node::Ending => out.axis_iter_mut(Axis(1)),
+            Node::Starting => pair.axis_iter_mut(Axis(0)),
+            Node::Ending => pair.axis_iter_mut(Axis(1)),
         };
         lines.into_par_iter().enumerate().for_each_init(
             AttentionScratch::default,
@@ -79,9 +90,9 @@ impl<'w> TriangleAttention<'w> {
                     kb.view(),
                     Some(bias.view()),
                     o.view_mut(),
+                    write,
                 );
             },
         );
-        out
     }
 }

@@ -8,10 +8,13 @@ use ndarray::{s, Array2, Array3, ArrayView1, ArrayView2, Axis};
 use rayon::prelude::*;
 
 use crate::model::ops::gemm::matmul_into;
-use crate::model::ops::primitives::{flat2, resized, rows_per_task, unflat3, LayerNorm, Linear};
+use crate::model::ops::primitives::{flat2, resized, rows_per_task, LayerNorm, Linear, Write};
 use crate::model::ops::vmath::masked_gated;
 use crate::model::params::config::RuntimeOptions;
 use crate::model::params::weights::{Scope, WeightError};
+
+/// Pairs a task takes through the last step's three products at a time (see [`TriangleMultiplication::add_to`]).
+const CACHE_ROWS: usize = 256;
 
 /// Which edges are combined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,6 +204,25 @@ impl<'w> TriangleMultiplication<'w> {
         mask: ArrayView2<f32>,
         rt: &RuntimeOptions,
     ) -> Array3<f32> {
+        let mut out = pair.clone();
+        self.write(&mut out, mask, rt, Write::Over);
+        out
+    }
+
+    /// `pair += update`: the update is added a block of pairs at a time as the last step makes it.
+    pub fn add_to(&self, pair: &mut Array3<f32>, mask: ArrayView2<f32>, rt: &RuntimeOptions) {
+        self.write(pair, mask, rt, Write::Add);
+    }
+
+    /// Every pair replaced by its update or added to. The pair is read only through its layer-normed
+    /// copy, made whole first, so it may be written as the last step goes.
+    fn write(
+        &self,
+        pair: &mut Array3<f32>,
+        mask: ArrayView2<f32>,
+        rt: &RuntimeOptions,
+        write: Write,
+    ) {
         let (n, _, c_z) = pair.dim();
         // [N*N, c_z]
         let act = self.layer_norm_input.forward(flat2(pair));
@@ -232,15 +254,45 @@ impl<'w> TriangleMultiplication<'w> {
                 }
             });
         }
-        let x = self.center_layer_norm.forward_channel_major(prod.view());
-        drop(prod);
-        let mut out = self.output_projection.forward(x.view());
-        drop(x);
-        let gate = self.gating_linear.forward(act.view());
-        crate::model::ops::vmath::gate_in_place(
-            out.as_slice_mut().expect("fresh array"),
-            gate.as_slice().expect("fresh array"),
-        );
-        unflat3(out, n, n)
+        // The last step a block of pairs per task: the centre layer norm (gathered from the channel-major
+        // edge sums), the output projection, the gate from the normed input, then the block written or
+        // added to the pair. Three pair-sized arrays (normed sums, projection, gate) and the update were
+        // made whole before, one pass each.
+        let rows = n * n;
+        let chunk = rows_per_task(rows);
+        let mut target = pair
+            .view_mut()
+            .into_shape_with_order((rows, c_z))
+            .expect("a standard array");
+        let scratch = || {
+            (
+                Array2::<f32>::zeros((0, 0)),
+                Array2::<f32>::zeros((0, 0)),
+                Array2::<f32>::zeros((0, 0)),
+            )
+        };
+        target
+            .axis_chunks_iter_mut(Axis(0), chunk)
+            .into_par_iter()
+            .enumerate()
+            .for_each_init(scratch, |(x, y, g), (t, mut o)| {
+                // Blocks small enough that the three temporaries stay in cache between the steps.
+                for (u, o) in o.axis_chunks_iter_mut(Axis(0), CACHE_ROWS).enumerate() {
+                    let start = t * chunk + u * CACHE_ROWS;
+                    let len = o.nrows();
+                    self.center_layer_norm
+                        .channel_major_rows_into(prod.view(), start, len, x);
+                    let y = resized(y, (len, c_z));
+                    self.output_projection.forward_into(x.view(), y.view_mut());
+                    let g = resized(g, (len, c_z));
+                    self.gating_linear
+                        .forward_into(act.slice(s![start..start + len, ..]), g.view_mut());
+                    crate::model::ops::vmath::gate_in_place(
+                        y.as_slice_mut().expect("a standard array"),
+                        g.as_slice().expect("a standard array"),
+                    );
+                    write.apply(o, y.view());
+                }
+            });
     }
 }
