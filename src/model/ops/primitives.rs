@@ -131,27 +131,10 @@ impl<'w> LayerNorm<'w> {
         out
     }
 
-    /// Layer norm of the rows of `xt^T` for a channel-major `xt [c, rows]`, as `[rows, c]`: the same
-    /// values as [`Self::forward`] on the transposed array, without making a transposed copy first.
-    pub fn forward_channel_major(&self, xt: ArrayView2<f32>) -> Array2<f32> {
-        let (c, rows) = xt.dim();
-        let mut out = Array2::<f32>::zeros((rows, c));
-        let chunk = rows_per_task(rows);
-        out.axis_chunks_iter_mut(Axis(0), chunk)
-            .into_par_iter()
-            .enumerate()
-            .for_each_init(
-                || Array2::zeros((0, 0)),
-                |normed, (t, mut out)| {
-                    self.channel_major_rows_into(xt, t * chunk, out.nrows(), normed);
-                    out.assign(normed);
-                },
-            );
-        out
-    }
-
-    /// Rows `start..start + len` of [`Self::forward_channel_major`], written over `out` (resized to
-    /// `[len, c]`), on the calling thread. Rows are gathered a small tile at a time.
+    /// Layer norm of rows `start..start + len` of `xt^T` for a channel-major `xt [c, rows]`, written
+    /// over `out` (resized to `[len, c]`), on the calling thread: the same values as [`Self::forward`]
+    /// on those rows of the transposed array, without a transposed copy (rows are gathered a small tile
+    /// at a time).
     pub(crate) fn channel_major_rows_into(
         &self,
         xt: ArrayView2<f32>,
@@ -163,14 +146,7 @@ impl<'w> LayerNorm<'w> {
         let c = xt.nrows();
         let norm = RowNorm::new(self.scale, self.offset);
         let out = resized(out, (len, c));
-        let mut tile = [0.0f32; TILE * 128];
-        let mut heap = Vec::new();
-        let tile: &mut [f32] = if TILE * c <= tile.len() {
-            &mut tile[..]
-        } else {
-            heap.resize(TILE * c, 0.0);
-            &mut heap
-        };
+        let mut tile = vec![0.0f32; TILE * c];
         for (u, mut out) in out.axis_chunks_iter_mut(Axis(0), TILE).enumerate() {
             let (first, rows) = (start + u * TILE, out.nrows());
             let tile = &mut tile[..rows * c];
@@ -479,12 +455,9 @@ pub(crate) enum Write {
 
 impl Write {
     /// `out = y` or `out += y`.
-    pub(crate) fn apply(self, out: ArrayViewMut2<f32>, y: ArrayView2<f32>) {
+    pub(crate) fn apply(self, mut out: ArrayViewMut2<f32>, y: ArrayView2<f32>) {
         match self {
-            Write::Over => {
-                let mut out = out;
-                out.assign(&y);
-            }
+            Write::Over => out.assign(&y),
             Write::Add => add_rows(out, y),
         }
     }
@@ -574,7 +547,17 @@ mod tests {
                 offset: offset.view(),
             };
             let want = ln.forward(xt.t().as_standard_layout().view());
-            assert_eq!(ln.forward_channel_major(xt.view()), want, "{rows} x {c}");
+            let mut out = Array2::zeros((0, 0));
+            ln.channel_major_rows_into(xt.view(), 0, rows, &mut out);
+            assert_eq!(out, want, "{rows} x {c}");
+            // A block of rows from the middle, as the triangle multiplication takes them.
+            let (start, len) = (rows / 3, rows - rows / 3);
+            ln.channel_major_rows_into(xt.view(), start, len, &mut out);
+            assert_eq!(
+                out,
+                want.slice(s![start.., ..]),
+                "{rows} x {c} from row {start}"
+            );
         }
     }
 

@@ -415,8 +415,12 @@ mod tests {
         // Each busy worker holds a transition chunk, an outer product mean block or one column's attention
         // temporaries: with 64 of them one of those steps is the largest.
         assert!(
-            ["MSA transition", "outer product mean", "MSA column attention"]
-                .contains(&many.largest_step_name),
+            [
+                "MSA transition",
+                "outer product mean",
+                "MSA column attention"
+            ]
+            .contains(&many.largest_step_name),
             "{}",
             many.largest_step_name
         );
