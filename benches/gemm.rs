@@ -1,8 +1,8 @@
-//! GEMM ceiling of this machine with the GEMM the engine uses (`ferrofold::model::ops::gemm`: the `gemm`
-//! crate, or ferrofold's AVX-512 kernel on full-width AVX-512, chosen per CPU; `FERROFOLD_GEMM` overrides)
-//! with B as a plain matrix and as a weight packed once (`gemm::Weight`), beside ndarray's `general_mat_mul`
-//! (matrixmultiply) itself: square and engine-shaped products, on 1 thread and on all threads (independent
-//! products in parallel under rayon, as the engine runs them), the three modes' rounds interleaved. Prints
+//! GEMM ceiling of this machine with the GEMM the engine uses (`ferrofold::model::ops::gemm`: ferrofold's
+//! kernel at 512 or 256 bits, chosen per CPU; `FERROFOLD_GEMM` overrides) with B as a plain matrix and as
+//! a weight packed once (`gemm::Weight`), beside the `gemm` crate and ndarray's `general_mat_mul`
+//! (matrixmultiply): square and engine-shaped products, on 1 thread and on all threads (independent
+//! products in parallel under rayon, as the engine runs them), the four modes' rounds interleaved. Prints
 //! one JSON line per shape and thread count; the trunk benchmark's GFLOP/s divided by the best of these is
 //! the trunk's fraction of the ceiling.
 //!
@@ -12,7 +12,9 @@
 
 use std::time::Instant;
 
-use ferrofold::model::ops::gemm::{matmul_into, matmul_w_into, Weight};
+use ferrofold::model::ops::gemm::{
+    matmul_into, matmul_w_into, set_kernel_for_benchmarks, Kernel, Weight,
+};
 use ndarray::linalg::general_mat_mul;
 use ndarray::Array2;
 use rayon::prelude::*;
@@ -29,9 +31,11 @@ fn filled(r: usize, c: usize, seed: u32) -> Array2<f32> {
 enum Mode {
     /// The engine's `matmul_into`.
     Engine,
-    /// The engine's product with B as a weight matrix (`matmul_w_into`: packed once, on the AVX-512
+    /// The engine's product with B as a weight matrix (`matmul_w_into`: packed once, on ferrofold's
     /// kernel).
     EngineWeight,
+    /// The `gemm` crate (through the engine's `matmul_into`).
+    GemmCrate,
     /// ndarray's `general_mat_mul` (matrixmultiply).
     MatrixMultiply,
 }
@@ -49,15 +53,19 @@ fn measure(m: usize, k: usize, n: usize, copies: usize, reps: usize, modes: &[Mo
     let mut best = vec![f64::INFINITY; modes.len()];
     for _ in 0..reps {
         for (mode, best) in modes.iter().zip(&mut best) {
+            set_kernel_for_benchmarks((*mode == Mode::GemmCrate).then_some(Kernel::Gemm));
             let t = Instant::now();
             for _ in 0..iters {
                 c.par_iter_mut().enumerate().for_each(|(i, ci)| match mode {
-                    Mode::Engine => matmul_into(a[i].view(), b[i].view(), ci.view_mut(), false),
+                    Mode::Engine | Mode::GemmCrate => {
+                        matmul_into(a[i].view(), b[i].view(), ci.view_mut(), false)
+                    }
                     Mode::EngineWeight => matmul_w_into(a[i].view(), &w[i], ci.view_mut(), false),
                     Mode::MatrixMultiply => general_mat_mul(1.0, &a[i], &b[i], 0.0, ci),
                 });
             }
             *best = best.min(t.elapsed().as_secs_f64() / iters as f64);
+            set_kernel_for_benchmarks(None);
         }
     }
     best.iter().map(|t| once / t / 1e9).collect()
@@ -92,11 +100,16 @@ fn main() {
                 .build()
                 .expect("pool");
             let copies = threads;
-            let modes = [Mode::Engine, Mode::EngineWeight, Mode::MatrixMultiply];
+            let modes = [
+                Mode::Engine,
+                Mode::EngineWeight,
+                Mode::GemmCrate,
+                Mode::MatrixMultiply,
+            ];
             let g = pool.install(|| measure(m, k, n, copies, 9, &modes));
-            let (engine, weight, mm) = (g[0], g[1], g[2]);
+            let (engine, weight, gemm, mm) = (g[0], g[1], g[2], g[3]);
             println!(
-                "{{\"shape\": \"{name}\", \"m\": {m}, \"k\": {k}, \"n\": {n}, \"threads\": {threads}, \"gflops\": {engine:.1}, \"weight_gflops\": {weight:.1}, \"matrixmultiply_gflops\": {mm:.1}}}"
+                "{{\"shape\": \"{name}\", \"m\": {m}, \"k\": {k}, \"n\": {n}, \"threads\": {threads}, \"gflops\": {engine:.1}, \"weight_gflops\": {weight:.1}, \"gemm_crate_gflops\": {gemm:.1}, \"matrixmultiply_gflops\": {mm:.1}}}"
             );
         }
     }

@@ -10,10 +10,15 @@
 //! run through the template module; its seconds (`template_s`) are also timed alone in the same process.
 //! Run one configuration per process so that peak RSS belongs to it.
 //!
-//! With `--compare-kernels N`, the loaded trunk then runs N more times on each of the two kernels that
-//! give the same bits (ferrofold's AVX-512 kernel and matrixmultiply), alternately, and prints a second
-//! JSON line with each one's times: a side-by-side comparison this noisy machine cannot spoil by drifting
-//! between two processes. (Needs AVX-512F.)
+//! With `--compare-kernels N`, the loaded trunk then runs N more times on each GEMM kernel of
+//! `--kernels` (default `own,matrixmultiply`: ferrofold's kernel at this CPU's width and matrixmultiply,
+//! which give the same bits; also `avx512`, `avx2`, `gemm`), alternately, and prints a second JSON line
+//! with each one's times: a side-by-side comparison this noisy machine cannot spoil by drifting between
+//! two processes. The pair's bits are checked to agree between the kernels that give the same bits.
+//!
+//! ```text
+//! cargo bench --bench trunk -- --len 146 --depth 320 --max-clusters 64 --compare-kernels 3 --kernels own,gemm
+//! ```
 
 use std::time::Instant;
 
@@ -111,19 +116,47 @@ fn main() {
     let secs = t.elapsed().as_secs_f64();
     let compare = arg("--compare-kernels", 0);
     if compare > 0 {
-        use ferrofold::model::ops::gemm::{set_kernel_for_benchmarks, Kernel};
-        let kernels = [Kernel::Avx512, Kernel::MatrixMultiply];
-        let mut times = [vec![], vec![]];
+        use ferrofold::model::ops::gemm::{kernel, set_kernel_for_benchmarks, Kernel};
+        let own = match kernel() {
+            k @ (Kernel::Avx512 | Kernel::Avx2) => k,
+            _ => Kernel::MatrixMultiply,
+        };
+        let args: Vec<String> = std::env::args().collect();
+        let list = args
+            .iter()
+            .position(|a| a == "--kernels")
+            .and_then(|i| args.get(i + 1))
+            .map_or("own,matrixmultiply", |s| s.as_str());
+        let kernels: Vec<(String, Kernel)> = list
+            .split(',')
+            .map(|name| {
+                let k = match name {
+                    "own" => own,
+                    "avx512" => Kernel::Avx512,
+                    "avx2" => Kernel::Avx2,
+                    "gemm" => Kernel::Gemm,
+                    "matrixmultiply" => Kernel::MatrixMultiply,
+                    other => panic!("--kernels: unknown kernel {other:?}"),
+                };
+                (format!("{k:?}").to_lowercase(), k)
+            })
+            .collect();
+        let mut times = vec![vec![]; kernels.len()];
         let mut first = None;
         for _ in 0..compare {
-            for (k, times) in kernels.iter().zip(&mut times) {
-                assert!(set_kernel_for_benchmarks(Some(*k)), "{k:?} needs AVX-512F");
+            for ((_, k), times) in kernels.iter().zip(&mut times) {
+                assert!(
+                    set_kernel_for_benchmarks(Some(*k)),
+                    "this CPU cannot run {k:?}"
+                );
                 let t = Instant::now();
                 let o = trunk.forward(&x, &prev, &rt);
                 times.push(t.elapsed().as_secs_f64());
-                // The two kernels' bits are the same (their unit tests): so are the trunk's.
-                let first = first.get_or_insert_with(|| o.pair.clone());
-                assert_eq!(&o.pair, first, "{k:?} changed the bits");
+                // All but the `gemm` crate give the same bits (their unit tests): so do the trunk's.
+                if *k != Kernel::Gemm {
+                    let first = first.get_or_insert_with(|| o.pair.clone());
+                    assert_eq!(&o.pair, first, "{k:?} changed the bits");
+                }
             }
         }
         set_kernel_for_benchmarks(None);
@@ -139,10 +172,14 @@ fn main() {
                     .collect::<Vec<_>>()
             )
         };
+        let each: Vec<String> = kernels
+            .iter()
+            .zip(&times)
+            .map(|((name, _), t)| format!("\"{name}\": {}", fmt(t)))
+            .collect();
         println!(
-            "{{\"len\": {n}, \"depth\": {depth}, \"compare_kernels\": {{\"avx512\": {}, \"matrixmultiply\": {}}}}}",
-            fmt(&times[0]),
-            fmt(&times[1])
+            "{{\"len\": {n}, \"depth\": {depth}, \"compare_kernels\": {{{}}}}}",
+            each.join(", ")
         );
     }
     let monomer_templates = trunk

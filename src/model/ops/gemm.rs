@@ -1,19 +1,19 @@
 //! The engine's f32 matrix product: `c = a·b` or `c += a·b` on ndarray views of any strides.
 //!
-//! Three kernels, one chosen per machine (never per call, so a machine always gives the same bits):
-//! - ferrofold's own AVX-512 kernel (`gemm_avx512`) on CPUs with full-width AVX-512 (Intel Xeon, AMD
-//!   Zen 5): matrixmultiply's arithmetic, bit for bit, without most of its packing (A read in place,
-//!   weights packed once per model: [`Weight`]);
-//! - the `gemm` crate (AVX2+FMA / NEON kernels; its AVX-512 kernels need a nightly compiler): at the
-//!   engine's shapes (K = 16-1,024, 146-1,024 rows per task) 10-70 % faster than matrixmultiply on CPUs
-//!   whose vector units are 256 bits wide or split 512-bit instructions in two (AMD Zen 4: attention
-//!   values 107 vs 62 GFLOP/s, projections 108 vs 87, square 105 vs 99 on one thread);
-//! - ndarray's `general_mat_mul` (matrixmultiply, with an AVX-512 kernel): the same bits as the first,
-//!   kept as the reference its tests compare against (and for benchmarks). On full-width AVX-512 the
-//!   256-bit `gemm` kernel would reach only about half the peak.
+//! Four kernels, one chosen per machine (never per call, so a machine always gives the same bits):
+//! - ferrofold's own kernel (`gemm_simd`) at 512 bits on CPUs with full-width AVX-512 (Intel Xeon, AMD
+//!   Zen 5), at 256 bits on the other x86-64 CPUs with AVX2 and FMA (AMD Zen 1-4, Intel since Haswell):
+//!   matrixmultiply's arithmetic, bit for bit at both widths, without most of its packing (A read in
+//!   place, weights packed once per model: [`Weight`]). So every x86-64 CPU with FMA computes the same
+//!   products to the bit;
+//! - the `gemm` crate (NEON on ARM; on x86-64 CPUs without FMA its own fallbacks); before the 256-bit
+//!   kernel above it ran the products on AVX2 CPUs, 10-70 % faster than matrixmultiply at the engine's
+//!   shapes (AMD Zen 4), packing both operands at every call;
+//! - ndarray's `general_mat_mul` (matrixmultiply): the same bits as the first, kept as the reference its
+//!   tests compare against (and for benchmarks).
 //!
-//! `FERROFOLD_GEMM=avx512|gemm|matrixmultiply` overrides the choice (benchmarks; `cargo bench --bench gemm`
-//! measures both). Every product is single-threaded: the engine parallelises over independent products
+//! `FERROFOLD_GEMM=avx512|avx2|gemm|matrixmultiply` overrides the choice (benchmarks; `cargo bench --bench
+//! gemm` measures them). Every product is single-threaded: the engine parallelises over independent products
 //! with rayon, so a product's reduction order depends only on its shape and the kernel, never on the
 //! thread count (the engine's bitwise-determinism guarantee).
 
@@ -23,13 +23,15 @@ use std::sync::{Arc, OnceLock};
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 
 #[cfg(target_arch = "x86_64")]
-use crate::model::ops::gemm_avx512 as avx512;
+use crate::model::ops::gemm_simd as simd;
 
 /// Which kernel computes the engine's products on this machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kernel {
-    /// ferrofold's AVX-512 kernel (matrixmultiply's bits, less packing).
+    /// ferrofold's kernel on AVX-512 (matrixmultiply's bits, less packing).
     Avx512,
+    /// ferrofold's kernel on AVX2 + FMA (the same bits).
+    Avx2,
     /// The `gemm` crate.
     Gemm,
     /// ndarray's `general_mat_mul` (matrixmultiply).
@@ -41,23 +43,28 @@ pub fn kernel() -> Kernel {
     match BENCH_OVERRIDE.load(Ordering::Relaxed) {
         1 => return Kernel::Avx512,
         2 => return Kernel::MatrixMultiply,
+        3 => return Kernel::Avx2,
+        4 => return Kernel::Gemm,
         _ => {}
     }
     static KERNEL: OnceLock<Kernel> = OnceLock::new();
     *KERNEL.get_or_init(|| {
         let by_cpu = if full_width_avx512() {
             Kernel::Avx512
+        } else if Kernel::Avx2.available() {
+            Kernel::Avx2
         } else {
             Kernel::Gemm
         };
         match std::env::var("FERROFOLD_GEMM").as_deref() {
-            Ok("avx512") if has_avx512() => Kernel::Avx512,
+            Ok("avx512") if Kernel::Avx512.available() => Kernel::Avx512,
+            Ok("avx2") if Kernel::Avx2.available() => Kernel::Avx2,
             Ok("gemm") => Kernel::Gemm,
             Ok("matrixmultiply") => Kernel::MatrixMultiply,
             Ok(other) => {
                 tracing::warn!(
-                    "FERROFOLD_GEMM={other:?} is not \"gemm\", \"matrixmultiply\" or (on a CPU with \
-                     AVX-512F) \"avx512\"; using {by_cpu:?}"
+                    "FERROFOLD_GEMM={other:?} is not \"gemm\", \"matrixmultiply\" or one this CPU \
+                     can run of \"avx512\" (AVX-512F) and \"avx2\" (AVX2 and FMA); using {by_cpu:?}"
                 );
                 by_cpu
             }
@@ -66,33 +73,48 @@ pub fn kernel() -> Kernel {
     })
 }
 
-/// [`set_kernel_for_benchmarks`]'s choice: 0 none, 1 AVX-512, 2 matrixmultiply.
+/// [`set_kernel_for_benchmarks`]'s choice: 0 none, 1 AVX-512, 2 matrixmultiply, 3 AVX2, 4 `gemm`.
 static BENCH_OVERRIDE: AtomicU8 = AtomicU8::new(0);
 
-/// Switches this process between the two kernels that give the same bits (`Avx512` and `MatrixMultiply`;
-/// `None`: back to [`kernel`]'s choice), so that a benchmark can time them alternately in one process
-/// on this noisy machine (`cargo bench --bench trunk -- --compare-kernels N`). Returns false, and changes
-/// nothing, for the `gemm` crate (other bits) or `Avx512` without AVX-512F.
+/// Switches this process's kernel (`None`: back to [`kernel`]'s choice), so that a benchmark can time
+/// kernels alternately in one process on this noisy machine (`cargo bench --bench trunk --
+/// --compare-kernels N`). Returns false, and changes nothing, for a kernel this CPU cannot run. Only for
+/// benchmarks: the `gemm` crate's bits differ from the others', so switching to or from it mid-run
+/// changes results by rounding. Weights packed under one of ferrofold's kernels keep their packing,
+/// which both widths read.
 #[doc(hidden)]
 pub fn set_kernel_for_benchmarks(k: Option<Kernel>) -> bool {
     let code = match k {
         None => 0,
-        Some(Kernel::Avx512) if has_avx512() => 1,
+        Some(Kernel::Avx512) if Kernel::Avx512.available() => 1,
         Some(Kernel::MatrixMultiply) => 2,
+        Some(Kernel::Avx2) if Kernel::Avx2.available() => 3,
+        Some(Kernel::Gemm) => 4,
         Some(_) => return false,
     };
     BENCH_OVERRIDE.store(code, Ordering::Relaxed);
     true
 }
 
-/// The CPU has AVX-512F (what [`Kernel::Avx512`] needs).
-fn has_avx512() -> bool {
+impl Kernel {
+    /// ferrofold's own kernel's vector width, for the two kernels that are.
     #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
+    fn own_width(self) -> Option<simd::Width> {
+        match self {
+            Kernel::Avx512 => Some(simd::Width::Avx512),
+            Kernel::Avx2 => Some(simd::Width::Avx2),
+            Kernel::Gemm | Kernel::MatrixMultiply => None,
+        }
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
+
+    /// Whether this CPU can run the kernel.
+    pub fn available(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(width) = self.own_width() {
+            return width.available();
+        }
+        matches!(self, Kernel::Gemm | Kernel::MatrixMultiply)
+    }
 }
 
 /// AVX-512 executed at full width: present, and not AMD family 19h (Zen 4, which runs each 512-bit
@@ -100,7 +122,7 @@ fn has_avx512() -> bool {
 fn full_width_avx512() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        if !has_avx512() {
+        if !Kernel::Avx512.available() {
             return false;
         }
         // SAFETY: cpuid exists on every x86_64 CPU (the intrinsic is a safe function in newer Rust).
@@ -154,11 +176,12 @@ fn product(
         return;
     }
     #[cfg(target_arch = "x86_64")]
-    if kernel == Kernel::Avx512 {
-        let b = avx512::B::Strided(strided(b));
-        // SAFETY: `Kernel::Avx512` is only chosen where the CPU has AVX-512F; the views are live with
-        // the shapes checked above, and `c` is a unique view, so it overlaps neither operand.
-        unsafe { avx512_product(a, b, c, accumulate) };
+    if let Some(width) = kernel.own_width() {
+        let b = simd::B::Strided(strided(b));
+        // SAFETY: ferrofold's kernels are only chosen where the CPU can run them (`kernel`,
+        // `set_kernel_for_benchmarks`; the tests check `available`); the views are live with the shapes
+        // checked above, and `c` is a unique view, so it overlaps neither operand.
+        unsafe { own_product(width, a, b, c, accumulate) };
         return;
     }
     let (sa, sb) = (a.strides(), b.strides());
@@ -210,29 +233,29 @@ fn work_left(
     m > 0 && n > 0 && k > 0
 }
 
-/// [`product`] with a B packed beforehand.
+/// [`product`] with a B packed beforehand, on ferrofold's kernel at `width`.
 ///
-/// Only for a `PackedB` made while the kernel is [`Kernel::Avx512`] (so the CPU has AVX-512F), as
-/// [`Weight`] and [`Reused`] make theirs.
+/// Only with a `width` this CPU can run and `b` packed for it, as [`Weight`] and [`Reused`] call it.
 #[cfg(target_arch = "x86_64")]
 fn packed_product(
+    width: simd::Width,
     a: ArrayView2<f32>,
-    b: &avx512::PackedB,
+    b: &simd::PackedB,
     mut c: ArrayViewMut2<f32>,
     accumulate: bool,
 ) {
     if work_left(a.dim(), b.dim(), c.view_mut(), accumulate) {
-        // SAFETY: the CPU has AVX-512F (a `PackedB` is only made on the AVX-512 kernel, see above); the
-        // shapes agree (checked against the packed matrix's own); `c` is a unique view, so it
-        // overlaps neither operand.
-        unsafe { avx512_product(a, avx512::B::Packed(b), c, accumulate) };
+        // SAFETY: the CPU can run `width` and `b` is packed for it (see above); the shapes agree
+        // (checked against the packed matrix's own); `c` is a unique view, so it overlaps neither
+        // operand.
+        unsafe { own_product(width, a, simd::B::Packed(b), c, accumulate) };
     }
 }
 
-/// An operand's pointer and strides, for the AVX-512 kernel.
+/// An operand's pointer and strides, for ferrofold's kernel.
 #[cfg(target_arch = "x86_64")]
-fn strided(x: ArrayView2<f32>) -> avx512::Strided {
-    avx512::Strided {
+fn strided(x: ArrayView2<f32>) -> simd::Strided {
+    simd::Strided {
         ptr: x.as_ptr(),
         rs: x.strides()[0],
         cs: x.strides()[1],
@@ -240,37 +263,41 @@ fn strided(x: ArrayView2<f32>) -> avx512::Strided {
 }
 
 /// # Safety
-/// The CPU has AVX-512F; `a [m, k]`, `b [k, n]` and `c [m, n]` agree, with `m, n, k > 0`.
+/// `width.available()`; `a [m, k]`, `b [k, n]` and `c [m, n]` agree, with `m, n, k > 0`.
 #[cfg(target_arch = "x86_64")]
-unsafe fn avx512_product(
+unsafe fn own_product(
+    width: simd::Width,
     a: ArrayView2<f32>,
-    b: avx512::B,
+    b: simd::B,
     mut c: ArrayViewMut2<f32>,
     accumulate: bool,
 ) {
     let ((m, k), n) = (a.dim(), c.ncols());
     let (rsc, csc) = (c.strides()[0], c.strides()[1]);
-    avx512::sgemm(avx512::Product {
-        m,
-        n,
-        k,
-        a: strided(a),
-        b,
-        c: c.as_mut_ptr(),
-        rsc,
-        csc,
-        accumulate,
-    });
+    simd::sgemm(
+        width,
+        simd::Product {
+            m,
+            n,
+            k,
+            a: strided(a),
+            b,
+            c: c.as_mut_ptr(),
+            rsc,
+            csc,
+            accumulate,
+        },
+    );
 }
 
-/// A weight matrix (`[c_in, c_out]`, the B of `x·W`) with, on the AVX-512 kernel, its packed form made
+/// A weight matrix (`[c_in, c_out]`, the B of `x·W`) with, on ferrofold's kernels, its packed form made
 /// at its first product and kept for the model's lifetime (the packing would otherwise be repeated at
 /// every product: one per row block, MSA row or pair row). Dereferences to the plain view.
 #[derive(Clone)]
 pub struct Weight<'w> {
     view: ArrayView2<'w, f32>,
     #[cfg(target_arch = "x86_64")]
-    packed: Arc<OnceLock<avx512::PackedB>>,
+    packed: Arc<OnceLock<simd::PackedB>>,
 }
 
 impl<'w> Weight<'w> {
@@ -301,35 +328,38 @@ impl std::fmt::Debug for Weight<'_> {
     }
 }
 
-/// `c = a·w` or `c += a·w` (see [`matmul_into`]) with a weight matrix, packed once on the AVX-512 kernel.
+/// `c = a·w` or `c += a·w` (see [`matmul_into`]) with a weight matrix, packed once on ferrofold's kernels.
 pub fn matmul_w_into(a: ArrayView2<f32>, w: &Weight, c: ArrayViewMut2<f32>, accumulate: bool) {
     let kernel = kernel();
     #[cfg(target_arch = "x86_64")]
-    if kernel == Kernel::Avx512 {
-        let packed = w.packed.get_or_init(|| avx512::PackedB::new(w.view));
-        packed_product(a, packed, c, accumulate);
-        return;
+    if let Some(width) = kernel.own_width() {
+        let packed = w.packed.get_or_init(|| simd::PackedB::new(width, w.view));
+        // (Packed for the other width only when a benchmark switched kernels: then B as it is.)
+        if packed.width() == width {
+            packed_product(width, a, packed, c, accumulate);
+            return;
+        }
     }
     product(kernel, a, w.view, c, accumulate);
 }
 
 /// An activation used as the B of many products (e.g. the outer product mean's right projection, one
-/// product per block of residues): packed once on the AVX-512 kernel, in place of the array, so it
+/// product per block of residues): packed once on ferrofold's kernels, in place of the array, so it
 /// takes no more memory; the array itself on the other kernels.
 pub struct Reused(ReusedForm);
 
 enum ReusedForm {
     Plain(Array2<f32>),
     #[cfg(target_arch = "x86_64")]
-    Packed(avx512::PackedB),
+    Packed(simd::PackedB),
 }
 
 impl Reused {
-    /// Takes `b` (`[k, n]`; packs it and frees it on the AVX-512 kernel).
+    /// Takes `b` (`[k, n]`; packs it and frees it on ferrofold's kernels).
     pub fn new(b: Array2<f32>) -> Self {
         #[cfg(target_arch = "x86_64")]
-        if kernel() == Kernel::Avx512 {
-            return Self(ReusedForm::Packed(avx512::PackedB::new(b.view())));
+        if let Some(width) = kernel().own_width() {
+            return Self(ReusedForm::Packed(simd::PackedB::new(width, b.view())));
         }
         Self(ReusedForm::Plain(b))
     }
@@ -340,15 +370,15 @@ pub fn matmul_reused_into(a: ArrayView2<f32>, b: &Reused, c: ArrayViewMut2<f32>,
     match &b.0 {
         ReusedForm::Plain(b) => product(kernel(), a, b.view(), c, accumulate),
         #[cfg(target_arch = "x86_64")]
-        ReusedForm::Packed(b) => packed_product(a, b, c, accumulate),
+        ReusedForm::Packed(b) => packed_product(b.width(), a, b, c, accumulate),
     }
 }
 
-/// Bytes of the packed copies the kernel keeps of `weights_bytes` of weights: as many again on the
-/// AVX-512 kernel (an upper bound up to padding: layer norms and a few matrices are never packed, and a
-/// matrix narrower than 32 columns is padded to 32), none on the others.
+/// Bytes of the packed copies the kernel keeps of `weights_bytes` of weights: as many again on
+/// ferrofold's kernels (an upper bound up to padding: layer norms and a few matrices are never packed,
+/// and a matrix narrower than 32 columns is padded to 32), none on the others.
 pub fn packed_copy_bytes(weights_bytes: u64) -> u64 {
-    if kernel() == Kernel::Avx512 {
+    if matches!(kernel(), Kernel::Avx512 | Kernel::Avx2) {
         weights_bytes
     } else {
         0
@@ -382,24 +412,43 @@ mod tests {
 
     /// Every kernel this machine can run.
     fn kernels() -> Vec<Kernel> {
-        let mut k = vec![Kernel::Gemm, Kernel::MatrixMultiply];
-        if has_avx512() {
-            k.push(Kernel::Avx512);
-        }
-        k
+        [
+            Kernel::Gemm,
+            Kernel::MatrixMultiply,
+            Kernel::Avx512,
+            Kernel::Avx2,
+        ]
+        .into_iter()
+        .filter(|k| k.available())
+        .collect()
     }
 
-    /// The AVX-512 kernel gives matrixmultiply's bits, on every operand layout, at edge shapes (rows not a
-    /// multiple of its 12, columns not of its 32, several blocks of 256 along k), storing and
-    /// accumulating, with B strided or packed once as a weight.
+    /// ferrofold's kernels (at each width this CPU runs) give matrixmultiply's bits, on every operand
+    /// layout, at edge shapes (every remainder of rows modulo the tiles' 12 and 6 that the 8-, 4-, 2- and
+    /// 1-row kernels sum to, columns not a multiple of the tiles' 32 or 16 and last panels of one vector
+    /// or less, several blocks of 256 along k), storing and accumulating, with B strided or packed once
+    /// as a weight.
     #[test]
-    fn avx512_kernel_gives_matrixmultiplys_bits() {
-        if !has_avx512() {
-            eprintln!("no AVX-512F on this CPU: the kernel cannot run here");
-            return;
+    fn own_kernels_give_matrixmultiplys_bits() {
+        #[cfg(target_arch = "x86_64")]
+        for kernel in [Kernel::Avx512, Kernel::Avx2] {
+            if kernel.available() {
+                own_kernel_gives_matrixmultiplys_bits(kernel);
+            } else {
+                eprintln!("{kernel:?}: this CPU cannot run it");
+            }
         }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn own_kernel_gives_matrixmultiplys_bits(kernel: Kernel) {
+        let width = kernel.own_width().expect("one of ferrofold's kernels");
         let shapes = [
             (1, 1, 1),
+            (2, 5, 40),
+            (11, 40, 17),
+            (23, 300, 9),
+            (15, 33, 8),
             (12, 256, 32),
             (13, 257, 33),
             (37, 600, 70),
@@ -425,30 +474,30 @@ mod tests {
                     let mut want = start.clone();
                     product(Kernel::MatrixMultiply, av, bv, want.view_mut(), accumulate);
                     let mut got = start.clone();
-                    product(Kernel::Avx512, av, bv, got.view_mut(), accumulate);
+                    product(kernel, av, bv, got.view_mut(), accumulate);
                     let same = |x: &Array2<f32>| {
                         x.iter()
                             .zip(want.iter())
                             .all(|(p, q)| p.to_bits() == q.to_bits())
                     };
-                    assert!(same(&got), "[{m}, {k}]·[{k}, {n}] accumulate {accumulate}");
+                    assert!(
+                        same(&got),
+                        "{kernel:?} [{m}, {k}]·[{k}, {n}] accumulate {accumulate}"
+                    );
                     // Into a column-major destination (the kernel's scattered store).
                     let mut ct = start.t().as_standard_layout().into_owned();
-                    product(
-                        Kernel::Avx512,
-                        av,
-                        bv,
-                        ct.view_mut().reversed_axes(),
-                        accumulate,
+                    product(kernel, av, bv, ct.view_mut().reversed_axes(), accumulate);
+                    assert!(
+                        same(&ct.t().to_owned()),
+                        "{kernel:?} [{m}, {k}]·[{k}, {n}] into C^T"
                     );
-                    assert!(same(&ct.t().to_owned()), "[{m}, {k}]·[{k}, {n}] into C^T");
                     // B packed once as a weight, used twice (the second use reads the kept packing).
                     let w = Weight::new(bv);
                     for _ in 0..2 {
                         let mut got = start.clone();
-                        let p = w.packed.get_or_init(|| avx512::PackedB::new(w.view()));
-                        packed_product(av, p, got.view_mut(), accumulate);
-                        assert!(same(&got), "[{m}, {k}]·[{k}, {n}] packed B");
+                        let p = w.packed.get_or_init(|| simd::PackedB::new(width, w.view()));
+                        packed_product(width, av, p, got.view_mut(), accumulate);
+                        assert!(same(&got), "{kernel:?} [{m}, {k}]·[{k}, {n}] packed B");
                     }
                 }
             }

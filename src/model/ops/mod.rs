@@ -2,7 +2,7 @@
 
 pub mod gemm;
 #[cfg(target_arch = "x86_64")]
-pub(crate) mod gemm_avx512;
+pub(crate) mod gemm_simd;
 pub mod geometry;
 pub mod primitives;
 pub mod torsions;
