@@ -376,7 +376,7 @@ pub fn matmul_reused_into(a: ArrayView2<f32>, b: &Reused, c: ArrayViewMut2<f32>,
 
 /// Bytes of the packed copies the kernel keeps of `weights_bytes` of weights: as many again on
 /// ferrofold's kernels (an upper bound up to padding: layer norms and a few matrices are never packed,
-/// and a matrix narrower than 32 columns is padded to 32), none on the others.
+/// and a matrix is padded to a whole number of panels, 32 or 16 columns wide), none on the others.
 pub fn packed_copy_bytes(weights_bytes: u64) -> u64 {
     if matches!(kernel(), Kernel::Avx512 | Kernel::Avx2) {
         weights_bytes

@@ -2,8 +2,8 @@
 //! (clusters S and extra rows E after AlphaFold2's sampling) and the chunk budget, by accounting for what
 //! the engine holds at each step (f32 everywhere):
 //!
-//! * always: the weights (twice with the AVX-512 kernel, which keeps a packed copy of the weight
-//!   matrices: see `gemm::Weight`), the processed inputs of every iteration, the pair representation
+//! * always: the weights (twice with ferrofold's GEMM kernel, on x86-64 with FMA, which keeps a packed
+//!   copy of the weight matrices: see `gemm::Weight`), the processed inputs of every iteration, the pair representation
 //!   and the recycled one of the previous iteration (`P = N²·c_z·4` bytes each), the main MSA
 //!   representation (`M = S·N·c_m·4`) and the extra MSA (`X = E·N·c_e·4`);
 //! * on top, the largest step's temporaries (every module adds its update in place, a block of rows

@@ -78,7 +78,7 @@ impl<'w> OuterProductMean<'w> {
             unflat3(p, n_seq, n_res)
         };
         // left, right as [N_seq, N_res*c]; left transposed ([N_res*c, N_seq], so that each block's rows
-        // are the A of its product, row-major: read in place by the AVX-512 kernel instead of packed at
+        // are the A of its product, row-major: read in place by ferrofold's GEMM kernel instead of packed at
         // every block), right packed once for all blocks (`Reused`), each in place of its array. The
         // normed MSA goes before right is packed, so the peak stays MSA + two projections.
         let c = self.left_projection.c_out();
