@@ -80,8 +80,8 @@ static BENCH_OVERRIDE: AtomicU8 = AtomicU8::new(0);
 /// kernels alternately in one process on this noisy machine (`cargo bench --bench trunk --
 /// --compare-kernels N`). Returns false, and changes nothing, for a kernel this CPU cannot run. Only for
 /// benchmarks: the `gemm` crate's bits differ from the others', so switching to or from it mid-run
-/// changes results by rounding. Weights packed under one of ferrofold's kernels keep their packing,
-/// which both widths read.
+/// changes results by rounding. Weights packed for one width are read as plain matrices at the other
+/// (`matmul_w_into`).
 #[doc(hidden)]
 pub fn set_kernel_for_benchmarks(k: Option<Kernel>) -> bool {
     let code = match k {
