@@ -2,8 +2,8 @@
 
 pub mod gemm;
 #[cfg(target_arch = "x86_64")]
-pub(crate) mod gemm_simd;
+pub(crate) use ferrofold_kernels::gemm_simd;
 pub mod geometry;
 pub mod primitives;
 pub mod torsions;
-pub mod vmath;
+pub use ferrofold_kernels::vmath;

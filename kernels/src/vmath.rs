@@ -14,8 +14,8 @@
 //! final 2^n is one `vscalefps`, exact like the portable exponent-bit arithmetic: 0 differences over all
 //! 2^32 inputs, fused form included (an ignored test, run by hand); a unit test covers a spread of
 //! them.) These functions
-//! therefore give the same bits on every machine and thread count (the GEMMs, whose kernel depends on the
-//! instruction set, give the same bits for any thread count and chunking on one machine).
+//! therefore give the same bits on every machine and thread count (the GEMMs give the same bits for any
+//! thread count and chunking; across machines, on every x86-64 CPU with FMA: see `gemm_simd`).
 
 const LANES: usize = 16;
 /// Below this e^x is under f32's smallest normal number; answered as 0 (a softmax weight of < 1e-38

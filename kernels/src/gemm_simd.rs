@@ -15,9 +15,9 @@
 //! 256 (its `S_KC`); within a block each output accumulates `fma(a_ik, b_kj, acc)` from zero in increasing
 //! k; the first block's sum is stored (`c = ab`, or `c = ab + c` when accumulating), every later block's
 //! is added (`c = ab + c`: its `fma(1, ab, c·1)` rounds once, as an add does). Zero-padded edges add
-//! nothing to any output. The unit tests (`gemm.rs`) compare them bit for bit on every stride layout and
-//! edge shape, packed and unpacked. The two widths share everything but the vector type ([`Lanes`]) and
-//! the tile's height; B's packed layout (panels of 32 columns) is the same for both.
+//! nothing to any output. ferrofold's unit tests (`src/model/ops/gemm.rs`) compare them bit for bit on
+//! every stride layout and edge shape, packed and unpacked. The two widths share everything but the
+//! vector type ([`Lanes`]), the tile's height and B's panel width (as wide as the tile: 32 or 16 columns).
 
 use std::arch::x86_64::*;
 use std::cell::RefCell;
@@ -36,7 +36,7 @@ thread_local! {
 
 /// A matrix operand: element (i, j) at `ptr + i·rs + j·cs`.
 #[derive(Clone, Copy)]
-pub(crate) struct Strided {
+pub struct Strided {
     pub ptr: *const f32,
     pub rs: isize,
     pub cs: isize,
@@ -44,7 +44,7 @@ pub(crate) struct Strided {
 
 /// The B operand: strided (packed at every call) or packed once.
 #[derive(Clone, Copy)]
-pub(crate) enum B<'p> {
+pub enum B<'p> {
     Strided(Strided),
     Packed(&'p PackedB),
 }
@@ -52,7 +52,7 @@ pub(crate) enum B<'p> {
 /// A `[k, n]` matrix in the kernel's layout at one width, for products that reuse it (the engine's
 /// weights): for each block of `KC` rows, `ceil(n / nr)` panels of `kc × nr` values (k-major,
 /// zero-padded on the right), `nr` the width's tile width.
-pub(crate) struct PackedB {
+pub struct PackedB {
     k: usize,
     n: usize,
     width: Width,
@@ -67,7 +67,7 @@ impl std::fmt::Debug for PackedB {
 
 impl PackedB {
     /// Packs `b` (any strides) for products at `width`.
-    pub(crate) fn new(width: Width, b: ndarray::ArrayView2<f32>) -> Self {
+    pub fn new(width: Width, b: ndarray::ArrayView2<f32>) -> Self {
         let (k, n) = b.dim();
         let nr = width.panel();
         let panels = n.div_ceil(nr);
@@ -92,12 +92,12 @@ impl PackedB {
     }
 
     /// The width it is packed for.
-    pub(crate) fn width(&self) -> Width {
+    pub fn width(&self) -> Width {
         self.width
     }
 
     /// `[k, n]`.
-    pub(crate) fn dim(&self) -> (usize, usize) {
+    pub fn dim(&self) -> (usize, usize) {
         (self.k, self.n)
     }
 
@@ -113,7 +113,7 @@ impl PackedB {
 /// One product: `c = a·b` (`accumulate == false`) or `c += a·b`, `a [m, k]`, `b [k, n]`, `c [m, n]` (`c`
 /// at `c + i·rsc + j·csc`).
 #[derive(Clone, Copy)]
-pub(crate) struct Product<'p> {
+pub struct Product<'p> {
     pub m: usize,
     pub n: usize,
     pub k: usize,
@@ -127,7 +127,7 @@ pub(crate) struct Product<'p> {
 
 /// The vector width a product runs at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Width {
+pub enum Width {
     /// 512-bit vectors (AVX-512F), a 12 × 32 tile.
     Avx512,
     /// 256-bit vectors (AVX2 and FMA), a 6 × 16 tile.
@@ -144,7 +144,7 @@ impl Width {
     }
 
     /// Whether this CPU can run products at this width.
-    pub(crate) fn available(self) -> bool {
+    pub fn available(self) -> bool {
         match self {
             Width::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
             Width::Avx2 => {
@@ -160,7 +160,7 @@ impl Width {
 /// # Safety
 /// `width.available()`; every element of the three operands is inside a live allocation; `c` does not
 /// overlap `a` or `b`; `m, n, k > 0`; a packed `b` is `[k, n]`, packed for `width`.
-pub(crate) unsafe fn sgemm(width: Width, p: Product) {
+pub unsafe fn sgemm(width: Width, p: Product) {
     let run = |apack: &mut Vec<f32>, bpack: &mut Vec<f32>| match width {
         Width::Avx512 => sgemm_avx512(p, apack, bpack),
         Width::Avx2 => sgemm_avx2(p, apack, bpack),
