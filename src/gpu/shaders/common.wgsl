@@ -1,4 +1,4 @@
-// e^x and the logistic sigmoid with the CPU engine's scheme (src/model/ops/vmath.rs: Cephes' range
+// e^x and the logistic sigmoid with the CPU engine's scheme (kernels/src/vmath.rs: Cephes' range
 // reduction, degree-6 polynomial with fused multiply-adds, 2^n from the exponent bits), so results do
 // not depend on the driver's exp. Prepended to every kernel that needs them.
 
