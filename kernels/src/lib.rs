@@ -6,7 +6,8 @@
 //! and vectorisation and ran the products ~40 % slower than the `gemm` crate, which is built optimised as a
 //! dependency. The workspace's `Cargo.toml` builds this crate as the release build does, in every profile;
 //! the arithmetic, and so every bit, is the same at any optimisation level (explicit FMAs, no fast-math).
-//! ferrofold re-exports both modules under `ferrofold::model::ops`.
+//! ferrofold re-exports `vmath` as `ferrofold::model::ops::vmath`; `gemm_simd` it uses only inside the
+//! crate, through `ops::gemm`.
 
 #[cfg(target_arch = "x86_64")]
 pub mod gemm_simd;
