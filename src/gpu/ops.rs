@@ -79,20 +79,48 @@ fn u(v: usize, what: &str) -> GpuResult<u32> {
     u32::try_from(v).map_err(|_| GpuError::Unsupported(format!("{what} = {v} (over 2^32)")))
 }
 
+/// The GEMM kernel's shapes: for products up to `n` columns wide, the threads along n (`WX` in
+/// `gemm.wgsl`: output tiles of `8·(64 / WX)` rows × `8·WX` columns) and the K tile's depth (workgroup
+/// memory stays ≤ 10 KiB). Narrow products (pair biases, n = heads; the outer product mean's 32-channel
+/// projections) get narrow, tall tiles instead of a 64-wide tile mostly computing zeros. Every shape sums
+/// in the same order (the same bits).
+const GEMM_TILES: [(usize, usize, u32); 4] =
+    [(8, 1, 4), (16, 2, 8), (32, 4, 16), (usize::MAX, 8, 16)];
+
 /// `C[b] (+)= epilogue(A[b] @ B[b])` for `batch` products of `[m, k] @ [k, n]`.
-#[allow(clippy::too_many_arguments)]
 pub fn gemm(
+    gpu: &Gpu,
+    dims: (usize, usize, usize, usize),
+    a: Operand,
+    b: Operand,
+    c: Operand,
+    ep: Epilogue,
+) -> GpuResult<()> {
+    let wx = GEMM_TILES.iter().find(|t| dims.1 <= t.0).map_or(8, |t| t.1);
+    gemm_in_tiles(gpu, dims, a, b, c, ep, wx)
+}
+
+/// [`gemm`] with `wx` (1, 2, 4 or 8) threads along n, i.e. output tiles of `8·(64 / wx)` × `8·wx`,
+/// whatever `n` is (tests and benches compare the shapes; [`gemm`] picks by `n`).
+pub fn gemm_in_tiles(
     gpu: &Gpu,
     (m, n, k, batch): (usize, usize, usize, usize),
     a: Operand,
     b: Operand,
     c: Operand,
     ep: Epilogue,
+    wx: usize,
 ) -> GpuResult<()> {
     if batch > 65535 {
         return Err(GpuError::Unsupported(format!("a GEMM batch of {batch}")));
     }
-    let pipeline = gpu.pipeline(GEMM, "main", &[]);
+    let Some(&(_, wx, kt)) = GEMM_TILES.iter().find(|t| t.1 == wx) else {
+        return Err(GpuError::Unsupported(format!(
+            "GEMM tiles {wx} threads wide (1, 2, 4 or 8)"
+        )));
+    };
+    let (tile_m, tile_n) = (8 * (64 / wx), 8 * wx);
+    let pipeline = gpu.pipeline(GEMM, "main", &[("WX", wx as u32), ("KT", kt)]);
     let mut flags = 0u32;
     if ep.bias.is_some() {
         flags |= 1;
@@ -120,7 +148,7 @@ pub fn gemm(
         flags |= 16;
     }
     let bias = ep.bias.map_or(&gpu.dummy, |t| &t.buf);
-    let tiles_m = m.div_ceil(64);
+    let tiles_m = m.div_ceil(tile_m);
     let per_dispatch = 65535usize;
     let mut t0 = 0;
     while t0 < tiles_m {
@@ -146,7 +174,7 @@ pub fn gemm(
             u(rs_off, "offset")?,
             u(rs_sb, "stride")?,
             u(rs_sm, "stride")?,
-            u(t0 * 64, "GEMM rows")?,
+            u(t0 * tile_m, "GEMM rows")?,
             ep.alpha.to_bits(),
             eps.to_bits(),
             0,
@@ -162,7 +190,7 @@ pub fn gemm(
                 (5, &c.t.buf),
             ],
             (
-                u(n.div_ceil(64), "GEMM column tiles")?,
+                u(n.div_ceil(tile_n), "GEMM column tiles")?,
                 tiles as u32,
                 batch.max(1) as u32,
             ),

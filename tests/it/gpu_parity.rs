@@ -716,3 +716,137 @@ fn gpu_memory_estimate_bounds_the_measured_peak() {
         }
     }
 }
+
+/// The GEMM kernel in each of its tile shapes (64 × 64, 128 × 32, 256 × 16, 512 × 8) against a float64
+/// product: shapes that leave partial tiles along m, n and k, batched, each operand stored both ways
+/// (the kernel's two load patterns), every epilogue step. All tile shapes must give the same bits (each
+/// output sums its terms in the same order), so which one `gemm` picks for a product changes nothing.
+#[test]
+fn gpu_gemm_tile_shapes_give_the_same_bits_and_match_a_float64_product() {
+    use ferrofold::gpu::ops::{gemm_in_tiles, Epilogue, Operand, RowOp};
+    let gpu = gpu();
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut rnd = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    };
+    for (m, n, k, batch) in [
+        (70, 4, 37, 2),
+        (300, 13, 9, 1),
+        (129, 32, 50, 3),
+        (65, 70, 17, 2),
+    ] {
+        let av: Vec<f32> = (0..batch * m * k).map(|_| rnd()).collect();
+        let bv: Vec<f32> = (0..batch * k * n).map(|_| rnd()).collect();
+        let bias: Vec<f32> = (0..n).map(|_| rnd()).collect();
+        let rows: Vec<f32> = (0..batch * m).map(|_| 1.0 + 0.5 * rnd()).collect();
+        let c0: Vec<f32> = (0..batch * m * n).map(|_| rnd()).collect();
+        let (bias_t, rows_t) = (
+            gpu.upload("bias", &bias).unwrap(),
+            gpu.upload("rows", &rows).unwrap(),
+        );
+        for (a_t, b_t) in [(false, false), (true, false), (false, true), (true, true)] {
+            // A[b, i, p] and B[b, p, j], stored row-major or transposed.
+            let a_at = |bb: usize, i: usize, p: usize| {
+                av[bb * m * k + if a_t { p * m + i } else { i * k + p }]
+            };
+            let b_at = |bb: usize, p: usize, j: usize| {
+                bv[bb * k * n + if b_t { j * k + p } else { p * n + j }]
+            };
+            let (a_buf, b_buf) = (gpu.upload("a", &av).unwrap(), gpu.upload("b", &bv).unwrap());
+            let a = if a_t {
+                Operand::strided(&a_buf, 0, m * k, 1, m)
+            } else {
+                Operand::strided(&a_buf, 0, m * k, k, 1)
+            };
+            let b = if b_t {
+                Operand::strided(&b_buf, 0, k * n, 1, k)
+            } else {
+                Operand::strided(&b_buf, 0, k * n, n, 1)
+            };
+            let epilogues = [
+                ("store", Epilogue::default()),
+                (
+                    "alpha, bias, relu, row scale, accumulate",
+                    Epilogue {
+                        alpha: 0.5,
+                        bias: Some(&bias_t),
+                        relu: true,
+                        row: Some((&rows_t, 0, m, 1, RowOp::Mul)),
+                        accumulate: true,
+                    },
+                ),
+                (
+                    "row division",
+                    Epilogue {
+                        row: Some((&rows_t, 0, m, 1, RowOp::Div(1e-3))),
+                        ..Default::default()
+                    },
+                ),
+            ];
+            for (what, ep) in epilogues {
+                let mut want = vec![0f32; batch * m * n];
+                for bb in 0..batch {
+                    for i in 0..m {
+                        for j in 0..n {
+                            let mut acc = 0f64;
+                            for p in 0..k {
+                                acc += a_at(bb, i, p) as f64 * b_at(bb, p, j) as f64;
+                            }
+                            let mut v = acc * ep.alpha as f64;
+                            if ep.bias.is_some() {
+                                v += bias[j] as f64;
+                            }
+                            if ep.relu {
+                                v = v.max(0.0);
+                            }
+                            let r = rows[bb * m + i] as f64;
+                            match ep.row.map(|row| row.4) {
+                                Some(RowOp::Mul) => v *= r,
+                                Some(RowOp::Div(eps)) => v /= eps as f64 + r,
+                                None => {}
+                            }
+                            let o = (bb * m + i) * n + j;
+                            want[o] = (v + if ep.accumulate { c0[o] as f64 } else { 0.0 }) as f32;
+                        }
+                    }
+                }
+                let want = ndarray::Array1::from(want).into_dyn();
+                let mut first: Option<Vec<f32>> = None;
+                for wx in [8, 4, 2, 1] {
+                    let c_buf = gpu.upload("c", &c0).unwrap();
+                    let c = Operand::strided(&c_buf, 0, m * n, n, 1);
+                    gemm_in_tiles(&gpu, (m, n, k, batch), a, b, c, ep, wx).unwrap();
+                    let got = gpu.download(&c_buf).unwrap();
+                    gpu.check().unwrap();
+                    let case = format!(
+                        "{m}x{k} @ {k}x{n} (batch {batch}, A{} B{}), {what}, {wx} threads wide",
+                        if a_t { "ᵀ" } else { "" },
+                        if b_t { "ᵀ" } else { "" }
+                    );
+                    let rel = rel_err(&ndarray::Array1::from(got.clone()), &want);
+                    assert!(rel <= 1e-6, "{case}: relative error {rel:.3e}");
+                    match &first {
+                        None => first = Some(got),
+                        Some(f) => assert!(
+                            f.iter().zip(&got).all(|(x, y)| x.to_bits() == y.to_bits()),
+                            "{case}: other bits than 64-wide tiles"
+                        ),
+                    }
+                }
+            }
+        }
+    }
+    assert!(gemm_in_tiles(
+        &gpu,
+        (1, 1, 1, 1),
+        Operand::rows(&gpu.zeros("x", 1).unwrap(), 0, 1),
+        Operand::rows(&gpu.zeros("y", 1).unwrap(), 0, 1),
+        Operand::rows(&gpu.zeros("z", 1).unwrap(), 0, 1),
+        Epilogue::default(),
+        3
+    )
+    .is_err());
+}

@@ -1,13 +1,23 @@
 // Batched, strided GEMM: C[b] (=|+=) epilogue(alpha · A[b] @ B[b]). Every operand is addressed through
 // offsets and strides (elements), so transposed operands, per-head slices, channel-major outputs and the
-// views of the triangle updates need no copies. 64×64 output tiles, 16-deep K tiles in workgroup memory
-// held as vec4s, 64 threads with 8×8 outputs each (two vec4 loads of A and two of B feed 64 multiply-adds);
-// each output sums its K terms in one fixed order (deterministic, no atomics). Before: 256 threads with
-// 4×4 outputs and scalar tile reads, 1.8-2.6× slower on lavapipe (CI's adapter) at the engine's shapes.
+// views of the triangle updates need no copies. 64 threads with 8×8 outputs each (two vec4 loads of A and
+// two of B feed 64 multiply-adds), WX × (64 / WX) of them: TM × TN = 8·(64 / WX) × 8·WX output tiles,
+// KT-deep K tiles in workgroup memory held as vec4s. WX = 8 (64 × 64 tiles, KT = 16) in general; narrow
+// products (the pair-bias projections: n = heads, the tiny models' 16-channel pair projections) take
+// WX = 2 or 1 (256 × 16, 512 × 8), which would otherwise fill a quarter or an eighth of a 64-wide tile.
+// Each output sums its K terms in one fixed order, k = 0, 1, 2, … whatever the tile shape (the same bits
+// from every variant; deterministic, no atomics). Before: 256 threads with 4×4 outputs and scalar tile
+// reads, 1.8-2.6× slower on lavapipe (CI's adapter) at the engine's shapes.
 //
 // Epilogue, in this order (the CPU engine's order of operations):
 //   v = acc · alpha; v += bias[n] (flag 1); v = max(v, 0) (2); v *= rs[row] (4); v /= eps + rs[row] (8);
 //   C = v, or C += v (16).
+
+const WX: u32 = {WX}u;
+const WY: u32 = 64u / WX;
+const TM4: u32 = 2u * WY; // the tile's rows / 4
+const TN4: u32 = 2u * WX; // its columns / 4
+const KT: u32 = {KT}u;
 
 struct Params {
     m: u32, n: u32, k: u32, flags: u32,
@@ -25,17 +35,17 @@ struct Params {
 @group(0) @binding(4) var<storage, read> rs: array<f32>;
 @group(0) @binding(5) var<storage, read_write> c: array<f32>;
 
-var<workgroup> a_tile: array<vec4<f32>, 256>; // [16 k][16 × 4 m]
-var<workgroup> b_tile: array<vec4<f32>, 256>; // [16 k][16 × 4 n]
+var<workgroup> a_tile: array<vec4<f32>, KT * TM4>; // [KT k][TM4 × 4 m]
+var<workgroup> b_tile: array<vec4<f32>, KT * TN4>; // [KT k][TN4 × 4 n]
 
 // Thread (x, y) owns rows 8y..8y+7 and columns 8x..8x+7 of the tile: accN / bccN hold row N's columns
 // 8x..8x+3 / 8x+4..8x+7.
-@compute @workgroup_size(8, 8, 1)
+@compute @workgroup_size(WX, WY, 1)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let batch = wg.z;
-    let row0 = p.m_base + wg.y * 64u;
-    let col0 = wg.x * 64u;
-    let tid = lid.y * 8u + lid.x;
+    let row0 = p.m_base + wg.y * (4u * TM4);
+    let col0 = wg.x * (4u * TN4);
+    let tid = lid.y * WX + lid.x;
     let a_base = p.a_off + batch * p.a_sb;
     let b_base = p.b_off + batch * p.b_sb;
     var acc0 = vec4<f32>(0.0);
@@ -54,34 +64,40 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     var bcc5 = vec4<f32>(0.0);
     var bcc6 = vec4<f32>(0.0);
     var bcc7 = vec4<f32>(0.0);
-    for (var k0 = 0u; k0 < p.k; k0 += 16u) {
+    for (var k0 = 0u; k0 < p.k; k0 += KT) {
         // Tile loads, four consecutive rows (columns) per thread and step, stored as one vec4;
         // consecutive threads take consecutive addresses along whichever axis is contiguous.
-        for (var e = 0u; e < 4u; e++) {
+        for (var e = 0u; e < KT * TM4 / 64u; e++) {
             let idx = tid + e * 64u;
-            var kk = idx / 16u;
-            var m4 = idx % 16u;
+            var kk = idx / TM4;
+            var m4 = idx % TM4;
             if (p.a_sk == 1u) {
-                kk = idx % 16u;
-                m4 = idx / 16u;
+                kk = idx % KT;
+                m4 = idx / KT;
             }
-            a_tile[kk * 16u + m4] = load4(true, a_base, row0 + m4 * 4u, p.a_sm, k0 + kk, p.a_sk, p.m);
-            var kb = idx / 16u;
-            var n4 = idx % 16u;
+            a_tile[kk * TM4 + m4] = load4(true, a_base, row0 + m4 * 4u, p.a_sm, k0 + kk, p.a_sk, p.m);
+        }
+        for (var e = 0u; e < (KT * TN4 + 63u) / 64u; e++) {
+            let idx = tid + e * 64u;
+            if (idx >= KT * TN4) {
+                break;
+            }
+            var kb = idx / TN4;
+            var n4 = idx % TN4;
             if (p.b_sn != 1u && p.b_sk == 1u) {
-                kb = idx % 16u;
-                n4 = idx / 16u;
+                kb = idx % KT;
+                n4 = idx / KT;
             }
-            b_tile[kb * 16u + n4] = load4(false, b_base, col0 + n4 * 4u, p.b_sn, k0 + kb, p.b_sk, p.n);
+            b_tile[kb * TN4 + n4] = load4(false, b_base, col0 + n4 * 4u, p.b_sn, k0 + kb, p.b_sk, p.n);
         }
         workgroupBarrier();
-        // Each thread owns rows lid.y + 16·i and columns lid.x + 16·j of the tile: four vec4
-        // accumulators (rows), no dynamically indexed arrays, so compilers keep them in registers.
-        for (var kk = 0u; kk < 16u; kk++) {
-            let a0 = a_tile[kk * 16u + lid.y * 2u];
-            let a1 = a_tile[kk * 16u + lid.y * 2u + 1u];
-            let b0 = b_tile[kk * 16u + lid.x * 2u];
-            let b1 = b_tile[kk * 16u + lid.x * 2u + 1u];
+        // Sixteen vec4 accumulators (8 rows × 2 × 4 columns) as named variables, no dynamically
+        // indexed arrays, so compilers keep them in registers.
+        for (var kk = 0u; kk < KT; kk++) {
+            let a0 = a_tile[kk * TM4 + lid.y * 2u];
+            let a1 = a_tile[kk * TM4 + lid.y * 2u + 1u];
+            let b0 = b_tile[kk * TN4 + lid.x * 2u];
+            let b1 = b_tile[kk * TN4 + lid.x * 2u + 1u];
             acc0 = acc0 + a0.x * b0;
             acc1 = acc1 + a0.y * b0;
             acc2 = acc2 + a0.z * b0;
