@@ -356,26 +356,82 @@ fn gpu_attention_peaks_match_the_memory_estimate() {
     }
 }
 
-fn gpu_end_to_end(dir: &str) {
-    let engine = GpuEngine {
-        gpu: gpu(),
-        fallback: false,
-    };
-    crate::end_to_end_parity::check_with(dir, &|net, inputs| {
-        engine
-            .predict(net, inputs, &Default::default(), None, &mut |_, _| {})
-            .unwrap()
-    });
+/// The GPU engine on a GPU of its own (so that the peak it records is this run's alone), with the
+/// binding limit lowered to the largest tensor the engine makes when `capped` (the transitions and the
+/// outer product mean then run in chunks). After the run, the memory estimate `predict` checks before any
+/// work is held against the measured peak: it may not be below it, nor more than 2 % above (it is exact
+/// when every weight is uploaded before the peak). `weights`: the model's npz (the estimate counts the
+/// stacks' weights).
+fn engine_with_memory_check(
+    weights: std::path::PathBuf,
+    capped: bool,
+) -> impl Fn(
+    &ferrofold::model::net::alphafold::AlphaFold,
+    &[ferrofold::model::input::trunk_inputs::TrunkInputs],
+) -> ferrofold::model::net::alphafold::Prediction {
+    use ferrofold::gpu::memory;
+    move |net, inputs| {
+        let w = ferrofold::pipeline::params::read_npz_weights(&weights).unwrap();
+        let cfg = &net.config;
+        let sizes = ferrofold::model::engine::gpu_sizes(net, &inputs[0]);
+        let mut gpu = Gpu::new().unwrap();
+        if capped {
+            let (_, largest) = ferrofold::gpu::evoformer::largest_tensor(
+                cfg,
+                sizes.res,
+                sizes.msa_rows,
+                sizes.extra_rows,
+            );
+            gpu.cap_binding_bytes(largest);
+        }
+        let gpu = Arc::new(gpu);
+        let est = memory::estimate(
+            cfg,
+            sizes,
+            memory::stack_weight_bytes(&w, sizes.templates > 0),
+            gpu.max_binding_bytes(),
+        );
+        let p = GpuEngine {
+            gpu: gpu.clone(),
+            fallback: false,
+        }
+        .predict(net, inputs, &Default::default(), None, &mut |_, _| {})
+        .unwrap();
+        let measured = gpu.peak_bytes();
+        eprintln!(
+            "{sizes:?} binding limit {}: estimated {} ({}), measured {measured}",
+            gpu.max_binding_bytes(),
+            est.total,
+            est.describe()
+        );
+        assert!(
+            est.total >= measured,
+            "estimate {} below the measured {measured}",
+            est.total
+        );
+        assert!(
+            est.total as f64 <= 1.02 * measured as f64,
+            "estimate {} over 1.02x the measured {measured}",
+            est.total
+        );
+        p
+    }
 }
 
+/// The tiny monomer end to end on the GPU at the adapter's own binding limit, within the CPU engine's
+/// limits of AlphaFold2, and the GPU memory estimate against the measured peak.
 #[test]
 fn gpu_engine_tiny_model_end_to_end_matches_alphafold2() {
-    gpu_end_to_end("tiny");
+    let weights = crate::common::data("model/tiny/params_model_1_ptm.npz");
+    crate::end_to_end_parity::check_with("tiny", &engine_with_memory_check(weights, false));
 }
 
+/// The small monomer likewise, with the binding limit so low that the transitions and the outer product
+/// mean run in chunks.
 #[test]
 fn gpu_engine_small_model_end_to_end_matches_alphafold2() {
-    gpu_end_to_end("small");
+    let weights = crate::common::data("model/small/params_model_1_ptm.npz");
+    crate::end_to_end_parity::check_with("small", &engine_with_memory_check(weights, true));
 }
 
 /// The tiny fixture's model and inputs, and the CPU engine's prediction.
@@ -580,19 +636,17 @@ fn predict_device_gpu_matches_cpu_and_fails_cleanly_without_an_adapter() {
     assert!(log.contains("running on the CPU"), "{log}");
 }
 
+/// AlphaFold-Multimer's block order (outer product mean first), fused triangle multiplications and
+/// multimer template stack (four templates) on the GPU, with the binding limit low enough for chunked
+/// transitions, and the GPU memory estimate against the measured peak.
 #[test]
 fn gpu_engine_tiny_homodimer_matches_alphafold_multimer() {
-    // AlphaFold-Multimer's block order (outer product mean first), fused triangle multiplications and
-    // multimer template stack on the GPU.
-    let engine = GpuEngine {
-        gpu: gpu(),
-        fallback: false,
-    };
-    crate::multimer_model_parity::check_with("tiny", false, &|net, inputs| {
-        engine
-            .predict(net, inputs, &Default::default(), None, &mut |_, _| {})
-            .unwrap()
-    });
+    let weights = crate::common::data("multimer/model_tiny/params_model_1_multimer_v3.npz");
+    crate::multimer_model_parity::check_with(
+        "tiny",
+        false,
+        &engine_with_memory_check(weights, true),
+    );
 }
 
 /// The full-width template pair stack (64 channels, 4 heads, 2 blocks) through the GPU engine's stack
@@ -642,79 +696,6 @@ fn compare_to(key: &str, gpu: ArrayD<f32>, cpu: ArrayD<f32>, af2: &ArrayD<f32>) 
         rel_af2 <= 1e-5,
         "{key}: GPU vs AlphaFold2 relative error {rel_af2:.3e}"
     );
-}
-
-/// The GPU memory estimate `predict` checks before any work against what the engine really allocates:
-/// the tiny monomer (two iterations) at the adapter's binding limit and with a limit so low that the
-/// transitions and the outer product mean run in chunks, and the tiny homodimer (AlphaFold-Multimer,
-/// four templates; one iteration, for CI time) with the low limit. The estimate may not be below the
-/// measured peak, nor more than 2 % above it (it is exact when every weight is uploaded before the
-/// peak).
-#[test]
-fn gpu_memory_estimate_bounds_the_measured_peak() {
-    use ferrofold::gpu::memory;
-    use ferrofold::model::net::alphafold::AlphaFold;
-    let (w, cfg, inputs) = tiny();
-    let base = crate::common::data("multimer/model_tiny");
-    let mw =
-        ferrofold::pipeline::params::read_npz_weights(base.join("params_model_1_multimer_v3.npz"))
-            .unwrap();
-    let (mcfg, minputs) = crate::multimer_model_parity::inputs("tiny", false);
-    let cases = [
-        ("monomer", &w, &cfg, &inputs[..], false),
-        ("multimer", &mw, &mcfg, &minputs[..1], true),
-    ];
-    for (name, w, cfg, inputs, capped_only) in cases {
-        let net = AlphaFold::load(cfg, w).unwrap();
-        let sizes = ferrofold::model::engine::gpu_sizes(&net, &inputs[0]);
-        let (_, largest) = ferrofold::gpu::evoformer::largest_tensor(
-            cfg,
-            sizes.res,
-            sizes.msa_rows,
-            sizes.extra_rows,
-        );
-        let caps = if capped_only {
-            vec![Some(largest)]
-        } else {
-            vec![None, Some(largest)]
-        };
-        for cap in caps {
-            let mut gpu = Gpu::new().unwrap();
-            if let Some(c) = cap {
-                gpu.cap_binding_bytes(c);
-            }
-            let gpu = Arc::new(gpu);
-            let est = memory::estimate(
-                cfg,
-                sizes,
-                memory::stack_weight_bytes(w, sizes.templates > 0),
-                gpu.max_binding_bytes(),
-            );
-            GpuEngine {
-                gpu: gpu.clone(),
-                fallback: false,
-            }
-            .predict(&net, inputs, &Default::default(), None, &mut |_, _| {})
-            .unwrap();
-            let measured = gpu.peak_bytes();
-            eprintln!(
-                "{name} {sizes:?} binding limit {}: estimated {} ({}), measured {measured}",
-                gpu.max_binding_bytes(),
-                est.total,
-                est.describe()
-            );
-            assert!(
-                est.total >= measured,
-                "{name}: estimate {} below the measured {measured}",
-                est.total
-            );
-            assert!(
-                est.total as f64 <= 1.02 * measured as f64,
-                "{name}: estimate {} over 1.02x the measured {measured}",
-                est.total
-            );
-        }
-    }
 }
 
 /// The GEMM kernel in each of its tile shapes (64 × 64, 128 × 32, 256 × 16, 512 × 8) against a float64
