@@ -771,14 +771,14 @@ fn gpu_gemm_tile_shapes_give_the_same_bits_and_match_a_float64_product() {
                 let mut want = vec![0f32; batch * m * n];
                 for bb in 0..batch {
                     for i in 0..m {
-                        for j in 0..n {
+                        for (j, &bias_j) in bias.iter().enumerate() {
                             let mut acc = 0f64;
                             for p in 0..k {
                                 acc += a_at(bb, i, p) as f64 * b_at(bb, p, j) as f64;
                             }
                             let mut v = acc * ep.alpha as f64;
                             if ep.bias.is_some() {
-                                v += bias[j] as f64;
+                                v += bias_j as f64;
                             }
                             if ep.relu {
                                 v = v.max(0.0);
