@@ -48,7 +48,10 @@ pub mod rng;
 pub mod score;
 pub mod search;
 pub mod templates;
-#[cfg(feature = "test-support")]
+// Test, benchmark and fuzzing helpers: compiled in every build (hidden from the docs, not API) rather
+// than behind a feature, so that the program, the tests and the Python wheel share one build of this
+// crate (a feature would give the library a second hash, and CI compiled it twice).
+#[doc(hidden)]
 pub mod testing;
 
 pub use features::builder::{FeatureBuilder, MsaInput};

@@ -226,7 +226,7 @@ impl Gpu {
     }
 
     /// Destroys the device, as a driver reset or a lost GPU would (tests of the fault paths).
-    #[cfg(feature = "test-support")]
+    #[doc(hidden)]
     pub fn lose_device(&self) {
         self.device.destroy();
     }

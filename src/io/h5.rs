@@ -121,7 +121,7 @@ impl Writer {
     /// A chunked array of ones (int32, float32) or of "x" strings with the first dimension growable
     /// (`maxshape=(None, ...)`), for tests that need a dataset whose shape can later claim more than
     /// it stores ([`edit::claim_shape`]).
-    #[cfg(any(test, feature = "test-support"))]
+    #[doc(hidden)]
     pub fn chunked(
         &mut self,
         name: &str,
@@ -305,7 +305,7 @@ impl Dataset {
 
 /// A whole file held in memory for tests that rewrite one (replace, drop or retype a dataset, change
 /// an attribute): read with [`Contents::read`], edit the maps, write back with [`Contents::write`].
-#[cfg(any(test, feature = "test-support"))]
+#[doc(hidden)]
 pub mod edit {
     use std::collections::BTreeMap;
     use std::path::Path;

@@ -1,4 +1,4 @@
-//! Helpers for tests, benchmarks and fuzzing (feature `test-support`; not part of the library's API):
+//! Helpers for tests, benchmarks and fuzzing (hidden from the docs; not part of the library's API):
 //! the fuzz targets' entry points and readers for DeepMind's reference outputs.
 
 pub mod bench;
