@@ -3,8 +3,9 @@
 // views of the triangle updates need no copies. 64 threads with 8×8 outputs each (two vec4 loads of A and
 // two of B feed 64 multiply-adds), WX × (64 / WX) of them: TM × TN = 8·(64 / WX) × 8·WX output tiles,
 // KT-deep K tiles in workgroup memory held as vec4s. WX = 8 (64 × 64 tiles, KT = 16) in general; narrow
-// products (the pair-bias projections: n = heads, the tiny models' 16-channel pair projections) take
-// WX = 2 or 1 (256 × 16, 512 × 8), which would otherwise fill a quarter or an eighth of a 64-wide tile.
+// products (the pair-bias projections: n = heads; the outer product mean's 32-channel projections; the
+// tiny models' 16-channel pair projections) take WX = 4, 2 or 1 (128 × 32, 256 × 16, 512 × 8; `GEMM_TILES`
+// in ops.rs), instead of filling a half to an eighth of a 64-wide tile.
 // Each output sums its K terms in one fixed order, k = 0, 1, 2, … whatever the tile shape (the same bits
 // from every variant; deterministic, no atomics). Before: 256 threads with 4×4 outputs and scalar tile
 // reads, 1.8-2.6× slower on lavapipe (CI's adapter) at the engine's shapes.
