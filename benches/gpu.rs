@@ -1,5 +1,6 @@
 //! GPU engine benchmark (issue 21's device script): the adapter and its limits; GEMM GFLOP/s of the GPU
-//! engine's kernel at AlphaFold2's shapes (its roofline here); the full model_1_ptm network (seeded random
+//! engine's kernel at AlphaFold2's shapes (its roofline here; the narrow pair-bias and outer-product-mean
+//! products in their own tiles and in 64 × 64 ones); the full model_1_ptm network (seeded random
 //! weights as `params demo` makes them, full widths, 48 Evoformer + 4 extra-MSA blocks) for one iteration
 //! per length with 512 cluster + 1,024 extra MSA rows, with the peak bytes of GPU tensors; and the first
 //! length run twice, compared bit for bit. For every length it also times the work the GPU engine
@@ -18,7 +19,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ferrofold::gpu::evoformer::GpuStacks;
-use ferrofold::gpu::ops::{gemm, Epilogue, Operand};
+use ferrofold::gpu::ops::{gemm, gemm_in_tiles, Epilogue, Operand};
 use ferrofold::gpu::Gpu;
 use ferrofold::model::engine::{Engine, GpuEngine};
 use ferrofold::model::input::trunk_inputs::{Recycled, TrunkInputs};
@@ -230,6 +231,54 @@ fn main() {
         best = best.max(gflops);
         eprintln!("{name}: {gflops:.1} GFLOP/s");
         writeln!(md, "| {name} | {gflops:.1} |").unwrap();
+    }
+    // Narrow products (the kernel picks tall tiles 8, 16 or 32 columns wide for them), each also in the
+    // 64 × 64 tiles they ran on before: whether the narrow tiles pay on this GPU.
+    let narrow: Vec<(&str, usize, usize, usize)> = if smoke {
+        vec![("pair bias, L = 32 (4 heads)", 1024, 4, 128)]
+    } else {
+        vec![
+            (
+                "triangle attention pair bias, L = 512 (4 heads)",
+                262_144,
+                4,
+                128,
+            ),
+            (
+                "MSA row attention pair bias, L = 512 (8 heads)",
+                262_144,
+                8,
+                128,
+            ),
+            (
+                "outer product mean projection, 512 rows × L = 512 (32 channels)",
+                262_144,
+                32,
+                256,
+            ),
+        ]
+    };
+    for (name, m, n, k) in narrow {
+        let a = gpu.zeros("a", m * k).expect("GPU memory");
+        let b = gpu.zeros("b", k * n).expect("GPU memory");
+        let c = gpu.zeros("c", m * n).expect("GPU memory");
+        for (tiles, wx) in [("picked tiles", None), ("64 × 64 tiles", Some(8))] {
+            let secs = time(&gpu, if smoke { 1 } else { 5 }, || {
+                let (a, b, c) = (
+                    Operand::rows(&a, 0, k),
+                    Operand::rows(&b, 0, n),
+                    Operand::rows(&c, 0, n),
+                );
+                match wx {
+                    None => gemm(&gpu, (m, n, k, 1), a, b, c, Epilogue::default()),
+                    Some(wx) => gemm_in_tiles(&gpu, (m, n, k, 1), a, b, c, Epilogue::default(), wx),
+                }
+                .expect("GEMM");
+            });
+            let gflops = 2.0 * (m * n * k) as f64 / secs / 1e9;
+            eprintln!("{name}, {tiles}: {gflops:.1} GFLOP/s");
+            writeln!(md, "| {name}, {tiles} | {gflops:.1} |").unwrap();
+        }
     }
 
     // The whole network, one iteration per length.
