@@ -46,7 +46,12 @@ impl Stockholm {
     pub fn parse(text: &str, path: &Path) -> Result<Self, MsaError> {
         let mut sto = Stockholm::default();
         let mut index: HashMap<String, usize> = HashMap::new();
+        // Whether a `//` line closed the alignment after its last sequence line: every Stockholm
+        // alignment ends with one, so a file without it was cut off (a killed search, a full disk).
+        let mut closed = false;
+        let mut lines = 0;
         for (i, raw) in text.lines().enumerate() {
+            lines = i + 1;
             let line = raw.trim();
             if let Some(rest) = line.strip_prefix("#=GS") {
                 let mut cols = rest.split_whitespace();
@@ -60,9 +65,14 @@ impl Stockholm {
                 }
                 continue;
             }
-            if line.is_empty() || line.starts_with('#') || line.starts_with("//") {
+            if line.starts_with("//") {
+                closed = true;
                 continue;
             }
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            closed = false;
             let mut fields = line.split_whitespace();
             let (Some(name), Some(seq), None) = (fields.next(), fields.next(), fields.next())
             else {
@@ -98,6 +108,13 @@ impl Stockholm {
         }
         if sto.names.is_empty() {
             return Err(MsaError::Empty { path: path.into() });
+        }
+        if !closed {
+            return Err(MsaError::Syntax {
+                path: path.into(),
+                line: lines,
+                message: "the file ends without the '//' line that closes a Stockholm alignment: it was cut off (a killed search or a full disk?)".into(),
+            });
         }
         Ok(sto)
     }
@@ -285,6 +302,17 @@ mod tests {
             Stockholm::parse("q AC D\n", p()),
             Err(MsaError::Syntax { line: 1, .. })
         ));
+        // Cut off: no closing `//` after the last rows (here inside the second block of rows).
+        let cut = &STO[..STO.find("h1/2-5  F-").unwrap()];
+        match Stockholm::parse(cut, p()) {
+            Err(MsaError::Syntax {
+                line: 11, message, ..
+            }) => {
+                assert!(message.contains("'//'"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(Stockholm::parse(STO, p()).is_ok());
     }
 
     #[test]

@@ -416,6 +416,13 @@ pub fn hmmsearch_hits(text: &str, query: &str, path: &Path) -> Result<Vec<HhrHit
             }
         }
     }
+    let last = text.lines().map(str::trim).rfind(|l| !l.is_empty());
+    if !order.is_empty() && !last.is_some_and(|l| l.starts_with("//")) {
+        return Err(format!(
+            "{}: the file ends without the '//' line that closes a Stockholm alignment: it was cut off (a killed search or a full disk?)",
+            path.display()
+        ));
+    }
     let mut descriptions: HashMap<String, String> = HashMap::new();
     for line in text.lines().filter(|l| l.starts_with("#=GS")) {
         let mut cols = line.split_whitespace();
