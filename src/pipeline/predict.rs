@@ -844,6 +844,24 @@ pub(super) fn reusable_result(
     };
     let ptm = scalar("ptm");
     let iptm = scalar("iptm");
+    // The files written from the prediction before its result file: one deleted since (by hand, or a
+    // clean-up script) is made again with the rest, never left missing beside a result called done.
+    let mut derived = vec![
+        format!("unrelaxed_{name}.pdb"),
+        format!("unrelaxed_{name}.cif"),
+        format!("confidence_{name}.json"),
+    ];
+    if ptm.is_some() {
+        derived.push(format!("pae_{name}.json"));
+    }
+    if let Some(gone) = derived.iter().find(|f| !opts.output_dir.join(f).is_file()) {
+        info!(
+            "{name}: {} is missing beside {}; predicting again",
+            opts.output_dir.join(gone).display(),
+            result_path.display()
+        );
+        return None;
+    }
     info!("{name}: {} is up to date, skipped", result_path.display());
     Some(ModelReport {
         name: name.to_string(),
@@ -1270,7 +1288,14 @@ pub(super) fn write_ranking(
         for ext in ["pdb", "cif"] {
             let src = dir.join(format!("{kind}_{name}.{ext}"));
             let dest = dir.join(format!("ranked_{k}.{ext}"));
-            crate::fsutil::atomic::copy(&src, &dest).map_err(write_err(&dest))?;
+            crate::fsutil::atomic::copy(&src, &dest).map_err(|e| {
+                // Name the file that is missing, not the copy that could not be made of it.
+                if src.is_file() {
+                    write_err(&dest)(e)
+                } else {
+                    write_err(&src)(e)
+                }
+            })?;
         }
     }
     // ranked_<k> beyond this run's predictions belong to an earlier, larger run: never leave them.
