@@ -57,24 +57,44 @@ pub(crate) fn read_format(
         .to_str()
         .ok_or_else(|| read_err("path is not valid UTF-8".into()))?;
     crate::fsutil::regular::check(path).map_err(|e| read_err(e.to_string()))?;
+    let options = || {
+        let mut o = pdbtbx::ReadOptions::default();
+        o.set_level(pdbtbx::StrictnessLevel::Loose)
+            .set_only_first_model(true)
+            .set_format(format);
+        o
+    };
     // pdbtbx 0.12 panics (`expect`) on some malformed mmCIF rows (an atom_site row without an id, found by
     // fuzzing); such a file is a read error here, not a crash.
-    let parsed = without_panic(|| {
-        pdbtbx::ReadOptions::default()
-            .set_level(pdbtbx::StrictnessLevel::Loose)
-            .set_only_first_model(true)
-            .guess_format(name) // compression from the extension
-            .set_format(format)
-            .read(name)
-    })
+    let parsed = if matches!(format, pdbtbx::Format::Pdb) && !name.ends_with(".gz") {
+        // SEQRES records are not used, and pdbtbx refuses files whose SEQRES it cannot check against
+        // the atoms (microheterogeneity, as in 1EJG; `score` reads such files the same way).
+        let bytes = crate::fsutil::regular::read(path).map_err(|e| read_err(e.to_string()))?;
+        let bytes: Vec<u8> = bytes
+            .split_inclusive(|&b| b == b'\n')
+            .filter(|l| !l.starts_with(b"SEQRES"))
+            .flatten()
+            .copied()
+            .collect();
+        without_panic(|| options().read_raw(std::io::BufReader::new(&bytes[..])))
+    } else {
+        without_panic(|| {
+            options()
+                .guess_format(name) // compression from the extension
+                .set_format(format)
+                .read(name)
+        })
+    }
     .map_err(|m| read_err(format!("the structure parser (pdbtbx) failed: {m}")))?;
     let (pdb, _warnings) = parsed.map_err(|errs| {
-        read_err(
-            errs.iter()
-                .map(|e| e.short_description().to_string())
-                .collect::<Vec<_>>()
-                .join("; "),
-        )
+        let mut messages: Vec<String> = Vec::new();
+        for e in &errs {
+            let m = e.short_description().to_string();
+            if !messages.contains(&m) {
+                messages.push(m);
+            }
+        }
+        read_err(messages.join("; "))
     })?;
     let mut aatype = Vec::new();
     let mut residue_index = Vec::new();

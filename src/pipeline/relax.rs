@@ -42,7 +42,7 @@ impl std::str::FromStr for RelaxMode {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RelaxStageError {
-    #[error("{path}: {source}")]
+    #[error("{}", read_message(path, source))]
     Read {
         path: PathBuf,
         source: crate::protein::StructureError,
@@ -51,6 +51,14 @@ pub enum RelaxStageError {
     Relax { path: PathBuf, source: RelaxError },
     #[error("{0}")]
     Write(String),
+}
+
+/// A read error names its file once: most structure errors name it already.
+fn read_message(path: &Path, source: &crate::protein::StructureError) -> String {
+    match source {
+        crate::protein::StructureError::Inconsistent(_) => format!("{}: {source}", path.display()),
+        _ => source.to_string(),
+    }
 }
 
 fn write_err(path: &Path) -> impl Fn(std::io::Error) -> RelaxStageError + '_ {

@@ -257,3 +257,31 @@ fn a_failed_relaxation_still_leaves_the_unrelaxed_ranking() {
     assert!(t.join("ranking_debug.json").exists());
     assert!(!t.join(format!("relaxed_{pred}.pdb")).exists());
 }
+
+/// A deposited PDB file whose SEQRES pdbtbx cannot check against its atoms (1EJG's microheterogeneity)
+/// is relaxed as `score` reads it (SEQRES is not used); a missing input leaves no output folder.
+#[test]
+fn relax_reads_deposited_pdb_files_and_checks_inputs_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let r = ferrofold(&[
+        "relax",
+        data("structures/1ejg_crambin.pdb").to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert!(out.join("relaxed_1ejg_crambin.pdb").is_file());
+    let none = tmp.path().join("none");
+    let r = ferrofold(&[
+        "relax",
+        tmp.path().join("missing.pdb").to_str().unwrap(),
+        "-o",
+        none.to_str().unwrap(),
+    ]);
+    assert_eq!(r.status.code(), Some(1));
+    let err = stderr(&r);
+    assert!(err.contains("missing.pdb"), "{err}");
+    assert_eq!(err.matches("missing.pdb").count(), 1, "{err}");
+    assert!(!none.exists());
+}
