@@ -42,7 +42,10 @@ pub(crate) fn model_name_from_path(path: &Path) -> String {
 pub(crate) fn config_for(name: &str, w: &Weights, path: &Path) -> Result<ModelConfig, ParamsError> {
     let cfg = match ModelConfig::preset(name) {
         Some(c) => c,
-        None => ModelConfig::infer(w)?,
+        None => ModelConfig::infer(w).map_err(|e| ParamsError::Io {
+            path: path.into(),
+            message: format!("{e}: not AlphaFold2 parameters (params_model_*.npz)?"),
+        })?,
     };
     schema::check(w, &cfg).map_err(|source| ParamsError::Schema {
         path: path.into(),
@@ -53,12 +56,19 @@ pub(crate) fn config_for(name: &str, w: &Weights, path: &Path) -> Result<ModelCo
 
 /// Reads DeepMind's `params_model_*.npz` layout (keys `scope//name`, float32) into a parameter store.
 pub fn read_npz_weights(path: impl AsRef<Path>) -> Result<Weights, ParamsError> {
+    let path = path.as_ref();
     let npz = npz::Npz::read_path(path)?;
     let mut w = Weights::default();
     for (name, arr) in &npz.arrays {
-        let t = arr.to_f32().ok_or_else(|| WeightError::Dtype {
-            name: name.clone(),
-            descr: arr.descr.clone(),
+        let t = arr.to_f32().ok_or_else(|| ParamsError::Io {
+            path: path.into(),
+            message: format!(
+                "{}: not AlphaFold2 parameters (params_model_*.npz, all float32)?",
+                WeightError::Dtype {
+                    name: name.clone(),
+                    descr: arr.descr.clone(),
+                }
+            ),
         })?;
         w.tensors.insert(name.clone(), t);
     }
