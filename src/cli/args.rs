@@ -390,8 +390,8 @@ pub(crate) struct ModelArgs {
     /// no HDF5 needed); the same array names either way
     #[arg(long, value_name = "FORMAT", default_value = "h5")]
     pub(crate) result_format: ferrofold::io::results_h5::ResultFormat,
-    /// Use ferrofold's small demo model (random weights; made in models/ on first use): shows the pipeline,
-    /// its structures mean nothing
+    /// Use ferrofold's small demo model (random weights; made on first use in
+    /// ~/.cache/ferrofold/models/, or $FERROFOLD_MODELS): shows the pipeline, its structures mean nothing
     #[arg(long, conflicts_with_all = ["models", "models_dir"])]
     pub(crate) demo_model: bool,
     /// A model file (.onnx); repeat for several
@@ -552,7 +552,7 @@ pub(crate) struct ScoreArgs {
 
 #[derive(Args)]
 pub(crate) struct InspectArgs {
-    /// features.h5 file
+    /// features.h5 file (or AlphaFold2's features.pkl)
     pub(crate) file: PathBuf,
 }
 

@@ -29,7 +29,20 @@ pub fn inspect(path: &Path) -> Result<Inspection, FeaturesFileError> {
     if features_h5::multimer::is_multimer(path) {
         return inspect_multimer(path);
     }
-    let (f, prov) = features_h5::read(path)?;
+    // AlphaFold2's features.pkl, accepted wherever features.h5 is: read (and checked) as `predict` reads
+    // it, without converting it.
+    let (f, prov, datasets) = if crate::io::features_pkl::is_pickle(path) {
+        let f = crate::io::features_pkl::read(path)?;
+        let prov = features_h5::Provenance {
+            tool: "AlphaFold2 features.pkl (not converted; `ferrofold features --from-pkl` converts it)"
+                .into(),
+            ..Default::default()
+        };
+        (f, prov, Vec::new())
+    } else {
+        let (f, prov) = features_h5::read(path)?;
+        (f, prov, features_h5::dataset_shapes(path)?)
+    };
     Ok(Inspection {
         path: path.into(),
         tool: prov.tool,
@@ -52,7 +65,7 @@ pub fn inspect(path: &Path) -> Result<Inspection, FeaturesFileError> {
         sequence: f.sequence.sequence.clone(),
         command: prov.command,
         databases: prov.databases,
-        datasets: features_h5::dataset_shapes(path)?,
+        datasets,
         chains: Vec::new(),
     })
 }
