@@ -59,7 +59,8 @@ impl FastaRecord {
         let mut seen = 0;
         for &(line, n) in &self.sequence_lines {
             if pos < seen + n {
-                return line;
+                // Records made with `new` (a CSV row, an .a3m's first row) know only their own line.
+                return if line == 0 { self.line } else { line };
             }
             seen += n;
         }
