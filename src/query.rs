@@ -196,12 +196,15 @@ pub fn read_targets(path: impl AsRef<Path>, complex: bool) -> Result<Vec<Target>
             return Ok(vec![Target::Complex(complex_from_a3m(path, &c)?)]);
         }
     }
-    let records = if kind == crate::io::colabfold::InputKind::Fasta {
+    let mut records = if kind == crate::io::colabfold::InputKind::Fasta {
         fasta::read_path(path)?
     } else {
-        return Ok(Query::read_all(path)?
-            .into_iter()
-            .map(Target::Monomer)
+        let mut records = crate::io::colabfold::read_records(path)?;
+        fasta::validate_protein(&records, path)?;
+        name_folders(path, &mut records);
+        return Ok(records
+            .iter()
+            .map(|r| Target::Monomer(Query::from_record(r)))
             .collect());
     };
     if records.is_empty() {
@@ -256,26 +259,44 @@ pub fn read_targets(path: impl AsRef<Path>, complex: bool) -> Result<Vec<Target>
             chains,
         })]);
     }
-    let mut singles = Vec::new();
-    let mut out = Vec::new();
-    for r in &records {
-        if r.sequence.contains(':') {
-            out.push(None);
-            singles.push(Target::Complex(complex_from_colon_record(path, r)?));
-        } else {
-            out.push(Some(r.clone()));
-            singles.push(Target::Monomer(Query::from_record(r)));
-        }
-    }
-    // Ids, duplicates and residues of the whole file as for single chains (complexes checked above).
+    // Ids, duplicates and residues of the whole file as for single chains (complexes are checked as they
+    // are read below).
     let mut checked: Vec<FastaRecord> = records.clone();
-    for (r, single) in checked.iter_mut().zip(&out) {
-        if single.is_none() {
+    for r in checked.iter_mut() {
+        if r.sequence.contains(':') {
             r.sequence = "A".into();
         }
     }
     fasta::validate_protein(&checked, path)?;
+    name_folders(path, &mut records);
+    let mut singles = Vec::new();
+    for r in &records {
+        if r.sequence.contains(':') {
+            singles.push(Target::Complex(complex_from_colon_record(path, r)?));
+        } else {
+            singles.push(Target::Monomer(Query::from_record(r)));
+        }
+    }
     Ok(singles)
+}
+
+/// Gives each record its target folder's name as its id, as `run` does ([`FolderNames`]: UniProt's
+/// `sp|P69905|HBA_HUMAN` becomes `sp_P69905_HBA_HUMAN`), so that `features` and `run` write one record
+/// to one folder and hash the same header.
+fn name_folders(path: &Path, records: &mut [FastaRecord]) {
+    let mut names = FolderNames::default();
+    for r in records {
+        let name = names.name(&r.id);
+        if name != r.id {
+            tracing::warn!(
+                "{}:{}: record '{}' is written to folder '{name}'",
+                path.display(),
+                r.line,
+                r.id
+            );
+            r.id = name;
+        }
+    }
 }
 
 /// The complex of a record whose sequence separates chains with `:` (ColabFold's notation): chains A, B,
@@ -345,4 +366,58 @@ pub fn complex_from_a3m(
         id: stem,
         chains,
     })
+}
+
+/// A folder name from a record id: path separators, `|` (UniProt's `tr|F8AN26|F8AN26_METOI` becomes
+/// `tr_F8AN26_F8AN26_METOI`, as ColabFold names it), control characters and whitespace become `_`,
+/// leading `.` and `-` too; at most 100 bytes (cut at a character boundary, so multi-byte ids fit the
+/// same limit as ASCII ones); never empty.
+pub(crate) fn sanitize_id(id: &str) -> String {
+    const MAX_FOLDER_BYTES: usize = 100;
+    let mut s: String = id
+        .chars()
+        .map(|c| {
+            if c == '/' || c == '\\' || c == '|' || c.is_control() || c.is_whitespace() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    while s.starts_with('.') || s.starts_with('-') {
+        s.replace_range(0..1, "_");
+    }
+    let mut end = s.len().min(MAX_FOLDER_BYTES);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    let s = s[..end].to_string();
+    if s.is_empty() {
+        "target".into()
+    } else {
+        s
+    }
+}
+
+/// Unique target folder names for record ids, the same in `features` and `run`: [`sanitize_id`], and
+/// `_2`, `_3`, … for a name already given.
+#[derive(Debug, Default)]
+pub(crate) struct FolderNames {
+    used: std::collections::HashSet<String>,
+    /// The next suffix to try per base name: linear in the number of targets sharing it.
+    next_suffix: std::collections::HashMap<String, usize>,
+}
+
+impl FolderNames {
+    pub(crate) fn name(&mut self, id: &str) -> String {
+        let base = sanitize_id(id);
+        let mut name = base.clone();
+        let k = self.next_suffix.entry(base.clone()).or_insert(2usize);
+        while self.used.contains(&name) {
+            name = format!("{base}_{k}");
+            *k += 1;
+        }
+        self.used.insert(name.clone());
+        name
+    }
 }

@@ -18,29 +18,14 @@ use super::options::{
 };
 
 pub(crate) fn features(args: FeaturesArgs) -> anyhow::Result<()> {
-    let reports = match (args.fasta, args.from_pkl) {
-        (_, Some(pkl)) => vec![features_stage::convert_pickle(
-            &pkl,
-            &args.output.join("features.h5"),
-            &command_line(),
-            args.overwrite,
-        )?],
-        (Some(fasta), None) => build_features(
-            fasta,
-            args.msa,
-            args.output,
-            args.overwrite,
-            args.max_length,
-            args.complex,
-        )?,
-        (None, None) => anyhow::bail!("give a FASTA file or --from-pkl"),
-    };
-    let mut out = std::io::stdout().lock();
-    for r in reports {
+    // One line per target on stdout as soon as it is done (flushed), so the targets finished before a
+    // failing one are reported too.
+    let print = |r: &features_stage::TargetReport| -> std::io::Result<()> {
         let what = match r.outcome {
             Outcome::Written => "written",
             Outcome::UpToDate => "up to date",
         };
+        let mut out = std::io::stdout().lock();
         writeln!(
             out,
             "{}\t{}\t{} residues\t{} alignment rows\t{what}",
@@ -49,6 +34,33 @@ pub(crate) fn features(args: FeaturesArgs) -> anyhow::Result<()> {
             r.num_res,
             r.num_alignments
         )?;
+        out.flush()
+    };
+    let mut failed_write = None;
+    match (args.fasta, args.from_pkl) {
+        (_, Some(pkl)) => print(&features_stage::convert_pickle(
+            &pkl,
+            &args.output.join("features.h5"),
+            &command_line(),
+            args.overwrite,
+        )?)?,
+        (Some(fasta), None) => build_features(
+            fasta,
+            args.msa,
+            args.output,
+            args.overwrite,
+            args.max_length,
+            args.complex,
+            |r| {
+                if failed_write.is_none() {
+                    failed_write = print(r).err();
+                }
+            },
+        )?,
+        (None, None) => anyhow::bail!("give a FASTA file or --from-pkl"),
+    }
+    if let Some(e) = failed_write {
+        return Err(e.into());
     }
     Ok(())
 }
@@ -60,7 +72,8 @@ fn build_features(
     overwrite: bool,
     max_length: usize,
     complex: bool,
-) -> anyhow::Result<Vec<features_stage::TargetReport>> {
+    done: impl FnMut(&features_stage::TargetReport),
+) -> anyhow::Result<()> {
     let templates = template_options(&msa)?;
     let (msas, limits) = msa_source(msa)?;
     let opts = FeaturesOptions {
@@ -74,7 +87,7 @@ fn build_features(
         templates,
         complex,
     };
-    Ok(features_stage::run(&opts)?)
+    Ok(features_stage::run_each(&opts, done)?)
 }
 
 pub(crate) fn params(cmd: ParamsCommand) -> anyhow::Result<()> {
@@ -455,6 +468,10 @@ pub(crate) fn relax(args: RelaxArgs) -> anyhow::Result<()> {
             "{}: two models would both be written as relaxed_{name}.pdb",
             m.display()
         );
+        // Every input is checked before the output folder is made: a typo leaves nothing behind.
+        if let Err(e) = std::fs::metadata(m) {
+            anyhow::bail!("{}: {e}", m.display());
+        }
         jobs.push((m, name));
     }
     std::fs::create_dir_all(&args.output)

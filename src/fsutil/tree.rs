@@ -56,6 +56,20 @@ pub fn append_no_follow(file: &Path, text: &str) -> io::Result<()> {
     f.write_all(text.as_bytes())
 }
 
+/// Removes `dir` if nothing but empty folders is in it (what a step that failed before writing
+/// anything leaves); never removes a file.
+pub fn remove_if_empty(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                // Fails (and is left) unless empty.
+                let _ = std::fs::remove_dir(e.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
+}
+
 /// An exclusive advisory lock on a folder: `flock` on the folder itself, so no lock file is left behind,
 /// and the kernel releases it when the holder exits, however it exits (kill -9 included). Held for as
 /// long as the value lives.

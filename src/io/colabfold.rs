@@ -62,15 +62,16 @@ fn refuse_complex(path: &Path, line: usize, id: &str, sequence: &str) -> Result<
             path,
             line,
             format!(
-                "'{id}' is a complex of {chains} chains (ColabFold's ':' separator); a CSV row is read as one chain: give the complex as a FASTA record (>id, then SEQ1:SEQ2), which `features`, `predict` and `run` take, or as ColabFold's complex .a3m"
+                "'{id}' is a complex of {chains} chains (ColabFold's ':' separator); a CSV row is read as one chain: give the complex as a FASTA record (>id, then SEQ1:SEQ2), which `features` and `run` take, or as ColabFold's complex .a3m"
             ),
         ));
     }
     Ok(())
 }
 
-/// The query of a ColabFold-style `.a3m`: its first record, with the optional `#lengths\tcardinalities`
-/// line checked (one chain, once, of the query's length).
+/// The query of a ColabFold-style `.a3m`: its first record, named after the file (as `colabfold_batch`
+/// names it), with the optional `#lengths\tcardinalities` line checked (one chain, once, of the query's
+/// length).
 pub fn read_a3m_query(path: &Path) -> Result<FastaRecord, FastaError> {
     let text = read_text(path)?;
     let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l.trim_end()));
@@ -145,8 +146,12 @@ pub fn read_a3m_query(path: &Path) -> Result<FastaRecord, FastaError> {
             format!("the first row is the query and must have no gaps or insertions; found {c:?} at column {}", i + 1),
         ));
     }
-    let mut words = h.splitn(2, char::is_whitespace);
-    let id = words.next().unwrap_or("").to_string();
+    // The target is named after the file, as colabfold_batch names it (`file.stem`): ColabFold's own
+    // alignments all begin with `>101`. The first row's header is its description.
+    let id = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     refuse_complex(path, hline, &id, &seq)?;
     if let Some(n) = claimed_len.filter(|&n| n != seq.chars().count()) {
         return Err(format_err(
@@ -158,7 +163,7 @@ pub fn read_a3m_query(path: &Path) -> Result<FastaRecord, FastaError> {
             ),
         ));
     }
-    let mut r = FastaRecord::new(id, words.next().map(|d| d.trim().to_string()), seq);
+    let mut r = FastaRecord::new(id, Some(h).filter(|h| !h.is_empty()), seq);
     r.line = hline;
     Ok(r)
 }
@@ -440,7 +445,7 @@ mod tests {
         let r = read_a3m_query(&p).unwrap();
         assert_eq!(
             (r.id.as_str(), r.sequence.as_str(), r.line),
-            ("101", "MKVLA", 2)
+            ("q", "MKVLA", 2)
         );
         let (_d, p) = file("q.a3m", ">q\nMKV\nLA\n>hit\n-KVLA\n");
         assert_eq!(read_a3m_query(&p).unwrap().sequence, "MKVLA");

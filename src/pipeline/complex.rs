@@ -342,6 +342,7 @@ pub(crate) fn run_complex_target(
     opts: &FeaturesOptions,
 ) -> Result<TargetReport, FeaturesStageError> {
     let start = Instant::now();
+    super::features::check_search_outputs(&opts.msas)?;
     if c.len() > opts.max_length {
         return Err(FeaturesStageError::Limit(format!(
             "{}: complex '{}' has {} residues in {} chains, more than the limit of {} (raise it with --max-length)",
@@ -609,6 +610,14 @@ pub(crate) fn run_complex_target(
     };
     let features = make_multimer_features_with(&inputs, &labels, pairing)
         .map_err(|e| FeaturesStageError::Search(format!("'{}': {e}", c.id)))?;
+    let read_in_place: Vec<std::path::PathBuf> = entities
+        .iter()
+        .filter_map(|(_, s)| match s {
+            ChainSource::Folder(d) => Some(d.clone()),
+            _ => None,
+        })
+        .collect();
+    super::features::set_aside_unused_msas(&c.id, &target_dir, &databases, &read_in_place)?;
     let prov = new_provenance(&c.colon_sequence(), &databases, &opts.command_line, hash);
     features_h5::multimer::write(&features_path, &features, &prov)?;
     crate::fsutil::checksum::record(&features_path).map_err(io_err(&features_path))?;

@@ -27,6 +27,8 @@ use crate::search::runner::{self, database_fingerprint, SearchError, Searcher};
 pub const FEATURES_FILE: &str = "features.h5";
 /// Folder for the alignments inside a target directory.
 pub const MSAS_DIR: &str = "msas";
+/// Where alignments of an earlier run that the current `features.h5` was not made from are kept.
+pub const UNUSED_MSAS_DIR: &str = "unused_msas";
 
 /// Where the alignments come from.
 #[derive(Debug, Clone, PartialEq)]
@@ -240,7 +242,27 @@ pub(super) struct DatabaseRecord {
 fn target_msa_dir(dir: &Path, query: &Query) -> PathBuf {
     // DIR/<id>/ (OpenFold's layout), DIR/<id>/msas/ (an AlphaFold2 or ferrofold output folder: the batch
     // form of AlphaFold2's --use_precomputed_msas), or DIR itself.
-    let per_target = dir.join(&query.id);
+    let mut per_target = dir.join(&query.id);
+    if !per_target.is_dir() {
+        // A folder named by the record's own id where the target's folder name differs from it
+        // (`DIR/sp|P69905|HBA_HUMAN/` for the target `sp_P69905_HBA_HUMAN`): the one whose name
+        // becomes the target's.
+        let mut named: Vec<PathBuf> = fs::read_dir(dir)
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .filter(|e| {
+                        e.path().is_dir()
+                            && crate::query::sanitize_id(&e.file_name().to_string_lossy())
+                                == query.id
+                    })
+                    .map(|e| e.path())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if named.len() == 1 {
+            per_target = named.pop().unwrap_or(per_target);
+        }
+    }
     if per_target.join(MSAS_DIR).is_dir() {
         per_target.join(MSAS_DIR)
     } else if per_target.is_dir() {
@@ -413,6 +435,108 @@ fn msa_inputs(source: &MsaSource, query: &Query) -> Result<Vec<MsaInput>, Featur
     }
 }
 
+/// Refuses searches that would write one alignment file twice: the file is named after the database
+/// (`db.fasta` → `msas/db_hits.*`), so two databases with one name would leave only the last one's hits.
+pub(super) fn check_search_outputs(source: &MsaSource) -> Result<(), FeaturesStageError> {
+    let MsaSource::Search {
+        searches, pairing, ..
+    } = source
+    else {
+        return Ok(());
+    };
+    let mut seen: std::collections::HashMap<&str, &Path> = std::collections::HashMap::new();
+    for spec in searches.iter().chain(pairing) {
+        if let Some(first) = seen.insert(spec.output_stem.as_str(), &spec.database) {
+            return Err(FeaturesStageError::Usage(format!(
+                "databases {} and {} would both write msas/{}.*: alignments are named after their database's file name; give one of them another name (a link will do)",
+                first.display(),
+                spec.database.display(),
+                spec.output_stem
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Alignments and template hits in a target's `msas/` folder (and its chains' subfolders) that the
+/// features about to be written were not made from — an earlier run's, with other inputs — are moved to
+/// `<target>/unused_msas/`: `msas/` then holds exactly what `features.h5` was made from, so reusing this
+/// output with `--msa-dir` cannot bring a stale alignment back, and no search result is deleted.
+/// `used`: the files of the provenance (`name`, or `chain/name` for a complex); `read_in_place`: input
+/// folders that are themselves inside `msas/` (left as they are: all their alignments were read).
+pub(super) fn set_aside_unused_msas(
+    target: &str,
+    target_dir: &Path,
+    used: &[DatabaseRecord],
+    read_in_place: &[PathBuf],
+) -> Result<(), FeaturesStageError> {
+    let msas_dir = target_dir.join(MSAS_DIR);
+    let used: std::collections::HashSet<&str> = used.iter().map(|d| d.file.as_str()).collect();
+    let in_place: Vec<PathBuf> = read_in_place
+        .iter()
+        .filter_map(|d| fs::canonicalize(d).ok())
+        .collect();
+    let is_alignment = |p: &Path| {
+        p.extension().is_some_and(|e| {
+            ["a3m", "sto", "hhr"]
+                .iter()
+                .any(|x| e.eq_ignore_ascii_case(x))
+        })
+    };
+    let files_of = |dir: &Path| -> Vec<PathBuf> {
+        fs::read_dir(dir)
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                    .map(|e| e.path())
+                    .filter(|p| is_alignment(p))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut dirs = vec![(msas_dir.clone(), String::new())];
+    if let Ok(rd) = fs::read_dir(&msas_dir) {
+        for e in rd.filter_map(|e| e.ok()) {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                let name = e.file_name().to_string_lossy().into_owned();
+                dirs.push((e.path(), format!("{name}/")));
+            }
+        }
+    }
+    let unused_dir = target_dir.join(UNUSED_MSAS_DIR);
+    let mut moved = 0;
+    for (dir, prefix) in dirs {
+        if fs::canonicalize(&dir).is_ok_and(|c| in_place.contains(&c)) {
+            continue;
+        }
+        let mut files = files_of(&dir);
+        files.sort();
+        for f in files {
+            let name = f
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            if used.contains(format!("{prefix}{name}").as_str()) {
+                continue;
+            }
+            let dest_dir = unused_dir.join(prefix.trim_end_matches('/'));
+            tree::ensure_dir(&dest_dir).map_err(io_err(&dest_dir))?;
+            let dest = dest_dir.join(&name);
+            fs::rename(&f, &dest).map_err(io_err(&f))?;
+            moved += 1;
+        }
+    }
+    if moved > 0 {
+        info!(
+            "{target}: moved {moved} alignment file(s) of an earlier run that these features do not use from {} to {} (kept, never read)",
+            msas_dir.display(),
+            unused_dir.display()
+        );
+    }
+    Ok(())
+}
+
 fn input_hash(query: &Query, inputs: &[(MsaInput, String)], limits: &MsaLimits) -> String {
     let mut h = InputHash::new("ferrofold features");
     h.add(&FORMAT_VERSION.to_string())
@@ -450,6 +574,17 @@ pub fn msas_for_input(input: &Path, given: &MsaSource) -> MsaSource {
 
 /// Runs the stage for every record of the FASTA file (or ColabFold `.a3m` / `.csv` input).
 pub fn run(opts: &FeaturesOptions) -> Result<Vec<TargetReport>, FeaturesStageError> {
+    let mut reports = Vec::new();
+    run_each(opts, |r| reports.push(r.clone()))?;
+    Ok(reports)
+}
+
+/// As [`run`], calling `done` with each target's report as soon as it is finished, in input order (so
+/// the targets done before a failing one are reported too).
+pub fn run_each(
+    opts: &FeaturesOptions,
+    mut done: impl FnMut(&TargetReport),
+) -> Result<(), FeaturesStageError> {
     let with_input_msa;
     let opts = if crate::io::colabfold::InputKind::of(&opts.fasta)
         == crate::io::colabfold::InputKind::A3m
@@ -477,17 +612,27 @@ pub fn run(opts: &FeaturesOptions) -> Result<Vec<TargetReport>, FeaturesStageErr
             queries.len()
         )));
     }
+    check_search_outputs(&opts.msas)?;
     fs::create_dir_all(&opts.output_dir).map_err(io_err(&opts.output_dir))?;
     // ColabFold's local search runs once for every target that needs it.
     super::colabfold::search_batch(&queries.iter().collect::<Vec<_>>(), opts)?;
-    let mut reports = Vec::new();
     for t in &targets {
-        reports.push(match t {
-            crate::query::Target::Monomer(q) => run_target(q, opts)?,
-            crate::query::Target::Complex(c) => super::complex::run_complex_target(c, opts)?,
-        });
+        let (id, result) = match t {
+            crate::query::Target::Monomer(q) => (&q.id, run_target(q, opts)),
+            crate::query::Target::Complex(c) => {
+                (&c.id, super::complex::run_complex_target(c, opts))
+            }
+        };
+        match result {
+            Ok(report) => done(&report),
+            Err(e) => {
+                // A target that failed before writing anything leaves no empty folder behind.
+                crate::fsutil::tree::remove_if_empty(&opts.output_dir.join(id));
+                return Err(e);
+            }
+        }
     }
-    Ok(reports)
+    Ok(())
 }
 
 /// Searches one database for `query`, writing `<msas_dir>/<stem>.{a3m,sto}`.
@@ -848,6 +993,7 @@ pub(crate) fn run_target(
     opts: &FeaturesOptions,
 ) -> Result<TargetReport, FeaturesStageError> {
     let start = Instant::now();
+    check_search_outputs(&opts.msas)?;
     if query.len() > opts.max_length {
         return Err(FeaturesStageError::Limit(format!(
             "{}: record '{}' has {} residues, more than the limit of {} (raise it with --max-length)",
@@ -1013,6 +1159,11 @@ pub(crate) fn run_target(
         });
     }
     databases.extend(template_record);
+    let read_in_place: Vec<PathBuf> = match &opts.msas {
+        MsaSource::Dir(d) => vec![target_msa_dir(d, query)],
+        _ => Vec::new(),
+    };
+    set_aside_unused_msas(&query.id, &target_dir, &databases, &read_in_place)?;
     let prov = new_provenance(&query.sequence, &databases, &opts.command_line, hash);
     features_h5::write(&features_path, &built.features, &prov)?;
     crate::fsutil::checksum::record(&features_path).map_err(io_err(&features_path))?;

@@ -7,7 +7,6 @@
 //! `p mod n == i`, so tasks never overlap and together cover everything. Each stage skips work whose
 //! outputs exist for the same inputs, so a killed run restarts where it stopped.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
@@ -62,36 +61,7 @@ pub enum RunError {
     },
 }
 
-/// A folder name from a record id: path separators, `|` (UniProt's `tr|F8AN26|F8AN26_METOI` becomes
-/// `tr_F8AN26_F8AN26_METOI`, as ColabFold names it), control characters and whitespace become `_`,
-/// leading `.` and `-` too; at most 100 bytes (cut at a character boundary, so multi-byte ids fit the
-/// same limit as ASCII ones); never empty.
-pub(crate) fn sanitize_id(id: &str) -> String {
-    const MAX_FOLDER_BYTES: usize = 100;
-    let mut s: String = id
-        .chars()
-        .map(|c| {
-            if c == '/' || c == '\\' || c == '|' || c.is_control() || c.is_whitespace() {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect();
-    while s.starts_with('.') || s.starts_with('-') {
-        s.replace_range(0..1, "_");
-    }
-    let mut end = s.len().min(MAX_FOLDER_BYTES);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    let s = s[..end].to_string();
-    if s.is_empty() {
-        "target".into()
-    } else {
-        s
-    }
-}
+pub(crate) use crate::query::sanitize_id;
 
 /// The query files of the inputs: files as given, folders' `*.fasta`, `*.fa`, `*.faa` and ColabFold's
 /// `*.a3m` and `*.csv`, sorted by name.
@@ -99,17 +69,37 @@ pub(crate) fn fasta_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, RunError> 
     let mut out = Vec::new();
     for p in inputs {
         if p.is_dir() {
-            let mut v: Vec<PathBuf> = std::fs::read_dir(p)
+            let mut v = Vec::new();
+            let mut skipped = Vec::new();
+            for f in std::fs::read_dir(p)
                 .map_err(|e| RunError::Input(format!("{}: {e}", p.display())))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| {
-                    f.is_file()
-                        && f.extension().is_some_and(|x| {
-                            ["fasta", "fa", "faa", "a3m", "csv"].iter().any(|e| x == *e)
-                        })
-                })
-                .collect();
+            {
+                let name = f.file_name().unwrap_or_default().to_string_lossy();
+                if !f.is_file() || name.starts_with('.') {
+                    continue;
+                }
+                // ColabFold compares extensions case-insensitively too (`x.FASTA` is a FASTA file).
+                let ext = f
+                    .extension()
+                    .map(|x| x.to_string_lossy().to_ascii_lowercase())
+                    .unwrap_or_default();
+                if ["fasta", "fa", "faa", "a3m", "csv"].contains(&ext.as_str()) {
+                    v.push(f);
+                } else {
+                    skipped.push(name.into_owned());
+                }
+            }
             v.sort();
+            if !skipped.is_empty() {
+                skipped.sort();
+                warn!(
+                    "{}: skipped {} file(s) that are not .fasta/.fa/.faa/.a3m/.csv: {}",
+                    p.display(),
+                    skipped.len(),
+                    skipped.join(", ")
+                );
+            }
             if v.is_empty() {
                 return Err(RunError::Input(format!(
                     "{}: no .fasta/.fa/.faa/.a3m/.csv files",
@@ -127,20 +117,11 @@ pub(crate) fn fasta_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>, RunError> 
 /// Every record of every input, validated (residues as AlphaFold2 reads them), with unique folder names.
 pub(crate) fn collect_targets(inputs: &[PathBuf]) -> Result<Vec<Target>, RunError> {
     let mut targets = Vec::new();
-    let mut used: HashSet<String> = HashSet::new();
-    let mut next_suffix: std::collections::HashMap<String, usize> =
-        std::collections::HashMap::new();
+    let mut names = crate::query::FolderNames::default();
     for file in fasta_files(inputs)? {
         let mut records = crate::io::colabfold::read_records(&file)?;
         for r in &mut records {
-            let base = sanitize_id(&r.id);
-            let mut name = base.clone();
-            // The next suffix to try per base name: linear in the number of targets sharing it.
-            let k = next_suffix.entry(base.clone()).or_insert(2usize);
-            while used.contains(&name) {
-                name = format!("{base}_{k}");
-                *k += 1;
-            }
+            let name = names.name(&r.id);
             if name != r.id {
                 warn!(
                     "{}:{}: record '{}' is written to folder '{name}'",
@@ -149,7 +130,6 @@ pub(crate) fn collect_targets(inputs: &[PathBuf]) -> Result<Vec<Target>, RunErro
                     r.id
                 );
             }
-            used.insert(name.clone());
             let original = std::mem::replace(&mut r.id, name.clone());
             // A bad record is one failed target, not a failed batch (its position still counts, so
             // array tasks share the batch the same way whatever the records hold).
@@ -418,6 +398,7 @@ pub fn run_each(opts: &RunOptions, mut done: impl FnMut(&TargetResult)) -> Resul
             all.len()
         ))));
     }
+    super::features::check_search_outputs(&opts.msas)?;
     let (index, size) = array_task(opts.array)?;
     // Every model file is checked before any search or write (a broken one would otherwise surface only
     // after the first target's searches).

@@ -291,7 +291,8 @@ fn colabfold_preset_gives_colabfold_searchs_alignments_in_one_batch() {
     // The features are those of the alignment read as a ColabFold .a3m input (ColabFold's monomer path).
     let via_input = dir.path().join("via_input");
     std::fs::create_dir_all(&via_input).unwrap();
-    let a3m = via_input.join("x.a3m");
+    // Named after the file, as colabfold_batch names an .a3m input's job.
+    let a3m = via_input.join("A0A091AWX1.a3m");
     std::fs::write(&a3m, ours[2].replacen(">101", ">A0A091AWX1", 1)).unwrap();
     let o2 = ferrofold(&[
         "features",

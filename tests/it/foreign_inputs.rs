@@ -200,10 +200,12 @@ fn colabfold_a3m_and_csv_inputs_are_targets() {
         "-q",
     ]);
     // The .a3m is the target's MSA (its rows, no search); the CSV row is searched like a FASTA record.
-    let (f, _) = ferrofold::io::features_h5::read(out.join("query/features.h5")).unwrap();
+    let (f, _) = ferrofold::io::features_h5::read(out.join("q2k/features.h5")).unwrap();
     let rows = a3m.lines().filter(|l| l.starts_with('>')).count();
     assert_eq!(f.num_alignments(), rows);
-    assert!(out.join("query/ranked_0.pdb").is_file());
+    // Named after the file, as colabfold_batch names it (its first row is `>query`).
+    assert!(out.join("q2k/ranked_0.pdb").is_file());
+    assert!(!out.join("query").exists());
     assert!(out.join("alpha/ranked_0.pdb").is_file());
 
     // `run` takes complexes from FASTA records only: a CSV complex row and a ColabFold complex .a3m are

@@ -6,6 +6,7 @@ mod common;
 mod block_full_parity;
 mod colabfold_search;
 mod db_download;
+mod earlier_runs;
 mod end_to_end_parity;
 mod evoformer_modules_parity;
 mod features_parity;

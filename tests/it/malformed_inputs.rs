@@ -257,6 +257,65 @@ fn cases() -> Vec<Case> {
             expect: vec!["features.h5", "no such file"],
         },
         Case {
+            name: "Stockholm file cut off before its closing '//'",
+            files: vec![
+                ("q.fasta", query.clone()),
+                ("uniref90_hits.sto", {
+                    let text =
+                        String::from_utf8(read("msas/openfold_query/uniref90_hits.sto")).unwrap();
+                    text.lines()
+                        .take(100)
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                        .into_bytes()
+                }),
+            ],
+            args: vec![
+                "features",
+                "{d}/q.fasta",
+                "--msa",
+                "{d}/uniref90_hits.sto",
+                "-o",
+                "{o}",
+            ],
+            exit: 1,
+            expect: vec!["uniref90_hits.sto:100:", "'//'", "cut off"],
+        },
+        Case {
+            name: "two databases whose alignments would share a name (usage)",
+            files: vec![
+                ("q.fasta", b">t1\nMKV\n".to_vec()),
+                ("db.fasta", b">a\nMKV\n".to_vec()),
+                ("db.fa", b">b\nMKV\n".to_vec()),
+            ],
+            args: vec![
+                "features",
+                "{d}/q.fasta",
+                "--db",
+                "{d}/db.fasta",
+                "--db",
+                "{d}/db.fa",
+                "-o",
+                "{o}",
+            ],
+            exit: 2,
+            expect: vec!["db.fasta", "db.fa", "msas/db_hits"],
+        },
+        Case {
+            name: "bad residue in a CSV row",
+            files: vec![("l3.csv", b"id,sequence\nA1,MKVLAG\nA2,MKV*\n".to_vec())],
+            args: vec!["features", "{d}/l3.csv", "--single-sequence", "-o", "{o}"],
+            exit: 1,
+            expect: vec!["l3.csv:3:", "'A2'", "residue 4"],
+        },
+        Case {
+            name: "features arrays where parameters belong",
+            files: vec![("f.npz", read("msas/2q2k_A/af2_features.npz"))],
+            args: vec!["params", "convert", "{d}/f.npz", "-o", "{o}/x.onnx"],
+            exit: 1,
+            expect: vec!["f.npz", "not float32", "not AlphaFold2 parameters"],
+        },
+        Case {
             name: "predict without a model (usage)",
             files: vec![],
             args: vec!["predict", "{d}/features.h5", "-o", "{o}"],
