@@ -28,7 +28,8 @@ pub(crate) struct Cli {
 
 #[derive(Subcommand)]
 pub(crate) enum Command {
-    /// Build MSAs and features.h5 for each FASTA record (precomputed alignments or single-sequence mode)
+    /// Build MSAs and features.h5 for each FASTA record (database search, by default of the demo database;
+    /// precomputed alignments; or single-sequence mode)
     Features(Box<FeaturesArgs>),
     /// Predict structures from features.h5 and model files: PDB/mmCIF, pLDDT, PAE, pTM, ranking
     Predict(PredictArgs),
@@ -397,7 +398,7 @@ pub(crate) struct ModelArgs {
     /// A model file (.onnx); repeat for several
     #[arg(long = "model", value_name = "FILE")]
     pub(crate) models: Vec<PathBuf>,
-    /// Use every .onnx model file in DIR
+    /// Use every .onnx model file in DIR (or, where there is none, DeepMind's params_model_*.npz)
     #[arg(long, value_name = "DIR")]
     pub(crate) models_dir: Option<PathBuf>,
     /// Seed of the MSA sampling and masking (of each model's first prediction)
@@ -411,7 +412,7 @@ pub(crate) struct ModelArgs {
     #[arg(long, value_name = "N", value_parser = parse_recycles)]
     pub(crate) num_recycle: Option<usize>,
     /// Stop recycling when Ca-Ca distances change less than this (Angstrom); off by default
-    #[arg(long, value_name = "ANGSTROM")]
+    #[arg(long, value_name = "ANGSTROM", allow_negative_numbers = true)]
     pub(crate) early_stop_tolerance: Option<f32>,
     /// No randomness in the input pipeline (first rows as clusters, no masking)
     #[arg(long)]

@@ -420,7 +420,10 @@ fn msa_inputs(source: &MsaSource, query: &Query) -> Result<Vec<MsaInput>, Featur
                     }
                     MsaFileKind::Unused(why) => info!("{}: not used: {why}", p.display()),
                     // Read by the template step (with --template-mmcif-dir).
-                    MsaFileKind::TemplateHits => {}
+                    MsaFileKind::TemplateHits => info!(
+                        "{}: template hits (used with --template-mmcif-dir)",
+                        p.display()
+                    ),
                     _ => {}
                 }
             }

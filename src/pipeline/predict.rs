@@ -202,6 +202,7 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
         };
         return run(&converted);
     }
+    check_settings(opts)?;
     if features_h5::multimer::is_multimer(&opts.features) {
         return super::predict_complex::run(opts);
     }
@@ -353,6 +354,33 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
         write_plots(opts, &raw, &order);
     }
     Ok(reports)
+}
+
+/// Settings no prediction can run with, refused before any work: an early-stop tolerance that is not a
+/// finite distance ≥ 0 (NaN would never stop, nor say so), seeds past the largest one (they would wrap
+/// around to 0).
+fn check_settings(opts: &PredictOptions) -> Result<(), PredictError> {
+    let invalid = |message: String| PredictError::Invalid {
+        path: opts.features.clone(),
+        message,
+    };
+    if let Some(t) = opts.early_stop_tolerance {
+        if !(t.is_finite() && t >= 0.0) {
+            return Err(invalid(format!(
+                "early-stop tolerance {t}: must be a finite distance ≥ 0 (Å)"
+            )));
+        }
+    }
+    let last = (opts.num_seeds.max(1) - 1) as u64;
+    if opts.seed.checked_add(last).is_none() {
+        return Err(invalid(format!(
+            "seeds {} … {} + {last} go past the largest seed, {}",
+            opts.seed,
+            opts.seed,
+            u64::MAX
+        )));
+    }
+    Ok(())
 }
 
 /// Creates the output folder and takes its lock (one process at a time writes a prediction folder; a

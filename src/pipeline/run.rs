@@ -179,7 +179,12 @@ pub(crate) fn collect_targets(inputs: &[PathBuf]) -> Result<Vec<Target>, RunErro
 /// Slurm's variables ([`slurm_task`]), else the whole batch `(0, 1)`.
 pub fn array_task(explicit: Option<(usize, usize)>) -> Result<(usize, usize), RunError> {
     if let Some((i, n)) = explicit {
-        if n == 0 || i >= n {
+        if n == 0 {
+            return Err(RunError::Input(
+                "--array-size 0: a job array has at least one task".into(),
+            ));
+        }
+        if i >= n {
             return Err(RunError::Input(format!(
                 "--array-index {i} must be below --array-size {n}"
             )));
