@@ -474,7 +474,7 @@ pub(crate) fn relax(args: RelaxArgs) -> anyhow::Result<()> {
         }
         jobs.push((m, name));
     }
-    std::fs::create_dir_all(&args.output)
+    ferrofold::fsutil::tree::create_output_dir(&args.output)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.output.display()))?;
     // One process at a time writes a folder's relaxed models and relax_metrics.json (as predict does).
     let _lock = ferrofold::fsutil::tree::DirLock::acquire(&args.output, "relax")

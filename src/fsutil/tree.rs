@@ -56,6 +56,18 @@ pub fn append_no_follow(file: &Path, text: &str) -> io::Result<()> {
     f.write_all(text.as_bytes())
 }
 
+/// Creates an output folder (`-o`) with its parents; a file already at that path is named as such
+/// instead of the system's bare "File exists".
+pub fn create_output_dir(dir: &Path) -> io::Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "a file is there, not a folder (-o names the output folder)",
+        ));
+    }
+    std::fs::create_dir_all(dir)
+}
+
 /// Removes `dir` if nothing but empty folders is in it (what a step that failed before writing
 /// anything leaves); never removes a file.
 pub fn remove_if_empty(dir: &Path) {

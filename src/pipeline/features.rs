@@ -616,7 +616,7 @@ pub fn run_each(
         )));
     }
     check_search_outputs(&opts.msas)?;
-    fs::create_dir_all(&opts.output_dir).map_err(io_err(&opts.output_dir))?;
+    tree::create_output_dir(&opts.output_dir).map_err(io_err(&opts.output_dir))?;
     // ColabFold's local search runs once for every target that needs it.
     super::colabfold::search_batch(&queries.iter().collect::<Vec<_>>(), opts)?;
     for t in &targets {

@@ -388,7 +388,8 @@ fn check_settings(opts: &PredictOptions) -> Result<(), PredictError> {
 pub(super) fn prepare_output_dir(
     opts: &PredictOptions,
 ) -> Result<crate::fsutil::tree::DirLock, PredictError> {
-    std::fs::create_dir_all(&opts.output_dir).map_err(write_err(&opts.output_dir))?;
+    crate::fsutil::tree::create_output_dir(&opts.output_dir)
+        .map_err(write_err(&opts.output_dir))?;
     let lock = crate::fsutil::tree::DirLock::acquire(&opts.output_dir, "predict")
         .map_err(write_err(&opts.output_dir))?;
     let stale = crate::fsutil::atomic::remove_stale_temporaries(&opts.output_dir);

@@ -418,7 +418,7 @@ pub fn run_each(opts: &RunOptions, mut done: impl FnMut(&TargetResult)) -> Resul
     };
     let mine = shard(all, index, size);
     info!("task {index} of {size}: {} target(s)", mine.len());
-    std::fs::create_dir_all(&opts.output_dir)
+    crate::fsutil::tree::create_output_dir(&opts.output_dir)
         .map_err(|e| RunError::Input(format!("{}: {e}", opts.output_dir.display())))?;
     // ColabFold's local search runs once for this task's targets (those it applies to: a ColabFold
     // .a3m input is its own alignment), before any target's features.

@@ -26,6 +26,8 @@ use superpose::P3;
 pub enum ScoreError {
     #[error("{path}: cannot read: {message}")]
     Read { path: PathBuf, message: String },
+    #[error("{path}: cannot write: {message}")]
+    Write { path: PathBuf, message: String },
     #[error("{0}")]
     Chains(String),
     #[error("{model} vs {reference}: no residues in common{why}")]
@@ -569,10 +571,16 @@ pub fn score_files(
     let m = Structure::read(model)?;
     let r = Structure::read(reference)?;
     let report = score(&m, &r, chain_map)?;
-    let write_err = |p: &Path, message: String| ScoreError::Read {
+    let write_err = |p: &Path, message: String| ScoreError::Write {
         path: p.into(),
-        message: format!("cannot write: {message}"),
+        message,
     };
+    // Like every other output of the program, their folders are made as needed.
+    for p in json.iter().chain(png.iter()) {
+        if let Some(parent) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| write_err(p, e.to_string()))?;
+        }
+    }
     if let Some(p) = json {
         let text = serde_json::to_string_pretty(&report).expect("plain data serialises");
         crate::fsutil::atomic::write_bytes(p, text.as_bytes())

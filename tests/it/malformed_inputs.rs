@@ -316,6 +316,22 @@ fn cases() -> Vec<Case> {
             expect: vec!["f.npz", "not float32", "not AlphaFold2 parameters"],
         },
         Case {
+            name: "-o names a file",
+            files: vec![
+                ("t.fasta", b">t1\nMKV\n".to_vec()),
+                ("afile", b"x".to_vec()),
+            ],
+            args: vec![
+                "features",
+                "{d}/t.fasta",
+                "--single-sequence",
+                "-o",
+                "{d}/afile",
+            ],
+            exit: 1,
+            expect: vec!["afile", "not a folder"],
+        },
+        Case {
             name: "early-stop tolerance that is not a distance",
             files: vec![],
             args: vec![

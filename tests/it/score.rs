@@ -40,7 +40,8 @@ fn tmscore(model: &Path, reference: &Path) -> (f64, f64, f64, f64) {
 }
 
 fn score_json(model: &Path, reference: &Path, dir: &Path, extra: &[&str]) -> Value {
-    let out = dir.join("s.json");
+    // In a folder that does not exist yet: score makes it, as every other output's.
+    let out = dir.join("reports/s.json");
     let mut args = vec![
         "score",
         model.to_str().unwrap(),
