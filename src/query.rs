@@ -286,16 +286,7 @@ pub fn read_targets(path: impl AsRef<Path>, complex: bool) -> Result<Vec<Target>
 fn name_folders(path: &Path, records: &mut [FastaRecord]) {
     let mut names = FolderNames::default();
     for r in records {
-        let name = names.name(&r.id);
-        if name != r.id {
-            tracing::warn!(
-                "{}:{}: record '{}' is written to folder '{name}'",
-                path.display(),
-                r.line,
-                r.id
-            );
-            r.id = name;
-        }
+        r.id = names.name(path, r.line, &r.id);
     }
 }
 
@@ -409,7 +400,8 @@ pub(crate) struct FolderNames {
 }
 
 impl FolderNames {
-    pub(crate) fn name(&mut self, id: &str) -> String {
+    /// The folder of record `id` (at `path:line`), logged when it is not the id itself.
+    pub(crate) fn name(&mut self, path: &Path, line: usize, id: &str) -> String {
         let base = sanitize_id(id);
         let mut name = base.clone();
         let k = self.next_suffix.entry(base.clone()).or_insert(2usize);
@@ -418,6 +410,12 @@ impl FolderNames {
             *k += 1;
         }
         self.used.insert(name.clone());
+        if name != id {
+            tracing::warn!(
+                "{}:{line}: record '{id}' is written to folder '{name}'",
+                path.display()
+            );
+        }
         name
     }
 }

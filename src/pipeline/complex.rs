@@ -342,7 +342,6 @@ pub(crate) fn run_complex_target(
     opts: &FeaturesOptions,
 ) -> Result<TargetReport, FeaturesStageError> {
     let start = Instant::now();
-    super::features::check_search_outputs(&opts.msas)?;
     if c.len() > opts.max_length {
         return Err(FeaturesStageError::Limit(format!(
             "{}: complex '{}' has {} residues in {} chains, more than the limit of {} (raise it with --max-length)",

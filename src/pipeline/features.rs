@@ -996,7 +996,6 @@ pub(crate) fn run_target(
     opts: &FeaturesOptions,
 ) -> Result<TargetReport, FeaturesStageError> {
     let start = Instant::now();
-    check_search_outputs(&opts.msas)?;
     if query.len() > opts.max_length {
         return Err(FeaturesStageError::Limit(format!(
             "{}: record '{}' has {} residues, more than the limit of {} (raise it with --max-length)",

@@ -181,6 +181,7 @@ pub(super) fn write_err(path: &Path) -> impl Fn(std::io::Error) -> PredictError 
 /// `features.pkl` is accepted in place of `features.h5`: it is converted first into
 /// `<output_dir>/features.h5` (reused while the pickle is unchanged), and the run goes on from that.
 pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
+    check_settings(opts)?;
     if crate::io::features_pkl::is_pickle(&opts.features) {
         let dest = opts.output_dir.join("features.h5");
         let report = super::features::convert_pickle(
@@ -202,7 +203,6 @@ pub fn run(opts: &PredictOptions) -> Result<Vec<ModelReport>, PredictError> {
         };
         return run(&converted);
     }
-    check_settings(opts)?;
     if features_h5::multimer::is_multimer(&opts.features) {
         return super::predict_complex::run(opts);
     }

@@ -121,15 +121,7 @@ pub(crate) fn collect_targets(inputs: &[PathBuf]) -> Result<Vec<Target>, RunErro
     for file in fasta_files(inputs)? {
         let mut records = crate::io::colabfold::read_records(&file)?;
         for r in &mut records {
-            let name = names.name(&r.id);
-            if name != r.id {
-                warn!(
-                    "{}:{}: record '{}' is written to folder '{name}'",
-                    file.display(),
-                    r.line,
-                    r.id
-                );
-            }
+            let name = names.name(&file, r.line, &r.id);
             let original = std::mem::replace(&mut r.id, name.clone());
             // A bad record is one failed target, not a failed batch (its position still counts, so
             // array tasks share the batch the same way whatever the records hold).
